@@ -1,0 +1,110 @@
+// Package registry is berth's core: it embeds the CNCF distribution registry
+// (handlers.NewApp) behind one gorilla/mux router on which every management
+// dialect mounts its routes, and it owns the server's life cycle.
+package registry
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/berth-registry/berth/storage"
+)
+
+// Blob-descriptor cache kinds.
+const (
+	CacheInMemory = "inmemory"
+	CacheRedis    = "redis"
+	CacheNone     = "none"
+)
+
+// Config is what the core needs to serve the registry.
+type Config struct {
+	// PublicURL is how clients reach berth (scheme://host[:port]). When set
+	// it is used for Location headers; otherwise the request's Host is.
+	PublicURL string `yaml:"publicUrl"`
+	// Secret signs upload state. Empty: a secret generated once and kept in
+	// storage, so all replicas on the same storage share it.
+	Secret string `yaml:"secret"`
+	// Cache is the blob-descriptor cache: inmemory (default), redis or none.
+	Cache string      `yaml:"cache"`
+	Redis RedisConfig `yaml:"redis"`
+	// CatalogMaxEntries caps the page size of /v2/_catalog.
+	CatalogMaxEntries int `yaml:"catalogMaxEntries"`
+	// ShutdownTimeout is how long SIGTERM waits for requests in flight.
+	ShutdownTimeout time.Duration `yaml:"shutdownTimeout"`
+	// ReadHeaderTimeout bounds how long a client may take to send headers.
+	ReadHeaderTimeout time.Duration  `yaml:"readHeaderTimeout"`
+	TLS               TLSConfig      `yaml:"tls"`
+	Storage           storage.Config `yaml:"storage"`
+}
+
+// RedisConfig points the blob-descriptor cache at Redis (several replicas).
+type RedisConfig struct {
+	Addr     string `yaml:"addr"`
+	Password string `yaml:"password"`
+	DB       int    `yaml:"db"`
+}
+
+// TLSConfig serves HTTPS when both files are set.
+type TLSConfig struct {
+	Certificate string `yaml:"certificate"`
+	Key         string `yaml:"key"`
+}
+
+// Defaults returns the embedded defaults.
+func Defaults() Config {
+	return Config{
+		Cache:             CacheInMemory,
+		CatalogMaxEntries: 1000,
+		ShutdownTimeout:   30 * time.Second,
+		ReadHeaderTimeout: 30 * time.Second,
+		Storage:           storage.Defaults(),
+	}
+}
+
+func fieldErr(key, format string, args ...any) error {
+	return &storage.FieldError{Key: key, Msg: fmt.Sprintf(format, args...)}
+}
+
+// Validate checks every value before distribution sees it: distribution's
+// NewApp panics on some bad values, and berth never lets a panic reach the user.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.PublicURL != "" {
+		u, err := url.Parse(c.PublicURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || strings.Trim(u.Path, "/") != "" {
+			errs = append(errs, fieldErr("publicUrl", "%q must be http(s)://host[:port] with no path", c.PublicURL))
+		}
+	}
+	if c.Secret != "" && len(c.Secret) < 16 {
+		errs = append(errs, fieldErr("secret", "must be at least 16 characters (or empty to generate one)"))
+	}
+	switch c.Cache {
+	case CacheInMemory, CacheNone:
+	case CacheRedis:
+		if c.Redis.Addr == "" {
+			errs = append(errs, fieldErr("redis.addr", "is required when cache is redis"))
+		}
+	default:
+		errs = append(errs, fieldErr("cache", "must be inmemory, redis or none, not %q", c.Cache))
+	}
+	if c.CatalogMaxEntries < 1 || c.CatalogMaxEntries > 100000 {
+		errs = append(errs, fieldErr("catalogMaxEntries", "must be between 1 and 100000, not %d", c.CatalogMaxEntries))
+	}
+	if c.ShutdownTimeout < 0 {
+		errs = append(errs, fieldErr("shutdownTimeout", "must not be negative"))
+	}
+	if c.ReadHeaderTimeout <= 0 {
+		errs = append(errs, fieldErr("readHeaderTimeout", "must be a positive duration"))
+	}
+	if (c.TLS.Certificate == "") != (c.TLS.Key == "") {
+		errs = append(errs, fieldErr("tls.key", "tls.certificate and tls.key go together"))
+	}
+	if err := c.Storage.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,53 @@
+package registry
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/sirupsen/logrus"
+)
+
+// bridgeDistributionLogs routes distribution's logrus output into berth's
+// slog logger, so berth writes one log stream in one format. Distribution's
+// info lines (per-request chatter that berth's own request log replaces) are
+// demoted to debug.
+func bridgeDistributionLogs(log *slog.Logger) {
+	logrus.SetOutput(io.Discard)
+	logrus.SetLevel(logrus.DebugLevel)
+	logrus.StandardLogger().ReplaceHooks(logrus.LevelHooks{})
+	logrus.AddHook(&slogHook{log: log})
+}
+
+type slogHook struct{ log *slog.Logger }
+
+func (h *slogHook) Levels() []logrus.Level { return logrus.AllLevels }
+
+func (h *slogHook) Fire(e *logrus.Entry) error {
+	level := slog.LevelDebug
+	switch e.Level {
+	case logrus.WarnLevel:
+		level = slog.LevelWarn
+	case logrus.ErrorLevel, logrus.FatalLevel, logrus.PanicLevel:
+		level = slog.LevelError
+	}
+	ctx := e.Context
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if !h.log.Enabled(ctx, level) {
+		return nil
+	}
+	attrs := make([]slog.Attr, 0, len(e.Data)+1)
+	attrs = append(attrs, slog.String("component", "distribution"))
+	for k, v := range e.Data {
+		switch k {
+		case "http.request.useragent", "http.request.remoteaddr", "http.request.host":
+			continue // berth's request log carries these once
+		}
+		attrs = append(attrs, slog.String(k, fmt.Sprint(v)))
+	}
+	h.log.LogAttrs(ctx, level, e.Message, attrs...)
+	return nil
+}
