@@ -1,0 +1,302 @@
+// Package berthtest runs real berth processes, real MinIO servers and the
+// pinned client tools for end-to-end tests. Nothing here is a mock: tests
+// talk to a berth binary over loopback exactly as users do.
+package berthtest
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Root returns the repository root (the directory holding go.mod).
+func Root(t testing.TB) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("berthtest: go.mod not found above the working directory")
+		}
+		dir = parent
+	}
+}
+
+var (
+	buildOnce sync.Once
+	buildPath string
+	buildErr  error
+)
+
+// Binary returns a berth binary built from this tree once per test process,
+// or $BERTH_BIN when set.
+func Binary(t testing.TB) string {
+	t.Helper()
+	if p := os.Getenv("BERTH_BIN"); p != "" {
+		return p
+	}
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "berth-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		buildPath = filepath.Join(dir, "berth")
+		cmd := exec.Command("go", "build", "-o", buildPath, "./cmd/berth")
+		cmd.Dir = Root(t)
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return buildPath
+}
+
+// Tool returns the path of a pinned tool installed by `make tools`
+// (.tools/bin, or $TOOLS_DIR/bin), falling back to $PATH for Debian's.
+func Tool(t testing.TB, name string) string {
+	t.Helper()
+	dirs := []string{filepath.Join(Root(t), ".tools", "bin")}
+	if d := os.Getenv("TOOLS_DIR"); d != "" {
+		dirs = append([]string{filepath.Join(d, "bin")}, dirs...)
+	}
+	for _, d := range dirs {
+		p := filepath.Join(d, name)
+		if fi, err := os.Stat(p); err == nil && !fi.IsDir() {
+			return p
+		}
+	}
+	if p, err := exec.LookPath(name); err == nil {
+		return p
+	}
+	t.Fatalf("berthtest: tool %q not installed: run `make tools`", name)
+	return ""
+}
+
+// Berth is a running berth process.
+type Berth struct {
+	Addr    string // host:port it listens on
+	DataDir string
+	cmd     *exec.Cmd
+	logs    *syncBuffer
+	done    chan struct{}
+	exitErr error
+}
+
+// URL returns http://addr + path.
+func (b *Berth) URL(path string) string { return "http://" + b.Addr + path }
+
+// Logs returns everything the process has logged so far.
+func (b *Berth) Logs() string { return b.logs.String() }
+
+// Options configure a berth process.
+type Options struct {
+	DataDir string   // default: a fresh t.TempDir()
+	Env     []string // extra environment, KEY=VALUE
+	Args    []string // extra arguments to `berth serve`
+}
+
+// Start runs `berth serve` on a free loopback port and waits until /readyz
+// answers 200. The process is stopped (SIGTERM) when the test ends.
+func Start(t testing.TB, opts Options) *Berth {
+	t.Helper()
+	b, err := StartErr(t, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// StartErr is Start that returns start-up failures instead of failing.
+func StartErr(t testing.TB, opts Options) (*Berth, error) {
+	t.Helper()
+	if opts.DataDir == "" {
+		opts.DataDir = t.TempDir()
+	}
+	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--data-dir", opts.DataDir}, opts.Args...)
+	cmd := exec.Command(Binary(t), args...)
+	cmd.Env = append(cleanEnv(), "BERTH_LOG_FORMAT=json")
+	cmd.Env = append(cmd.Env, opts.Env...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	b := &Berth{DataDir: opts.DataDir, cmd: cmd, logs: &syncBuffer{}, done: make(chan struct{})}
+	pr, pw := io.Pipe()
+	cmd.Stdout = b.logs
+	cmd.Stderr = io.MultiWriter(b.logs, pw)
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	go func() {
+		b.exitErr = cmd.Wait()
+		pw.Close()
+		close(b.done)
+	}()
+	t.Cleanup(func() {
+		b.Stop()
+		if t.Failed() {
+			t.Logf("berth logs:\n%s", tail(b.Logs(), 60))
+		}
+	})
+
+	addrc := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			var rec struct {
+				Msg  string `json:"msg"`
+				Addr string `json:"addr"`
+			}
+			if json.Unmarshal(sc.Bytes(), &rec) == nil && rec.Msg == "berth listening" {
+				addrc <- rec.Addr
+				break
+			}
+		}
+		_, _ = io.Copy(io.Discard, pr)
+	}()
+	select {
+	case b.Addr = <-addrc:
+	case <-b.done:
+		return nil, fmt.Errorf("berth exited before listening: %v\n%s", b.exitErr, b.Logs())
+	case <-time.After(60 * time.Second):
+		b.Stop()
+		return nil, fmt.Errorf("berth did not start within 60s\n%s", b.Logs())
+	}
+	if err := WaitReady(b.URL("/readyz"), 30*time.Second); err != nil {
+		return nil, fmt.Errorf("%v\n%s", err, b.Logs())
+	}
+	return b, nil
+}
+
+// Stop sends SIGTERM and waits for the process to exit (SIGKILL after 30s).
+// It returns the process's exit error.
+func (b *Berth) Stop() error {
+	select {
+	case <-b.done:
+		return b.exitErr
+	default:
+	}
+	_ = b.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-b.done:
+	case <-time.After(30 * time.Second):
+		_ = b.cmd.Process.Kill()
+		<-b.done
+	}
+	return b.exitErr
+}
+
+// Pid is the process id, for reading /proc.
+func (b *Berth) Pid() int { return b.cmd.Process.Pid }
+
+// WaitReady polls url until it answers 200.
+func WaitReady(url string, within time.Duration) error {
+	deadline := time.Now().Add(within)
+	var last string
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			last = resp.Status
+		} else {
+			last = err.Error()
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("%s not ready within %s: %s", url, within, last)
+}
+
+// Run executes a tool and fails the test when it exits non-zero. It returns
+// the combined output.
+func Run(t testing.TB, name string, args ...string) string {
+	t.Helper()
+	out, err := RunErr(t, name, args...)
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", filepath.Base(name), strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+// RunErr executes a tool and returns its combined output and exit error.
+func RunErr(t testing.TB, name string, args ...string) (string, error) {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	cmd.Env = append(cleanEnv(), "HOME="+homeDir(t))
+	var out bytes.Buffer
+	cmd.Stdout = &out
+	cmd.Stderr = &out
+	err := cmd.Run()
+	return out.String(), err
+}
+
+var (
+	homeOnce sync.Once
+	home     string
+)
+
+// homeDir gives client tools (helm, oras, skopeo) a private, empty HOME so
+// a developer's own credentials and config never leak into tests.
+func homeDir(t testing.TB) string {
+	homeOnce.Do(func() {
+		home, _ = os.MkdirTemp("", "berth-home-")
+	})
+	return home
+}
+
+// cleanEnv is the environment without BERTH_* settings from the caller.
+func cleanEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "BERTH_") {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.String()
+}
+
+func tail(s string, lines int) string {
+	parts := strings.Split(s, "\n")
+	if len(parts) > lines {
+		parts = parts[len(parts)-lines:]
+	}
+	return strings.Join(parts, "\n")
+}

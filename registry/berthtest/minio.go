@@ -1,0 +1,172 @@
+package berthtest
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"net"
+	"os/exec"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// MinIO is a real MinIO server started for a test.
+type MinIO struct {
+	Endpoint  string // host:port
+	AccessKey string
+	SecretKey string
+	cmd       *exec.Cmd
+	done      chan struct{}
+	logs      *syncBuffer
+}
+
+// StartMinIO runs the pinned MinIO server on a free loopback port with a
+// fresh data directory and waits for it to be ready. It is stopped when the
+// test ends.
+func StartMinIO(t testing.TB) *MinIO {
+	t.Helper()
+	m := launchMinIO(t, t.TempDir())
+	t.Cleanup(func() {
+		m.Stop()
+		if t.Failed() {
+			t.Logf("minio logs:\n%s", tail(m.logs.String(), 30))
+		}
+	})
+	return m
+}
+
+func startDetachedMinIO(t testing.TB) *MinIO {
+	dir, err := os.MkdirTemp("", "berth-minio-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return launchMinIO(t, dir)
+}
+
+func launchMinIO(t testing.TB, dir string) *MinIO {
+	t.Helper()
+	port := FreePort(t)
+	console := FreePort(t)
+	m := &MinIO{
+		Endpoint:  "127.0.0.1:" + strconv.Itoa(port),
+		AccessKey: "berthtest",
+		SecretKey: "berthtest-secret-key",
+		done:      make(chan struct{}),
+		logs:      &syncBuffer{},
+	}
+	m.cmd = exec.Command(Tool(t, "minio"), "server", "--quiet",
+		"--address", m.Endpoint, "--console-address", "127.0.0.1:"+strconv.Itoa(console), filepath.Join(dir, "data"))
+	m.cmd.Env = append(cleanEnv(),
+		"MINIO_ROOT_USER="+m.AccessKey,
+		"MINIO_ROOT_PASSWORD="+m.SecretKey,
+		"MINIO_BROWSER=off",
+		"MINIO_UPDATE=off",
+		"HOME="+dir,
+	)
+	m.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	m.cmd.Stdout, m.cmd.Stderr = m.logs, m.logs
+	if err := m.cmd.Start(); err != nil {
+		t.Fatalf("minio: %v", err)
+	}
+	go func() { _ = m.cmd.Wait(); close(m.done) }()
+	if err := WaitReady("http://"+m.Endpoint+"/minio/health/ready", 60*time.Second); err != nil {
+		m.Stop()
+		t.Fatalf("minio: %v\n%s", err, m.logs.String())
+	}
+	return m
+}
+
+// Stop terminates the server and waits for it.
+func (m *MinIO) Stop() {
+	select {
+	case <-m.done:
+		return
+	default:
+	}
+	_ = m.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-m.done:
+	case <-time.After(20 * time.Second):
+		_ = m.cmd.Process.Kill()
+		<-m.done
+	}
+}
+
+// Env returns the BERTH_* settings that point berth at this server.
+func (m *MinIO) Env(bucket string) []string {
+	return []string{
+		"BERTH_STORAGE_DRIVER=s3",
+		"BERTH_STORAGE_S3_ENDPOINT=http://" + m.Endpoint,
+		"BERTH_STORAGE_S3_BUCKET=" + bucket,
+		"BERTH_STORAGE_S3_ACCESS_KEY=" + m.AccessKey,
+		"BERTH_STORAGE_S3_SECRET_KEY=" + m.SecretKey,
+		"BERTH_STORAGE_S3_CREATE_BUCKET=true",
+	}
+}
+
+// FreePort returns a loopback TCP port that was free a moment ago.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// Backend names a storage backend a test runs against.
+type Backend struct {
+	Name string
+	// Env returns the settings for a fresh, isolated store on this backend.
+	Env func(t testing.TB) []string
+}
+
+// Backends returns filesystem and MinIO, so end-to-end tests run on both.
+// One MinIO server is shared by the tests of a package; each caller gets a
+// bucket of its own.
+func Backends() []Backend {
+	return []Backend{
+		{Name: "filesystem", Env: func(testing.TB) []string { return nil }},
+		{Name: "minio", Env: func(t testing.TB) []string {
+			return SharedMinIO(t).Env(uniqueBucket())
+		}},
+	}
+}
+
+var (
+	sharedMu      sync.Mutex
+	sharedMinIO   *MinIO
+	bucketCounter int
+)
+
+// SharedMinIO returns a MinIO server shared by every test of the package
+// (started on first use; the process exits with the test binary).
+func SharedMinIO(t testing.TB) *MinIO {
+	t.Helper()
+	sharedMu.Lock()
+	defer sharedMu.Unlock()
+	if sharedMinIO == nil || exited(sharedMinIO.done) {
+		sharedMinIO = startDetachedMinIO(t)
+	}
+	return sharedMinIO
+}
+
+func exited(c chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
+}
+
+func uniqueBucket() string {
+	sharedMu.Lock()
+	defer sharedMu.Unlock()
+	bucketCounter++
+	return fmt.Sprintf("berth-%d-%d", time.Now().UnixNano()%1e9, bucketCounter)
+}
