@@ -2,10 +2,10 @@ package berthtest
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"net"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"syscall"
