@@ -77,6 +77,10 @@ func (g *guard) List(ctx context.Context, path string) ([]string, error) {
 	return l, observe(ctx, err)
 }
 
+func (g *guard) Walk(ctx context.Context, path string, f storagedriver.WalkFn, options ...func(*storagedriver.WalkOptions)) error {
+	return observe(ctx, g.StorageDriver.Walk(ctx, path, f, options...))
+}
+
 func (g *guard) Delete(ctx context.Context, path string) error {
 	return observe(ctx, g.StorageDriver.Delete(ctx, path))
 }

@@ -242,13 +242,52 @@ func Run(t testing.TB, name string, args ...string) string {
 // RunErr executes a tool and returns its combined output and exit error.
 func RunErr(t testing.TB, name string, args ...string) (string, error) {
 	t.Helper()
-	cmd := exec.Command(name, args...)
-	cmd.Env = append(cleanEnv(), "HOME="+homeDir(t))
+	return RunEnvErr(t, nil, name, args...)
+}
+
+// RunEnv is Run with extra environment (KEY=VALUE) added after the private
+// HOME, so it can point a tool's cache and config directories elsewhere.
+func RunEnv(t testing.TB, env []string, name string, args ...string) string {
+	t.Helper()
+	out, err := RunEnvErr(t, env, name, args...)
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", filepath.Base(name), strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+// RunEnvErr is RunErr with extra environment.
+func RunEnvErr(t testing.TB, env []string, name string, args ...string) (string, error) {
+	t.Helper()
+	cmd := command(t, env, name, args...)
 	var out bytes.Buffer
 	cmd.Stdout = &out
 	cmd.Stderr = &out
 	err := cmd.Run()
 	return out.String(), err
+}
+
+// Output executes a tool and returns only its standard output, failing the
+// test (with stderr) when it exits non-zero. Use it when the output is
+// parsed (a digest, a manifest) and progress logs on stderr would get in
+// the way.
+func Output(t testing.TB, name string, args ...string) string {
+	t.Helper()
+	cmd := command(t, nil, name, args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout = &stdout
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%s %s: %v\nstdout:\n%s\nstderr:\n%s", filepath.Base(name), strings.Join(args, " "), err, stdout.String(), stderr.String())
+	}
+	return stdout.String()
+}
+
+func command(t testing.TB, env []string, name string, args ...string) *exec.Cmd {
+	cmd := exec.Command(name, args...)
+	cmd.Env = append(cleanEnv(), "HOME="+homeDir(t))
+	cmd.Env = append(cmd.Env, env...)
+	return cmd
 }
 
 var (

@@ -18,6 +18,8 @@ type MinIO struct {
 	Endpoint  string // host:port
 	AccessKey string
 	SecretKey string
+	dir       string
+	console   int
 	cmd       *exec.Cmd
 	done      chan struct{}
 	logs      *syncBuffer
@@ -48,17 +50,31 @@ func startDetachedMinIO(t testing.TB) *MinIO {
 
 func launchMinIO(t testing.TB, dir string) *MinIO {
 	t.Helper()
-	port := FreePort(t)
-	console := FreePort(t)
 	m := &MinIO{
-		Endpoint:  "127.0.0.1:" + strconv.Itoa(port),
+		Endpoint:  "127.0.0.1:" + strconv.Itoa(FreePort(t)),
 		AccessKey: "berthtest",
 		SecretKey: "berthtest-secret-key",
-		done:      make(chan struct{}),
+		dir:       dir,
+		console:   FreePort(t),
 		logs:      &syncBuffer{},
 	}
+	m.launch(t)
+	return m
+}
+
+// Restart starts a stopped server again on the same address and data.
+func (m *MinIO) Restart(t testing.TB) {
+	t.Helper()
+	m.Stop()
+	m.launch(t)
+}
+
+func (m *MinIO) launch(t testing.TB) {
+	t.Helper()
+	dir := m.dir
+	m.done = make(chan struct{})
 	m.cmd = exec.Command(Tool(t, "minio"), "server", "--quiet",
-		"--address", m.Endpoint, "--console-address", "127.0.0.1:"+strconv.Itoa(console), filepath.Join(dir, "data"))
+		"--address", m.Endpoint, "--console-address", "127.0.0.1:"+strconv.Itoa(m.console), filepath.Join(dir, "data"))
 	m.cmd.Env = append(cleanEnv(),
 		"MINIO_ROOT_USER="+m.AccessKey,
 		"MINIO_ROOT_PASSWORD="+m.SecretKey,
@@ -76,7 +92,6 @@ func launchMinIO(t testing.TB, dir string) *MinIO {
 		m.Stop()
 		t.Fatalf("minio: %v\n%s", err, m.logs.String())
 	}
-	return m
 }
 
 // Stop terminates the server and waits for it.
