@@ -205,6 +205,19 @@ func (b *Berth) Stop() error {
 	return b.exitErr
 }
 
+// Signal sends sig to the process.
+func (b *Berth) Signal(sig os.Signal) error { return b.cmd.Process.Signal(sig) }
+
+// Wait waits up to d for the process to exit and returns its exit error.
+func (b *Berth) Wait(d time.Duration) (exited bool, err error) {
+	select {
+	case <-b.done:
+		return true, b.exitErr
+	case <-time.After(d):
+		return false, nil
+	}
+}
+
 // Pid is the process id, for reading /proc.
 func (b *Berth) Pid() int { return b.cmd.Process.Pid }
 
