@@ -17,6 +17,7 @@ GO_TOOLS=(
   "helm|helm.sh/helm/v3/cmd/helm@v3.22.0"
   "conformance|github.com/opencontainers/distribution-spec/conformance@v0.0.0-20260831232431-97274622c111"
   "registry|github.com/distribution/distribution/v3/cmd/registry@v3.1.2"
+  "staticcheck|honnef.co/go/tools/cmd/staticcheck@v0.8.2"
 )
 DEB_PACKAGES=(skopeo postgresql)
 
