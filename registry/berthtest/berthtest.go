@@ -272,7 +272,25 @@ func RunEnv(t testing.TB, env []string, name string, args ...string) string {
 // RunEnvErr is RunErr with extra environment.
 func RunEnvErr(t testing.TB, env []string, name string, args ...string) (string, error) {
 	t.Helper()
+	return RunInErr(t, "", env, name, args...)
+}
+
+// RunIn is RunEnv in working directory dir, for tools that take paths
+// relative to it (oras push records file names as given).
+func RunIn(t testing.TB, dir string, env []string, name string, args ...string) string {
+	t.Helper()
+	out, err := RunInErr(t, dir, env, name, args...)
+	if err != nil {
+		t.Fatalf("%s %s (in %s): %v\n%s", filepath.Base(name), strings.Join(args, " "), dir, err, out)
+	}
+	return out
+}
+
+// RunInErr is RunIn that returns the exit error instead of failing.
+func RunInErr(t testing.TB, dir string, env []string, name string, args ...string) (string, error) {
+	t.Helper()
 	cmd := command(t, env, name, args...)
+	cmd.Dir = dir
 	var out bytes.Buffer
 	cmd.Stdout = &out
 	cmd.Stderr = &out
