@@ -28,9 +28,9 @@ tools:
 ## test: every test: unit, end-to-end with real clients on filesystem and MinIO, conformance on both
 test: tools build
 	$(GO) vet ./...
-	$(GO) test $(GO_TEST_FLAGS) ./...
 	bash .ci/conformance.sh filesystem
 	bash .ci/conformance.sh minio
+	$(GO) test $(GO_TEST_FLAGS) ./...
 
 ## unit: only the fast tests (no 1 GiB push)
 unit:
