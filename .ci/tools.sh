@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# Installs every tool the tests need, pinned, into $BERTH_TOOLS (default .tools/bin).
-# A second run only checks that each binary is present with the right version stamp.
+# Installs every tool the tests need, pinned, into $TOOLS_DIR/bin (default
+# ~/.cache/berth-tools, outside the clone so a second clone or CI run reuses it),
+# and links .tools to it. A second run only checks each binary's version stamp.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-TOOLS="${BERTH_TOOLS:-$ROOT/.tools}"
+TOOLS="${TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/berth-tools}"
 BIN="$TOOLS/bin"
 mkdir -p "$BIN"
+if [[ ! -e "$ROOT/.tools" || -L "$ROOT/.tools" ]]; then
+  ln -sfn "$TOOLS" "$ROOT/.tools"
+fi
 
 # name | go package@version
 GO_TOOLS=(
