@@ -1,0 +1,58 @@
+package berthtest
+
+import (
+	"strings"
+	"testing"
+)
+
+// psqlQuery runs one statement with psql against url and returns the bare
+// output (unaligned, tuples only).
+func psqlQuery(t *testing.T, url, sql string) string {
+	t.Helper()
+	return strings.TrimSpace(Output(t, Tool(t, "psql"), "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", sql))
+}
+
+func TestSharedPostgres(t *testing.T) {
+	pg := SharedPostgres(t)
+	if again := SharedPostgres(t); again != pg {
+		t.Fatal("SharedPostgres started a second server")
+	}
+	db1, db2 := pg.NewDatabase(t), pg.NewDatabase(t)
+	if db1 == db2 {
+		t.Fatalf("NewDatabase returned %s twice", db1)
+	}
+	for _, url := range []string{db1, db2} {
+		if !strings.HasPrefix(url, "postgres://berth:berth@127.0.0.1:") || !strings.HasSuffix(url, "?sslmode=disable") {
+			t.Errorf("unexpected URL %s", url)
+		}
+		if got := psqlQuery(t, url, "select 1"); got != "1" {
+			t.Errorf("select 1 on %s: got %q, want 1", url, got)
+		}
+	}
+
+	// The databases are distinct and isolated from each other.
+	name1 := psqlQuery(t, db1, "select current_database()")
+	name2 := psqlQuery(t, db2, "select current_database()")
+	if name1 == name2 {
+		t.Errorf("both URLs reach database %q", name1)
+	}
+	psqlQuery(t, db1, "create table only_in_db1 (id int)")
+	if got := psqlQuery(t, db2, "select count(*) from pg_tables where tablename = 'only_in_db1'"); got != "0" {
+		t.Errorf("table created in %s is visible in %s", name1, name2)
+	}
+}
+
+func TestStartPostgres(t *testing.T) {
+	pg := StartPostgres(t)
+	if got := psqlQuery(t, pg.URL, "select 1"); got != "1" {
+		t.Fatalf("select 1: got %q, want 1", got)
+	}
+	if got := psqlQuery(t, pg.URL, "show fsync"); got != "off" {
+		t.Errorf("fsync = %q, want off", got)
+	}
+	// A wrong password is refused: authentication is real over TCP.
+	bad := strings.Replace(pg.URL, "berth:berth@", "berth:wrong@", 1)
+	if out, err := RunErr(t, Tool(t, "psql"), "-X", "-d", bad, "-c", "select 1"); err == nil {
+		t.Errorf("wrong password accepted:\n%s", out)
+	}
+}
