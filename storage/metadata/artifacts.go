@@ -1,0 +1,366 @@
+package metadata
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"time"
+)
+
+const artifactCols = `a.id, a.repository_id, r.name, a.digest, a.media_type, a.artifact_type, a.config_media_type,
+	a.config_digest, a.manifest_size, a.size, a.os, a.arch, a.variant, a.subject_digest, a.annotations, a.extra,
+	a.pushed_by, a.push_time, a.pull_time, a.pull_count`
+
+func scanArtifact(sc interface{ Scan(...any) error }) (Artifact, error) {
+	var a Artifact
+	var ann, extra string
+	var push, pull int64
+	err := sc.Scan(&a.ID, &a.RepositoryID, &a.Repository, &a.Digest, &a.MediaType, &a.ArtifactType, &a.ConfigMediaType,
+		&a.ConfigDigest, &a.ManifestSize, &a.Size, &a.OS, &a.Arch, &a.Variant, &a.SubjectDigest, &ann, &extra,
+		&a.PushedBy, &push, &pull, &a.PullCount)
+	if err != nil {
+		return a, err
+	}
+	a.Annotations, a.Extra = strMap(ann), anyMap(extra)
+	a.PushTime, a.PullTime = fromMillis(push), fromMillis(pull)
+	return a, nil
+}
+
+// PutArtifact records a pushed manifest in repo (created in project when
+// absent). Pushing the same digest again only refreshes who pushed it and
+// when. Blobs are counted once per project in the project's storage used.
+func (db *DB) PutArtifact(ctx context.Context, projectID int64, repo string, a Artifact) (Artifact, error) {
+	if a.PushTime.IsZero() {
+		a.PushTime = time.Now()
+	}
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		repoID, err := db.ensureRepo(ctx, tx, projectID, repo, a.PushTime)
+		if err != nil {
+			return fmt.Errorf("metadata: repository %q: %w", repo, err)
+		}
+		a.RepositoryID, a.Repository = repoID, repo
+		err = tx.QueryRowContext(ctx, db.q(`SELECT id FROM artifacts WHERE repository_id = ? AND digest = ?`), repoID, a.Digest).Scan(&a.ID)
+		if err == nil {
+			_, err = tx.ExecContext(ctx, db.q(`UPDATE artifacts SET push_time = ?, pushed_by = ? WHERE id = ?`), millis(a.PushTime), a.PushedBy, a.ID)
+			return err
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		return db.insertArtifact(ctx, tx, projectID, &a)
+	})
+	if err != nil {
+		return a, fmt.Errorf("metadata: put artifact %s@%s: %w", repo, a.Digest, err)
+	}
+	return a, nil
+}
+
+func (db *DB) insertArtifact(ctx context.Context, tx *sql.Tx, projectID int64, a *Artifact) error {
+	blobs := uniqueBlobs(a.Blobs)
+	a.Size = 0
+	for _, b := range blobs {
+		a.Size += b.Size
+	}
+	if a.ManifestSize > 0 && !hasBlob(blobs, a.Digest) {
+		a.Size += a.ManifestSize
+	}
+	// An index weighs what its children weigh.
+	childIDs := make([]sql.NullInt64, len(a.References))
+	for i, ref := range a.References {
+		var id, size int64
+		err := tx.QueryRowContext(ctx, db.q(`SELECT id, size FROM artifacts WHERE repository_id = ? AND digest = ?`), a.RepositoryID, ref.ChildDigest).Scan(&id, &size)
+		if err == nil {
+			childIDs[i] = sql.NullInt64{Int64: id, Valid: true}
+			a.Size += size
+		} else if !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+	}
+	err := tx.QueryRowContext(ctx, db.q(`INSERT INTO artifacts (repository_id, digest, media_type, artifact_type, config_media_type,
+		config_digest, manifest_size, size, os, arch, variant, subject_digest, annotations, extra, pushed_by, push_time)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
+		a.RepositoryID, a.Digest, a.MediaType, a.ArtifactType, a.ConfigMediaType, a.ConfigDigest, a.ManifestSize, a.Size,
+		a.OS, a.Arch, a.Variant, a.SubjectDigest, toJSON(a.Annotations), toJSON(a.Extra), a.PushedBy, millis(a.PushTime)).Scan(&a.ID)
+	if err != nil {
+		return err
+	}
+	for i, ref := range a.References {
+		if _, err := tx.ExecContext(ctx, db.q(`INSERT INTO artifact_references (parent_id, child_digest, child_id, media_type, size, os, arch, variant, annotations)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (parent_id, child_digest) DO NOTHING`),
+			a.ID, ref.ChildDigest, childIDs[i], ref.MediaType, ref.Size, ref.OS, ref.Arch, ref.Variant, toJSON(ref.Annotations)); err != nil {
+			return err
+		}
+		a.References[i].ParentID, a.References[i].ChildID = a.ID, childIDs[i].Int64
+	}
+	// Parents pushed before this child (possible with validation off) now find it.
+	if _, err := tx.ExecContext(ctx, db.q(`UPDATE artifact_references SET child_id = ? WHERE child_id IS NULL AND child_digest = ?
+		AND parent_id IN (SELECT id FROM artifacts WHERE repository_id = ?)`), a.ID, a.Digest, a.RepositoryID); err != nil {
+		return err
+	}
+	var added int64
+	for _, b := range blobs {
+		if _, err := tx.ExecContext(ctx, db.q(`INSERT INTO artifact_blobs (artifact_id, digest, size, media_type) VALUES (?, ?, ?, ?)`),
+			a.ID, b.Digest, b.Size, b.MediaType); err != nil {
+			return err
+		}
+		var refs int64
+		if err := tx.QueryRowContext(ctx, db.q(`INSERT INTO project_blobs (project_id, digest, size, refs) VALUES (?, ?, ?, 1)
+			ON CONFLICT (project_id, digest) DO UPDATE SET refs = project_blobs.refs + 1 RETURNING refs`),
+			projectID, b.Digest, b.Size).Scan(&refs); err != nil {
+			return err
+		}
+		if refs == 1 {
+			added += b.Size
+		}
+	}
+	if added != 0 {
+		if _, err := tx.ExecContext(ctx, db.q(`UPDATE projects SET storage_used = storage_used + ? WHERE id = ?`), added, projectID); err != nil {
+			return err
+		}
+	}
+	_, err = tx.ExecContext(ctx, db.q(`UPDATE repositories SET updated_at = ? WHERE id = ?`), millis(a.PushTime), a.RepositoryID)
+	return err
+}
+
+func uniqueBlobs(in []Blob) []Blob {
+	seen := map[string]bool{}
+	var out []Blob
+	for _, b := range in {
+		if b.Digest == "" || seen[b.Digest] {
+			continue
+		}
+		seen[b.Digest] = true
+		out = append(out, b)
+	}
+	return out
+}
+
+func hasBlob(bs []Blob, d string) bool {
+	for _, b := range bs {
+		if b.Digest == d {
+			return true
+		}
+	}
+	return false
+}
+
+// NewBlobBytes returns how many bytes of blobs project does not hold yet:
+// what a push of them would add to its storage used.
+func (db *DB) NewBlobBytes(ctx context.Context, projectID int64, blobs []Blob) (int64, error) {
+	var n int64
+	for _, b := range uniqueBlobs(blobs) {
+		var one int
+		err := db.sql.QueryRowContext(ctx, db.q(`SELECT 1 FROM project_blobs WHERE project_id = ? AND digest = ?`), projectID, b.Digest).Scan(&one)
+		if errors.Is(err, sql.ErrNoRows) {
+			n += b.Size
+		} else if err != nil {
+			return 0, err
+		}
+	}
+	return n, nil
+}
+
+// DeleteArtifact removes an artifact, its tags and references, and releases
+// its blobs from the project's storage used.
+func (db *DB) DeleteArtifact(ctx context.Context, repoID int64, digest string) error {
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		var id int64
+		err := tx.QueryRowContext(ctx, db.q(`SELECT id FROM artifacts WHERE repository_id = ? AND digest = ?`), repoID, digest).Scan(&id)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("artifact %s: %w", digest, ErrNotFound)
+		}
+		if err != nil {
+			return err
+		}
+		return db.deleteArtifactTx(ctx, tx, id)
+	})
+}
+
+func (db *DB) deleteArtifactTx(ctx context.Context, tx *sql.Tx, id int64) error {
+	var projectID int64
+	if err := tx.QueryRowContext(ctx, db.q(`SELECT r.project_id FROM artifacts a JOIN repositories r ON r.id = a.repository_id WHERE a.id = ?`), id).Scan(&projectID); err != nil {
+		return err
+	}
+	rows, err := tx.QueryContext(ctx, db.q(`SELECT digest FROM artifact_blobs WHERE artifact_id = ?`), id)
+	if err != nil {
+		return err
+	}
+	var digests []string
+	for rows.Next() {
+		var d string
+		if err := rows.Scan(&d); err != nil {
+			rows.Close()
+			return err
+		}
+		digests = append(digests, d)
+	}
+	rows.Close()
+	var freed int64
+	for _, d := range digests {
+		var refs, size int64
+		err := tx.QueryRowContext(ctx, db.q(`UPDATE project_blobs SET refs = refs - 1 WHERE project_id = ? AND digest = ? RETURNING refs, size`), projectID, d).Scan(&refs, &size)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if refs <= 0 {
+			if _, err := tx.ExecContext(ctx, db.q(`DELETE FROM project_blobs WHERE project_id = ? AND digest = ?`), projectID, d); err != nil {
+				return err
+			}
+			freed += size
+		}
+	}
+	if freed != 0 {
+		if _, err := tx.ExecContext(ctx, db.q(`UPDATE projects SET storage_used = storage_used - ? WHERE id = ?`), freed, projectID); err != nil {
+			return err
+		}
+	}
+	_, err = tx.ExecContext(ctx, db.q(`DELETE FROM artifacts WHERE id = ?`), id)
+	return err
+}
+
+// GetArtifact returns an artifact by digest with its tags, references and blobs.
+func (db *DB) GetArtifact(ctx context.Context, repoID int64, digest string) (Artifact, error) {
+	row := db.sql.QueryRowContext(ctx, db.q(`SELECT `+artifactCols+` FROM artifacts a JOIN repositories r ON r.id = a.repository_id
+		WHERE a.repository_id = ? AND a.digest = ?`), repoID, digest)
+	a, err := scanArtifact(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return a, fmt.Errorf("artifact %s: %w", digest, ErrNotFound)
+	}
+	if err != nil {
+		return a, fmt.Errorf("metadata: get artifact: %w", err)
+	}
+	arts := []Artifact{a}
+	if err := db.fillArtifacts(ctx, arts, true); err != nil {
+		return a, err
+	}
+	return arts[0], nil
+}
+
+// ListArtifacts returns one page of a repository's artifacts (newest first
+// by default) with their tags and references, and the total count. Filter
+// matches a substring of the digest or of a tag.
+func (db *DB) ListArtifacts(ctx context.Context, repoID int64, opt ListOptions) ([]Artifact, int64, error) {
+	where, args := "a.repository_id = ?", []any{repoID}
+	if opt.Filter != "" {
+		where += " AND (" + db.d.contains("a.digest") + " OR EXISTS (SELECT 1 FROM tags t WHERE t.artifact_id = a.id AND " + db.d.contains("t.name") + "))"
+		args = append(args, opt.Filter, opt.Filter)
+	}
+	var total int64
+	if err := db.sql.QueryRowContext(ctx, db.q(`SELECT count(*) FROM artifacts a WHERE `+where), args...).Scan(&total); err != nil {
+		return nil, 0, fmt.Errorf("metadata: count artifacts: %w", err)
+	}
+	if opt.Sort == "" {
+		opt.Sort, opt.Desc = "push_time", true
+	}
+	order := orderBy(opt, map[string]string{"name": "a.digest", "push_time": "a.push_time", "pull_time": "a.pull_time", "size": "a.size"}, "a.id")
+	rows, err := db.sql.QueryContext(ctx, db.q(`SELECT `+artifactCols+` FROM artifacts a JOIN repositories r ON r.id = a.repository_id WHERE `+where+order+limit(opt)), args...)
+	if err != nil {
+		return nil, 0, fmt.Errorf("metadata: list artifacts: %w", err)
+	}
+	var out []Artifact
+	for rows.Next() {
+		a, err := scanArtifact(rows)
+		if err != nil {
+			rows.Close()
+			return nil, 0, err
+		}
+		out = append(out, a)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, 0, err
+	}
+	return out, total, db.fillArtifacts(ctx, out, false)
+}
+
+// fillArtifacts loads tags and references (and blobs when asked) for a page
+// of artifacts in one query each.
+func (db *DB) fillArtifacts(ctx context.Context, arts []Artifact, withBlobs bool) error {
+	if len(arts) == 0 {
+		return nil
+	}
+	idx := map[int64]int{}
+	ids := make([]any, len(arts))
+	for i, a := range arts {
+		idx[a.ID] = i
+		ids[i] = a.ID
+		arts[i].Tags, arts[i].References = []Tag{}, []Reference{}
+	}
+	in := "(" + placeholders(len(ids)) + ")"
+	rows, err := db.sql.QueryContext(ctx, db.q(`SELECT `+tagCols+` FROM tags t JOIN artifacts a ON a.id = t.artifact_id WHERE t.artifact_id IN `+in+` ORDER BY t.name`), ids...)
+	if err != nil {
+		return fmt.Errorf("metadata: artifact tags: %w", err)
+	}
+	for rows.Next() {
+		t, err := scanTag(rows)
+		if err != nil {
+			rows.Close()
+			return err
+		}
+		i := idx[t.ArtifactID]
+		arts[i].Tags = append(arts[i].Tags, t)
+	}
+	rows.Close()
+	rows, err = db.sql.QueryContext(ctx, db.q(`SELECT parent_id, COALESCE(child_id, 0), child_digest, media_type, size, os, arch, variant, annotations
+		FROM artifact_references WHERE parent_id IN `+in+` ORDER BY parent_id, arch, os, variant, child_digest`), ids...)
+	if err != nil {
+		return fmt.Errorf("metadata: artifact references: %w", err)
+	}
+	for rows.Next() {
+		var r Reference
+		var ann string
+		if err := rows.Scan(&r.ParentID, &r.ChildID, &r.ChildDigest, &r.MediaType, &r.Size, &r.OS, &r.Arch, &r.Variant, &ann); err != nil {
+			rows.Close()
+			return err
+		}
+		r.Annotations = strMap(ann)
+		i := idx[r.ParentID]
+		arts[i].References = append(arts[i].References, r)
+	}
+	rows.Close()
+	if !withBlobs {
+		return rows.Err()
+	}
+	rows, err = db.sql.QueryContext(ctx, db.q(`SELECT artifact_id, digest, size, media_type FROM artifact_blobs WHERE artifact_id IN `+in), ids...)
+	if err != nil {
+		return fmt.Errorf("metadata: artifact blobs: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		var b Blob
+		if err := rows.Scan(&id, &b.Digest, &b.Size, &b.MediaType); err != nil {
+			return err
+		}
+		i := idx[id]
+		arts[i].Blobs = append(arts[i].Blobs, b)
+	}
+	return rows.Err()
+}
+
+// ArtifactDigests lists every artifact digest of a repository (for check).
+func (db *DB) ArtifactDigests(ctx context.Context, repoID int64) ([]string, error) {
+	return db.strings(ctx, `SELECT digest FROM artifacts WHERE repository_id = ? ORDER BY digest`, repoID)
+}
+
+func (db *DB) strings(ctx context.Context, query string, args ...any) ([]string, error) {
+	rows, err := db.sql.QueryContext(ctx, db.q(query), args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}

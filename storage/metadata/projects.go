@@ -1,0 +1,204 @@
+package metadata
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+const projectCols = `p.id, p.name, p.public, p.quota_bytes, p.storage_used, p.creator, p.attrs, p.created_at, p.updated_at`
+
+func scanProject(sc interface{ Scan(...any) error }, extra ...any) (Project, error) {
+	var p Project
+	var public boolish
+	var attrs string
+	var created, updated int64
+	dst := append([]any{&p.ID, &p.Name, &public, &p.QuotaBytes, &p.StorageUsed, &p.Creator, &attrs, &created, &updated}, extra...)
+	if err := sc.Scan(dst...); err != nil {
+		return p, err
+	}
+	p.Public, p.Attrs = bool(public), strMap(attrs)
+	p.CreatedAt, p.UpdatedAt = fromMillis(created), fromMillis(updated)
+	return p, nil
+}
+
+// CreateProject inserts a project; ErrExists when the name is taken.
+func (db *DB) CreateProject(ctx context.Context, p Project) (Project, error) {
+	now := time.Now()
+	if p.QuotaBytes == 0 {
+		p.QuotaBytes = -1
+	}
+	err := db.sql.QueryRowContext(ctx, db.q(`INSERT INTO projects (name, public, quota_bytes, creator, attrs, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`),
+		p.Name, p.Public, p.QuotaBytes, p.Creator, toJSON(p.Attrs), millis(now), millis(now)).Scan(&p.ID)
+	if isUniqueViolation(err) {
+		return p, fmt.Errorf("project %q: %w", p.Name, ErrExists)
+	}
+	if err != nil {
+		return p, fmt.Errorf("metadata: create project: %w", err)
+	}
+	p.CreatedAt, p.UpdatedAt = fromMillis(millis(now)), fromMillis(millis(now))
+	return p, nil
+}
+
+// EnsureProject returns the named project, creating it when absent.
+func (db *DB) EnsureProject(ctx context.Context, name, creator string) (Project, error) {
+	p, err := db.GetProject(ctx, name)
+	if err == nil || !errors.Is(err, ErrNotFound) {
+		return p, err
+	}
+	p, err = db.CreateProject(ctx, Project{Name: name, Creator: creator, QuotaBytes: -1})
+	if errors.Is(err, ErrExists) {
+		return db.GetProject(ctx, name)
+	}
+	return p, err
+}
+
+// GetProject returns a project by name.
+func (db *DB) GetProject(ctx context.Context, name string) (Project, error) {
+	return db.getProject(ctx, db.sql, `p.name = ?`, name)
+}
+
+// GetProjectByID returns a project by id.
+func (db *DB) GetProjectByID(ctx context.Context, id int64) (Project, error) {
+	return db.getProject(ctx, db.sql, `p.id = ?`, id)
+}
+
+func (db *DB) getProject(ctx context.Context, q querier, where string, arg any) (Project, error) {
+	row := q.QueryRowContext(ctx, db.q(`SELECT `+projectCols+`,
+		(SELECT count(*) FROM repositories r WHERE r.project_id = p.id) FROM projects p WHERE `+where), arg)
+	var repos int64
+	p, err := scanProject(row, &repos)
+	if errors.Is(err, sql.ErrNoRows) {
+		return p, fmt.Errorf("project %v: %w", arg, ErrNotFound)
+	}
+	if err != nil {
+		return p, fmt.Errorf("metadata: get project: %w", err)
+	}
+	p.RepoCount = repos
+	return p, nil
+}
+
+// ProjectFilter narrows ListProjects.
+type ProjectFilter struct {
+	Public *bool    // only public (true) or private (false) projects
+	Names  []string // restrict to these names (membership); nil: all
+}
+
+// ListProjects returns one page of projects sorted by name (or
+// creation time) and the total number of matches.
+func (db *DB) ListProjects(ctx context.Context, f ProjectFilter, opt ListOptions) ([]Project, int64, error) {
+	where, args := "1=1", []any{}
+	if opt.Filter != "" {
+		where += " AND " + db.d.contains("p.name")
+		args = append(args, opt.Filter)
+	}
+	if f.Public != nil {
+		where += " AND p.public = ?"
+		args = append(args, *f.Public)
+	}
+	if f.Names != nil {
+		if len(f.Names) == 0 {
+			return nil, 0, nil
+		}
+		where += " AND p.name IN (" + placeholders(len(f.Names)) + ")"
+		for _, n := range f.Names {
+			args = append(args, n)
+		}
+	}
+	var total int64
+	if err := db.sql.QueryRowContext(ctx, db.q(`SELECT count(*) FROM projects p WHERE `+where), args...).Scan(&total); err != nil {
+		return nil, 0, fmt.Errorf("metadata: count projects: %w", err)
+	}
+	order := orderBy(opt, map[string]string{"name": "p.name", "push_time": "p.created_at", "created": "p.created_at", "updated": "p.updated_at"}, "p.id")
+	rows, err := db.sql.QueryContext(ctx, db.q(`SELECT `+projectCols+`,
+		(SELECT count(*) FROM repositories r WHERE r.project_id = p.id)
+		FROM projects p WHERE `+where+order+limit(opt)), args...)
+	if err != nil {
+		return nil, 0, fmt.Errorf("metadata: list projects: %w", err)
+	}
+	defer rows.Close()
+	var out []Project
+	for rows.Next() {
+		var repos int64
+		p, err := scanProject(rows, &repos)
+		if err != nil {
+			return nil, 0, err
+		}
+		p.RepoCount = repos
+		out = append(out, p)
+	}
+	return out, total, rows.Err()
+}
+
+// UpdateProject changes visibility, quota and attributes.
+func (db *DB) UpdateProject(ctx context.Context, p Project) error {
+	res, err := db.sql.ExecContext(ctx, db.q(`UPDATE projects SET public = ?, quota_bytes = ?, attrs = ?, updated_at = ? WHERE id = ?`),
+		p.Public, p.QuotaBytes, toJSON(p.Attrs), millis(time.Now()), p.ID)
+	return affected(res, err, "project", p.Name)
+}
+
+// DeleteProject removes a project. Without force, a project that still has
+// repositories is refused with ErrNotEmpty.
+func (db *DB) DeleteProject(ctx context.Context, id int64, force bool) error {
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		if !force {
+			var n int64
+			if err := tx.QueryRowContext(ctx, db.q(`SELECT count(*) FROM repositories WHERE project_id = ?`), id).Scan(&n); err != nil {
+				return err
+			}
+			if n > 0 {
+				return fmt.Errorf("project has %d repositories: %w", n, ErrNotEmpty)
+			}
+		}
+		res, err := tx.ExecContext(ctx, db.q(`DELETE FROM projects WHERE id = ?`), id)
+		return affected(res, err, "project", id)
+	})
+}
+
+func affected(res sql.Result, err error, what string, key any) error {
+	if err != nil {
+		return fmt.Errorf("metadata: %s: %w", what, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("%s %v: %w", what, key, ErrNotFound)
+	}
+	return nil
+}
+
+func placeholders(n int) string {
+	b := make([]byte, 0, 2*n)
+	for i := range n {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, '?')
+	}
+	return string(b)
+}
+
+// orderBy renders ORDER BY from a whitelisted sort key with a unique
+// tiebreaker so pages never overlap.
+func orderBy(opt ListOptions, cols map[string]string, tiebreak string) string {
+	col, ok := cols[opt.Sort]
+	if !ok {
+		col = cols["name"]
+	}
+	dir := " ASC"
+	if opt.Desc {
+		dir = " DESC"
+	}
+	return " ORDER BY " + col + dir + ", " + tiebreak + dir
+}
+
+func limit(opt ListOptions) string {
+	if opt.Limit <= 0 {
+		if opt.Offset > 0 {
+			return fmt.Sprintf(" LIMIT -1 OFFSET %d", opt.Offset)
+		}
+		return ""
+	}
+	return fmt.Sprintf(" LIMIT %d OFFSET %d", opt.Limit, opt.Offset)
+}

@@ -1,0 +1,181 @@
+package metadata
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+const tagCols = `t.id, t.repository_id, t.artifact_id, t.name, a.digest, t.push_time, t.pull_time, t.immutable, t.attrs`
+
+func scanTag(sc interface{ Scan(...any) error }) (Tag, error) {
+	var t Tag
+	var push, pull int64
+	var imm boolish
+	var attrs string
+	if err := sc.Scan(&t.ID, &t.RepositoryID, &t.ArtifactID, &t.Name, &t.Digest, &push, &pull, &imm, &attrs); err != nil {
+		return t, err
+	}
+	t.PushTime, t.PullTime, t.Immutable, t.Attrs = fromMillis(push), fromMillis(pull), bool(imm), strMap(attrs)
+	return t, nil
+}
+
+// PutTag points tag at the artifact with digest (which must be indexed),
+// creating or moving it.
+func (db *DB) PutTag(ctx context.Context, repoID int64, name, digest string, at time.Time) error {
+	if at.IsZero() {
+		at = time.Now()
+	}
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		var artID int64
+		err := tx.QueryRowContext(ctx, db.q(`SELECT id FROM artifacts WHERE repository_id = ? AND digest = ?`), repoID, digest).Scan(&artID)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("artifact %s: %w", digest, ErrNotFound)
+		}
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, db.q(`INSERT INTO tags (repository_id, artifact_id, name, push_time) VALUES (?, ?, ?, ?)
+			ON CONFLICT (repository_id, name) DO UPDATE SET artifact_id = excluded.artifact_id, push_time = excluded.push_time`),
+			repoID, artID, name, millis(at))
+		if err != nil {
+			return fmt.Errorf("metadata: put tag %s: %w", name, err)
+		}
+		_, err = tx.ExecContext(ctx, db.q(`UPDATE repositories SET updated_at = ? WHERE id = ?`), millis(at), repoID)
+		return err
+	})
+}
+
+// DeleteTag removes a tag; the artifact stays.
+func (db *DB) DeleteTag(ctx context.Context, repoID int64, name string) error {
+	res, err := db.sql.ExecContext(ctx, db.q(`DELETE FROM tags WHERE repository_id = ? AND name = ?`), repoID, name)
+	return affected(res, err, "tag", name)
+}
+
+// GetTag returns one tag with its artifact digest.
+func (db *DB) GetTag(ctx context.Context, repoID int64, name string) (Tag, error) {
+	row := db.sql.QueryRowContext(ctx, db.q(`SELECT `+tagCols+` FROM tags t JOIN artifacts a ON a.id = t.artifact_id
+		WHERE t.repository_id = ? AND t.name = ?`), repoID, name)
+	t, err := scanTag(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return t, fmt.Errorf("tag %s: %w", name, ErrNotFound)
+	}
+	if err != nil {
+		return t, fmt.Errorf("metadata: get tag: %w", err)
+	}
+	return t, nil
+}
+
+// UpdateTagAttrs replaces a tag's per-dialect attributes (e.g. a promotion stage).
+func (db *DB) UpdateTagAttrs(ctx context.Context, repoID int64, name string, attrs map[string]string) error {
+	res, err := db.sql.ExecContext(ctx, db.q(`UPDATE tags SET attrs = ? WHERE repository_id = ? AND name = ?`), toJSON(attrs), repoID, name)
+	return affected(res, err, "tag", name)
+}
+
+// ListTags returns one page of a repository's tags and the total count.
+func (db *DB) ListTags(ctx context.Context, repoID int64, opt ListOptions) ([]Tag, int64, error) {
+	where, args := "t.repository_id = ?", []any{repoID}
+	if opt.Filter != "" {
+		where += " AND " + db.d.contains("t.name")
+		args = append(args, opt.Filter)
+	}
+	var total int64
+	if err := db.sql.QueryRowContext(ctx, db.q(`SELECT count(*) FROM tags t WHERE `+where), args...).Scan(&total); err != nil {
+		return nil, 0, fmt.Errorf("metadata: count tags: %w", err)
+	}
+	order := orderBy(opt, map[string]string{"name": "t.name", "push_time": "t.push_time", "pull_time": "t.pull_time"}, "t.id")
+	rows, err := db.sql.QueryContext(ctx, db.q(`SELECT `+tagCols+` FROM tags t JOIN artifacts a ON a.id = t.artifact_id WHERE `+where+order+limit(opt)), args...)
+	if err != nil {
+		return nil, 0, fmt.Errorf("metadata: list tags: %w", err)
+	}
+	defer rows.Close()
+	var out []Tag
+	for rows.Next() {
+		t, err := scanTag(rows)
+		if err != nil {
+			return nil, 0, err
+		}
+		out = append(out, t)
+	}
+	return out, total, rows.Err()
+}
+
+// TagPage returns up to n tag names after last in byte order, for
+// /v2/<name>/tags/list; n < 0 means all.
+func (db *DB) TagPage(ctx context.Context, repoID int64, last string, n int) ([]string, error) {
+	query := `SELECT name FROM tags WHERE repository_id = ? AND name > ? ORDER BY name`
+	args := []any{repoID, last}
+	if n >= 0 {
+		query += ` LIMIT ?`
+		args = append(args, n)
+	}
+	return db.strings(ctx, query, args...)
+}
+
+// TagDigests maps every tag of a repository to its artifact digest (for check).
+func (db *DB) TagDigests(ctx context.Context, repoID int64) (map[string]string, error) {
+	rows, err := db.sql.QueryContext(ctx, db.q(`SELECT t.name, a.digest FROM tags t JOIN artifacts a ON a.id = t.artifact_id WHERE t.repository_id = ?`), repoID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]string{}
+	for rows.Next() {
+		var n, d string
+		if err := rows.Scan(&n, &d); err != nil {
+			return nil, err
+		}
+		out[n] = d
+	}
+	return out, rows.Err()
+}
+
+// Pull is a batch of pulls of one artifact (and tag, when pulled by tag).
+type Pull struct {
+	Repository string
+	Digest     string
+	Tag        string
+	Count      int64
+	At         time.Time
+}
+
+// RecordPulls adds batched pull counts and times in one transaction.
+// Pulls of things no longer indexed are ignored.
+func (db *DB) RecordPulls(ctx context.Context, pulls []Pull) error {
+	if len(pulls) == 0 {
+		return nil
+	}
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		for _, p := range pulls {
+			var repoID int64
+			err := tx.QueryRowContext(ctx, db.q(`SELECT id FROM repositories WHERE name = ?`), p.Repository).Scan(&repoID)
+			if errors.Is(err, sql.ErrNoRows) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			at := millis(p.At)
+			if _, err := tx.ExecContext(ctx, db.q(`UPDATE artifacts SET pull_count = pull_count + ?, pull_time = ? WHERE repository_id = ? AND digest = ?`),
+				p.Count, at, repoID, p.Digest); err != nil {
+				return err
+			}
+			if p.Tag != "" {
+				if _, err := tx.ExecContext(ctx, db.q(`UPDATE tags SET pull_time = ? WHERE repository_id = ? AND name = ?`), at, repoID, p.Tag); err != nil {
+					return err
+				}
+			}
+			if _, err := tx.ExecContext(ctx, db.q(`UPDATE repositories SET pull_count = pull_count + ? WHERE id = ?`), p.Count, repoID); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// RepositoryNames lists every indexed repository name (for check).
+func (db *DB) RepositoryNames(ctx context.Context) ([]string, error) {
+	return db.strings(ctx, `SELECT name FROM repositories ORDER BY name`)
+}
