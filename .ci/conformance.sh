@@ -32,7 +32,7 @@ UPDATE_BASELINE=false
 case "${2:-}" in "") ;; --update-baseline) UPDATE_BASELINE=true ;; *) usage ;; esac
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-TOOLS_BIN="${BERTH_TOOLS:-$ROOT/.tools}/bin"
+TOOLS_BIN="${TOOLS_DIR:-$ROOT/.tools}/bin"
 BERTH="${BERTH_BIN:-$ROOT/bin/berth}"
 CONFORMANCE="$TOOLS_BIN/conformance"
 MINIO="$TOOLS_BIN/minio"
@@ -185,7 +185,7 @@ start_berth() {
   mkdir -p "$WORK/berth"
   for attempt in 1 2 3; do
     port="$(free_port)"
-    (cd "$WORK/berth" && exec env "${CLEAN_ENV[@]}" ${storage_env[@]+"${storage_env[@]}"} \
+    (cd "$WORK/berth" && exec env "${CLEAN_ENV[@]}" BERTH_AUTO_CREATE_PROJECTS=true ${storage_env[@]+"${storage_env[@]}"} \
       "$BERTH" serve --addr "127.0.0.1:$port" --data-dir "$WORK/berth/data" \
       >>"$RES/berth.log" 2>&1 </dev/null) &
     BERTH_PID=$!

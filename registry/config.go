@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -36,9 +37,30 @@ type Config struct {
 	// ShutdownTimeout is how long SIGTERM waits for requests in flight.
 	ShutdownTimeout time.Duration `yaml:"shutdownTimeout"`
 	// ReadHeaderTimeout bounds how long a client may take to send headers.
-	ReadHeaderTimeout time.Duration  `yaml:"readHeaderTimeout"`
-	TLS               TLSConfig      `yaml:"tls"`
-	Storage           storage.Config `yaml:"storage"`
+	ReadHeaderTimeout time.Duration `yaml:"readHeaderTimeout"`
+	TLS               TLSConfig     `yaml:"tls"`
+	// AutoCreateProjects lets a push into an unknown project create it;
+	// otherwise such a push is refused with DENIED.
+	AutoCreateProjects bool           `yaml:"autoCreateProjects"`
+	Database           DatabaseConfig `yaml:"database"`
+	Storage            storage.Config `yaml:"storage"`
+}
+
+// DatabaseConfig locates the metadata database.
+type DatabaseConfig struct {
+	// URL is postgres://... for PostgreSQL, or a SQLite file path
+	// (default <dataDir>/berth.db).
+	URL string `yaml:"url"`
+	// PullFlushInterval is how often batched pull counts are written.
+	PullFlushInterval time.Duration `yaml:"pullFlushInterval"`
+}
+
+// UseDataDir fills in the defaults that live in the data directory.
+func (c *Config) UseDataDir(dataDir string) {
+	c.Storage.UseDataDir(dataDir)
+	if c.Database.URL == "" {
+		c.Database.URL = filepath.Join(dataDir, "berth.db")
+	}
 }
 
 // RedisConfig points the blob-descriptor cache at Redis (several replicas).
@@ -62,6 +84,7 @@ func Defaults() Config {
 		ShutdownTimeout:   30 * time.Second,
 		ReadHeaderTimeout: 30 * time.Second,
 		Storage:           storage.Defaults(),
+		Database:          DatabaseConfig{PullFlushInterval: 2 * time.Second},
 	}
 }
 
@@ -102,6 +125,15 @@ func (c *Config) Validate() error {
 	}
 	if (c.TLS.Certificate == "") != (c.TLS.Key == "") {
 		errs = append(errs, fieldErr("tls.key", "tls.certificate and tls.key go together"))
+	}
+	if c.Database.URL == "" {
+		errs = append(errs, fieldErr("database.url", "must not be empty"))
+	} else if strings.Contains(c.Database.URL, "://") && !strings.HasPrefix(c.Database.URL, "postgres://") &&
+		!strings.HasPrefix(c.Database.URL, "postgresql://") && !strings.HasPrefix(c.Database.URL, "sqlite://") {
+		errs = append(errs, fieldErr("database.url", "must be postgres://..., sqlite://PATH or a file path"))
+	}
+	if c.Database.PullFlushInterval <= 0 {
+		errs = append(errs, fieldErr("database.pullFlushInterval", "must be a positive duration"))
 	}
 	if err := c.Storage.Validate(); err != nil {
 		errs = append(errs, err)

@@ -26,7 +26,7 @@ func TestValidate(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			c := Defaults()
-			c.Storage.UseDataDir(t.TempDir())
+			c.UseDataDir(t.TempDir())
 			tc.mutate(&c)
 			err := c.Validate()
 			switch {

@@ -121,42 +121,92 @@ func withRecovery(log *slog.Logger, next http.Handler) http.Handler {
 }
 
 // withUnavailable answers 503 instead of distribution's generic 500 when the
-// request failed because the storage backend could not be reached.
+// request failed because the storage backend could not be reached. A success
+// status is held back until the first byte of the body, so a blob whose
+// stream cannot be opened still gets a clean 503 rather than a 200 with a
+// truncated body.
 func withUnavailable(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx, unavailable := storage.WithUnavailableMark(r.Context())
 		uw := &unavailableWriter{ResponseWriter: w, unavailable: unavailable}
 		next.ServeHTTP(uw, r.WithContext(ctx))
+		uw.finish()
 	})
 }
 
 type unavailableWriter struct {
 	http.ResponseWriter
 	unavailable func() bool
+	pending     int // success status not yet sent
+	committed   bool
 	swallow     bool
 }
 
 func (w *unavailableWriter) WriteHeader(code int) {
-	if code >= 500 && w.unavailable() {
-		w.swallow = true
-		h := w.Header()
-		h.Del("Content-Length")
-		writeOCIError(w.ResponseWriter, http.StatusServiceUnavailable, "UNAVAILABLE",
-			"storage backend unavailable, try again later")
+	if w.committed || w.swallow || w.pending != 0 {
 		return
 	}
+	if code >= 500 && w.unavailable() {
+		w.fail()
+		return
+	}
+	if code >= 200 && code < 300 {
+		w.pending = code
+		return
+	}
+	w.commit(code)
+}
+
+func (w *unavailableWriter) commit(code int) {
+	w.committed = true
 	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *unavailableWriter) fail() {
+	w.swallow = true
+	h := w.Header()
+	for _, k := range []string{"Content-Length", "Content-Range", "Etag", "Docker-Content-Digest", "Accept-Ranges", "Cache-Control"} {
+		h.Del(k)
+	}
+	writeOCIError(w.ResponseWriter, http.StatusServiceUnavailable, "UNAVAILABLE",
+		"storage backend unavailable, try again later")
 }
 
 func (w *unavailableWriter) Write(b []byte) (int, error) {
 	if w.swallow {
 		return len(b), nil
 	}
+	if !w.committed {
+		code := w.pending
+		if code == 0 {
+			code = http.StatusOK
+		}
+		w.commit(code)
+	}
 	return w.ResponseWriter.Write(b)
 }
 
+// finish sends a held-back status, or a 503 if storage failed before any
+// byte of the body could be sent.
+func (w *unavailableWriter) finish() {
+	if w.committed || w.swallow || w.pending == 0 {
+		return
+	}
+	if w.unavailable() {
+		w.fail()
+		return
+	}
+	w.commit(w.pending)
+}
+
 func (w *unavailableWriter) Flush() {
-	if f, ok := w.ResponseWriter.(http.Flusher); ok && !w.swallow {
+	if w.swallow {
+		return
+	}
+	if !w.committed && w.pending != 0 {
+		w.commit(w.pending)
+	}
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
 		f.Flush()
 	}
 }

@@ -31,7 +31,7 @@ func (s *Server) routes() *mux.Router {
 // the rest.
 func (s *Server) fallback(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path == "/v2" || strings.HasPrefix(r.URL.Path, "/v2/") {
-		s.app.ServeHTTP(w, r)
+		s.serveV2(w, r)
 		return
 	}
 	writeJSON(w, http.StatusNotFound, map[string]string{"error": "not found"})

@@ -23,8 +23,12 @@ const usage = `berth: a container registry
 
 Usage:
   berth serve [--addr HOST:PORT] [--data-dir DIR] [--config FILE] [--log-level LEVEL]
+  berth reindex [flags]          rebuild the metadata index from storage (server stopped)
+  berth check [flags]            report drift between index and storage; exit 1 on any
   berth config [--config FILE]   print every setting, its environment variable and value
   berth version
+
+reindex, check and config take the same flags as serve.
 
 Every setting can come from the YAML file, a BERTH_* environment variable or
 a flag (flags win, then the environment, then the file).
@@ -43,6 +47,13 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	switch args[0] {
 	case "serve":
 		err = serve(ctx, args[1:], environ, stderr)
+	case "reindex":
+		err = reindex(ctx, args[1:], environ, stdout, stderr)
+	case "check":
+		err = check(ctx, args[1:], environ, stdout, stderr)
+		if errors.Is(err, errDrift) {
+			return 1
+		}
 	case "config":
 		err = printConfig(args[1:], environ, stdout)
 	case "version", "--version", "-v":

@@ -24,6 +24,7 @@ func parseFlags(name string, args []string, stderr io.Writer) (config.Flags, err
 	fs.StringVar(&f.Addr, "addr", "", "listen address HOST:PORT (or $BERTH_ADDR; default 127.0.0.1:5000)")
 	fs.StringVar(&f.DataDir, "data-dir", "", "data directory for the embedded defaults (or $BERTH_DATA_DIR; default ./berth-data)")
 	fs.StringVar(&f.LogLevel, "log-level", "", "debug, info, warn or error (or $BERTH_LOG_LEVEL)")
+	fs.StringVar(&f.DatabaseURL, "database-url", "", "metadata database: postgres://... or a SQLite file (or $BERTH_DATABASE_URL; default DIR/berth.db)")
 	if err := fs.Parse(args); err != nil {
 		return f, err
 	}

@@ -114,6 +114,9 @@ type Options struct {
 	DataDir string   // default: a fresh t.TempDir()
 	Env     []string // extra environment, KEY=VALUE
 	Args    []string // extra arguments to `berth serve`
+	// StrictProjects keeps berth's default of refusing pushes into projects
+	// that do not exist; otherwise tests run with autoCreateProjects.
+	StrictProjects bool
 }
 
 // Start runs `berth serve` on a free loopback port and waits until /readyz
@@ -135,7 +138,10 @@ func StartErr(t testing.TB, opts Options) (*Berth, error) {
 	}
 	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--data-dir", opts.DataDir}, opts.Args...)
 	cmd := exec.Command(Binary(t), args...)
-	cmd.Env = append(cleanEnv(), "BERTH_LOG_FORMAT=json")
+	cmd.Env = append(cleanEnv(), "BERTH_LOG_FORMAT=json", "BERTH_DATABASE_PULL_FLUSH_INTERVAL=200ms")
+	if !opts.StrictProjects {
+		cmd.Env = append(cmd.Env, "BERTH_AUTO_CREATE_PROJECTS=true")
+	}
 	cmd.Env = append(cmd.Env, opts.Env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	b := &Berth{DataDir: opts.DataDir, cmd: cmd, logs: &syncBuffer{}, done: make(chan struct{})}

@@ -104,11 +104,11 @@ func TestStorageOutageGives503(t *testing.T) {
 	minio := berthtest.StartMinIO(t)
 	b := berthtest.Start(t, berthtest.Options{Env: append(minio.Env("outage"), "BERTH_STORAGE_TIMEOUT=3s")})
 	ref := b.Addr + "/library/outage:v1"
-	pushSmallImage(t, ref)
+	dgst := pushSmallImage(t, ref)
 	manifestURL := b.URL("/v2/library/outage/manifests/v1")
 
 	minio.Stop()
-	for _, path := range []string{"/v2/library/outage/manifests/v1", "/v2/library/outage/tags/list", "/readyz"} {
+	for _, path := range []string{"/v2/library/outage/manifests/v1", "/v2/library/outage/blobs/" + dgst, "/readyz"} {
 		start := time.Now()
 		resp, err := http.Get(b.URL(path))
 		if err != nil {
@@ -127,6 +127,12 @@ func TestStorageOutageGives503(t *testing.T) {
 	}
 	if resp, err := http.Get(b.URL("/healthz")); err != nil || resp.StatusCode != 200 {
 		t.Errorf("/healthz must stay 200 while the process is up: %v %v", resp, err)
+	}
+	// Lists come from the metadata index, so they keep answering.
+	if resp, err := http.Get(b.URL("/v2/library/outage/tags/list")); err != nil || resp.StatusCode != 200 {
+		t.Errorf("tags/list is served from the index and must not need storage: %v %v", resp, err)
+	} else if body := readAll(t, resp); !strings.Contains(body, `"v1"`) {
+		t.Errorf("tags/list during outage: %s", body)
 	}
 
 	minio.Restart(t)

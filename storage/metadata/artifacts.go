@@ -120,7 +120,7 @@ func (db *DB) insertArtifact(ctx context.Context, tx *sql.Tx, projectID int64, a
 			return err
 		}
 	}
-	_, err = tx.ExecContext(ctx, db.q(`UPDATE repositories SET updated_at = ? WHERE id = ?`), millis(a.PushTime), a.RepositoryID)
+	_, err = tx.ExecContext(ctx, db.q(`UPDATE repositories SET updated_at = ?, artifact_count = artifact_count + 1 WHERE id = ?`), millis(a.PushTime), a.RepositoryID)
 	return err
 }
 
@@ -174,11 +174,11 @@ func (db *DB) DeleteArtifact(ctx context.Context, repoID int64, digest string) e
 		if err != nil {
 			return err
 		}
-		return db.deleteArtifactTx(ctx, tx, id)
+		return db.deleteArtifactTx(ctx, tx, id, repoID)
 	})
 }
 
-func (db *DB) deleteArtifactTx(ctx context.Context, tx *sql.Tx, id int64) error {
+func (db *DB) deleteArtifactTx(ctx context.Context, tx *sql.Tx, id, repoID int64) error {
 	var projectID int64
 	if err := tx.QueryRowContext(ctx, db.q(`SELECT r.project_id FROM artifacts a JOIN repositories r ON r.id = a.repository_id WHERE a.id = ?`), id).Scan(&projectID); err != nil {
 		return err
@@ -219,7 +219,14 @@ func (db *DB) deleteArtifactTx(ctx context.Context, tx *sql.Tx, id int64) error 
 			return err
 		}
 	}
-	_, err = tx.ExecContext(ctx, db.q(`DELETE FROM artifacts WHERE id = ?`), id)
+	var tags int64
+	if err := tx.QueryRowContext(ctx, db.q(`SELECT count(*) FROM tags WHERE artifact_id = ?`), id).Scan(&tags); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, db.q(`DELETE FROM artifacts WHERE id = ?`), id); err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, db.q(`UPDATE repositories SET artifact_count = artifact_count - 1, tag_count = tag_count - ? WHERE id = ?`), tags, repoID)
 	return err
 }
 

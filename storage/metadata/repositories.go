@@ -10,8 +10,7 @@ import (
 
 const repoCols = `r.id, r.project_id, r.name, r.summary, r.detail, r.attrs, r.pull_count, r.created_at, r.updated_at`
 
-const repoCounts = `(SELECT count(*) FROM artifacts a WHERE a.repository_id = r.id),
-	(SELECT count(*) FROM tags t WHERE t.repository_id = r.id)`
+const repoCounts = `r.artifact_count, r.tag_count`
 
 func scanRepo(sc interface{ Scan(...any) error }, extra ...any) (Repository, error) {
 	var r Repository
@@ -147,7 +146,7 @@ func (db *DB) CatalogPage(ctx context.Context, last string, n int, projectIDs []
 		}
 	}
 	// Only repositories holding something are listed, as distribution does.
-	where += " AND EXISTS (SELECT 1 FROM artifacts a WHERE a.repository_id = repositories.id)"
+	where += " AND artifact_count > 0"
 	args = append(args, n)
 	rows, err := db.sql.QueryContext(ctx, db.q(`SELECT name FROM repositories WHERE `+where+` ORDER BY name LIMIT ?`), args...)
 	if err != nil {
@@ -191,11 +190,23 @@ func (db *DB) DeleteRepository(ctx context.Context, id int64) error {
 		}
 		rows.Close()
 		for _, a := range ids {
-			if err := db.deleteArtifactTx(ctx, tx, a); err != nil {
+			if err := db.deleteArtifactTx(ctx, tx, a, id); err != nil {
 				return err
 			}
 		}
 		res, err := tx.ExecContext(ctx, db.q(`DELETE FROM repositories WHERE id = ?`), id)
 		return affected(res, err, "repository", id)
 	})
+}
+
+// Recount recomputes every repository's artifact and tag counters from the
+// rows (after a reindex or a bulk load).
+func (db *DB) Recount(ctx context.Context) error {
+	_, err := db.sql.ExecContext(ctx, `UPDATE repositories SET
+		artifact_count = (SELECT count(*) FROM artifacts a WHERE a.repository_id = repositories.id),
+		tag_count = (SELECT count(*) FROM tags t WHERE t.repository_id = repositories.id)`)
+	if err != nil {
+		return fmt.Errorf("metadata: recount: %w", err)
+	}
+	return nil
 }

@@ -37,21 +37,38 @@ func (db *DB) PutTag(ctx context.Context, repoID int64, name, digest string, at 
 		if err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, db.q(`INSERT INTO tags (repository_id, artifact_id, name, push_time) VALUES (?, ?, ?, ?)
-			ON CONFLICT (repository_id, name) DO UPDATE SET artifact_id = excluded.artifact_id, push_time = excluded.push_time`),
-			repoID, artID, name, millis(at))
+		var tagID int64
+		err = tx.QueryRowContext(ctx, db.q(`SELECT id FROM tags WHERE repository_id = ? AND name = ?`), repoID, name).Scan(&tagID)
+		switch {
+		case err == nil:
+			_, err = tx.ExecContext(ctx, db.q(`UPDATE tags SET artifact_id = ?, push_time = ? WHERE id = ?`), artID, millis(at), tagID)
+			if err == nil {
+				_, err = tx.ExecContext(ctx, db.q(`UPDATE repositories SET updated_at = ? WHERE id = ?`), millis(at), repoID)
+			}
+		case errors.Is(err, sql.ErrNoRows):
+			_, err = tx.ExecContext(ctx, db.q(`INSERT INTO tags (repository_id, artifact_id, name, push_time) VALUES (?, ?, ?, ?)`),
+				repoID, artID, name, millis(at))
+			if err == nil {
+				_, err = tx.ExecContext(ctx, db.q(`UPDATE repositories SET updated_at = ?, tag_count = tag_count + 1 WHERE id = ?`), millis(at), repoID)
+			}
+		}
 		if err != nil {
 			return fmt.Errorf("metadata: put tag %s: %w", name, err)
 		}
-		_, err = tx.ExecContext(ctx, db.q(`UPDATE repositories SET updated_at = ? WHERE id = ?`), millis(at), repoID)
-		return err
+		return nil
 	})
 }
 
 // DeleteTag removes a tag; the artifact stays.
 func (db *DB) DeleteTag(ctx context.Context, repoID int64, name string) error {
-	res, err := db.sql.ExecContext(ctx, db.q(`DELETE FROM tags WHERE repository_id = ? AND name = ?`), repoID, name)
-	return affected(res, err, "tag", name)
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, db.q(`DELETE FROM tags WHERE repository_id = ? AND name = ?`), repoID, name)
+		if err := affected(res, err, "tag", name); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, db.q(`UPDATE repositories SET tag_count = tag_count - 1 WHERE id = ?`), repoID)
+		return err
+	})
 }
 
 // GetTag returns one tag with its artifact digest.
@@ -81,12 +98,32 @@ func (db *DB) ListTags(ctx context.Context, repoID int64, opt ListOptions) ([]Ta
 		where += " AND " + db.d.contains("t.name")
 		args = append(args, opt.Filter)
 	}
+	// Without a filter the total is the repository's counter, not a count.
 	var total int64
-	if err := db.sql.QueryRowContext(ctx, db.q(`SELECT count(*) FROM tags t WHERE `+where), args...).Scan(&total); err != nil {
+	countQuery := `SELECT count(*) FROM tags t WHERE ` + where
+	if opt.Filter == "" {
+		countQuery = `SELECT tag_count FROM repositories WHERE id = ?`
+	}
+	if err := db.sql.QueryRowContext(ctx, db.q(countQuery), args...).Scan(&total); err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return nil, 0, fmt.Errorf("metadata: count tags: %w", err)
 	}
-	order := orderBy(opt, map[string]string{"name": "t.name", "push_time": "t.push_time", "pull_time": "t.pull_time"}, "t.id")
-	rows, err := db.sql.QueryContext(ctx, db.q(`SELECT `+tagCols+` FROM tags t JOIN artifacts a ON a.id = t.artifact_id WHERE `+where+order+limit(opt)), args...)
+	// Deferred join: the subquery walks an index for the page's keys alone
+	// (OFFSET skips rows one by one), and only the page's rows are read and
+	// joined with artifacts. Names are unique in a repository, so the name
+	// order needs no tiebreak, and the subquery is served by the
+	// (repository_id, name) index alone (an index-only scan on PostgreSQL).
+	cols := map[string]string{"name": "t.name", "push_time": "t.push_time", "pull_time": "t.pull_time"}
+	order, page := orderBy(opt, cols, "t.id"), "t.id IN (SELECT t.id FROM tags t WHERE "
+	if col, ok := cols[opt.Sort]; !ok || col == "t.name" {
+		order = " ORDER BY t.name ASC"
+		if opt.Desc {
+			order = " ORDER BY t.name DESC"
+		}
+		page = "t.repository_id = ? AND t.name IN (SELECT t.name FROM tags t WHERE "
+		args = append([]any{repoID}, args...)
+	}
+	rows, err := db.sql.QueryContext(ctx, db.q(`SELECT `+tagCols+` FROM tags t JOIN artifacts a ON a.id = t.artifact_id
+		WHERE `+page+where+order+limit(opt)+`)`+order), args...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("metadata: list tags: %w", err)
 	}

@@ -52,10 +52,11 @@ func Default() Config {
 
 // Flags are the command-line overrides; empty fields are not set.
 type Flags struct {
-	ConfigFile string
-	Addr       string
-	DataDir    string
-	LogLevel   string
+	ConfigFile  string
+	Addr        string
+	DataDir     string
+	LogLevel    string
+	DatabaseURL string
 }
 
 // Load builds the configuration from defaults, the config file (flag, else
@@ -85,6 +86,7 @@ func Load(flags Flags, environ []string) (Config, error) {
 		v   string
 	}{
 		{&cfg.Addr, flags.Addr}, {&cfg.DataDir, flags.DataDir}, {&cfg.Log.Level, flags.LogLevel},
+		{&cfg.Database.URL, flags.DatabaseURL},
 	} {
 		if f.v != "" {
 			*f.dst = f.v
@@ -97,7 +99,7 @@ func Load(flags Flags, environ []string) (Config, error) {
 		}
 		cfg.DataDir = abs
 	}
-	cfg.Storage.UseDataDir(cfg.DataDir)
+	cfg.UseDataDir(cfg.DataDir)
 	return cfg, cfg.Validate()
 }
 

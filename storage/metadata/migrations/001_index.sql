@@ -19,6 +19,9 @@ CREATE TABLE repositories (
     detail TEXT NOT NULL DEFAULT '',
     attrs TEXT NOT NULL DEFAULT '{}',
     pull_count BIGINT NOT NULL DEFAULT 0,
+    -- Counters kept by every write, so lists never count rows.
+    artifact_count BIGINT NOT NULL DEFAULT 0,
+    tag_count BIGINT NOT NULL DEFAULT 0,
     created_at BIGINT NOT NULL,
     updated_at BIGINT NOT NULL
 );

@@ -1,0 +1,54 @@
+// Package domain is the one Go API every management dialect uses: projects,
+// repositories, artifacts, tags, manifests and blobs, with validation and
+// pagination done once here. Dialects map its error kinds to their own codes.
+package domain
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/berth-registry/berth/registry/index"
+	"github.com/berth-registry/berth/storage/metadata"
+)
+
+// Error kinds; test with errors.Is.
+var (
+	ErrNotFound      = errors.New("not found")
+	ErrAlreadyExists = errors.New("already exists")
+	ErrInvalid       = errors.New("invalid")
+	ErrDenied        = errors.New("denied")
+	ErrNotEmpty      = errors.New("not empty")
+	ErrQuotaExceeded = errors.New("quota exceeded")
+)
+
+// Error is a domain failure with a message fit for a client.
+type Error struct {
+	Kind error
+	Msg  string
+}
+
+func (e *Error) Error() string { return e.Msg }
+
+// Is matches the kind.
+func (e *Error) Is(target error) bool { return target == e.Kind }
+
+func errorf(kind error, format string, args ...any) error {
+	return &Error{Kind: kind, Msg: fmt.Sprintf(format, args...)}
+}
+
+// translate maps database and index errors to domain kinds.
+func translate(err error, what string) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, metadata.ErrNotFound):
+		return errorf(ErrNotFound, "%s not found", what)
+	case errors.Is(err, metadata.ErrExists):
+		return errorf(ErrAlreadyExists, "%s already exists", what)
+	case errors.Is(err, metadata.ErrNotEmpty):
+		return errorf(ErrNotEmpty, "%s is not empty", what)
+	case errors.Is(err, index.ErrNoProject):
+		return errorf(ErrDenied, "%s", err.Error())
+	}
+	return err
+}

@@ -1,0 +1,129 @@
+package domain
+
+import (
+	"context"
+	"errors"
+
+	"github.com/distribution/distribution/v3"
+	"github.com/distribution/reference"
+
+	"github.com/berth-registry/berth/registry/index"
+	"github.com/berth-registry/berth/storage/metadata"
+)
+
+// DefaultProject exists from the first start, public, like Harbor's.
+const DefaultProject = "library"
+
+// Service is the domain API. It reads from the metadata index and changes
+// storage through distribution's own namespace, so every change is indexed
+// exactly as a client's push or delete would be.
+type Service struct {
+	db *metadata.DB
+	ix *index.Indexer
+}
+
+// New returns the service over an indexer whose namespace distribution has set.
+func New(ix *index.Indexer) *Service { return &Service{db: ix.DB(), ix: ix} }
+
+// Bootstrap creates the default project when it does not exist.
+func (s *Service) Bootstrap(ctx context.Context) error {
+	_, err := s.db.GetProject(ctx, DefaultProject)
+	if errors.Is(err, metadata.ErrNotFound) {
+		_, err = s.db.CreateProject(ctx, metadata.Project{Name: DefaultProject, Public: true, QuotaBytes: -1, Creator: "berth"})
+		if errors.Is(err, metadata.ErrExists) {
+			err = nil
+		}
+	}
+	return err
+}
+
+// ProjectSpec creates or updates a project.
+type ProjectSpec struct {
+	Name       string
+	Public     bool
+	QuotaBytes int64 // -1: unlimited
+	Creator    string
+	Attrs      map[string]string
+}
+
+// CreateProject creates a project.
+func (s *Service) CreateProject(ctx context.Context, spec ProjectSpec) (metadata.Project, error) {
+	if err := ValidateProjectName(spec.Name); err != nil {
+		return metadata.Project{}, err
+	}
+	if spec.QuotaBytes < -1 {
+		return metadata.Project{}, errorf(ErrInvalid, "quota must be -1 (unlimited) or a number of bytes, not %d", spec.QuotaBytes)
+	}
+	if spec.QuotaBytes == 0 {
+		spec.QuotaBytes = -1
+	}
+	p, err := s.db.CreateProject(ctx, metadata.Project{Name: spec.Name, Public: spec.Public, QuotaBytes: spec.QuotaBytes, Creator: spec.Creator, Attrs: spec.Attrs})
+	return p, translate(err, "project "+spec.Name)
+}
+
+// GetProject returns a project by name.
+func (s *Service) GetProject(ctx context.Context, name string) (metadata.Project, error) {
+	p, err := s.db.GetProject(ctx, name)
+	return p, translate(err, "project "+name)
+}
+
+// GetProjectByID returns a project by id.
+func (s *Service) GetProjectByID(ctx context.Context, id int64) (metadata.Project, error) {
+	p, err := s.db.GetProjectByID(ctx, id)
+	return p, translate(err, "project")
+}
+
+// ListProjects lists projects sorted by name (or creation time).
+func (s *Service) ListProjects(ctx context.Context, f metadata.ProjectFilter, q Query) ([]metadata.Project, int64, error) {
+	return s.db.ListProjects(ctx, f, q.options())
+}
+
+// UpdateProject changes visibility, quota and attributes.
+func (s *Service) UpdateProject(ctx context.Context, p metadata.Project) error {
+	if p.QuotaBytes < -1 {
+		return errorf(ErrInvalid, "quota must be -1 (unlimited) or a number of bytes, not %d", p.QuotaBytes)
+	}
+	return translate(s.db.UpdateProject(ctx, p), "project "+p.Name)
+}
+
+// DeleteProject deletes a project. A project holding repositories is refused
+// unless force is set, in which case every repository is deleted first.
+func (s *Service) DeleteProject(ctx context.Context, name string, force bool) error {
+	p, err := s.GetProject(ctx, name)
+	if err != nil {
+		return err
+	}
+	if force {
+		for {
+			repos, _, err := s.db.ListRepositories(ctx, metadata.RepoFilter{ProjectID: p.ID}, metadata.ListOptions{Limit: 100})
+			if err != nil {
+				return err
+			}
+			if len(repos) == 0 {
+				break
+			}
+			for _, r := range repos {
+				if err := s.DeleteRepository(ctx, r.Name); err != nil && !errors.Is(err, ErrNotFound) {
+					return err
+				}
+			}
+		}
+	}
+	return translate(s.db.DeleteProject(ctx, p.ID, force), "project "+name)
+}
+
+// repository opens a repository in distribution's namespace.
+func (s *Service) repository(ctx context.Context, name string) (distribution.Repository, error) {
+	if err := ValidateRepositoryName(name); err != nil {
+		return nil, err
+	}
+	ns := s.ix.Namespace()
+	if ns == nil {
+		return nil, errors.New("domain: registry not started")
+	}
+	named, err := reference.WithName(name)
+	if err != nil {
+		return nil, errorf(ErrInvalid, "repository name %q: %v", name, err)
+	}
+	return ns.Repository(ctx, named)
+}

@@ -1,0 +1,152 @@
+package index
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+
+	"github.com/distribution/distribution/v3"
+	"github.com/distribution/reference"
+	"github.com/opencontainers/go-digest"
+
+	"github.com/berth-registry/berth/storage/metadata"
+)
+
+// ErrNoProject is returned for a push into a project that does not exist
+// when projects are not created automatically.
+var ErrNoProject = errors.New("project does not exist")
+
+// Indexer writes storage events into the metadata index. One Indexer serves
+// one distribution app; it learns the app's namespace when distribution
+// initialises the middleware.
+type Indexer struct {
+	db         *metadata.DB
+	log        *slog.Logger
+	autoCreate bool
+
+	mu sync.RWMutex
+	ns distribution.Namespace
+}
+
+// New returns an Indexer over db. With autoCreate, a push into an unknown
+// project creates it; otherwise the push is refused.
+func New(db *metadata.DB, log *slog.Logger, autoCreate bool) *Indexer {
+	return &Indexer{db: db, log: log, autoCreate: autoCreate}
+}
+
+// DB is the index database.
+func (ix *Indexer) DB() *metadata.DB { return ix.db }
+
+// Namespace is distribution's namespace with the index middleware applied:
+// changes made through it update the index like any client's.
+func (ix *Indexer) Namespace() distribution.Namespace {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	return ix.ns
+}
+
+func (ix *Indexer) setNamespace(ns distribution.Namespace) {
+	ix.mu.Lock()
+	ix.ns = ns
+	ix.mu.Unlock()
+}
+
+// ProjectName is the first path component of a repository name.
+func ProjectName(repo string) string {
+	p, _, _ := strings.Cut(repo, "/")
+	return p
+}
+
+// ProjectForPush returns the project a push into repo lands in, creating it
+// when allowed.
+func (ix *Indexer) ProjectForPush(ctx context.Context, repo string) (metadata.Project, error) {
+	name := ProjectName(repo)
+	if !strings.Contains(repo, "/") {
+		return metadata.Project{}, fmt.Errorf("repository %q must be named <project>/<name>: %w", repo, ErrNoProject)
+	}
+	p, err := ix.db.GetProject(ctx, name)
+	if err == nil || !errors.Is(err, metadata.ErrNotFound) {
+		return p, err
+	}
+	if !ix.autoCreate {
+		return p, fmt.Errorf("project %q does not exist: %w", name, ErrNoProject)
+	}
+	return ix.db.EnsureProject(ctx, name, pusher(ctx))
+}
+
+// pusher is the authenticated user distribution put in the context.
+func pusher(ctx context.Context) string {
+	if s, ok := ctx.Value("auth.user.name").(string); ok {
+		return s
+	}
+	return ""
+}
+
+// recordManifest indexes a manifest just stored in repo.
+func (ix *Indexer) recordManifest(ctx context.Context, repo distribution.Repository, dgst digest.Digest, m distribution.Manifest) error {
+	name := repo.Named().Name()
+	p, err := ix.ProjectForPush(ctx, name)
+	if err != nil {
+		return err
+	}
+	a, err := Describe(ctx, dgst, m, repo.Blobs(ctx))
+	if err != nil {
+		return err
+	}
+	a.PushedBy = pusher(ctx)
+	_, err = ix.db.PutArtifact(ctx, p.ID, name, a)
+	return err
+}
+
+// recordTag points a tag at a digest in the index, indexing the manifest
+// first if the index has not seen it (a tag of something pushed before).
+func (ix *Indexer) recordTag(ctx context.Context, repo distribution.Repository, tag string, dgst digest.Digest) error {
+	name := repo.Named().Name()
+	r, err := ix.db.GetRepository(ctx, name)
+	if err == nil {
+		err = ix.db.PutTag(ctx, r.ID, tag, dgst.String(), timeNow())
+	}
+	if err == nil || !errors.Is(err, metadata.ErrNotFound) {
+		return err
+	}
+	ms, err := repo.Manifests(ctx)
+	if err != nil {
+		return err
+	}
+	m, err := ms.Get(ctx, dgst)
+	if err != nil {
+		return fmt.Errorf("index: tag %s: manifest %s: %w", tag, dgst, err)
+	}
+	if err := ix.recordManifest(ctx, repo, dgst, m); err != nil {
+		return err
+	}
+	if r, err = ix.db.GetRepository(ctx, name); err != nil {
+		return err
+	}
+	return ix.db.PutTag(ctx, r.ID, tag, dgst.String(), timeNow())
+}
+
+func (ix *Indexer) removeTag(ctx context.Context, repo reference.Named, tag string) error {
+	r, err := ix.db.GetRepository(ctx, repo.Name())
+	if err == nil {
+		err = ix.db.DeleteTag(ctx, r.ID, tag)
+	}
+	if errors.Is(err, metadata.ErrNotFound) {
+		return nil
+	}
+	return err
+}
+
+func (ix *Indexer) removeManifest(ctx context.Context, repo reference.Named, dgst digest.Digest) error {
+	r, err := ix.db.GetRepository(ctx, repo.Name())
+	if err == nil {
+		err = ix.db.DeleteArtifact(ctx, r.ID, dgst.String())
+	}
+	if errors.Is(err, metadata.ErrNotFound) {
+		return nil
+	}
+	return err
+}

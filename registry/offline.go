@@ -1,0 +1,55 @@
+package registry
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/distribution/distribution/v3"
+	diststorage "github.com/distribution/distribution/v3/registry/storage"
+
+	"github.com/berth-registry/berth/registry/index"
+	"github.com/berth-registry/berth/storage"
+	"github.com/berth-registry/berth/storage/metadata"
+)
+
+// Offline is storage and the metadata database opened without serving, for
+// `berth reindex` and `berth check` on a stopped server's data.
+type Offline struct {
+	ns  distribution.Namespace
+	db  *metadata.DB
+	log *slog.Logger
+}
+
+// OpenOffline opens the configured storage and database.
+func OpenOffline(ctx context.Context, cfg Config, log *slog.Logger) (*Offline, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	driver, err := storage.Open(ctx, &cfg.Storage)
+	if err != nil {
+		return nil, err
+	}
+	ns, err := diststorage.NewRegistry(ctx, driver, diststorage.EnableDelete)
+	if err != nil {
+		return nil, fmt.Errorf("registry: %w", err)
+	}
+	db, err := metadata.Open(ctx, cfg.Database.URL)
+	if err != nil {
+		return nil, &storage.FieldError{Key: "database.url", Msg: err.Error()}
+	}
+	return &Offline{ns: ns, db: db, log: log}, nil
+}
+
+// Reindex rebuilds the index from storage.
+func (o *Offline) Reindex(ctx context.Context) (index.Stats, error) {
+	return index.Reindex(ctx, o.ns, o.db, o.log)
+}
+
+// Check lists the differences between the index and storage.
+func (o *Offline) Check(ctx context.Context) ([]index.Drift, error) {
+	return index.Check(ctx, o.ns, o.db)
+}
+
+// Close closes the database.
+func (o *Offline) Close() error { return o.db.Close() }
