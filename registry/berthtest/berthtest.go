@@ -97,11 +97,20 @@ func Tool(t testing.TB, name string) string {
 type Berth struct {
 	Addr    string // host:port it listens on
 	DataDir string
+	dbURL   string
+	env     []string
 	cmd     *exec.Cmd
 	logs    *syncBuffer
 	done    chan struct{}
 	exitErr error
 }
+
+// DatabaseURL is the metadata database the process uses.
+func (b *Berth) DatabaseURL() string { return b.dbURL }
+
+// Env returns the settings this process was started with, for running other
+// berth commands (check, reindex) on the same data.
+func (b *Berth) Env() []string { return b.env }
 
 // URL returns http://addr + path.
 func (b *Berth) URL(path string) string { return "http://" + b.Addr + path }
@@ -144,7 +153,13 @@ func StartErr(t testing.TB, opts Options) (*Berth, error) {
 	}
 	cmd.Env = append(cmd.Env, opts.Env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	b := &Berth{DataDir: opts.DataDir, cmd: cmd, logs: &syncBuffer{}, done: make(chan struct{})}
+	b := &Berth{DataDir: opts.DataDir, cmd: cmd, logs: &syncBuffer{}, done: make(chan struct{}), env: opts.Env}
+	b.dbURL = filepath.Join(opts.DataDir, "berth.db")
+	for _, kv := range opts.Env {
+		if v, ok := strings.CutPrefix(kv, "BERTH_DATABASE_URL="); ok {
+			b.dbURL = v
+		}
+	}
 	pr, pw := io.Pipe()
 	cmd.Stdout = b.logs
 	cmd.Stderr = io.MultiWriter(b.logs, pw)
