@@ -101,6 +101,9 @@ func TestDomainService(t *testing.T) {
 			if err != nil || digestOf(m.Payload) != d1 {
 				t.Fatalf("manifest: %v", err)
 			}
+			if cfg, err := svc.GetConfig(ctx, "team/app", "v1"); err != nil || digestOf(cfg) != a.ConfigDigest {
+				t.Fatalf("config: %v", err)
+			}
 			// Stream a layer and check its digest.
 			layer := a.Blobs[len(a.Blobs)-1]
 			blob, err := svc.OpenBlob(ctx, "team/app", layer.Digest)

@@ -269,3 +269,27 @@ func (s *Service) OpenBlob(ctx context.Context, repo, dgst string) (*Blob, error
 	}
 	return &Blob{ReadSeekCloser: rc, Digest: desc.Digest.String(), Size: desc.Size, MediaType: desc.MediaType}, nil
 }
+
+// maxConfigBytes bounds an image config read whole (configs are small).
+const maxConfigBytes = 4 << 20
+
+// GetConfig returns an artifact's config blob (image config JSON), read
+// whole: configs are small and bounded by maxConfigBytes.
+func (s *Service) GetConfig(ctx context.Context, repo, ref string) ([]byte, error) {
+	a, err := s.GetArtifact(ctx, repo, ref)
+	if err != nil {
+		return nil, err
+	}
+	if a.ConfigDigest == "" {
+		return nil, errorf(ErrNotFound, "artifact %s@%s has no config", repo, a.Digest)
+	}
+	b, err := s.OpenBlob(ctx, repo, a.ConfigDigest)
+	if err != nil {
+		return nil, err
+	}
+	defer b.Close()
+	if b.Size > maxConfigBytes {
+		return nil, errorf(ErrInvalid, "config of %s@%s is %d bytes, over the %d limit", repo, a.Digest, b.Size, maxConfigBytes)
+	}
+	return io.ReadAll(io.LimitReader(b, maxConfigBytes))
+}

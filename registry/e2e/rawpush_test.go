@@ -112,4 +112,6 @@ func deleteManifest(t *testing.T, b *berthtest.Berth, repo, ref string) int {
 	return resp.StatusCode
 }
 
-func layerBytes(seed int) []byte { return []byte(fmt.Sprintf("layer content %d %s", seed, bytes.Repeat([]byte{'x'}, seed%97))) }
+func layerBytes(seed int) []byte {
+	return []byte(fmt.Sprintf("layer content %d %s", seed, bytes.Repeat([]byte{'x'}, seed%97)))
+}
