@@ -64,6 +64,8 @@ done < <(compgen -e)
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/berth-conformance-$BACKEND.XXXXXX")"
 BERTH_PID=""
+# berth always authenticates: the suite logs in as admin through the token flow.
+ADMIN_PASSWORD="conformance-$RANDOM$RANDOM-pw1"
 MINIO_PID=""
 SUITE_PID=""
 
@@ -185,11 +187,11 @@ start_berth() {
   mkdir -p "$WORK/berth"
   for attempt in 1 2 3; do
     port="$(free_port)"
-    (cd "$WORK/berth" && exec env "${CLEAN_ENV[@]}" BERTH_AUTO_CREATE_PROJECTS=true ${storage_env[@]+"${storage_env[@]}"} \
+    (cd "$WORK/berth" && exec env "${CLEAN_ENV[@]}" BERTH_AUTO_CREATE_PROJECTS=true "BERTH_ADMIN_PASSWORD=$ADMIN_PASSWORD" ${storage_env[@]+"${storage_env[@]}"} \
       "$BERTH" serve --addr "127.0.0.1:$port" --data-dir "$WORK/berth/data" \
       >>"$RES/berth.log" 2>&1 </dev/null) &
     BERTH_PID=$!
-    if wait_ready "$BERTH_PID" berth "127.0.0.1:$port" /v2/ 60; then
+    if wait_ready "$BERTH_PID" berth "127.0.0.1:$port" /readyz 60; then
       BERTH_ADDR="127.0.0.1:$port"
       log "berth ready on $BERTH_ADDR (pid $BERTH_PID)"
       return 0
@@ -213,7 +215,7 @@ log "running $(basename "$CONFORMANCE") against $BERTH_ADDR"
 SUITE_START=$SECONDS
 # In the background so that a signal to this script is handled at once.
 (cd "$WORK/suite" && exec env "${CLEAN_ENV[@]}" \
-  OCI_REGISTRY="$BERTH_ADDR" OCI_TLS=disabled \
+  OCI_REGISTRY="$BERTH_ADDR" OCI_TLS=disabled OCI_USERNAME=admin OCI_PASSWORD="$ADMIN_PASSWORD" \
   OCI_REPO1=conformance/repo1 OCI_REPO2=conformance/repo2 \
   OCI_RESULTS_DIR="$RES" \
   timeout "$SUITE_TIMEOUT" "$CONFORMANCE" >"$RES/conformance.stdout" 2>"$RES/conformance.stderr" </dev/null) &

@@ -32,6 +32,13 @@ func (h *slogHook) Fire(e *logrus.Entry) error {
 	case logrus.ErrorLevel, logrus.FatalLevel, logrus.PanicLevel:
 		level = slog.LevelError
 	}
+	// Client errors (404s, refused credentials) are not berth's errors:
+	// berth's request log already records their status.
+	if e.Message == "response completed with error" || e.Message == "error authorizing context: authentication required" {
+		if status, ok := e.Data["http.response.status"]; !ok || fmt.Sprint(status) < "500" {
+			level = slog.LevelDebug
+		}
+	}
 	ctx := e.Context
 	if ctx == nil {
 		ctx = context.Background()

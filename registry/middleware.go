@@ -215,7 +215,9 @@ func (w *unavailableWriter) Unwrap() http.ResponseWriter { return w.ResponseWrit
 
 // writeOCIError writes the OCI distribution error envelope.
 func writeOCIError(w http.ResponseWriter, status int, code, msg string) {
-	w.Header().Set("Retry-After", "5")
+	if status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "5")
+	}
 	writeJSON(w, status, map[string]any{"errors": []map[string]any{{
 		"code": strings.ToUpper(code), "message": msg,
 	}}})

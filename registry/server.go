@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/distribution/distribution/v3/configuration"
 	v2 "github.com/distribution/distribution/v3/registry/api/v2"
+	distauth "github.com/distribution/distribution/v3/registry/auth"
 	"github.com/distribution/distribution/v3/registry/handlers"
 	storagedriver "github.com/distribution/distribution/v3/registry/storage/driver"
 	"github.com/gorilla/mux"
@@ -31,12 +33,50 @@ type Server struct {
 	ix       *index.Indexer
 	domain   *domain.Service
 	pulls    *index.Pulls
+	access   AccessControl
+	// controller is the same access controller distribution uses, for the
+	// checks berth makes before handing a request to distribution.
+	controller distauth.AccessController
+}
+
+// AccessControl is what the core needs from the identity layer above it.
+type AccessControl interface {
+	// AccessController names the distribution access controller to use and
+	// its options, given the function that computes the token realm.
+	AccessController(realm func(*http.Request) string) (name string, options map[string]any)
+	// VisibleProjectsFor lists the projects the caller of r may see (nil: all).
+	VisibleProjectsFor(r *http.Request) ([]int64, error)
+}
+
+// Options wire the core to what is built around it.
+type Options struct {
+	// DB is the metadata database; nil: opened from Config.Database.
+	DB *metadata.DB
+	// Access authorizes /v2 requests; nil serves an open registry (tests).
+	Access AccessControl
+}
+
+// tokenRealm is where clients fetch tokens: the public URL when set, else
+// the address the client used.
+func (s *Server) tokenRealm(r *http.Request) string {
+	if s.cfg.PublicURL != "" {
+		return strings.TrimRight(s.cfg.PublicURL, "/") + "/service/token"
+	}
+	scheme := "http"
+	if r.TLS != nil || strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https") {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host + "/service/token"
 }
 
 // New validates cfg, opens and checks storage, and builds distribution's
 // app. It returns an error, never panics, on bad configuration or an
 // unreachable backend.
-func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
+func New(ctx context.Context, cfg Config, log *slog.Logger, opts ...Options) (*Server, error) {
+	var o Options
+	if len(opts) > 0 {
+		o = opts[0]
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -52,21 +92,30 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 			return nil, err
 		}
 	}
-	db, err := metadata.Open(ctx, cfg.Database.URL)
-	if err != nil {
-		return nil, &storage.FieldError{Key: "database.url", Msg: err.Error()}
+	db := o.DB
+	if db == nil {
+		if db, err = metadata.Open(ctx, cfg.Database.URL); err != nil {
+			return nil, &storage.FieldError{Key: "database.url", Msg: err.Error()}
+		}
 	}
 	ix := index.New(db, log, cfg.AutoCreateProjects)
+	s := &Server{cfg: cfg, log: log, driver: driver, db: db, ix: ix, domain: domain.New(ix), v2routes: v2.Router(), access: o.Access}
 	dc := cfg.distributionConfig(secret)
 	dc.Middleware["registry"] = []configuration.Middleware{{
 		Name: index.MiddlewareName, Options: configuration.Parameters{"indexer": ix},
 	}}
-	app, err := newApp(ctx, dc)
-	if err != nil {
+	if o.Access != nil {
+		name, params := o.Access.AccessController(s.tokenRealm)
+		dc.Auth = configuration.Auth{name: params}
+		if s.controller, err = distauth.GetAccessController(name, params); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("registry: access controller: %w", err)
+		}
+	}
+	if s.app, err = newApp(ctx, dc); err != nil {
 		db.Close()
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: log, app: app, driver: driver, db: db, ix: ix, domain: domain.New(ix), v2routes: v2.Router()}
 	if err := s.domain.Bootstrap(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("registry: bootstrap: %w", err)

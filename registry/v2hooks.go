@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	v2 "github.com/distribution/distribution/v3/registry/api/v2"
+	distauth "github.com/distribution/distribution/v3/registry/auth"
 	"github.com/gorilla/mux"
 	"github.com/opencontainers/go-digest"
 
@@ -26,11 +27,25 @@ func (s *Server) serveV2(w http.ResponseWriter, r *http.Request) {
 	case isPush(route, r.Method):
 		if _, err := s.ix.ProjectForPush(r.Context(), name); err != nil {
 			if errors.Is(err, index.ErrNoProject) {
+				// Only a caller allowed to push learns that the project is missing.
+				if s.challenged(w, r, name) {
+					return
+				}
 				writeOCIError(w, http.StatusForbidden, "DENIED", err.Error())
 				return
 			}
 			s.log.ErrorContext(r.Context(), "push check", "repository", name, "err", err)
 			writeOCIError(w, http.StatusServiceUnavailable, "UNAVAILABLE", "metadata database unavailable, try again later")
+			return
+		}
+	case route == v2.RouteNameCatalog && s.access != nil:
+		ids, err := s.access.VisibleProjectsFor(r)
+		if err == nil {
+			r = r.WithContext(index.WithVisibleProjects(r.Context(), ids))
+		} else if !s.challenged(w, r, "") {
+			// Unverifiable credentials: let distribution refuse them.
+			r = r.WithContext(index.WithVisibleProjects(r.Context(), []int64{}))
+		} else {
 			return
 		}
 	case route == v2.RouteNameManifest && r.Method == http.MethodGet:
@@ -48,6 +63,34 @@ func (s *Server) serveV2(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.app.ServeHTTP(w, r)
+}
+
+// challenged runs the access controller for a push to repo (a catalog read
+// when repo is empty) and, when it refuses, answers as distribution would:
+// 401 with the challenge. It reports whether it answered.
+func (s *Server) challenged(w http.ResponseWriter, r *http.Request, repo string) bool {
+	if s.controller == nil {
+		return false
+	}
+	access := []distauth.Access{{Resource: distauth.Resource{Type: "registry", Name: "catalog"}, Action: "*"}}
+	if repo != "" {
+		access = []distauth.Access{
+			{Resource: distauth.Resource{Type: "repository", Name: repo}, Action: "pull"},
+			{Resource: distauth.Resource{Type: "repository", Name: repo}, Action: "push"},
+		}
+	}
+	_, err := s.controller.Authorized(r, access...)
+	if err == nil {
+		return false
+	}
+	if ch, ok := err.(distauth.Challenge); ok {
+		ch.SetHeaders(r, w)
+		w.Header().Set("Docker-Distribution-API-Version", "registry/2.0")
+		writeOCIError(w, http.StatusUnauthorized, "UNAUTHORIZED", "authentication required")
+		return true
+	}
+	writeOCIError(w, http.StatusServiceUnavailable, "UNAVAILABLE", "try again later")
+	return true
 }
 
 func isPush(route, method string) bool {

@@ -25,6 +25,7 @@ Usage:
   berth serve [--addr HOST:PORT] [--data-dir DIR] [--config FILE] [--log-level LEVEL]
   berth reindex [flags]          rebuild the metadata index from storage (server stopped)
   berth check [flags]            report drift between index and storage; exit 1 on any
+  berth user add|passwd|list|delete   manage users (passwords on standard input)
   berth config [--config FILE]   print every setting, its environment variable and value
   berth version
 
@@ -35,10 +36,10 @@ a flag (flags win, then the environment, then the file).
 `
 
 func main() {
-	os.Exit(run(context.Background(), os.Args[1:], os.Environ(), os.Stdout, os.Stderr))
+	os.Exit(run(context.Background(), os.Args[1:], os.Environ(), os.Stdin, os.Stdout, os.Stderr))
 }
 
-func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) int {
+func run(ctx context.Context, args, environ []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return 2
@@ -54,6 +55,8 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 		if errors.Is(err, errDrift) {
 			return 1
 		}
+	case "user":
+		err = userCmd(ctx, args[1:], environ, stdin, stdout, stderr)
 	case "config":
 		err = printConfig(args[1:], environ, stdout)
 	case "version", "--version", "-v":

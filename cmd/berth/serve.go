@@ -12,8 +12,11 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/berth-registry/berth/auth"
 	"github.com/berth-registry/berth/cmd/berth/config"
 	"github.com/berth-registry/berth/registry"
+	"github.com/berth-registry/berth/storage"
+	"github.com/berth-registry/berth/storage/metadata"
 )
 
 func parseFlags(name string, args []string, stderr io.Writer) (config.Flags, error) {
@@ -60,10 +63,26 @@ func serve(ctx context.Context, args, environ []string, stderr io.Writer) error 
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 
-	srv, err := registry.New(ctx, cfg.Config, log)
+	db, err := metadata.Open(ctx, cfg.Database.URL)
 	if err != nil {
+		return &storage.FieldError{Key: "database.url", Msg: err.Error()}
+	}
+	authSvc, err := auth.New(ctx, cfg.Auth, db, log)
+	if err != nil {
+		db.Close()
 		return err
 	}
+	authSvc.AutoCreate = cfg.AutoCreateProjects
+	if err := authSvc.Bootstrap(ctx, cfg.AdminPassword, cfg.DataDir); err != nil {
+		db.Close()
+		return err
+	}
+	srv, err := registry.New(ctx, cfg.Config, log, registry.Options{DB: db, Access: authSvc})
+	if err != nil {
+		db.Close()
+		return err
+	}
+	mountAPIs(srv, authSvc)
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		_ = srv.Close()

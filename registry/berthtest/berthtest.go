@@ -97,12 +97,14 @@ func Tool(t testing.TB, name string) string {
 type Berth struct {
 	Addr    string // host:port it listens on
 	DataDir string
-	dbURL   string
-	env     []string
-	cmd     *exec.Cmd
-	logs    *syncBuffer
-	done    chan struct{}
-	exitErr error
+	// AdminPassword is the admin user's password.
+	AdminPassword string
+	dbURL         string
+	env           []string
+	cmd           *exec.Cmd
+	logs          *syncBuffer
+	done          chan struct{}
+	exitErr       error
 }
 
 // DatabaseURL is the metadata database the process uses.
@@ -147,7 +149,7 @@ func StartErr(t testing.TB, opts Options) (*Berth, error) {
 	}
 	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--data-dir", opts.DataDir}, opts.Args...)
 	cmd := exec.Command(Binary(t), args...)
-	cmd.Env = append(cleanEnv(), "BERTH_LOG_FORMAT=json", "BERTH_DATABASE_PULL_FLUSH_INTERVAL=200ms")
+	cmd.Env = append(cleanEnv(), "BERTH_LOG_FORMAT=json", "BERTH_DATABASE_PULL_FLUSH_INTERVAL=200ms", "BERTH_ADMIN_PASSWORD="+AdminPassword)
 	if !opts.StrictProjects {
 		cmd.Env = append(cmd.Env, "BERTH_AUTO_CREATE_PROJECTS=true")
 	}
@@ -205,6 +207,13 @@ func StartErr(t testing.TB, opts Options) (*Berth, error) {
 	if err := WaitReady(b.URL("/readyz"), 30*time.Second); err != nil {
 		return nil, fmt.Errorf("%v\n%s", err, b.Logs())
 	}
+	b.AdminPassword = AdminPassword
+	for _, kv := range opts.Env {
+		if v, ok := strings.CutPrefix(kv, "BERTH_ADMIN_PASSWORD="); ok {
+			b.AdminPassword = v
+		}
+	}
+	remember(t, b.Addr, "admin", b.AdminPassword)
 	return b, nil
 }
 

@@ -168,6 +168,11 @@ func TestSkopeoOCILayoutRoundTrip(t *testing.T) {
 				t.Helper()
 				return berthtest.Run(t, skopeo, append([]string{"--policy", policy}, args...)...)
 			}
+			// skopeo keeps its own credentials: log in through berth's token flow.
+			if out := berthtest.Run(t, skopeo, "login", "--authfile", authfile, "--tls-verify=false",
+				"-u", "admin", "-p", b.AdminPassword, b.Addr); !strings.Contains(out, "Login Succeeded") {
+				t.Fatalf("skopeo login: %s", out)
+			}
 
 			writeTar(t, filepath.Join(dir, "a.tar"), map[string][]byte{"etc/motd": []byte("skopeo was here\n")})
 			writeTar(t, filepath.Join(dir, "b.tar"), map[string][]byte{"blob": randomBytes(t, 1<<20)})

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/berth-registry/berth/auth"
 	"github.com/berth-registry/berth/registry"
 	"github.com/berth-registry/berth/storage"
 )
@@ -28,6 +29,11 @@ type Config struct {
 	// DataDir holds the embedded defaults' state (filesystem storage).
 	DataDir string `yaml:"dataDir"`
 	Log     Log    `yaml:"log"`
+	// AdminPassword is the initial password of the admin user, used only
+	// when that user is first created. Empty: a random one is written to
+	// <dataDir>/admin.password.
+	AdminPassword string      `yaml:"adminPassword"`
+	Auth          auth.Config `yaml:"auth"`
 
 	registry.Config `yaml:",inline"`
 }
@@ -46,6 +52,7 @@ func Default() Config {
 		Addr:    "127.0.0.1:5000",
 		DataDir: "berth-data",
 		Log:     Log{Level: "info", Format: "text"},
+		Auth:    auth.Defaults(),
 		Config:  registry.Defaults(),
 	}
 }
@@ -121,6 +128,14 @@ func (c *Config) Validate() error {
 	}
 	if c.Log.Format != "text" && c.Log.Format != "json" {
 		errs = append(errs, &storage.FieldError{Key: "log.format", Msg: fmt.Sprintf("must be text or json, not %q", c.Log.Format)})
+	}
+	if err := c.Auth.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.AdminPassword != "" {
+		if err := auth.CheckPolicy(c.AdminPassword); err != nil {
+			errs = append(errs, &storage.FieldError{Key: "adminPassword", Msg: err.Error()})
+		}
 	}
 	if err := c.Config.Validate(); err != nil {
 		errs = append(errs, err)

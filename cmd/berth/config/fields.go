@@ -225,5 +225,5 @@ func Reference(cfg *Config) []string {
 
 func isSecret(key string) bool {
 	k := strings.ToLower(key)
-	return strings.Contains(k, "secret") || strings.Contains(k, "password")
+	return strings.Contains(k, "secret") || strings.Contains(k, "password") || strings.Contains(k, "signingkey")
 }

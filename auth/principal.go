@@ -1,0 +1,65 @@
+package auth
+
+import (
+	"context"
+	"errors"
+)
+
+// Errors of identity and access; dialects map them to their own codes.
+var (
+	ErrUnauthenticated = errors.New("authentication required")
+	ErrDenied          = errors.New("permission denied")
+	ErrNotFound        = errors.New("not found")
+)
+
+// Kind of principal.
+const (
+	KindAnonymous = "anonymous"
+	KindUser      = "user"
+	KindApp       = "app"
+)
+
+// Principal is who is asking.
+type Principal struct {
+	Kind   string
+	Name   string // username, or the access key of an app credential
+	UserID int64
+	AppID  int64
+	Admin  bool             // system admin
+	Scopes map[int64]string // app credentials: project id → role
+	// ActingUser is the user an app credential acts for (X-BKREPO-UID).
+	ActingUser string
+}
+
+// Anonymous is the principal of a request without credentials.
+var Anonymous = Principal{Kind: KindAnonymous}
+
+// Authenticated reports whether credentials were presented and verified.
+func (p Principal) Authenticated() bool { return p.Kind != KindAnonymous && p.Kind != "" }
+
+// DisplayName is who did something, for "pushed by" and logs.
+func (p Principal) DisplayName() string {
+	if p.ActingUser != "" {
+		return p.ActingUser
+	}
+	return p.Name
+}
+
+type principalKey struct{}
+type authErrKey struct{}
+
+// WithPrincipal stores the request's principal in ctx.
+func WithPrincipal(ctx context.Context, p Principal) context.Context {
+	return context.WithValue(ctx, principalKey{}, p)
+}
+
+// FromContext returns the request's principal (Anonymous when none) and the
+// error of credentials that were presented but did not verify.
+func FromContext(ctx context.Context) (Principal, error) {
+	err, _ := ctx.Value(authErrKey{}).(error)
+	p, ok := ctx.Value(principalKey{}).(Principal)
+	if !ok {
+		return Anonymous, err
+	}
+	return p, err
+}

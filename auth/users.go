@@ -1,0 +1,159 @@
+package auth
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/berth-registry/berth/storage/metadata"
+)
+
+// ErrInvalid marks bad input to user and credential management.
+var ErrInvalid = errors.New("invalid")
+
+var usernameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
+
+// ValidateUsername accepts 1-64 lowercase letters, digits, '.', '_' and
+// '-', starting with a letter or digit, not with the access key prefix.
+func ValidateUsername(name string) error {
+	if !usernameRE.MatchString(name) || strings.HasPrefix(name, "berth-") {
+		return fmt.Errorf("%w: username %q must be 1-64 of a-z 0-9 . _ - starting with a letter or digit (and not berth-)", ErrInvalid, name)
+	}
+	return nil
+}
+
+// AddUser creates a user with a password that meets the policy.
+func (s *Service) AddUser(ctx context.Context, name, password string, admin bool) (metadata.User, error) {
+	if err := ValidateUsername(name); err != nil {
+		return metadata.User{}, err
+	}
+	if err := CheckPolicy(password); err != nil {
+		return metadata.User{}, err
+	}
+	hash, err := HashPassword(password)
+	if err != nil {
+		return metadata.User{}, err
+	}
+	return s.db.CreateUser(ctx, metadata.User{Username: name, PasswordHash: hash, Admin: admin})
+}
+
+// SetPassword replaces a user's password (operators, on the CLI).
+func (s *Service) SetPassword(ctx context.Context, name, password string) error {
+	if err := CheckPolicy(password); err != nil {
+		return err
+	}
+	u, err := s.db.GetUser(ctx, name)
+	if err != nil {
+		return err
+	}
+	hash, err := HashPassword(password)
+	if err != nil {
+		return err
+	}
+	return s.db.SetPassword(ctx, u.ID, hash)
+}
+
+// ResetCredential sets or resets a user's registry password on behalf of
+// actor: users may reset their own, system admins anyone's; only admins may
+// create the user when it does not exist. The old password (and every
+// cached copy of it, on every replica) stops working at once.
+func (s *Service) ResetCredential(ctx context.Context, actor Principal, name, password string) (created bool, err error) {
+	if !actor.Authenticated() {
+		return false, ErrUnauthenticated
+	}
+	self := actor.Kind == KindUser && actor.Name == name
+	if !actor.Admin && !self {
+		return false, ErrDenied
+	}
+	if err := ValidateUsername(name); err != nil {
+		return false, err
+	}
+	if err := CheckPolicy(password); err != nil {
+		return false, err
+	}
+	u, err := s.db.GetUser(ctx, name)
+	if errors.Is(err, metadata.ErrNotFound) {
+		if !actor.Admin {
+			return false, ErrDenied
+		}
+		_, err = s.AddUser(ctx, name, password, false)
+		return err == nil, err
+	}
+	if err != nil {
+		return false, err
+	}
+	hash, err := HashPassword(password)
+	if err != nil {
+		return false, err
+	}
+	return false, s.db.SetPassword(ctx, u.ID, hash)
+}
+
+// DB exposes the user store to the CLI.
+func (s *Service) DB() *metadata.DB { return s.db }
+
+// SetMember gives a user a role in a project.
+func (s *Service) SetMember(ctx context.Context, project, username, role string) error {
+	if !ValidRole(role) {
+		return fmt.Errorf("%w: role %q must be guest, developer or admin", ErrInvalid, role)
+	}
+	proj, err := s.db.GetProject(ctx, project)
+	if err != nil {
+		return err
+	}
+	u, err := s.db.GetUser(ctx, username)
+	if err != nil {
+		return err
+	}
+	return s.db.SetMember(ctx, proj.ID, u.ID, role)
+}
+
+// AppCredential is a newly created credential; Secret is shown once.
+type AppCredential struct {
+	AccessKey string
+	Secret    string
+	Name      string
+}
+
+// CreateAppCredential creates a robot account with a role per project.
+func (s *Service) CreateAppCredential(ctx context.Context, creator Principal, name string, roles map[string]string, ttl time.Duration) (AppCredential, error) {
+	if name == "" || len(name) > 128 {
+		return AppCredential{}, fmt.Errorf("%w: credential name must be 1-128 characters", ErrInvalid)
+	}
+	scopes := map[int64]string{}
+	for project, role := range roles {
+		if !ValidRole(role) {
+			return AppCredential{}, fmt.Errorf("%w: role %q must be guest, developer or admin", ErrInvalid, role)
+		}
+		if creator.Authenticated() { // the CLI acts as the operator
+			if _, err := s.Check(ctx, creator, project, ActionManage); err != nil {
+				return AppCredential{}, err
+			}
+		}
+		proj, err := s.db.GetProject(ctx, project)
+		if err != nil {
+			return AppCredential{}, err
+		}
+		scopes[proj.ID] = role
+	}
+	key := make([]byte, 12)
+	_, _ = rand.Read(key)
+	secret := RandomSecret(24)
+	hash, err := HashPassword(secret)
+	if err != nil {
+		return AppCredential{}, err
+	}
+	c := metadata.AppCredential{AccessKey: AccessKeyPrefix + hex.EncodeToString(key), SecretHash: hash, Name: name, Creator: creator.Name, Scopes: scopes}
+	if ttl > 0 {
+		c.ExpiresAt = time.Now().Add(ttl)
+	}
+	if _, err := s.db.CreateAppCredential(ctx, c); err != nil {
+		return AppCredential{}, err
+	}
+	return AppCredential{AccessKey: c.AccessKey, Secret: secret, Name: name}, nil
+}

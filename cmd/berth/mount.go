@@ -1,0 +1,13 @@
+package main
+
+import (
+	"github.com/berth-registry/berth/auth"
+	"github.com/berth-registry/berth/registry"
+)
+
+// mountAPIs puts every API beside the OCI registry on the core's router.
+func mountAPIs(srv *registry.Server, authSvc *auth.Service) {
+	r := srv.Router()
+	r.Handle("/service/token", authSvc.TokenHandler())
+	auth.MountAPI(r, authSvc, srv.Domain())
+}
