@@ -1,0 +1,172 @@
+package e2e
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/berth-registry/berth/registry/berthtest"
+)
+
+// apiCall sends a management API request with the given credentials ("" user
+// means anonymous) and returns the status and body.
+func apiCall(t *testing.T, b *berthtest.Berth, method, path, user, pw string, body any) (int, string) {
+	t.Helper()
+	var rd *bytes.Reader
+	if body != nil {
+		js, _ := json.Marshal(body)
+		rd = bytes.NewReader(js)
+	} else {
+		rd = bytes.NewReader(nil)
+	}
+	req, _ := http.NewRequest(method, b.URL(path), rd)
+	req.Header.Set("Content-Type", "application/json")
+	return sendAs(t, req, user, pw)
+}
+
+// sendAs sends req with Basic credentials, or none when user is "".
+func sendAs(t *testing.T, req *http.Request, user, pw string) (int, string) {
+	t.Helper()
+	client := berthtest.AnonymousClient
+	if user != "" {
+		req.SetBasicAuth(user, pw)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, readAll(t, resp)
+}
+
+func mustAPI(t *testing.T, b *berthtest.Berth, method, path string, body any, want int) string {
+	t.Helper()
+	code, out := apiCall(t, b, method, path, "admin", b.AdminPassword, body)
+	if code != want {
+		t.Fatalf("%s %s as admin: %d %s", method, path, code, out)
+	}
+	return out
+}
+
+// The whole matrix: {anonymous, guest, developer, project admin, member of
+// another project, system admin, app credential} × {public, private} ×
+// {pull, push, delete, catalog, project management}, on a live berth.
+func TestAccessMatrix(t *testing.T) {
+	b := berthtest.Start(t, berthtest.Options{StrictProjects: true})
+	pw := "Matrix-pass-1"
+	for _, u := range []string{"guest1", "dev1", "padmin1", "other1"} {
+		mustAPI(t, b, http.MethodPost, "/api/berth/v1/users", map[string]any{"username": u, "password": pw}, http.StatusCreated)
+	}
+	for _, p := range []struct {
+		name   string
+		public bool
+	}{{"pub", true}, {"priv", false}, {"elsewhere", false}} {
+		mustAPI(t, b, http.MethodPost, "/api/berth/v1/projects", map[string]any{"name": p.name, "public": p.public}, http.StatusCreated)
+	}
+	for _, p := range []string{"pub", "priv"} {
+		for user, role := range map[string]string{"guest1": "guest", "dev1": "developer", "padmin1": "admin"} {
+			mustAPI(t, b, http.MethodPut, "/api/berth/v1/projects/"+p+"/members/"+user, map[string]string{"role": role}, http.StatusOK)
+		}
+	}
+	mustAPI(t, b, http.MethodPut, "/api/berth/v1/projects/elsewhere/members/other1", map[string]string{"role": "developer"}, http.StatusOK)
+	var robot struct{ AccessKey, Secret string }
+	out := mustAPI(t, b, http.MethodPost, "/api/berth/v1/robots", map[string]any{"name": "ci", "projects": map[string]string{"pub": "developer", "priv": "developer"}}, http.StatusCreated)
+	if err := json.Unmarshal([]byte(out), &robot); err != nil || !strings.HasPrefix(robot.AccessKey, "berth-ak-") || robot.Secret == "" {
+		t.Fatalf("robot: %s", out)
+	}
+	for _, p := range []string{"pub", "priv"} {
+		pushRawImage(t, b, p+"/app", "v1", "amd64", layerBytes(1))
+	}
+
+	type who struct{ name, user, pw string }
+	principals := []who{
+		{"anonymous", "", ""}, {"guest", "guest1", pw}, {"developer", "dev1", pw}, {"project admin", "padmin1", pw},
+		{"other project's member", "other1", pw}, {"system admin", "admin", b.AdminPassword}, {"app credential", robot.AccessKey, robot.Secret},
+	}
+	// Expected outcome per principal: pull, push, delete, sees in catalog, manage (HTTP status).
+	type expect struct {
+		pull, push, del, catalog bool
+		manage                   int
+	}
+	table := map[string]map[string]expect{
+		"pub": {
+			"anonymous":              {true, false, false, true, 401},
+			"guest":                  {true, false, false, true, 403},
+			"developer":              {true, true, true, true, 403},
+			"project admin":          {true, true, true, true, 200},
+			"other project's member": {true, false, false, true, 403},
+			"system admin":           {true, true, true, true, 200},
+			"app credential":         {true, true, true, true, 403},
+		},
+		"priv": {
+			"anonymous":              {false, false, false, false, 401},
+			"guest":                  {true, false, false, true, 403},
+			"developer":              {true, true, true, true, 403},
+			"project admin":          {true, true, true, true, 200},
+			"other project's member": {false, false, false, false, 404},
+			"system admin":           {true, true, true, true, 200},
+			"app credential":         {true, true, true, true, 403},
+		},
+	}
+	status := func(ok bool, allowed int) int {
+		if ok {
+			return allowed
+		}
+		return http.StatusUnauthorized
+	}
+	for _, project := range []string{"pub", "priv"} {
+		for _, p := range principals {
+			want := table[project][p.name]
+			t.Run(project+"/"+p.name, func(t *testing.T) {
+				repo := project + "/app"
+				req, _ := http.NewRequest(http.MethodGet, b.URL("/v2/"+repo+"/manifests/v1"), nil)
+				req.Header.Set("Accept", "application/vnd.oci.image.manifest.v1+json")
+				if code, body := sendAs(t, req, p.user, p.pw); code != status(want.pull, 200) {
+					t.Errorf("pull: %d %s", code, body)
+				}
+				req, _ = http.NewRequest(http.MethodPost, b.URL("/v2/"+repo+"/blobs/uploads/"), nil)
+				if code, body := sendAs(t, req, p.user, p.pw); code != status(want.push, 202) {
+					t.Errorf("push: %d %s", code, body)
+				}
+				victim := pushRawImage(t, b, repo, "", "amd64", layerBytes(len(p.name)*100+len(project)))
+				req, _ = http.NewRequest(http.MethodDelete, b.URL("/v2/"+repo+"/manifests/"+victim.Digest), nil)
+				if code, body := sendAs(t, req, p.user, p.pw); code != status(want.del, 202) {
+					t.Errorf("delete: %d %s", code, body)
+				}
+				req, _ = http.NewRequest(http.MethodGet, b.URL("/v2/_catalog"), nil)
+				code, body := sendAs(t, req, p.user, p.pw)
+				if code != 200 && p.user != "" {
+					t.Errorf("catalog: %d %s", code, body)
+				}
+				if seen := strings.Contains(body, `"`+repo+`"`); code == 200 && seen != want.catalog {
+					t.Errorf("catalog lists %s: %v, want %v (%s)", repo, seen, want.catalog, body)
+				}
+				if code == 200 && strings.Contains(body, "elsewhere/") && p.user != "admin" && p.user != "other1" {
+					t.Errorf("catalog shows a private project to a non-member: %s", body)
+				}
+				code, body = apiCall(t, b, http.MethodPut, "/api/berth/v1/projects/"+project, p.user, p.pw, map[string]any{"public": project == "pub"})
+				if code != want.manage {
+					t.Errorf("manage: %d %s, want %d", code, body, want.manage)
+				}
+			})
+		}
+	}
+	// A private project and a missing one look the same to a non-member.
+	c1, b1 := apiCall(t, b, http.MethodGet, "/api/berth/v1/projects/priv", "other1", pw, nil)
+	c2, b2 := apiCall(t, b, http.MethodGet, "/api/berth/v1/projects/nosuch", "other1", pw, nil)
+	if c1 != 404 || c1 != c2 || b1 != b2 {
+		t.Errorf("private vs missing project: %d %s / %d %s", c1, b1, c2, b2)
+	}
+	// Anonymous catalog requests get a challenge rather than an error body.
+	req, _ := http.NewRequest(http.MethodGet, b.URL("/v2/"), nil)
+	resp, err := berthtest.AnonymousClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	readAll(t, resp)
+	if ch := resp.Header.Get("WWW-Authenticate"); resp.StatusCode != 401 || !strings.Contains(ch, fmt.Sprintf(`realm="http://%s/service/token"`, b.Addr)) {
+		t.Errorf("GET /v2/ anonymously: %d %q", resp.StatusCode, ch)
+	}
+}
