@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/distribution/distribution/v3/configuration"
@@ -165,4 +166,15 @@ func (s *Server) Close() error {
 		err = cerr
 	}
 	return err
+}
+
+// PublicHost is the host (and port) clients use to reach berth, without a
+// scheme: the public URL's when configured, else the request's Host.
+func (s *Server) PublicHost(r *http.Request) string {
+	if s.cfg.PublicURL != "" {
+		if u, err := url.Parse(s.cfg.PublicURL); err == nil && u.Host != "" {
+			return u.Host
+		}
+	}
+	return r.Host
 }

@@ -128,6 +128,10 @@ type Options struct {
 	// StrictProjects keeps berth's default of refusing pushes into projects
 	// that do not exist; otherwise tests run with autoCreateProjects.
 	StrictProjects bool
+	// NoAdminPassword starts berth without BERTH_ADMIN_PASSWORD, so it
+	// generates the admin password into DataDir/admin.password; AdminPassword
+	// is then read from that file.
+	NoAdminPassword bool
 }
 
 // Start runs `berth serve` on a free loopback port and waits until /readyz
@@ -149,7 +153,10 @@ func StartErr(t testing.TB, opts Options) (*Berth, error) {
 	}
 	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--data-dir", opts.DataDir}, opts.Args...)
 	cmd := exec.Command(Binary(t), args...)
-	cmd.Env = append(cleanEnv(), "BERTH_LOG_FORMAT=json", "BERTH_DATABASE_PULL_FLUSH_INTERVAL=200ms", "BERTH_ADMIN_PASSWORD="+AdminPassword)
+	cmd.Env = append(cleanEnv(), "BERTH_LOG_FORMAT=json", "BERTH_DATABASE_PULL_FLUSH_INTERVAL=200ms")
+	if !opts.NoAdminPassword {
+		cmd.Env = append(cmd.Env, "BERTH_ADMIN_PASSWORD="+AdminPassword)
+	}
 	if !opts.StrictProjects {
 		cmd.Env = append(cmd.Env, "BERTH_AUTO_CREATE_PROJECTS=true")
 	}
@@ -208,6 +215,12 @@ func StartErr(t testing.TB, opts Options) (*Berth, error) {
 		return nil, fmt.Errorf("%v\n%s", err, b.Logs())
 	}
 	b.AdminPassword = AdminPassword
+	if opts.NoAdminPassword {
+		b.AdminPassword = ""
+		if data, err := os.ReadFile(filepath.Join(opts.DataDir, "admin.password")); err == nil {
+			b.AdminPassword = strings.TrimSpace(string(data))
+		}
+	}
 	for _, kv := range opts.Env {
 		if v, ok := strings.CutPrefix(kv, "BERTH_ADMIN_PASSWORD="); ok {
 			b.AdminPassword = v

@@ -293,3 +293,15 @@ func (s *Service) GetConfig(ctx context.Context, repo, ref string) ([]byte, erro
 	}
 	return io.ReadAll(io.LimitReader(b, maxConfigBytes))
 }
+
+// SetTagAttrs replaces a tag's per-dialect attributes (such as a promotion stage).
+func (s *Service) SetTagAttrs(ctx context.Context, repo, tag string, attrs map[string]string) error {
+	if err := ValidateTag(tag); err != nil {
+		return err
+	}
+	r, err := s.GetRepository(ctx, repo)
+	if err != nil {
+		return err
+	}
+	return translate(s.db.UpdateTagAttrs(ctx, r.ID, tag, attrs), "tag "+repo+":"+tag)
+}
