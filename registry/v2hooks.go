@@ -25,7 +25,7 @@ func (s *Server) serveV2(w http.ResponseWriter, r *http.Request) {
 	name := m.Vars["name"]
 	switch route := m.Route.GetName(); {
 	case isPush(route, r.Method):
-		if _, err := s.ix.ProjectForPush(r.Context(), name); err != nil {
+		if err := s.ix.CheckPush(r.Context(), name); err != nil {
 			if errors.Is(err, index.ErrNoProject) {
 				// Only a caller allowed to push learns that the project is missing.
 				if s.challenged(w, r, name) {

@@ -170,3 +170,34 @@ func TestAccessMatrix(t *testing.T) {
 		t.Errorf("GET /v2/ anonymously: %d %q", resp.StatusCode, ch)
 	}
 }
+
+// With autoCreateProjects, a user's first push creates a private project the
+// user administers; nobody else sees it.
+func TestAutoCreatedProjectBelongsToThePusher(t *testing.T) {
+	b := berthtest.Start(t, berthtest.Options{}) // autoCreateProjects on
+	pw := "Carol-pass-1"
+	for _, u := range []string{"carol", "dave"} {
+		mustAPI(t, b, http.MethodPost, "/api/berth/v1/users", map[string]any{"username": u, "password": pw}, http.StatusCreated)
+	}
+	home := t.TempDir()
+	env := []string{"HOME=" + home, "DOCKER_CONFIG=" + home + "/.docker"}
+	crane := berthtest.Tool(t, "crane")
+	berthtest.RunEnv(t, env, crane, "auth", "login", b.Addr, "-u", "carol", "-p", pw)
+	layer := t.TempDir() + "/l.tar"
+	writeTar(t, layer, map[string][]byte{"c.txt": []byte("carol")})
+	berthtest.RunEnv(t, env, crane, "append", "--insecure", "-f", layer, "-t", b.Addr+"/carolsproj/app:v1")
+	if out := berthtest.RunEnv(t, env, crane, "ls", "--insecure", b.Addr+"/carolsproj/app"); strings.TrimSpace(out) != "v1" {
+		t.Fatalf("carol cannot list her own push: %q", out)
+	}
+	code, body := apiCall(t, b, http.MethodGet, "/api/berth/v1/projects/carolsproj", "carol", pw, nil)
+	if code != 200 || !strings.Contains(body, `"creator":"carol"`) || !strings.Contains(body, `"public":false`) {
+		t.Fatalf("carol's project: %d %s", code, body)
+	}
+	if code, _ := apiCall(t, b, http.MethodGet, "/api/berth/v1/projects/carolsproj", "dave", pw, nil); code != 404 {
+		t.Errorf("dave sees carol's private project: %d", code)
+	}
+	req, _ := http.NewRequest(http.MethodGet, b.URL("/v2/carolsproj/app/tags/list"), nil)
+	if code, _ := sendAs(t, req, "dave", pw); code != 401 {
+		t.Errorf("dave lists carol's tags: %d", code)
+	}
+}

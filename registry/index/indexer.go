@@ -60,8 +60,26 @@ func ProjectName(repo string) string {
 	return p
 }
 
+// CheckPush reports whether a push into repo may start: its project exists,
+// or pushes may create it. It creates nothing: the project is created with
+// the first manifest, when the pusher is known.
+func (ix *Indexer) CheckPush(ctx context.Context, repo string) error {
+	name := ProjectName(repo)
+	if !strings.Contains(repo, "/") {
+		return fmt.Errorf("repository %q must be named <project>/<name>: %w", repo, ErrNoProject)
+	}
+	_, err := ix.db.GetProject(ctx, name)
+	if errors.Is(err, metadata.ErrNotFound) {
+		if ix.autoCreate {
+			return nil
+		}
+		return fmt.Errorf("project %q does not exist: %w", name, ErrNoProject)
+	}
+	return err
+}
+
 // ProjectForPush returns the project a push into repo lands in, creating it
-// when allowed.
+// (owned by the pusher) when allowed.
 func (ix *Indexer) ProjectForPush(ctx context.Context, repo string) (metadata.Project, error) {
 	name := ProjectName(repo)
 	if !strings.Contains(repo, "/") {
