@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/url"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 
@@ -41,9 +42,12 @@ type Config struct {
 	TLS               TLSConfig     `yaml:"tls"`
 	// AutoCreateProjects lets a push into an unknown project create it;
 	// otherwise such a push is refused with DENIED.
-	AutoCreateProjects bool           `yaml:"autoCreateProjects"`
-	Database           DatabaseConfig `yaml:"database"`
-	Storage            storage.Config `yaml:"storage"`
+	AutoCreateProjects bool `yaml:"autoCreateProjects"`
+	// ForeignLayerURLs is a regular expression the URLs of non-distributable
+	// layers must match for a manifest to be accepted; empty refuses them.
+	ForeignLayerURLs string         `yaml:"foreignLayerUrls"`
+	Database         DatabaseConfig `yaml:"database"`
+	Storage          storage.Config `yaml:"storage"`
 }
 
 // DatabaseConfig locates the metadata database.
@@ -85,6 +89,7 @@ func Defaults() Config {
 		ReadHeaderTimeout: 30 * time.Second,
 		Storage:           storage.Defaults(),
 		Database:          DatabaseConfig{PullFlushInterval: 2 * time.Second},
+		ForeignLayerURLs:  `^https?://`,
 	}
 }
 
@@ -125,6 +130,16 @@ func (c *Config) Validate() error {
 	}
 	if (c.TLS.Certificate == "") != (c.TLS.Key == "") {
 		errs = append(errs, fieldErr("tls.key", "tls.certificate and tls.key go together"))
+	}
+	if c.ForeignLayerURLs != "" {
+		if _, err := regexp.Compile(c.ForeignLayerURLs); err != nil {
+			errs = append(errs, fieldErr("foreignLayerUrls", "is not a regular expression: %v", err))
+		}
+	}
+	if c.ForeignLayerURLs != "" {
+		if _, err := regexp.Compile(c.ForeignLayerURLs); err != nil {
+			errs = append(errs, fieldErr("foreignLayerUrls", "is not a regular expression: %v", err))
+		}
 	}
 	if c.Database.URL == "" {
 		errs = append(errs, fieldErr("database.url", "must not be empty"))

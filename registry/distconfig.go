@@ -30,6 +30,9 @@ func (c *Config) distributionConfig(secret string) *configuration.Configuration 
 	dc.HTTP.Secret = secret
 	dc.HTTP.Host = c.PublicURL
 	dc.Validation.Enabled = true
+	if c.ForeignLayerURLs != "" {
+		dc.Validation.Manifests.URLs.Allow = []string{c.ForeignLayerURLs}
+	}
 	if c.Cache == CacheRedis {
 		dc.Redis.Options.Addrs = []string{c.Redis.Addr}
 		dc.Redis.Options.Password = c.Redis.Password

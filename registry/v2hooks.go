@@ -17,6 +17,10 @@ import (
 // counted. Routes are matched with distribution's own router, so names are
 // parsed exactly as distribution parses them.
 func (s *Server) serveV2(w http.ResponseWriter, r *http.Request) {
+	if sm := referrersPath.FindStringSubmatch(r.URL.Path); sm != nil {
+		s.serveReferrers(w, r, sm[1], sm[len(sm)-1])
+		return
+	}
 	var m mux.RouteMatch
 	if !s.v2routes.Match(r, &m) || m.Route == nil {
 		s.app.ServeHTTP(w, r)
@@ -36,6 +40,16 @@ func (s *Server) serveV2(w http.ResponseWriter, r *http.Request) {
 			}
 			s.log.ErrorContext(r.Context(), "push check", "repository", name, "err", err)
 			writeOCIError(w, http.StatusServiceUnavailable, "UNAVAILABLE", "metadata database unavailable, try again later")
+			return
+		}
+		if route == v2.RouteNameManifest {
+			ctx, subject := index.WithSubjectHolder(r.Context())
+			s.app.ServeHTTP(w, r.WithContext(ctx))
+			if sub := subject(); sub != "" {
+				// The status is held back until the handler returns (see
+				// withUnavailable), so the header still goes out with it.
+				w.Header().Set("OCI-Subject", sub)
+			}
 			return
 		}
 	case route == v2.RouteNameCatalog && s.access != nil:

@@ -115,8 +115,13 @@ func (ix *Indexer) recordManifest(ctx context.Context, repo distribution.Reposit
 		return err
 	}
 	a.PushedBy = pusher(ctx)
-	_, err = ix.db.PutArtifact(ctx, p.ID, name, a)
-	return err
+	if _, err = ix.db.PutArtifact(ctx, p.ID, name, a); err != nil {
+		return err
+	}
+	if a.SubjectDigest != "" {
+		recordSubject(ctx, a.SubjectDigest)
+	}
+	return nil
 }
 
 // recordTag points a tag at a digest in the index, indexing the manifest

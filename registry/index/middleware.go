@@ -208,3 +208,19 @@ func (t *tags) List(ctx context.Context, limit int, last string) ([]string, erro
 	}
 	return names[:limit], nil
 }
+
+type subjectKey struct{}
+
+// WithSubjectHolder returns a context in which a manifest put records the
+// digest of its subject, and a function that returns it ("" when none): the
+// registry answers it in the OCI-Subject header.
+func WithSubjectHolder(ctx context.Context) (context.Context, func() string) {
+	holder := new(string)
+	return context.WithValue(ctx, subjectKey{}, holder), func() string { return *holder }
+}
+
+func recordSubject(ctx context.Context, subject string) {
+	if h, ok := ctx.Value(subjectKey{}).(*string); ok {
+		*h = subject
+	}
+}

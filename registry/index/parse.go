@@ -94,6 +94,9 @@ func DescribePayload(ctx context.Context, dgst digest.Digest, mediaType string, 
 		}
 	}
 	for _, l := range raw.Layers {
+		if len(l.URLs) > 0 {
+			continue // a foreign layer lives elsewhere: berth stores nothing of it
+		}
 		a.Blobs = append(a.Blobs, metadata.Blob{Digest: l.Digest.String(), Size: l.Size, MediaType: l.MediaType})
 	}
 	for _, child := range raw.Manifests {

@@ -371,3 +371,30 @@ func (db *DB) strings(ctx context.Context, query string, args ...any) ([]string,
 	}
 	return out, rows.Err()
 }
+
+// Referrers lists the artifacts of a repository whose subject is digest
+// (optionally only those of one artifact type), in digest order after last,
+// at most limit.
+func (db *DB) Referrers(ctx context.Context, repoID int64, subject, artifactType, last string, limit int) ([]Artifact, error) {
+	where, args := "a.repository_id = ? AND a.subject_digest = ? AND a.digest > ?", []any{repoID, subject, last}
+	if artifactType != "" {
+		where += " AND (a.artifact_type = ? OR (a.artifact_type = '' AND a.config_media_type = ?))"
+		args = append(args, artifactType, artifactType)
+	}
+	args = append(args, limit)
+	rows, err := db.sql.QueryContext(ctx, db.q(`SELECT `+artifactCols+` FROM artifacts a JOIN repositories r ON r.id = a.repository_id
+		WHERE `+where+` ORDER BY a.digest LIMIT ?`), args...)
+	if err != nil {
+		return nil, fmt.Errorf("metadata: referrers: %w", err)
+	}
+	defer rows.Close()
+	var out []Artifact
+	for rows.Next() {
+		a, err := scanArtifact(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}

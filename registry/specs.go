@@ -1,0 +1,5 @@
+package registry
+
+import "github.com/opencontainers/image-spec/specs-go"
+
+var specsVersioned = specs.Versioned{SchemaVersion: 2}
