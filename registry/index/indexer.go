@@ -173,3 +173,21 @@ func (ix *Indexer) removeManifest(ctx context.Context, repo reference.Named, dgs
 	}
 	return err
 }
+
+// referrers lists the digests of the manifests whose subject is dgst.
+func (ix *Indexer) referrers(ctx context.Context, repo reference.Named, dgst digest.Digest) []digest.Digest {
+	r, err := ix.db.GetRepository(ctx, repo.Name())
+	if err != nil {
+		return nil
+	}
+	arts, err := ix.db.Referrers(ctx, r.ID, dgst.String(), "", "", 100000)
+	if err != nil {
+		ix.log.ErrorContext(ctx, "index: listing referrers", "repository", repo.Name(), "digest", dgst, "err", err)
+		return nil
+	}
+	out := make([]digest.Digest, 0, len(arts))
+	for _, a := range arts {
+		out = append(out, digest.Digest(a.Digest))
+	}
+	return out
+}

@@ -143,11 +143,36 @@ func (m *manifests) Put(ctx context.Context, man distribution.Manifest, options 
 	return dgst, nil
 }
 
+// Delete removes a manifest and, like Harbor does with accessories, every
+// manifest that refers to it (signatures, SBOMs, ...) with their tags, so
+// no referrer is left dangling.
 func (m *manifests) Delete(ctx context.Context, dgst digest.Digest) error {
+	refs := m.repo.ix.referrers(ctx, m.repo.Named(), dgst)
 	if err := m.ManifestService.Delete(ctx, dgst); err != nil {
 		return err
 	}
-	return m.repo.ix.removeManifest(ctx, m.repo.Named(), dgst)
+	if err := m.repo.ix.removeManifest(ctx, m.repo.Named(), dgst); err != nil {
+		return err
+	}
+	ts := m.repo.Tags(ctx)
+	for _, ref := range refs {
+		tags, _ := ts.Lookup(ctx, v1.Descriptor{Digest: ref})
+		for _, tag := range tags {
+			if err := ts.Untag(ctx, tag); err != nil && !IsPathNotFound(err) {
+				return err
+			}
+		}
+		if err := m.Delete(ctx, ref); err != nil && !IsPathNotFound(err) && !isUnknownManifest(err) {
+			return err
+		}
+	}
+	return nil
+}
+
+func isUnknownManifest(err error) bool {
+	var um distribution.ErrManifestUnknownRevision
+	var mu distribution.ErrManifestUnknown
+	return errors.As(err, &um) || errors.As(err, &mu)
 }
 
 func (m *manifests) Enumerate(ctx context.Context, ingester func(digest.Digest) error) error {
