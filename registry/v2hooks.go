@@ -42,6 +42,12 @@ func (s *Server) serveV2(w http.ResponseWriter, r *http.Request) {
 			writeOCIError(w, http.StatusServiceUnavailable, "UNAVAILABLE", "metadata database unavailable, try again later")
 			return
 		}
+		if route == v2.RouteNameBlobUpload && r.Method == http.MethodPost {
+			if err := s.ix.CheckQuota(r.Context(), name, nil); errors.Is(err, index.ErrQuotaExceeded) {
+				writeOCIError(w, http.StatusForbidden, "DENIED", err.Error())
+				return
+			}
+		}
 		if route == v2.RouteNameManifest {
 			ctx, subject := index.WithSubjectHolder(r.Context())
 			s.app.ServeHTTP(w, r.WithContext(ctx))

@@ -15,6 +15,35 @@ import (
 	"github.com/berth-registry/berth/storage/metadata"
 )
 
+// ErrQuotaExceeded is returned for a push that would take a project over
+// its quota.
+var ErrQuotaExceeded = errors.New("quota exceeded")
+
+// CheckQuota refuses a push into repo of blobs that the project does not
+// hold yet when they would take it over its quota (-1: unlimited). With
+// blobs nil it refuses only a project already at or over its quota. The
+// check is not transactional with the push: concurrent pushes may overshoot
+// by what is in flight.
+func (ix *Indexer) CheckQuota(ctx context.Context, repo string, blobs []metadata.Blob) error {
+	p, err := ix.db.GetProject(ctx, ProjectName(repo))
+	if errors.Is(err, metadata.ErrNotFound) {
+		return nil // created by this push, unlimited
+	}
+	if err != nil || p.QuotaBytes < 0 {
+		return err
+	}
+	need := int64(0)
+	if blobs != nil {
+		if need, err = ix.db.NewBlobBytes(ctx, p.ID, blobs); err != nil {
+			return err
+		}
+	}
+	if p.StorageUsed+need > p.QuotaBytes || (blobs == nil && p.StorageUsed >= p.QuotaBytes) {
+		return fmt.Errorf("%w: project %q uses %d of its %d bytes and this push needs %d more", ErrQuotaExceeded, p.Name, p.StorageUsed, p.QuotaBytes, need)
+	}
+	return nil
+}
+
 // ErrNoProject is returned for a push into a project that does not exist
 // when projects are not created automatically.
 var ErrNoProject = errors.New("project does not exist")

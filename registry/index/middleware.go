@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/distribution/distribution/v3"
+	"github.com/distribution/distribution/v3/registry/api/errcode"
 	registrymiddleware "github.com/distribution/distribution/v3/registry/middleware/registry"
 	storagedriver "github.com/distribution/distribution/v3/registry/storage/driver"
 	"github.com/distribution/reference"
@@ -132,6 +133,17 @@ type manifests struct {
 }
 
 func (m *manifests) Put(ctx context.Context, man distribution.Manifest, options ...distribution.ManifestServiceOption) (digest.Digest, error) {
+	if _, payload, err := man.Payload(); err == nil {
+		a, err := DescribePayload(ctx, digest.FromBytes(payload), "", payload, nil)
+		if err == nil {
+			err = m.repo.ix.CheckQuota(ctx, m.repo.Named().Name(), a.Blobs)
+		}
+		if errors.Is(err, ErrQuotaExceeded) {
+			return "", errcode.ErrorCodeDenied.WithMessage(err.Error())
+		} else if err != nil {
+			return "", err
+		}
+	}
 	dgst, err := m.ManifestService.Put(ctx, man, options...)
 	if err != nil {
 		return dgst, err
