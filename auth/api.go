@@ -78,7 +78,7 @@ func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) {
 		a.s.log.ErrorContext(r.Context(), "management API", "path", r.URL.Path, "err", err)
 		msg = "internal error"
 	}
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, ErrNotFound) && !errors.Is(err, metadata.ErrNotFound) {
 		msg = "not found"
 	}
 	writeJSON(w, status, map[string]any{"error": map[string]string{"code": code, "message": msg}})

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"fmt"
 	"net/http"
 	"time"
 
@@ -103,6 +104,10 @@ func (a *api) createUser(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := a.s.CheckAdmin(p); err != nil {
 		a.fail(w, r, err)
+		return
+	}
+	if p.ViaToken {
+		a.fail(w, r, fmt.Errorf("%w: creating users needs the caller's password (HTTP Basic), not a token", ErrDenied))
 		return
 	}
 	var body struct {

@@ -65,7 +65,7 @@ func (s *Service) fromToken(ctx context.Context, token string) (Principal, *Clai
 		if err != nil || ac.Disabled {
 			return Anonymous, nil, ErrUnauthenticated
 		}
-		return Principal{Kind: KindApp, Name: ac.AccessKey, AppID: ac.ID, Scopes: ac.Scopes}, &c, nil
+		return Principal{Kind: KindApp, Name: ac.AccessKey, AppID: ac.ID, Scopes: ac.Scopes, ViaToken: true}, &c, nil
 	case KindAnonymous:
 		return Anonymous, &c, nil
 	default:
@@ -76,7 +76,7 @@ func (s *Service) fromToken(ctx context.Context, token string) (Principal, *Clai
 		if err != nil {
 			return Anonymous, nil, err
 		}
-		return Principal{Kind: KindUser, Name: u.Username, UserID: u.ID, Admin: u.Admin}, &c, nil
+		return Principal{Kind: KindUser, Name: u.Username, UserID: u.ID, Admin: u.Admin, ViaToken: true}, &c, nil
 	}
 }
 

@@ -29,6 +29,9 @@ type Principal struct {
 	Scopes map[int64]string // app credentials: project id → role
 	// ActingUser is the user an app credential acts for (X-BKREPO-UID).
 	ActingUser string
+	// ViaToken marks a principal proven by a short-lived token rather than
+	// its password: enough to use the registry, not to change credentials.
+	ViaToken bool
 }
 
 // Anonymous is the principal of a request without credentials.

@@ -19,6 +19,7 @@ func (s *Service) TokenHandler() http.Handler {
 		}
 		q := r.URL.Query()
 		var p Principal
+		var claims *Claims
 		var err error
 		if r.Method == http.MethodPost {
 			// OAuth2 password grant, as containerd and others send it.
@@ -31,10 +32,15 @@ func (s *Service) TokenHandler() http.Handler {
 			if q.Get("grant_type") == "password" {
 				p, err = s.Login(r.Context(), q.Get("username"), q.Get("password"), clientAddr(r))
 			} else {
-				p, _, err = s.Identify(r)
+				p, claims, err = s.Identify(r)
 			}
 		} else {
-			p, _, err = s.Identify(r)
+			p, claims, err = s.Identify(r)
+		}
+		if err == nil && claims != nil && p.Authenticated() {
+			// A token is no credential for another token: it would widen
+			// its own scope and, renewed, outlive a password reset.
+			err = ErrUnauthenticated
 		}
 		if err != nil {
 			w.Header().Set("WWW-Authenticate", `Basic realm="berth"`)

@@ -66,6 +66,10 @@ func (s *Service) ResetCredential(ctx context.Context, actor Principal, name, pa
 	if !actor.Authenticated() {
 		return false, ErrUnauthenticated
 	}
+	if actor.ViaToken {
+		// A leaked pull token must not be enough to take over an account.
+		return false, fmt.Errorf("%w: changing a password needs the caller's password (HTTP Basic), not a token", ErrDenied)
+	}
 	self := actor.Kind == KindUser && actor.Name == name
 	if !actor.Admin && !self {
 		return false, ErrDenied
@@ -124,6 +128,9 @@ type AppCredential struct {
 func (s *Service) CreateAppCredential(ctx context.Context, creator Principal, name string, roles map[string]string, ttl time.Duration) (AppCredential, error) {
 	if name == "" || len(name) > 128 {
 		return AppCredential{}, fmt.Errorf("%w: credential name must be 1-128 characters", ErrInvalid)
+	}
+	if creator.ViaToken {
+		return AppCredential{}, fmt.Errorf("%w: creating credentials needs the caller's password (HTTP Basic), not a token", ErrDenied)
 	}
 	scopes := map[int64]string{}
 	for project, role := range roles {

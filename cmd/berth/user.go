@@ -77,7 +77,9 @@ func userCmd(ctx context.Context, args, environ []string, stdin io.Reader, stdou
 		if err != nil {
 			return err
 		}
-		if err := svc.SetPassword(ctx, name, pw); err != nil {
+		if err := svc.SetPassword(ctx, name, pw); errors.Is(err, metadata.ErrNotFound) {
+			return fmt.Errorf("user %q does not exist (berth user add creates it)", name)
+		} else if err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "password of %s changed\n", name)
@@ -100,7 +102,9 @@ func userCmd(ctx context.Context, args, environ []string, stdin io.Reader, stdou
 		if name == auth.AdminUser {
 			return errors.New("the admin user cannot be deleted (change its password instead)")
 		}
-		if err := db.DeleteUser(ctx, name); err != nil {
+		if err := db.DeleteUser(ctx, name); errors.Is(err, metadata.ErrNotFound) {
+			return fmt.Errorf("user %q does not exist", name)
+		} else if err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "deleted user %s\n", name)

@@ -201,3 +201,32 @@ func TestAutoCreatedProjectBelongsToThePusher(t *testing.T) {
 		t.Errorf("dave lists carol's tags: %d", code)
 	}
 }
+
+// A token proves enough to use the registry, not to change credentials: a
+// leaked pull token cannot reset its owner's password or mint robots.
+func TestTokensCannotChangeCredentials(t *testing.T) {
+	b := berthtest.Start(t, berthtest.Options{})
+	pw := "Erin-pass-1"
+	mustAPI(t, b, http.MethodPost, "/api/berth/v1/users", map[string]any{"username": "erin", "password": pw}, http.StatusCreated)
+	req, _ := http.NewRequest(http.MethodGet, b.URL("/service/token?service=berth&scope=repository:library/x:pull"), nil)
+	code, body := sendAs(t, req, "erin", pw)
+	var tok struct{ Token string }
+	if err := json.Unmarshal([]byte(body), &tok); err != nil || code != 200 || tok.Token == "" {
+		t.Fatalf("token: %d %s", code, body)
+	}
+	for _, c := range []struct{ method, path, body string }{
+		{http.MethodPut, "/api/berth/v1/users/erin/password", `{"password":"Taken-over-1"}`},
+		{http.MethodPost, "/api/berth/v1/robots", `{"name":"r","projects":{}}`},
+	} {
+		req, _ := http.NewRequest(c.method, b.URL(c.path), strings.NewReader(c.body))
+		req.Header.Set("Authorization", "Bearer "+tok.Token)
+		code, out := sendAs(t, req, "", "")
+		if code != http.StatusForbidden {
+			t.Errorf("%s %s with a token: %d %s", c.method, c.path, code, out)
+		}
+	}
+	// The password still works; the same change with Basic succeeds.
+	if code, out := apiCall(t, b, http.MethodPut, "/api/berth/v1/users/erin/password", "erin", pw, map[string]string{"password": "Changed-pass-2"}); code != 200 {
+		t.Fatalf("self reset with Basic: %d %s", code, out)
+	}
+}
