@@ -2,6 +2,8 @@ package main
 
 import (
 	"github.com/berth-registry/berth/auth"
+	"github.com/berth-registry/berth/ext/bkrepo"
+	"github.com/berth-registry/berth/ext/swr"
 	"github.com/berth-registry/berth/registry"
 )
 
@@ -10,4 +12,6 @@ func mountAPIs(srv *registry.Server, authSvc *auth.Service) {
 	r := srv.Router()
 	r.Handle("/service/token", authSvc.TokenHandler())
 	auth.MountAPI(r, authSvc, srv.Domain())
+	swr.Mount(r, authSvc, srv.Domain(), srv.PublicHost)
+	bkrepo.Mount(r, authSvc, srv.Domain(), srv.PublicHost)
 }

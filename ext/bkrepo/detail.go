@@ -1,0 +1,237 @@
+package bkrepo
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/berth-registry/berth/auth"
+	"github.com/berth-registry/berth/registry/domain"
+	"github.com/berth-registry/berth/storage/metadata"
+)
+
+// manifest: GET /docker/ext/manifest/{p}/{r}/{name...}/{tag} — data is the
+// stored manifest JSON as a string, byte for byte.
+func (a *api) manifest(w http.ResponseWriter, r *http.Request, segs []string) error {
+	im, ref, err := imageRef(segs)
+	if err != nil {
+		return err
+	}
+	if err := validRef(ref); err != nil {
+		return err
+	}
+	if _, err := a.authorize(r, im.project, auth.ActionPull); err != nil {
+		return err
+	}
+	m, err := a.dom.GetManifest(r.Context(), im.full(), ref)
+	if err != nil {
+		return err
+	}
+	ok(w, r, string(m.Payload))
+	return nil
+}
+
+// validRef accepts a tag or a digest.
+func validRef(ref string) error {
+	if strings.Contains(ref, ":") {
+		_, err := domain.ParseDigest(ref)
+		return err
+	}
+	return domain.ValidateTag(ref)
+}
+
+// layer: GET /docker/ext/layer/{p}/{r}/{name...}/{digest} streams a blob of
+// the image's repository with Content-Length, Docker-Content-Digest and
+// Range support.
+func (a *api) layer(w http.ResponseWriter, r *http.Request, segs []string) error {
+	im, ref, err := imageRef(segs)
+	if err != nil {
+		return err
+	}
+	if _, err := domain.ParseDigest(ref); err != nil {
+		return err
+	}
+	if _, err := a.authorize(r, im.project, auth.ActionPull); err != nil {
+		return err
+	}
+	b, err := a.dom.OpenBlob(r.Context(), im.full(), ref)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	h := w.Header()
+	h.Set("Content-Type", "application/octet-stream")
+	h.Set("Docker-Content-Digest", b.Digest)
+	h.Set("ETag", `"`+b.Digest+`"`)
+	h.Set("Content-Disposition", `attachment; filename="`+strings.ReplaceAll(b.Digest, ":", "_")+`"`)
+	http.ServeContent(w, r, "", time.Time{}, b)
+	return nil
+}
+
+// Version detail shapes (seed 000, get_repo_tag_detail).
+type (
+	versionDetail struct {
+		Basic    basicInfo         `json:"basic"`
+		History  []historyEntry    `json:"history"`
+		Metadata map[string]string `json:"metadata"`
+		Layers   []layerInfo       `json:"layers"`
+	}
+	basicInfo struct {
+		Domain           string `json:"domain"`
+		DockerDomain     string `json:"dockerDomain"`
+		Size             int64  `json:"size"`
+		Version          string `json:"version"`
+		StageTag         string `json:"stageTag"`
+		CreatedBy        string `json:"createdBy"`
+		CreatedDate      string `json:"createdDate"`
+		LastModifiedBy   string `json:"lastModifiedBy"`
+		LastModifiedDate string `json:"lastModifiedDate"`
+		DownloadCount    int64  `json:"downloadCount"`
+		Sha256           string `json:"sha256"`
+		OS               string `json:"os"`
+	}
+	historyEntry struct {
+		Created   string `json:"created"`
+		CreatedBy string `json:"created_by"`
+	}
+	layerInfo struct {
+		MediaType string `json:"mediaType"`
+		Size      int64  `json:"size"`
+		Digest    string `json:"digest"`
+	}
+	// manifestDoc is what the detail reads from an image manifest or index.
+	manifestDoc struct {
+		MediaType string      `json:"mediaType"`
+		Config    layerInfo   `json:"config"`
+		Layers    []layerInfo `json:"layers"`
+		Manifests []struct {
+			layerInfo
+			Platform struct {
+				OS           string `json:"os"`
+				Architecture string `json:"architecture"`
+			} `json:"platform"`
+		} `json:"manifests"`
+	}
+	configDoc struct {
+		OS      string `json:"os"`
+		History []struct {
+			Created   string `json:"created"`
+			CreatedBy string `json:"created_by"`
+		} `json:"history"`
+	}
+)
+
+// versionDetail: GET /docker/ext/version/detail/{p}/{r}?packageKey&version.
+func (a *api) versionDetail(w http.ResponseWriter, r *http.Request, segs []string) error {
+	im, version, err := packageParams(segs, r.URL.Query(), true)
+	if err != nil {
+		return err
+	}
+	if _, err := a.authorize(r, im.project, auth.ActionPull); err != nil {
+		return err
+	}
+	ctx, repo := r.Context(), im.full()
+	art, err := a.dom.GetArtifact(ctx, repo, version)
+	if err != nil {
+		return err
+	}
+	m, err := a.dom.GetManifest(ctx, repo, art.Digest)
+	if err != nil {
+		return err
+	}
+	var tag metadata.Tag
+	for _, t := range art.Tags {
+		if t.Name == version {
+			tag = t
+		}
+	}
+	// An index describes its linux/amd64 image (else its first one).
+	img, doc, err := a.image(ctx, repo, art, m)
+	if err != nil {
+		return err
+	}
+	d := versionDetail{History: []historyEntry{}, Layers: []layerInfo{}, Metadata: map[string]string{
+		"docker.manifest":        version,
+		"sha256":                 strings.TrimPrefix(m.Digest, "sha256:"),
+		"docker.repoName":        im.name,
+		"docker.manifest.digest": m.Digest,
+		"docker.manifest.type":   m.MediaType,
+	}}
+	host := a.host(r)
+	d.Basic = basicInfo{
+		Domain: host, DockerDomain: host, Version: version, StageTag: tag.Attrs[stageAttr],
+		CreatedBy: art.PushedBy, CreatedDate: date(art.PushTime),
+		LastModifiedBy: art.PushedBy, LastModifiedDate: date(tag.PushTime),
+		DownloadCount: art.PullCount, Sha256: strings.TrimPrefix(img.ConfigDigest, "sha256:"), OS: img.OS,
+	}
+	for _, l := range doc.Layers {
+		d.Layers = append(d.Layers, l)
+		d.Basic.Size += l.Size
+	}
+	cfg, err := a.config(ctx, repo, img)
+	if err != nil {
+		return err
+	}
+	for _, h := range cfg.History {
+		d.History = append(d.History, historyEntry(h))
+	}
+	if d.Basic.OS == "" {
+		d.Basic.OS = cfg.OS
+	}
+	ok(w, r, d)
+	return nil
+}
+
+// image returns the image artifact a version stands for and its manifest:
+// the artifact itself, or for an index its linux/amd64 child (else the
+// first child present in the repository).
+func (a *api) image(ctx context.Context, repo string, art metadata.Artifact, m domain.Manifest) (metadata.Artifact, manifestDoc, error) {
+	var doc manifestDoc
+	if err := json.Unmarshal(m.Payload, &doc); err != nil {
+		return art, doc, nil // not JSON we understand: no layers to show
+	}
+	if len(doc.Manifests) == 0 {
+		return art, doc, nil
+	}
+	pick := doc.Manifests[0].Digest
+	for _, c := range doc.Manifests {
+		if c.Platform.OS == "linux" && c.Platform.Architecture == "amd64" {
+			pick = c.Digest
+			break
+		}
+	}
+	child, err := a.dom.GetArtifact(ctx, repo, pick)
+	if isNotFound(err) {
+		return art, manifestDoc{}, nil // a child stored elsewhere
+	}
+	if err != nil {
+		return art, doc, err
+	}
+	cm, err := a.dom.GetManifest(ctx, repo, pick)
+	if err != nil {
+		return art, doc, err
+	}
+	var cdoc manifestDoc
+	_ = json.Unmarshal(cm.Payload, &cdoc)
+	return child, cdoc, nil
+}
+
+// config reads an image's config for its history; artifacts without an
+// image config have none.
+func (a *api) config(ctx context.Context, repo string, img metadata.Artifact) (configDoc, error) {
+	var cfg configDoc
+	if img.ConfigDigest == "" {
+		return cfg, nil
+	}
+	raw, err := a.dom.GetConfig(ctx, repo, img.Digest)
+	if isNotFound(err) || errorsIsInvalid(err) {
+		return cfg, nil
+	}
+	if err != nil {
+		return cfg, err
+	}
+	_ = json.Unmarshal(raw, &cfg) // a config that is not an image config has no history
+	return cfg, nil
+}

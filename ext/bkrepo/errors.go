@@ -1,0 +1,114 @@
+package bkrepo
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/berth-registry/berth/auth"
+	"github.com/berth-registry/berth/registry"
+	"github.com/berth-registry/berth/registry/domain"
+)
+
+// bk-repo result codes.
+const (
+	CodeOK              = 0
+	CodeInternal        = 250102
+	CodeParamMissing    = 250103
+	CodeParamInvalid    = 250105
+	CodeNotFound        = 250108
+	CodeDenied          = 250113
+	CodeUnauthenticated = 250114
+)
+
+// Error kinds of the dialect itself (core kinds come from domain and auth).
+var (
+	errMissing  = errors.New("parameter missing")
+	errInvalid  = errors.New("parameter invalid")
+	errNotFound = errors.New("not found")
+	errMethod   = errors.New("method not allowed")
+)
+
+// dialectError is a dialect failure with a client message.
+type dialectError struct {
+	kind error
+	msg  string
+}
+
+func (e *dialectError) Error() string        { return e.msg }
+func (e *dialectError) Is(target error) bool { return target == e.kind }
+
+func missing(param string) error {
+	return &dialectError{errMissing, fmt.Sprintf("parameter %s is missing", param)}
+}
+
+func invalid(format string, args ...any) error {
+	return &dialectError{errInvalid, fmt.Sprintf(format, args...)}
+}
+
+func notFound(format string, args ...any) error {
+	return &dialectError{errNotFound, fmt.Sprintf(format, args...)}
+}
+
+// classify is the dialect's one error table: core and dialect error kinds
+// to HTTP status and bk-repo code. Anything unknown is internal.
+func classify(err error) (status, code int) {
+	switch {
+	case errors.Is(err, errMissing):
+		return http.StatusBadRequest, CodeParamMissing
+	case errors.Is(err, errInvalid), errors.Is(err, domain.ErrInvalid):
+		return http.StatusBadRequest, CodeParamInvalid
+	case errors.Is(err, errMethod):
+		return http.StatusMethodNotAllowed, CodeParamInvalid
+	case errors.Is(err, auth.ErrUnauthenticated):
+		return http.StatusUnauthorized, CodeUnauthenticated
+	case errors.Is(err, auth.ErrDenied), errors.Is(err, domain.ErrDenied):
+		return http.StatusForbidden, CodeDenied
+	case errors.Is(err, errNotFound), errors.Is(err, auth.ErrNotFound), errors.Is(err, domain.ErrNotFound):
+		return http.StatusNotFound, CodeNotFound
+	}
+	return http.StatusInternalServerError, CodeInternal
+}
+
+// envelope is every JSON response of the dialect.
+type envelope struct {
+	Code    int     `json:"code"`
+	Message *string `json:"message"`
+	Data    any     `json:"data"`
+	TraceID string  `json:"traceId"`
+}
+
+// requestID is the per-request id berth's access log and X-Request-Id carry.
+func requestID(r *http.Request) string { return registry.RequestID(r.Context()) }
+
+// ok writes a success envelope (message null, as bk-repo does).
+func ok(w http.ResponseWriter, r *http.Request, data any) {
+	writeJSON(w, http.StatusOK, envelope{Code: CodeOK, Data: data, TraceID: requestID(r)})
+}
+
+// fail writes an error envelope with the status and code of the table.
+func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) {
+	status, code := classify(err)
+	msg := err.Error()
+	switch {
+	case status == http.StatusInternalServerError:
+		a.log.ErrorContext(r.Context(), "docker ext request failed", "request_id", requestID(r), "path", r.URL.EscapedPath(), "err", err)
+		msg = "internal error"
+	case errors.Is(err, auth.ErrNotFound):
+		msg = "project not found" // a hidden project looks exactly like a missing one
+	case status == http.StatusUnauthorized:
+		w.Header().Set("WWW-Authenticate", `Basic realm="berth"`)
+	}
+	writeJSON(w, status, envelope{Code: code, Message: &msg, TraceID: requestID(r)})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func isNotFound(err error) bool { return errors.Is(err, domain.ErrNotFound) }
+
+func errorsIsInvalid(err error) bool { return errors.Is(err, domain.ErrInvalid) }

@@ -1,0 +1,176 @@
+package bkrepo
+
+import (
+	"maps"
+	"net/http"
+	"strings"
+
+	"github.com/berth-registry/berth/auth"
+	"github.com/berth-registry/berth/registry/domain"
+	"github.com/berth-registry/berth/storage/metadata"
+)
+
+// Promotion stages of a version (bk-repo's ArtifactStageEnum), kept in the
+// tag attribute stageAttr.
+const (
+	stageNone       = ""
+	stagePrerelease = "@prerelease"
+	stageRelease    = "@release"
+	stageAttr       = "stage"
+)
+
+var stageOrder = []string{stageNone, stagePrerelease, stageRelease}
+
+// tagRecord is one tag of GET /docker/ext/tag.
+type tagRecord struct {
+	Tag              string `json:"tag"`
+	StageTag         string `json:"stageTag"`
+	Size             int64  `json:"size"`
+	LastModifiedBy   string `json:"lastModifiedBy"`
+	LastModifiedDate string `json:"lastModifiedDate"`
+	DownloadCount    int64  `json:"downloadCount"`
+	RegistryURL      string `json:"registryUrl"`
+}
+
+// listTags: GET /docker/ext/tag/{p}/{r}/{name...}?pageNumber&pageSize&tag.
+func (a *api) listTags(w http.ResponseWriter, r *http.Request, segs []string) error {
+	im, err := imageRest(segs)
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	number, size, page, err := pageParams(q)
+	if err != nil {
+		return err
+	}
+	if _, err := a.authorize(r, im.project, auth.ActionPull); err != nil {
+		return err
+	}
+	ctx := r.Context()
+	tags, total, err := a.dom.ListTags(ctx, im.full(), domain.Query{Filter: q.Get("tag"), Sort: domain.Sort{By: "name"}, Page: page})
+	if err != nil {
+		return err
+	}
+	host := a.host(r)
+	arts := map[string]metadata.Artifact{} // by digest: tags often share one
+	records := make([]tagRecord, 0, len(tags))
+	for _, t := range tags {
+		art, seen := arts[t.Digest]
+		if !seen {
+			if art, err = a.dom.GetArtifact(ctx, im.full(), t.Digest); err != nil && !isNotFound(err) {
+				return err
+			}
+			arts[t.Digest] = art
+		}
+		records = append(records, tagRecord{
+			Tag:              t.Name,
+			StageTag:         t.Attrs[stageAttr],
+			Size:             art.Size,
+			LastModifiedBy:   art.PushedBy,
+			LastModifiedDate: date(t.PushTime),
+			DownloadCount:    art.PullCount,
+			RegistryURL:      host + "/" + im.full() + ":" + t.Name,
+		})
+	}
+	ok(w, r, newPage(total, number, size, records))
+	return nil
+}
+
+// deleteVersion: DELETE /docker/ext/version/delete/{p}/{r}?packageKey&version
+// removes the tag; other tags of the same manifest stay.
+func (a *api) deleteVersion(w http.ResponseWriter, r *http.Request, segs []string) error {
+	im, version, err := packageParams(segs, r.URL.Query(), true)
+	if err != nil {
+		return err
+	}
+	if _, err := a.authorize(r, im.project, auth.ActionDelete); err != nil {
+		return err
+	}
+	if err := a.dom.DeleteTag(r.Context(), im.full(), version); err != nil {
+		return err
+	}
+	a.audit(r, "docker ext: version deleted", "repository", im.full(), "tag", version)
+	ok(w, r, true)
+	return nil
+}
+
+// setStage: POST|PUT /docker/ext/version/stage/{p}/{r}?packageKey&version&tag
+// sets a version's promotion stage (tag=@prerelease|@release, or empty to
+// clear); without tag the version moves to the next stage. data is the new
+// stage.
+func (a *api) setStage(w http.ResponseWriter, r *http.Request, segs []string) error {
+	q := r.URL.Query()
+	im, version, err := packageParams(segs, q, true)
+	if err != nil {
+		return err
+	}
+	want, explicit, err := stageParam(q)
+	if err != nil {
+		return err
+	}
+	if _, err := a.authorize(r, im.project, auth.ActionPush); err != nil {
+		return err
+	}
+	ctx := r.Context()
+	art, err := a.dom.GetArtifact(ctx, im.full(), version)
+	if err != nil {
+		return err
+	}
+	attrs := map[string]string{}
+	for _, t := range art.Tags {
+		if t.Name == version {
+			attrs = maps.Clone(t.Attrs)
+		}
+	}
+	if attrs == nil {
+		attrs = map[string]string{}
+	}
+	if !explicit {
+		if want, err = nextStage(attrs[stageAttr]); err != nil {
+			return err
+		}
+	}
+	if want == stageNone {
+		delete(attrs, stageAttr)
+	} else {
+		attrs[stageAttr] = want
+	}
+	if err := a.dom.SetTagAttrs(ctx, im.full(), version, attrs); err != nil {
+		return err
+	}
+	a.audit(r, "docker ext: stage set", "repository", im.full(), "tag", version, "stage", want)
+	ok(w, r, want)
+	return nil
+}
+
+// stageParam reads the wanted stage from tag (bk-repo's name) or stage;
+// "release", "prerelease" and "none" are accepted without the '@'.
+func stageParam(q map[string][]string) (stage string, explicit bool, err error) {
+	raw, has := q["tag"]
+	if !has {
+		raw, has = q["stage"]
+	}
+	if !has || len(raw) == 0 {
+		return "", false, nil
+	}
+	s := strings.ToLower(strings.TrimSpace(raw[0]))
+	switch strings.TrimPrefix(s, "@") {
+	case "", "none":
+		return stageNone, true, nil
+	case "prerelease":
+		return stagePrerelease, true, nil
+	case "release":
+		return stageRelease, true, nil
+	}
+	return "", false, invalid("stage %q is not one of @prerelease, @release (or empty)", raw[0])
+}
+
+// nextStage is the stage after cur.
+func nextStage(cur string) (string, error) {
+	for i, s := range stageOrder {
+		if s == cur && i+1 < len(stageOrder) {
+			return stageOrder[i+1], nil
+		}
+	}
+	return "", invalid("version is already at the last stage %s", stageRelease)
+}
