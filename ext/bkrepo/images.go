@@ -11,11 +11,6 @@ import (
 	"github.com/berth-registry/berth/storage/metadata"
 )
 
-// maxScan bounds how many repositories of one project the image list reads
-// to find those under projectId/repoName/ (bk-repo filters by a prefix and a
-// name substring at once; the core filters by one substring).
-const maxScan = 100 * domain.MaxPageSize
-
 // dateLayout is bk-repo's date: ISO-8601 local time with milliseconds.
 const dateLayout = "2006-01-02T15:04:05.000"
 
@@ -51,52 +46,33 @@ func (a *api) listImages(w http.ResponseWriter, r *http.Request, segs []string) 
 	if err != nil {
 		return err
 	}
-	all, found, err := a.imagesUnder(r.Context(), projectID, im.prefix(), strings.ToLower(q.Get("name")))
+	ctx := r.Context()
+	under := metadata.RepoFilter{ProjectID: projectID, Prefix: im.prefix()}
+	byName := domain.Sort{By: "name"}
+	repos, total, err := a.dom.ListRepositories(ctx, under, domain.Query{
+		Filter: strings.ToLower(q.Get("name")), Sort: byName, Page: page,
+	})
 	if err != nil {
 		return err
 	}
-	if !found {
-		return notFound("repository %s/%s not found", im.project, im.repo)
+	if total == 0 {
+		// No match: is there any image under projectId/repoName at all?
+		if _, n, err := a.dom.ListRepositories(ctx, under, domain.Query{Sort: byName, Page: domain.Page{Limit: 1}}); err != nil {
+			return err
+		} else if n == 0 {
+			return notFound("repository %s/%s not found", im.project, im.repo)
+		}
 	}
-	records := []imageRecord{}
-	for i := page.Offset; i < len(all) && i < page.Offset+page.Limit; i++ {
-		rec, err := a.imageRecord(r.Context(), all[i], im.prefix())
+	records := make([]imageRecord, 0, len(repos))
+	for _, repo := range repos {
+		rec, err := a.imageRecord(ctx, repo, im.prefix())
 		if err != nil {
 			return err
 		}
 		records = append(records, rec)
 	}
-	ok(w, r, newPage(int64(len(all)), number, size, records))
+	ok(w, r, newPage(total, number, size, records))
 	return nil
-}
-
-// imagesUnder returns, sorted by name, the repositories of a project under
-// prefix whose image name contains filter; found reports whether any
-// repository is under prefix at all (the bk-repo repository exists).
-func (a *api) imagesUnder(ctx context.Context, projectID int64, prefix, filter string) ([]metadata.Repository, bool, error) {
-	var out []metadata.Repository
-	found := false
-	for offset := 0; offset < maxScan; offset += domain.MaxPageSize {
-		q := domain.Query{Filter: prefix, Sort: domain.Sort{By: "name"}, Page: domain.Page{Offset: offset, Limit: domain.MaxPageSize}}
-		repos, _, err := a.dom.ListRepositories(ctx, metadata.RepoFilter{ProjectID: projectID}, q)
-		if err != nil {
-			return nil, false, err
-		}
-		for _, repo := range repos {
-			name, under := strings.CutPrefix(repo.Name, prefix)
-			if !under {
-				continue
-			}
-			found = true
-			if strings.Contains(name, filter) {
-				out = append(out, repo)
-			}
-		}
-		if len(repos) < domain.MaxPageSize {
-			break
-		}
-	}
-	return out, found, nil
 }
 
 // imageRecord describes a repository; who pushed last comes from its

@@ -183,20 +183,10 @@ func (db *DB) deleteArtifactTx(ctx context.Context, tx *sql.Tx, id, repoID int64
 	if err := tx.QueryRowContext(ctx, db.q(`SELECT r.project_id FROM artifacts a JOIN repositories r ON r.id = a.repository_id WHERE a.id = ?`), id).Scan(&projectID); err != nil {
 		return err
 	}
-	rows, err := tx.QueryContext(ctx, db.q(`SELECT digest FROM artifact_blobs WHERE artifact_id = ?`), id)
+	digests, err := column[string](ctx, tx, db.q(`SELECT digest FROM artifact_blobs WHERE artifact_id = ?`), id)
 	if err != nil {
 		return err
 	}
-	var digests []string
-	for rows.Next() {
-		var d string
-		if err := rows.Scan(&d); err != nil {
-			rows.Close()
-			return err
-		}
-		digests = append(digests, d)
-	}
-	rows.Close()
 	var freed int64
 	for _, d := range digests {
 		var refs, size int64
@@ -356,18 +346,23 @@ func (db *DB) ArtifactDigests(ctx context.Context, repoID int64) ([]string, erro
 }
 
 func (db *DB) strings(ctx context.Context, query string, args ...any) ([]string, error) {
-	rows, err := db.sql.QueryContext(ctx, db.q(query), args...)
+	return column[string](ctx, db.sql, db.q(query), args...)
+}
+
+// column runs a query selecting one column and returns its values.
+func column[T any](ctx context.Context, q querier, query string, args ...any) ([]T, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []string
+	var out []T
 	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
+		var v T
+		if err := rows.Scan(&v); err != nil {
 			return nil, err
 		}
-		out = append(out, s)
+		out = append(out, v)
 	}
 	return out, rows.Err()
 }

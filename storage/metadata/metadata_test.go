@@ -330,7 +330,12 @@ func TestPullsAndCatalog(t *testing.T) {
 				t.Errorf("catalog(%q,%d,%v) = %v, want %v", c.last, c.n, c.ids, got, c.want)
 			}
 		}
-		repos, total := must2[Repository](t)(db.ListRepositories(ctx, RepoFilter{ProjectID: p.ID}, ListOptions{Filter: "p/"}))
+		// With a prefix, the filter matches only what follows it.
+		repos, total := must2[Repository](t)(db.ListRepositories(ctx, RepoFilter{ProjectID: p.ID, Prefix: "p/"}, ListOptions{Filter: "p"}))
+		if total != 1 || repos[0].Name != "p/empty" {
+			t.Errorf("prefix p/ with filter p: %d %v", total, repos)
+		}
+		repos, total = must2[Repository](t)(db.ListRepositories(ctx, RepoFilter{ProjectID: p.ID}, ListOptions{Filter: "p/"}))
 		if total != 3 || len(repos) != 3 || repos[0].Name != "p/a" {
 			t.Errorf("list repositories: %d %v", total, repos)
 		}

@@ -87,6 +87,9 @@ func (db *DB) getRepo(ctx context.Context, where string, arg any) (Repository, e
 type RepoFilter struct {
 	ProjectID  int64   // 0: every project
 	ProjectIDs []int64 // restrict to these projects (visibility); nil: all
+	// Prefix keeps names starting with it; the list's Filter then matches
+	// the rest of the name only.
+	Prefix string
 }
 
 // ListRepositories returns one page of repositories and the total count.
@@ -105,8 +108,17 @@ func (db *DB) ListRepositories(ctx context.Context, f RepoFilter, opt ListOption
 			args = append(args, id)
 		}
 	}
+	name := "r.name"
+	if f.Prefix != "" {
+		where += " AND substr(r.name, 1, ?) = ?"
+		args = append(args, len(f.Prefix), f.Prefix)
+		name = "substr(r.name, ?)"
+	}
 	if opt.Filter != "" {
-		where += " AND " + db.d.contains("r.name")
+		where += " AND " + db.d.contains(name)
+		if f.Prefix != "" {
+			args = append(args, len(f.Prefix)+1)
+		}
 		args = append(args, opt.Filter)
 	}
 	var total int64
@@ -175,20 +187,10 @@ func (db *DB) UpdateRepository(ctx context.Context, r Repository) error {
 // releasing its blobs from the project's usage.
 func (db *DB) DeleteRepository(ctx context.Context, id int64) error {
 	return db.tx(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, db.q(`SELECT id FROM artifacts WHERE repository_id = ?`), id)
+		ids, err := column[int64](ctx, tx, db.q(`SELECT id FROM artifacts WHERE repository_id = ?`), id)
 		if err != nil {
 			return err
 		}
-		var ids []int64
-		for rows.Next() {
-			var a int64
-			if err := rows.Scan(&a); err != nil {
-				rows.Close()
-				return err
-			}
-			ids = append(ids, a)
-		}
-		rows.Close()
 		for _, a := range ids {
 			if err := db.deleteArtifactTx(ctx, tx, a, id); err != nil {
 				return err

@@ -178,20 +178,7 @@ func (db *DB) roles(ctx context.Context, query string, id int64) (map[int64]stri
 
 // PublicProjectIDs lists the ids of public projects.
 func (db *DB) PublicProjectIDs(ctx context.Context) ([]int64, error) {
-	rows, err := db.sql.QueryContext(ctx, db.q(`SELECT id FROM projects WHERE public = ? ORDER BY id`), true)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []int64
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		out = append(out, id)
-	}
-	return out, rows.Err()
+	return column[int64](ctx, db.sql, db.q(`SELECT id FROM projects WHERE public = ? ORDER BY id`), true)
 }
 
 // GetSetting reads a shared setting; ErrNotFound when unset.
