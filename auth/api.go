@@ -55,6 +55,21 @@ func (a *api) principal(w http.ResponseWriter, r *http.Request) (Principal, bool
 	return p, true
 }
 
+// project identifies the caller and runs the one authorization check for
+// action on the route's {project}; on refusal it has already answered.
+func (a *api) project(w http.ResponseWriter, r *http.Request, action string) (metadata.Project, bool) {
+	p, ok := a.principal(w, r)
+	if !ok {
+		return metadata.Project{}, false
+	}
+	pr, err := a.s.Check(r.Context(), p, mux.Vars(r)["project"], action)
+	if err != nil {
+		a.fail(w, r, err)
+		return pr, false
+	}
+	return pr, true
+}
+
 // fail is the one error table of this API.
 func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) {
 	status, code := http.StatusInternalServerError, "INTERNAL"
@@ -124,16 +139,7 @@ func (a *api) listProjects(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	var names []string
-	if ids != nil {
-		names = []string{}
-		for _, id := range ids {
-			if pr, err := a.s.db.GetProjectByID(r.Context(), id); err == nil {
-				names = append(names, pr.Name)
-			}
-		}
-	}
-	list, total, err := a.dom.ListProjects(r.Context(), metadata.ProjectFilter{Names: names}, domain.Query{Filter: r.URL.Query().Get("name")})
+	list, total, err := a.dom.ListProjects(r.Context(), metadata.ProjectFilter{IDs: ids}, domain.Query{Filter: r.URL.Query().Get("name")})
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -176,31 +182,14 @@ func (a *api) createProject(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *api) getProject(w http.ResponseWriter, r *http.Request) {
-	p, ok := a.principal(w, r)
-	if !ok {
-		return
+	if pr, ok := a.project(w, r, ActionPull); ok {
+		writeJSON(w, http.StatusOK, toProjectJSON(pr))
 	}
-	pr, err := a.s.Check(r.Context(), p, mux.Vars(r)["project"], ActionPull)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	pr, err = a.dom.GetProject(r.Context(), pr.Name)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, toProjectJSON(pr))
 }
 
 func (a *api) updateProject(w http.ResponseWriter, r *http.Request) {
-	p, ok := a.principal(w, r)
+	pr, ok := a.project(w, r, ActionManage)
 	if !ok {
-		return
-	}
-	pr, err := a.s.Check(r.Context(), p, mux.Vars(r)["project"], ActionManage)
-	if err != nil {
-		a.fail(w, r, err)
 		return
 	}
 	var body struct {
@@ -225,15 +214,11 @@ func (a *api) updateProject(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *api) deleteProject(w http.ResponseWriter, r *http.Request) {
-	p, ok := a.principal(w, r)
+	pr, ok := a.project(w, r, ActionManage)
 	if !ok {
 		return
 	}
-	pr, err := a.s.Check(r.Context(), p, mux.Vars(r)["project"], ActionManage)
-	if err == nil {
-		err = a.dom.DeleteProject(r.Context(), pr.Name, r.URL.Query().Get("force") == "true")
-	}
-	if err != nil {
+	if err := a.dom.DeleteProject(r.Context(), pr.Name, r.URL.Query().Get("force") == "true"); err != nil {
 		a.fail(w, r, err)
 		return
 	}

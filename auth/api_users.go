@@ -9,13 +9,8 @@ import (
 )
 
 func (a *api) listMembers(w http.ResponseWriter, r *http.Request) {
-	p, ok := a.principal(w, r)
+	pr, ok := a.project(w, r, ActionManage)
 	if !ok {
-		return
-	}
-	pr, err := a.s.Check(r.Context(), p, mux.Vars(r)["project"], ActionManage)
-	if err != nil {
-		a.fail(w, r, err)
 		return
 	}
 	ms, err := a.s.db.ListMembers(r.Context(), pr.ID)
@@ -31,15 +26,10 @@ func (a *api) listMembers(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *api) setMember(w http.ResponseWriter, r *http.Request) {
-	p, ok := a.principal(w, r)
-	if !ok {
+	if _, ok := a.project(w, r, ActionManage); !ok {
 		return
 	}
 	v := mux.Vars(r)
-	if _, err := a.s.Check(r.Context(), p, v["project"], ActionManage); err != nil {
-		a.fail(w, r, err)
-		return
-	}
 	var body struct {
 		Role string `json:"role"`
 	}
@@ -55,17 +45,11 @@ func (a *api) setMember(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *api) removeMember(w http.ResponseWriter, r *http.Request) {
-	p, ok := a.principal(w, r)
+	pr, ok := a.project(w, r, ActionManage)
 	if !ok {
 		return
 	}
-	v := mux.Vars(r)
-	pr, err := a.s.Check(r.Context(), p, v["project"], ActionManage)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	u, err := a.s.db.GetUser(r.Context(), v["user"])
+	u, err := a.s.db.GetUser(r.Context(), mux.Vars(r)["user"])
 	if err == nil {
 		err = a.s.db.RemoveMember(r.Context(), pr.ID, u.ID)
 	}

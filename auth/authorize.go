@@ -91,14 +91,12 @@ func (s *Service) VisibleProjects(ctx context.Context, p Principal) ([]int64, er
 		for id := range roles {
 			add(id)
 		}
-		created, _, err := s.db.ListProjects(ctx, metadata.ProjectFilter{}, metadata.ListOptions{})
+		created, _, err := s.db.ListProjects(ctx, metadata.ProjectFilter{Creator: p.Name}, metadata.ListOptions{})
 		if err != nil {
 			return nil, err
 		}
 		for _, pr := range created {
-			if pr.Creator == p.Name {
-				add(pr.ID)
-			}
+			add(pr.ID)
 		}
 	}
 	return ids, nil

@@ -118,16 +118,7 @@ func (h *handler) listNamespaces(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	var f metadata.ProjectFilter
-	if ids != nil {
-		f.Names = []string{}
-		for _, id := range ids {
-			if pr, err := h.dom.GetProjectByID(ctx, id); err == nil {
-				f.Names = append(f.Names, pr.Name)
-			}
-		}
-	}
-	list, total, err := h.dom.ListProjects(ctx, f, q.query("namespace"))
+	list, total, err := h.dom.ListProjects(ctx, metadata.ProjectFilter{IDs: ids}, q.query("namespace"))
 	if err != nil {
 		h.fail(w, r, err)
 		return

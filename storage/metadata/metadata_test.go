@@ -86,6 +86,14 @@ func TestProjects(t *testing.T) {
 		if len(page) != 2 || page[0].Name != "team-a" {
 			t.Fatalf("names filter desc: %v", page)
 		}
+		tb := must[Project](t)(db.GetProject(ctx, "team-b"))
+		page, total, _ = db.ListProjects(ctx, ProjectFilter{IDs: []int64{p.ID, tb.ID}, Creator: "admin"}, ListOptions{})
+		if total != 2 || page[0].Name != "library" || page[1].Name != "team-b" {
+			t.Fatalf("ids + creator filter: %v", page)
+		}
+		if _, total, _ = db.ListProjects(ctx, ProjectFilter{Creator: "nobody"}, ListOptions{}); total != 0 {
+			t.Fatalf("creator filter matched %d", total)
+		}
 		p.QuotaBytes, p.Public = 1000, false
 		if err := db.UpdateProject(ctx, p); err != nil {
 			t.Fatal(err)

@@ -84,7 +84,10 @@ func (db *DB) getProject(ctx context.Context, q querier, where string, arg any) 
 // ProjectFilter narrows ListProjects.
 type ProjectFilter struct {
 	Public *bool    // only public (true) or private (false) projects
-	Names  []string // restrict to these names (membership); nil: all
+	Names  []string // restrict to these names; nil: all
+	IDs    []int64  // restrict to these ids (visibility); nil: all
+	// Creator keeps the projects this user created.
+	Creator string
 }
 
 // ListProjects returns one page of projects sorted by name (or
@@ -106,6 +109,19 @@ func (db *DB) ListProjects(ctx context.Context, f ProjectFilter, opt ListOptions
 		where += " AND p.name IN (" + placeholders(len(f.Names)) + ")"
 		for _, n := range f.Names {
 			args = append(args, n)
+		}
+	}
+	if f.Creator != "" {
+		where += " AND p.creator = ?"
+		args = append(args, f.Creator)
+	}
+	if f.IDs != nil {
+		if len(f.IDs) == 0 {
+			return nil, 0, nil
+		}
+		where += " AND p.id IN (" + placeholders(len(f.IDs)) + ")"
+		for _, id := range f.IDs {
+			args = append(args, id)
 		}
 	}
 	var total int64
