@@ -84,7 +84,7 @@ func Defaults() Config {
 		S3: S3Config{
 			Region:    "us-east-1",
 			PathStyle: true,
-			ChunkSize: 10 << 20,
+			ChunkSize: minS3ChunkSize,
 		},
 		Timeout: 30 * time.Second,
 		UploadPurging: UploadPurgingConfig{
