@@ -50,7 +50,11 @@ func (s *Server) serveV2(w http.ResponseWriter, r *http.Request) {
 		}
 		if route == v2.RouteNameManifest {
 			ctx, subject := index.WithSubjectHolder(r.Context())
-			s.app.ServeHTTP(w, r.WithContext(ctx))
+			aw, ar := s.aliasManifestPut(w, r.WithContext(ctx), name, m.Vars["reference"])
+			if ar == nil {
+				return
+			}
+			s.app.ServeHTTP(aw, ar)
 			if sub := subject(); sub != "" {
 				// The status is held back until the handler returns (see
 				// withUnavailable), so the header still goes out with it.

@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/distribution/distribution/v3"
+	storagedriver "github.com/distribution/distribution/v3/registry/storage/driver"
 	"github.com/distribution/reference"
 	"github.com/opencontainers/go-digest"
 
@@ -56,8 +57,9 @@ type Indexer struct {
 	log        *slog.Logger
 	autoCreate bool
 
-	mu sync.RWMutex
-	ns distribution.Namespace
+	mu     sync.RWMutex
+	ns     distribution.Namespace
+	driver storagedriver.StorageDriver
 }
 
 // New returns an Indexer over db. With autoCreate, a push into an unknown
@@ -77,10 +79,17 @@ func (ix *Indexer) Namespace() distribution.Namespace {
 	return ix.ns
 }
 
-func (ix *Indexer) setNamespace(ns distribution.Namespace) {
+func (ix *Indexer) setNamespace(ns distribution.Namespace, driver storagedriver.StorageDriver) {
 	ix.mu.Lock()
-	ix.ns = ns
+	ix.ns, ix.driver = ns, driver
 	ix.mu.Unlock()
+}
+
+// storageDriver is the driver distribution's app stores through.
+func (ix *Indexer) storageDriver() storagedriver.StorageDriver {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	return ix.driver
 }
 
 // ProjectName is the first path component of a repository name.

@@ -24,13 +24,13 @@ const MiddlewareName = "berth-index"
 
 func init() {
 	// Registration is distribution's own hook; it fails only on a duplicate name.
-	_ = registrymiddleware.Register(MiddlewareName, func(_ context.Context, ns distribution.Namespace, _ storagedriver.StorageDriver, opts map[string]any) (distribution.Namespace, error) {
+	_ = registrymiddleware.Register(MiddlewareName, func(_ context.Context, ns distribution.Namespace, driver storagedriver.StorageDriver, opts map[string]any) (distribution.Namespace, error) {
 		ix, ok := opts["indexer"].(*Indexer)
 		if !ok {
 			return nil, fmt.Errorf("%s: missing indexer option", MiddlewareName)
 		}
 		wrapped := ix.Wrap(ns)
-		ix.setNamespace(wrapped)
+		ix.setNamespace(wrapped, driver)
 		return wrapped, nil
 	})
 }
@@ -80,6 +80,9 @@ func (n *namespace) Remove(ctx context.Context, name reference.Named) error {
 		return distribution.ErrUnsupported
 	}
 	if err := rr.Remove(ctx, name); err != nil {
+		return err
+	}
+	if err := n.ix.db.DeleteRepositoryDigestAliases(ctx, name.Name()); err != nil {
 		return err
 	}
 	r, err := n.ix.db.GetRepository(ctx, name.Name())
@@ -148,6 +151,9 @@ func (m *manifests) Put(ctx context.Context, man distribution.Manifest, options 
 	if err != nil {
 		return dgst, err
 	}
+	if err := m.linkManifestAlias(ctx, dgst, man); err != nil {
+		return dgst, err
+	}
 	if err := m.repo.ix.recordManifest(ctx, m.repo, dgst, man); err != nil {
 		m.repo.ix.log.ErrorContext(ctx, "index: recording manifest", "repository", m.repo.Named().Name(), "digest", dgst, "err", err)
 		return dgst, err
@@ -155,30 +161,62 @@ func (m *manifests) Put(ctx context.Context, man distribution.Manifest, options 
 	return dgst, nil
 }
 
-// Delete removes a manifest and, like Harbor does with accessories, every
-// manifest that refers to it (signatures, SBOMs, ...) with their tags, so
-// no referrer is left dangling.
+// Delete removes a manifest under every digest it is linked by (asked by
+// an alias, the sha256 one too) and, like Harbor does with accessories,
+// every manifest that refers to it (signatures, SBOMs, ...) with their tags,
+// so no referrer is left dangling.
 func (m *manifests) Delete(ctx context.Context, dgst digest.Digest) error {
-	refs := m.repo.ix.referrers(ctx, m.repo.Named(), dgst)
-	if err := m.ManifestService.Delete(ctx, dgst); err != nil {
+	canonical, err := m.canonicalManifest(ctx, dgst)
+	if err != nil {
 		return err
 	}
-	if err := m.repo.ix.removeManifest(ctx, m.repo.Named(), dgst); err != nil {
+	aliases, err := m.manifestAliases(ctx, canonical, dgst)
+	if err != nil {
+		return err
+	}
+	refs := m.repo.ix.referrers(ctx, m.repo.Named(), canonical)
+	for _, a := range aliases {
+		refs = append(refs, m.repo.ix.referrers(ctx, m.repo.Named(), a)...)
+	}
+	if err := m.ManifestService.Delete(ctx, canonical); err != nil && (canonical == dgst || !isUnknownBlob(err)) {
+		return err
+	}
+	if err := m.unlinkManifestAliases(ctx, canonical, aliases); err != nil {
+		return err
+	}
+	if err := m.repo.ix.removeManifest(ctx, m.repo.Named(), canonical); err != nil {
 		return err
 	}
 	ts := m.repo.Tags(ctx)
-	for _, ref := range refs {
-		tags, _ := ts.Lookup(ctx, v1.Descriptor{Digest: ref})
-		for _, tag := range tags {
-			if err := ts.Untag(ctx, tag); err != nil && !IsPathNotFound(err) {
-				return err
-			}
+	if canonical != dgst {
+		// Distribution untags what points at the digest asked for only.
+		if err := untagAll(ctx, ts, canonical); err != nil {
+			return err
 		}
-		if err := m.Delete(ctx, ref); err != nil && !IsPathNotFound(err) && !isUnknownManifest(err) {
+	}
+	for _, ref := range refs {
+		if err := untagAll(ctx, ts, ref); err != nil {
+			return err
+		}
+		if err := m.Delete(ctx, ref); err != nil && !IsPathNotFound(err) && !isUnknownManifest(err) && !isUnknownBlob(err) {
 			return err
 		}
 	}
 	return nil
+}
+
+func untagAll(ctx context.Context, ts distribution.TagService, dgst digest.Digest) error {
+	tags, _ := ts.Lookup(ctx, v1.Descriptor{Digest: dgst})
+	for _, tag := range tags {
+		if err := ts.Untag(ctx, tag); err != nil && !IsPathNotFound(err) {
+			return err
+		}
+	}
+	return nil
+}
+
+func isUnknownBlob(err error) bool {
+	return errors.Is(err, distribution.ErrBlobUnknown) || IsPathNotFound(err)
 }
 
 func isUnknownManifest(err error) bool {

@@ -54,7 +54,7 @@ func TestMigrationsAreIdempotent(t *testing.T) {
 			t.Fatal(err)
 		}
 		v, err := db.SchemaVersion(ctx)
-		if err != nil || v != 2 {
+		if err != nil || v != 3 {
 			t.Fatalf("schema version %d, %v", v, err)
 		}
 	})

@@ -1,0 +1,262 @@
+package index
+
+import (
+	"context"
+	_ "crypto/sha512" // sha384 and sha512 digests
+	"errors"
+	"net/http"
+	"path"
+	"strings"
+
+	"github.com/distribution/distribution/v3"
+	diststorage "github.com/distribution/distribution/v3/registry/storage"
+	"github.com/distribution/reference"
+	"github.com/opencontainers/go-digest"
+	v1 "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/berth-registry/berth/storage/metadata"
+)
+
+// Digest aliases. Distribution stores all content under its sha256 digest.
+// A blob upload finished with a sha512 digest is verified by distribution
+// itself (it re-reads the upload and hashes it) and linked into the
+// repository under both digests. berth completes that picture where
+// distribution stops short:
+//
+//   - the answers name the digest the client used (Docker-Content-Digest,
+//     Location, ETag), not the sha256 one;
+//   - a mount by sha512 links both digests into the target repository
+//     (distribution would write a link to a sha512 blob that does not exist);
+//   - a manifest pushed by a sha512 digest is stored under its sha256 digest
+//     and linked under the sha512 one, the same way distribution links blobs,
+//     so gets, heads and the references of image indexes resolve natively;
+//   - a delete by either digest removes every link of the content, found in
+//     the digest_aliases index.
+//
+// The alias links live in storage, in distribution's own layout, so storage
+// stays the source of truth: reindex and check see sha256 artifacts only.
+
+// IsAlias reports whether d is a valid digest of another algorithm than
+// the canonical one (sha256) distribution stores content under.
+func IsAlias(d digest.Digest) bool {
+	return d.Validate() == nil && d.Algorithm() != digest.Canonical
+}
+
+// aliasLinkPath is where distribution keeps a repository's link of a blob
+// (kind blob) or manifest revision (kind manifest) by digest d
+// (registry/storage/paths.go: layerLinkPathSpec, manifestRevisionLinkPathSpec).
+func aliasLinkPath(repo, kind string, d digest.Digest) string {
+	dir := "_layers"
+	if kind == metadata.AliasManifest {
+		dir = "_manifests/revisions"
+	}
+	return path.Join("/docker/registry/v2/repositories", repo, dir, d.Algorithm().String(), d.Encoded(), "link")
+}
+
+// linkAlias links content already in repo under canonical by alias too and
+// records the alias in the index.
+func (ix *Indexer) linkAlias(ctx context.Context, repo, kind string, alias, canonical digest.Digest) error {
+	driver := ix.storageDriver()
+	if driver == nil {
+		return errors.New("index: no storage driver to link digest aliases with")
+	}
+	if err := driver.PutContent(ctx, aliasLinkPath(repo, kind, alias), []byte(canonical)); err != nil {
+		return err
+	}
+	return ix.db.PutDigestAlias(ctx, repo, kind, alias.String(), canonical.String())
+}
+
+type manifestAliasKey struct{}
+
+// WithManifestAlias marks a manifest put as made by alias, a digest the
+// caller checked against the payload: the manifest is linked under it too.
+func WithManifestAlias(ctx context.Context, alias digest.Digest) context.Context {
+	return context.WithValue(ctx, manifestAliasKey{}, alias)
+}
+
+func manifestAlias(ctx context.Context) (digest.Digest, bool) {
+	d, ok := ctx.Value(manifestAliasKey{}).(digest.Digest)
+	return d, ok && IsAlias(d)
+}
+
+// blobs answers for blobs by alias digests.
+type blobs struct {
+	distribution.BlobStore
+	repo *repository
+}
+
+func (r *repository) Blobs(ctx context.Context) distribution.BlobStore {
+	return &blobs{BlobStore: r.Repository.Blobs(ctx), repo: r}
+}
+
+func (b *blobs) name() string { return b.repo.Named().Name() }
+
+// Stat describes the blob by the digest asked for.
+func (b *blobs) Stat(ctx context.Context, dgst digest.Digest) (v1.Descriptor, error) {
+	desc, err := b.BlobStore.Stat(ctx, dgst)
+	if err == nil && IsAlias(dgst) {
+		desc.Digest = dgst
+	}
+	return desc, err
+}
+
+// ServeBlob serves a blob asked for by alias with the alias in
+// Docker-Content-Digest and ETag; conditional requests may name either.
+func (b *blobs) ServeBlob(ctx context.Context, w http.ResponseWriter, r *http.Request, dgst digest.Digest) error {
+	if !IsAlias(dgst) {
+		return b.BlobStore.ServeBlob(ctx, w, r, dgst)
+	}
+	canonical, err := b.BlobStore.Stat(ctx, dgst)
+	if err != nil {
+		return err
+	}
+	etag := `"` + dgst.String() + `"`
+	if r.Header.Get("If-None-Match") != "" || r.Header.Get("If-Range") != "" {
+		r = r.Clone(ctx)
+		swap := strings.NewReplacer(dgst.String(), canonical.Digest.String())
+		for _, h := range []string{"If-None-Match", "If-Range"} {
+			if v := r.Header.Get(h); v != "" {
+				r.Header.Set(h, swap.Replace(v))
+			}
+		}
+	}
+	w.Header().Set("Docker-Content-Digest", dgst.String())
+	return b.BlobStore.ServeBlob(ctx, &etagWriter{ResponseWriter: w, etag: etag}, r, dgst)
+}
+
+// etagWriter replaces the ETag distribution set when the header goes out.
+type etagWriter struct {
+	http.ResponseWriter
+	etag string
+	sent bool
+}
+
+func (w *etagWriter) fix() {
+	if !w.sent {
+		w.sent = true
+		if w.Header().Get("ETag") != "" {
+			w.Header().Set("ETag", w.etag)
+		}
+	}
+}
+
+func (w *etagWriter) WriteHeader(code int) { w.fix(); w.ResponseWriter.WriteHeader(code) }
+
+func (w *etagWriter) Write(p []byte) (int, error) { w.fix(); return w.ResponseWriter.Write(p) }
+
+func (w *etagWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// Create starts an upload whose commit by an alias is indexed. A mount by
+// an alias mounts the canonical blob and links the alias beside it; when
+// the source does not hold the blob, an upload starts instead.
+func (b *blobs) Create(ctx context.Context, options ...distribution.BlobCreateOption) (distribution.BlobWriter, error) {
+	var opts distribution.CreateOptions
+	for _, o := range options {
+		if err := o.Apply(&opts); err != nil {
+			return b.writer(b.BlobStore.Create(ctx, options...))
+		}
+	}
+	if !opts.Mount.ShouldMount || opts.Mount.From == nil || !IsAlias(opts.Mount.From.Digest()) {
+		return b.writer(b.BlobStore.Create(ctx, options...))
+	}
+	alias := opts.Mount.From.Digest()
+	canonical, err := b.repo.ix.sourceStat(ctx, opts.Mount.From)
+	if err != nil {
+		return b.writer(b.BlobStore.Create(ctx))
+	}
+	from, err := reference.WithDigest(reference.TrimNamed(opts.Mount.From), canonical)
+	if err != nil {
+		return nil, err
+	}
+	bw, err := b.BlobStore.Create(ctx, diststorage.WithMountFrom(from))
+	var mounted distribution.ErrBlobMounted
+	if !errors.As(err, &mounted) {
+		return b.writer(bw, err)
+	}
+	if err := b.repo.ix.linkAlias(ctx, b.name(), metadata.AliasBlob, alias, canonical); err != nil {
+		return nil, err
+	}
+	mounted.Descriptor.Digest = alias
+	return nil, mounted
+}
+
+// sourceStat finds the canonical digest of the blob a mount names by alias.
+func (ix *Indexer) sourceStat(ctx context.Context, from reference.Canonical) (digest.Digest, error) {
+	ns, ok := ix.Namespace().(*namespace)
+	if !ok {
+		return "", errors.New("index: namespace not initialised")
+	}
+	repo, err := ns.Namespace.Repository(ctx, reference.TrimNamed(from))
+	if err != nil {
+		return "", err
+	}
+	desc, err := repo.Blobs(ctx).Stat(ctx, from.Digest())
+	if err != nil {
+		return "", err
+	}
+	return desc.Digest, nil
+}
+
+func (b *blobs) Resume(ctx context.Context, id string) (distribution.BlobWriter, error) {
+	return b.writer(b.BlobStore.Resume(ctx, id))
+}
+
+func (b *blobs) writer(bw distribution.BlobWriter, err error) (distribution.BlobWriter, error) {
+	if err != nil || bw == nil {
+		return bw, err
+	}
+	return &blobWriter{BlobWriter: bw, blobs: b}, nil
+}
+
+// blobWriter indexes a commit by an alias digest: distribution verified the
+// content against it and linked both digests.
+type blobWriter struct {
+	distribution.BlobWriter
+	blobs *blobs
+}
+
+func (w *blobWriter) Commit(ctx context.Context, desc v1.Descriptor) (v1.Descriptor, error) {
+	alias := desc.Digest
+	got, err := w.BlobWriter.Commit(ctx, desc)
+	if err != nil || !IsAlias(alias) || got.Digest == alias {
+		return got, err
+	}
+	ix := w.blobs.repo.ix
+	if err := ix.db.PutDigestAlias(ctx, w.blobs.name(), metadata.AliasBlob, alias.String(), got.Digest.String()); err != nil {
+		// The blob is stored and linked under both digests; only a later
+		// delete by its sha256 digest would leave the alias link behind.
+		ix.log.WarnContext(ctx, "index: recording digest alias", "repository", w.blobs.name(), "alias", alias, "err", err)
+	}
+	got.Digest = alias
+	return got, nil
+}
+
+// Delete removes the blob from the repository under every digest it is
+// linked by.
+func (b *blobs) Delete(ctx context.Context, dgst digest.Digest) error {
+	canonical := dgst
+	if IsAlias(dgst) {
+		desc, err := b.BlobStore.Stat(ctx, dgst)
+		if err != nil {
+			return err
+		}
+		canonical = desc.Digest
+	}
+	if err := b.BlobStore.Delete(ctx, dgst); err != nil {
+		return err
+	}
+	aliases, err := b.repo.ix.db.DigestAliases(ctx, b.name(), metadata.AliasBlob, canonical.String())
+	if err != nil {
+		return err
+	}
+	others := append(aliases, canonical.String())
+	for _, d := range others {
+		if d == dgst.String() {
+			continue
+		}
+		if err := b.BlobStore.Delete(ctx, digest.Digest(d)); err != nil && !errors.Is(err, distribution.ErrBlobUnknown) && !IsPathNotFound(err) {
+			return err
+		}
+	}
+	return b.repo.ix.db.DeleteDigestAliases(ctx, b.name(), metadata.AliasBlob, canonical.String())
+}
