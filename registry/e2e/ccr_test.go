@@ -293,3 +293,19 @@ func TestCCRRepositories(t *testing.T) {
 	}
 	ccr(t, b, http.MethodDelete, ccrBase+"/projects/test01", nil)
 }
+
+// TestCCRInstances serves the configured instance ids only.
+func TestCCRInstances(t *testing.T) {
+	b := berthtest.Start(t, berthtest.Options{Env: []string{"BERTH_CCR_INSTANCES=ccr-a, ccr-b"}})
+	for _, id := range []string{"ccr-a", "ccr-b"} {
+		res := ccr(t, b, http.MethodGet, "/api/ccr/v1.0/instances/"+id+"/projects", nil)
+		if p := ccrList(t, res, "projects"); len(p) != 1 || p[0]["instanceId"] != id {
+			t.Errorf("%s: %s", id, res)
+		}
+	}
+	wantCCRError(t, "default instance not configured", ccrAs(t, b, "admin", "", http.MethodGet, ccrBase+"/projects", nil), 404, "CCR.CodeErrNotExists")
+	out, err := berthtest.RunEnvErr(t, []string{"BERTH_CCR_INSTANCES=bad id!"}, berthtest.Binary(t), "config")
+	if err == nil || !strings.Contains(out, "ccr.instances") {
+		t.Errorf("berth config with a bad instance id: %v\n%s", err, out)
+	}
+}
