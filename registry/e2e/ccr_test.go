@@ -36,9 +36,8 @@ func TestCCRProjects(t *testing.T) {
 	if id, _ := res.body["projectId"].(float64); id < 1 {
 		t.Errorf("projectId %v", res.body["projectId"])
 	}
-	if id := res.body["requestId"].(string); !strings.Contains(b.Logs(), id) {
-		t.Errorf("request id %s is not in the logs", id)
-	}
+	id := res.body["requestId"].(string) // the access log line follows the answer
+	waitFor(t, "request id "+id+" in the logs", func() bool { return strings.Contains(b.Logs(), `"request_id":"`+id+`"`) })
 	ccr(t, b, http.MethodPost, ccrBase+"/projects", map[string]any{"name": "pub01", "isPublic": true})
 	ccr(t, b, http.MethodPost, ccrBase+"/projects", map[string]any{"name": "alices"}) // the admin's, private
 
