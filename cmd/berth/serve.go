@@ -82,7 +82,10 @@ func serve(ctx context.Context, args, environ []string, stderr io.Writer) error 
 		db.Close()
 		return err
 	}
-	mountAPIs(srv, authSvc)
+	if err := mountAPIs(srv, authSvc, cfg); err != nil {
+		_ = srv.Close()
+		return err
+	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		_ = srv.Close()

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/berth-registry/berth/auth"
+	"github.com/berth-registry/berth/ext/ccr"
 	"github.com/berth-registry/berth/registry"
 	"github.com/berth-registry/berth/storage"
 )
@@ -34,6 +35,8 @@ type Config struct {
 	// <dataDir>/admin.password.
 	AdminPassword string      `yaml:"adminPassword"`
 	Auth          auth.Config `yaml:"auth"`
+	// CCR configures the CCR OpenAPI dialect (its instance ids).
+	CCR ccr.Config `yaml:"ccr"`
 
 	registry.Config `yaml:",inline"`
 }
@@ -53,6 +56,7 @@ func Default() Config {
 		DataDir: "berth-data",
 		Log:     Log{Level: "info", Format: "text"},
 		Auth:    auth.Defaults(),
+		CCR:     ccr.Defaults(),
 		Config:  registry.Defaults(),
 	}
 }
@@ -131,6 +135,9 @@ func (c *Config) Validate() error {
 	}
 	if err := c.Auth.Validate(); err != nil {
 		errs = append(errs, err)
+	}
+	if err := c.CCR.Validate(); err != nil {
+		errs = append(errs, &storage.FieldError{Key: "ccr.instances", Msg: err.Error()})
 	}
 	if c.AdminPassword != "" {
 		if err := auth.CheckPolicy(c.AdminPassword); err != nil {

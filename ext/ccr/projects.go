@@ -1,0 +1,177 @@
+package ccr
+
+import (
+	"net/http"
+
+	"github.com/berth-registry/berth/auth"
+	"github.com/berth-registry/berth/registry/domain"
+	"github.com/berth-registry/berth/storage/metadata"
+)
+
+// projectJSON is the seed's project record (1.4.6).
+type projectJSON struct {
+	CreatedAt   string `json:"createdAt"`
+	ID          int64  `json:"id"`
+	InstanceID  string `json:"instanceId"`
+	IsPublic    bool   `json:"isPublic"`
+	ProjectID   int64  `json:"projectId"`
+	ProjectName string `json:"projectName"`
+	Quota       int64  `json:"quota"`
+	StorageUsed int64  `json:"storageUsed"`
+	SyncFields  string `json:"syncFields"`
+	SyncStatus  int    `json:"syncStatus"`
+	SyncType    int    `json:"syncType"`
+	TenantID    string `json:"tenantId"`
+	UpdatedAt   string `json:"updatedAt"`
+}
+
+// projectRecord shapes a project. quota and storageUsed are both bytes
+// (the seed's table says MiB for storageUsed; bytes keep usage comparable
+// with the quota, which the seed gives in bytes). The tenant is the
+// project's creator; berth has no replication, so the sync fields are zero.
+func projectRecord(v vars, p metadata.Project) projectJSON {
+	return projectJSON{CreatedAt: formatTime(p.CreatedAt), ID: p.ID, InstanceID: v.instance, IsPublic: p.Public,
+		ProjectID: p.ID, ProjectName: p.Name, Quota: p.QuotaBytes, StorageUsed: p.StorageUsed,
+		TenantID: p.Creator, UpdatedAt: formatTime(p.UpdatedAt)}
+}
+
+// validateQuota accepts -1 (unlimited) or a positive number of bytes.
+func validateQuota(q int64) error {
+	if q != -1 && q < 1 {
+		return badParam("quota must be -1 (unlimited) or a positive number of bytes, not %d", q)
+	}
+	return nil
+}
+
+// POST .../projects {"isPublic":false,"name":"test04","quota":102400}:
+// any user may create a project, and administers it.
+func (h *handler) createProject(w http.ResponseWriter, r *http.Request, v vars) error {
+	p, err := h.principal(r)
+	if err != nil {
+		return err
+	}
+	if p.Kind != auth.KindUser {
+		return forbidden("application credentials may not create projects")
+	}
+	var body struct {
+		IsPublic *bool   `json:"isPublic"`
+		Name     *string `json:"name"`
+		Quota    *int64  `json:"quota"`
+	}
+	if err := decodeBody(w, r, &body); err != nil {
+		return err
+	}
+	if body.Name == nil || *body.Name == "" {
+		return badParam("name is required")
+	}
+	spec := domain.ProjectSpec{Name: *body.Name, QuotaBytes: -1, Creator: p.Name}
+	if body.IsPublic != nil {
+		spec.Public = *body.IsPublic
+	}
+	if body.Quota != nil {
+		if err := validateQuota(*body.Quota); err != nil {
+			return err
+		}
+		spec.QuotaBytes = *body.Quota
+	}
+	proj, err := h.dom.CreateProject(r.Context(), spec)
+	if err != nil {
+		return err
+	}
+	h.audit(r, "project created", "project", proj.Name, "public", proj.Public, "quota", proj.QuotaBytes)
+	ok(w, r, map[string]any{"projectId": proj.ID})
+	return nil
+}
+
+// DELETE .../projects/{projectName}: only a project without repositories
+// (CCR.CodeForbidOperate otherwise), by a project administrator.
+func (h *handler) deleteProject(w http.ResponseWriter, r *http.Request, v vars) error {
+	if _, err := h.authorize(r, v, auth.ActionManage); err != nil {
+		return err
+	}
+	if err := h.dom.DeleteProject(r.Context(), v.project, false); err != nil {
+		return err
+	}
+	h.audit(r, "project deleted", "project", v.project)
+	ok(w, r, nil)
+	return nil
+}
+
+// GET .../projects?pageNo&pageSize&nameHas&noPaging: the projects the
+// caller may see, by name.
+func (h *handler) listProjects(w http.ResponseWriter, r *http.Request, v vars) error {
+	ctx := r.Context()
+	lp, err := parseList(r.URL.Query())
+	if err != nil {
+		return err
+	}
+	p, err := h.principal(r)
+	if err != nil {
+		return err
+	}
+	ids, err := h.auth.VisibleProjects(ctx, p)
+	if err != nil {
+		return err
+	}
+	list, total, err := h.dom.ListProjects(ctx, metadata.ProjectFilter{IDs: ids}, lp.query())
+	if err != nil {
+		return err
+	}
+	out := make([]projectJSON, 0, len(list))
+	for _, pr := range list {
+		out = append(out, projectRecord(v, pr))
+	}
+	ok(w, r, map[string]any{"page": lp.PageNo, "pageSize": lp.PageSize, "projects": out, "total": total})
+	return nil
+}
+
+// GET .../projects/{projectName} (berth's addition, as Harbor has it): one
+// project record under "project".
+func (h *handler) getProject(w http.ResponseWriter, r *http.Request, v vars) error {
+	if _, err := h.authorize(r, v, auth.ActionPull); err != nil {
+		return err
+	}
+	proj, err := h.dom.GetProject(r.Context(), v.project)
+	if err != nil {
+		return err
+	}
+	ok(w, r, map[string]any{"project": projectRecord(v, proj)})
+	return nil
+}
+
+// PUT .../projects/{projectName} {"isPublic":true,"quota":1048576} (berth's
+// addition, as Harbor has it): change visibility and quota; absent fields
+// stay. A quota below current usage blocks pushes, never pulls.
+func (h *handler) updateProject(w http.ResponseWriter, r *http.Request, v vars) error {
+	if _, err := h.authorize(r, v, auth.ActionManage); err != nil {
+		return err
+	}
+	var body struct {
+		IsPublic *bool  `json:"isPublic"`
+		Quota    *int64 `json:"quota"`
+	}
+	if err := decodeBody(w, r, &body); err != nil {
+		return err
+	}
+	if body.Quota != nil {
+		if err := validateQuota(*body.Quota); err != nil {
+			return err
+		}
+	}
+	proj, err := h.dom.GetProject(r.Context(), v.project)
+	if err != nil {
+		return err
+	}
+	if body.IsPublic != nil {
+		proj.Public = *body.IsPublic
+	}
+	if body.Quota != nil {
+		proj.QuotaBytes = *body.Quota
+	}
+	if err := h.dom.UpdateProject(r.Context(), proj); err != nil {
+		return err
+	}
+	h.audit(r, "project updated", "project", proj.Name, "public", proj.Public, "quota", proj.QuotaBytes)
+	ok(w, r, nil)
+	return nil
+}
