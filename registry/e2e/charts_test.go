@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"gopkg.in/yaml.v3"
+
 	"github.com/berth-registry/berth/registry/berthtest"
 )
 
@@ -41,8 +43,25 @@ func TestChartRepoBothWays(t *testing.T) {
 	if code != http.StatusOK || !strings.Contains(hdr.Get("Content-Type"), "yaml") {
 		t.Fatalf("index.yaml: %d %s", code, hdr.Get("Content-Type"))
 	}
-	mustContain(t, "index.yaml", string(idx), "apiVersion: v1", "generated:", "digest: "+strings.TrimPrefix(fileDigest(t, v1), "sha256:"),
-		"http://"+b.Addr+"/chartrepo/helmrepo/charts/berthdemo-0.1.0.tgz")
+	var index struct {
+		APIVersion string `yaml:"apiVersion"`
+		Generated  string `yaml:"generated"`
+		Entries    map[string][]struct {
+			Version string   `yaml:"version"`
+			Digest  string   `yaml:"digest"`
+			Created string   `yaml:"created"`
+			URLs    []string `yaml:"urls"`
+		} `yaml:"entries"`
+	}
+	if err := yaml.Unmarshal(idx, &index); err != nil {
+		t.Fatalf("index.yaml: %v\n%s", err, idx)
+	}
+	e := index.Entries["berthdemo"]
+	if index.APIVersion != "v1" || index.Generated == "" || len(e) != 1 || e[0].Version != "0.1.0" || e[0].Created == "" ||
+		e[0].Digest != strings.TrimPrefix(fileDigest(t, v1), "sha256:") ||
+		len(e[0].URLs) != 1 || e[0].URLs[0] != "http://"+b.Addr+"/chartrepo/helmrepo/charts/berthdemo-0.1.0.tgz" {
+		t.Errorf("index.yaml: %+v\n%s", index, idx)
+	}
 
 	// API upload → OCI pull; the config is what helm push writes.
 	v2 := h.packageChart("0.2.0+build.7")
