@@ -48,6 +48,8 @@ type Config struct {
 	ForeignLayerURLs string         `yaml:"foreignLayerUrls"`
 	Database         DatabaseConfig `yaml:"database"`
 	Storage          storage.Config `yaml:"storage"`
+	// Charts bounds uploads to the classic Helm chart repository.
+	Charts ChartLimits `yaml:"charts"`
 }
 
 // DatabaseConfig locates the metadata database.
@@ -90,6 +92,7 @@ func Defaults() Config {
 		Storage:           storage.Defaults(),
 		Database:          DatabaseConfig{PullFlushInterval: 2 * time.Second},
 		ForeignLayerURLs:  `^https?://`,
+		Charts:            ChartLimits{}.WithDefaults(),
 	}
 }
 
@@ -153,5 +156,6 @@ func (c *Config) Validate() error {
 	if err := c.Storage.Validate(); err != nil {
 		errs = append(errs, err)
 	}
+	errs = append(errs, c.Charts.validate()...)
 	return errors.Join(errs...)
 }

@@ -168,6 +168,20 @@ func (s *Server) Close() error {
 	return err
 }
 
+// PublicURL is scheme://host[:port] clients use to reach berth: the
+// configured public URL, else the request's scheme (TLS or
+// X-Forwarded-Proto) and Host.
+func (s *Server) PublicURL(r *http.Request) string {
+	if s.cfg.PublicURL != "" {
+		return strings.TrimRight(s.cfg.PublicURL, "/")
+	}
+	scheme := "http"
+	if r.TLS != nil || strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https") {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host
+}
+
 // PublicHost is the host (and port) clients use to reach berth, without a
 // scheme: the public URL's when configured, else the request's Host.
 func (s *Server) PublicHost(r *http.Request) string {

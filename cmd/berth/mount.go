@@ -2,6 +2,7 @@ package main
 
 import (
 	"github.com/berth-registry/berth/auth"
+	"github.com/berth-registry/berth/charts"
 	"github.com/berth-registry/berth/cmd/berth/config"
 	"github.com/berth-registry/berth/ext/bkrepo"
 	"github.com/berth-registry/berth/ext/ccr"
@@ -16,5 +17,7 @@ func mountAPIs(srv *registry.Server, authSvc *auth.Service, cfg config.Config) e
 	auth.MountAPI(r, authSvc, srv.Domain())
 	swr.Mount(r, authSvc, srv.Domain(), srv.PublicHost)
 	bkrepo.Mount(r, authSvc, srv.Domain(), srv.PublicHost)
-	return ccr.Mount(r, authSvc, srv.Domain(), cfg.CCR, nil) // chart store: see ext/ccr ChartStore
+	chartSvc := charts.New(srv.Domain(), srv.ChartLimits(), nil)
+	charts.Mount(r, authSvc, chartSvc, srv.PublicURL)
+	return ccr.Mount(r, authSvc, srv.Domain(), cfg.CCR, chartSvc)
 }

@@ -8,27 +8,20 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/berth-registry/berth/auth"
+	"github.com/berth-registry/berth/charts"
 	"github.com/berth-registry/berth/registry/domain"
 )
 
 // ChartSummary is one chart (all versions of a name in a project).
-type ChartSummary struct {
-	Project, Name, LatestVersion string
-	TotalVersions                int64
-	Created, Updated             time.Time
-}
+type ChartSummary = charts.Summary
 
 // ChartFilter narrows ListCharts.
-type ChartFilter struct {
-	ProjectIDs []int64 // nil: all projects
-	NameHas    string
-}
+type ChartFilter = charts.Filter
 
-// ChartStore is what the chart routes need from berth's chart repository
-// (package charts); a small adapter over *charts.Service implements it.
+// ChartStore is what the chart routes need from berth's chart repository;
+// *charts.Service implements it (tests use a fake).
 type ChartStore interface {
 	// ListCharts returns one page of charts, by project and name, and the
 	// total number of matches.

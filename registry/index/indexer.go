@@ -153,7 +153,10 @@ func (ix *Indexer) recordManifest(ctx context.Context, repo distribution.Reposit
 		return err
 	}
 	a.PushedBy = pusher(ctx)
-	if _, err = ix.db.PutArtifact(ctx, p.ID, name, a); err != nil {
+	if a, err = ix.db.PutArtifact(ctx, p.ID, name, a); err != nil {
+		return err
+	}
+	if err := ix.recordChart(ctx, p.ID, a, repo.Blobs(ctx)); err != nil {
 		return err
 	}
 	if a.SubjectDigest != "" {
@@ -170,7 +173,10 @@ func (ix *Indexer) recordTag(ctx context.Context, repo distribution.Repository, 
 	if err == nil {
 		err = ix.db.PutTag(ctx, r.ID, tag, dgst.String(), timeNow())
 	}
-	if err == nil || !errors.Is(err, metadata.ErrNotFound) {
+	if err == nil {
+		return ix.touchCharts(ctx, name)
+	}
+	if !errors.Is(err, metadata.ErrNotFound) {
 		return err
 	}
 	ms, err := repo.Manifests(ctx)
@@ -187,7 +193,10 @@ func (ix *Indexer) recordTag(ctx context.Context, repo distribution.Repository, 
 	if r, err = ix.db.GetRepository(ctx, name); err != nil {
 		return err
 	}
-	return ix.db.PutTag(ctx, r.ID, tag, dgst.String(), timeNow())
+	if err := ix.db.PutTag(ctx, r.ID, tag, dgst.String(), timeNow()); err != nil {
+		return err
+	}
+	return ix.touchCharts(ctx, name)
 }
 
 func (ix *Indexer) removeTag(ctx context.Context, repo reference.Named, tag string) error {
@@ -198,7 +207,10 @@ func (ix *Indexer) removeTag(ctx context.Context, repo reference.Named, tag stri
 	if errors.Is(err, metadata.ErrNotFound) {
 		return nil
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	return ix.touchCharts(ctx, repo.Name())
 }
 
 func (ix *Indexer) removeManifest(ctx context.Context, repo reference.Named, dgst digest.Digest) error {
@@ -209,7 +221,10 @@ func (ix *Indexer) removeManifest(ctx context.Context, repo reference.Named, dgs
 	if errors.Is(err, metadata.ErrNotFound) {
 		return nil
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	return ix.touchCharts(ctx, repo.Name())
 }
 
 // referrers lists the digests of the manifests whose subject is dgst.

@@ -89,7 +89,10 @@ func (n *namespace) Remove(ctx context.Context, name reference.Named) error {
 	if err != nil {
 		return nil
 	}
-	return n.ix.db.DeleteRepository(ctx, r.ID)
+	if err := n.ix.db.DeleteRepository(ctx, r.ID); err != nil {
+		return err
+	}
+	return n.ix.touchCharts(ctx, name.Name())
 }
 
 func (n *namespace) Enumerate(ctx context.Context, ingester func(string) error) error {

@@ -109,6 +109,7 @@ type indexedRepo struct {
 	id      int64
 	digests map[string]bool
 	tags    map[string]string
+	charts  map[string]string // manifest digest → chart layer digest
 }
 
 func readIndex(ctx context.Context, db *metadata.DB) (map[string]*indexedRepo, error) {
@@ -130,7 +131,11 @@ func readIndex(ctx context.Context, db *metadata.DB) (map[string]*indexedRepo, e
 		if err != nil {
 			return nil, err
 		}
-		ir := &indexedRepo{id: r.ID, digests: map[string]bool{}, tags: tags}
+		charts, err := db.ChartArtifactDigests(ctx, r.ID)
+		if err != nil {
+			return nil, err
+		}
+		ir := &indexedRepo{id: r.ID, digests: map[string]bool{}, tags: tags, charts: charts}
 		for _, d := range ds {
 			ir.digests[d] = true
 		}
@@ -163,6 +168,8 @@ func Check(ctx context.Context, ns distribution.Namespace, db *metadata.DB) ([]D
 		for d, m := range sr.manifests {
 			if !ir.digests[d] {
 				add("missing", "artifact", name+"@"+d, "")
+			} else if drift := checkChart(ctx, sr, ir, d, m); drift != "" {
+				add("missing", "chart", name+"@"+d, drift)
 			}
 			for _, ref := range m.References() {
 				if len(ref.URLs) > 0 || IsIndex(ref.MediaType) || isManifestType(ref.MediaType) {
@@ -260,8 +267,11 @@ func Reindex(ctx context.Context, ns distribution.Namespace, db *metadata.DB, lo
 				st.Broken++
 				continue
 			}
-			if _, err := db.PutArtifact(ctx, p.ID, name, a); err != nil {
+			if a, err = db.PutArtifact(ctx, p.ID, name, a); err != nil {
 				return st, err
+			}
+			if err := reindexChart(ctx, db, p.ID, a, sr.repo.Blobs(ctx)); err != nil {
+				log.Warn("reindex: chart not indexed", "repository", name, "digest", d, "err", err)
 			}
 			st.Artifacts++
 		}
@@ -301,7 +311,39 @@ func Reindex(ctx context.Context, ns distribution.Namespace, db *metadata.DB, lo
 			}
 		}
 	}
+	if err := db.TouchAllCharts(ctx); err != nil {
+		return st, err
+	}
 	return st, db.Recount(ctx)
+}
+
+// reindexChart records the chart an artifact holds, if any.
+func reindexChart(ctx context.Context, db *metadata.DB, projectID int64, a metadata.Artifact, blobs distribution.BlobProvider) error {
+	cv, ok, err := DescribeChart(ctx, a, blobs)
+	if err != nil || !ok {
+		return err
+	}
+	cv.ArtifactID, cv.RepositoryID, cv.ProjectID = a.ID, a.RepositoryID, projectID
+	return db.PutChartVersion(ctx, cv)
+}
+
+// checkChart reports what is wrong with the index's record of the chart a
+// stored manifest holds ("" when it is not a chart or is recorded right).
+func checkChart(ctx context.Context, sr *storedRepo, ir *indexedRepo, d string, m distribution.Manifest) string {
+	a, err := Describe(ctx, digest.Digest(d), m, nil)
+	if err != nil || a.ConfigMediaType != HelmConfigMediaType {
+		return ""
+	}
+	cv, ok, err := DescribeChart(ctx, a, sr.repo.Blobs(ctx))
+	switch got, recorded := ir.charts[d]; {
+	case err != nil || !ok:
+		return ""
+	case !recorded:
+		return "chart " + cv.Name + " " + cv.Version + " not in the chart index"
+	case got != cv.ChartDigest:
+		return "chart digest " + got + " in the index, " + cv.ChartDigest + " in storage"
+	}
+	return ""
 }
 
 func indexRank(m distribution.Manifest) int {

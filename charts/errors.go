@@ -1,0 +1,90 @@
+package charts
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/berth-registry/berth/auth"
+	"github.com/berth-registry/berth/registry/domain"
+)
+
+// Error kinds of the chart repository itself (core kinds come from domain
+// and auth).
+var (
+	errInvalid  = errors.New("invalid")
+	errTooLarge = errors.New("too large")
+	errNotFound = errors.New("not found")
+	errMethod   = errors.New("method not allowed")
+)
+
+// chartError is a failure with a message fit for a client.
+type chartError struct {
+	kind error
+	msg  string
+}
+
+func (e *chartError) Error() string        { return e.msg }
+func (e *chartError) Is(target error) bool { return target == e.kind }
+
+func invalid(format string, args ...any) error {
+	return &chartError{errInvalid, fmt.Sprintf(format, args...)}
+}
+
+func notFound(format string, args ...any) error {
+	return &chartError{errNotFound, fmt.Sprintf(format, args...)}
+}
+
+// classify is the one error table: core and chart error kinds to HTTP
+// status and Harbor's error code. Anything unknown is internal.
+func classify(err error) (int, string) {
+	switch {
+	case errors.Is(err, errInvalid), errors.Is(err, domain.ErrInvalid):
+		return http.StatusBadRequest, "BAD_REQUEST"
+	case errors.Is(err, errTooLarge):
+		return http.StatusRequestEntityTooLarge, "PAYLOAD_TOO_LARGE"
+	case errors.Is(err, errMethod):
+		return http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED"
+	case errors.Is(err, auth.ErrUnauthenticated):
+		return http.StatusUnauthorized, "UNAUTHORIZED"
+	case errors.Is(err, auth.ErrDenied), errors.Is(err, domain.ErrDenied), errors.Is(err, domain.ErrQuotaExceeded):
+		return http.StatusForbidden, "FORBIDDEN"
+	case errors.Is(err, errNotFound), errors.Is(err, auth.ErrNotFound), errors.Is(err, domain.ErrNotFound):
+		return http.StatusNotFound, "NOT_FOUND"
+	case errors.Is(err, domain.ErrAlreadyExists):
+		return http.StatusConflict, "CONFLICT"
+	}
+	return http.StatusInternalServerError, "INTERNAL_SERVER_ERROR"
+}
+
+type errorBody struct {
+	Errors []errorItem `json:"errors"`
+}
+
+type errorItem struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// fail writes err in Harbor's shape with the status of the table.
+func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) {
+	status, code := classify(err)
+	msg := err.Error()
+	switch {
+	case status == http.StatusInternalServerError:
+		a.log.ErrorContext(r.Context(), "chart repository request failed", "method", r.Method, "path", r.URL.EscapedPath(), "err", err)
+		msg = "internal error"
+	case errors.Is(err, auth.ErrNotFound):
+		msg = "project not found" // a hidden project looks exactly like a missing one
+	case status == http.StatusUnauthorized:
+		w.Header().Set("WWW-Authenticate", `Basic realm="berth"`)
+	}
+	writeJSON(w, status, errorBody{Errors: []errorItem{{Code: code, Message: msg}}})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,20 @@
+package domain
+
+import (
+	"context"
+
+	"github.com/berth-registry/berth/storage/metadata"
+)
+
+// ChartVersions lists the live Helm chart versions the index holds (a chart
+// manifest in <project>/<name> tagged with its version), by project and
+// name. withMeta fills each version's Chart.yaml JSON.
+func (s *Service) ChartVersions(ctx context.Context, f metadata.ChartFilter, withMeta bool) ([]metadata.ChartVersion, error) {
+	return s.db.ChartVersions(ctx, f, withMeta)
+}
+
+// ChartGeneration is a project's chart change counter: it moves on every
+// change that may alter the project's chart repository, on any replica.
+func (s *Service) ChartGeneration(ctx context.Context, projectID int64) (int64, error) {
+	return s.db.ChartGeneration(ctx, projectID)
+}

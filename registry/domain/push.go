@@ -1,0 +1,105 @@
+package domain
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/distribution/distribution/v3"
+	_ "github.com/distribution/distribution/v3/manifest/ocischema" // registers the OCI manifest kind
+	"github.com/distribution/distribution/v3/registry/api/errcode"
+	v1 "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// pusherKey is the context key distribution puts the authenticated user
+// under; the index records it as who pushed.
+const pusherKey = "auth.user.name"
+
+// WithPusher names the user a push made through the domain is recorded
+// for, as distribution does for a client's push.
+func WithPusher(ctx context.Context, user string) context.Context {
+	return context.WithValue(ctx, pusherKey, user) //nolint:staticcheck // distribution's own string key
+}
+
+// PushBlob stores a blob of known digest and size in repo through
+// distribution, streaming r (nothing is read whole). A blob the repository
+// already holds is not written again.
+func (s *Service) PushBlob(ctx context.Context, repo string, desc v1.Descriptor, r io.Reader) error {
+	dr, err := s.repository(ctx, repo)
+	if err != nil {
+		return err
+	}
+	if err := s.ix.CheckPush(ctx, repo); err != nil {
+		return translate(err, "repository "+repo)
+	}
+	bs := dr.Blobs(ctx)
+	if got, err := bs.Stat(ctx, desc.Digest); err == nil && got.Size == desc.Size {
+		return nil
+	}
+	bw, err := bs.Create(ctx)
+	if err != nil {
+		return fmt.Errorf("domain: blob upload in %s: %w", repo, err)
+	}
+	if _, err := io.Copy(bw, r); err != nil {
+		_ = bw.Cancel(ctx)
+		return fmt.Errorf("domain: blob upload in %s: %w", repo, err)
+	}
+	if _, err := bw.Commit(ctx, desc); err != nil {
+		_ = bw.Cancel(ctx)
+		var inv distribution.ErrBlobInvalidDigest
+		if errors.As(err, &inv) || errors.Is(err, distribution.ErrBlobInvalidLength) {
+			return errorf(ErrInvalid, "blob %s: %v", desc.Digest, err)
+		}
+		return fmt.Errorf("domain: blob commit in %s: %w", repo, err)
+	}
+	return nil
+}
+
+// PutManifest stores a manifest in repo through distribution and tags it,
+// exactly as a client's PUT /v2/<repo>/manifests/<tag> would: the index
+// middleware records it (quota included).
+func (s *Service) PutManifest(ctx context.Context, repo, tag, mediaType string, payload []byte) (string, error) {
+	if err := ValidateTag(tag); err != nil {
+		return "", err
+	}
+	dr, err := s.repository(ctx, repo)
+	if err != nil {
+		return "", err
+	}
+	m, desc, err := distribution.UnmarshalManifest(mediaType, payload)
+	if err != nil {
+		return "", errorf(ErrInvalid, "manifest: %v", err)
+	}
+	ms, err := dr.Manifests(ctx)
+	if err != nil {
+		return "", err
+	}
+	d, err := ms.Put(ctx, m, distribution.WithTag(tag))
+	if err != nil {
+		return "", pushError(err, repo)
+	}
+	if d != desc.Digest {
+		desc.Digest = d
+	}
+	if err := dr.Tags(ctx).Tag(ctx, tag, desc); err != nil {
+		return "", fmt.Errorf("domain: tag %s:%s: %w", repo, tag, err)
+	}
+	return d.String(), nil
+}
+
+// pushError maps what distribution and the index refuse a push with.
+func pushError(err error, repo string) error {
+	var ec errcode.Error
+	if errors.As(err, &ec) && ec.Code == errcode.ErrorCodeDenied {
+		return errorf(ErrQuotaExceeded, "%s", ec.Message)
+	}
+	var ve distribution.ErrManifestVerification
+	if errors.As(err, &ve) {
+		return errorf(ErrInvalid, "manifest for %s: %v", repo, err)
+	}
+	if t := translate(err, "project of "+repo); t != err {
+		return t
+	}
+	return fmt.Errorf("domain: put manifest in %s: %w", repo, err)
+}
