@@ -15,7 +15,6 @@ import (
 var (
 	errInvalid  = errors.New("invalid")
 	errTooLarge = errors.New("too large")
-	errNotFound = errors.New("not found")
 	errMethod   = errors.New("method not allowed")
 )
 
@@ -32,8 +31,10 @@ func invalid(format string, args ...any) error {
 	return &chartError{errInvalid, fmt.Sprintf(format, args...)}
 }
 
+// notFound is the core's not-found kind, so callers of the Service (the CCR
+// dialect) map it without knowing this package's kinds.
 func notFound(format string, args ...any) error {
-	return &chartError{errNotFound, fmt.Sprintf(format, args...)}
+	return &chartError{domain.ErrNotFound, fmt.Sprintf(format, args...)}
 }
 
 // classify is the one error table: core and chart error kinds to HTTP
@@ -50,7 +51,7 @@ func classify(err error) (int, string) {
 		return http.StatusUnauthorized, "UNAUTHORIZED"
 	case errors.Is(err, auth.ErrDenied), errors.Is(err, domain.ErrDenied), errors.Is(err, domain.ErrQuotaExceeded):
 		return http.StatusForbidden, "FORBIDDEN"
-	case errors.Is(err, errNotFound), errors.Is(err, auth.ErrNotFound), errors.Is(err, domain.ErrNotFound):
+	case errors.Is(err, auth.ErrNotFound), errors.Is(err, domain.ErrNotFound):
 		return http.StatusNotFound, "NOT_FOUND"
 	case errors.Is(err, domain.ErrAlreadyExists):
 		return http.StatusConflict, "CONFLICT"
