@@ -164,3 +164,19 @@ func (db *DB) DeleteBuildFile(ctx context.Context, projectID int64, name string)
 	res, err := db.sql.ExecContext(ctx, db.q(`DELETE FROM build_files WHERE project_id = ? AND name = ?`), projectID, name)
 	return affected(res, err, "build file", name)
 }
+
+// TouchBuilds refreshes the heartbeat of builds a process still owns.
+func (db *DB) TouchBuilds(ctx context.Context, ids []int64, at time.Time) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	args := []any{millis(at)}
+	for _, id := range ids {
+		args = append(args, id)
+	}
+	_, err := db.sql.ExecContext(ctx, db.q(`UPDATE build_history SET heartbeat_at = ? WHERE state = 0 AND id IN (`+placeholders(len(ids))+`)`), args...)
+	if err != nil {
+		return fmt.Errorf("metadata: touch builds: %w", err)
+	}
+	return nil
+}
