@@ -13,6 +13,7 @@ import (
 
 	"github.com/berth-registry/berth/auth"
 	"github.com/berth-registry/berth/registry"
+	"github.com/berth-registry/berth/registry/builder"
 	"github.com/berth-registry/berth/storage"
 )
 
@@ -34,6 +35,8 @@ type Config struct {
 	// <dataDir>/admin.password.
 	AdminPassword string      `yaml:"adminPassword"`
 	Auth          auth.Config `yaml:"auth"`
+	// ImageBuild configures the image market's builder.
+	ImageBuild builder.Config `yaml:"imagebuild"`
 
 	registry.Config `yaml:",inline"`
 }
@@ -49,11 +52,12 @@ type Log struct {
 // Default returns the embedded defaults.
 func Default() Config {
 	return Config{
-		Addr:    "127.0.0.1:5000",
-		DataDir: "berth-data",
-		Log:     Log{Level: "info", Format: "text"},
-		Auth:    auth.Defaults(),
-		Config:  registry.Defaults(),
+		Addr:       "127.0.0.1:5000",
+		DataDir:    "berth-data",
+		Log:        Log{Level: "info", Format: "text"},
+		Auth:       auth.Defaults(),
+		ImageBuild: builder.Defaults(),
+		Config:     registry.Defaults(),
 	}
 }
 
@@ -136,6 +140,9 @@ func (c *Config) Validate() error {
 		if err := auth.CheckPolicy(c.AdminPassword); err != nil {
 			errs = append(errs, &storage.FieldError{Key: "adminPassword", Msg: err.Error()})
 		}
+	}
+	if err := c.ImageBuild.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if err := c.Config.Validate(); err != nil {
 		errs = append(errs, err)
