@@ -29,6 +29,12 @@ type ibResult struct {
 // header value); body is url.Values (form), a map (JSON) or nil.
 func ibCall(t *testing.T, b *berthtest.Berth, method, path, authz string, body any) ibResult {
 	t.Helper()
+	return ibCallHdr(t, b, method, path, authz, body, nil)
+}
+
+// ibCallHdr is ibCall with extra request headers.
+func ibCallHdr(t *testing.T, b *berthtest.Berth, method, path, authz string, body any, hdr map[string]string) ibResult {
+	t.Helper()
 	var rd io.Reader
 	ct := ""
 	switch v := body.(type) {
@@ -45,6 +51,9 @@ func ibCall(t *testing.T, b *berthtest.Berth, method, path, authz string, body a
 	}
 	if ct != "" {
 		req.Header.Set("Content-Type", ct)
+	}
+	for k, v := range hdr {
+		req.Header.Set(k, v)
 	}
 	switch authz {
 	case "":
