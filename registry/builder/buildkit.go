@@ -77,7 +77,7 @@ func (s *Service) buildkit(ctx context.Context, df, dir, tmp, repo, tag string, 
 func rewriteFrom(df, host string, own []string) (string, []string, error) {
 	res, err := parser.Parse(strings.NewReader(df))
 	if err != nil {
-		return "", nil, fmt.Errorf("Dockerfile: %v", err)
+		return "", nil, fmt.Errorf("parsing the Dockerfile: %v", err)
 	}
 	lines := strings.Split(df, "\n")
 	var pulled []string

@@ -81,7 +81,7 @@ func (v vars) Keys() []string {
 func interpret(ctx context.Context, dockerfile string, r resolver, now time.Time) (*plan, error) {
 	res, err := parser.Parse(strings.NewReader(dockerfile))
 	if err != nil {
-		return nil, fmt.Errorf("Dockerfile: %v", err)
+		return nil, fmt.Errorf("parsing the Dockerfile: %v", err)
 	}
 	lex := shell.NewLex(res.EscapeToken)
 	global := map[string]string{}
@@ -238,7 +238,7 @@ func interpret(ctx context.Context, dockerfile string, r resolver, now time.Time
 				p.config.Shell = cmd
 			}
 		case "HEALTHCHECK":
-			hc, err := healthcheck(n, flags, shellOf(p.config.Shell))
+			hc, err := healthcheck(n, flags)
 			if err != nil {
 				return nil, fmt.Errorf("%s: %v", line, err)
 			}

@@ -11,7 +11,7 @@ import (
 )
 
 // healthcheck reads HEALTHCHECK [flags] NONE | CMD command.
-func healthcheck(n *parser.Node, flags map[string]string, sh []string) (*v1.HealthConfig, error) {
+func healthcheck(n *parser.Node, flags map[string]string) (*v1.HealthConfig, error) {
 	if n.Next == nil {
 		return nil, fmt.Errorf("needs NONE or CMD")
 	}
@@ -36,7 +36,6 @@ func healthcheck(n *parser.Node, flags map[string]string, sh []string) (*v1.Heal
 	if !n.Attributes["json"] {
 		hc.Test = []string{"CMD-SHELL", strings.Join(cmd, " ")}
 	}
-	_ = sh // CMD-SHELL runs in the image's shell at run time
 	for k, dst := range map[string]*time.Duration{"interval": &hc.Interval, "timeout": &hc.Timeout, "start-period": &hc.StartPeriod} {
 		if s, ok := flags[k]; ok {
 			d, err := time.ParseDuration(s)

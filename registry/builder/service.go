@@ -54,7 +54,6 @@ type Service struct {
 	hosts     []string
 	public    string
 	closing   bool
-	queued    int
 	sem       chan struct{}
 	running   map[int64]context.CancelFunc
 	wg        sync.WaitGroup
