@@ -1,17 +1,22 @@
 package main
 
 import (
+	"log/slog"
+
 	"github.com/berth-registry/berth/auth"
 	"github.com/berth-registry/berth/charts"
 	"github.com/berth-registry/berth/cmd/berth/config"
 	"github.com/berth-registry/berth/ext/bkrepo"
 	"github.com/berth-registry/berth/ext/ccr"
+	"github.com/berth-registry/berth/ext/imagebuild"
 	"github.com/berth-registry/berth/ext/swr"
 	"github.com/berth-registry/berth/registry"
+	"github.com/berth-registry/berth/registry/builder"
 )
 
 // mountAPIs puts every API beside the OCI registry on the core's router.
-func mountAPIs(srv *registry.Server, authSvc *auth.Service, cfg config.Config) error {
+// It returns the image builder, which starts once berth listens.
+func mountAPIs(srv *registry.Server, authSvc *auth.Service, cfg config.Config, log *slog.Logger) (*builder.Service, error) {
 	r := srv.Router()
 	r.Handle("/service/token", authSvc.TokenHandler())
 	auth.MountAPI(r, authSvc, srv.Domain())
@@ -19,5 +24,10 @@ func mountAPIs(srv *registry.Server, authSvc *auth.Service, cfg config.Config) e
 	bkrepo.Mount(r, authSvc, srv.Domain(), srv.PublicHost)
 	chartSvc := charts.New(srv.Domain(), srv.ChartLimits(), nil)
 	charts.Mount(r, authSvc, chartSvc, srv.PublicURL)
-	return ccr.Mount(r, authSvc, srv.Domain(), cfg.CCR, chartSvc)
+	if err := ccr.Mount(r, authSvc, srv.Domain(), cfg.CCR, chartSvc); err != nil {
+		return nil, err
+	}
+	builds := builder.New(cfg.ImageBuild, authSvc.DB(), srv.Domain(), imagebuild.Tokens{Auth: authSvc, TTL: cfg.ImageBuild.Timeout}, log)
+	imagebuild.Mount(r, authSvc, builds, srv.PublicHost)
+	return builds, nil
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"os/signal"
 	"strings"
@@ -82,7 +83,8 @@ func serve(ctx context.Context, args, environ []string, stderr io.Writer) error 
 		db.Close()
 		return err
 	}
-	if err := mountAPIs(srv, authSvc, cfg); err != nil {
+	builds, err := mountAPIs(srv, authSvc, cfg, log)
+	if err != nil {
 		_ = srv.Close()
 		return err
 	}
@@ -91,6 +93,29 @@ func serve(ctx context.Context, args, environ []string, stderr io.Writer) error 
 		_ = srv.Close()
 		return fmt.Errorf("addr: %w", err)
 	}
+	publicHost := ""
+	if u, err := url.Parse(cfg.PublicURL); err == nil && cfg.PublicURL != "" {
+		publicHost = u.Host
+	}
+	if err := builds.Start(ctx, ln.Addr().String(), publicHost); err != nil {
+		_ = ln.Close()
+		_ = srv.Close()
+		return fmt.Errorf("imagebuild: %w", err)
+	}
+	// On SIGTERM, builds in flight finish (or are marked failed) while the
+	// server still answers their pushes; then the server drains.
+	serveCtx, stopServing := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopServing()
+	go func() {
+		select {
+		case <-ctx.Done():
+		case <-serveCtx.Done():
+		}
+		sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+		builds.Shutdown(sctx)
+		cancel()
+		stopServing()
+	}()
 	attrs := []any{"version", versionString(), "addr", ln.Addr().String(), "dataDir", cfg.DataDir, "storage", cfg.Storage.Driver}
 	switch cfg.Storage.Driver {
 	case "s3":
@@ -99,7 +124,7 @@ func serve(ctx context.Context, args, environ []string, stderr io.Writer) error 
 		attrs = append(attrs, "root", cfg.Storage.Filesystem.RootDirectory)
 	}
 	log.Info("berth listening", attrs...)
-	return srv.Serve(ctx, ln)
+	return srv.Serve(serveCtx, ln)
 }
 
 func printConfig(args, environ []string, stdout io.Writer) error {

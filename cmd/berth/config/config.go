@@ -14,6 +14,7 @@ import (
 	"github.com/berth-registry/berth/auth"
 	"github.com/berth-registry/berth/ext/ccr"
 	"github.com/berth-registry/berth/registry"
+	"github.com/berth-registry/berth/registry/builder"
 	"github.com/berth-registry/berth/storage"
 )
 
@@ -37,6 +38,8 @@ type Config struct {
 	Auth          auth.Config `yaml:"auth"`
 	// CCR configures the CCR OpenAPI dialect (its instance ids).
 	CCR ccr.Config `yaml:"ccr"`
+	// ImageBuild configures the image market's builder.
+	ImageBuild builder.Config `yaml:"imagebuild"`
 
 	registry.Config `yaml:",inline"`
 }
@@ -52,12 +55,13 @@ type Log struct {
 // Default returns the embedded defaults.
 func Default() Config {
 	return Config{
-		Addr:    "127.0.0.1:5000",
-		DataDir: "berth-data",
-		Log:     Log{Level: "info", Format: "text"},
-		Auth:    auth.Defaults(),
-		CCR:     ccr.Defaults(),
-		Config:  registry.Defaults(),
+		Addr:       "127.0.0.1:5000",
+		DataDir:    "berth-data",
+		Log:        Log{Level: "info", Format: "text"},
+		Auth:       auth.Defaults(),
+		CCR:        ccr.Defaults(),
+		ImageBuild: builder.Defaults(),
+		Config:     registry.Defaults(),
 	}
 }
 
@@ -143,6 +147,9 @@ func (c *Config) Validate() error {
 		if err := auth.CheckPolicy(c.AdminPassword); err != nil {
 			errs = append(errs, &storage.FieldError{Key: "adminPassword", Msg: err.Error()})
 		}
+	}
+	if err := c.ImageBuild.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if err := c.Config.Validate(); err != nil {
 		errs = append(errs, err)

@@ -1,0 +1,272 @@
+package imagebuild
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/berth-registry/berth/auth"
+	"github.com/berth-registry/berth/registry/builder"
+	"github.com/berth-registry/berth/storage/metadata"
+)
+
+// projectJSON is a project in info and list.
+type projectJSON struct {
+	Creator              string `json:"creator"`
+	Name                 string `json:"name"`
+	CreateTime           string `json:"createTime"`
+	LastModifyTime       string `json:"lastModifyTime"`
+	LastModifyOperator   string `json:"lastModifyOperator"`
+	Cluster              string `json:"Cluster"`
+	DefineDockerFileType string `json:"DefineDockerFileType"`
+}
+
+func toProjectJSON(p metadata.BuildProject) projectJSON {
+	return projectJSON{Creator: p.Creator, Name: p.Name, CreateTime: formatTime(p.CreatedAt), LastModifyTime: formatTime(p.UpdatedAt),
+		LastModifyOperator: p.LastOperator, Cluster: p.Cluster, DefineDockerFileType: p.FileType}
+}
+
+// project loads the named build project and checks action on its Cluster.
+func (h *handler) project(ctx context.Context, who auth.Principal, name, action string) (metadata.BuildProject, error) {
+	if name == "" {
+		return metadata.BuildProject{}, invalid("projectName is required")
+	}
+	p, err := h.b.GetProject(ctx, name)
+	if err != nil {
+		return p, err
+	}
+	return p, h.authorize(ctx, who, p.Cluster, action)
+}
+
+// create is /api/project/new: projectName, operator, optional Cluster
+// (default imagebuild.defaultCluster) and DefineDockerFileType.
+func (h *handler) create(w http.ResponseWriter, r *http.Request, p params, who auth.Principal) error {
+	name, err := builder.ValidateName(p.get("projectName", "project"))
+	if err != nil {
+		return err
+	}
+	cluster := strings.ToLower(p.get("Cluster", "cluster"))
+	if cluster == "" {
+		cluster = h.b.Config().DefaultCluster
+	}
+	if err := h.authorize(r.Context(), who, cluster, auth.ActionPush); err != nil {
+		return err
+	}
+	if _, err := h.b.CreateProject(r.Context(), builder.Definition{Name: name, Cluster: cluster, FileType: p.get("DefineDockerFileType")}, operator(who)); err != nil {
+		return err
+	}
+	h.ok(w, "")
+	return nil
+}
+
+// remove is /api/project/delete.
+func (h *handler) remove(w http.ResponseWriter, r *http.Request, p params, who auth.Principal) error {
+	proj, err := h.project(r.Context(), who, p.get("projectName", "project"), auth.ActionDelete)
+	if err != nil {
+		return err
+	}
+	if err := h.b.DeleteProject(r.Context(), proj.Name); err != nil {
+		return err
+	}
+	h.ok(w, "")
+	return nil
+}
+
+// clone is /api/project/clone: srcProjectName → dstProjectName, in the
+// source's Cluster.
+func (h *handler) clone(w http.ResponseWriter, r *http.Request, p params, who auth.Principal) error {
+	src, err := h.project(r.Context(), who, p.get("srcProjectName"), auth.ActionPull)
+	if err != nil {
+		return err
+	}
+	dst, err := builder.ValidateName(p.get("dstProjectName"))
+	if err != nil {
+		return err
+	}
+	if err := h.authorize(r.Context(), who, src.Cluster, auth.ActionPush); err != nil {
+		return err
+	}
+	if _, err := h.b.CloneProject(r.Context(), src, dst, operator(who)); err != nil {
+		return err
+	}
+	h.ok(w, "")
+	return nil
+}
+
+// info is /api/project/info.
+func (h *handler) info(w http.ResponseWriter, r *http.Request, p params, who auth.Principal) error {
+	proj, err := h.project(r.Context(), who, p.get("projectName", "project"), auth.ActionPull)
+	if err != nil {
+		return err
+	}
+	h.ok(w, toProjectJSON(proj))
+	return nil
+}
+
+// list is /api/project/list: the projects whose Cluster the caller may
+// see, projectName a substring filter.
+func (h *handler) list(w http.ResponseWriter, r *http.Request, p params, who auth.Principal) error {
+	num, size, page, err := p.page()
+	if err != nil {
+		return err
+	}
+	ids, err := h.auth.VisibleProjects(r.Context(), who)
+	if err != nil {
+		return err
+	}
+	var clusters []string
+	if ids != nil {
+		clusters = []string{}
+		visible, _, err := h.auth.DB().ListProjects(r.Context(), metadata.ProjectFilter{IDs: ids}, metadata.ListOptions{})
+		if err != nil {
+			return err
+		}
+		for _, v := range visible {
+			clusters = append(clusters, v.Name)
+		}
+	}
+	projects, total, err := h.b.ListProjects(r.Context(), clusters, p.get("projectName", "project"), page)
+	if err != nil {
+		return err
+	}
+	out := make([]projectJSON, 0, len(projects))
+	for _, proj := range projects {
+		out = append(out, toProjectJSON(proj))
+	}
+	writeJSON(w, http.StatusOK, listEnvelope{envelope: envelope{Code: CodeOK, ErrMsg: "ok", Content: out}, Page: num, PageSize: size, TotalCount: total})
+	return nil
+}
+
+// save is /api/project/save: project, Cluster, DefineDockerFileType,
+// addOrUpdate (add | update; empty: update when it exists), $$plugin and
+// <plugin>.<attr> settings.
+func (h *handler) save(w http.ResponseWriter, r *http.Request, p params, who auth.Principal) error {
+	name, err := builder.ValidateName(p.get("project", "projectName"))
+	if err != nil {
+		return err
+	}
+	plugins, err := p.definitionPlugins()
+	if err != nil {
+		return err
+	}
+	typ := p.get("DefineDockerFileType")
+	if typ == "" {
+		return invalid("DefineDockerFileType is required (edit, tool or download)")
+	}
+	mode := strings.ToLower(p.get("addOrUpdate"))
+	existing, err := h.b.GetProject(r.Context(), name)
+	switch {
+	case err == nil && mode == "add":
+		if err := h.authorize(r.Context(), who, existing.Cluster, auth.ActionPull); err != nil {
+			return err
+		}
+		return &builder.Error{Kind: builder.ErrExists, Msg: "project: " + name + " already exist"}
+	case err == nil:
+		mode = "update"
+		if err := h.authorize(r.Context(), who, existing.Cluster, auth.ActionPush); err != nil {
+			return err
+		}
+	case mode == "update":
+		return err
+	case mode != "" && mode != "add":
+		return invalid("addOrUpdate must be add or update, not %q", mode)
+	default:
+		mode = "add"
+	}
+	cluster := strings.ToLower(p.get("Cluster", "cluster"))
+	if cluster == "" {
+		cluster = existing.Cluster
+	}
+	if cluster == "" {
+		cluster = h.b.Config().DefaultCluster
+	}
+	if err := h.authorize(r.Context(), who, cluster, auth.ActionPush); err != nil {
+		return err
+	}
+	def := builder.Definition{Name: name, Cluster: cluster, FileType: typ, Plugins: plugins}
+	if err := h.b.SaveProject(r.Context(), def, mode == "add", operator(who)); err != nil {
+		return err
+	}
+	h.ok(w, "")
+	return nil
+}
+
+// build is /api/project/build: starts a build of tag; content is its id.
+func (h *handler) build(w http.ResponseWriter, r *http.Request, p params, who auth.Principal) error {
+	proj, err := h.project(r.Context(), who, p.get("projectName", "project"), auth.ActionPush)
+	if err != nil {
+		return err
+	}
+	b, err := h.b.StartBuild(r.Context(), proj, p.get("tag"), operator(who))
+	if err != nil {
+		return err
+	}
+	h.ok(w, strconv.FormatInt(b.ID, 10))
+	return nil
+}
+
+// buildJSON is one build in buildHistory.
+type buildJSON struct {
+	ID          int64  `json:"id"`
+	IDStr       string `json:"idStr"`
+	ProjectName string `json:"projectName"`
+	Tag         string `json:"tag"`
+	State       int    `json:"state"`
+	Logs        string `json:"logs"`
+	Image       string `json:"image"`
+	Digest      string `json:"digest"`
+	Operator    string `json:"operator"`
+	CreateTime  string `json:"createTime"`
+	StartTime   string `json:"startTime"`
+	FinishTime  string `json:"finishTime"`
+}
+
+// history is /api/project/buildHistory: builds newest first (paged like
+// list, default 20).
+func (h *handler) history(w http.ResponseWriter, r *http.Request, p params, who auth.Principal) error {
+	proj, err := h.project(r.Context(), who, p.get("projectName", "project"), auth.ActionPull)
+	if err != nil {
+		return err
+	}
+	_, _, page, err := p.page()
+	if err != nil {
+		return err
+	}
+	builds, _, err := h.b.History(r.Context(), proj, page)
+	if err != nil {
+		return err
+	}
+	host := h.publicHost(r)
+	out := make([]buildJSON, 0, len(builds))
+	for _, b := range builds {
+		out = append(out, buildJSON{ID: b.ID, IDStr: strconv.FormatInt(b.ID, 10), ProjectName: proj.Name, Tag: b.Tag, State: b.State,
+			Logs: b.Logs, Image: host + "/" + b.Image, Digest: b.Digest, Operator: b.Operator,
+			CreateTime: formatTime(b.CreatedAt), StartTime: formatTime(b.StartedAt), FinishTime: formatTime(b.FinishedAt)})
+	}
+	h.ok(w, out)
+	return nil
+}
+
+// plugin is /api/plugin/extension/interface: plugin, method, and the
+// method's own parameters.
+func (h *handler) plugin(w http.ResponseWriter, r *http.Request, p params, who auth.Principal) error {
+	plugin, method := p.get("plugin"), p.get("method")
+	if plugin == "" || method == "" {
+		return &builder.Error{Kind: builder.ErrPluginParam, Msg: "plugin and method are required"}
+	}
+	rest := p.v
+	for _, k := range []string{"plugin", "method", "operator"} {
+		rest.Del(k)
+	}
+	ids, err := h.auth.VisibleProjects(r.Context(), who)
+	if err != nil {
+		return err
+	}
+	out, err := h.b.CallPlugin(r.Context(), plugin, method, rest, builder.Caller{VisibleProjects: ids, Host: h.publicHost(r)})
+	if err != nil {
+		return err
+	}
+	h.ok(w, out)
+	return nil
+}

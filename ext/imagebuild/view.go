@@ -1,0 +1,109 @@
+package imagebuild
+
+import (
+	"crypto/rand"
+	"embed"
+	"encoding/base64"
+	"html/template"
+	"net/http"
+	"strings"
+
+	"github.com/berth-registry/berth/auth"
+	"github.com/berth-registry/berth/storage/metadata"
+)
+
+//go:embed config.html
+var pageFS embed.FS
+
+var configPage = template.Must(template.ParseFS(pageFS, "config.html"))
+
+// pageData fills the configuration page: the definition as saved.
+type pageData struct {
+	Nonce      string
+	Name       string
+	Cluster    string
+	Type       string
+	Dockerfile string
+	URL        string
+	Archive    string
+	BaseImage  string
+	Maintainer string
+	Env        string // KEY=VALUE per line
+	Expose     string // space-separated
+	Workdir    string
+	Copy       string // "src dest" per line
+	Run        string // one command per line
+	Entrypoint string // space-separated exec form
+	Cmd        string
+}
+
+func pageFrom(p metadata.BuildProject) pageData {
+	d := pageData{Name: p.Name, Cluster: p.Cluster, Type: p.FileType}
+	for _, pl := range p.Plugins {
+		a := func(k string) []string { return pl.Attrs[k] }
+		first := func(k string) string {
+			if v := a(k); len(v) > 0 {
+				return v[0]
+			}
+			return ""
+		}
+		switch pl.Name {
+		case "static_dockerfile":
+			d.Dockerfile = first("dockerfile")
+		case "download_dockerfile":
+			d.URL = first("url")
+		case "source_archive":
+			d.Archive = first("url")
+		case "base_image", "base_image_choose_from_harbor":
+			d.BaseImage = first("image")
+		case "maintainer":
+			d.Maintainer = first("name")
+		case "env":
+			var lines []string
+			for i, k := range a("key") {
+				if i < len(a("value")) {
+					lines = append(lines, k+"="+a("value")[i])
+				}
+			}
+			d.Env = strings.Join(append(lines, a("env")...), "\n")
+		case "expose":
+			d.Expose = strings.Join(a("port"), " ")
+		case "workdir":
+			d.Workdir = first("dir")
+		case "copy":
+			var lines []string
+			for i, s := range a("src") {
+				if i < len(a("dest")) {
+					lines = append(lines, s+" "+a("dest")[i])
+				}
+			}
+			d.Copy = strings.Join(lines, "\n")
+		case "run":
+			d.Run = strings.Join(a("command"), "\n")
+		case "entrypoint":
+			d.Entrypoint = strings.Join(a("command"), " ")
+		case "cmd":
+			d.Cmd = strings.Join(a("command"), " ")
+		}
+	}
+	return d
+}
+
+// view is /view/config/independent?projectName=: an HTML form to edit the
+// project's build definition; it saves through /api/project/save.
+func (h *handler) view(w http.ResponseWriter, r *http.Request, p params, who auth.Principal) error {
+	proj, err := h.project(r.Context(), who, p.get("projectName", "project"), auth.ActionPull)
+	if err != nil {
+		return err
+	}
+	d := pageFrom(proj)
+	nonce := make([]byte, 16)
+	_, _ = rand.Read(nonce)
+	d.Nonce = base64.StdEncoding.EncodeToString(nonce)
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("X-Frame-Options", "DENY")
+	w.Header().Set("Content-Security-Policy", "default-src 'self'; script-src 'nonce-"+d.Nonce+"'; style-src 'unsafe-inline'; frame-ancestors 'none'")
+	return configPage.Execute(w, d)
+}
