@@ -3,6 +3,7 @@ package main
 import (
 	"github.com/berth-registry/berth/auth"
 	"github.com/berth-registry/berth/ext/bkrepo"
+	"github.com/berth-registry/berth/ext/harborv1"
 	"github.com/berth-registry/berth/ext/swr"
 	"github.com/berth-registry/berth/registry"
 )
@@ -14,4 +15,5 @@ func mountAPIs(srv *registry.Server, authSvc *auth.Service) {
 	auth.MountAPI(r, authSvc, srv.Domain())
 	swr.Mount(r, authSvc, srv.Domain(), srv.PublicHost)
 	bkrepo.Mount(r, authSvc, srv.Domain(), srv.PublicHost)
+	harborv1.Mount(r, authSvc, srv.Domain())
 }
