@@ -45,16 +45,21 @@ const (
 
 // hotManifests holds the cache and the recent grants.
 type hotManifests struct {
+	index  *metadata.ManifestResolver
 	cache  *manifestLRU
 	mu     sync.Mutex
 	grants map[[32]byte]time.Time // request credentials + repository → until
 }
 
-func newHotManifests(maxBytes int64) *hotManifests {
+func newHotManifests(ctx context.Context, db *metadata.DB, maxBytes int64) (*hotManifests, error) {
 	if maxBytes <= 0 {
-		return nil
+		return nil, nil
 	}
-	return &hotManifests{cache: newManifestLRU(maxBytes), grants: map[[32]byte]time.Time{}}
+	index, err := db.ManifestResolver(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &hotManifests{index: index, cache: newManifestLRU(maxBytes), grants: map[[32]byte]time.Time{}}, nil
 }
 
 // cachedManifest is a manifest's bytes with the headers they are served with.
@@ -76,7 +81,7 @@ func (s *Server) serveHotManifest(w http.ResponseWriter, r *http.Request, name, 
 	ctx := r.Context()
 	_, err := digest.Parse(ref)
 	byDigest := err == nil
-	d, err := s.db.ManifestDigest(ctx, name, ref, byDigest)
+	d, err := h.index.ManifestDigest(ctx, name, ref, byDigest)
 	if byDigest && errors.Is(err, metadata.ErrNotFound) {
 		// Deleted (or never pushed): distribution's descriptor cache on this
 		// replica may still remember a manifest another replica deleted.

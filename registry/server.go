@@ -123,7 +123,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts ...Options) (*S
 		return nil, fmt.Errorf("registry: bootstrap: %w", err)
 	}
 	s.pulls = index.NewPulls(db, log, cfg.Database.PullFlushInterval)
-	s.hot = newHotManifests(cfg.ManifestCache)
+	if s.hot, err = newHotManifests(ctx, db, cfg.ManifestCache); err != nil {
+		s.Close()
+		return nil, err
+	}
 	s.router = s.routes()
 	return s, nil
 }
