@@ -35,6 +35,8 @@ type Config struct {
 	Redis RedisConfig `yaml:"redis"`
 	// CatalogMaxEntries caps the page size of /v2/_catalog.
 	CatalogMaxEntries int `yaml:"catalogMaxEntries"`
+	// ManifestCache bounds the in-memory manifest cache (0 disables it).
+	ManifestCache int64 `yaml:"manifestCache"`
 	// ShutdownTimeout is how long SIGTERM waits for requests in flight.
 	ShutdownTimeout time.Duration `yaml:"shutdownTimeout"`
 	// ReadHeaderTimeout bounds how long a client may take to send headers.
@@ -87,6 +89,7 @@ func Defaults() Config {
 	return Config{
 		Cache:             CacheInMemory,
 		CatalogMaxEntries: 1000,
+		ManifestCache:     defaultHotSize,
 		ShutdownTimeout:   30 * time.Second,
 		ReadHeaderTimeout: 30 * time.Second,
 		Storage:           storage.Defaults(),
@@ -124,6 +127,9 @@ func (c *Config) Validate() error {
 	}
 	if c.CatalogMaxEntries < 1 || c.CatalogMaxEntries > 100000 {
 		errs = append(errs, fieldErr("catalogMaxEntries", "must be between 1 and 100000, not %d", c.CatalogMaxEntries))
+	}
+	if c.ManifestCache < 0 {
+		errs = append(errs, fieldErr("manifestCache", "must be 0 (off) or a number of bytes, not %d", c.ManifestCache))
 	}
 	if c.ShutdownTimeout < 0 {
 		errs = append(errs, fieldErr("shutdownTimeout", "must not be negative"))

@@ -35,6 +35,7 @@ type Server struct {
 	domain   *domain.Service
 	pulls    *index.Pulls
 	access   AccessControl
+	hot      *hotManifests // nil: manifest cache off
 	// controller is the same access controller distribution uses, for the
 	// checks berth makes before handing a request to distribution.
 	controller distauth.AccessController
@@ -122,6 +123,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts ...Options) (*S
 		return nil, fmt.Errorf("registry: bootstrap: %w", err)
 	}
 	s.pulls = index.NewPulls(db, log, cfg.Database.PullFlushInterval)
+	if s.hot, err = newHotManifests(ctx, db, cfg.ManifestCache); err != nil {
+		s.Close()
+		return nil, err
+	}
 	s.router = s.routes()
 	return s, nil
 }

@@ -72,6 +72,8 @@ func (s *Server) serveV2(w http.ResponseWriter, r *http.Request) {
 		} else {
 			return
 		}
+	case route == v2.RouteNameManifest && s.serveHotManifest(w, r, name, m.Vars["reference"]):
+		return // answered from memory (see manifestcache.go)
 	case route == v2.RouteNameManifest && r.Method == http.MethodGet:
 		sw := &statusWriter{ResponseWriter: w}
 		s.app.ServeHTTP(sw, r)

@@ -8,6 +8,7 @@ import (
 	"github.com/berth-registry/berth/cmd/berth/config"
 	"github.com/berth-registry/berth/ext/bkrepo"
 	"github.com/berth-registry/berth/ext/ccr"
+	"github.com/berth-registry/berth/ext/harborv1"
 	"github.com/berth-registry/berth/ext/imagebuild"
 	"github.com/berth-registry/berth/ext/swr"
 	"github.com/berth-registry/berth/registry"
@@ -22,6 +23,7 @@ func mountAPIs(srv *registry.Server, authSvc *auth.Service, cfg config.Config, l
 	auth.MountAPI(r, authSvc, srv.Domain())
 	swr.Mount(r, authSvc, srv.Domain(), srv.PublicHost)
 	bkrepo.Mount(r, authSvc, srv.Domain(), srv.PublicHost)
+	harborv1.Mount(r, authSvc, srv.Domain())
 	chartSvc := charts.New(srv.Domain(), srv.ChartLimits(), nil)
 	charts.Mount(r, authSvc, chartSvc, srv.PublicURL)
 	if err := ccr.Mount(r, authSvc, srv.Domain(), cfg.CCR, chartSvc); err != nil {
