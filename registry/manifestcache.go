@@ -79,8 +79,13 @@ func (s *Server) serveHotManifest(w http.ResponseWriter, r *http.Request, name, 
 		return false
 	}
 	ctx := r.Context()
-	_, err := digest.Parse(ref)
+	dg, err := digest.Parse(ref)
 	byDigest := err == nil
+	if byDigest && dg.Algorithm() != digest.SHA256 {
+		// The index keys artifacts by sha256; other digests are aliases
+		// distribution resolves through its own links (see sha512.go).
+		return false
+	}
 	d, err := h.index.ManifestDigest(ctx, name, ref, byDigest)
 	if byDigest && errors.Is(err, metadata.ErrNotFound) {
 		// Deleted (or never pushed): distribution's descriptor cache on this
