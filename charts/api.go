@@ -14,6 +14,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/berth-registry/berth/auth"
+	"github.com/berth-registry/berth/registry/domain"
 	"github.com/berth-registry/berth/storage/metadata"
 )
 
@@ -87,7 +88,7 @@ func (a *api) serve(w http.ResponseWriter, r *http.Request, methods map[string]o
 			allow = append(allow, m)
 		}
 		w.Header().Set("Allow", strings.Join(allow, ", "))
-		a.fail(w, r, &chartError{errMethod, "method " + r.Method + " is not allowed here"})
+		a.fail(w, r, domain.Errorf(errMethod, "method %s is not allowed here", r.Method))
 		return
 	}
 	proj, err := a.auth.Check(r.Context(), p, vars["project"], o.action)

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/berth-registry/berth/registry/domain"
 )
 
 const goodChartYAML = "apiVersion: v2\nname: demo\nversion: 1.0.0\n"
@@ -84,7 +86,7 @@ func TestInspectArchiveRefusesHostileArchives(t *testing.T) {
 	for name, data := range hostileArchives(t) {
 		t.Run(name, func(t *testing.T) {
 			_, err := inspectArchive(bytes.NewReader(data), testLimits)
-			if err == nil || !errors.Is(err, errInvalid) {
+			if err == nil || !errors.Is(err, domain.ErrInvalid) {
 				t.Fatalf("err = %v, want an invalid-archive error", err)
 			}
 			t.Log(err)

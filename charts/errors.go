@@ -3,45 +3,33 @@ package charts
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 
 	"github.com/berth-registry/berth/auth"
 	"github.com/berth-registry/berth/registry/domain"
 )
 
-// Error kinds of the chart repository itself (core kinds come from domain
-// and auth).
+// Error kinds of the chart repository itself; the others are the core's
+// (domain, auth). Every error is a *domain.Error, so callers of the Service
+// (the CCR dialect) map core kinds without knowing this package's.
 var (
-	errInvalid  = errors.New("invalid")
 	errTooLarge = errors.New("too large")
 	errMethod   = errors.New("method not allowed")
 )
 
-// chartError is a failure with a message fit for a client.
-type chartError struct {
-	kind error
-	msg  string
-}
-
-func (e *chartError) Error() string        { return e.msg }
-func (e *chartError) Is(target error) bool { return target == e.kind }
-
 func invalid(format string, args ...any) error {
-	return &chartError{errInvalid, fmt.Sprintf(format, args...)}
+	return domain.Errorf(domain.ErrInvalid, format, args...)
 }
 
-// notFound is the core's not-found kind, so callers of the Service (the CCR
-// dialect) map it without knowing this package's kinds.
 func notFound(format string, args ...any) error {
-	return &chartError{domain.ErrNotFound, fmt.Sprintf(format, args...)}
+	return domain.Errorf(domain.ErrNotFound, format, args...)
 }
 
 // classify is the one error table: core and chart error kinds to HTTP
 // status and Harbor's error code. Anything unknown is internal.
 func classify(err error) (int, string) {
 	switch {
-	case errors.Is(err, errInvalid), errors.Is(err, domain.ErrInvalid):
+	case errors.Is(err, domain.ErrInvalid):
 		return http.StatusBadRequest, "BAD_REQUEST"
 	case errors.Is(err, errTooLarge):
 		return http.StatusRequestEntityTooLarge, "PAYLOAD_TOO_LARGE"

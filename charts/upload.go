@@ -60,7 +60,7 @@ func (a *api) upload(w http.ResponseWriter, r *http.Request, proj metadata.Proje
 				return bodyErr(err, lim)
 			}
 			if len(prov) > maxProvSize {
-				return &chartError{errTooLarge, fmt.Sprintf("the provenance file is over %d bytes", maxProvSize)}
+				return domain.Errorf(errTooLarge, "the provenance file is over %d bytes", maxProvSize)
 			}
 		default:
 			_, _ = io.Copy(io.Discard, part)
@@ -84,9 +84,9 @@ func bodyErr(err error, lim Limits) error {
 	var mbe *http.MaxBytesError
 	switch {
 	case errors.As(err, &mbe):
-		return &chartError{errTooLarge, fmt.Sprintf("the upload is over %d bytes", mbe.Limit)}
+		return domain.Errorf(errTooLarge, "the upload is over %d bytes", mbe.Limit)
 	case errors.Is(err, errSpoolTooLarge):
-		return &chartError{errTooLarge, fmt.Sprintf("the chart archive is over the %d-byte limit", lim.MaxArchiveSize)}
+		return domain.Errorf(errTooLarge, "the chart archive is over the %d-byte limit", lim.MaxArchiveSize)
 	}
 	return invalid("the upload is not a readable multipart body: %v", err)
 }
@@ -158,7 +158,7 @@ func (s *Service) Upload(ctx context.Context, proj metadata.Project, chart *spoo
 		return nil, err
 	}
 	if len(existing) > 0 && !force {
-		return nil, &chartError{domain.ErrAlreadyExists, fmt.Sprintf("chart %s version %s already exists in project %s (add ?force=true to replace it)", m.Name, m.Version, proj.Name)}
+		return nil, domain.Errorf(domain.ErrAlreadyExists, "chart %s version %s already exists in project %s (add ?force=true to replace it)", m.Name, m.Version, proj.Name)
 	}
 	repo := proj.Name + "/" + m.Name
 	cfg, err := m.configJSON()

@@ -8,6 +8,7 @@ import (
 
 	"github.com/berth-registry/berth/auth"
 	"github.com/berth-registry/berth/registry/builder"
+	"github.com/berth-registry/berth/registry/domain"
 	"github.com/berth-registry/berth/storage/metadata"
 )
 
@@ -161,7 +162,7 @@ func (h *handler) save(w http.ResponseWriter, r *http.Request, p params, who aut
 		if err := h.authorize(r.Context(), who, existing.Cluster, auth.ActionPull); err != nil {
 			return err
 		}
-		return &builder.Error{Kind: builder.ErrExists, Msg: "project: " + name + " already exist"}
+		return domain.Errorf(builder.ErrExists, "project: %s already exist", name)
 	case err == nil:
 		mode = "update"
 		if err := h.authorize(r.Context(), who, existing.Cluster, auth.ActionPush); err != nil {
@@ -253,7 +254,7 @@ func (h *handler) history(w http.ResponseWriter, r *http.Request, p params, who 
 func (h *handler) plugin(w http.ResponseWriter, r *http.Request, p params, who auth.Principal) error {
 	plugin, method := p.get("plugin"), p.get("method")
 	if plugin == "" || method == "" {
-		return &builder.Error{Kind: builder.ErrPluginParam, Msg: "plugin and method are required"}
+		return domain.Errorf(builder.ErrPluginParam, "plugin and method are required")
 	}
 	rest := p.v
 	for _, k := range []string{"plugin", "method", "operator"} {

@@ -2,16 +2,17 @@ package builder
 
 import (
 	"errors"
-	"fmt"
 
+	"github.com/berth-registry/berth/registry/domain"
 	"github.com/berth-registry/berth/storage/metadata"
 )
 
 // Error kinds; test with errors.Is. Dialects map them to their own codes.
+// The first three are the core's kinds; errors are *domain.Error.
 var (
-	ErrNotFound      = errors.New("build project not found")
-	ErrExists        = errors.New("build project already exists")
-	ErrInvalid       = errors.New("invalid")
+	ErrNotFound      = domain.ErrNotFound
+	ErrExists        = domain.ErrAlreadyExists
+	ErrInvalid       = domain.ErrInvalid
 	ErrNoHistory     = errors.New("no build history")
 	ErrPluginMissing = errors.New("plugin not found")
 	ErrPluginParam   = errors.New("plugin parameter error")
@@ -20,19 +21,8 @@ var (
 	ErrUnavailable   = errors.New("builder unavailable")
 )
 
-// Error is a builder failure with a message fit for a client.
-type Error struct {
-	Kind error
-	Msg  string
-}
-
-func (e *Error) Error() string { return e.Msg }
-
-// Is matches the kind.
-func (e *Error) Is(target error) bool { return target == e.Kind }
-
 func errorf(kind error, format string, args ...any) error {
-	return &Error{Kind: kind, Msg: fmt.Sprintf(format, args...)}
+	return domain.Errorf(kind, format, args...)
 }
 
 // translate maps database errors to builder kinds.

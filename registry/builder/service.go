@@ -191,6 +191,6 @@ func (s *Service) History(ctx context.Context, p metadata.BuildProject, page dom
 
 // isKind reports whether err is one of the builder's client errors.
 func isKind(err error) bool {
-	var e *Error
+	var e *domain.Error
 	return errors.As(err, &e)
 }

@@ -32,9 +32,13 @@ func (e *Error) Error() string { return e.Msg }
 // Is matches the kind.
 func (e *Error) Is(target error) bool { return target == e.Kind }
 
-func errorf(kind error, format string, args ...any) error {
+// Errorf makes an Error of a kind; packages beside the domain (charts, the
+// builder) use it so that every dialect's one error table sees one type.
+func Errorf(kind error, format string, args ...any) error {
 	return &Error{Kind: kind, Msg: fmt.Sprintf(format, args...)}
 }
+
+func errorf(kind error, format string, args ...any) error { return Errorf(kind, format, args...) }
 
 // translate maps database and index errors to domain kinds.
 func translate(err error, what string) error {
