@@ -100,14 +100,38 @@ func TestStartupFailuresAreClear(t *testing.T) {
 
 // When MinIO goes away at run time, requests fail fast with 503 and the OCI
 // error body, /readyz reports it, and service resumes when MinIO returns.
+// berth (without the hot manifest cache) needs storage for manifests; a
+// second replica on the same bucket with the cache keeps serving the
+// manifests it holds in memory, byte for byte, and only those.
 func TestStorageOutageGives503(t *testing.T) {
 	minio := berthtest.StartMinIO(t)
-	b := berthtest.Start(t, berthtest.Options{Env: append(minio.Env("outage"), "BERTH_STORAGE_TIMEOUT=3s")})
+	env := append(minio.Env("outage"), "BERTH_STORAGE_TIMEOUT=3s",
+		"BERTH_DATABASE_URL="+berthtest.SharedPostgres(t).NewDatabase(t)) // replicas share the index
+	b := berthtest.Start(t, berthtest.Options{Env: append(env, "BERTH_MANIFEST_CACHE=0")})
+	hot := berthtest.Start(t, berthtest.Options{Env: env})
 	ref := b.Addr + "/library/outage:v1"
 	dgst := pushSmallImage(t, ref)
 	manifestURL := b.URL("/v2/library/outage/manifests/v1")
+	warm, err := http.Get(hot.URL("/v2/library/outage/manifests/v1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	warmBody := readAll(t, warm)
+	if warm.StatusCode != 200 {
+		t.Fatalf("warm-up GET on the caching replica: %d %s", warm.StatusCode, warmBody)
+	}
 
 	minio.Stop()
+	resp, err := http.Get(hot.URL("/v2/library/outage/manifests/v1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body := readAll(t, resp); resp.StatusCode != 200 || body != warmBody || resp.Header.Get("Docker-Content-Digest") != warm.Header.Get("Docker-Content-Digest") {
+		t.Errorf("hot manifest during outage = %d %q, want 200 and the bytes served before", resp.StatusCode, body)
+	}
+	if resp, err := http.Get(hot.URL("/v2/library/outage/blobs/" + dgst)); err != nil || resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("blob from the caching replica during outage: %v %v, want 503", resp, err)
+	}
 	for _, path := range []string{"/v2/library/outage/manifests/v1", "/v2/library/outage/blobs/" + dgst, "/readyz"} {
 		start := time.Now()
 		resp, err := http.Get(b.URL(path))
@@ -139,7 +163,7 @@ func TestStorageOutageGives503(t *testing.T) {
 	if err := berthtest.WaitReady(b.URL("/readyz"), 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	resp, err := http.Get(manifestURL)
+	resp, err = http.Get(manifestURL)
 	if err != nil {
 		t.Fatal(err)
 	}
