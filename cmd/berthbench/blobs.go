@@ -13,12 +13,6 @@ import (
 
 const blobRepo = "library/blobs"
 
-var (
-	pushTarget = target{ratioAtLeast, 0.95}
-	pullTarget = target{ratioAtLeast, 0.95}
-	rssTarget  = target{berthBelow, 200}
-)
-
 // blobAuth is the Authorization header each server's blob clients send:
 // a berth token for push and pull (as docker gets one), nothing for the
 // stock registry (no auth configured).
@@ -58,6 +52,11 @@ func runBlobs(ctx context.Context, b *bench) error {
 		}
 		auth[s.name] = a
 	}
+	for _, s := range b.env.servers() { // warm-up, not measured
+		if _, err := pushAll(ctx, b, hc, s, auth[s.name], b.o.sizes[0], 1, false); err != nil {
+			return err
+		}
+	}
 	for round := range b.o.rounds {
 		for _, size := range b.o.sizes {
 			for _, n := range b.o.clients {
@@ -75,12 +74,12 @@ func runBlobs(ctx context.Context, b *bench) error {
 						mbs, err := pushAll(ctx, b, hc, s, auth[s.name], size, n, chunked)
 						if rss != nil {
 							peak := rss.finish()
-							b.rep.add("Peak RSS (MB, during the pushes of the largest blobs)", name+" push", "MB", rssTarget, s.name, float64(peak)/1e6)
+							b.rep.add("Peak RSS (MB, during the pushes of the largest blobs)", name+" push", "MB", target{berthBelow, 200}, s.name, float64(peak)/1e6)
 						}
 						if err != nil {
 							return err
 						}
-						b.rep.add("Blob push (throughput of all clients together)", name, "MB/s", pushTarget, s.name, mbs)
+						b.rep.add("Blob push (throughput of all clients together)", name, "MB/s", target{ratioAtLeast, 0.95}, s.name, mbs)
 						b.log.Info("push", "round", round+1, "server", s.name, "case", name, "MB/s", fmtNum(mbs))
 					}
 				}
@@ -90,7 +89,7 @@ func runBlobs(ctx context.Context, b *bench) error {
 					if err != nil {
 						return err
 					}
-					b.rep.add("Blob pull (GET streamed to io.Discard, all clients together)", name, "MB/s", pullTarget, s.name, mbs)
+					b.rep.add("Blob pull (GET streamed to io.Discard, all clients together)", name, "MB/s", target{ratioAtLeast, 0.95}, s.name, mbs)
 					b.log.Info("pull", "round", round+1, "server", s.name, "case", name, "MB/s", fmtNum(mbs))
 				}
 			}
@@ -99,18 +98,27 @@ func runBlobs(ctx context.Context, b *bench) error {
 	return nil
 }
 
-// pushAll has n clients push their blob of size at once and returns the
-// aggregate throughput in MB/s (10^6 bytes).
+// reps is how many times a blob case repeats within one measurement, so a
+// small one moves at least o.repBytes (at most 50 repetitions).
+func (b *bench) reps(size int64, n int) int {
+	return int(min(50, max(1, b.o.repBytes/(size*int64(n)))))
+}
+
+// pushAll has n clients push their blob of size at once, reps times, and
+// returns the aggregate throughput in MB/s (10^6 bytes).
 func pushAll(ctx context.Context, b *bench, hc *http.Client, s *server, authz string, size int64, n int, chunked bool) (float64, error) {
+	reps := b.reps(size, n)
 	start := time.Now()
-	err := parallel(ctx, n, n, func(ctx context.Context, c int) error {
-		k := blobKey{uint64(c + 1), size}
-		return pushBlob(ctx, hc, s, authz, k, b.dg.get(k), chunked, b.o.chunk)
-	})
-	if err != nil {
-		return 0, err
+	for range reps {
+		err := parallel(ctx, n, n, func(ctx context.Context, c int) error {
+			k := blobKey{uint64(c + 1), size}
+			return pushBlob(ctx, hc, s, authz, k, b.dg.get(k), chunked, b.o.chunk)
+		})
+		if err != nil {
+			return 0, err
+		}
 	}
-	return float64(size) * float64(n) / time.Since(start).Seconds() / 1e6, nil
+	return float64(size) * float64(n) * float64(reps) / time.Since(start).Seconds() / 1e6, nil
 }
 
 // pushBlob uploads generated blob k: POST, then either one PUT with the
@@ -145,8 +153,18 @@ func pushBlob(ctx context.Context, hc *http.Client, s *server, authz string, k b
 // pullAll has n clients GET their blob of size at once and returns the
 // aggregate throughput in MB/s.
 func pullAll(ctx context.Context, b *bench, hc *http.Client, s *server, authz string, size int64, n int) (float64, error) {
+	reps := b.reps(size, n)
 	start := time.Now()
-	err := parallel(ctx, n, n, func(ctx context.Context, c int) error {
+	for range reps {
+		if err := pullOnce(ctx, b, hc, s, authz, size, n); err != nil {
+			return 0, err
+		}
+	}
+	return float64(size) * float64(n) * float64(reps) / time.Since(start).Seconds() / 1e6, nil
+}
+
+func pullOnce(ctx context.Context, b *bench, hc *http.Client, s *server, authz string, size int64, n int) error {
+	return parallel(ctx, n, n, func(ctx context.Context, c int) error {
 		u := s.base + "/v2/" + blobRepo + "/blobs/" + b.dg.get(blobKey{uint64(c + 1), size})
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 		if err != nil {
@@ -166,8 +184,4 @@ func pullAll(ctx context.Context, b *bench, hc *http.Client, s *server, authz st
 		}
 		return nil
 	})
-	if err != nil {
-		return 0, err
-	}
-	return float64(size) * float64(n) / time.Since(start).Seconds() / 1e6, nil
 }

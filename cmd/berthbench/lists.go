@@ -14,8 +14,6 @@ const (
 	catalogPrefix = "library/cat"
 )
 
-var listTarget = target{ratioAtMost, 0.1}
-
 // runTagsList: GET /v2/<name>/tags/list on a repository with o.tags tags
 // (one tiny image, its manifest PUT under every tag): the first page of 100
 // and a full walk by pages of 100 following Link, anonymous on both servers
@@ -118,8 +116,8 @@ func listRounds(ctx context.Context, b *bench, hc *http.Client, field, path stri
 				}
 				walks = append(walks, ms(time.Since(t)))
 			}
-			b.rep.add(section, fmt.Sprintf("%s first page (n=100) of %s", endpoint, what), "ms", listTarget, s.name, median(first))
-			b.rep.add(section, fmt.Sprintf("%s full walk (n=100, Link) of %s", endpoint, what), "ms", listTarget, s.name, median(walks))
+			b.rep.add(section, fmt.Sprintf("%s first page (n=100) of %s", endpoint, what), "ms", target{ratioAtMost, 0.1}, s.name, median(first))
+			b.rep.add(section, fmt.Sprintf("%s full walk (n=100, Link) of %s", endpoint, what), "ms", target{ratioAtMost, 0.1}, s.name, median(walks))
 			b.log.Info("list", "round", round+1, "server", s.name, "endpoint", endpoint, "first_ms", fmtNum(median(first)), "walk_ms", fmtNum(median(walks)))
 		}
 	}

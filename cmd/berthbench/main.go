@@ -32,6 +32,7 @@ type options struct {
 	sizes                                []int64 // blob sizes
 	clients                              []int   // concurrent blob clients
 	chunk                                int64   // PATCH size of chunked uploads
+	repBytes                             int64   // a blob case repeats until it moved this much
 	duration                             time.Duration
 	manifestClients                      int
 	tags, repos, mgmtTags, seedConns     int
@@ -123,6 +124,10 @@ func (o *options) defaults() {
 	if o.quick {
 		o.sizes, o.clients, o.chunk = []int64{1 << 20, 8 << 20}, []int{1, 4}, 2<<20
 		o.rounds = 1
+	}
+	o.repBytes = 256 << 20
+	if o.quick {
+		o.repBytes = 16 << 20
 	}
 	if o.duration == 0 {
 		o.duration = 5 * time.Second

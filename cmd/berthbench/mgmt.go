@@ -81,11 +81,6 @@ func mgmtEndpoints(ccrRepo string) []mgmtEndpoint {
 	}
 }
 
-// ccrEncodings are the spellings of a multi-level repository name tried on
-// the CCR route (the seed allows "sub1/sub2/repo" without saying how it is
-// escaped): the first that answers 200 is used.
-var ccrEncodings = []string{"docker%2Fapp", "docker%252Fapp", "docker/app"}
-
 // runMgmt (berth only; the stock registry has no management API): pages of
 // mgmtPage from the SWR, bk-repo and CCR lists of a repository holding
 // o.mgmtTags tags, each a distinct manifest (so also that many artifacts),
@@ -119,6 +114,10 @@ func runMgmt(ctx context.Context, b *bench) error {
 	if err != nil {
 		return err
 	}
+	// The seed allows multi-level CCR repository names ("sub1/sub2/repo")
+	// without saying how they are escaped: use the first spelling that
+	// answers 200.
+	ccrEncodings := []string{"docker%2Fapp", "docker%252Fapp", "docker/app"}
 	ccrRepo := ccrEncodings[0]
 	for _, enc := range ccrEncodings {
 		u := mgmtEndpoints(enc)[2].url(br.base, 0)

@@ -124,8 +124,18 @@ func (rp *report) markdown() string {
 	rp.mu.Lock()
 	defer rp.mu.Unlock()
 	var b strings.Builder
-	section := ""
+	var sections []string
 	for _, r := range rp.rows {
+		if !slices.Contains(sections, r.section) {
+			sections = append(sections, r.section)
+		}
+	}
+	rows := slices.Clone(rp.rows)
+	slices.SortStableFunc(rows, func(x, y *row) int {
+		return slices.Index(sections, x.section) - slices.Index(sections, y.section)
+	})
+	section := ""
+	for _, r := range rows {
 		if r.section != section {
 			section = r.section
 			fmt.Fprintf(&b, "\n### %s\n\n", section)
@@ -188,7 +198,10 @@ func fmtRatio(q float64) string {
 	if math.IsNaN(q) || math.IsInf(q, 0) {
 		return "—"
 	}
-	return fmt.Sprintf("%.2f×", q)
+	if q >= 10 {
+		return fmt.Sprintf("%.1f×", q)
+	}
+	return fmt.Sprintf("%.3g×", q)
 }
 
 // median of vs (the mean of the middle two for an even count).
