@@ -195,7 +195,7 @@ type bench struct {
 // run starts the servers, runs the selected workloads and returns the
 // Markdown report (also written to -out).
 func run(ctx context.Context, o *options, log *slog.Logger) (string, error) {
-	started := time.Now()
+	started, commit := time.Now(), gitCommit()
 	if o.workDir == "" {
 		dir, err := os.MkdirTemp("", "berthbench-")
 		if err != nil {
@@ -239,7 +239,7 @@ func run(ctx context.Context, o *options, log *slog.Logger) (string, error) {
 			break
 		}
 	}
-	md := header(o, time.Since(started)) + b.rep.markdown()
+	md := header(o, commit, time.Since(started)) + b.rep.markdown()
 	if o.out != "" {
 		if err := writeOut(o.out, md); err != nil {
 			errs = append(errs, err)

@@ -13,7 +13,7 @@ import (
 
 // header describes the run: machine, commit, date, Go versions, mode and
 // settings.
-func header(o *options, took time.Duration) string {
+func header(o *options, commit string, took time.Duration) string {
 	var b strings.Builder
 	mode := "filesystem storage, each server its own directory on the same disk"
 	if o.s3 {
@@ -25,7 +25,7 @@ func header(o *options, took time.Duration) string {
 	}
 	fmt.Fprintf(&b, "## Run\n\n")
 	fmt.Fprintf(&b, "- Date: %s\n", time.Now().UTC().Format("2006-01-02 15:04 MST"))
-	fmt.Fprintf(&b, "- Commit: %s\n", gitCommit())
+	fmt.Fprintf(&b, "- Commit: %s\n", commit)
 	fmt.Fprintf(&b, "- Machine: %s/%s, nproc %d, %s, %s memory\n", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), cpuModel(), memTotal())
 	fmt.Fprintf(&b, "- Go: harness %s; berth %s; stock registry %s\n", runtime.Version(), binVersion(o.berthBin), binVersion(o.registryBin))
 	fmt.Fprintf(&b, "- Mode: %s, %s\n", kind, mode)

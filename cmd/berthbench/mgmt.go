@@ -104,6 +104,9 @@ func runMgmt(ctx context.Context, b *bench) error {
 		}
 	}
 	err = parallel(ctx, b.o.mgmtTags, b.o.seedConns, func(ctx context.Context, i int) error {
+		if i > 0 && i%10000 == 0 {
+			b.log.Info("seeding management tags", "done", i, "of", b.o.mgmtTags, "elapsed", time.Since(start).Round(time.Second))
+		}
 		return br.putManifest(ctx, hc, br.seedAuth, repo, fmt.Sprintf("v%06d", i), newImage(strconv.Itoa(i)).manifest)
 	})
 	if err != nil {
