@@ -147,7 +147,7 @@ func (rp *report) markdown() string {
 			continue
 		}
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s |\n", r.name, r.unit,
-			fmtMedian(r.berth), fmtMedian(r.stock), fmtRatio(r.ratio()), r.target, r.verdict())
+			fmtMedian(r.berth), fmtMedian(r.stock), r.ratioText(), r.target, r.verdict())
 	}
 	if len(rp.notes) > 0 {
 		b.WriteString("\n")
@@ -156,6 +156,15 @@ func (rp *report) markdown() string {
 		}
 	}
 	return b.String()
+}
+
+// ratioText is the ratio, and for times how many times faster berth is.
+func (r *row) ratioText() string {
+	q := r.ratio()
+	if r.target.kind == ratioAtMost && q > 0 && !math.IsNaN(q) {
+		return fmt.Sprintf("%s (%s× faster)", fmtRatio(q), fmtNum(1/q))
+	}
+	return fmtRatio(q)
 }
 
 func fmtMedian(vs []float64) string {
