@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"syscall"
 	"time"
 )
@@ -307,5 +306,3 @@ func (e *env) checkAlive() error {
 	}
 	return errors.Join(errs...)
 }
-
-func itoa(i int) string { return strconv.Itoa(i) }
