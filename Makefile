@@ -9,7 +9,7 @@ DATA_DIR ?= ./berth-data
 ADDR ?= 127.0.0.1:5000
 GO_TEST_FLAGS ?= -count=1 -timeout 30m
 
-.PHONY: all build run test unit e2e conformance tools lint fmt clean
+.PHONY: all build run test unit e2e conformance tools lint fmt clean bench
 
 all: build
 
@@ -52,3 +52,9 @@ fmt:
 
 clean:
 	rm -rf bin
+
+## bench: berth vs the stock registry side by side, written to docs/benchmarks.md (not part of test; see README "Benchmarks")
+BENCH_FLAGS ?=
+bench: build
+	bash .ci/tools.sh go
+	$(GO) run ./cmd/berthbench -out docs/benchmarks.md $(BENCH_FLAGS)

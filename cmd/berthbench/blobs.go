@@ -1,0 +1,187 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"runtime"
+	"slices"
+	"strconv"
+	"time"
+)
+
+const blobRepo = "library/blobs"
+
+// blobAuth is the Authorization header each server's blob clients send:
+// a berth token for push and pull (as docker gets one), nothing for the
+// stock registry (no auth configured).
+func blobAuth(ctx context.Context, b *bench, s *server, hc *http.Client) (string, error) {
+	if s.name != "berth" {
+		return "", nil
+	}
+	return berthToken(ctx, hc, s, s.adminUser, s.adminPassword, "repository:"+blobRepo+":pull,push")
+}
+
+// runBlobs: push (monolithic and chunked) and pull throughput for every size
+// and client count, and each server's peak RSS during the pushes of the
+// largest size by the most clients. Client c always sends blob seed c+1 of
+// the size, in every round and both upload modes, so storage holds a bounded
+// amount (the registries still receive, hash and write every byte of every
+// push).
+func runBlobs(ctx context.Context, b *bench) error {
+	maxClients := slices.Max(b.o.clients)
+	maxSize := slices.Max(b.o.sizes)
+	var keys []blobKey
+	for _, size := range b.o.sizes {
+		for c := range maxClients {
+			keys = append(keys, blobKey{uint64(c + 1), size})
+		}
+	}
+	t := time.Now()
+	if err := b.dg.prepare(ctx, keys, runtime.NumCPU()); err != nil {
+		return err
+	}
+	b.log.Info("blob digests computed", "blobs", len(keys), "took", time.Since(t).Round(time.Millisecond))
+	hc := newHTTPClient(maxClients + 2)
+	auth := map[string]string{}
+	for _, s := range b.env.servers() {
+		a, err := blobAuth(ctx, b, s, hc)
+		if err != nil {
+			return err
+		}
+		auth[s.name] = a
+	}
+	for _, s := range b.env.servers() { // warm-up, not measured
+		if _, err := pushAll(ctx, b, hc, s, auth[s.name], b.o.sizes[0], 1, false); err != nil {
+			return err
+		}
+	}
+	for round := range b.o.rounds {
+		for _, size := range b.o.sizes {
+			for _, n := range b.o.clients {
+				for _, chunked := range []bool{false, true} {
+					mode := "monolithic"
+					if chunked {
+						mode = fmt.Sprintf("chunked (%s)", fmtSize(b.o.chunk))
+					}
+					name := fmt.Sprintf("%s %s × %d", mode, fmtSize(size), n)
+					for _, s := range b.env.servers() {
+						var rss *rssSampler
+						if size == maxSize && n == maxClients {
+							rss = startRSS(s.proc.pid())
+						}
+						mbs, err := pushAll(ctx, b, hc, s, auth[s.name], size, n, chunked)
+						if rss != nil {
+							peak := rss.finish()
+							b.rep.add("Peak RSS (MB, during the pushes of the largest blobs)", name+" push", "MB", target{berthBelow, 200}, s.name, float64(peak)/1e6)
+						}
+						if err != nil {
+							return err
+						}
+						b.rep.add("Blob push (throughput of all clients together)", name, "MB/s", target{ratioAtLeast, 0.95}, s.name, mbs)
+						b.log.Info("push", "round", round+1, "server", s.name, "case", name, "MB/s", fmtNum(mbs))
+					}
+				}
+				name := fmt.Sprintf("%s × %d", fmtSize(size), n)
+				for _, s := range b.env.servers() {
+					mbs, err := pullAll(ctx, b, hc, s, auth[s.name], size, n)
+					if err != nil {
+						return err
+					}
+					b.rep.add("Blob pull (GET streamed to io.Discard, all clients together)", name, "MB/s", target{ratioAtLeast, 0.95}, s.name, mbs)
+					b.log.Info("pull", "round", round+1, "server", s.name, "case", name, "MB/s", fmtNum(mbs))
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// reps is how many times a blob case repeats within one measurement, so a
+// small one moves at least o.repBytes (at most 50 repetitions).
+func (b *bench) reps(size int64, n int) int {
+	return int(min(50, max(1, b.o.repBytes/(size*int64(n)))))
+}
+
+// pushAll has n clients push their blob of size at once, reps times, and
+// returns the aggregate throughput in MB/s (10^6 bytes).
+func pushAll(ctx context.Context, b *bench, hc *http.Client, s *server, authz string, size int64, n int, chunked bool) (float64, error) {
+	reps := b.reps(size, n)
+	start := time.Now()
+	for range reps {
+		err := parallel(ctx, n, n, func(ctx context.Context, c int) error {
+			k := blobKey{uint64(c + 1), size}
+			return pushBlob(ctx, hc, s, authz, k, b.dg.get(k), chunked, b.o.chunk)
+		})
+		if err != nil {
+			return 0, err
+		}
+	}
+	return float64(size) * float64(n) * float64(reps) / time.Since(start).Seconds() / 1e6, nil
+}
+
+// pushBlob uploads generated blob k: POST, then either one PUT with the
+// whole body, or PATCHes of chunk bytes and an empty PUT.
+func pushBlob(ctx context.Context, hc *http.Client, s *server, authz string, k blobKey, digest string, chunked bool, chunk int64) error {
+	uploads := s.base + "/v2/" + blobRepo + "/blobs/uploads/"
+	code, h, body, err := do(ctx, hc, call{method: http.MethodPost, url: uploads, authz: authz})
+	if err := expect(s.name+": POST "+uploads, code, body, err, http.StatusAccepted); err != nil {
+		return err
+	}
+	loc := s.abs(h.Get("Location"))
+	data := newStream(k.seed, k.size)
+	if !chunked {
+		code, _, body, err = do(ctx, hc, call{method: http.MethodPut, url: withQuery(loc, "digest="+digest), authz: authz,
+			contentType: "application/octet-stream", body: data, size: k.size})
+		return expect(s.name+": PUT blob", code, body, err, http.StatusCreated)
+	}
+	for off := int64(0); off < k.size; off += chunk {
+		n := min(chunk, k.size-off)
+		code, h, body, err = do(ctx, hc, call{method: http.MethodPatch, url: loc, authz: authz,
+			contentType: "application/octet-stream", body: io.LimitReader(data, n), size: n,
+			header: map[string]string{"Content-Range": strconv.FormatInt(off, 10) + "-" + strconv.FormatInt(off+n-1, 10)}})
+		if err := expect(s.name+": PATCH blob chunk", code, body, err, http.StatusAccepted); err != nil {
+			return err
+		}
+		loc = s.abs(h.Get("Location"))
+	}
+	code, _, body, err = do(ctx, hc, call{method: http.MethodPut, url: withQuery(loc, "digest="+digest), authz: authz})
+	return expect(s.name+": PUT to finish a chunked upload", code, body, err, http.StatusCreated)
+}
+
+// pullAll has n clients GET their blob of size at once and returns the
+// aggregate throughput in MB/s.
+func pullAll(ctx context.Context, b *bench, hc *http.Client, s *server, authz string, size int64, n int) (float64, error) {
+	reps := b.reps(size, n)
+	start := time.Now()
+	for range reps {
+		if err := pullOnce(ctx, b, hc, s, authz, size, n); err != nil {
+			return 0, err
+		}
+	}
+	return float64(size) * float64(n) * float64(reps) / time.Since(start).Seconds() / 1e6, nil
+}
+
+func pullOnce(ctx context.Context, b *bench, hc *http.Client, s *server, authz string, size int64, n int) error {
+	return parallel(ctx, n, n, func(ctx context.Context, c int) error {
+		u := s.base + "/v2/" + blobRepo + "/blobs/" + b.dg.get(blobKey{uint64(c + 1), size})
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+		if err != nil {
+			return err
+		}
+		if authz != "" {
+			req.Header.Set("Authorization", authz)
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			return fmt.Errorf("%s: GET blob: %w", s.name, err)
+		}
+		defer resp.Body.Close()
+		got, err := io.CopyBuffer(io.Discard, resp.Body, make([]byte, 256<<10))
+		if resp.StatusCode != http.StatusOK || err != nil || got != size {
+			return fmt.Errorf("%s: GET blob: HTTP %d, %d of %d bytes, %v", s.name, resp.StatusCode, got, size, err)
+		}
+		return nil
+	})
+}
