@@ -23,7 +23,7 @@ GO_TOOLS=(
   "registry|github.com/distribution/distribution/v3/cmd/registry@v3.1.2"
   "staticcheck|honnef.co/go/tools/cmd/staticcheck@v0.8.2"
 )
-DEB_PACKAGES=(skopeo postgresql chromium)
+DEB_PACKAGES=(skopeo postgresql chromium gnupg)
 
 install_go_tool() {
   local name="$1" pkg="$2" stamp="$BIN/.$1.version"
