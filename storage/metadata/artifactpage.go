@@ -2,7 +2,10 @@ package metadata
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
+	"slices"
 )
 
 // Pages of artifacts for the management lists: the page's rows in one query,
@@ -18,15 +21,25 @@ func (db *DB) ListArtifacts(ctx context.Context, repoID int64, opt ListOptions) 
 		where += " AND (" + db.d.contains("a.digest") + " OR EXISTS (SELECT 1 FROM tags t WHERE t.artifact_id = a.id AND " + db.d.contains("t.name") + "))"
 		args = append(args, opt.Filter, opt.Filter)
 	}
+	// Without a filter the total is the repository's counter, not a count.
 	var total int64
-	if err := db.sql.QueryRowContext(ctx, db.q(`SELECT count(*) FROM artifacts a WHERE `+where), args...).Scan(&total); err != nil {
+	countQuery, countArgs := `SELECT count(*) FROM artifacts a WHERE `+where, args
+	if opt.Filter == "" {
+		countQuery = `SELECT artifact_count FROM repositories WHERE id = ?`
+	}
+	if err := db.sql.QueryRowContext(ctx, db.q(countQuery), countArgs...).Scan(&total); err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return nil, 0, fmt.Errorf("metadata: count artifacts: %w", err)
 	}
 	if opt.Sort == "" {
 		opt.Sort, opt.Desc = "push_time", true
 	}
-	order := orderBy(opt, map[string]string{"name": "a.digest", "push_time": "a.push_time", "pull_time": "a.pull_time", "size": "a.size"}, "a.id")
-	rows, err := db.sql.QueryContext(ctx, db.q(`SELECT `+artifactCols+` FROM artifacts a JOIN repositories r ON r.id = a.repository_id WHERE `+where+order+limit(opt)), args...)
+	// Deferred join (as ListTags): the subquery walks the (repository_id,
+	// push_time, id) index for the page's ids alone, from whichever end
+	// of the list is nearer; only the page's rows are read and joined.
+	page, flipped := nearerEnd(opt, total)
+	order := orderBy(page, map[string]string{"name": "a.digest", "push_time": "a.push_time", "pull_time": "a.pull_time", "size": "a.size"}, "a.id")
+	rows, err := db.sql.QueryContext(ctx, db.q(`SELECT `+artifactCols+` FROM artifacts a JOIN repositories r ON r.id = a.repository_id
+		WHERE a.id IN (SELECT a.id FROM artifacts a WHERE `+where+order+limit(page)+`)`+order), args...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("metadata: list artifacts: %w", err)
 	}
@@ -43,15 +56,43 @@ func (db *DB) ListArtifacts(ctx context.Context, repoID int64, opt ListOptions) 
 	if err := rows.Err(); err != nil {
 		return nil, 0, err
 	}
+	if flipped {
+		slices.Reverse(out)
+	}
 	return out, total, db.fillArtifacts(ctx, out, false)
 }
 
-// fillArtifacts loads tags and references (and blobs when asked) for a page
-// of artifacts in one query each.
-func (db *DB) fillArtifacts(ctx context.Context, arts []Artifact, withBlobs bool) error {
-	if len(arts) == 0 {
-		return nil
+// nearerEnd turns a page in the second half of a list of total rows into
+// the same rows counted from the other end, in the opposite order (flipped:
+// the caller reverses them): OFFSET skips rows one by one, so the deepest
+// page walks half the index, not all of it. Orders end in a unique
+// tiebreaker, so the reverse order is exactly the reverse. total is read
+// apart from the page, as consecutive pages are: a write in between shifts
+// the page by as much as it shifts the next one.
+func nearerEnd(opt ListOptions, total int64) (ListOptions, bool) {
+	off := int64(opt.Offset)
+	if opt.Limit <= 0 || off <= total/2 || off >= total {
+		return opt, false
 	}
+	end := min(off+int64(opt.Limit), total)
+	opt.Desc = !opt.Desc
+	opt.Offset, opt.Limit = int(total-end), int(end-off)
+	return opt, true
+}
+
+// fillArtifacts loads tags and references (and blobs when asked) for a page
+// of artifacts in one query each (per maxInArgs artifacts).
+func (db *DB) fillArtifacts(ctx context.Context, arts []Artifact, withBlobs bool) error {
+	for start := 0; start < len(arts); start += maxInArgs {
+		if err := db.fillChunk(ctx, arts[start:min(start+maxInArgs, len(arts))], withBlobs); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// fillChunk is fillArtifacts for at most maxInArgs artifacts.
+func (db *DB) fillChunk(ctx context.Context, arts []Artifact, withBlobs bool) error {
 	idx := map[int64]int{}
 	ids := make([]any, len(arts))
 	for i, a := range arts {

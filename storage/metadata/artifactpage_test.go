@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 )
 
 // pushManifest indexes an artifact with manifest bytes (nil: none, as an
@@ -128,3 +129,78 @@ func TestManifestBytes(t *testing.T) {
 		}
 	})
 }
+
+func TestNearerEnd(t *testing.T) {
+	tests := []struct {
+		name    string
+		opt     ListOptions
+		total   int64
+		want    ListOptions
+		flipped bool
+	}{
+		{"first half", ListOptions{Offset: 40, Limit: 10}, 100, ListOptions{Offset: 40, Limit: 10}, false},
+		{"middle stays", ListOptions{Offset: 50, Limit: 10}, 100, ListOptions{Offset: 50, Limit: 10}, false},
+		{"second half", ListOptions{Offset: 60, Limit: 10}, 100, ListOptions{Offset: 30, Limit: 10, Desc: true}, true},
+		{"last page", ListOptions{Offset: 90, Limit: 10, Desc: true}, 100, ListOptions{Offset: 0, Limit: 10}, true},
+		{"short last page", ListOptions{Offset: 95, Limit: 10}, 100, ListOptions{Offset: 0, Limit: 5, Desc: true}, true},
+		{"past the end", ListOptions{Offset: 100, Limit: 10}, 100, ListOptions{Offset: 100, Limit: 10}, false},
+		{"no limit", ListOptions{Offset: 90}, 100, ListOptions{Offset: 90}, false},
+		{"sort kept", ListOptions{Sort: "push_time", Offset: 7, Limit: 2}, 8, ListOptions{Sort: "push_time", Offset: 0, Limit: 1, Desc: true}, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, flipped := nearerEnd(tc.opt, tc.total)
+			if got != tc.want || flipped != tc.flipped {
+				t.Errorf("got %+v %v, want %+v %v", got, flipped, tc.want, tc.flipped)
+			}
+		})
+	}
+}
+
+// Every page of every order, read from either end, is the slice of the
+// whole list at its offset.
+func TestPagesFromEitherEnd(t *testing.T) {
+	eachDB(t, func(t *testing.T, db *DB) {
+		ctx := context.Background()
+		p := must[Project](t)(db.CreateProject(ctx, Project{Name: "p"}))
+		const n = 9
+		var repoID int64
+		for i := range n {
+			d := fmt.Sprintf("sha256:%02d", (i*5)%n)
+			a := must[Artifact](t)(db.PutArtifact(ctx, p.ID, "p/r", Artifact{Digest: d, MediaType: "m", PushTime: seedTime(i % 3)}))
+			repoID = a.RepositoryID
+			if err := db.PutTag(ctx, repoID, fmt.Sprintf("t%d", (i*2)%n), d, seedTime(i%4)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, opt := range []ListOptions{{}, {Desc: true}, {Sort: "push_time"}, {Sort: "push_time", Desc: true}, {Filter: "t"}} {
+			allTags, _ := must2[Tag](t)(db.ListTags(ctx, repoID, opt))
+			allArts, _ := must2[Artifact](t)(db.ListArtifacts(ctx, repoID, opt))
+			if len(allTags) != n || len(allArts) != n {
+				t.Fatalf("%+v: %d tags, %d artifacts", opt, len(allTags), len(allArts))
+			}
+			for off := 0; off <= n; off++ {
+				page := opt
+				page.Offset, page.Limit = off, 2
+				tags, total := must2[Tag](t)(db.ListTags(ctx, repoID, page))
+				arts, atotal := must2[Artifact](t)(db.ListArtifacts(ctx, repoID, page))
+				want := allTags[off:min(off+2, n)]
+				wantArts := allArts[off:min(off+2, n)]
+				if total != n || atotal != n || len(tags) != len(want) || len(arts) != len(wantArts) {
+					t.Fatalf("%+v: %d tags of %d, %d artifacts of %d", page, len(tags), total, len(arts), atotal)
+				}
+				for i := range want {
+					if tags[i].Name != want[i].Name {
+						t.Errorf("%+v: tag %d is %s, want %s", page, i, tags[i].Name, want[i].Name)
+					}
+					if arts[i].Digest != wantArts[i].Digest || len(arts[i].Tags) != len(wantArts[i].Tags) {
+						t.Errorf("%+v: artifact %d is %s, want %s", page, i, arts[i].Digest, wantArts[i].Digest)
+					}
+				}
+			}
+		}
+	})
+}
+
+// seedTime is a push time i seconds after seedBase (few values: ties).
+func seedTime(i int) time.Time { return time.UnixMilli(seedBase + int64(i)*1000) }
