@@ -97,20 +97,25 @@ func TestManifestBytes(t *testing.T) {
 		if got := all(); len(got) != 1 || got["sha256:a"] != `{"a":1}` {
 			t.Fatalf("each: %v", got)
 		}
-		// A re-push (or reindex) fills bytes a row lacks and never changes them.
+		// A re-push (or reindex) fills bytes a row lacks, and repairs bytes
+		// that differ from what it read (damage: a digest's bytes never change).
 		pushManifest(t, db, p.ID, "p/r", "sha256:old", []byte(`{"old":1}`))
-		pushManifest(t, db, p.ID, "p/r", "sha256:a", []byte(`{"other":1}`))
+		pushManifest(t, db, p.ID, "p/r", "sha256:a", []byte(`{"a":1}`))
 		if got := read("sha256:old"); string(got) != `{"old":1}` {
 			t.Errorf("after re-push: %q", got)
 		}
-		if got := read("sha256:a"); string(got) != `{"a":1}` {
-			t.Errorf("bytes changed: %q", got)
+		pushManifest(t, db, p.ID, "p/r", "sha256:a", []byte(`{"repaired":1}`))
+		if got := read("sha256:a"); string(got) != `{"repaired":1}` {
+			t.Errorf("not repaired: %q", got)
 		}
-		// PutManifest: fills, keeps, ignores unknown artifacts.
+		// PutManifest (a reader's lazy fill): fills, never overwrites,
+		// ignores unknown artifacts.
 		pushManifest(t, db, p.ID, "p/r", "sha256:lazy", nil)
-		for _, d := range []string{"sha256:lazy", "sha256:lazy", "sha256:gone"} {
-			if err := db.PutManifest(ctx, repoID, d, []byte(`{"lazy":1}`)); err != nil {
-				t.Fatal(err)
+		for _, payload := range []string{`{"lazy":1}`, `{"lazy":2}`} {
+			for _, d := range []string{"sha256:lazy", "sha256:gone"} {
+				if err := db.PutManifest(ctx, repoID, d, []byte(payload)); err != nil {
+					t.Fatal(err)
+				}
 			}
 		}
 		if got := read("sha256:lazy"); !bytes.Equal(got, []byte(`{"lazy":1}`)) {
@@ -120,7 +125,7 @@ func TestManifestBytes(t *testing.T) {
 		if err := db.DeleteArtifact(ctx, repoID, "sha256:a"); err != nil {
 			t.Fatal(err)
 		}
-		if got := all(); len(got) != 2 || got["sha256:a"] != "" {
+		if got := all(); len(got) != 2 || got["sha256:a"] != "" || got["sha256:old"] != `{"old":1}` {
 			t.Errorf("after delete: %v", got)
 		}
 		var n int

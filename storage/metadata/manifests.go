@@ -29,14 +29,16 @@ type scanPlus struct {
 
 func (s scanPlus) Scan(dest ...any) error { return s.sc.Scan(append(dest, s.more)...) }
 
-// putManifestTx stores an artifact's manifest bytes unless it has them
-// (bytes of one digest never change). An empty payload stores nothing.
+// putManifestTx stores an artifact's manifest bytes, as pushed or read from
+// storage by reindex. The bytes of a digest never change, so a row that
+// differs was damaged: it is replaced (nothing is written when equal). An
+// empty payload stores nothing.
 func (db *DB) putManifestTx(ctx context.Context, q querier, artifactID int64, payload []byte) error {
 	if len(payload) == 0 {
 		return nil
 	}
 	_, err := q.ExecContext(ctx, db.q(`INSERT INTO artifact_manifests (artifact_id, payload) VALUES (?, ?)
-		ON CONFLICT (artifact_id) DO NOTHING`), artifactID, payload)
+		ON CONFLICT (artifact_id) DO UPDATE SET payload = excluded.payload WHERE artifact_manifests.payload <> excluded.payload`), artifactID, payload)
 	if err != nil {
 		return fmt.Errorf("metadata: manifest bytes: %w", err)
 	}
