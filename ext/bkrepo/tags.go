@@ -7,7 +7,6 @@ import (
 
 	"github.com/berth-registry/berth/auth"
 	"github.com/berth-registry/berth/registry/domain"
-	"github.com/berth-registry/berth/storage/metadata"
 )
 
 // Promotion stages of a version (bk-repo's ArtifactStageEnum), kept in the
@@ -52,16 +51,18 @@ func (a *api) listTags(w http.ResponseWriter, r *http.Request, segs []string) er
 		return err
 	}
 	host := a.host(r)
-	arts := map[string]metadata.Artifact{} // by digest: tags often share one
+	digests := make([]string, len(tags))
+	for i, t := range tags {
+		digests[i] = t.Digest
+	}
+	// The page's artifacts in one index query; one deleted meanwhile shows zeros.
+	arts, err := a.dom.ArtifactsByDigest(ctx, im.full(), digests, false)
+	if err != nil && !isNotFound(err) {
+		return err
+	}
 	records := make([]tagRecord, 0, len(tags))
 	for _, t := range tags {
-		art, seen := arts[t.Digest]
-		if !seen {
-			if art, err = a.dom.GetArtifact(ctx, im.full(), t.Digest); err != nil && !isNotFound(err) {
-				return err
-			}
-			arts[t.Digest] = art
-		}
+		art := arts[t.Digest]
 		records = append(records, tagRecord{
 			Tag:              t.Name,
 			StageTag:         t.Attrs[stageAttr],

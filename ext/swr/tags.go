@@ -70,35 +70,33 @@ func (h *handler) listTags(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	// Tags of one page often share an artifact: read each one once.
-	type details struct {
-		art metadata.Artifact
-		man domain.Manifest
+	// The page's artifacts and their manifest bytes in one index query.
+	digests := make([]string, len(tags))
+	for i, t := range tags {
+		digests[i] = t.Digest
 	}
-	seen := map[string]details{}
+	arts, err := h.dom.ArtifactsByDigest(ctx, full, digests, true)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
 	out := make([]tagJSON, 0, len(tags))
 	for _, t := range tags {
-		d, ok := seen[t.Digest]
-		if !ok {
-			if d.art, err = h.dom.GetArtifact(ctx, full, t.Digest); err == nil {
-				d.man, err = h.dom.GetManifest(ctx, full, t.Digest)
-			}
-			if err != nil {
-				h.fail(w, r, err)
-				return
-			}
-			seen[t.Digest] = d
+		a, ok := arts[t.Digest]
+		if !ok { // deleted since the tag list was read
+			h.fail(w, r, domain.Errorf(domain.ErrNotFound, "artifact %s@%s not found", full, t.Digest))
+			return
 		}
-		out = append(out, h.tagRecord(r, ns, repo, proj, t, d.art, d.man))
+		out = append(out, h.tagRecord(r, ns, repo, proj, t, a))
 	}
 	contentRange(w, q.Page.Offset, len(out), total)
 	writeJSON(w, http.StatusOK, out)
 }
 
 // tagRecord shapes one tag the way SWR does.
-func (h *handler) tagRecord(r *http.Request, ns, repo string, proj metadata.Project, t metadata.Tag, a metadata.Artifact, m domain.Manifest) tagJSON {
+func (h *handler) tagRecord(r *http.Request, ns, repo string, proj metadata.Project, t metadata.Tag, a metadata.Artifact) tagJSON {
 	tagType, schema := 0, 2
-	switch m.MediaType {
+	switch a.MediaType {
 	case "application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json":
 		tagType = 1
 	case "application/vnd.docker.distribution.manifest.v1+json", "application/vnd.docker.distribution.manifest.v1+prettyjws":
@@ -125,7 +123,7 @@ func (h *handler) tagRecord(r *http.Request, ns, repo string, proj metadata.Proj
 	ref := "/" + ns + "/" + repo + ":" + t.Name
 	return tagJSON{
 		ID: t.ID, RepoID: t.RepositoryID, Tag: t.Name, ImageID: id,
-		Manifest: string(m.Payload), Digest: a.Digest, Schema: schema,
+		Manifest: string(a.Manifest), Digest: a.Digest, Schema: schema,
 		Path: h.publicHost(r) + ref, InternalPath: r.Host + ref,
 		Size: a.Size, Created: utc(created), Updated: utc(t.PushTime),
 		DomainID: proj.Creator, TagType: tagType,

@@ -1,6 +1,7 @@
 package index
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -18,7 +19,7 @@ import (
 // Drift is one difference between the index and storage.
 type Drift struct {
 	Kind   string // missing (in storage, not indexed), extra (indexed, not in storage), mismatch, broken
-	Object string // repository, artifact, tag, blob
+	Object string // repository, artifact, manifest (its bytes), tag, blob
 	Ref    string // repo, repo@digest, repo:tag
 	Detail string
 }
@@ -183,6 +184,13 @@ func Check(ctx context.Context, ns distribution.Namespace, db *metadata.DB) ([]D
 		for d, err := range sr.broken {
 			add("broken", "artifact", name+"@"+d, err.Error())
 		}
+		if ir.id != 0 {
+			if err := checkManifests(ctx, db, sr, ir.id, func(d string) {
+				add("mismatch", "manifest", name+"@"+d, "bytes in the index differ from storage")
+			}); err != nil {
+				return nil, err
+			}
+		}
 		for d := range ir.digests {
 			if _, ok := sr.manifests[d]; !ok {
 				if _, broken := sr.broken[d]; !broken {
@@ -217,6 +225,23 @@ func Check(ctx context.Context, ns distribution.Namespace, db *metadata.DB) ([]D
 	}
 	sort.Slice(drift, func(i, j int) bool { return drift[i].String() < drift[j].String() })
 	return drift, nil
+}
+
+// checkManifests compares the manifest bytes the index holds for a
+// repository with storage's and calls mismatch for each that differs.
+// Artifacts whose bytes the index lacks (indexed before it kept them) are
+// filled in by their first reader or by reindex, and are no drift.
+func checkManifests(ctx context.Context, db *metadata.DB, sr *storedRepo, repoID int64, mismatch func(digest string)) error {
+	return db.EachManifest(ctx, repoID, func(d string, payload []byte) error {
+		m, ok := sr.manifests[d]
+		if !ok {
+			return nil // reported as an extra artifact
+		}
+		if _, stored, err := m.Payload(); err != nil || !bytes.Equal(stored, payload) {
+			mismatch(d)
+		}
+		return nil
+	})
 }
 
 func isManifestType(mt string) bool {

@@ -14,8 +14,9 @@ import (
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
 
-// migration is one numbered schema change; {{id}} and {{text}} are replaced
-// by the dialect's primary-key and sorted-text column types.
+// migration is one numbered schema change; {{id}}, {{text}} and {{bytes}}
+// are replaced by the dialect's primary-key, sorted-text and binary column
+// types.
 type migration struct {
 	version int
 	name    string
@@ -64,7 +65,7 @@ func (db *DB) migrate(ctx context.Context) error {
 		if n > 0 {
 			continue
 		}
-		text := strings.NewReplacer("{{id}}", db.d.idColumn, "{{text}}", db.d.text).Replace(m.sql)
+		text := strings.NewReplacer("{{id}}", db.d.idColumn, "{{text}}", db.d.text, "{{bytes}}", db.d.bytes).Replace(m.sql)
 		err := db.tx(ctx, func(tx *sql.Tx) error {
 			if _, err := tx.ExecContext(ctx, db.q(`INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`),
 				m.version, m.name, time.Now().UnixMilli()); err != nil {

@@ -57,6 +57,11 @@ type Artifact struct {
 	PullTime        time.Time
 	PullCount       int64
 
+	// Manifest is the manifest's bytes: stored by PutArtifact when set,
+	// read back only by ArtifactsByDigests with manifests asked for (nil
+	// when the index does not hold them, see migration 006).
+	Manifest []byte
+
 	Tags       []Tag       // filled by gets and lists
 	References []Reference // children of an index
 	Blobs      []Blob      // what the artifact needs, manifest included

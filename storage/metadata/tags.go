@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -112,6 +113,8 @@ func (db *DB) ListTags(ctx context.Context, repoID int64, opt ListOptions) ([]Ta
 	// joined with artifacts. Names are unique in a repository, so the name
 	// order needs no tiebreak, and the subquery is served by the
 	// (repository_id, name) index alone (an index-only scan on PostgreSQL).
+	// A page past the middle is read from the other end (nearerEnd).
+	opt, flipped := nearerEnd(opt, total)
 	cols := map[string]string{"name": "t.name", "push_time": "t.push_time", "pull_time": "t.pull_time"}
 	order, page := orderBy(opt, cols, "t.id"), "t.id IN (SELECT t.id FROM tags t WHERE "
 	if col, ok := cols[opt.Sort]; !ok || col == "t.name" {
@@ -135,6 +138,9 @@ func (db *DB) ListTags(ctx context.Context, repoID int64, opt ListOptions) ([]Ta
 			return nil, 0, err
 		}
 		out = append(out, t)
+	}
+	if flipped {
+		slices.Reverse(out)
 	}
 	return out, total, rows.Err()
 }
