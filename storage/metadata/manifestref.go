@@ -3,17 +3,22 @@ package metadata
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
+	"sync"
 )
 
 // ManifestResolver resolves manifest references with statements prepared
 // once, for the hot manifest path.
 type ManifestResolver struct {
 	byTag, byDigest *sql.Stmt
+	version         *dataVersion // nil on PostgreSQL
 }
 
-// ManifestResolver prepares the two lookups of ManifestDigest.
+// ManifestResolver prepares the two lookups of ManifestDigest and, on
+// SQLite, the change check of DataVersion.
 func (db *DB) ManifestResolver(ctx context.Context) (*ManifestResolver, error) {
 	byTag, err := db.sql.PrepareContext(ctx, db.q(`SELECT a.digest FROM repositories r
 		JOIN tags t ON t.repository_id = r.id JOIN artifacts a ON a.id = t.artifact_id
@@ -27,7 +32,14 @@ func (db *DB) ManifestResolver(ctx context.Context) (*ManifestResolver, error) {
 		byTag.Close()
 		return nil, fmt.Errorf("metadata: prepare manifest lookup: %w", err)
 	}
-	return &ManifestResolver{byTag: byTag, byDigest: byDigest}, nil
+	m := &ManifestResolver{byTag: byTag, byDigest: byDigest}
+	if db.d.name == sqliteDialect.name {
+		if m.version, err = newDataVersion(ctx, db.sql); err != nil {
+			_ = m.Close()
+			return nil, err
+		}
+	}
+	return m, nil
 }
 
 // ManifestDigest resolves a manifest reference of a repository in one
@@ -52,7 +64,109 @@ func (m *ManifestResolver) ManifestDigest(ctx context.Context, repo, ref string,
 	return d, nil
 }
 
-// Close releases the prepared statements.
+// DataVersion reports a value that changes whenever any connection, in this
+// process or another one sharing the SQLite file, has committed a write
+// since it was last read: SQLite's PRAGMA data_version on a connection kept
+// for it alone (which never writes). A ManifestDigest answer obtained after
+// reading version v is current for as long as DataVersion still returns v.
+// ok is false on PostgreSQL, where nothing this cheap exists: resolve every
+// time there.
+func (m *ManifestResolver) DataVersion(ctx context.Context) (v int64, ok bool, err error) {
+	if m.version == nil {
+		return 0, false, nil
+	}
+	v, err = m.version.read(ctx)
+	return v, err == nil, err
+}
+
+// Close releases the prepared statements and the data-version connection.
 func (m *ManifestResolver) Close() error {
-	return errors.Join(m.byTag.Close(), m.byDigest.Close())
+	err := errors.Join(m.byTag.Close(), m.byDigest.Close())
+	if m.version != nil {
+		err = errors.Join(err, m.version.close())
+	}
+	return err
+}
+
+// dataVersion runs PRAGMA data_version on one dedicated connection, through
+// the driver directly (one prepared statement, no pool round trip).
+type dataVersion struct {
+	mu   sync.Mutex
+	conn *sql.Conn
+	stmt driver.Stmt
+	vals []driver.Value
+	ctx  context.Context
+	v    int64
+	run  func(any) error // bound once: no closure per read
+}
+
+func newDataVersion(ctx context.Context, db *sql.DB) (*dataVersion, error) {
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("metadata: data version connection: %w", err)
+	}
+	dv := &dataVersion{conn: conn, vals: make([]driver.Value, 1)}
+	dv.run = dv.query
+	err = conn.Raw(func(dc any) error {
+		pc, ok := dc.(driver.ConnPrepareContext)
+		if !ok {
+			return errors.New("driver cannot prepare")
+		}
+		dv.stmt, err = pc.PrepareContext(ctx, "PRAGMA data_version")
+		return err
+	})
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("metadata: prepare data version: %w", err)
+	}
+	return dv, nil
+}
+
+func (dv *dataVersion) read(ctx context.Context) (int64, error) {
+	dv.mu.Lock()
+	defer dv.mu.Unlock()
+	dv.ctx = ctx
+	err := dv.conn.Raw(dv.run)
+	dv.ctx = nil
+	if err != nil {
+		return 0, fmt.Errorf("metadata: data version: %w", err)
+	}
+	return dv.v, nil
+}
+
+// query runs inside conn.Raw with dv.mu held. Closing the rows resets the
+// statement, so the connection holds no read transaction between checks
+// (which would pin the WAL and hide later commits).
+func (dv *dataVersion) query(any) error {
+	q, ok := dv.stmt.(driver.StmtQueryContext)
+	if !ok {
+		return errors.New("driver cannot query")
+	}
+	rows, err := q.QueryContext(dv.ctx, nil)
+	if err != nil {
+		return err
+	}
+	err = rows.Next(dv.vals)
+	if cerr := rows.Close(); err == nil {
+		err = cerr
+	}
+	if err == io.EOF {
+		return errors.New("no row")
+	}
+	if err != nil {
+		return err
+	}
+	v, ok := dv.vals[0].(int64)
+	if !ok {
+		return fmt.Errorf("unexpected %T", dv.vals[0])
+	}
+	dv.v = v
+	return nil
+}
+
+func (dv *dataVersion) close() error {
+	dv.mu.Lock()
+	defer dv.mu.Unlock()
+	_ = dv.conn.Raw(func(any) error { return dv.stmt.Close() })
+	return dv.conn.Close()
 }
