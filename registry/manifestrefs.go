@@ -3,6 +3,8 @@ package registry
 import (
 	"context"
 	"sync"
+
+	"github.com/berth-registry/berth/storage/metadata"
 )
 
 // maxRefs bounds the reference cache; it is emptied when full.
@@ -21,7 +23,7 @@ type refKey struct{ name, ref string }
 // asks the index.
 type refCache struct {
 	mu      sync.Mutex
-	version int64
+	version metadata.Version
 	refs    map[refKey]string
 }
 

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"strings"
 	"sync"
 )
 
@@ -64,16 +66,22 @@ func (m *ManifestResolver) ManifestDigest(ctx context.Context, repo, ref string,
 	return d, nil
 }
 
-// DataVersion reports a value that changes whenever any connection, in this
-// process or another one sharing the SQLite file, has committed a write
-// since it was last read: SQLite's PRAGMA data_version on a connection kept
-// for it alone (which never writes). A ManifestDigest answer obtained after
+// Version identifies the state of a SQLite database: two equal Versions
+// read at different times mean nothing was committed in between.
+type Version struct {
+	hdr [walHdrSize]byte // the WAL-index header, when readable
+	n   int64            // else PRAGMA data_version
+}
+
+// DataVersion reports a Version that changes whenever any connection, in
+// this process or another one sharing the SQLite file, has committed a
+// write since it was last read. A ManifestDigest answer obtained after
 // reading version v is current for as long as DataVersion still returns v.
 // ok is false on PostgreSQL, where nothing this cheap exists: resolve every
 // time there.
-func (m *ManifestResolver) DataVersion(ctx context.Context) (v int64, ok bool, err error) {
+func (m *ManifestResolver) DataVersion(ctx context.Context) (v Version, ok bool, err error) {
 	if m.version == nil {
-		return 0, false, nil
+		return Version{}, false, nil
 	}
 	v, err = m.version.read(ctx)
 	return v, err == nil, err
@@ -88,11 +96,23 @@ func (m *ManifestResolver) Close() error {
 	return err
 }
 
-// dataVersion runs PRAGMA data_version on one dedicated connection, through
-// the driver directly (one prepared statement, no pool round trip).
+// walHdrSize is the size of one copy of the WAL-index header at the start
+// of the -shm file (https://www.sqlite.org/walformat.html, 2.2.1). Every
+// commit rewrites it (iChange, mxFrame, salts, checksum), second copy
+// first, and a commit is visible to readers exactly when it is rewritten.
+const walHdrSize = 48
+
+// dataVersion tells whether the database changed. It keeps one connection
+// of its own open, which never writes: while it is open the -shm file
+// cannot be removed or reset by another connection, and its WAL-index
+// header is read with one pread and no lock (both copies equal: not torn).
+// When that cannot be read (not in WAL mode, no -shm file, a torn read) it
+// asks SQLite: PRAGMA data_version on that connection, which moves when
+// another connection has committed, at the price of a read transaction.
 type dataVersion struct {
 	mu   sync.Mutex
 	conn *sql.Conn
+	shm  *os.File // nil: PRAGMA data_version only
 	stmt driver.Stmt
 	vals []driver.Value
 	ctx  context.Context
@@ -115,23 +135,40 @@ func newDataVersion(ctx context.Context, db *sql.DB) (*dataVersion, error) {
 		dv.stmt, err = pc.PrepareContext(ctx, "PRAGMA data_version")
 		return err
 	})
+	if err == nil {
+		err = conn.Raw(dv.run) // opens the WAL index of this connection
+	}
 	if err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("metadata: prepare data version: %w", err)
 	}
+	var mode, path string
+	if conn.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode) == nil && strings.EqualFold(mode, "wal") &&
+		conn.QueryRowContext(ctx, "SELECT file FROM pragma_database_list WHERE name = 'main'").Scan(&path) == nil && path != "" {
+		if f, err := os.Open(path + "-shm"); err == nil {
+			dv.shm = f
+		}
+	}
 	return dv, nil
 }
 
-func (dv *dataVersion) read(ctx context.Context) (int64, error) {
+func (dv *dataVersion) read(ctx context.Context) (Version, error) {
+	var buf [2 * walHdrSize]byte
+	if dv.shm != nil {
+		if n, err := dv.shm.ReadAt(buf[:], 0); n == len(buf) && err == nil &&
+			[walHdrSize]byte(buf[:walHdrSize]) == [walHdrSize]byte(buf[walHdrSize:]) {
+			return Version{hdr: [walHdrSize]byte(buf[:walHdrSize])}, nil
+		}
+	}
 	dv.mu.Lock()
 	defer dv.mu.Unlock()
 	dv.ctx = ctx
 	err := dv.conn.Raw(dv.run)
 	dv.ctx = nil
 	if err != nil {
-		return 0, fmt.Errorf("metadata: data version: %w", err)
+		return Version{}, fmt.Errorf("metadata: data version: %w", err)
 	}
-	return dv.v, nil
+	return Version{n: dv.v}, nil
 }
 
 // query runs inside conn.Raw with dv.mu held. Closing the rows resets the
@@ -167,6 +204,9 @@ func (dv *dataVersion) query(any) error {
 func (dv *dataVersion) close() error {
 	dv.mu.Lock()
 	defer dv.mu.Unlock()
+	if dv.shm != nil {
+		_ = dv.shm.Close()
+	}
 	_ = dv.conn.Raw(func(any) error { return dv.stmt.Close() })
 	return dv.conn.Close()
 }
