@@ -62,14 +62,17 @@ func newHotManifests(ctx context.Context, db *metadata.DB, maxBytes int64) (*hot
 	return &hotManifests{index: index, cache: newManifestLRU(maxBytes), grants: map[grantKey]time.Time{}}, nil
 }
 
-// cachedManifest is a manifest's bytes with the headers they are served with.
+// cachedManifest is a manifest's bytes with the headers they are served
+// with, as header values ready to share between responses (read-only).
 type cachedManifest struct {
 	digest    string
 	mediaType string
 	payload   []byte
-	length    string
-	etag      string
+	hdr       struct{ mediaType, length, digest, etag []string }
 }
+
+// apiVersion is the Docker-Distribution-API-Version header value.
+var apiVersion = []string{"registry/2.0"}
 
 // serveHotManifest answers a manifest GET/HEAD from memory and reports
 // whether it did; false leaves the request to distribution.
@@ -114,16 +117,16 @@ func (s *Server) serveHotManifest(w http.ResponseWriter, r *http.Request, name, 
 	if !accepted(r, m.mediaType, !byDigest) {
 		return false
 	}
-	hdr := w.Header()
-	hdr.Set("Docker-Distribution-API-Version", "registry/2.0")
+	hdr := w.Header() // canonical keys: no Set, no allocation
+	hdr["Docker-Distribution-API-Version"] = apiVersion
 	if etagMatch(r, d) {
 		w.WriteHeader(http.StatusNotModified)
 		return true
 	}
-	hdr.Set("Content-Type", m.mediaType)
-	hdr.Set("Content-Length", m.length)
-	hdr.Set("Docker-Content-Digest", m.digest)
-	hdr.Set("Etag", m.etag)
+	hdr["Content-Type"] = m.hdr.mediaType
+	hdr["Content-Length"] = m.hdr.length
+	hdr["Docker-Content-Digest"] = m.hdr.digest
+	hdr["Etag"] = m.hdr.etag
 	w.WriteHeader(http.StatusOK)
 	if r.Method == http.MethodHead {
 		return true
@@ -171,8 +174,10 @@ func (s *Server) loadManifest(ctx context.Context, name, d string) (*cachedManif
 	if dg.Algorithm().FromBytes(payload) != dg {
 		return nil, fmt.Errorf("stored bytes do not match %s", d)
 	}
-	return &cachedManifest{digest: d, mediaType: mt, payload: payload,
-		length: strconv.Itoa(len(payload)), etag: `"` + d + `"`}, nil
+	m := &cachedManifest{digest: d, mediaType: mt, payload: payload}
+	m.hdr.mediaType, m.hdr.length = []string{mt}, []string{strconv.Itoa(len(payload))}
+	m.hdr.digest, m.hdr.etag = []string{d}, []string{`"` + d + `"`}
+	return m, nil
 }
 
 // accepted mirrors distribution's manifest GET: OCI manifests and indexes
