@@ -2,6 +2,7 @@ package registry
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 
@@ -42,7 +43,10 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 // which then reaches serveV2 through the router's fallback anyway.
 func (s *Server) fastRoutable(path string) bool {
 	f := &s.fast
-	f.once.Do(func() { f.off, f.shadowed = v2Shadows(s.router) })
+	f.once.Do(func() {
+		f.off, f.shadowed = v2Shadows(s.router)
+		s.log.Debug("manifest fast route", "off", f.off, "shadowed", f.shadowed)
+	})
 	if f.off {
 		return false
 	}
@@ -74,7 +78,8 @@ func v2Shadows(router *mux.Router) (off bool, shadowed []string) {
 		}
 		return nil
 	})
-	return off, shadowed
+	slices.Sort(shadowed)
+	return off, slices.Compact(shadowed)
 }
 
 // parseManifestPath splits /v2/<name>/manifests/<ref> when name is made of

@@ -132,8 +132,9 @@ func TestV2Shadows(t *testing.T) {
 		}, false, nil},
 		{"under /v2", func(r *mux.Router) {
 			r.Path("/v2/manage/namespaces/{ns}").Handler(h)
+			r.Path("/v2/manage/namespaces/{ns}/repos").Handler(h)
 			r.PathPrefix("/v2/ext/").Handler(h)
-		}, false, []string{"/v2/manage/namespaces/", "/v2/ext/"}},
+		}, false, []string{"/v2/ext/", "/v2/manage/namespaces/"}},
 		{"variable at /v2/", func(r *mux.Router) { r.Path("/v2/{x}/manifests/{y}").Handler(h) }, true, nil},
 		{"catch-all", func(r *mux.Router) { r.PathPrefix("/").Handler(h) }, true, nil},
 		{"no path", func(r *mux.Router) { r.Methods(http.MethodGet).Handler(h) }, true, nil},
