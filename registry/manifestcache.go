@@ -3,7 +3,6 @@ package registry
 import (
 	"container/list"
 	"context"
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -39,16 +38,17 @@ import (
 // on every request so that a password change applies at once.
 const (
 	grantTTL       = time.Second
-	maxGrants      = 1 << 16
+	maxGrants      = 1 << 14 // keys hold tokens (~0.5 KiB): ≤ ~10 MiB
 	defaultHotSize = 64 << 20
 )
 
 // hotManifests holds the cache and the recent grants.
 type hotManifests struct {
 	index  *metadata.ManifestResolver
+	refs   refCache // see manifestrefs.go
 	cache  *manifestLRU
 	mu     sync.Mutex
-	grants map[[32]byte]time.Time // request credentials + repository → until
+	grants map[grantKey]time.Time // request credentials + repository → until
 }
 
 func newHotManifests(ctx context.Context, db *metadata.DB, maxBytes int64) (*hotManifests, error) {
@@ -59,17 +59,20 @@ func newHotManifests(ctx context.Context, db *metadata.DB, maxBytes int64) (*hot
 	if err != nil {
 		return nil, err
 	}
-	return &hotManifests{index: index, cache: newManifestLRU(maxBytes), grants: map[[32]byte]time.Time{}}, nil
+	return &hotManifests{index: index, cache: newManifestLRU(maxBytes), grants: map[grantKey]time.Time{}}, nil
 }
 
-// cachedManifest is a manifest's bytes with the headers they are served with.
+// cachedManifest is a manifest's bytes with the headers they are served
+// with, as header values ready to share between responses (read-only).
 type cachedManifest struct {
 	digest    string
 	mediaType string
 	payload   []byte
-	length    string
-	etag      string
+	hdr       struct{ mediaType, length, digest, etag []string }
 }
+
+// apiVersion is the Docker-Distribution-API-Version header value.
+var apiVersion = []string{"registry/2.0"}
 
 // serveHotManifest answers a manifest GET/HEAD from memory and reports
 // whether it did; false leaves the request to distribution.
@@ -86,7 +89,7 @@ func (s *Server) serveHotManifest(w http.ResponseWriter, r *http.Request, name, 
 		// distribution resolves through its own links (see sha512.go).
 		return false
 	}
-	d, err := h.index.ManifestDigest(ctx, name, ref, byDigest)
+	d, err := h.resolve(ctx, name, ref, byDigest)
 	if byDigest && errors.Is(err, metadata.ErrNotFound) {
 		// Deleted (or never pushed): distribution's descriptor cache on this
 		// replica may still remember a manifest another replica deleted.
@@ -114,16 +117,16 @@ func (s *Server) serveHotManifest(w http.ResponseWriter, r *http.Request, name, 
 	if !accepted(r, m.mediaType, !byDigest) {
 		return false
 	}
-	hdr := w.Header()
-	hdr.Set("Docker-Distribution-API-Version", "registry/2.0")
+	hdr := w.Header() // canonical keys: no Set, no allocation
+	hdr["Docker-Distribution-API-Version"] = apiVersion
 	if etagMatch(r, d) {
 		w.WriteHeader(http.StatusNotModified)
 		return true
 	}
-	hdr.Set("Content-Type", m.mediaType)
-	hdr.Set("Content-Length", m.length)
-	hdr.Set("Docker-Content-Digest", m.digest)
-	hdr.Set("Etag", m.etag)
+	hdr["Content-Type"] = m.hdr.mediaType
+	hdr["Content-Length"] = m.hdr.length
+	hdr["Docker-Content-Digest"] = m.hdr.digest
+	hdr["Etag"] = m.hdr.etag
 	w.WriteHeader(http.StatusOK)
 	if r.Method == http.MethodHead {
 		return true
@@ -171,8 +174,10 @@ func (s *Server) loadManifest(ctx context.Context, name, d string) (*cachedManif
 	if dg.Algorithm().FromBytes(payload) != dg {
 		return nil, fmt.Errorf("stored bytes do not match %s", d)
 	}
-	return &cachedManifest{digest: d, mediaType: mt, payload: payload,
-		length: strconv.Itoa(len(payload)), etag: `"` + d + `"`}, nil
+	m := &cachedManifest{digest: d, mediaType: mt, payload: payload}
+	m.hdr.mediaType, m.hdr.length = []string{mt}, []string{strconv.Itoa(len(payload))}
+	m.hdr.digest, m.hdr.etag = []string{d}, []string{`"` + d + `"`}
+	return m, nil
 }
 
 // accepted mirrors distribution's manifest GET: OCI manifests and indexes
@@ -212,12 +217,13 @@ func etagMatch(r *http.Request, etag string) bool {
 
 // pullAllowed runs the access controller distribution uses for a pull of
 // name, remembering a grant to an anonymous caller or a bearer token for
-// grantTTL.
+// grantTTL. A remembered grant costs one map lookup keyed by the
+// credentials themselves (no hashing, no token parsing).
 func (s *Server) pullAllowed(r *http.Request, name string) bool {
 	if s.controller == nil {
 		return true
 	}
-	key, until, cacheable := grantKey(r, name)
+	key, cacheable := grantKeyOf(r, name)
 	h := s.hot
 	now := time.Now()
 	if cacheable {
@@ -232,42 +238,51 @@ func (s *Server) pullAllowed(r *http.Request, name string) bool {
 	if _, err := s.controller.Authorized(r, access); err != nil {
 		return false // distribution repeats the check and answers the challenge
 	}
-	if cacheable {
-		t := now.Add(grantTTL)
-		if !until.IsZero() && until.Before(t) {
+	if !cacheable {
+		return true
+	}
+	t := now.Add(grantTTL)
+	if token := key.token(); token != "" {
+		until := tokenExpiry(token)
+		if until.IsZero() {
+			return true // no expiry to bound the memo by
+		}
+		if until.Before(t) {
 			t = until
 		}
-		h.mu.Lock()
-		if len(h.grants) >= maxGrants {
-			clear(h.grants)
-		}
-		h.grants[key] = t
-		h.mu.Unlock()
 	}
+	h.mu.Lock()
+	if len(h.grants) >= maxGrants {
+		clear(h.grants)
+	}
+	h.grants[key] = t
+	h.mu.Unlock()
 	return true
 }
 
-// grantKey identifies a request's credentials for a repository. Only
+// grantKey is a request's credentials for a repository: the Authorization
+// and X-Auth-Token headers as sent.
+type grantKey struct{ authz, xtoken, name string }
+
+// token is the bearer token of the key ("" for an anonymous caller).
+func (k grantKey) token() string {
+	if k.authz == "" {
+		return strings.TrimSpace(k.xtoken)
+	}
+	_, token, _ := strings.Cut(k.authz, " ")
+	return strings.TrimSpace(token)
+}
+
+// grantKeyOf identifies a request's credentials for a repository. Only
 // anonymous requests and bearer tokens (Authorization: Bearer, or
-// X-Auth-Token) are cacheable; until is a token's expiry.
-func grantKey(r *http.Request, name string) (key [32]byte, until time.Time, cacheable bool) {
-	authz, xtoken := r.Header.Get("Authorization"), r.Header.Get("X-Auth-Token")
-	scheme, token, _ := strings.Cut(authz, " ")
-	switch {
-	case authz == "" && xtoken == "":
-	case authz == "":
-		token = xtoken
-	case strings.EqualFold(scheme, "Bearer"):
-	default:
-		return key, until, false
+// X-Auth-Token) are cacheable.
+func grantKeyOf(r *http.Request, name string) (grantKey, bool) {
+	k := grantKey{authz: r.Header.Get("Authorization"), xtoken: r.Header.Get("X-Auth-Token"), name: name}
+	if k.authz == "" {
+		return k, true
 	}
-	token = strings.TrimSpace(token)
-	if token != "" {
-		if until = tokenExpiry(token); until.IsZero() {
-			return key, until, false
-		}
-	}
-	return sha256.Sum256([]byte(authz + "\x00" + xtoken + "\x00" + name)), until, true
+	scheme, _, _ := strings.Cut(k.authz, " ")
+	return k, strings.EqualFold(scheme, "Bearer")
 }
 
 // tokenExpiry reads the exp claim of a JWT the access controller has

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"runtime/debug"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/berth-registry/berth/storage"
@@ -28,10 +29,29 @@ func RequestID(ctx context.Context) string {
 	return id
 }
 
+// Request ids are 24 hex digits: 6 random bytes drawn once per process,
+// then a 6-byte counter. Unique without a random read per request (ids
+// are for correlating log lines, not secrets).
+var (
+	requestIDPrefix = func() (p [12]byte) {
+		var b [6]byte
+		_, _ = rand.Read(b[:])
+		hex.Encode(p[:], b[:])
+		return p
+	}()
+	requestIDSeq atomic.Uint64
+)
+
 func newRequestID() string {
-	b := make([]byte, 12)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
+	const digits = "0123456789abcdef"
+	var id [24]byte
+	copy(id[:], requestIDPrefix[:])
+	n := requestIDSeq.Add(1)
+	for i := len(id) - 1; i >= len(requestIDPrefix); i-- {
+		id[i] = digits[n&0xf]
+		n >>= 4
+	}
+	return string(id[:])
 }
 
 // statusWriter records what was sent, for the access log.
@@ -78,7 +98,7 @@ func withRequestLog(log *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		id := newRequestID()
-		w.Header().Set(RequestIDHeader, id)
+		w.Header()[RequestIDHeader] = []string{id} // canonical already
 		r = r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id))
 		sw := &statusWriter{ResponseWriter: w}
 		next.ServeHTTP(sw, r)

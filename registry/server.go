@@ -36,6 +36,7 @@ type Server struct {
 	pulls    *index.Pulls
 	access   AccessControl
 	hot      *hotManifests // nil: manifest cache off
+	fast     fastRoutes    // see manifestroute.go
 	// controller is the same access controller distribution uses, for the
 	// checks berth makes before handing a request to distribution.
 	controller distauth.AccessController
@@ -155,7 +156,7 @@ func (s *Server) Driver() storagedriver.StorageDriver { return s.driver }
 
 // Handler is the whole HTTP surface with berth's request middleware.
 func (s *Server) Handler() http.Handler {
-	return withRequestLog(s.log, withRecovery(s.log, withUnavailable(s.router)))
+	return withRequestLog(s.log, withRecovery(s.log, withUnavailable(http.HandlerFunc(s.serveHTTP))))
 }
 
 // Close stops distribution's background work (upload purger, notifications),
@@ -165,6 +166,11 @@ func (s *Server) Close() error {
 	if s.pulls != nil {
 		if perr := s.pulls.Close(context.Background()); perr != nil && err == nil {
 			err = perr
+		}
+	}
+	if s.hot != nil {
+		if herr := s.hot.index.Close(); herr != nil && err == nil {
+			err = herr
 		}
 	}
 	if cerr := s.db.Close(); cerr != nil && err == nil {

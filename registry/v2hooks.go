@@ -74,21 +74,30 @@ func (s *Server) serveV2(w http.ResponseWriter, r *http.Request) {
 		}
 	case route == v2.RouteNameManifest && s.serveHotManifest(w, r, name, m.Vars["reference"]):
 		return // answered from memory (see manifestcache.go)
-	case route == v2.RouteNameManifest && r.Method == http.MethodGet:
-		sw := &statusWriter{ResponseWriter: w}
-		s.app.ServeHTTP(sw, r)
-		if sw.status == http.StatusOK {
-			if d := w.Header().Get("Docker-Content-Digest"); d != "" {
-				ref := m.Vars["reference"]
-				if _, err := digest.Parse(ref); err == nil {
-					ref = ""
-				}
-				s.pulls.Record(name, d, ref)
-			}
-		}
+	case route == v2.RouteNameManifest:
+		s.serveManifestPull(w, r, name, m.Vars["reference"])
 		return
 	}
 	s.app.ServeHTTP(w, r)
+}
+
+// serveManifestPull hands a manifest GET or HEAD the hot path declined to
+// distribution, counting a GET that succeeds as a pull.
+func (s *Server) serveManifestPull(w http.ResponseWriter, r *http.Request, name, ref string) {
+	if r.Method != http.MethodGet {
+		s.app.ServeHTTP(w, r)
+		return
+	}
+	sw := &statusWriter{ResponseWriter: w}
+	s.app.ServeHTTP(sw, r)
+	if sw.status == http.StatusOK {
+		if d := w.Header().Get("Docker-Content-Digest"); d != "" {
+			if _, err := digest.Parse(ref); err == nil {
+				ref = ""
+			}
+			s.pulls.Record(name, d, ref)
+		}
+	}
 }
 
 // challenged runs the access controller for a push to repo (a catalog read

@@ -42,7 +42,8 @@ func BenchmarkManifestGet(b *testing.B) {
 	}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConns: 256, MaxIdleConnsPerHost: 256}}
 	for _, ref := range []struct{ name, method, ref string }{
-		{"GET-tag", http.MethodGet, tag}, {"GET-digest", http.MethodGet, dgst}, {"HEAD-tag", http.MethodHead, tag},
+		{"GET-tag", http.MethodGet, tag}, {"GET-digest", http.MethodGet, dgst},
+		{"HEAD-tag", http.MethodHead, tag}, {"HEAD-digest", http.MethodHead, dgst},
 	} {
 		for _, tg := range targets {
 			b.Run(ref.name+"/"+tg.name, func(b *testing.B) {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -58,12 +59,27 @@ func pullToken(t *testing.T, r *berthtest.Berth, user, pw, repo string) string {
 
 // TestHotManifestCache checks the in-memory manifest path against
 // distribution's own answers (a replica with the cache off) on two caching
-// replicas sharing storage and PostgreSQL: same headers and bodies, a tag
+// replicas sharing storage and a database: same headers and bodies, a tag
 // moved on A seen at once on B, deleted manifests 404, private
 // repositories 401 for anonymous callers and foreign tokens, pulls counted.
+// On PostgreSQL every request resolves its reference in the index; on
+// SQLite (two processes on one file) references are cached while PRAGMA
+// data_version stands still.
 func TestHotManifestCache(t *testing.T) {
+	for _, backend := range []string{"postgres", "sqlite"} {
+		t.Run(backend, func(t *testing.T) {
+			dbURL := filepath.Join(t.TempDir(), "berth.db")
+			if backend == "postgres" {
+				dbURL = berthtest.SharedPostgres(t).NewDatabase(t)
+			}
+			testHotManifestCache(t, dbURL)
+		})
+	}
+}
+
+func testHotManifestCache(t *testing.T, dbURL string) {
 	shared := []string{
-		"BERTH_DATABASE_URL=" + berthtest.SharedPostgres(t).NewDatabase(t),
+		"BERTH_DATABASE_URL=" + dbURL,
 		"BERTH_STORAGE_FILESYSTEM_ROOT_DIRECTORY=" + t.TempDir(),
 		"BERTH_DATABASE_PULL_FLUSH_INTERVAL=100ms",
 	}

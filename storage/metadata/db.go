@@ -95,6 +95,10 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 			return nil, fmt.Errorf("metadata: %w", err)
 		}
 		sdb.SetMaxOpenConns(8)
+		// Keep them all: database/sql keeps 2 idle by default, and reopening
+		// a SQLite connection (pragmas, schema parse) cost more than a query
+		// under concurrent reads.
+		sdb.SetMaxIdleConns(8)
 		db = &DB{sql: sdb, d: sqliteDialect}
 	}
 	pctx, cancel := context.WithTimeout(ctx, 15*time.Second)
