@@ -61,6 +61,21 @@ func (db *DB) GetProject(ctx context.Context, name string) (Project, error) {
 	return db.getProject(ctx, db.sql, `p.name = ?`, name)
 }
 
+// LookupProject returns a project by name without its repository count
+// (RepoCount stays 0): one primary-key-like lookup for the per-request
+// checks of the push and pull paths. GetProject counts the project's
+// repositories, which costs a walk over all of them.
+func (db *DB) LookupProject(ctx context.Context, name string) (Project, error) {
+	p, err := scanProject(db.sql.QueryRowContext(ctx, db.q(`SELECT `+projectCols+` FROM projects p WHERE p.name = ?`), name))
+	if errors.Is(err, sql.ErrNoRows) {
+		return p, fmt.Errorf("project %v: %w", name, ErrNotFound)
+	}
+	if err != nil {
+		return p, fmt.Errorf("metadata: get project: %w", err)
+	}
+	return p, nil
+}
+
 // GetProjectByID returns a project by id.
 func (db *DB) GetProjectByID(ctx context.Context, id int64) (Project, error) {
 	return db.getProject(ctx, db.sql, `p.id = ?`, id)
