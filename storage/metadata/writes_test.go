@@ -112,3 +112,68 @@ func TestTouchCharts(t *testing.T) {
 		}
 	})
 }
+
+func TestProjectMemo(t *testing.T) {
+	eachDB(t, func(t *testing.T, db *DB) {
+		ctx := context.Background()
+		p := must[Project](t)(db.CreateProject(ctx, Project{Name: "team", QuotaBytes: 100}))
+		memo := WithProjectMemo(ctx)
+		if WithProjectMemo(memo) != memo {
+			t.Fatal("a second memo replaced the first")
+		}
+		if _, err := db.LookupProject(memo, "later"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("missing project: %v", err)
+		}
+		must[Project](t)(db.LookupProject(memo, "team"))
+		p.QuotaBytes = 200
+		if err := db.UpdateProject(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+		must[Project](t)(db.CreateProject(ctx, Project{Name: "later"}))
+		for _, tc := range []struct {
+			name      string
+			ctx       context.Context
+			project   string
+			wantQuota int64
+		}{
+			{"memo answers what it found", memo, "team", 100},
+			{"without a memo, fresh", ctx, "team", 200},
+			{"not found is not remembered", memo, "later", -1},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				if got := must[Project](t)(db.LookupProject(tc.ctx, tc.project)); got.QuotaBytes != tc.wantQuota {
+					t.Fatalf("quota %d, want %d", got.QuotaBytes, tc.wantQuota)
+				}
+			})
+		}
+	})
+}
+
+// An artifact's blobs go in by batches: more than one batch is counted right.
+func TestManyBlobs(t *testing.T) {
+	eachDB(t, func(t *testing.T, db *DB) {
+		ctx := context.Background()
+		p := must[Project](t)(db.CreateProject(ctx, Project{Name: "p"}))
+		for _, tc := range []struct {
+			repo, digest string
+			layers       int
+			wantUsed     int64
+		}{
+			{"p/a", "sha256:a", 1200, 100 + 1200},
+			{"p/b", "sha256:b", 1300, 100 + 1200 + 100 + 100}, // 1,200 layers shared, 100 new
+		} {
+			var blobs []Blob
+			for i := range tc.layers {
+				blobs = append(blobs, blob(fmt.Sprintf("sha256:l%05d", i), 1))
+			}
+			a := pushImage(t, db, p.ID, tc.repo, tc.digest, "", blobs...)
+			got := must[Artifact](t)(db.GetArtifact(ctx, a.RepositoryID, tc.digest))
+			if len(got.Blobs) != tc.layers+1 {
+				t.Fatalf("%s: %d blobs indexed, want %d", tc.repo, len(got.Blobs), tc.layers+1)
+			}
+			if used := must[Project](t)(db.LookupProject(ctx, "p")).StorageUsed; used != tc.wantUsed {
+				t.Fatalf("%s: storage used %d, want %d", tc.repo, used, tc.wantUsed)
+			}
+		}
+	})
+}
