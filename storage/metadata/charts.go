@@ -83,8 +83,8 @@ func (db *DB) TouchCharts(ctx context.Context, project string) error {
 	// would queue for the write lock on SQLite) is made. A chart pushed
 	// after this read bumps the generation itself.
 	var one int
-	err := db.sql.QueryRowContext(ctx, db.q(`SELECT 1 FROM chart_repos
-		WHERE project_id = (SELECT id FROM projects WHERE name = ?)`), project).Scan(&one)
+	err := db.hot(ctx, db.sql).QueryRow(`SELECT 1 FROM chart_repos
+		WHERE project_id = (SELECT id FROM projects WHERE name = ?)`, project).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil
 	}

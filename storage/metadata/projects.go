@@ -72,7 +72,7 @@ func (db *DB) LookupProject(ctx context.Context, name string) (Project, error) {
 	if p, ok := memo.get(name); ok {
 		return p, nil
 	}
-	p, err := scanProject(db.sql.QueryRowContext(ctx, db.q(`SELECT `+projectCols+` FROM projects p WHERE p.name = ?`), name))
+	p, err := scanProject(db.hot(ctx, db.sql).QueryRow(`SELECT `+projectCols+` FROM projects p WHERE p.name = ?`, name))
 	if errors.Is(err, sql.ErrNoRows) {
 		return p, fmt.Errorf("project %v: %w", name, ErrNotFound)
 	}
