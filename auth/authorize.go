@@ -154,7 +154,7 @@ func (s *Service) repoActions(ctx context.Context, p Principal, repo string, req
 			want[a] = true
 		}
 	}
-	proj, err := s.db.GetProject(ctx, projectName(repo))
+	proj, err := s.db.LookupProject(ctx, projectName(repo))
 	if errors.Is(err, metadata.ErrNotFound) {
 		// A push may create the project when configured, for users only. A
 		// system admin is let through to learn that the project is missing.

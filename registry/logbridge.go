@@ -15,7 +15,14 @@ import (
 // demoted to debug.
 func bridgeDistributionLogs(log *slog.Logger) {
 	logrus.SetOutput(io.Discard)
-	logrus.SetLevel(logrus.DebugLevel)
+	// Below warn, distribution's lines end at debug (see Fire): unless
+	// berth logs at debug, logrus need not build them at all (it did for
+	// every request: 3% of the CPU of a manifest push).
+	level := logrus.WarnLevel
+	if log.Enabled(context.Background(), slog.LevelDebug) {
+		level = logrus.DebugLevel
+	}
+	logrus.SetLevel(level)
 	logrus.StandardLogger().ReplaceHooks(logrus.LevelHooks{})
 	logrus.AddHook(&slogHook{log: log})
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/berth-registry/berth/registry/index"
+	"github.com/berth-registry/berth/storage/metadata"
 )
 
 // serveV2 hands a request to distribution after berth's own checks: pushes
@@ -29,6 +30,7 @@ func (s *Server) serveV2(w http.ResponseWriter, r *http.Request) {
 	name := m.Vars["name"]
 	switch route := m.Route.GetName(); {
 	case isPush(route, r.Method):
+		r = r.WithContext(metadata.WithProjectMemo(r.Context())) // one project lookup per push request
 		if err := s.ix.CheckPush(r.Context(), name); err != nil {
 			if errors.Is(err, index.ErrNoProject) {
 				// Only a caller allowed to push learns that the project is missing.

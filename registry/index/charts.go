@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"strings"
 	"time"
 
@@ -63,7 +62,7 @@ func DescribeChart(ctx context.Context, a metadata.Artifact, blobs distribution.
 	if cv.ChartDigest == "" {
 		return cv, false, fmt.Errorf("index: chart manifest %s has no %s layer", a.Digest, HelmChartMediaType)
 	}
-	raw, err := readBounded(ctx, blobs, digest.Digest(a.ConfigDigest), MaxChartConfigBytes)
+	raw, err := readSmallBlob(ctx, blobs, digest.Digest(a.ConfigDigest), MaxChartConfigBytes)
 	if err != nil {
 		return cv, false, fmt.Errorf("index: chart config %s: %w", a.ConfigDigest, err)
 	}
@@ -90,22 +89,6 @@ func DescribeChart(ctx context.Context, a metadata.Artifact, blobs distribution.
 		cv.Created = timeNow()
 	}
 	return cv, true, nil
-}
-
-func readBounded(ctx context.Context, blobs distribution.BlobProvider, d digest.Digest, limit int64) ([]byte, error) {
-	rc, err := blobs.Open(ctx, d)
-	if err != nil {
-		return nil, err
-	}
-	defer rc.Close()
-	b, err := io.ReadAll(io.LimitReader(rc, limit+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(b)) > limit {
-		return nil, fmt.Errorf("over %d bytes", limit)
-	}
-	return b, nil
 }
 
 // recordChart indexes the chart a just-recorded artifact holds, if any. A

@@ -26,23 +26,30 @@ var ErrQuotaExceeded = errors.New("quota exceeded")
 // check is not transactional with the push: concurrent pushes may overshoot
 // by what is in flight.
 func (ix *Indexer) CheckQuota(ctx context.Context, repo string, blobs []metadata.Blob) error {
-	p, err := ix.db.GetProject(ctx, ProjectName(repo))
+	_, err := ix.checkQuota(ctx, repo, blobs)
+	return err
+}
+
+// checkQuota is CheckQuota returning the project it looked up (ID 0 when
+// the project does not exist yet), so a manifest put looks it up once.
+func (ix *Indexer) checkQuota(ctx context.Context, repo string, blobs []metadata.Blob) (metadata.Project, error) {
+	p, err := ix.db.LookupProject(ctx, ProjectName(repo))
 	if errors.Is(err, metadata.ErrNotFound) {
-		return nil // created by this push, unlimited
+		return metadata.Project{}, nil // created by this push, unlimited
 	}
 	if err != nil || p.QuotaBytes < 0 {
-		return err
+		return p, err
 	}
 	need := int64(0)
 	if blobs != nil {
 		if need, err = ix.db.NewBlobBytes(ctx, p.ID, blobs); err != nil {
-			return err
+			return p, err
 		}
 	}
 	if p.StorageUsed+need > p.QuotaBytes || (blobs == nil && p.StorageUsed >= p.QuotaBytes) {
-		return fmt.Errorf("%w: project %q uses %d of its %d bytes and this push needs %d more", ErrQuotaExceeded, p.Name, p.StorageUsed, p.QuotaBytes, need)
+		return p, fmt.Errorf("%w: project %q uses %d of its %d bytes and this push needs %d more", ErrQuotaExceeded, p.Name, p.StorageUsed, p.QuotaBytes, need)
 	}
-	return nil
+	return p, nil
 }
 
 // ErrNoProject is returned for a push into a project that does not exist
@@ -106,7 +113,7 @@ func (ix *Indexer) CheckPush(ctx context.Context, repo string) error {
 	if !strings.Contains(repo, "/") {
 		return fmt.Errorf("repository %q must be named <project>/<name>: %w", repo, ErrNoProject)
 	}
-	_, err := ix.db.GetProject(ctx, name)
+	_, err := ix.db.LookupProject(ctx, name)
 	if errors.Is(err, metadata.ErrNotFound) {
 		if ix.autoCreate {
 			return nil
@@ -123,7 +130,7 @@ func (ix *Indexer) ProjectForPush(ctx context.Context, repo string) (metadata.Pr
 	if !strings.Contains(repo, "/") {
 		return metadata.Project{}, fmt.Errorf("repository %q must be named <project>/<name>: %w", repo, ErrNoProject)
 	}
-	p, err := ix.db.GetProject(ctx, name)
+	p, err := ix.db.LookupProject(ctx, name)
 	if err == nil || !errors.Is(err, metadata.ErrNotFound) {
 		return p, err
 	}
@@ -143,20 +150,32 @@ func pusher(ctx context.Context) string {
 
 // recordManifest indexes a manifest just stored in repo.
 func (ix *Indexer) recordManifest(ctx context.Context, repo distribution.Repository, dgst digest.Digest, m distribution.Manifest) error {
+	a, err := Describe(ctx, dgst, m, nil)
+	if err != nil {
+		return err
+	}
+	return ix.recordArtifact(ctx, repo, metadata.Project{}, a)
+}
+
+// recordArtifact indexes a manifest just stored in repo, described (without
+// its config) by a. p is its project when the caller looked it up already
+// (ID 0: look it up, or create it).
+func (ix *Indexer) recordArtifact(ctx context.Context, repo distribution.Repository, p metadata.Project, a metadata.Artifact) error {
 	name := repo.Named().Name()
-	p, err := ix.ProjectForPush(ctx, name)
-	if err != nil {
-		return err
+	if p.ID == 0 {
+		var err error
+		if p, err = ix.ProjectForPush(ctx, name); err != nil {
+			return err
+		}
 	}
-	a, err := Describe(ctx, dgst, m, repo.Blobs(ctx))
-	if err != nil {
-		return err
-	}
+	blobs := repo.Blobs(ctx)
+	describeConfig(ctx, &a, blobs)
 	a.PushedBy = pusher(ctx)
-	if a, err = ix.db.PutArtifact(ctx, p.ID, name, a); err != nil {
+	a, err := ix.db.PutArtifact(ctx, p.ID, name, a)
+	if err != nil {
 		return err
 	}
-	if err := ix.recordChart(ctx, p.ID, a, repo.Blobs(ctx)); err != nil {
+	if err := ix.recordChart(ctx, p.ID, a, blobs); err != nil {
 		return err
 	}
 	if a.SubjectDigest != "" {

@@ -139,16 +139,21 @@ type manifests struct {
 }
 
 func (m *manifests) Put(ctx context.Context, man distribution.Manifest, options ...distribution.ManifestServiceOption) (digest.Digest, error) {
-	if _, payload, err := man.Payload(); err == nil {
-		a, err := DescribePayload(ctx, digest.FromBytes(payload), "", payload, nil)
-		if err == nil {
-			err = m.repo.ix.CheckQuota(ctx, m.repo.Named().Name(), a.Blobs)
-		}
-		if errors.Is(err, ErrQuotaExceeded) {
-			return "", errcode.ErrorCodeDenied.WithMessage(err.Error())
-		} else if err != nil {
-			return "", err
-		}
+	// Described once: the quota check needs its blobs, the index all of it
+	// (distribution stores a manifest under the sha256 of its payload).
+	_, payload, err := man.Payload()
+	if err != nil {
+		return "", err
+	}
+	a, err := Describe(ctx, digest.FromBytes(payload), man, nil)
+	if err != nil {
+		return "", err
+	}
+	p, err := m.repo.ix.checkQuota(ctx, m.repo.Named().Name(), a.Blobs)
+	if errors.Is(err, ErrQuotaExceeded) {
+		return "", errcode.ErrorCodeDenied.WithMessage(err.Error())
+	} else if err != nil {
+		return "", err
 	}
 	dgst, err := m.ManifestService.Put(ctx, man, options...)
 	if err != nil {
@@ -157,7 +162,13 @@ func (m *manifests) Put(ctx context.Context, man distribution.Manifest, options 
 	if err := m.linkManifestAlias(ctx, dgst, man); err != nil {
 		return dgst, err
 	}
-	if err := m.repo.ix.recordManifest(ctx, m.repo, dgst, man); err != nil {
+	if dgst.String() != a.Digest {
+		a, err = Describe(ctx, dgst, man, nil)
+	}
+	if err == nil {
+		err = m.repo.ix.recordArtifact(ctx, m.repo, p, a)
+	}
+	if err != nil {
 		m.repo.ix.log.ErrorContext(ctx, "index: recording manifest", "repository", m.repo.Named().Name(), "digest", dgst, "err", err)
 		return dgst, err
 	}

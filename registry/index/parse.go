@@ -9,7 +9,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"strings"
 
 	"github.com/distribution/distribution/v3"
@@ -87,13 +86,8 @@ func DescribePayload(ctx context.Context, dgst digest.Digest, mediaType string, 
 		if a.ArtifactType == "" && !imageConfigTypes[raw.Config.MediaType] && raw.Config.MediaType != v1.MediaTypeEmptyJSON {
 			a.ArtifactType = raw.Config.MediaType
 		}
-		if imageConfigTypes[raw.Config.MediaType] && blobs != nil {
-			if cfg, err := readConfig(ctx, blobs, raw.Config.Digest); err == nil {
-				a.OS, a.Arch, a.Variant = cfg.OS, cfg.Architecture, cfg.Variant
-				a.Extra = map[string]any{"architecture": cfg.Architecture, "os": cfg.OS, "author": cfg.Author, "created": cfg.Created}
-			}
-		}
 	}
+	describeConfig(ctx, &a, blobs)
 	for _, l := range raw.Layers {
 		if len(l.URLs) > 0 {
 			continue // a foreign layer lives elsewhere: berth stores nothing of it
@@ -110,14 +104,38 @@ func DescribePayload(ctx context.Context, dgst digest.Digest, mediaType string, 
 	return a, nil
 }
 
+// describeConfig fills in what an artifact's image config tells (platform,
+// author, creation time), read through blobs; nothing when blobs is nil, the
+// config is not an image config or cannot be read.
+func describeConfig(ctx context.Context, a *metadata.Artifact, blobs distribution.BlobProvider) {
+	if blobs == nil || a.ConfigDigest == "" || !imageConfigTypes[a.ConfigMediaType] {
+		return
+	}
+	if cfg, err := readConfig(ctx, blobs, digest.Digest(a.ConfigDigest)); err == nil {
+		a.OS, a.Arch, a.Variant = cfg.OS, cfg.Architecture, cfg.Variant
+		a.Extra = map[string]any{"architecture": cfg.Architecture, "os": cfg.OS, "author": cfg.Author, "created": cfg.Created}
+	}
+}
+
+// readSmallBlob reads a small blob (a config) whole, refusing one over
+// limit bytes. It uses Get, not Open: distribution's Open reads through a
+// 4 MiB buffer allocated for each call, which costs more than reading a
+// config of a few KiB; its Get reads the file at once and refuses one over
+// 4 MiB.
+func readSmallBlob(ctx context.Context, blobs distribution.BlobProvider, d digest.Digest, limit int) ([]byte, error) {
+	b, err := blobs.Get(ctx, d)
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > limit {
+		return nil, fmt.Errorf("over %d bytes", limit)
+	}
+	return b, nil
+}
+
 func readConfig(ctx context.Context, blobs distribution.BlobProvider, d digest.Digest) (imageConfig, error) {
 	var cfg imageConfig
-	rc, err := blobs.Open(ctx, d)
-	if err != nil {
-		return cfg, err
-	}
-	defer rc.Close()
-	b, err := io.ReadAll(io.LimitReader(rc, maxConfigBytes))
+	b, err := readSmallBlob(ctx, blobs, d, maxConfigBytes)
 	if err != nil {
 		return cfg, err
 	}

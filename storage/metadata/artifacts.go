@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-
 	"time"
 )
 
@@ -41,9 +40,10 @@ func (db *DB) PutArtifact(ctx context.Context, projectID int64, repo string, a A
 			return fmt.Errorf("metadata: repository %q: %w", repo, err)
 		}
 		a.RepositoryID, a.Repository = repoID, repo
-		err = tx.QueryRowContext(ctx, db.q(`SELECT id FROM artifacts WHERE repository_id = ? AND digest = ?`), repoID, a.Digest).Scan(&a.ID)
+		h := db.hot(ctx, tx)
+		err = h.QueryRow(`SELECT id FROM artifacts WHERE repository_id = ? AND digest = ?`, repoID, a.Digest).Scan(&a.ID)
 		if err == nil {
-			_, err = tx.ExecContext(ctx, db.q(`UPDATE artifacts SET push_time = ?, pushed_by = ? WHERE id = ?`), millis(a.PushTime), a.PushedBy, a.ID)
+			_, err = h.Exec(`UPDATE artifacts SET push_time = ?, pushed_by = ? WHERE id = ?`, millis(a.PushTime), a.PushedBy, a.ID)
 			if err == nil {
 				err = db.putManifestTx(ctx, tx, a.ID, a.Manifest) // fills rows indexed before 006
 			}
@@ -81,9 +81,10 @@ func (db *DB) insertArtifact(ctx context.Context, tx *sql.Tx, projectID int64, a
 			return err
 		}
 	}
-	err := tx.QueryRowContext(ctx, db.q(`INSERT INTO artifacts (repository_id, digest, media_type, artifact_type, config_media_type,
+	h := db.hot(ctx, tx)
+	err := h.QueryRow(`INSERT INTO artifacts (repository_id, digest, media_type, artifact_type, config_media_type,
 		config_digest, manifest_size, size, os, arch, variant, subject_digest, annotations, extra, pushed_by, push_time)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 		a.RepositoryID, a.Digest, a.MediaType, a.ArtifactType, a.ConfigMediaType, a.ConfigDigest, a.ManifestSize, a.Size,
 		a.OS, a.Arch, a.Variant, a.SubjectDigest, toJSON(a.Annotations), toJSON(a.Extra), a.PushedBy, millis(a.PushTime)).Scan(&a.ID)
 	if err != nil {
@@ -101,32 +102,20 @@ func (db *DB) insertArtifact(ctx context.Context, tx *sql.Tx, projectID int64, a
 		a.References[i].ParentID, a.References[i].ChildID = a.ID, childIDs[i].Int64
 	}
 	// Parents pushed before this child (possible with validation off) now find it.
-	if _, err := tx.ExecContext(ctx, db.q(`UPDATE artifact_references SET child_id = ? WHERE child_id IS NULL AND child_digest = ?
-		AND parent_id IN (SELECT id FROM artifacts WHERE repository_id = ?)`), a.ID, a.Digest, a.RepositoryID); err != nil {
+	if _, err := h.Exec(`UPDATE artifact_references SET child_id = ? WHERE child_id IS NULL AND child_digest = ?
+		AND parent_id IN (SELECT id FROM artifacts WHERE repository_id = ?)`, a.ID, a.Digest, a.RepositoryID); err != nil {
 		return err
 	}
-	var added int64
-	for _, b := range blobs {
-		if _, err := tx.ExecContext(ctx, db.q(`INSERT INTO artifact_blobs (artifact_id, digest, size, media_type) VALUES (?, ?, ?, ?)`),
-			a.ID, b.Digest, b.Size, b.MediaType); err != nil {
-			return err
-		}
-		var refs int64
-		if err := tx.QueryRowContext(ctx, db.q(`INSERT INTO project_blobs (project_id, digest, size, refs) VALUES (?, ?, ?, 1)
-			ON CONFLICT (project_id, digest) DO UPDATE SET refs = project_blobs.refs + 1 RETURNING refs`),
-			projectID, b.Digest, b.Size).Scan(&refs); err != nil {
-			return err
-		}
-		if refs == 1 {
-			added += b.Size
-		}
+	added, err := db.insertBlobs(ctx, tx, projectID, a.ID, blobs)
+	if err != nil {
+		return err
 	}
 	if added != 0 {
-		if _, err := tx.ExecContext(ctx, db.q(`UPDATE projects SET storage_used = storage_used + ? WHERE id = ?`), added, projectID); err != nil {
+		if _, err := h.Exec(`UPDATE projects SET storage_used = storage_used + ? WHERE id = ?`, added, projectID); err != nil {
 			return err
 		}
 	}
-	_, err = tx.ExecContext(ctx, db.q(`UPDATE repositories SET updated_at = ?, artifact_count = artifact_count + 1 WHERE id = ?`), millis(a.PushTime), a.RepositoryID)
+	_, err = h.Exec(`UPDATE repositories SET updated_at = ?, artifact_count = artifact_count + 1 WHERE id = ?`, millis(a.PushTime), a.RepositoryID)
 	return err
 }
 
@@ -158,7 +147,7 @@ func (db *DB) NewBlobBytes(ctx context.Context, projectID int64, blobs []Blob) (
 	var n int64
 	for _, b := range uniqueBlobs(blobs) {
 		var one int
-		err := db.sql.QueryRowContext(ctx, db.q(`SELECT 1 FROM project_blobs WHERE project_id = ? AND digest = ?`), projectID, b.Digest).Scan(&one)
+		err := db.hot(ctx, db.sql).QueryRow(`SELECT 1 FROM project_blobs WHERE project_id = ? AND digest = ?`, projectID, b.Digest).Scan(&one)
 		if errors.Is(err, sql.ErrNoRows) {
 			n += b.Size
 		} else if err != nil {

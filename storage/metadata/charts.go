@@ -79,7 +79,19 @@ func bumpCharts(ctx context.Context, db *DB, q querier, projectID int64) error {
 // that project has ever held a chart: tags moved, manifests and
 // repositories deleted there may change what its chart repository shows.
 func (db *DB) TouchCharts(ctx context.Context, project string) error {
-	_, err := db.sql.ExecContext(ctx, db.q(`UPDATE chart_repos SET generation = generation + 1
+	// Most projects never held a chart: a read answers, and no write (which
+	// would queue for the write lock on SQLite) is made. A chart pushed
+	// after this read bumps the generation itself.
+	var one int
+	err := db.hot(ctx, db.sql).QueryRow(`SELECT 1 FROM chart_repos
+		WHERE project_id = (SELECT id FROM projects WHERE name = ?)`, project).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	_, err = db.sql.ExecContext(ctx, db.q(`UPDATE chart_repos SET generation = generation + 1
 		WHERE project_id = (SELECT id FROM projects WHERE name = ?)`), project)
 	return err
 }

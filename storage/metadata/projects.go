@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 )
 
@@ -59,6 +60,70 @@ func (db *DB) EnsureProject(ctx context.Context, name, creator string) (Project,
 // GetProject returns a project by name.
 func (db *DB) GetProject(ctx context.Context, name string) (Project, error) {
 	return db.getProject(ctx, db.sql, `p.name = ?`, name)
+}
+
+// LookupProject returns a project by name without its repository count
+// (RepoCount stays 0): one indexed lookup for the per-request checks of the
+// push and pull paths. GetProject counts the project's repositories, which
+// costs a walk over all of them. In a context from WithProjectMemo a project
+// found is remembered for the rest of that context (one request).
+func (db *DB) LookupProject(ctx context.Context, name string) (Project, error) {
+	memo, _ := ctx.Value(projectMemoKey{}).(*projectMemo)
+	if p, ok := memo.get(name); ok {
+		return p, nil
+	}
+	p, err := scanProject(db.hot(ctx, db.sql).QueryRow(`SELECT `+projectCols+` FROM projects p WHERE p.name = ?`, name))
+	if errors.Is(err, sql.ErrNoRows) {
+		return p, fmt.Errorf("project %v: %w", name, ErrNotFound)
+	}
+	if err != nil {
+		return p, fmt.Errorf("metadata: get project: %w", err)
+	}
+	memo.put(p)
+	return p, nil
+}
+
+type projectMemoKey struct{}
+
+type projectMemo struct {
+	mu sync.Mutex
+	m  map[string]Project
+}
+
+// WithProjectMemo returns a context in which LookupProject answers a
+// project it already found from memory: the access check, the push check
+// and the quota check of one request then cost one query, not three. Only
+// projects found are remembered (a project created during the request is
+// looked up again); a project changed or deleted during the request is seen
+// as it was when first looked up, as if the request had come a moment
+// earlier. Use it for one request, never longer.
+func WithProjectMemo(ctx context.Context) context.Context {
+	if _, ok := ctx.Value(projectMemoKey{}).(*projectMemo); ok {
+		return ctx
+	}
+	return context.WithValue(ctx, projectMemoKey{}, &projectMemo{})
+}
+
+func (m *projectMemo) get(name string) (Project, bool) {
+	if m == nil {
+		return Project{}, false
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	p, ok := m.m[name]
+	return p, ok
+}
+
+func (m *projectMemo) put(p Project) {
+	if m == nil {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.m == nil {
+		m.m = map[string]Project{}
+	}
+	m.m[p.Name] = p
 }
 
 // GetProjectByID returns a project by id.

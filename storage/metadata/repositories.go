@@ -29,15 +29,16 @@ func scanRepo(sc interface{ Scan(...any) error }, extra ...any) (Repository, err
 // project when absent.
 func (db *DB) ensureRepo(ctx context.Context, q querier, projectID int64, name string, now time.Time) (int64, error) {
 	var id int64
-	err := q.QueryRowContext(ctx, db.q(`SELECT id FROM repositories WHERE name = ?`), name).Scan(&id)
+	h := db.hot(ctx, q)
+	err := h.QueryRow(`SELECT id FROM repositories WHERE name = ?`, name).Scan(&id)
 	if err == nil {
 		return id, nil
 	}
 	if !errors.Is(err, sql.ErrNoRows) {
 		return 0, err
 	}
-	err = q.QueryRowContext(ctx, db.q(`INSERT INTO repositories (project_id, name, created_at, updated_at) VALUES (?, ?, ?, ?)
-		ON CONFLICT (name) DO UPDATE SET updated_at = repositories.updated_at RETURNING id`),
+	err = h.QueryRow(`INSERT INTO repositories (project_id, name, created_at, updated_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (name) DO UPDATE SET updated_at = repositories.updated_at RETURNING id`,
 		projectID, name, millis(now), millis(now)).Scan(&id)
 	return id, err
 }
@@ -70,7 +71,7 @@ func (db *DB) GetRepositoryByID(ctx context.Context, id int64) (Repository, erro
 }
 
 func (db *DB) getRepo(ctx context.Context, where string, arg any) (Repository, error) {
-	row := db.sql.QueryRowContext(ctx, db.q(`SELECT `+repoCols+`, `+repoCounts+` FROM repositories r WHERE `+where), arg)
+	row := db.hot(ctx, db.sql).QueryRow(`SELECT `+repoCols+`, `+repoCounts+` FROM repositories r WHERE `+where, arg)
 	var arts, tags int64
 	r, err := scanRepo(row, &arts, &tags)
 	if errors.Is(err, sql.ErrNoRows) {

@@ -30,8 +30,9 @@ func (db *DB) PutTag(ctx context.Context, repoID int64, name, digest string, at 
 		at = time.Now()
 	}
 	return db.tx(ctx, func(tx *sql.Tx) error {
+		h := db.hot(ctx, tx)
 		var artID int64
-		err := tx.QueryRowContext(ctx, db.q(`SELECT id FROM artifacts WHERE repository_id = ? AND digest = ?`), repoID, digest).Scan(&artID)
+		err := h.QueryRow(`SELECT id FROM artifacts WHERE repository_id = ? AND digest = ?`, repoID, digest).Scan(&artID)
 		if errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("artifact %s: %w", digest, ErrNotFound)
 		}
@@ -39,18 +40,18 @@ func (db *DB) PutTag(ctx context.Context, repoID int64, name, digest string, at 
 			return err
 		}
 		var tagID int64
-		err = tx.QueryRowContext(ctx, db.q(`SELECT id FROM tags WHERE repository_id = ? AND name = ?`), repoID, name).Scan(&tagID)
+		err = h.QueryRow(`SELECT id FROM tags WHERE repository_id = ? AND name = ?`, repoID, name).Scan(&tagID)
 		switch {
 		case err == nil:
-			_, err = tx.ExecContext(ctx, db.q(`UPDATE tags SET artifact_id = ?, push_time = ? WHERE id = ?`), artID, millis(at), tagID)
+			_, err = h.Exec(`UPDATE tags SET artifact_id = ?, push_time = ? WHERE id = ?`, artID, millis(at), tagID)
 			if err == nil {
-				_, err = tx.ExecContext(ctx, db.q(`UPDATE repositories SET updated_at = ? WHERE id = ?`), millis(at), repoID)
+				_, err = h.Exec(`UPDATE repositories SET updated_at = ? WHERE id = ?`, millis(at), repoID)
 			}
 		case errors.Is(err, sql.ErrNoRows):
-			_, err = tx.ExecContext(ctx, db.q(`INSERT INTO tags (repository_id, artifact_id, name, push_time) VALUES (?, ?, ?, ?)`),
+			_, err = h.Exec(`INSERT INTO tags (repository_id, artifact_id, name, push_time) VALUES (?, ?, ?, ?)`,
 				repoID, artID, name, millis(at))
 			if err == nil {
-				_, err = tx.ExecContext(ctx, db.q(`UPDATE repositories SET updated_at = ?, tag_count = tag_count + 1 WHERE id = ?`), millis(at), repoID)
+				_, err = h.Exec(`UPDATE repositories SET updated_at = ?, tag_count = tag_count + 1 WHERE id = ?`, millis(at), repoID)
 			}
 		}
 		if err != nil {

@@ -1,0 +1,54 @@
+package metadata
+
+import (
+	"context"
+	"database/sql"
+	"strings"
+)
+
+// insertBlobs records an artifact's blobs (unique) and counts them in the
+// project, in one statement each for all of them, and returns the bytes the
+// project did not hold before.
+func (db *DB) insertBlobs(ctx context.Context, tx *sql.Tx, projectID, artifactID int64, blobs []Blob) (int64, error) {
+	const batch = 500 // well under both databases' limits on bound parameters
+	var added int64
+	for len(blobs) > batch {
+		n, err := db.insertBlobs(ctx, tx, projectID, artifactID, blobs[:batch])
+		if err != nil {
+			return 0, err
+		}
+		added, blobs = added+n, blobs[batch:]
+	}
+	if len(blobs) == 0 {
+		return added, nil
+	}
+	rows := strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?),", len(blobs)), ",")
+	args := make([]any, 0, 4*len(blobs))
+	for _, b := range blobs {
+		args = append(args, artifactID, b.Digest, b.Size, b.MediaType)
+	}
+	if _, err := tx.ExecContext(ctx, db.q(`INSERT INTO artifact_blobs (artifact_id, digest, size, media_type) VALUES `+rows), args...); err != nil {
+		return 0, err
+	}
+	rows = strings.TrimSuffix(strings.Repeat("(?, ?, ?, 1),", len(blobs)), ",")
+	args = args[:0]
+	for _, b := range blobs {
+		args = append(args, projectID, b.Digest, b.Size)
+	}
+	res, err := tx.QueryContext(ctx, db.q(`INSERT INTO project_blobs (project_id, digest, size, refs) VALUES `+rows+`
+		ON CONFLICT (project_id, digest) DO UPDATE SET refs = project_blobs.refs + 1 RETURNING refs, size`), args...)
+	if err != nil {
+		return 0, err
+	}
+	defer res.Close()
+	for res.Next() {
+		var refs, size int64
+		if err := res.Scan(&refs, &size); err != nil {
+			return 0, err
+		}
+		if refs == 1 {
+			added += size
+		}
+	}
+	return added, res.Err()
+}
