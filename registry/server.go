@@ -102,6 +102,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts ...Options) (*S
 		}
 	}
 	ix := index.New(db, log, cfg.AutoCreateProjects)
+	if cfg.Storage.Redirect {
+		ix.ServeRedirects()
+	}
 	s := &Server{cfg: cfg, log: log, driver: driver, db: db, ix: ix, domain: domain.New(ix), v2routes: v2.Router(), access: o.Access}
 	dc := cfg.distributionConfig(secret)
 	dc.Middleware["registry"] = []configuration.Middleware{{

@@ -102,13 +102,18 @@ func (b *blobs) Stat(ctx context.Context, dgst digest.Digest) (v1.Descriptor, er
 
 // ServeBlob serves a blob asked for by alias with the alias in
 // Docker-Content-Digest and ETag; conditional requests may name either.
+// Blobs are served by the index's lean blob server (blobserve.go) unless
+// storage redirects are on.
 func (b *blobs) ServeBlob(ctx context.Context, w http.ResponseWriter, r *http.Request, dgst digest.Digest) error {
-	if !IsAlias(dgst) {
-		return b.BlobStore.ServeBlob(ctx, w, r, dgst)
-	}
 	canonical, err := b.BlobStore.Stat(ctx, dgst)
 	if err != nil {
 		return err
+	}
+	if !IsAlias(dgst) {
+		if ok, err := b.repo.ix.serveBlob(ctx, w, r, canonical.Digest, canonical.Size, canonical.MediaType); ok || err != nil {
+			return err
+		}
+		return b.BlobStore.ServeBlob(ctx, w, r, dgst)
 	}
 	etag := `"` + dgst.String() + `"`
 	if r.Header.Get("If-None-Match") != "" || r.Header.Get("If-Range") != "" {
@@ -121,7 +126,11 @@ func (b *blobs) ServeBlob(ctx context.Context, w http.ResponseWriter, r *http.Re
 		}
 	}
 	w.Header().Set("Docker-Content-Digest", dgst.String())
-	return b.BlobStore.ServeBlob(ctx, &etagWriter{ResponseWriter: w, etag: etag}, r, dgst)
+	ew := &etagWriter{ResponseWriter: w, etag: etag}
+	if ok, err := b.repo.ix.serveBlob(ctx, ew, r, canonical.Digest, canonical.Size, canonical.MediaType); ok || err != nil {
+		return err
+	}
+	return b.BlobStore.ServeBlob(ctx, ew, r, dgst)
 }
 
 // etagWriter replaces the ETag distribution set when the header goes out.

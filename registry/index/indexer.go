@@ -63,6 +63,7 @@ type Indexer struct {
 	db         *metadata.DB
 	log        *slog.Logger
 	autoCreate bool
+	redirects  bool // storage redirects on: distribution serves blobs
 
 	mu     sync.RWMutex
 	ns     distribution.Namespace
@@ -74,6 +75,10 @@ type Indexer struct {
 func New(db *metadata.DB, log *slog.Logger, autoCreate bool) *Indexer {
 	return &Indexer{db: db, log: log, autoCreate: autoCreate}
 }
+
+// ServeRedirects leaves blob GETs to distribution, which redirects clients
+// to the storage backend (storage.redirect); call it before serving.
+func (ix *Indexer) ServeRedirects() { ix.redirects = true }
 
 // DB is the index database.
 func (ix *Indexer) DB() *metadata.DB { return ix.db }
