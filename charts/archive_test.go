@@ -17,7 +17,6 @@ const goodChartYAML = "apiVersion: v2\nname: demo\nversion: 1.0.0\n"
 type entry struct {
 	name, body, link string
 	typ              byte
-	size             int64 // 0: len(body)
 }
 
 func tgz(t testing.TB, entries ...entry) []byte {

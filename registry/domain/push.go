@@ -19,7 +19,8 @@ const pusherKey = "auth.user.name"
 // WithPusher names the user a push made through the domain is recorded
 // for, as distribution does for a client's push.
 func WithPusher(ctx context.Context, user string) context.Context {
-	return context.WithValue(ctx, pusherKey, user) //nolint:staticcheck // distribution's own string key
+	//lint:ignore SA1029 distribution reads the user under its own string key
+	return context.WithValue(ctx, pusherKey, user)
 }
 
 // PushBlob stores a blob of known digest and size in repo through

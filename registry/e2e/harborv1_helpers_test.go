@@ -17,14 +17,13 @@ import (
 // hbpriv (secret:v1,v2) with a guest and a developer, and five public
 // hbpage-N projects for paging.
 type hbEnv struct {
-	b          *berthtest.Berth
-	pw         string
-	pubID      int64
-	privID     int64
-	web10      string // digest of hbpub/web:1.0
-	secretV1   string
-	pageNames  []string
-	craneAdmin string
+	b         *berthtest.Berth
+	pw        string
+	pubID     int64
+	privID    int64
+	web10     string // digest of hbpub/web:1.0
+	secretV1  string
+	pageNames []string
 }
 
 // hbResult is one Harbor v1 response.
