@@ -3,7 +3,6 @@ package bkrepo
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 
 	"github.com/berth-registry/berth/auth"
@@ -30,25 +29,19 @@ var (
 	errMethod   = errors.New("method not allowed")
 )
 
-// dialectError is a dialect failure with a client message.
-type dialectError struct {
-	kind error
-	msg  string
-}
-
-func (e *dialectError) Error() string        { return e.msg }
-func (e *dialectError) Is(target error) bool { return target == e.kind }
+// Dialect failures are *domain.Error values of the kinds above, so one
+// table maps them together with the core's.
 
 func missing(param string) error {
-	return &dialectError{errMissing, fmt.Sprintf("parameter %s is missing", param)}
+	return domain.Errorf(errMissing, "parameter %s is missing", param)
 }
 
 func invalid(format string, args ...any) error {
-	return &dialectError{errInvalid, fmt.Sprintf(format, args...)}
+	return domain.Errorf(errInvalid, format, args...)
 }
 
 func notFound(format string, args ...any) error {
-	return &dialectError{errNotFound, fmt.Sprintf(format, args...)}
+	return domain.Errorf(errNotFound, format, args...)
 }
 
 // classify is the dialect's one error table: core and dialect error kinds

@@ -138,7 +138,7 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		slices.Sort(allow)
 		w.Header().Set("Allow", strings.Join(allow, ", "))
-		h.fail(w, r, &dialectError{errMethod, fmt.Sprintf("method %s is not allowed here (allowed: %s)", r.Method, strings.Join(allow, ", "))})
+		h.fail(w, r, domain.Errorf(errMethod, "method %s is not allowed here (allowed: %s)", r.Method, strings.Join(allow, ", ")))
 		return
 	}
 	if err := fn(h, w, r, v); err != nil {

@@ -47,7 +47,7 @@ type chartJSON struct {
 // chartStore returns the store, or a 501 when none is wired.
 func (h *handler) chartStore() (ChartStore, error) {
 	if h.charts == nil {
-		return nil, &dialectError{errNoCharts, "the chart repository is not enabled on this server"}
+		return nil, domain.Errorf(errNoCharts, "the chart repository is not enabled on this server")
 	}
 	return h.charts, nil
 }

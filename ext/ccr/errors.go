@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 
 	"github.com/berth-registry/berth/auth"
@@ -39,25 +38,19 @@ var (
 	errNoCharts = errors.New("chart repository not available")
 )
 
-// dialectError is a dialect failure with a message for the client.
-type dialectError struct {
-	kind error
-	msg  string
-}
-
-func (e *dialectError) Error() string        { return e.msg }
-func (e *dialectError) Is(target error) bool { return target == e.kind }
+// Dialect failures are *domain.Error values of the kinds above, so one
+// table maps them together with the core's.
 
 func badParam(format string, args ...any) error {
-	return &dialectError{errParam, fmt.Sprintf(format, args...)}
+	return domain.Errorf(errParam, format, args...)
 }
 
 func notFound(format string, args ...any) error {
-	return &dialectError{errNotFound, fmt.Sprintf(format, args...)}
+	return domain.Errorf(errNotFound, format, args...)
 }
 
 func forbidden(format string, args ...any) error {
-	return &dialectError{errForbid, fmt.Sprintf(format, args...)}
+	return domain.Errorf(errForbid, format, args...)
 }
 
 // errorTable is the dialect's one mapping of core and dialect errors to

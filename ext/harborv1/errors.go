@@ -3,7 +3,6 @@ package harborv1
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 
 	"github.com/berth-registry/berth/auth"
@@ -18,21 +17,15 @@ var (
 	errMethod   = errors.New("method not allowed")
 )
 
-// dialectError is a dialect failure with a client message.
-type dialectError struct {
-	kind error
-	msg  string
-}
-
-func (e *dialectError) Error() string        { return e.msg }
-func (e *dialectError) Is(target error) bool { return target == e.kind }
+// Dialect failures are *domain.Error values of the kinds above, so one
+// table maps them together with the core's.
 
 func badParam(format string, args ...any) error {
-	return &dialectError{errBadParam, fmt.Sprintf(format, args...)}
+	return domain.Errorf(errBadParam, format, args...)
 }
 
 func notFound(format string, args ...any) error {
-	return &dialectError{errNotFound, fmt.Sprintf(format, args...)}
+	return domain.Errorf(errNotFound, format, args...)
 }
 
 // errorTable is the dialect's one mapping of core and dialect errors to
