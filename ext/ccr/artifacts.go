@@ -129,14 +129,11 @@ func (h *handler) listArtifacts(w http.ResponseWriter, r *http.Request, v vars) 
 	if err != nil {
 		return err
 	}
-	if _, err := h.authorize(r, v, auth.ActionPull); err != nil {
-		return err
-	}
-	full, err := v.fullName()
+	proj, err := h.authorize(r, v, auth.ActionPull)
 	if err != nil {
 		return err
 	}
-	proj, err := h.dom.GetProject(ctx, v.project)
+	full, err := v.fullName()
 	if err != nil {
 		return err
 	}
@@ -167,7 +164,8 @@ func artifactRef(ref string) error {
 // (berth's addition, as Harbor has it): one artifact under "artifact".
 func (h *handler) getArtifact(w http.ResponseWriter, r *http.Request, v vars) error {
 	ctx := r.Context()
-	if _, err := h.authorize(r, v, auth.ActionPull); err != nil {
+	proj, err := h.authorize(r, v, auth.ActionPull)
+	if err != nil {
 		return err
 	}
 	full, err := v.fullName()
@@ -175,10 +173,6 @@ func (h *handler) getArtifact(w http.ResponseWriter, r *http.Request, v vars) er
 		return err
 	}
 	if err := artifactRef(v.ref); err != nil {
-		return err
-	}
-	proj, err := h.dom.GetProject(ctx, v.project)
-	if err != nil {
 		return err
 	}
 	a, err := h.dom.GetArtifact(ctx, full, v.ref)

@@ -24,6 +24,7 @@ import (
 
 	"github.com/berth-registry/berth/auth"
 	"github.com/berth-registry/berth/registry/domain"
+	"github.com/berth-registry/berth/storage/metadata"
 )
 
 // Prefix is where the dialect lives; the instance id follows it.
@@ -224,17 +225,17 @@ func (h *handler) principal(r *http.Request) (auth.Principal, error) {
 }
 
 // authorize is the one authorization step of every project route: may the
-// caller do action in the path's project? Hidden projects are 404.
-func (h *handler) authorize(r *http.Request, v vars, action string) (auth.Principal, error) {
+// caller do action in the path's project? Hidden projects are 404. It
+// returns the project, so handlers need not look it up again.
+func (h *handler) authorize(r *http.Request, v vars, action string) (metadata.Project, error) {
 	if err := domain.ValidateProjectName(v.project); err != nil {
-		return auth.Principal{}, err
+		return metadata.Project{}, err
 	}
 	p, err := h.principal(r)
 	if err != nil {
-		return p, err
+		return metadata.Project{}, err
 	}
-	_, err = h.auth.Check(r.Context(), p, v.project, action)
-	return p, err
+	return h.auth.Check(r.Context(), p, v.project, action)
 }
 
 // fullName is the OCI repository name of the path's repository.

@@ -128,10 +128,7 @@ func (h *handler) listProjects(w http.ResponseWriter, r *http.Request, v vars) e
 // GET .../projects/{projectName} (berth's addition, as Harbor has it): one
 // project record under "project".
 func (h *handler) getProject(w http.ResponseWriter, r *http.Request, v vars) error {
-	if _, err := h.authorize(r, v, auth.ActionPull); err != nil {
-		return err
-	}
-	proj, err := h.dom.GetProject(r.Context(), v.project)
+	proj, err := h.authorize(r, v, auth.ActionPull)
 	if err != nil {
 		return err
 	}

@@ -42,10 +42,7 @@ func (h *handler) listRepos(w http.ResponseWriter, r *http.Request, v vars) erro
 	if err != nil {
 		return err
 	}
-	if _, err := h.authorize(r, v, auth.ActionPull); err != nil {
-		return err
-	}
-	proj, err := h.dom.GetProject(ctx, v.project)
+	proj, err := h.authorize(r, v, auth.ActionPull)
 	if err != nil {
 		return err
 	}
@@ -103,14 +100,11 @@ func (h *handler) createRepo(w http.ResponseWriter, r *http.Request, v vars) err
 // GET .../projects/{projectName}/repositories/{repositoryName}
 func (h *handler) getRepo(w http.ResponseWriter, r *http.Request, v vars) error {
 	ctx := r.Context()
-	if _, err := h.authorize(r, v, auth.ActionPull); err != nil {
-		return err
-	}
-	full, err := v.fullName()
+	proj, err := h.authorize(r, v, auth.ActionPull)
 	if err != nil {
 		return err
 	}
-	proj, err := h.dom.GetProject(ctx, v.project)
+	full, err := v.fullName()
 	if err != nil {
 		return err
 	}
