@@ -56,6 +56,7 @@ type signer struct {
 	pub      ed25519.PublicKey
 	kid      string
 	audience string
+	verified verifiedTokens
 }
 
 func parseSeed(s string) ([]byte, error) {
@@ -100,6 +101,27 @@ var (
 
 // verify checks signature, algorithm, issuer, audience and validity window.
 func (s *signer) verify(token string, now time.Time) (Claims, error) {
+	c, ok := s.verified.get(token)
+	if !ok {
+		var err error
+		if c, err = s.check(token); err != nil {
+			return c, err
+		}
+		s.verified.put(token, c)
+	}
+	n := now.Unix()
+	if n >= c.Expiry {
+		return c, ErrTokenExpired
+	}
+	if n+30 < c.NotBefore { // 30 s of clock skew between replicas
+		return c, ErrTokenInvalid
+	}
+	return c, nil
+}
+
+// check verifies a token's signature and parses its claims: a pure function
+// of the token and the key, which verify therefore remembers.
+func (s *signer) check(token string) (Claims, error) {
 	var c Claims
 	parts := strings.Split(token, ".")
 	if len(parts) != 3 {
@@ -119,13 +141,6 @@ func (s *signer) verify(token string, now time.Time) (Claims, error) {
 		return c, ErrTokenInvalid
 	}
 	if json.Unmarshal(body, &c) != nil || c.Issuer != tokenIssuer || c.Audience != s.audience || c.Subject == "" {
-		return c, ErrTokenInvalid
-	}
-	n := now.Unix()
-	if n >= c.Expiry {
-		return c, ErrTokenExpired
-	}
-	if n+30 < c.NotBefore { // 30 s of clock skew between replicas
 		return c, ErrTokenInvalid
 	}
 	return c, nil

@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -143,9 +144,13 @@ func TestTokenVerifyRefuses(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			c, err := s.verify(tc.token, now)
-			if !errors.Is(err, tc.want) {
-				t.Fatalf("verify = %+v, %v; want %v", c, err, tc.want)
+			// Twice: the second answer may come from the verified-token
+			// memo and must be the same.
+			for i := range 2 {
+				c, err := s.verify(tc.token, now)
+				if !errors.Is(err, tc.want) {
+					t.Fatalf("verify #%d = %+v, %v; want %v", i+1, c, err, tc.want)
+				}
 			}
 		})
 	}
@@ -162,6 +167,37 @@ func TestTokenVerifyRefuses(t *testing.T) {
 	// And a valid token expires with time.
 	if _, err := s.verify(good, now.Add(6*time.Minute)); !errors.Is(err, ErrTokenExpired) {
 		t.Errorf("verify after expiry = %v, want ErrTokenExpired", err)
+	}
+}
+
+// The verified-token memo keeps only tokens whose signature checked, never
+// outgrows its bound, and still applies expiry on every use.
+func TestVerifiedTokensMemo(t *testing.T) {
+	s := testSigner(t, RandomSecret(32), "berth")
+	now := time.Now()
+	good := mustSign(t, s, validClaims(now))
+	if _, err := s.verify(good, now); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := s.verified.get(good); !ok {
+		t.Fatal("a verified token was not remembered")
+	}
+	parts := strings.Split(good, ".")
+	forged := parts[0] + "." + parts[1] + "." + b64.EncodeToString(make([]byte, ed25519.SignatureSize))
+	if _, err := s.verify(forged, now); !errors.Is(err, ErrTokenInvalid) {
+		t.Fatalf("forged signature = %v, want ErrTokenInvalid", err)
+	}
+	if _, ok := s.verified.get(forged); ok {
+		t.Fatal("a token whose signature failed was remembered")
+	}
+	if _, err := s.verify(good, now.Add(6*time.Minute)); !errors.Is(err, ErrTokenExpired) {
+		t.Fatalf("remembered token after expiry = %v, want ErrTokenExpired", err)
+	}
+	for i := range maxVerifiedTokens + 10 {
+		s.verified.put(fmt.Sprint("token-", i), Claims{})
+		if n := len(s.verified.m); n > maxVerifiedTokens {
+			t.Fatalf("memo holds %d tokens, bound %d", n, maxVerifiedTokens)
+		}
 	}
 }
 

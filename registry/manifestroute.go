@@ -9,11 +9,10 @@ import (
 	"github.com/gorilla/mux"
 )
 
-// The manifest fast route: a GET or HEAD of /v2/<name>/manifests/<ref> goes
-// straight to the hot manifest path, without matching berth's router (every
-// dialect's routes, tried in turn before the /v2 fallback) and then
-// distribution's route table, which cost more than the rest of a cached
-// answer. parseManifestPath accepts a subset of what distribution's
+// The fast route: a /v2/ request skips berth's router (every dialect's
+// routes, tried in turn before the /v2 fallback), and a GET or HEAD of
+// /v2/<name>/manifests/<ref> also skips distribution's route table, which
+// cost more than the rest of a cached answer. parseManifestPath accepts a subset of what distribution's
 // manifest route matches, with the same name and reference; anything else
 // takes the ordinary way.
 
@@ -25,16 +24,23 @@ type fastRoutes struct {
 	shadowed []string // static prefixes of routes mounted under /v2/
 }
 
-// serveHTTP is berth's router behind the request middleware, with the
-// manifest fast route in front of it.
+// serveHTTP is berth's router behind the request middleware, with the fast
+// route in front of it: a /v2/ path no route of berth's router can match
+// goes straight to serveV2, where the router's fallback would send it after
+// trying every dialect's routes in turn, and a manifest GET or HEAD there
+// goes straight to the hot manifest path.
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
-	if s.hot != nil && (r.Method == http.MethodGet || r.Method == http.MethodHead) && r.URL.RawPath == "" {
-		if name, ref, ok := parseManifestPath(r.URL.Path); ok && s.fastRoutable(r.URL.Path) {
-			if !s.serveHotManifest(w, r, name, ref) {
-				s.serveManifestPull(w, r, name, ref)
+	if r.URL.RawPath == "" && strings.HasPrefix(r.URL.Path, "/v2/") && s.fastRoutable(r.URL.Path) {
+		if s.hot != nil && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+			if name, ref, ok := parseManifestPath(r.URL.Path); ok {
+				if !s.serveHotManifest(w, r, name, ref) {
+					s.serveManifestPull(w, r, name, ref)
+				}
+				return
 			}
-			return
 		}
+		s.serveV2(w, r)
+		return
 	}
 	s.router.ServeHTTP(w, r)
 }

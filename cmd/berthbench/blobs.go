@@ -13,6 +13,10 @@ import (
 
 const blobRepo = "library/blobs"
 
+// cpuSection is the table of server CPU time per pushed GB: steadier than
+// throughput on a shared 2-core host, it shows what each request costs.
+const cpuSection = "Server CPU per GB pushed (user + system seconds; lower is cheaper)"
+
 // blobAuth is the Authorization header each server's blob clients send:
 // a berth token for push and pull (as docker gets one), nothing for the
 // stock registry (no auth configured).
@@ -71,7 +75,9 @@ func runBlobs(ctx context.Context, b *bench) error {
 						if size == maxSize && n == maxClients {
 							rss = startRSS(s.proc.pid())
 						}
+						cpu0, _ := procCPU(s.proc.pid())
 						mbs, err := pushAll(ctx, b, hc, s, auth[s.name], size, n, chunked)
+						cpu1, cerr := procCPU(s.proc.pid())
 						if rss != nil {
 							peak := rss.finish()
 							b.rep.add("Peak RSS (MB, during the pushes of the largest blobs)", name+" push", "MB", target{berthBelow, 200}, s.name, float64(peak)/1e6)
@@ -80,6 +86,10 @@ func runBlobs(ctx context.Context, b *bench) error {
 							return err
 						}
 						b.rep.add("Blob push (throughput of all clients together)", name, "MB/s", target{ratioAtLeast, 0.95}, s.name, mbs)
+						if cerr == nil {
+							gb := float64(size) * float64(n) * float64(b.reps(size, n)) / 1e9
+							b.rep.add(cpuSection, name, "s/GB", target{}, s.name, (cpu1-cpu0).Seconds()/gb)
+						}
 						b.log.Info("push", "round", round+1, "server", s.name, "case", name, "MB/s", fmtNum(mbs))
 					}
 				}

@@ -54,8 +54,8 @@ func (db *DB) GetAppCredential(ctx context.Context, accessKey string) (AppCreden
 	var c AppCredential
 	var disabled boolish
 	var exp, created int64
-	err := db.sql.QueryRowContext(ctx, db.q(`SELECT id, access_key, secret_hash, name, creator, disabled, credential_version, expires_at, created_at
-		FROM app_credentials WHERE access_key = ?`), accessKey).Scan(&c.ID, &c.AccessKey, &c.SecretHash, &c.Name, &c.Creator, &disabled, &c.CredentialVersion, &exp, &created)
+	err := db.hot(ctx, db.sql).QueryRow(`SELECT id, access_key, secret_hash, name, creator, disabled, credential_version, expires_at, created_at
+		FROM app_credentials WHERE access_key = ?`, accessKey).Scan(&c.ID, &c.AccessKey, &c.SecretHash, &c.Name, &c.Creator, &disabled, &c.CredentialVersion, &exp, &created)
 	if errors.Is(err, sql.ErrNoRows) {
 		return c, fmt.Errorf("credential: %w", ErrNotFound)
 	}

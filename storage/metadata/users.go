@@ -52,7 +52,7 @@ func (db *DB) CreateUser(ctx context.Context, u User) (User, error) {
 
 // GetUser returns a user by name.
 func (db *DB) GetUser(ctx context.Context, username string) (User, error) {
-	u, err := scanUser(db.sql.QueryRowContext(ctx, db.q(`SELECT `+userCols+` FROM users WHERE username = ?`), username))
+	u, err := scanUser(db.hot(ctx, db.sql).QueryRow(`SELECT `+userCols+` FROM users WHERE username = ?`, username)) // on every request with a token
 	if errors.Is(err, sql.ErrNoRows) {
 		return u, fmt.Errorf("user %q: %w", username, ErrNotFound)
 	}
