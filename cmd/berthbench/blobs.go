@@ -70,7 +70,8 @@ func runBlobs(ctx context.Context, b *bench) error {
 						mode = fmt.Sprintf("chunked (%s)", fmtSize(b.o.chunk))
 					}
 					name := fmt.Sprintf("%s %s × %d", mode, fmtSize(size), n)
-					for _, s := range b.env.servers() {
+					for _, s := range b.env.inRound(round) {
+						settle()
 						var rss *rssSampler
 						if size == maxSize && n == maxClients {
 							rss = startRSS(s.proc.pid())
@@ -94,7 +95,7 @@ func runBlobs(ctx context.Context, b *bench) error {
 					}
 				}
 				name := fmt.Sprintf("%s × %d", fmtSize(size), n)
-				for _, s := range b.env.servers() {
+				for _, s := range b.env.inRound(round) {
 					mbs, err := pullAll(ctx, b, hc, s, auth[s.name], size, n)
 					if err != nil {
 						return err

@@ -99,7 +99,7 @@ func listRounds(ctx context.Context, b *bench, hc *http.Client, field, path stri
 		endpoint = "tags/list"
 	}
 	for round := range b.o.rounds {
-		for _, s := range b.env.servers() {
+		for _, s := range b.env.inRound(round) {
 			var first, walks []float64
 			for range b.o.listFirstIters {
 				t := time.Now()

@@ -99,7 +99,8 @@ func runManifests(ctx context.Context, b *bench) error {
 			if c.token {
 				tg = target{ratioAtLeast, 2.5}
 			}
-			for _, srvName := range []string{"berth", "stock"} {
+			for _, s := range b.env.inRound(round) {
+				srvName := s.name
 				t := targets[c.token][srvName]
 				ref := "v1"
 				if c.byRef == "digest" {

@@ -259,6 +259,17 @@ type env struct {
 // servers returns berth and stock, in the order a round measures them.
 func (e *env) servers() []*server { return []*server{e.berth, e.stock} }
 
+// inRound is the order the servers run in during a measured round: berth
+// first in odd rounds (1, 3, ...), the stock registry first in even ones, so
+// neither always runs in the wake of the other (page-cache writeback,
+// warmed caches).
+func (e *env) inRound(round int) []*server {
+	if round%2 == 1 {
+		return []*server{e.stock, e.berth}
+	}
+	return e.servers()
+}
+
 // startEnv starts MinIO (in -s3 mode), then berth (which creates the bucket),
 // then the stock registry.
 func startEnv(ctx context.Context, log *slog.Logger, o *options) (*env, error) {
