@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"runtime"
 	"slices"
@@ -87,11 +88,13 @@ func runBlobs(ctx context.Context, b *bench) error {
 							return err
 						}
 						b.rep.add("Blob push (throughput of all clients together)", name, "MB/s", target{ratioAtLeast, 0.95}, s.name, mbs)
+						cpuPerGB := math.NaN()
 						if cerr == nil {
 							gb := float64(size) * float64(n) * float64(b.reps(size, n)) / 1e9
-							b.rep.add(cpuSection, name, "s/GB", target{}, s.name, (cpu1-cpu0).Seconds()/gb)
+							cpuPerGB = (cpu1 - cpu0).Seconds() / gb
+							b.rep.add(cpuSection, name, "s/GB", target{}, s.name, cpuPerGB)
 						}
-						b.log.Info("push", "round", round+1, "server", s.name, "case", name, "MB/s", fmtNum(mbs))
+						b.log.Info("push", "round", round+1, "server", s.name, "case", name, "MB/s", fmtNum(mbs), "cpu_s_per_GB", fmtNum(cpuPerGB))
 					}
 				}
 				name := fmt.Sprintf("%s × %d", fmtSize(size), n)

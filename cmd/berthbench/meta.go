@@ -29,7 +29,7 @@ func header(o *options, commit string, took time.Duration) string {
 	fmt.Fprintf(&b, "- Machine: %s/%s, nproc %d, %s, %s memory\n", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), cpuModel(), memTotal())
 	fmt.Fprintf(&b, "- Go: harness %s; berth %s; stock registry %s\n", runtime.Version(), binVersion(o.berthBin), binVersion(o.registryBin))
 	fmt.Fprintf(&b, "- Mode: %s, %s\n", kind, mode)
-	fmt.Fprintf(&b, "- Rounds: %d; each round measures berth, then the stock registry; tables show the median over rounds\n", o.rounds)
+	fmt.Fprintf(&b, "- Rounds: %d; each round measures both servers, berth first in odd rounds and the stock registry first in even ones (blob pushes after a `sync`); tables show the median over rounds\n", o.rounds)
 	fmt.Fprintf(&b, "- Blobs: sizes %s, clients %v, chunked uploads in %s PATCHes; manifests: %d clients for %s per case;"+
 		" lists: %d tags, %d repositories; management lists: %d tags; HTTP seeding with %d clients\n",
 		fmtSizes(o.sizes), o.clients, fmtSize(o.chunk), o.manifestClients, o.duration, o.tags, o.repos, o.mgmtTags, o.seedConns)
