@@ -31,6 +31,11 @@ type Config struct {
 	// together and a downloaded source archive.
 	MaxFileBytes    int64 `yaml:"maxFileBytes"`
 	MaxContextBytes int64 `yaml:"maxContextBytes"`
+	// FetchAllow lists the networks (CIDR prefixes or addresses, separated
+	// by commas) downloads may reach besides public addresses: loopback,
+	// private, link-local (cloud metadata) and other non-public addresses
+	// are refused unless listed here (see fetch.go).
+	FetchAllow string `yaml:"fetchAllow"`
 }
 
 // Defaults returns the embedded defaults.
@@ -60,6 +65,9 @@ func (c *Config) Validate() error {
 	}
 	if err := domain.ValidateProjectName(c.DefaultCluster); err != nil {
 		errs = append(errs, fmt.Errorf("imagebuild.defaultCluster: %v", err))
+	}
+	if _, err := ParseFetchAllow(c.FetchAllow); err != nil {
+		errs = append(errs, fmt.Errorf("imagebuild.fetchAllow: %v", err))
 	}
 	if c.MaxFileBytes < 1 || c.MaxContextBytes < c.MaxFileBytes {
 		errs = append(errs, errors.New("imagebuild.maxFileBytes, imagebuild.maxContextBytes: must be positive, the context at least one file"))

@@ -99,7 +99,7 @@ func (s *Service) materialize(ctx context.Context, p metadata.BuildProject, dir 
 	for _, pl := range p.Plugins {
 		if u := attr(pl, "url"); pl.Name == pluginArchive && u != "" {
 			logf("build context: downloading source archive %s", u)
-			body, err := fetch(ctx, u, s.cfg.MaxContextBytes)
+			body, err := s.fetch.get(ctx, u, s.cfg.MaxContextBytes)
 			if err != nil {
 				return err
 			}

@@ -5,10 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/berth-registry/berth/storage/metadata"
 )
@@ -132,7 +130,7 @@ func (s *Service) dockerfile(ctx context.Context, p metadata.BuildProject) (stri
 	case TypeEdit:
 		return attr(byName[pluginStatic], "dockerfile"), nil
 	case TypeDownload:
-		body, err := fetch(ctx, attr(byName[pluginDownload], "url"), maxDockerfileBytes)
+		body, err := s.fetch.get(ctx, attr(byName[pluginDownload], "url"), maxDockerfileBytes)
 		if err != nil {
 			return "", err
 		}
@@ -225,52 +223,3 @@ func jsonArray(items ...string) string {
 	b, _ := json.Marshal(items)
 	return string(b)
 }
-
-// fetch GETs an http(s) URL and returns its body, refusing more than max
-// bytes.
-func fetch(ctx context.Context, rawURL string, max int64) (io.ReadCloser, error) {
-	if err := checkURL(rawURL); err != nil {
-		return nil, err
-	}
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
-	if err != nil {
-		cancel()
-		return nil, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		cancel()
-		return nil, fmt.Errorf("download %s: %w", rawURL, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		resp.Body.Close()
-		cancel()
-		return nil, fmt.Errorf("download %s: %s", rawURL, resp.Status)
-	}
-	if resp.ContentLength > max {
-		resp.Body.Close()
-		cancel()
-		return nil, fmt.Errorf("download %s: %d bytes, over the %d-byte limit", rawURL, resp.ContentLength, max)
-	}
-	return &limitedBody{r: io.LimitReader(resp.Body, max+1), c: resp.Body, max: max, url: rawURL, cancel: cancel}, nil
-}
-
-type limitedBody struct {
-	r      io.Reader
-	c      io.Closer
-	n, max int64
-	url    string
-	cancel context.CancelFunc
-}
-
-func (l *limitedBody) Read(p []byte) (int, error) {
-	n, err := l.r.Read(p)
-	l.n += int64(n)
-	if l.n > l.max {
-		return n, fmt.Errorf("download %s: over the %d-byte limit", l.url, l.max)
-	}
-	return n, err
-}
-
-func (l *limitedBody) Close() error { l.cancel(); return l.c.Close() }

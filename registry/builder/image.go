@@ -136,7 +136,7 @@ func (s *Service) assemble(ctx context.Context, p *plan, dir, tmp string, logf f
 		if err != nil {
 			return nil, err
 		}
-		n, err := writeLayer(ctx, st.copy, dir, tmp, s.cfg.MaxContextBytes, f)
+		n, err := writeLayer(ctx, st.copy, dir, tmp, s.fetch, s.cfg.MaxContextBytes, f)
 		if cerr := f.Close(); err == nil {
 			err = cerr
 		}

@@ -25,11 +25,11 @@ type entry struct {
 
 // writeLayer writes the tar of one COPY/ADD into out, streaming each file
 // from the build context in dir (and URLs for ADD into tmp).
-func writeLayer(ctx context.Context, op *copyOp, dir, tmp string, maxDownload int64, out io.Writer) (int, error) {
+func writeLayer(ctx context.Context, op *copyOp, dir, tmp string, fetch *fetcher, maxDownload int64, out io.Writer) (int, error) {
 	var entries []entry
 	for _, src := range op.srcs {
 		if op.add && (strings.HasPrefix(src, "http://") || strings.HasPrefix(src, "https://")) {
-			e, err := download(ctx, src, op.dest, tmp, maxDownload)
+			e, err := download(ctx, fetch, src, op.dest, tmp, maxDownload)
 			if err != nil {
 				return 0, err
 			}
@@ -143,8 +143,8 @@ func writeTar(op *copyOp, entries []entry, out io.Writer) error {
 
 // download fetches an ADD URL into tmp; it lands at dest (or in dest/
 // under the URL's base name).
-func download(ctx context.Context, rawURL, dest, tmp string, max int64) (entry, error) {
-	body, err := fetch(ctx, rawURL, max)
+func download(ctx context.Context, fetch *fetcher, rawURL, dest, tmp string, max int64) (entry, error) {
+	body, err := fetch.get(ctx, rawURL, max)
 	if err != nil {
 		return entry{}, err
 	}

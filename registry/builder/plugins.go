@@ -117,12 +117,12 @@ func baseImageList(ctx context.Context, s *Service, c Caller, params url.Values)
 }
 
 // previewDockerfile downloads a Dockerfile as a download definition would.
-func previewDockerfile(ctx context.Context, _ *Service, _ Caller, params url.Values) (any, error) {
+func previewDockerfile(ctx context.Context, s *Service, _ Caller, params url.Values) (any, error) {
 	u := params.Get("url")
 	if err := checkURL(u); err != nil {
 		return nil, err
 	}
-	body, err := fetch(ctx, u, maxDockerfileBytes)
+	body, err := s.fetch.get(ctx, u, maxDockerfileBytes)
 	if err != nil {
 		return nil, err
 	}

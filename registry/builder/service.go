@@ -48,6 +48,7 @@ type Service struct {
 	dom   *domain.Service
 	creds Credentials
 	log   *slog.Logger
+	fetch *fetcher // downloads URLs definitions name (see fetch.go)
 
 	mu        sync.Mutex
 	addr      string // berth's own listen address, for loopback pulls and pushes
@@ -62,8 +63,9 @@ type Service struct {
 
 // New returns the builder service. Start it once berth listens.
 func New(cfg Config, db *metadata.DB, dom *domain.Service, creds Credentials, log *slog.Logger) *Service {
+	allow, _ := ParseFetchAllow(cfg.FetchAllow) // checked by Validate
 	return &Service{
-		cfg: cfg, db: db, dom: dom, creds: creds, log: log.With("component", "imagebuild"),
+		cfg: cfg, db: db, dom: dom, creds: creds, log: log.With("component", "imagebuild"), fetch: newFetcher(allow),
 		sem: make(chan struct{}, cfg.Workers), running: map[int64]context.CancelFunc{},
 	}
 }

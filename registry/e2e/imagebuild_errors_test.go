@@ -18,7 +18,9 @@ import (
 
 // TestImageBuildErrors reaches every code of the image market's table.
 func TestImageBuildErrors(t *testing.T) {
-	e := startIBEnv(t, berthtest.Options{})
+	// Loopback is opened for the download that must fail by connection
+	// refused; the cloud metadata address stays refused by the policy.
+	e := startIBEnv(t, berthtest.Options{Env: []string{"BERTH_IMAGEBUILD_FETCH_ALLOW=127.0.0.1"}})
 	b := e.b
 	ib(t, b, http.MethodPost, "/api/project/new", map[string]any{"projectName": "exists", "Cluster": "apps"})
 	ib(t, b, http.MethodPost, "/api/project/new", map[string]any{"projectName": "nohistory", "Cluster": "apps"})
@@ -38,7 +40,8 @@ func TestImageBuildErrors(t *testing.T) {
 		{"plugin parameter bad", "GET", "/api/plugin/extension/interface?plugin=base_image_choose_from_harbor&method=BaseImageList&limit=x", "admin", nil, nil, 400, 10004, "limit"},
 		{"plugin parameter unknown", "POST", "/api/plugin/extension/interface", "admin", url.Values{"plugin": {"base_image_choose_from_harbor"}, "method": {"BaseImageList"}, "color": {"red"}}, nil, 400, 10004, "color"},
 		{"save with a bad plugin attribute", "POST", "/api/project/save", "admin", url.Values{"project": {"exists"}, "DefineDockerFileType": {"tool"}, "$$plugin": {"base_image"}, "base_image.img": {"x"}}, nil, 400, 10004, "no attribute"},
-		{"plugin call fails", "POST", "/api/plugin/extension/interface", "admin", map[string]any{"plugin": "download_dockerfile", "method": "Preview", "url": refused}, nil, 502, 10005, "download"},
+		{"plugin call fails", "POST", "/api/plugin/extension/interface", "admin", map[string]any{"plugin": "download_dockerfile", "method": "Preview", "url": refused}, nil, 502, 10005, "connection refused"},
+		{"download from a non-public address", "POST", "/api/plugin/extension/interface", "admin", map[string]any{"plugin": "download_dockerfile", "method": "Preview", "url": "http://169.254.169.254/latest/meta-data/"}, nil, 502, 10005, "169.254.169.254 is not a public address (allow it with imagebuild.fetchAllow)"},
 		{"bad project name", "POST", "/api/project/new", "admin", map[string]any{"projectName": "my*web"}, nil, 400, 10006, "projectName contains special char: *"},
 		{"bad type", "POST", "/api/project/save", "admin", url.Values{"project": {"exists"}, "DefineDockerFileType": {"define"}}, nil, 400, 10006, "edit, tool or download"},
 		{"unknown Cluster", "POST", "/api/project/new", "admin", map[string]any{"projectName": "a", "Cluster": "nocluster"}, nil, 400, 10006, "not found"},
@@ -89,7 +92,7 @@ func TestImageBuildLifecycle(t *testing.T) {
 	defer hang.Close()
 	defer close(release)
 	dir := t.TempDir()
-	opts := berthtest.Options{DataDir: dir, Env: []string{"BERTH_IMAGEBUILD_WORKERS=1", "BERTH_IMAGEBUILD_QUEUE_SIZE=0", "BERTH_SHUTDOWN_TIMEOUT=2s"}}
+	opts := berthtest.Options{DataDir: dir, Env: []string{"BERTH_IMAGEBUILD_WORKERS=1", "BERTH_IMAGEBUILD_QUEUE_SIZE=0", "BERTH_SHUTDOWN_TIMEOUT=2s", "BERTH_IMAGEBUILD_FETCH_ALLOW=127.0.0.1"}}
 	e := startIBEnv(t, opts)
 	b := e.b
 	ib(t, b, http.MethodPost, "/api/project/save", url.Values{"project": {"slow"}, "Cluster": {"apps"}, "DefineDockerFileType": {"download"},
