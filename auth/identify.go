@@ -55,28 +55,44 @@ func (s *Service) Identify(r *http.Request) (Principal, *Claims, error) {
 
 // fromToken verifies a berth token and loads its subject.
 func (s *Service) fromToken(ctx context.Context, token string) (Principal, *Claims, error) {
-	c, err := s.signer.verify(token, time.Now())
+	now := time.Now()
+	c, err := s.signer.verify(token, now)
 	if err != nil {
 		return Anonymous, nil, ErrUnauthenticated
 	}
+	if c.Kind == KindAnonymous {
+		return Anonymous, &c, nil
+	}
+	if p, ok := s.principals.get(token, now); ok {
+		return p, &c, nil
+	}
+	p, err := s.tokenSubject(ctx, c)
+	if err != nil {
+		return Anonymous, nil, err
+	}
+	s.principals.put(token, p, now)
+	return p, &c, nil
+}
+
+// tokenSubject reads the user or app credential a token names; a missing
+// or disabled one is ErrUnauthenticated.
+func (s *Service) tokenSubject(ctx context.Context, c Claims) (Principal, error) {
 	switch c.Kind {
 	case KindApp:
 		ac, err := s.db.GetAppCredential(ctx, c.Subject)
 		if err != nil || ac.Disabled {
-			return Anonymous, nil, ErrUnauthenticated
+			return Anonymous, ErrUnauthenticated
 		}
-		return Principal{Kind: KindApp, Name: ac.AccessKey, AppID: ac.ID, Scopes: ac.Scopes, ViaToken: true}, &c, nil
-	case KindAnonymous:
-		return Anonymous, &c, nil
+		return Principal{Kind: KindApp, Name: ac.AccessKey, AppID: ac.ID, Scopes: ac.Scopes, ViaToken: true}, nil
 	default:
 		u, err := s.db.GetUser(ctx, c.Subject)
 		if errors.Is(err, metadata.ErrNotFound) || (err == nil && u.Disabled) {
-			return Anonymous, nil, ErrUnauthenticated
+			return Anonymous, ErrUnauthenticated
 		}
 		if err != nil {
-			return Anonymous, nil, err
+			return Anonymous, err
 		}
-		return Principal{Kind: KindUser, Name: u.Username, UserID: u.ID, Admin: u.Admin, ViaToken: true}, &c, nil
+		return Principal{Kind: KindUser, Name: u.Username, UserID: u.ID, Admin: u.Admin, ViaToken: true}, nil
 	}
 }
 

@@ -80,6 +80,8 @@ type Service struct {
 	cache    *credCache
 	throttle *throttle
 	signer   *signer
+	// principals holds the subjects of recently seen tokens (principalTTL).
+	principals tokenPrincipals
 	// AutoCreate lets authenticated users push into (and so create)
 	// projects that do not exist yet.
 	AutoCreate bool

@@ -201,6 +201,35 @@ func TestVerifiedTokensMemo(t *testing.T) {
 	}
 }
 
+// A token's principal is remembered for principalTTL, then read again.
+func TestTokenPrincipalsMemo(t *testing.T) {
+	var tp tokenPrincipals
+	now := time.Now()
+	if _, ok := tp.get("tok", now); ok {
+		t.Fatal("hit on an empty memo")
+	}
+	want := Principal{Kind: KindUser, Name: "dev1", UserID: 7, ViaToken: true}
+	tp.put("tok", want, now)
+	for _, tc := range []struct {
+		after time.Duration
+		hit   bool
+	}{{0, true}, {principalTTL / 2, true}, {principalTTL - time.Nanosecond, true}, {principalTTL, false}, {time.Hour, false}} {
+		got, ok := tp.get("tok", now.Add(tc.after))
+		if ok != tc.hit || (ok && !reflect.DeepEqual(got, want)) {
+			t.Errorf("get %v after put = %+v, %v; want hit %v", tc.after, got, ok, tc.hit)
+		}
+	}
+	if _, ok := tp.get("other", now); ok {
+		t.Error("hit for another token")
+	}
+	for i := range maxVerifiedTokens + 10 {
+		tp.put(fmt.Sprint("token-", i), want, now)
+		if n := len(tp.m); n > maxVerifiedTokens {
+			t.Fatalf("memo holds %d principals, bound %d", n, maxVerifiedTokens)
+		}
+	}
+}
+
 func TestNewSignerSeed(t *testing.T) {
 	for _, seed := range []string{"", "short", strings.Repeat("A", 40), "not base64 !!"} {
 		if _, err := newSigner(seed, "berth"); err == nil {

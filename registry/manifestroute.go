@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 
+	v2 "github.com/distribution/distribution/v3/registry/api/v2"
 	"github.com/gorilla/mux"
 )
 
@@ -180,4 +181,34 @@ func validDigest(ref string) bool {
 		}
 	}
 	return true
+}
+
+// parseUploadPath recognises distribution's blob upload routes without its
+// route table: /v2/<name>/blobs/uploads/ (RouteNameBlobUpload) and
+// /v2/<name>/blobs/uploads/<uuid> (RouteNameBlobUploadChunk, uuid made of
+// [a-zA-Z0-9-_.=]), for the names parseManifestPath accepts. Distribution
+// routes all of these the same way (TestParseUploadPath); anything else is
+// left to its router.
+func parseUploadPath(p string) (name, route string, ok bool) {
+	rest, found := strings.CutPrefix(p, "/v2/")
+	if !found {
+		return "", "", false
+	}
+	i := strings.LastIndex(rest, "/blobs/uploads/")
+	if i <= 0 {
+		return "", "", false
+	}
+	name, id := rest[:i], rest[i+len("/blobs/uploads/"):]
+	if !validName(name) {
+		return "", "", false
+	}
+	if id == "" {
+		return name, v2.RouteNameBlobUpload, true
+	}
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; !isWord(c) && c != '-' && c != '.' && c != '=' {
+			return "", "", false
+		}
+	}
+	return name, v2.RouteNameBlobUploadChunk, true
 }

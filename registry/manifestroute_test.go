@@ -149,3 +149,95 @@ func TestV2Shadows(t *testing.T) {
 		})
 	}
 }
+
+// distributionRoute is the route and name distribution's router gives p.
+func distributionRoute(p string) (name, route string, ok bool) {
+	var m mux.RouteMatch
+	req := httptest.NewRequest(http.MethodPatch, "http://x"+p, nil)
+	if !v2.Router().Match(req, &m) || m.Route == nil {
+		return "", "", false
+	}
+	return m.Vars["name"], m.Route.GetName(), true
+}
+
+func TestParseUploadPath(t *testing.T) {
+	const up, chunk = v2.RouteNameBlobUpload, v2.RouteNameBlobUploadChunk
+	for _, c := range []struct {
+		path, name, route string
+		ok                bool
+	}{
+		{"/v2/library/app/blobs/uploads/", "library/app", up, true},
+		{"/v2/a/blobs/uploads/0f1e2d3c-aaaa-bbbb-cccc-0123456789ab", "a", chunk, true},
+		{"/v2/a/blobs/uploads/Zm9v_YmFy.x=", "a", chunk, true},
+		{"/v2/a-b__c.d/e/blobs/uploads/", "a-b__c.d/e", up, true},
+		{"/v2/a/blobs/uploads/blobs/uploads/", "a/blobs/uploads", up, true},
+		{"/v2/a/blobs/uploads/x/blobs/uploads/y", "a/blobs/uploads/x", chunk, true},
+		{"/v2/a/blobs/uploads/x/", "", "", false},
+		{"/v2/a/blobs/uploads/x:y", "", "", false},
+		{"/v2/a/blobs/uploads/x%2Fy", "", "", false},
+		{"/v2/blobs/uploads/", "", "", false},
+		{"/v2//blobs/uploads/", "", "", false},
+		{"/v2/A/blobs/uploads/", "", "", false},
+		{"/v2/../blobs/uploads/", "", "", false},
+		{"/v2/localhost:5000/a/blobs/uploads/", "", "", false}, // distribution's; not ours
+		{"/v2/a/blobs/uploads", "", "", false},
+		{"/v2/a/blobs/sha256:" + hex64, "", "", false},
+		{"/v2/a/manifests/v1", "", "", false},
+		{"/v3/a/blobs/uploads/", "", "", false},
+	} {
+		name, route, ok := parseUploadPath(c.path)
+		if name != c.name || route != c.route || ok != c.ok {
+			t.Errorf("parseUploadPath(%q) = %q, %q, %v; want %q, %q, %v", c.path, name, route, ok, c.name, c.route, c.ok)
+		}
+		if !ok {
+			continue
+		}
+		if dn, dr, dok := distributionRoute(c.path); !dok || dn != name || dr != route {
+			t.Errorf("%q: distribution routes it to %q, %q, %v", c.path, dn, dr, dok)
+		}
+	}
+}
+
+// TestParseUploadPathRandom: whatever parseUploadPath accepts among random
+// paths, distribution's router routes the same way with the same name.
+func TestParseUploadPathRandom(t *testing.T) {
+	alnum := []string{"a", "z9", "0", "lib"}
+	seps := []string{"-", "--", "_", "__", ".", "/", "/"}
+	junk := []string{"B", ":", "___", "/blobs/uploads/", "/blobs/", "/manifests/", "sha256:", "..", "//", "-", "="}
+	rng := rand.New(rand.NewPCG(3, 4))
+	pick := func(l []string) string { return l[rng.IntN(len(l))] }
+	accepted := 0
+	for range 20000 {
+		var b strings.Builder
+		b.WriteString("/v2/")
+		for i := range 1 + rng.IntN(6) {
+			if i > 0 {
+				b.WriteString(pick(seps))
+			}
+			b.WriteString(pick(alnum))
+			if rng.IntN(10) == 0 {
+				b.WriteString(pick(junk))
+			}
+		}
+		b.WriteString("/blobs/uploads/")
+		switch rng.IntN(3) {
+		case 0:
+		case 1:
+			b.WriteString(pick([]string{"0f1e2d3c-aaaa-bbbb", "Zm9v_YmFy.x=", "u"}))
+		default:
+			b.WriteString(pick(junk) + pick(alnum))
+		}
+		p := b.String()
+		name, route, ok := parseUploadPath(p)
+		if !ok {
+			continue
+		}
+		accepted++
+		if dn, dr, dok := distributionRoute(p); !dok || dn != name || dr != route {
+			t.Fatalf("%q: ours %q, %q; distribution %q, %q, %v", p, name, route, dn, dr, dok)
+		}
+	}
+	if accepted < 5000 {
+		t.Errorf("only %d random paths accepted: the generator tests too little", accepted)
+	}
+}

@@ -22,16 +22,24 @@ func (s *Server) serveV2(w http.ResponseWriter, r *http.Request) {
 		s.serveReferrers(w, r, sm[1], sm[len(sm)-1])
 		return
 	}
+	name, route, ok := parseUploadPath(r.URL.Path) // the most frequent requests of a push
 	var m mux.RouteMatch
-	if !s.v2routes.Match(r, &m) || m.Route == nil {
-		s.app.ServeHTTP(w, r)
-		return
+	if !ok || r.URL.RawPath != "" {
+		if !s.v2routes.Match(r, &m) || m.Route == nil {
+			s.app.ServeHTTP(w, r)
+			return
+		}
+		name, route = m.Vars["name"], m.Route.GetName()
 	}
-	name := m.Vars["name"]
-	switch route := m.Route.GetName(); {
+	switch {
 	case isPush(route, r.Method):
 		r = r.WithContext(metadata.WithProjectMemo(r.Context())) // one project lookup per push request
-		if err := s.ix.CheckPush(r.Context(), name); err != nil {
+		// Blob uploads trust a project found for a second (index.CheckUpload).
+		check := s.ix.CheckUpload
+		if route == v2.RouteNameManifest {
+			check = s.ix.CheckPush
+		}
+		if err := check(r.Context(), name); err != nil {
 			if errors.Is(err, index.ErrNoProject) {
 				// Only a caller allowed to push learns that the project is missing.
 				if s.challenged(w, r, name) {

@@ -58,7 +58,7 @@ func runBlobs(ctx context.Context, b *bench) error {
 		auth[s.name] = a
 	}
 	for _, s := range b.env.servers() { // warm-up, not measured
-		if _, err := pushAll(ctx, b, hc, s, auth[s.name], b.o.sizes[0], 1, false); err != nil {
+		if _, _, err := pushAll(ctx, b, hc, s, auth[s.name], b.o.sizes[0], 1, false); err != nil {
 			return err
 		}
 	}
@@ -78,7 +78,7 @@ func runBlobs(ctx context.Context, b *bench) error {
 							rss = startRSS(s.proc.pid())
 						}
 						cpu0, _ := procCPU(s.proc.pid())
-						mbs, err := pushAll(ctx, b, hc, s, auth[s.name], size, n, chunked)
+						pushed, mbs, err := pushAll(ctx, b, hc, s, auth[s.name], size, n, chunked)
 						cpu1, cerr := procCPU(s.proc.pid())
 						if rss != nil {
 							peak := rss.finish()
@@ -90,8 +90,7 @@ func runBlobs(ctx context.Context, b *bench) error {
 						b.rep.add("Blob push (throughput of all clients together)", name, "MB/s", target{ratioAtLeast, 0.95}, s.name, mbs)
 						cpuPerGB := math.NaN()
 						if cerr == nil {
-							gb := float64(size) * float64(n) * float64(b.reps(size, n)) / 1e9
-							cpuPerGB = (cpu1 - cpu0).Seconds() / gb
+							cpuPerGB = (cpu1 - cpu0).Seconds() / (float64(pushed) / 1e9)
 							b.rep.add(cpuSection, name, "s/GB", target{}, s.name, cpuPerGB)
 						}
 						b.log.Info("push", "round", round+1, "server", s.name, "case", name, "MB/s", fmtNum(mbs), "cpu_s_per_GB", fmtNum(cpuPerGB))
@@ -112,27 +111,31 @@ func runBlobs(ctx context.Context, b *bench) error {
 	return nil
 }
 
-// reps is how many times a blob case repeats within one measurement, so a
-// small one moves at least o.repBytes (at most 50 repetitions).
-func (b *bench) reps(size int64, n int) int {
-	return int(min(50, max(1, b.o.repBytes/(size*int64(n)))))
+// repeat runs one measurement of a blob case: once (all n clients at
+// once) takes size*n bytes, and it repeats until it moved at least
+// o.repBytes and ran at least o.minBlobTime (a second of 1 MiB pushes is
+// a few fsync-bound batches, too few to be steady), at most 500 times. It
+// returns the bytes moved and the aggregate throughput in MB/s (10^6 bytes).
+func (b *bench) repeat(ctx context.Context, size int64, n int, once func(context.Context) error) (bytes int64, mbs float64, err error) {
+	start := time.Now()
+	for i := 0; i < 500 && (bytes < b.o.repBytes || time.Since(start) < b.o.minBlobTime); i++ {
+		if err := once(ctx); err != nil {
+			return 0, 0, err
+		}
+		bytes += size * int64(n)
+	}
+	return bytes, float64(bytes) / time.Since(start).Seconds() / 1e6, nil
 }
 
-// pushAll has n clients push their blob of size at once, reps times, and
-// returns the aggregate throughput in MB/s (10^6 bytes).
-func pushAll(ctx context.Context, b *bench, hc *http.Client, s *server, authz string, size int64, n int, chunked bool) (float64, error) {
-	reps := b.reps(size, n)
-	start := time.Now()
-	for range reps {
-		err := parallel(ctx, n, n, func(ctx context.Context, c int) error {
+// pushAll has n clients push their blob of size at once, repeatedly (see
+// repeat), and returns the bytes pushed and the throughput in MB/s.
+func pushAll(ctx context.Context, b *bench, hc *http.Client, s *server, authz string, size int64, n int, chunked bool) (int64, float64, error) {
+	return b.repeat(ctx, size, n, func(ctx context.Context) error {
+		return parallel(ctx, n, n, func(ctx context.Context, c int) error {
 			k := blobKey{uint64(c + 1), size}
 			return pushBlob(ctx, hc, s, authz, k, b.dg.get(k), chunked, b.o.chunk)
 		})
-		if err != nil {
-			return 0, err
-		}
-	}
-	return float64(size) * float64(n) * float64(reps) / time.Since(start).Seconds() / 1e6, nil
+	})
 }
 
 // pushBlob uploads generated blob k: POST, then either one PUT with the
@@ -164,17 +167,13 @@ func pushBlob(ctx context.Context, hc *http.Client, s *server, authz string, k b
 	return expect(s.name+": PUT to finish a chunked upload", code, body, err, http.StatusCreated)
 }
 
-// pullAll has n clients GET their blob of size at once and returns the
-// aggregate throughput in MB/s.
+// pullAll has n clients GET their blob of size at once, repeatedly (see
+// repeat), and returns the throughput in MB/s.
 func pullAll(ctx context.Context, b *bench, hc *http.Client, s *server, authz string, size int64, n int) (float64, error) {
-	reps := b.reps(size, n)
-	start := time.Now()
-	for range reps {
-		if err := pullOnce(ctx, b, hc, s, authz, size, n); err != nil {
-			return 0, err
-		}
-	}
-	return float64(size) * float64(n) * float64(reps) / time.Since(start).Seconds() / 1e6, nil
+	_, mbs, err := b.repeat(ctx, size, n, func(ctx context.Context) error {
+		return pullOnce(ctx, b, hc, s, authz, size, n)
+	})
+	return mbs, err
 }
 
 func pullOnce(ctx context.Context, b *bench, hc *http.Client, s *server, authz string, size int64, n int) error {

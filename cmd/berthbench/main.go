@@ -29,10 +29,11 @@ type options struct {
 	out                                  string
 	berthBin, registryBin, minioBin      string
 	workDir                              string
-	sizes                                []int64 // blob sizes
-	clients                              []int   // concurrent blob clients
-	chunk                                int64   // PATCH size of chunked uploads
-	repBytes                             int64   // a blob case repeats until it moved this much
+	sizes                                []int64       // blob sizes
+	clients                              []int         // concurrent blob clients
+	chunk                                int64         // PATCH size of chunked uploads
+	repBytes                             int64         // a blob case repeats until it moved this much
+	minBlobTime                          time.Duration // ... and ran this long
 	duration                             time.Duration
 	manifestClients                      int
 	tags, repos, mgmtTags, seedConns     int
@@ -125,9 +126,9 @@ func (o *options) defaults() {
 		o.sizes, o.clients, o.chunk = []int64{1 << 20, 8 << 20}, []int{1, 4}, 2<<20
 		o.rounds = 1
 	}
-	o.repBytes = 256 << 20
+	o.repBytes, o.minBlobTime = 256<<20, 3*time.Second
 	if o.quick {
-		o.repBytes = 16 << 20
+		o.repBytes, o.minBlobTime = 16<<20, 0
 	}
 	if o.duration == 0 {
 		o.duration = 5 * time.Second

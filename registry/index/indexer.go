@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/distribution/distribution/v3"
 	storagedriver "github.com/distribution/distribution/v3/registry/storage/driver"
@@ -64,6 +65,7 @@ type Indexer struct {
 	log        *slog.Logger
 	autoCreate bool
 	redirects  bool // storage redirects on: distribution serves blobs
+	pushable   pushMemo
 
 	mu     sync.RWMutex
 	ns     distribution.Namespace
@@ -114,18 +116,39 @@ func ProjectName(repo string) string {
 // or pushes may create it. It creates nothing: the project is created with
 // the first manifest, when the pusher is known.
 func (ix *Indexer) CheckPush(ctx context.Context, repo string) error {
+	_, err := ix.checkPush(ctx, repo)
+	return err
+}
+
+// CheckUpload is CheckPush for the requests of a blob upload, which trust
+// a project found for pushMemoTTL (see pushMemo).
+func (ix *Indexer) CheckUpload(ctx context.Context, repo string) error {
+	now := time.Now()
 	name := ProjectName(repo)
-	if !strings.Contains(repo, "/") {
-		return fmt.Errorf("repository %q must be named <project>/<name>: %w", repo, ErrNoProject)
+	if strings.Contains(repo, "/") && ix.pushable.has(name, now) {
+		return nil
 	}
-	_, err := ix.db.LookupProject(ctx, name)
-	if errors.Is(err, metadata.ErrNotFound) {
-		if ix.autoCreate {
-			return nil
-		}
-		return fmt.Errorf("project %q does not exist: %w", name, ErrNoProject)
+	found, err := ix.checkPush(ctx, repo)
+	if found {
+		ix.pushable.add(name, now)
 	}
 	return err
+}
+
+// checkPush is CheckPush, also saying whether the project exists.
+func (ix *Indexer) checkPush(ctx context.Context, repo string) (found bool, err error) {
+	name := ProjectName(repo)
+	if !strings.Contains(repo, "/") {
+		return false, fmt.Errorf("repository %q must be named <project>/<name>: %w", repo, ErrNoProject)
+	}
+	_, err = ix.db.LookupProject(ctx, name)
+	if errors.Is(err, metadata.ErrNotFound) {
+		if ix.autoCreate {
+			return false, nil
+		}
+		return false, fmt.Errorf("project %q does not exist: %w", name, ErrNoProject)
+	}
+	return err == nil, err
 }
 
 // ProjectForPush returns the project a push into repo lands in, creating it
