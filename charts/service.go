@@ -32,6 +32,8 @@ type Service struct {
 	mu    sync.Mutex
 	cache map[cacheKey]*cachedIndex
 	group singleflight.Group
+
+	uploads keyLock // one upload per chart version at a time (see Upload)
 }
 
 // New returns the chart repository over dom with upload limits lim.

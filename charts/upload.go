@@ -153,6 +153,10 @@ func (s *Service) Upload(ctx context.Context, proj metadata.Project, chart *spoo
 			return nil, err
 		}
 	}
+	// Uploads of one version take turns, so two of them cannot both find
+	// it missing and both store it (the second gets 409). Across replicas
+	// the check is not atomic: the later push then wins the tag.
+	defer s.uploads.lock(proj.Name + "/" + m.Name + "@" + m.Version)()
 	existing, err := s.versions(ctx, proj.ID, m.Name, m.Version, false)
 	if err != nil {
 		return nil, err
