@@ -65,7 +65,7 @@ func parseFlags(args []string) (*options, error) {
 	only := fs.String("only", "", "run only the workloads whose name matches this regexp (blobs, manifests, tags, catalog, mgmt)")
 	fs.BoolVar(&o.quick, "quick", false, "small sizes, one round, a few seconds per workload: a smoke test of the harness")
 	fs.BoolVar(&o.s3, "s3", false, "both servers on one MinIO (started here), different key prefixes, instead of the filesystem")
-	fs.IntVar(&o.rounds, "rounds", 5, "rounds; each round measures both servers, berth first in odd rounds, stock first in even ones")
+	fs.IntVar(&o.rounds, "rounds", 7, "rounds; each round measures both servers, berth first in odd rounds, stock first in even ones")
 	fs.StringVar(&o.out, "out", "", "also write the results into this Markdown file (e.g. docs/benchmarks.md)")
 	fs.StringVar(&o.berthBin, "berth", "bin/berth", "berth binary (make build)")
 	fs.StringVar(&o.registryBin, "registry", ".tools/bin/registry", "stock registry binary (make tools)")
