@@ -13,9 +13,9 @@ import (
 // The fast route: a /v2/ request skips berth's router (every dialect's
 // routes, tried in turn before the /v2 fallback), and a GET or HEAD of
 // /v2/<name>/manifests/<ref> also skips distribution's route table, which
-// cost more than the rest of a cached answer. parseManifestPath accepts a subset of what distribution's
-// manifest route matches, with the same name and reference; anything else
-// takes the ordinary way.
+// cost more than the rest of a cached answer. parseManifestPath accepts a
+// subset of what distribution's manifest route matches, with the same name
+// and reference; anything else takes the ordinary way.
 
 // fastRoutes is what the fast route needs to know about berth's router,
 // worked out once, at the first request (dialects mount before serving).
