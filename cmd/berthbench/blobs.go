@@ -77,7 +77,7 @@ func runBlobs(ctx context.Context, b *bench) error {
 						if size == maxSize && n == maxClients {
 							rss = startRSS(s.proc.pid())
 						}
-						cpu0, _ := procCPU(s.proc.pid())
+						cpu0, cerr0 := procCPU(s.proc.pid())
 						pushed, mbs, err := pushAll(ctx, b, hc, s, auth[s.name], size, n, chunked)
 						cpu1, cerr := procCPU(s.proc.pid())
 						if rss != nil {
@@ -89,7 +89,7 @@ func runBlobs(ctx context.Context, b *bench) error {
 						}
 						b.rep.add("Blob push (throughput of all clients together)", name, "MB/s", target{ratioAtLeast, 0.95}, s.name, mbs)
 						cpuPerGB := math.NaN()
-						if cerr == nil {
+						if cerr0 == nil && cerr == nil {
 							cpuPerGB = (cpu1 - cpu0).Seconds() / (float64(pushed) / 1e9)
 							b.rep.add(cpuSection, name, "s/GB", target{}, s.name, cpuPerGB)
 						}
