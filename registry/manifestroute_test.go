@@ -67,12 +67,30 @@ func TestParseManifestPath(t *testing.T) {
 	}
 }
 
+// alnum are the name components and reference tails of the random tests.
+var alnum = []string{"a", "z9", "0", "lib"}
+
+// randomV2Name writes "/v2/" and a mostly well-formed repository name of
+// one to six components, with junk thrown into one in ten.
+func randomV2Name(b *strings.Builder, rng *rand.Rand, junk []string) {
+	seps := []string{"-", "--", "_", "__", ".", "/", "/"}
+	pick := func(l []string) string { return l[rng.IntN(len(l))] }
+	b.WriteString("/v2/")
+	for i := range 1 + rng.IntN(6) {
+		if i > 0 {
+			b.WriteString(pick(seps))
+		}
+		b.WriteString(pick(alnum))
+		if rng.IntN(10) == 0 {
+			b.WriteString(pick(junk))
+		}
+	}
+}
+
 // TestParseManifestPathRandom: on random paths, whatever parseManifestPath
 // accepts distribution's router routes to the manifest handler with the
 // same name and reference.
 func TestParseManifestPathRandom(t *testing.T) {
-	alnum := []string{"a", "z9", "0", "lib"}
-	seps := []string{"-", "--", "_", "__", ".", "/", "/"}
 	junk := []string{"B", ":", "___", "/manifests/", "sha256:", hex64[:32], "..", "//", "-"}
 	rng := rand.New(rand.NewPCG(1, 2))
 	pick := func(l []string) string { return l[rng.IntN(len(l))] }
@@ -80,16 +98,7 @@ func TestParseManifestPathRandom(t *testing.T) {
 	for range 20000 {
 		// Mostly well-formed names and references, with junk thrown in.
 		var b strings.Builder
-		b.WriteString("/v2/")
-		for i := range 1 + rng.IntN(6) {
-			if i > 0 {
-				b.WriteString(pick(seps))
-			}
-			b.WriteString(pick(alnum))
-			if rng.IntN(10) == 0 {
-				b.WriteString(pick(junk))
-			}
-		}
+		randomV2Name(&b, rng, junk)
 		b.WriteString("/manifests/")
 		switch rng.IntN(4) {
 		case 0:
@@ -201,24 +210,13 @@ func TestParseUploadPath(t *testing.T) {
 // TestParseUploadPathRandom: whatever parseUploadPath accepts among random
 // paths, distribution's router routes the same way with the same name.
 func TestParseUploadPathRandom(t *testing.T) {
-	alnum := []string{"a", "z9", "0", "lib"}
-	seps := []string{"-", "--", "_", "__", ".", "/", "/"}
 	junk := []string{"B", ":", "___", "/blobs/uploads/", "/blobs/", "/manifests/", "sha256:", "..", "//", "-", "="}
 	rng := rand.New(rand.NewPCG(3, 4))
 	pick := func(l []string) string { return l[rng.IntN(len(l))] }
 	accepted := 0
 	for range 20000 {
 		var b strings.Builder
-		b.WriteString("/v2/")
-		for i := range 1 + rng.IntN(6) {
-			if i > 0 {
-				b.WriteString(pick(seps))
-			}
-			b.WriteString(pick(alnum))
-			if rng.IntN(10) == 0 {
-				b.WriteString(pick(junk))
-			}
-		}
+		randomV2Name(&b, rng, junk)
 		b.WriteString("/blobs/uploads/")
 		switch rng.IntN(3) {
 		case 0:
