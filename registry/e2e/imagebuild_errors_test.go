@@ -19,8 +19,9 @@ import (
 // TestImageBuildErrors reaches every code of the image market's table.
 func TestImageBuildErrors(t *testing.T) {
 	// Loopback is opened for the download that must fail by connection
-	// refused; the cloud metadata address stays refused by the policy.
-	e := startIBEnv(t, berthtest.Options{Env: []string{"BERTH_IMAGEBUILD_FETCH_ALLOW=127.0.0.1"}})
+	// refused; the cloud metadata address stays refused by the policy (no
+	// proxy from the environment, which would be dialled instead).
+	e := startIBEnv(t, berthtest.Options{Env: []string{"BERTH_IMAGEBUILD_FETCH_ALLOW=127.0.0.1", "HTTP_PROXY=", "http_proxy="}})
 	b := e.b
 	ib(t, b, http.MethodPost, "/api/project/new", map[string]any{"projectName": "exists", "Cluster": "apps"})
 	ib(t, b, http.MethodPost, "/api/project/new", map[string]any{"projectName": "nohistory", "Cluster": "apps"})
