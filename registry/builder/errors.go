@@ -4,7 +4,6 @@ import (
 	"errors"
 
 	"github.com/berth-registry/berth/registry/domain"
-	"github.com/berth-registry/berth/storage/metadata"
 )
 
 // Error kinds; test with errors.Is. Dialects map them to their own codes.
@@ -25,15 +24,6 @@ func errorf(kind error, format string, args ...any) error {
 	return domain.Errorf(kind, format, args...)
 }
 
-// translate maps database errors to builder kinds.
-func translate(err error, what string) error {
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, metadata.ErrNotFound):
-		return errorf(ErrNotFound, "%s not found", what)
-	case errors.Is(err, metadata.ErrExists):
-		return errorf(ErrExists, "%s already exists", what)
-	}
-	return err
-}
+// translate maps database errors to the core's kinds (which the builder's
+// ErrNotFound and ErrExists are).
+func translate(err error, what string) error { return domain.Translate(err, what) }

@@ -40,8 +40,11 @@ func Errorf(kind error, format string, args ...any) error {
 
 func errorf(kind error, format string, args ...any) error { return Errorf(kind, format, args...) }
 
-// translate maps database and index errors to domain kinds.
-func translate(err error, what string) error {
+func translate(err error, what string) error { return Translate(err, what) }
+
+// Translate maps database and index errors to domain kinds, naming what
+// was looked for; packages beside the domain (the builder) use it too.
+func Translate(err error, what string) error {
 	switch {
 	case err == nil:
 		return nil
