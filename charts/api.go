@@ -14,6 +14,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/berth-registry/berth/auth"
+	"github.com/berth-registry/berth/ext/methods"
 	"github.com/berth-registry/berth/registry/domain"
 	"github.com/berth-registry/berth/storage/metadata"
 )
@@ -66,7 +67,7 @@ func Mount(r *mux.Router, authSvc *auth.Service, svc *Service, base BaseURLFunc)
 
 // serve authenticates, checks the method, authorizes the project action,
 // then runs the route.
-func (a *api) serve(w http.ResponseWriter, r *http.Request, methods map[string]op) {
+func (a *api) serve(w http.ResponseWriter, r *http.Request, byMethod map[string]op) {
 	vars := map[string]string{}
 	for k, v := range mux.Vars(r) {
 		dec, err := url.PathUnescape(v)
@@ -81,13 +82,9 @@ func (a *api) serve(w http.ResponseWriter, r *http.Request, methods map[string]o
 		a.fail(w, r, auth.ErrUnauthenticated) // credentials presented but wrong
 		return
 	}
-	o, ok := methods[r.Method]
+	o, ok := byMethod[r.Method]
 	if !ok {
-		allow := make([]string, 0, len(methods))
-		for m := range methods {
-			allow = append(allow, m)
-		}
-		w.Header().Set("Allow", strings.Join(allow, ", "))
+		w.Header().Set("Allow", methods.Allow(byMethod))
 		a.fail(w, r, domain.Errorf(errMethod, "method %s is not allowed here", r.Method))
 		return
 	}

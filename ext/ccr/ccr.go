@@ -23,6 +23,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/berth-registry/berth/auth"
+	"github.com/berth-registry/berth/ext/methods"
 	"github.com/berth-registry/berth/registry/domain"
 	"github.com/berth-registry/berth/storage/metadata"
 )
@@ -117,7 +118,7 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		segs[i] = d
 	}
-	methods, v, found := match(raw[1:], segs[1:])
+	byMethod, v, found := match(raw[1:], segs[1:])
 	if !found {
 		h.fail(w, r, notFound("no CCR route %s %s", r.Method, r.URL.EscapedPath()))
 		return
@@ -131,15 +132,11 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	fn := methods[r.Method]
+	fn := byMethod[r.Method]
 	if fn == nil {
-		allow := make([]string, 0, len(methods))
-		for m := range methods {
-			allow = append(allow, m)
-		}
-		slices.Sort(allow)
-		w.Header().Set("Allow", strings.Join(allow, ", "))
-		h.fail(w, r, domain.Errorf(errMethod, "method %s is not allowed here (allowed: %s)", r.Method, strings.Join(allow, ", ")))
+		allow := methods.Allow(byMethod)
+		w.Header().Set("Allow", allow)
+		h.fail(w, r, domain.Errorf(errMethod, "method %s is not allowed here (allowed: %s)", r.Method, allow))
 		return
 	}
 	if err := fn(h, w, r, v); err != nil {

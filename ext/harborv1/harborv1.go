@@ -12,12 +12,12 @@ package harborv1
 import (
 	"log/slog"
 	"net/http"
-	"slices"
 	"strings"
 
 	"github.com/gorilla/mux"
 
 	"github.com/berth-registry/berth/auth"
+	"github.com/berth-registry/berth/ext/methods"
 	"github.com/berth-registry/berth/registry"
 	"github.com/berth-registry/berth/registry/domain"
 )
@@ -78,16 +78,11 @@ func Mount(r *mux.Router, authSvc *auth.Service, dom *domain.Service) {
 // dispatch picks the method's handler (405 otherwise), refuses credentials
 // that do not verify (401, even where anonymous callers are welcome), then
 // serves the route and writes any error through the table.
-func (a *api) dispatch(methods map[string]handler) http.Handler {
+func (a *api) dispatch(byMethod map[string]handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		fn := methods[r.Method]
+		fn := byMethod[r.Method]
 		if fn == nil {
-			allow := make([]string, 0, len(methods))
-			for m := range methods {
-				allow = append(allow, m)
-			}
-			slices.Sort(allow)
-			w.Header().Set("Allow", strings.Join(allow, ", "))
+			w.Header().Set("Allow", methods.Allow(byMethod))
 			a.fail(w, r, errMethod)
 			return
 		}

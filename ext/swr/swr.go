@@ -10,12 +10,12 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 
 	"github.com/gorilla/mux"
 
 	"github.com/berth-registry/berth/auth"
+	"github.com/berth-registry/berth/ext/methods"
 	"github.com/berth-registry/berth/registry/domain"
 )
 
@@ -68,16 +68,11 @@ func Mount(r *mux.Router, a *auth.Service, dom *domain.Service, publicHost func(
 }
 
 // dispatch picks the handler for the method, answering 405 in SWR's shape.
-func (h *handler) dispatch(methods map[string]http.HandlerFunc) http.Handler {
+func (h *handler) dispatch(byMethod map[string]http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		fn := methods[r.Method]
+		fn := byMethod[r.Method]
 		if fn == nil {
-			allow := make([]string, 0, len(methods))
-			for m := range methods {
-				allow = append(allow, m)
-			}
-			slices.Sort(allow)
-			w.Header().Set("Allow", strings.Join(allow, ", "))
+			w.Header().Set("Allow", methods.Allow(byMethod))
 			h.fail(w, r, errMethod)
 			return
 		}
