@@ -27,7 +27,7 @@ const (
 func seedCharts(b *testing.B) (*Service, *metadata.DB, metadata.Project) {
 	b.Helper()
 	ctx := context.Background()
-	db, err := metadata.Open(ctx, filepath.Join(b.TempDir(), "bench.db"))
+	db, err := metadata.Open(ctx, filepath.Join(b.TempDir(), "bench.db"), 0)
 	if err != nil {
 		b.Fatal(err)
 	}

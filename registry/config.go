@@ -61,6 +61,9 @@ type DatabaseConfig struct {
 	URL string `yaml:"url"`
 	// PullFlushInterval is how often batched pull counts are written.
 	PullFlushInterval time.Duration `yaml:"pullFlushInterval"`
+	// Timeout bounds every database call (statement, transaction,
+	// connection); beyond it the request gets 503.
+	Timeout time.Duration `yaml:"timeout"`
 }
 
 // UseDataDir fills in the defaults that live in the data directory.
@@ -93,7 +96,7 @@ func Defaults() Config {
 		ShutdownTimeout:   30 * time.Second,
 		ReadHeaderTimeout: 30 * time.Second,
 		Storage:           storage.Defaults(),
-		Database:          DatabaseConfig{PullFlushInterval: 2 * time.Second},
+		Database:          DatabaseConfig{PullFlushInterval: 2 * time.Second, Timeout: 5 * time.Second},
 		ForeignLayerURLs:  `^https?://`,
 		Charts:            ChartLimits{}.WithDefaults(),
 	}
@@ -158,6 +161,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Database.PullFlushInterval <= 0 {
 		errs = append(errs, fieldErr("database.pullFlushInterval", "must be a positive duration"))
+	}
+	if c.Database.Timeout < 100*time.Millisecond {
+		errs = append(errs, fieldErr("database.timeout", "must be a duration of at least 100ms"))
 	}
 	if err := c.Storage.Validate(); err != nil {
 		errs = append(errs, err)

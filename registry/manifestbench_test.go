@@ -31,7 +31,7 @@ func BenchmarkHotManifest(b *testing.B) {
 	ctx := context.Background()
 	dir := b.TempDir()
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	db, err := metadata.Open(ctx, filepath.Join(dir, "berth.db"))
+	db, err := metadata.Open(ctx, filepath.Join(dir, "berth.db"), 0)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package registry
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -10,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -140,34 +142,55 @@ func withRecovery(log *slog.Logger, next http.Handler) http.Handler {
 	})
 }
 
-// withUnavailable answers 503 instead of distribution's generic 500 when the
-// request failed because the storage backend could not be reached. A success
-// status is held back until the first byte of the body, so a blob whose
-// stream cannot be opened still gets a clean 503 rather than a 200 with a
-// truncated body.
-func withUnavailable(next http.Handler) http.Handler {
+// withUnavailable answers 503 (a backend did not answer) or 507 (a disk is
+// full) instead of distribution's generic 500 when the request failed for
+// that reason. A success status is held back until the first byte of the
+// body, so a blob whose stream cannot be opened still gets a clean 503
+// rather than a 200 with a truncated body. Only the OCI API (/v2) is
+// rewritten: the management dialects answer faults in their own envelopes.
+//
+// Any other 5xx of the OCI API is answered as a plain internal error: what
+// distribution would put in its detail (storage paths, driver messages) is
+// logged with the request id, never sent.
+func withUnavailable(log *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx, unavailable := storage.WithUnavailableMark(r.Context())
-		uw := &unavailableWriter{ResponseWriter: w, unavailable: unavailable}
+		ctx, fault := storage.WithFaultMark(r.Context())
+		if !strings.HasPrefix(r.URL.Path, "/v2") {
+			next.ServeHTTP(w, r.WithContext(ctx))
+			return
+		}
+		uw := &unavailableWriter{ResponseWriter: w, fault: fault}
 		next.ServeHTTP(uw, r.WithContext(ctx))
 		uw.finish()
+		if uw.internal != nil {
+			log.ErrorContext(ctx, "internal error", "request_id", RequestID(ctx), "method", r.Method,
+				"path", truncate(r.URL.EscapedPath(), 512), "body", truncate(uw.internal.String(), 2048))
+		}
 	})
 }
 
 type unavailableWriter struct {
 	http.ResponseWriter
-	unavailable func() bool
-	pending     int // success status not yet sent
-	committed   bool
-	swallow     bool
+	fault     func() storage.Fault
+	pending   int // success status not yet sent
+	committed bool
+	swallow   bool
+	internal  *bytes.Buffer // the body of a 500 distribution wrote (logged)
 }
 
 func (w *unavailableWriter) WriteHeader(code int) {
 	if w.committed || w.swallow || w.pending != 0 {
 		return
 	}
-	if code >= 500 && w.unavailable() {
+	if code >= 500 && w.fault() != storage.NoFault {
 		w.fail()
+		return
+	}
+	if code == http.StatusInternalServerError {
+		w.swallow, w.internal = true, new(bytes.Buffer)
+		h := w.Header()
+		h.Del("Content-Length")
+		writeOCIError(w.ResponseWriter, code, "UNKNOWN", "internal error (request id "+h.Get(RequestIDHeader)+")")
 		return
 	}
 	if code >= 200 && code < 300 {
@@ -185,15 +208,31 @@ func (w *unavailableWriter) commit(code int) {
 func (w *unavailableWriter) fail() {
 	w.swallow = true
 	h := w.Header()
-	for _, k := range []string{"Content-Length", "Content-Range", "Etag", "Docker-Content-Digest", "Accept-Ranges", "Cache-Control"} {
+	for _, k := range []string{"Content-Length", "Content-Range", "Etag", "Docker-Content-Digest", "Accept-Ranges", "Cache-Control", "Location", "Range", "Docker-Upload-Uuid"} {
 		h.Del(k)
 	}
+	if w.fault() == storage.Full {
+		writeOCIError(w.ResponseWriter, http.StatusInsufficientStorage, "UNAVAILABLE",
+			"storage is full: nothing was stored, try again once space is freed")
+		return
+	}
 	writeOCIError(w.ResponseWriter, http.StatusServiceUnavailable, "UNAVAILABLE",
-		"storage backend unavailable, try again later")
+		"a backend (storage or the metadata database) did not answer, try again later")
+}
+
+// truncate bounds what a log line carries of client-controlled text.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "...(" + strconv.Itoa(len(s)) + " bytes)"
 }
 
 func (w *unavailableWriter) Write(b []byte) (int, error) {
 	if w.swallow {
+		if w.internal != nil && w.internal.Len() < 4096 {
+			w.internal.Write(b)
+		}
 		return len(b), nil
 	}
 	if !w.committed {
@@ -212,7 +251,7 @@ func (w *unavailableWriter) finish() {
 	if w.committed || w.swallow || w.pending == 0 {
 		return
 	}
-	if w.unavailable() {
+	if w.fault() != storage.NoFault {
 		w.fail()
 		return
 	}
@@ -235,7 +274,7 @@ func (w *unavailableWriter) Unwrap() http.ResponseWriter { return w.ResponseWrit
 
 // writeOCIError writes the OCI distribution error envelope.
 func writeOCIError(w http.ResponseWriter, status int, code, msg string) {
-	if status == http.StatusServiceUnavailable {
+	if status == http.StatusServiceUnavailable || status == http.StatusInsufficientStorage {
 		w.Header().Set("Retry-After", "5")
 	}
 	writeJSON(w, status, map[string]any{"errors": []map[string]any{{

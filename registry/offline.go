@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 
-	"github.com/distribution/distribution/v3"
 	diststorage "github.com/distribution/distribution/v3/registry/storage"
 
 	"github.com/berth-registry/berth/registry/index"
@@ -16,7 +15,7 @@ import (
 // Offline is storage and the metadata database opened without serving, for
 // `berth reindex` and `berth check` on a stopped server's data.
 type Offline struct {
-	ns  distribution.Namespace
+	ix  *index.Indexer
 	db  *metadata.DB
 	log *slog.Logger
 }
@@ -34,21 +33,22 @@ func OpenOffline(ctx context.Context, cfg Config, log *slog.Logger) (*Offline, e
 	if err != nil {
 		return nil, fmt.Errorf("registry: %w", err)
 	}
-	db, err := metadata.Open(ctx, cfg.Database.URL)
+	db, err := metadata.Open(ctx, cfg.Database.URL, cfg.Database.Timeout)
 	if err != nil {
 		return nil, &storage.FieldError{Key: "database.url", Msg: err.Error()}
 	}
-	return &Offline{ns: ns, db: db, log: log}, nil
+	return &Offline{ix: index.NewOffline(db, log, ns, driver), db: db, log: log}, nil
 }
 
-// Reindex rebuilds the index from storage.
+// Reindex replays pending storage writes, then rebuilds the index from
+// storage.
 func (o *Offline) Reindex(ctx context.Context) (index.Stats, error) {
-	return index.Reindex(ctx, o.ns, o.db, o.log)
+	return index.Reindex(metadata.WithTimeout(ctx, 0), o.ix, o.log)
 }
 
 // Check lists the differences between the index and storage.
 func (o *Offline) Check(ctx context.Context) ([]index.Drift, error) {
-	return index.Check(ctx, o.ns, o.db)
+	return index.Check(metadata.WithTimeout(ctx, 0), o.ix)
 }
 
 // Close closes the database.

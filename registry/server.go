@@ -97,7 +97,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts ...Options) (*S
 	}
 	db := o.DB
 	if db == nil {
-		if db, err = metadata.Open(ctx, cfg.Database.URL); err != nil {
+		if db, err = metadata.Open(ctx, cfg.Database.URL, cfg.Database.Timeout); err != nil {
 			return nil, &storage.FieldError{Key: "database.url", Msg: err.Error()}
 		}
 	}
@@ -126,6 +126,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts ...Options) (*S
 		s.Close()
 		return nil, fmt.Errorf("registry: bootstrap: %w", err)
 	}
+	s.ix.StartSync(ctx)
 	s.pulls = index.NewPulls(db, log, cfg.Database.PullFlushInterval)
 	if s.hot, err = newHotManifests(ctx, db, cfg.ManifestCache); err != nil {
 		s.Close()
@@ -159,13 +160,14 @@ func (s *Server) Driver() storagedriver.StorageDriver { return s.driver }
 
 // Handler is the whole HTTP surface with berth's request middleware.
 func (s *Server) Handler() http.Handler {
-	return withRequestLog(s.log, withRecovery(s.log, withUnavailable(http.HandlerFunc(s.serveHTTP))))
+	return withRequestLog(s.log, withRecovery(s.log, withUnavailable(s.log, http.HandlerFunc(s.serveHTTP))))
 }
 
 // Close stops distribution's background work (upload purger, notifications),
 // writes pending pull counts and closes the database.
 func (s *Server) Close() error {
 	err := s.app.Shutdown()
+	s.ix.StopSync(context.Background())
 	if s.pulls != nil {
 		if perr := s.pulls.Close(context.Background()); perr != nil && err == nil {
 			err = perr

@@ -59,7 +59,7 @@ func (s *Server) serveV2(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		if route == v2.RouteNameManifest {
-			ctx, subject := index.WithSubjectHolder(r.Context())
+			ctx, subject := index.WithSubjectHolder(index.WithTagHolder(r.Context()))
 			aw, ar := s.aliasManifestPut(w, r.WithContext(ctx), name, m.Vars["reference"])
 			if ar == nil {
 				return

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -120,26 +119,6 @@ type cancelOnClose struct {
 func (c *cancelOnClose) Close() error {
 	err := c.ReadCloser.Close()
 	c.cancel()
-	return err
-}
-
-type unavailableKey struct{}
-
-// WithUnavailableMark returns a context in which guarded drivers record that
-// the backend could not be reached, and a function that reports whether
-// that happened.
-func WithUnavailableMark(ctx context.Context) (context.Context, func() bool) {
-	flag := new(atomic.Bool)
-	return context.WithValue(ctx, unavailableKey{}, flag), flag.Load
-}
-
-func observe(ctx context.Context, err error) error {
-	if err == nil || !IsUnavailable(err) {
-		return err
-	}
-	if flag, ok := ctx.Value(unavailableKey{}).(*atomic.Bool); ok {
-		flag.Store(true)
-	}
 	return err
 }
 

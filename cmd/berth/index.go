@@ -9,6 +9,7 @@ import (
 
 	"github.com/berth-registry/berth/cmd/berth/config"
 	"github.com/berth-registry/berth/registry"
+	"github.com/berth-registry/berth/registry/index"
 )
 
 // errDrift makes `berth check` exit non-zero without an extra error line.
@@ -37,8 +38,8 @@ func reindex(ctx context.Context, args, environ []string, stdout, stderr io.Writ
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "reindexed %d repositories, %d artifacts, %d tags; removed %d stale entries; %d unreadable manifests skipped\n",
-		st.Repositories, st.Artifacts, st.Tags, st.Removed, st.Broken)
+	fmt.Fprintf(stdout, "replayed %d pending storage writes; indexed %d artifacts in %d repositories and %d tags; removed %d stale entries; %d damaged in storage left out (see the log)\n",
+		st.Replayed, st.Artifacts, st.Repositories, st.Tags, st.Removed, st.Broken)
 	return nil
 }
 
@@ -57,7 +58,14 @@ func check(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 		fmt.Fprintln(stdout, d)
 	}
 	if len(drift) > 0 {
-		fmt.Fprintf(stdout, "%d differences between the index and storage (berth reindex repairs the index)\n", len(drift))
+		broken := 0
+		for _, d := range drift {
+			if d.Kind == index.DriftBroken {
+				broken++
+			}
+		}
+		fmt.Fprintf(stdout, "%d differences between the index and storage: berth reindex repairs %d; %d are damaged in storage and need the damaged manifest or tag deleted\n",
+			len(drift), len(drift)-broken, broken)
 		return errDrift
 	}
 	fmt.Fprintln(stdout, "the index matches storage")

@@ -64,7 +64,7 @@ func serve(ctx context.Context, args, environ []string, stderr io.Writer) error 
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 
-	db, err := metadata.Open(ctx, cfg.Database.URL)
+	db, err := metadata.Open(ctx, cfg.Database.URL, cfg.Database.Timeout)
 	if err != nil {
 		return &storage.FieldError{Key: "database.url", Msg: err.Error()}
 	}

@@ -53,7 +53,7 @@ func userCmd(ctx context.Context, args, environ []string, stdin io.Reader, stdou
 	if err != nil {
 		return fmt.Errorf("invalid configuration:\n  %s", strings.ReplaceAll(err.Error(), "\n", "\n  "))
 	}
-	db, err := metadata.Open(ctx, cfg.Database.URL)
+	db, err := metadata.Open(ctx, cfg.Database.URL, cfg.Database.Timeout)
 	if err != nil {
 		return err
 	}

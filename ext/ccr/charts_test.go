@@ -79,7 +79,7 @@ func testServer(t *testing.T, store ChartStore) (*httptest.Server, map[string]in
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
-	db, err := metadata.Open(ctx, filepath.Join(dir, "berth.db"))
+	db, err := metadata.Open(ctx, filepath.Join(dir, "berth.db"), 0)
 	if err != nil {
 		t.Fatal(err)
 	}

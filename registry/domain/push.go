@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/berth-registry/berth/registry/index"
 	"github.com/distribution/distribution/v3"
 	_ "github.com/distribution/distribution/v3/manifest/ocischema" // registers the OCI manifest kind
 	"github.com/distribution/distribution/v3/registry/api/errcode"
@@ -76,6 +77,7 @@ func (s *Service) PutManifest(ctx context.Context, repo, tag, mediaType string, 
 	if err != nil {
 		return "", err
 	}
+	ctx = index.WithTagHolder(ctx) // the put tags it; the Tag below then changes nothing
 	d, err := ms.Put(ctx, m, distribution.WithTag(tag))
 	if err != nil {
 		return "", pushError(err, repo)

@@ -46,47 +46,24 @@ func (s *Service) UpdateRepository(ctx context.Context, r metadata.Repository) e
 	return translate(s.db.UpdateRepository(ctx, r), "repository "+r.Name)
 }
 
-// DeleteRepository deletes every artifact and tag of a repository from
-// storage and the index, then the repository itself.
+// DeleteRepository deletes every artifact and tag of a repository (from the
+// index, then storage), then the repository itself.
 func (s *Service) DeleteRepository(ctx context.Context, name string) error {
-	r, err := s.GetRepository(ctx, name)
-	if err != nil {
+	if _, err := s.GetRepository(ctx, name); err != nil {
 		return err
 	}
 	repo, err := s.repository(ctx, name)
 	if err != nil {
 		return err
 	}
-	ts := repo.Tags(ctx)
-	all, _ := ts.All(ctx)
-	for _, tag := range all {
-		if err := ts.Untag(ctx, tag); err != nil && !isUnknown(err) {
-			return fmt.Errorf("domain: untag %s:%s: %w", name, tag, err)
-		}
+	rr, ok := s.ix.Namespace().(distribution.RepositoryRemover)
+	if !ok {
+		return errors.New("domain: the registry cannot remove repositories")
 	}
-	ms, err := repo.Manifests(ctx)
-	if err != nil {
-		return err
+	if err := rr.Remove(ctx, repo.Named()); err != nil && !isUnknown(err) {
+		return fmt.Errorf("domain: remove %s: %w", name, err)
 	}
-	digests, err := s.db.ArtifactDigests(ctx, r.ID)
-	if err != nil {
-		return err
-	}
-	for _, d := range digests {
-		if err := ms.Delete(ctx, digest.Digest(d)); err != nil && !isUnknown(err) {
-			return fmt.Errorf("domain: delete %s@%s: %w", name, d, err)
-		}
-	}
-	if rr, ok := s.ix.Namespace().(distribution.RepositoryRemover); ok {
-		if err := rr.Remove(ctx, repo.Named()); err != nil && !isUnknown(err) {
-			return fmt.Errorf("domain: remove %s: %w", name, err)
-		}
-	}
-	err = s.db.DeleteRepository(ctx, r.ID)
-	if errors.Is(err, metadata.ErrNotFound) {
-		return nil // removed along with storage
-	}
-	return err
+	return nil
 }
 
 func isUnknown(err error) bool {

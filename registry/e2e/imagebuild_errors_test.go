@@ -108,7 +108,7 @@ func TestImageBuildLifecycle(t *testing.T) {
 	}
 
 	// A row a dead process left behind, seeded straight into the database.
-	db, err := metadata.Open(context.Background(), filepath.Join(dir, "berth.db"))
+	db, err := metadata.Open(context.Background(), filepath.Join(dir, "berth.db"), 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,7 +21,7 @@ import (
 
 func openIndex(t *testing.T, b *berthtest.Berth) *metadata.DB {
 	t.Helper()
-	db, err := metadata.Open(context.Background(), b.DatabaseURL())
+	db, err := metadata.Open(context.Background(), b.DatabaseURL(), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -267,7 +267,7 @@ func TestCheckAndReindex(t *testing.T) {
 			if code != 1 || !strings.Contains(out, "extra    tag        library/d:"+victim) {
 				t.Fatalf("check did not report the removed tag: exit %d\n%s", code, out)
 			}
-			if code, out := runBerth("reindex"); code != 0 || !strings.Contains(out, "reindexed") {
+			if code, out := runBerth("reindex"); code != 0 || !strings.Contains(out, "removed 1 stale entries") {
 				t.Fatalf("reindex: exit %d\n%s", code, out)
 			}
 			if code, out := runBerth("check"); code != 0 {

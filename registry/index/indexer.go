@@ -10,10 +10,11 @@ import (
 	"time"
 
 	"github.com/distribution/distribution/v3"
+	"github.com/distribution/distribution/v3/registry/api/errcode"
 	storagedriver "github.com/distribution/distribution/v3/registry/storage/driver"
-	"github.com/distribution/reference"
 	"github.com/opencontainers/go-digest"
 
+	"github.com/berth-registry/berth/storage"
 	"github.com/berth-registry/berth/storage/metadata"
 )
 
@@ -66,16 +67,18 @@ type Indexer struct {
 	autoCreate bool
 	redirects  bool // storage redirects on: distribution serves blobs
 	pushable   pushMemo
+	sync       *syncer // see sync.go
 
 	mu     sync.RWMutex
-	ns     distribution.Namespace
+	ns     distribution.Namespace // wrapped: changes go through the index
+	plain  distribution.Namespace // distribution's own: storage only
 	driver storagedriver.StorageDriver
 }
 
 // New returns an Indexer over db. With autoCreate, a push into an unknown
 // project creates it; otherwise the push is refused.
 func New(db *metadata.DB, log *slog.Logger, autoCreate bool) *Indexer {
-	return &Indexer{db: db, log: log, autoCreate: autoCreate}
+	return &Indexer{db: db, log: log, autoCreate: autoCreate, sync: newSyncer()}
 }
 
 // ServeRedirects leaves blob GETs to distribution, which redirects clients
@@ -93,9 +96,9 @@ func (ix *Indexer) Namespace() distribution.Namespace {
 	return ix.ns
 }
 
-func (ix *Indexer) setNamespace(ns distribution.Namespace, driver storagedriver.StorageDriver) {
+func (ix *Indexer) setNamespace(ns, plain distribution.Namespace, driver storagedriver.StorageDriver) {
 	ix.mu.Lock()
-	ix.ns, ix.driver = ns, driver
+	ix.ns, ix.plain, ix.driver = ns, plain, driver
 	ix.mu.Unlock()
 }
 
@@ -212,82 +215,23 @@ func (ix *Indexer) recordArtifact(ctx context.Context, repo distribution.Reposit
 	return nil
 }
 
-// recordTag points a tag at a digest in the index, indexing the manifest
-// first if the index has not seen it (a tag of something pushed before).
-func (ix *Indexer) recordTag(ctx context.Context, repo distribution.Repository, tag string, dgst digest.Digest) error {
-	name := repo.Named().Name()
-	r, err := ix.db.GetRepository(ctx, name)
-	if err == nil {
-		err = ix.db.PutTag(ctx, r.ID, tag, dgst.String(), timeNow())
+// dbError turns a database failure into what distribution answers: a
+// missing project is DENIED, and an unreachable or full database marks the
+// request (the HTTP layer then answers 503 or 507) and is UNAVAILABLE.
+func (ix *Indexer) dbError(ctx context.Context, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, ErrNoProject):
+		return errcode.ErrorCodeDenied.WithMessage(err.Error())
+	case metadata.IsFull(err):
+		storage.Mark(ctx, storage.Full)
+		return errcode.ErrorCodeUnavailable.WithMessage("the metadata database's disk is full")
+	case metadata.IsUnavailable(err):
+		storage.Mark(ctx, storage.Unavailable)
+		return errcode.ErrorCodeUnavailable.WithMessage("metadata database unavailable, try again later")
 	}
-	if err == nil {
-		return ix.touchCharts(ctx, name)
-	}
-	if !errors.Is(err, metadata.ErrNotFound) {
-		return err
-	}
-	ms, err := repo.Manifests(ctx)
-	if err != nil {
-		return err
-	}
-	m, err := ms.Get(ctx, dgst)
-	if err != nil {
-		return fmt.Errorf("index: tag %s: manifest %s: %w", tag, dgst, err)
-	}
-	if err := ix.recordManifest(ctx, repo, dgst, m); err != nil {
-		return err
-	}
-	if r, err = ix.db.GetRepository(ctx, name); err != nil {
-		return err
-	}
-	if err := ix.db.PutTag(ctx, r.ID, tag, dgst.String(), timeNow()); err != nil {
-		return err
-	}
-	return ix.touchCharts(ctx, name)
+	return err
 }
 
-func (ix *Indexer) removeTag(ctx context.Context, repo reference.Named, tag string) error {
-	r, err := ix.db.GetRepository(ctx, repo.Name())
-	if err == nil {
-		err = ix.db.DeleteTag(ctx, r.ID, tag)
-	}
-	if errors.Is(err, metadata.ErrNotFound) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	return ix.touchCharts(ctx, repo.Name())
-}
-
-func (ix *Indexer) removeManifest(ctx context.Context, repo reference.Named, dgst digest.Digest) error {
-	r, err := ix.db.GetRepository(ctx, repo.Name())
-	if err == nil {
-		err = ix.db.DeleteArtifact(ctx, r.ID, dgst.String())
-	}
-	if errors.Is(err, metadata.ErrNotFound) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	return ix.touchCharts(ctx, repo.Name())
-}
-
-// referrers lists the digests of the manifests whose subject is dgst.
-func (ix *Indexer) referrers(ctx context.Context, repo reference.Named, dgst digest.Digest) []digest.Digest {
-	r, err := ix.db.GetRepository(ctx, repo.Name())
-	if err != nil {
-		return nil
-	}
-	arts, err := ix.db.Referrers(ctx, r.ID, dgst.String(), "", "", 100000)
-	if err != nil {
-		ix.log.ErrorContext(ctx, "index: listing referrers", "repository", repo.Name(), "digest", dgst, "err", err)
-		return nil
-	}
-	out := make([]digest.Digest, 0, len(arts))
-	for _, a := range arts {
-		out = append(out, digest.Digest(a.Digest))
-	}
-	return out
-}
+func digestOf(s string) digest.Digest { return digest.Digest(s) }

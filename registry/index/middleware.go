@@ -8,14 +8,10 @@ import (
 	"time"
 
 	"github.com/distribution/distribution/v3"
-	"github.com/distribution/distribution/v3/registry/api/errcode"
 	registrymiddleware "github.com/distribution/distribution/v3/registry/middleware/registry"
 	storagedriver "github.com/distribution/distribution/v3/registry/storage/driver"
 	"github.com/distribution/reference"
 	"github.com/opencontainers/go-digest"
-	v1 "github.com/opencontainers/image-spec/specs-go/v1"
-
-	"github.com/berth-registry/berth/storage/metadata"
 )
 
 // MiddlewareName is the registry middleware that writes the index. Its
@@ -30,7 +26,7 @@ func init() {
 			return nil, fmt.Errorf("%s: missing indexer option", MiddlewareName)
 		}
 		wrapped := ix.Wrap(ns)
-		ix.setNamespace(wrapped, driver)
+		ix.setNamespace(wrapped, ns, driver)
 		return wrapped, nil
 	})
 }
@@ -73,26 +69,55 @@ func (n *namespace) Repositories(ctx context.Context, repos []string, last strin
 	return filled, nil
 }
 
-// Remove deletes a repository from storage and from the index.
+// Remove deletes a repository: every tag and manifest, each a change of
+// its own (index first, then storage), then the repository itself when it
+// is empty, with its directory in storage (layer links, uploads). A push
+// that fills the repository meanwhile keeps it (the delete happened first).
 func (n *namespace) Remove(ctx context.Context, name reference.Named) error {
-	rr, ok := n.Namespace.(distribution.RepositoryRemover)
-	if !ok {
-		return distribution.ErrUnsupported
-	}
-	if err := rr.Remove(ctx, name); err != nil {
-		return err
-	}
-	if err := n.ix.db.DeleteRepositoryDigestAliases(ctx, name.Name()); err != nil {
-		return err
-	}
-	r, err := n.ix.db.GetRepository(ctx, name.Name())
+	ix := n.ix
+	repo, err := n.Repository(ctx, name)
 	if err != nil {
+		return err
+	}
+	ts := repo.Tags(ctx)
+	all, err := ts.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, tag := range all {
+		if err := ts.Untag(ctx, tag); err != nil && !isUnknownTag(err) {
+			return err
+		}
+	}
+	ms, err := repo.Manifests(ctx)
+	if err != nil {
+		return err
+	}
+	digests, err := ix.db.RepositoryArtifactDigests(ctx, name.Name())
+	if err != nil {
+		return ix.dbError(ctx, err)
+	}
+	for _, d := range digests {
+		if err := ms.Delete(ctx, digest.Digest(d)); err != nil && !errors.Is(err, distribution.ErrBlobUnknown) {
+			return err
+		}
+	}
+	deleted, err := ix.db.DeleteEmptyRepository(ctx, name.Name())
+	if err != nil {
+		return ix.dbError(ctx, err)
+	}
+	if err := ix.touchCharts(ctx, name.Name()); err != nil {
+		ix.log.ErrorContext(ctx, "index: chart generation", "repository", name.Name(), "err", err)
+	}
+	if !deleted {
 		return nil
 	}
-	if err := n.ix.db.DeleteRepository(ctx, r.ID); err != nil {
-		return err
+	if rr, ok := n.Namespace.(distribution.RepositoryRemover); ok {
+		if err := rr.Remove(ctx, name); err != nil && !IsPathNotFound(err) {
+			ix.log.WarnContext(ctx, "index: removing a deleted repository's directory", "repository", name.Name(), "err", err)
+		}
 	}
-	return n.ix.touchCharts(ctx, name.Name())
+	return ix.restoreRepository(ctx, name)
 }
 
 func (n *namespace) Enumerate(ctx context.Context, ingester func(string) error) error {
@@ -131,171 +156,6 @@ func (r *repository) Manifests(ctx context.Context, options ...distribution.Mani
 
 func (r *repository) Tags(ctx context.Context) distribution.TagService {
 	return &tags{TagService: r.Repository.Tags(ctx), repo: r}
-}
-
-type manifests struct {
-	distribution.ManifestService
-	repo *repository
-}
-
-func (m *manifests) Put(ctx context.Context, man distribution.Manifest, options ...distribution.ManifestServiceOption) (digest.Digest, error) {
-	// Described once: the quota check needs its blobs, the index all of it
-	// (distribution stores a manifest under the sha256 of its payload).
-	_, payload, err := man.Payload()
-	if err != nil {
-		return "", err
-	}
-	a, err := Describe(ctx, digest.FromBytes(payload), man, nil)
-	if err != nil {
-		return "", err
-	}
-	p, err := m.repo.ix.checkQuota(ctx, m.repo.Named().Name(), a.Blobs)
-	if errors.Is(err, ErrQuotaExceeded) {
-		return "", errcode.ErrorCodeDenied.WithMessage(err.Error())
-	} else if err != nil {
-		return "", err
-	}
-	dgst, err := m.ManifestService.Put(ctx, man, options...)
-	if err != nil {
-		return dgst, err
-	}
-	if err := m.linkManifestAlias(ctx, dgst, man); err != nil {
-		return dgst, err
-	}
-	if dgst.String() != a.Digest {
-		a, err = Describe(ctx, dgst, man, nil)
-	}
-	if err == nil {
-		err = m.repo.ix.recordArtifact(ctx, m.repo, p, a)
-	}
-	if err != nil {
-		m.repo.ix.log.ErrorContext(ctx, "index: recording manifest", "repository", m.repo.Named().Name(), "digest", dgst, "err", err)
-		return dgst, err
-	}
-	return dgst, nil
-}
-
-// Delete removes a manifest under every digest it is linked by (asked by
-// an alias, the sha256 one too) and, like Harbor does with accessories,
-// every manifest that refers to it (signatures, SBOMs, ...) with their tags,
-// so no referrer is left dangling.
-func (m *manifests) Delete(ctx context.Context, dgst digest.Digest) error {
-	canonical, err := m.canonicalManifest(ctx, dgst)
-	if err != nil {
-		return err
-	}
-	aliases, err := m.manifestAliases(ctx, canonical, dgst)
-	if err != nil {
-		return err
-	}
-	refs := m.repo.ix.referrers(ctx, m.repo.Named(), canonical)
-	for _, a := range aliases {
-		refs = append(refs, m.repo.ix.referrers(ctx, m.repo.Named(), a)...)
-	}
-	if err := m.ManifestService.Delete(ctx, canonical); err != nil && (canonical == dgst || !isUnknownBlob(err)) {
-		return err
-	}
-	if err := m.unlinkManifestAliases(ctx, canonical, aliases); err != nil {
-		return err
-	}
-	if err := m.repo.ix.removeManifest(ctx, m.repo.Named(), canonical); err != nil {
-		return err
-	}
-	ts := m.repo.Tags(ctx)
-	if canonical != dgst {
-		// Distribution untags what points at the digest asked for only.
-		if err := untagAll(ctx, ts, canonical); err != nil {
-			return err
-		}
-	}
-	for _, ref := range refs {
-		if err := untagAll(ctx, ts, ref); err != nil {
-			return err
-		}
-		if err := m.Delete(ctx, ref); err != nil && !IsPathNotFound(err) && !isUnknownManifest(err) && !isUnknownBlob(err) {
-			return err
-		}
-	}
-	return nil
-}
-
-func untagAll(ctx context.Context, ts distribution.TagService, dgst digest.Digest) error {
-	tags, _ := ts.Lookup(ctx, v1.Descriptor{Digest: dgst})
-	for _, tag := range tags {
-		if err := ts.Untag(ctx, tag); err != nil && !IsPathNotFound(err) {
-			return err
-		}
-	}
-	return nil
-}
-
-func isUnknownBlob(err error) bool {
-	return errors.Is(err, distribution.ErrBlobUnknown) || IsPathNotFound(err)
-}
-
-func isUnknownManifest(err error) bool {
-	var um distribution.ErrManifestUnknownRevision
-	var mu distribution.ErrManifestUnknown
-	return errors.As(err, &um) || errors.As(err, &mu)
-}
-
-func (m *manifests) Enumerate(ctx context.Context, ingester func(digest.Digest) error) error {
-	me, ok := m.ManifestService.(distribution.ManifestEnumerator)
-	if !ok {
-		return distribution.ErrUnsupported
-	}
-	return me.Enumerate(ctx, ingester)
-}
-
-type tags struct {
-	distribution.TagService
-	repo *repository
-}
-
-func (t *tags) Tag(ctx context.Context, tag string, desc v1.Descriptor) error {
-	if err := t.TagService.Tag(ctx, tag, desc); err != nil {
-		return err
-	}
-	if err := t.repo.ix.recordTag(ctx, t.repo, tag, desc.Digest); err != nil {
-		t.repo.ix.log.ErrorContext(ctx, "index: recording tag", "repository", t.repo.Named().Name(), "tag", tag, "err", err)
-		return err
-	}
-	return nil
-}
-
-func (t *tags) Untag(ctx context.Context, tag string) error {
-	if err := t.TagService.Untag(ctx, tag); err != nil {
-		return err
-	}
-	return t.repo.ix.removeTag(ctx, t.repo.Named(), tag)
-}
-
-// List answers /v2/<name>/tags/list from the index: names in byte order
-// after last, at most limit (all when limit < 0), io.EOF when nothing follows.
-func (t *tags) List(ctx context.Context, limit int, last string) ([]string, error) {
-	name := t.repo.Named().Name()
-	r, err := t.repo.ix.db.GetRepository(ctx, name)
-	if err != nil {
-		if errors.Is(err, metadata.ErrNotFound) {
-			return nil, distribution.ErrRepositoryUnknown{Name: name}
-		}
-		return nil, err
-	}
-	n := limit
-	if limit >= 0 {
-		n = limit + 1
-	}
-	names, err := t.repo.ix.db.TagPage(ctx, r.ID, last, n)
-	if err != nil {
-		return nil, err
-	}
-	if limit < 0 || len(names) <= limit {
-		if names == nil {
-			names = []string{}
-		}
-		return names, io.EOF
-	}
-	return names[:limit], nil
 }
 
 type subjectKey struct{}

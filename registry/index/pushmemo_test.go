@@ -16,7 +16,7 @@ import (
 // for manifests) always reads it.
 func TestCheckUploadMemo(t *testing.T) {
 	ctx := context.Background()
-	db, err := metadata.Open(ctx, filepath.Join(t.TempDir(), "berth.db"))
+	db, err := metadata.Open(ctx, filepath.Join(t.TempDir(), "berth.db"), 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,6 @@
 package index
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,19 +8,43 @@ import (
 	"sort"
 
 	"github.com/distribution/distribution/v3"
-	storagedriver "github.com/distribution/distribution/v3/registry/storage/driver"
-	"github.com/distribution/reference"
 	"github.com/opencontainers/go-digest"
 
 	"github.com/berth-registry/berth/storage/metadata"
 )
 
+// `berth check` and `berth reindex` share one plan: check lists it,
+// reindex carries it out. So they agree on every case: what check reports
+// as repairable, reindex repairs (and reports); what neither can repair
+// (storage itself damaged) both report as broken.
+
+// Kinds of drift.
+const (
+	// DriftPending: a change committed to the index whose storage copy is
+	// not written yet (a writer crashed, or storage was down); the server
+	// writes it within seconds, reindex first of all.
+	DriftPending = "pending"
+	// DriftMissing: in storage, not in the index; reindex indexes it.
+	DriftMissing = "missing"
+	// DriftExtra: in the index, not in storage; reindex removes it.
+	DriftExtra = "extra"
+	// DriftMismatch: in both, differing; reindex takes storage's.
+	DriftMismatch = "mismatch"
+	// DriftBroken: storage holds it damaged (unreadable manifest, missing
+	// blob, a tag of a manifest storage lacks); nothing can be rebuilt
+	// from it, so reindex leaves it out of the index and reports it.
+	DriftBroken = "broken"
+)
+
 // Drift is one difference between the index and storage.
 type Drift struct {
-	Kind   string // missing (in storage, not indexed), extra (indexed, not in storage), mismatch, broken
-	Object string // repository, artifact, manifest (its bytes), tag, blob
+	Kind   string // see the Drift* kinds
+	Object string // repository, artifact, manifest (its bytes), chart, tag, blob, write
 	Ref    string // repo, repo@digest, repo:tag
 	Detail string
+
+	fix   func(ctx context.Context) error // what reindex does about it (nil: nothing)
+	order int                             // reindex applies lower orders first
 }
 
 func (d Drift) String() string {
@@ -32,314 +55,272 @@ func (d Drift) String() string {
 	return s
 }
 
-// storedRepo is what storage holds for one repository.
-type storedRepo struct {
-	manifests map[string]distribution.Manifest // readable manifests by digest
-	broken    map[string]error                 // enumerated but unreadable
-	tags      map[string]string                // tag → digest
-	repo      distribution.Repository
-}
-
-// walkStorage reads every repository, manifest and tag from storage. ns must
-// be a plain storage namespace (not wrapped by the index).
-func walkStorage(ctx context.Context, ns distribution.Namespace) (map[string]*storedRepo, error) {
-	re, ok := ns.(distribution.RepositoryEnumerator)
-	if !ok {
-		return nil, errors.New("index: namespace cannot enumerate repositories")
-	}
-	out := map[string]*storedRepo{}
-	err := re.Enumerate(ctx, func(name string) error {
-		named, err := reference.WithName(name)
-		if err != nil {
-			return fmt.Errorf("index: repository %q: %w", name, err)
-		}
-		repo, err := ns.Repository(ctx, named)
-		if err != nil {
-			return err
-		}
-		sr := &storedRepo{manifests: map[string]distribution.Manifest{}, broken: map[string]error{}, tags: map[string]string{}, repo: repo}
-		ms, err := repo.Manifests(ctx)
-		if err != nil {
-			return err
-		}
-		me, ok := ms.(distribution.ManifestEnumerator)
-		if !ok {
-			return errors.New("index: manifest service cannot enumerate")
-		}
-		err = me.Enumerate(ctx, func(d digest.Digest) error {
-			m, err := ms.Get(ctx, d)
-			if err != nil {
-				sr.broken[d.String()] = err
-				return nil
-			}
-			sr.manifests[d.String()] = m
-			return nil
-		})
-		if err != nil && !IsPathNotFound(err) {
-			return fmt.Errorf("index: manifests of %s: %w", name, err)
-		}
-		ts := repo.Tags(ctx)
-		all, err := ts.All(ctx)
-		if err != nil && !IsPathNotFound(err) {
-			return fmt.Errorf("index: tags of %s: %w", name, err)
-		}
-		for _, tag := range all {
-			desc, err := ts.Get(ctx, tag)
-			if err != nil {
-				continue // a tag whose link is unreadable does not exist
-			}
-			sr.tags[tag] = desc.Digest.String()
-		}
-		out[name] = sr
-		return nil
-	})
-	if err != nil && !IsPathNotFound(err) {
-		return nil, err
-	}
-	return out, nil
-}
-
-// IsPathNotFound reports whether storage said a path does not exist.
-func IsPathNotFound(err error) bool {
-	var nf storagedriver.PathNotFoundError
-	return errors.As(err, &nf) || errors.As(err, new(distribution.ErrRepositoryUnknown))
-}
-
-// indexedRepo is what the index holds for one repository.
-type indexedRepo struct {
-	id      int64
-	digests map[string]bool
-	tags    map[string]string
-	charts  map[string]string // manifest digest → chart layer digest
-}
-
-func readIndex(ctx context.Context, db *metadata.DB) (map[string]*indexedRepo, error) {
-	names, err := db.RepositoryNames(ctx)
-	if err != nil {
-		return nil, err
-	}
-	out := map[string]*indexedRepo{}
-	for _, n := range names {
-		r, err := db.GetRepository(ctx, n)
-		if err != nil {
-			return nil, err
-		}
-		ds, err := db.ArtifactDigests(ctx, r.ID)
-		if err != nil {
-			return nil, err
-		}
-		tags, err := db.TagDigests(ctx, r.ID)
-		if err != nil {
-			return nil, err
-		}
-		charts, err := db.ChartArtifactDigests(ctx, r.ID)
-		if err != nil {
-			return nil, err
-		}
-		ir := &indexedRepo{id: r.ID, digests: map[string]bool{}, tags: tags, charts: charts}
-		for _, d := range ds {
-			ir.digests[d] = true
-		}
-		out[n] = ir
-	}
-	return out, nil
+// Stats counts what Reindex did.
+type Stats struct {
+	Replayed                      int // pending storage writes replayed
+	Repositories, Artifacts, Tags int // indexed (added or corrected)
+	Removed                       int // index entries storage does not hold
+	Broken                        int // left out: damaged in storage
 }
 
 // Check compares the index with storage and returns every difference,
-// sorted. It changes nothing.
-func Check(ctx context.Context, ns distribution.Namespace, db *metadata.DB) ([]Drift, error) {
-	stored, err := walkStorage(ctx, ns)
+// sorted. It changes nothing. Pending storage writes are reported as
+// such, and the keys they concern are not compared.
+func Check(ctx context.Context, ix *Indexer) ([]Drift, error) {
+	pending, err := ix.db.PendingSync(ctx, 100000)
 	if err != nil {
 		return nil, err
 	}
-	indexed, err := readIndex(ctx, db)
-	if err != nil {
-		return nil, err
-	}
+	skip := map[string]bool{}
 	var drift []Drift
-	add := func(kind, obj, ref, detail string) { drift = append(drift, Drift{kind, obj, ref, detail}) }
-	for name, sr := range stored {
-		ir := indexed[name]
-		if ir == nil {
-			if len(sr.manifests) > 0 || len(sr.tags) > 0 {
-				add("missing", "repository", name, fmt.Sprintf("%d manifests, %d tags in storage", len(sr.manifests), len(sr.tags)))
-			}
-			ir = &indexedRepo{digests: map[string]bool{}, tags: map[string]string{}}
-		}
-		for d, m := range sr.manifests {
-			if !ir.digests[d] {
-				add("missing", "artifact", name+"@"+d, "")
-			} else if drift := checkChart(ctx, sr, ir, d, m); drift != "" {
-				add("missing", "chart", name+"@"+d, drift)
-			}
-			for _, ref := range m.References() {
-				if len(ref.URLs) > 0 || IsIndex(ref.MediaType) || isManifestType(ref.MediaType) {
-					continue // foreign layers and child manifests are not blobs here
-				}
-				if _, err := sr.repo.Blobs(ctx).Stat(ctx, ref.Digest); err != nil {
-					add("broken", "blob", name+"@"+ref.Digest.String(), "referenced by "+d+": "+err.Error())
-				}
-			}
-		}
-		for d, err := range sr.broken {
-			add("broken", "artifact", name+"@"+d, err.Error())
-		}
-		if ir.id != 0 {
-			if err := checkManifests(ctx, db, sr, ir.id, func(d string) {
-				add("mismatch", "manifest", name+"@"+d, "bytes in the index differ from storage")
-			}); err != nil {
-				return nil, err
-			}
-		}
-		for d := range ir.digests {
-			if _, ok := sr.manifests[d]; !ok {
-				if _, broken := sr.broken[d]; !broken {
-					add("extra", "artifact", name+"@"+d, "not in storage")
-				}
-			}
-		}
-		for tag, d := range sr.tags {
-			switch id, ok := ir.tags[tag]; {
-			case !ok:
-				add("missing", "tag", name+":"+tag, "")
-			case id != d:
-				add("mismatch", "tag", name+":"+tag, "index "+id+", storage "+d)
-			}
-		}
-		for tag := range ir.tags {
-			if _, ok := sr.tags[tag]; !ok {
-				add("extra", "tag", name+":"+tag, "not in storage")
-			}
-		}
+	for _, p := range pending {
+		skip[p.SyncKey.String()] = true
+		drift = append(drift, Drift{Kind: DriftPending, Object: "write", Ref: p.SyncKey.String(),
+			Detail: "committed to the index by " + p.Owner + ", storage copy not written yet"})
 	}
-	for name, ir := range indexed {
-		if stored[name] != nil {
-			continue
-		}
-		for d := range ir.digests {
-			add("extra", "artifact", name+"@"+d, "repository not in storage")
-		}
-		for tag := range ir.tags {
-			add("extra", "tag", name+":"+tag, "repository not in storage")
+	planned, err := plan(ctx, ix)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range planned {
+		if !skip[d.Ref] {
+			drift = append(drift, d)
 		}
 	}
 	sort.Slice(drift, func(i, j int) bool { return drift[i].String() < drift[j].String() })
 	return drift, nil
 }
 
-// checkManifests compares the manifest bytes the index holds for a
-// repository with storage's and calls mismatch for each that differs.
-// Artifacts whose bytes the index lacks (indexed before it kept them) are
-// filled in by their first reader or by reindex, and are no drift.
-func checkManifests(ctx context.Context, db *metadata.DB, sr *storedRepo, repoID int64, mismatch func(digest string)) error {
-	return db.EachManifest(ctx, repoID, func(d string, payload []byte) error {
-		m, ok := sr.manifests[d]
-		if !ok {
-			return nil // reported as an extra artifact
-		}
-		if _, stored, err := m.Payload(); err != nil || !bytes.Equal(stored, payload) {
-			mismatch(d)
-		}
-		return nil
-	})
-}
-
-func isManifestType(mt string) bool {
-	switch mt {
-	case "application/vnd.oci.image.manifest.v1+json", "application/vnd.docker.distribution.manifest.v2+json":
-		return true
-	}
-	return false
-}
-
-// Stats counts what Reindex did.
-type Stats struct {
-	Repositories, Artifacts, Tags int
-	Removed                       int
-	Broken                        int
-}
-
-// Reindex makes the index match storage: indexes every readable manifest and
-// tag, and removes index entries storage no longer has. Management data
-// (projects' settings, pull counts, who pushed) of entries that stay is kept.
-func Reindex(ctx context.Context, ns distribution.Namespace, db *metadata.DB, log *slog.Logger) (Stats, error) {
+// Reindex replays pending storage writes, then makes the index match
+// storage: indexes what storage holds and the index lacks, corrects what
+// differs, and removes what storage does not hold. Nothing else is written,
+// so management data (who pushed, pull counts, project settings) stays,
+// and an index that matches storage costs no write at all (a full disk
+// is no obstacle then).
+func Reindex(ctx context.Context, ix *Indexer, log *slog.Logger) (Stats, error) {
 	var st Stats
-	stored, err := walkStorage(ctx, ns)
+	n, err := ix.RepairAll(ctx)
+	st.Replayed = n
+	if err != nil {
+		return st, fullHint(ctx, ix, err)
+	}
+	drift, err := plan(ctx, ix)
 	if err != nil {
 		return st, err
 	}
-	for name, sr := range stored {
-		if len(sr.manifests) == 0 && len(sr.tags) == 0 {
+	sort.SliceStable(drift, func(i, j int) bool { return drift[i].order < drift[j].order })
+	repos := map[string]bool{}
+	for _, d := range drift {
+		if d.fix == nil {
+			if d.Kind == DriftBroken {
+				st.Broken++
+				log.Warn("reindex: cannot rebuild from damaged storage", "drift", d.String())
+			}
 			continue
 		}
-		p, err := db.EnsureProject(ctx, ProjectName(name), "reindex")
-		if err != nil {
-			return st, err
+		if err := d.fix(ctx); err != nil {
+			return st, fullHint(ctx, ix, fmt.Errorf("reindex: %s: %w", d.String(), err))
 		}
-		st.Repositories++
-		// Children before the indexes that list them, so sizes add up.
-		digests := make([]string, 0, len(sr.manifests))
-		for d := range sr.manifests {
-			digests = append(digests, d)
-		}
-		sort.Slice(digests, func(i, j int) bool {
-			return indexRank(sr.manifests[digests[i]]) < indexRank(sr.manifests[digests[j]])
-		})
-		for _, d := range digests {
-			a, err := Describe(ctx, digest.Digest(d), sr.manifests[d], sr.repo.Blobs(ctx))
-			if err != nil {
-				log.Warn("reindex: skipping manifest", "repository", name, "digest", d, "err", err)
-				st.Broken++
-				continue
-			}
-			if a, err = db.PutArtifact(ctx, p.ID, name, a); err != nil {
-				return st, err
-			}
-			if err := reindexChart(ctx, db, p.ID, a, sr.repo.Blobs(ctx)); err != nil {
-				log.Warn("reindex: chart not indexed", "repository", name, "digest", d, "err", err)
-			}
+		switch {
+		case d.Kind == DriftExtra:
+			st.Removed++
+		case d.Object == "artifact":
 			st.Artifacts++
-		}
-		st.Broken += len(sr.broken)
-		r, err := db.GetRepository(ctx, name)
-		if err != nil {
-			return st, err
-		}
-		for tag, d := range sr.tags {
-			if err := db.PutTag(ctx, r.ID, tag, d, timeNow()); err != nil {
-				log.Warn("reindex: skipping tag", "repository", name, "tag", tag, "err", err)
-				continue
-			}
+			repos[ProjectName(d.Ref)] = true
+		case d.Object == "tag":
 			st.Tags++
 		}
 	}
-	indexed, err := readIndex(ctx, db)
+	st.Repositories = len(repos)
+	if len(drift) == 0 {
+		return st, nil
+	}
+	if err := ix.db.TouchAllCharts(ctx); err != nil {
+		return st, fullHint(ctx, ix, err)
+	}
+	return st, fullHint(ctx, ix, ix.db.Recount(ctx))
+}
+
+// fullHint turns "database or disk is full" into what the operator needs.
+func fullHint(ctx context.Context, ix *Indexer, err error) error {
+	if err == nil || !metadata.IsFull(err) {
+		return err
+	}
+	return fmt.Errorf("%w\nthe metadata database's disk is full: %s", err, ix.db.SpaceHint(ctx))
+}
+
+// plan compares storage with the index and returns every difference with
+// what reindex does about it.
+func plan(ctx context.Context, ix *Indexer) ([]Drift, error) {
+	stored, err := walkStorage(ctx, ix.plainNamespace())
 	if err != nil {
-		return st, err
+		return nil, err
+	}
+	indexed, err := readIndex(ctx, ix.db)
+	if err != nil {
+		return nil, err
+	}
+	var drift []Drift
+	for name, sr := range stored {
+		ir := indexed[name]
+		if ir == nil {
+			ir = &indexedRepo{digests: map[string]bool{}, tags: map[string]string{}}
+		}
+		drift = append(drift, planRepo(ctx, ix, name, sr, ir)...)
 	}
 	for name, ir := range indexed {
-		sr := stored[name]
+		if stored[name] != nil {
+			continue
+		}
 		for tag := range ir.tags {
-			if sr == nil || sr.tags[tag] == "" {
-				if err := db.DeleteTag(ctx, ir.id, tag); err != nil && !errors.Is(err, metadata.ErrNotFound) {
-					return st, err
-				}
-				st.Removed++
-			}
+			drift = append(drift, planUntag(ix, name, ir.id, tag, "repository not in storage"))
 		}
 		for d := range ir.digests {
-			if sr == nil || sr.manifests[d] == nil {
-				if err := db.DeleteArtifact(ctx, ir.id, d); err != nil && !errors.Is(err, metadata.ErrNotFound) {
-					return st, err
+			drift = append(drift, planRemoval(ix, name, ir.id, d, "repository not in storage"))
+		}
+	}
+	return drift, nil
+}
+
+func planRepo(ctx context.Context, ix *Indexer, name string, sr *storedRepo, ir *indexedRepo) []Drift {
+	var drift []Drift
+	add := func(d Drift) { drift = append(drift, d) }
+	for d, m := range sr.manifests {
+		if missing := missingBlobs(ctx, sr, m); missing != "" {
+			add(Drift{Kind: DriftBroken, Object: "blob", Ref: name + "@" + missing, Detail: "referenced by " + d + ", not in storage"})
+		}
+		if !ir.digests[d] {
+			add(indexArtifact(ix, name, sr, d, m))
+			continue
+		}
+		if detail := checkChart(ctx, sr, ir, d, m); detail != "" {
+			add(Drift{Kind: DriftMissing, Object: "chart", Ref: name + "@" + d, Detail: detail, order: 1,
+				fix: func(ctx context.Context) error { return reindexManifest(ctx, ix, name, sr, d) }})
+		}
+	}
+	if ir.id != 0 {
+		hasBytes := map[string]bool{}
+		_ = ix.db.EachManifest(ctx, ir.id, func(d string, payload []byte) error {
+			hasBytes[d] = true
+			if m, ok := sr.manifests[d]; ok {
+				if _, stored, err := m.Payload(); err != nil || string(stored) != string(payload) {
+					add(Drift{Kind: DriftMismatch, Object: "manifest", Ref: name + "@" + d, Detail: "bytes in the index differ from storage", order: 1,
+						fix: func(ctx context.Context) error { return reindexManifest(ctx, ix, name, sr, d) }})
 				}
-				st.Removed++
+			}
+			return nil
+		})
+		for d := range ir.digests {
+			if _, ok := sr.manifests[d]; ok && !hasBytes[d] {
+				add(Drift{Kind: DriftMissing, Object: "manifest", Ref: name + "@" + d, Detail: "bytes not in the index", order: 1,
+					fix: func(ctx context.Context) error { return reindexManifest(ctx, ix, name, sr, d) }})
 			}
 		}
 	}
-	if err := db.TouchAllCharts(ctx); err != nil {
-		return st, err
+	for d, err := range sr.broken {
+		add(Drift{Kind: DriftBroken, Object: "artifact", Ref: name + "@" + d, Detail: err.Error()})
+		if ir.digests[d] {
+			add(planRemoval(ix, name, ir.id, d, "unreadable in storage"))
+		}
 	}
-	return st, db.Recount(ctx)
+	for d := range ir.digests {
+		if _, ok := sr.manifests[d]; !ok {
+			if _, broken := sr.broken[d]; !broken {
+				add(planRemoval(ix, name, ir.id, d, "not in storage"))
+			}
+		}
+	}
+	for tag, d := range sr.tags {
+		if _, ok := sr.manifests[d]; !ok {
+			add(Drift{Kind: DriftBroken, Object: "tag", Ref: name + ":" + tag, Detail: "points at " + d + ", which storage does not hold readable"})
+			if _, ok := ir.tags[tag]; ok {
+				add(planUntag(ix, name, ir.id, tag, "its manifest is not readable in storage"))
+			}
+			continue
+		}
+		switch id, ok := ir.tags[tag]; {
+		case !ok:
+			add(planTag(ix, name, tag, d, DriftMissing, ""))
+		case id != d:
+			add(planTag(ix, name, tag, d, DriftMismatch, "index "+id+", storage "+d))
+		}
+	}
+	for tag := range ir.tags {
+		if _, ok := sr.tags[tag]; !ok {
+			add(planUntag(ix, name, ir.id, tag, "not in storage"))
+		}
+	}
+	return drift
+}
+
+// missingBlobs names a blob a stored manifest references that the
+// repository does not hold ("" when all are there).
+func missingBlobs(ctx context.Context, sr *storedRepo, m distribution.Manifest) string {
+	for _, ref := range m.References() {
+		if len(ref.URLs) > 0 || IsIndex(ref.MediaType) || isManifestType(ref.MediaType) {
+			continue // foreign layers and child manifests are not blobs here
+		}
+		if _, err := sr.repo.Blobs(ctx).Stat(ctx, ref.Digest); err != nil {
+			return ref.Digest.String()
+		}
+	}
+	return ""
+}
+
+func indexArtifact(ix *Indexer, name string, sr *storedRepo, d string, m distribution.Manifest) Drift {
+	order := 1 // children before the indexes that list them, so sizes add up
+	if mt, _, _ := m.Payload(); IsIndex(mt) {
+		order = 2
+	}
+	return Drift{Kind: DriftMissing, Object: "artifact", Ref: name + "@" + d, order: order,
+		fix: func(ctx context.Context) error { return reindexManifest(ctx, ix, name, sr, d) }}
+}
+
+// reindexManifest indexes a stored manifest (its bytes and its chart too).
+func reindexManifest(ctx context.Context, ix *Indexer, name string, sr *storedRepo, d string) error {
+	p, err := ix.db.EnsureProject(ctx, ProjectName(name), "reindex")
+	if err != nil {
+		return err
+	}
+	a, err := Describe(ctx, digest.Digest(d), sr.manifests[d], sr.repo.Blobs(ctx))
+	if err != nil {
+		return err
+	}
+	if a, err = ix.db.ReindexArtifact(ctx, p.ID, name, a); err != nil {
+		return err
+	}
+	return reindexChart(ctx, ix.db, p.ID, a, sr.repo.Blobs(ctx))
+}
+
+func planTag(ix *Indexer, name, tag, d, kind, detail string) Drift {
+	return Drift{Kind: kind, Object: "tag", Ref: name + ":" + tag, Detail: detail, order: 3,
+		fix: func(ctx context.Context) error {
+			r, err := ix.db.GetRepository(ctx, name)
+			if err != nil {
+				return err
+			}
+			return ix.db.PutTag(ctx, r.ID, tag, d, timeNow())
+		}}
+}
+
+func planUntag(ix *Indexer, name string, repoID int64, tag, detail string) Drift {
+	return Drift{Kind: DriftExtra, Object: "tag", Ref: name + ":" + tag, Detail: detail, order: 4,
+		fix: func(ctx context.Context) error {
+			if err := ix.db.DeleteTag(ctx, repoID, tag); err != nil && !errors.Is(err, metadata.ErrNotFound) {
+				return err
+			}
+			return nil
+		}}
+}
+
+func planRemoval(ix *Indexer, name string, repoID int64, d, detail string) Drift {
+	return Drift{Kind: DriftExtra, Object: "artifact", Ref: name + "@" + d, Detail: detail, order: 5,
+		fix: func(ctx context.Context) error {
+			if err := ix.db.DeleteArtifact(ctx, repoID, d); err != nil && !errors.Is(err, metadata.ErrNotFound) {
+				return err
+			}
+			return nil
+		}}
 }
 
 // reindexChart records the chart an artifact holds, if any.
@@ -371,10 +352,10 @@ func checkChart(ctx context.Context, sr *storedRepo, ir *indexedRepo, d string, 
 	return ""
 }
 
-func indexRank(m distribution.Manifest) int {
-	mt, _, _ := m.Payload()
-	if IsIndex(mt) {
-		return 1
+func isManifestType(mt string) bool {
+	switch mt {
+	case "application/vnd.oci.image.manifest.v1+json", "application/vnd.docker.distribution.manifest.v2+json":
+		return true
 	}
-	return 0
+	return false
 }

@@ -31,36 +31,46 @@ func scanArtifact(sc interface{ Scan(...any) error }) (Artifact, error) {
 // absent). Pushing the same digest again only refreshes who pushed it and
 // when. Blobs are counted once per project in the project's storage used.
 func (db *DB) PutArtifact(ctx context.Context, projectID int64, repo string, a Artifact) (Artifact, error) {
-	if a.PushTime.IsZero() {
-		a.PushTime = time.Now()
-	}
-	err := db.tx(ctx, func(tx *sql.Tx) error {
-		repoID, err := db.ensureRepo(ctx, tx, projectID, repo, a.PushTime)
-		if err != nil {
-			return fmt.Errorf("metadata: repository %q: %w", repo, err)
-		}
-		a.RepositoryID, a.Repository = repoID, repo
-		h := db.hot(ctx, tx)
-		err = h.QueryRow(`SELECT id FROM artifacts WHERE repository_id = ? AND digest = ?`, repoID, a.Digest).Scan(&a.ID)
-		if err == nil {
-			_, err = h.Exec(`UPDATE artifacts SET push_time = ?, pushed_by = ? WHERE id = ?`, millis(a.PushTime), a.PushedBy, a.ID)
-			if err == nil {
-				err = db.putManifestTx(ctx, tx, a.ID, a.Manifest) // fills rows indexed before 006
-			}
-			return err
-		}
-		if !errors.Is(err, sql.ErrNoRows) {
-			return err
-		}
-		return db.insertArtifact(ctx, tx, projectID, &a)
-	})
+	err := db.tx(ctx, func(tx *sql.Tx) error { return db.putArtifactTx(ctx, tx, projectID, repo, &a) })
 	if err != nil {
 		return a, fmt.Errorf("metadata: put artifact %s@%s: %w", repo, a.Digest, err)
 	}
 	return a, nil
 }
 
-func (db *DB) insertArtifact(ctx context.Context, tx *sql.Tx, projectID int64, a *Artifact) error {
+// putArtifactTx is PutArtifact in tx, filling in a's ids.
+func (db *DB) putArtifactTx(ctx context.Context, tx *sql.Tx, projectID int64, repo string, a *Artifact) error {
+	if a.PushTime.IsZero() {
+		a.PushTime = time.Now()
+	}
+	repoID, err := db.ensureRepo(ctx, tx, projectID, repo, a.PushTime)
+	if err != nil {
+		return fmt.Errorf("metadata: repository %q: %w", repo, err)
+	}
+	a.RepositoryID, a.Repository = repoID, repo
+	h := db.hot(ctx, tx)
+	err = h.QueryRow(`SELECT id FROM artifacts WHERE repository_id = ? AND digest = ?`, repoID, a.Digest).Scan(&a.ID)
+	if errors.Is(err, sql.ErrNoRows) {
+		// Inserted unless a concurrent push of the same digest won (then: updated).
+		var inserted bool
+		if inserted, err = db.insertArtifact(ctx, tx, projectID, a); err != nil || inserted {
+			return err
+		}
+		err = h.QueryRow(`SELECT id FROM artifacts WHERE repository_id = ? AND digest = ?`, repoID, a.Digest).Scan(&a.ID)
+	}
+	if err != nil {
+		return err
+	}
+	if _, err = h.Exec(`UPDATE artifacts SET push_time = ?, pushed_by = ? WHERE id = ?`, millis(a.PushTime), a.PushedBy, a.ID); err != nil {
+		return err
+	}
+	return db.putManifestTx(ctx, tx, a.ID, a.Manifest) // fills rows indexed before 006
+}
+
+// insertArtifact adds a new artifact with its references and blobs. It
+// reports false, changing nothing, when the repository holds the digest
+// already (a concurrent push of it committed first).
+func (db *DB) insertArtifact(ctx context.Context, tx *sql.Tx, projectID int64, a *Artifact) (bool, error) {
 	blobs := uniqueBlobs(a.Blobs)
 	a.Size = 0
 	for _, b := range blobs {
@@ -78,45 +88,48 @@ func (db *DB) insertArtifact(ctx context.Context, tx *sql.Tx, projectID int64, a
 			childIDs[i] = sql.NullInt64{Int64: id, Valid: true}
 			a.Size += size
 		} else if !errors.Is(err, sql.ErrNoRows) {
-			return err
+			return false, err
 		}
 	}
 	h := db.hot(ctx, tx)
 	err := h.QueryRow(`INSERT INTO artifacts (repository_id, digest, media_type, artifact_type, config_media_type,
 		config_digest, manifest_size, size, os, arch, variant, subject_digest, annotations, extra, pushed_by, push_time)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (repository_id, digest) DO NOTHING RETURNING id`,
 		a.RepositoryID, a.Digest, a.MediaType, a.ArtifactType, a.ConfigMediaType, a.ConfigDigest, a.ManifestSize, a.Size,
 		a.OS, a.Arch, a.Variant, a.SubjectDigest, toJSON(a.Annotations), toJSON(a.Extra), a.PushedBy, millis(a.PushTime)).Scan(&a.ID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
 	if err != nil {
-		return err
+		return false, err
 	}
 	if err := db.putManifestTx(ctx, tx, a.ID, a.Manifest); err != nil {
-		return err
+		return false, err
 	}
 	for i, ref := range a.References {
 		if _, err := tx.ExecContext(ctx, db.q(`INSERT INTO artifact_references (parent_id, child_digest, child_id, media_type, size, os, arch, variant, annotations)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (parent_id, child_digest) DO NOTHING`),
 			a.ID, ref.ChildDigest, childIDs[i], ref.MediaType, ref.Size, ref.OS, ref.Arch, ref.Variant, toJSON(ref.Annotations)); err != nil {
-			return err
+			return false, err
 		}
 		a.References[i].ParentID, a.References[i].ChildID = a.ID, childIDs[i].Int64
 	}
 	// Parents pushed before this child (possible with validation off) now find it.
 	if _, err := h.Exec(`UPDATE artifact_references SET child_id = ? WHERE child_id IS NULL AND child_digest = ?
 		AND parent_id IN (SELECT id FROM artifacts WHERE repository_id = ?)`, a.ID, a.Digest, a.RepositoryID); err != nil {
-		return err
+		return false, err
 	}
 	added, err := db.insertBlobs(ctx, tx, projectID, a.ID, blobs)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if added != 0 {
 		if _, err := h.Exec(`UPDATE projects SET storage_used = storage_used + ? WHERE id = ?`, added, projectID); err != nil {
-			return err
+			return false, err
 		}
 	}
 	_, err = h.Exec(`UPDATE repositories SET updated_at = ?, artifact_count = artifact_count + 1 WHERE id = ?`, millis(a.PushTime), a.RepositoryID)
-	return err
+	return err == nil, err
 }
 
 func uniqueBlobs(in []Blob) []Blob {
@@ -285,4 +298,33 @@ func (db *DB) Referrers(ctx context.Context, repoID int64, subject, artifactType
 		out = append(out, a)
 	}
 	return out, rows.Err()
+}
+
+// ReindexArtifact records a manifest found in storage: a new artifact is
+// inserted as a push would; an existing one keeps its management data (who
+// pushed and when, pulls) and only gets its manifest bytes corrected.
+func (db *DB) ReindexArtifact(ctx context.Context, projectID int64, repo string, a Artifact) (Artifact, error) {
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		repoID, err := db.ensureRepo(ctx, tx, projectID, repo, time.Now())
+		if err != nil {
+			return err
+		}
+		a.RepositoryID, a.Repository = repoID, repo
+		a.ID, err = db.artifactID(ctx, tx, repoID, a.Digest)
+		if errors.Is(err, ErrNotFound) {
+			if a.PushTime.IsZero() {
+				a.PushTime = time.Now()
+			}
+			_, err = db.insertArtifact(ctx, tx, projectID, &a)
+			return err
+		}
+		if err != nil {
+			return err
+		}
+		return db.putManifestTx(ctx, tx, a.ID, a.Manifest)
+	})
+	if err != nil {
+		return a, fmt.Errorf("metadata: reindex %s@%s: %w", repo, a.Digest, err)
+	}
+	return a, nil
 }

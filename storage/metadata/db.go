@@ -42,6 +42,8 @@ type DB struct {
 	// stmts holds the prepared statements of the hot queries (SQLite only:
 	// pgx caches statements itself), by query text.
 	stmts sync.Map
+	// bound is the deadline of every call (see deadline.go).
+	bound bound
 }
 
 // dialect holds what differs between SQLite and PostgreSQL.
@@ -73,12 +75,16 @@ var (
 )
 
 // Open connects to the database named by dsn and applies migrations. dsn is
-// a postgres:// URL, or a SQLite file path (optionally sqlite://PATH).
-func Open(ctx context.Context, dsn string) (*DB, error) {
+// a postgres:// URL, or a SQLite file path (optionally sqlite://PATH). Every
+// call is bounded by timeout (0: DefaultTimeout).
+func Open(ctx context.Context, dsn string, timeout time.Duration) (*DB, error) {
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
 	var db *DB
 	switch {
 	case strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://"):
-		sdb, err := sql.Open("pgx", dsn)
+		sdb, err := openBounded("pgx", dsn, timeout)
 		if err != nil {
 			return nil, fmt.Errorf("metadata: %w", err)
 		}
@@ -99,7 +105,7 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 			q.Add("_pragma", p)
 		}
 		q.Set("_txlock", "immediate")
-		sdb, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+		sdb, err := openBounded("sqlite", "file:"+path+"?"+q.Encode(), timeout)
 		if err != nil {
 			return nil, fmt.Errorf("metadata: %w", err)
 		}
@@ -110,13 +116,15 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		sdb.SetMaxIdleConns(8)
 		db = &DB{sql: sdb, d: sqliteDialect, writer: make(chan struct{}, 1)}
 	}
+	db.bound = bound{timeout}
 	pctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	if err := db.sql.PingContext(pctx); err != nil {
+	if err := db.sql.PingContext(WithTimeout(pctx, 0)); err != nil {
 		db.sql.Close()
 		return nil, fmt.Errorf("metadata: cannot reach the %s database: %w", db.d.name, err)
 	}
-	if err := db.migrate(ctx); err != nil {
+	// Migrations may rewrite big tables: bounded by the start-up, not the call timeout.
+	if err := db.migrate(WithTimeout(ctx, 0)); err != nil {
 		db.sql.Close()
 		return nil, err
 	}
@@ -221,13 +229,27 @@ func (h hot) Exec(query string, args ...any) (sql.Result, error) {
 // tx runs fn in a transaction, committing when it returns nil.
 func (db *DB) tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	if db.writer != nil {
+		wctx, cancel := db.bound.ctx(ctx)
 		select {
 		case db.writer <- struct{}{}:
+			cancel()
 			defer func() { <-db.writer }()
-		case <-ctx.Done():
-			return fmt.Errorf("metadata: begin: %w", ctx.Err())
+		case <-wctx.Done():
+			cancel()
+			return fmt.Errorf("metadata: begin: waiting for the write lock: %w", wctx.Err())
 		}
 	}
+	for attempt := 1; ; attempt++ {
+		err := db.runTx(ctx, fn)
+		// PostgreSQL breaks deadlocks and serialization conflicts between
+		// concurrent writers by failing one of them: run it again.
+		if err == nil || attempt == 3 || !isRetryable(err) {
+			return err
+		}
+	}
+}
+
+func (db *DB) runTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	tx, err := db.sql.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("metadata: begin: %w", err)
@@ -240,6 +262,19 @@ func (db *DB) tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 		return fmt.Errorf("metadata: commit: %w", err)
 	}
 	return nil
+}
+
+func isRetryable(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "SQLSTATE 40P01") || strings.Contains(msg, "SQLSTATE 40001")
+}
+
+func isForeignKeyViolation(err error) bool {
+	if err == nil {
+		return false
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "FOREIGN KEY constraint failed") || strings.Contains(msg, "SQLSTATE 23503")
 }
 
 func isUniqueViolation(err error) bool {

@@ -136,7 +136,9 @@ func newDataVersion(ctx context.Context, db *sql.DB) (*dataVersion, error) {
 		return err
 	})
 	if err == nil {
+		dv.ctx = ctx
 		err = conn.Raw(dv.run) // opens the WAL index of this connection
+		dv.ctx = nil
 	}
 	if err != nil {
 		conn.Close()

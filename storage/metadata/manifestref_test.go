@@ -13,12 +13,12 @@ import (
 func TestDataVersion(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "berth.db")
-	db, err := Open(ctx, path)
+	db, err := Open(ctx, path, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	other, err := Open(ctx, path)
+	other, err := Open(ctx, path, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,8 @@ package metadata
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 )
 
@@ -81,4 +83,19 @@ func (db *DB) EachManifest(ctx context.Context, repoID int64, fn func(digest str
 		}
 	}
 	return rows.Err()
+}
+
+// ManifestBytes returns the media type and bytes of a manifest of repo by
+// its digest (ErrNotFound when the repository does not hold it; empty bytes
+// when the index does not keep them, see migration 006).
+func (db *DB) ManifestBytes(ctx context.Context, repo, digest string) (string, []byte, error) {
+	var mt string
+	var payload []byte
+	err := db.hot(ctx, db.sql).QueryRow(`SELECT a.media_type, m.payload FROM artifacts a
+		JOIN repositories r ON r.id = a.repository_id LEFT JOIN artifact_manifests m ON m.artifact_id = a.id
+		WHERE r.name = ? AND a.digest = ?`, repo, digest).Scan(&mt, &payload)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil, fmt.Errorf("manifest %s@%s: %w", repo, digest, ErrNotFound)
+	}
+	return mt, payload, err
 }

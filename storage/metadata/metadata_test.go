@@ -29,7 +29,7 @@ func openTestDB(t testing.TB, name string) *DB {
 	if name == "postgres" {
 		dsn = berthtest.SharedPostgres(t).NewDatabase(t)
 	}
-	db, err := Open(context.Background(), dsn)
+	db, err := Open(context.Background(), dsn, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -357,7 +357,7 @@ func TestPullsAndCatalog(t *testing.T) {
 
 func TestOpenReportsUnreachableDatabase(t *testing.T) {
 	port := berthtest.FreePort(t)
-	_, err := Open(context.Background(), fmt.Sprintf("postgres://u:p@127.0.0.1:%d/db?sslmode=disable&connect_timeout=2", port))
+	_, err := Open(context.Background(), fmt.Sprintf("postgres://u:p@127.0.0.1:%d/db?sslmode=disable&connect_timeout=2", port), 0)
 	if err == nil {
 		t.Fatal("want error")
 	}

@@ -213,3 +213,39 @@ func (db *DB) Recount(ctx context.Context) error {
 	}
 	return nil
 }
+
+// DeleteEmptyRepository removes a repository that holds no artifact (and its
+// digest aliases), reporting whether it did; a repository a concurrent push
+// filled stays.
+func (db *DB) DeleteEmptyRepository(ctx context.Context, name string) (bool, error) {
+	var deleted bool
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, db.q(`DELETE FROM repositories WHERE name = ?
+			AND NOT EXISTS (SELECT 1 FROM artifacts a WHERE a.repository_id = repositories.id)`), name)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		if err != nil || n == 0 {
+			return err
+		}
+		deleted = true
+		_, err = tx.ExecContext(ctx, db.q(`DELETE FROM digest_aliases WHERE repository = ?`), name)
+		return err
+	})
+	return deleted, err
+}
+
+// RepositoryArtifactDigests lists every artifact digest of a repository by
+// name (none when it does not exist).
+func (db *DB) RepositoryArtifactDigests(ctx context.Context, name string) ([]string, error) {
+	return db.strings(ctx, `SELECT a.digest FROM artifacts a JOIN repositories r ON r.id = a.repository_id WHERE r.name = ? ORDER BY a.digest`, name)
+}
+
+// RepositoryBlobDigests lists the blobs the artifacts of a repository need,
+// other than their manifests.
+func (db *DB) RepositoryBlobDigests(ctx context.Context, name string) ([]string, error) {
+	return db.strings(ctx, `SELECT DISTINCT b.digest FROM artifact_blobs b JOIN artifacts a ON a.id = b.artifact_id
+		JOIN repositories r ON r.id = a.repository_id WHERE r.name = ?
+		AND b.digest NOT IN (SELECT a2.digest FROM artifacts a2 WHERE a2.repository_id = r.id) ORDER BY b.digest`, name)
+}

@@ -26,51 +26,80 @@ func scanTag(sc interface{ Scan(...any) error }) (Tag, error) {
 // PutTag points tag at the artifact with digest (which must be indexed),
 // creating or moving it.
 func (db *DB) PutTag(ctx context.Context, repoID int64, name, digest string, at time.Time) error {
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		artID, err := db.artifactID(ctx, tx, repoID, digest)
+		if err == nil {
+			err = db.putTagTx(ctx, tx, repoID, artID, name, at)
+		}
+		return err
+	})
+}
+
+// artifactID is the id of an artifact of a repository (ErrNotFound).
+func (db *DB) artifactID(ctx context.Context, q querier, repoID int64, digest string) (int64, error) {
+	var id int64
+	err := db.hot(ctx, q).QueryRow(`SELECT id FROM artifacts WHERE repository_id = ? AND digest = ?`, repoID, digest).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("artifact %s: %w", digest, ErrNotFound)
+	}
+	return id, err
+}
+
+// putTagTx creates or moves a tag. Concurrent writers of one tag never
+// fail on each other: the last to commit wins.
+func (db *DB) putTagTx(ctx context.Context, tx *sql.Tx, repoID, artID int64, name string, at time.Time) error {
 	if at.IsZero() {
 		at = time.Now()
 	}
-	return db.tx(ctx, func(tx *sql.Tx) error {
-		h := db.hot(ctx, tx)
-		var artID int64
-		err := h.QueryRow(`SELECT id FROM artifacts WHERE repository_id = ? AND digest = ?`, repoID, digest).Scan(&artID)
-		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("artifact %s: %w", digest, ErrNotFound)
-		}
+	h := db.hot(ctx, tx)
+	move := func() (int64, error) {
+		res, err := h.Exec(`UPDATE tags SET artifact_id = ?, push_time = ? WHERE repository_id = ? AND name = ?`, artID, millis(at), repoID, name)
 		if err != nil {
-			return err
+			return 0, err
 		}
-		var tagID int64
-		err = h.QueryRow(`SELECT id FROM tags WHERE repository_id = ? AND name = ?`, repoID, name).Scan(&tagID)
+		return res.RowsAffected()
+	}
+	n, err := move()
+	counter := `UPDATE repositories SET updated_at = ? WHERE id = ?`
+	if err == nil && n == 0 {
+		var res sql.Result
+		res, err = h.Exec(`INSERT INTO tags (repository_id, artifact_id, name, push_time) VALUES (?, ?, ?, ?)
+			ON CONFLICT (repository_id, name) DO NOTHING`, repoID, artID, name, millis(at))
+		if err == nil {
+			n, err = res.RowsAffected()
+		}
 		switch {
-		case err == nil:
-			_, err = h.Exec(`UPDATE tags SET artifact_id = ?, push_time = ? WHERE id = ?`, artID, millis(at), tagID)
-			if err == nil {
-				_, err = h.Exec(`UPDATE repositories SET updated_at = ? WHERE id = ?`, millis(at), repoID)
-			}
-		case errors.Is(err, sql.ErrNoRows):
-			_, err = h.Exec(`INSERT INTO tags (repository_id, artifact_id, name, push_time) VALUES (?, ?, ?, ?)`,
-				repoID, artID, name, millis(at))
-			if err == nil {
-				_, err = h.Exec(`UPDATE repositories SET updated_at = ?, tag_count = tag_count + 1 WHERE id = ?`, millis(at), repoID)
-			}
+		case err != nil:
+		case n == 1:
+			counter = `UPDATE repositories SET updated_at = ?, tag_count = tag_count + 1 WHERE id = ?`
+		default: // created by a concurrent writer that committed first
+			_, err = move()
 		}
-		if err != nil {
-			return fmt.Errorf("metadata: put tag %s: %w", name, err)
-		}
-		return nil
-	})
+	}
+	if err == nil {
+		_, err = h.Exec(counter, millis(at), repoID)
+	}
+	if isForeignKeyViolation(err) {
+		return fmt.Errorf("tag %s: artifact deleted meanwhile: %w", name, ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("metadata: put tag %s: %w", name, err)
+	}
+	return nil
 }
 
 // DeleteTag removes a tag; the artifact stays.
 func (db *DB) DeleteTag(ctx context.Context, repoID int64, name string) error {
-	return db.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, db.q(`DELETE FROM tags WHERE repository_id = ? AND name = ?`), repoID, name)
-		if err := affected(res, err, "tag", name); err != nil {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, db.q(`UPDATE repositories SET tag_count = tag_count - 1 WHERE id = ?`), repoID)
+	return db.tx(ctx, func(tx *sql.Tx) error { return db.deleteTagTx(ctx, tx, repoID, name) })
+}
+
+func (db *DB) deleteTagTx(ctx context.Context, tx *sql.Tx, repoID int64, name string) error {
+	res, err := tx.ExecContext(ctx, db.q(`DELETE FROM tags WHERE repository_id = ? AND name = ?`), repoID, name)
+	if err := affected(res, err, "tag", name); err != nil {
 		return err
-	})
+	}
+	_, err = tx.ExecContext(ctx, db.q(`UPDATE repositories SET tag_count = tag_count - 1 WHERE id = ?`), repoID)
+	return err
 }
 
 // GetTag returns one tag with its artifact digest.

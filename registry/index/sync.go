@@ -1,0 +1,417 @@
+package index
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path"
+	"sync"
+	"time"
+
+	"github.com/distribution/distribution/v3"
+	storagedriver "github.com/distribution/distribution/v3/registry/storage/driver"
+	"github.com/distribution/reference"
+	"github.com/opencontainers/go-digest"
+	v1 "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/berth-registry/berth/storage/metadata"
+)
+
+// One truth. The index decides what repositories, manifests and tags
+// exist; storage keeps a copy of their links, written after the index
+// commits, for disaster recovery and `berth reindex`. Every change commits
+// the keys it affects as storage_sync rows together with the change, then
+// brings each key's storage copy in line (mirror) and deletes the rows. A
+// mirror writes what the index says *now* and reads the index again
+// afterwards, repeating until what it wrote is still what the index says:
+// so whatever the interleaving of writers (in this process, another one, or
+// another replica), the last storage write of a key is followed by a check
+// that it matches the index, and no lock is held across storage calls.
+// Rows whose writer died (kill -9, a crash) are found through the instances
+// table and mirrored by any live instance; rows a live writer could not
+// mirror (storage down, disk full) are retried by that writer's reconciler.
+
+const (
+	mirrorTries      = 5
+	syncInterval     = 5 * time.Second  // heartbeat and repair pass
+	instanceDeadline = 15 * time.Second // no heartbeat for this long: dead
+	abandonedAfter   = 10 * time.Minute // any row older than this is repaired
+	mirrorBudget     = 2 * time.Minute  // a writer's mirroring gives up (row stays)
+	doneFlushEvery   = 200 * time.Millisecond
+)
+
+// errUnsettled is a key whose index value kept changing under its mirror.
+var errUnsettled = errors.New("index: storage copy did not settle")
+
+// syncer is the Indexer's part that keeps storage in line with the index.
+type syncer struct {
+	owner   string // this process's instance id
+	started time.Time
+
+	mu    sync.Mutex
+	done  []int64            // rows mirrored, to delete in the next batch
+	retry []metadata.Sync    // rows this instance failed to mirror
+	wake  chan struct{}      // a flush or repair is wanted now
+	stop  context.CancelFunc // ends the background loop
+	wg    sync.WaitGroup
+}
+
+func newSyncer() *syncer {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	host, _ := os.Hostname()
+	return &syncer{owner: fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b[:])), started: time.Now(), wake: make(chan struct{}, 1)}
+}
+
+// Owner is this process's instance id, recorded on the rows it writes.
+func (ix *Indexer) Owner() string { return ix.sync.owner }
+
+// settle mirrors the keys of a committed change and retires their rows; a
+// key that cannot be mirrored now is left to the reconciler. It never
+// fails the request: the change is committed, and the index is what
+// every reader sees.
+func (ix *Indexer) settle(ctx context.Context, rows []metadata.Sync) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), mirrorBudget)
+	defer cancel()
+	keys := make([]metadata.SyncKey, len(rows))
+	for i, r := range rows {
+		keys[i] = r.SyncKey
+	}
+	failed := map[metadata.SyncKey]bool{}
+	for _, k := range uniqueKeys(keys) {
+		if err := ix.mirror(ctx, k); err != nil {
+			failed[k] = true
+			ix.log.WarnContext(ctx, "index: storage copy left to the reconciler", "key", k.String(), "err", err)
+		}
+	}
+	ix.sync.mu.Lock()
+	defer ix.sync.mu.Unlock()
+	for _, r := range rows {
+		if failed[r.SyncKey] {
+			r.Owner = ix.sync.owner
+			ix.sync.retry = append(ix.sync.retry, r)
+			continue
+		}
+		ix.sync.done = append(ix.sync.done, r.ID)
+	}
+}
+
+// syncRows pairs the keys of a change with the ids of their rows.
+func syncRows(keys []metadata.SyncKey, ids []int64) []metadata.Sync {
+	rows := make([]metadata.Sync, 0, len(ids))
+	for i, id := range ids {
+		if i < len(keys) {
+			rows = append(rows, metadata.Sync{SyncKey: keys[i], ID: id})
+		}
+	}
+	return rows
+}
+
+func uniqueKeys(keys []metadata.SyncKey) []metadata.SyncKey {
+	seen := map[metadata.SyncKey]bool{}
+	out := keys[:0:0]
+	for _, k := range keys {
+		if !seen[k] {
+			seen[k] = true
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// mirror brings one key's storage copy in line with the index.
+func (ix *Indexer) mirror(ctx context.Context, k metadata.SyncKey) error {
+	named, err := reference.WithName(k.Repository)
+	if err != nil {
+		return nil // no storage copy can exist for a name distribution refuses
+	}
+	var lastErr error
+	for range mirrorTries {
+		var want string
+		var err error
+		switch k.Kind {
+		case metadata.SyncTag:
+			want, err = ix.db.TagTarget(ctx, k.Repository, k.Name)
+		case metadata.SyncManifest:
+			want, err = ix.db.LinkedManifest(ctx, k.Repository, k.Name)
+		default:
+			return fmt.Errorf("index: unknown storage sync kind %q", k.Kind)
+		}
+		if errors.Is(err, metadata.ErrNotFound) {
+			want, err = "", nil
+		}
+		if err != nil {
+			return err
+		}
+		if lastErr = ix.writeCopy(ctx, named, k, want); lastErr != nil {
+			continue // a concurrent writer of the same path (directory not empty): again
+		}
+		again, err := ix.indexValue(ctx, k)
+		if err != nil {
+			return err
+		}
+		if again == want {
+			return nil
+		}
+	}
+	if lastErr != nil {
+		return lastErr
+	}
+	return errUnsettled
+}
+
+func (ix *Indexer) indexValue(ctx context.Context, k metadata.SyncKey) (string, error) {
+	var v string
+	var err error
+	if k.Kind == metadata.SyncTag {
+		v, err = ix.db.TagTarget(ctx, k.Repository, k.Name)
+	} else {
+		v, err = ix.db.LinkedManifest(ctx, k.Repository, k.Name)
+	}
+	if errors.Is(err, metadata.ErrNotFound) {
+		return "", nil
+	}
+	return v, err
+}
+
+// writeCopy makes storage hold key k as the index says: tag → want, or the
+// manifest linked (want is its canonical digest); want "" removes it.
+func (ix *Indexer) writeCopy(ctx context.Context, named reference.Named, k metadata.SyncKey, want string) error {
+	driver := ix.storageDriver()
+	plain := ix.plainNamespace()
+	if driver == nil || plain == nil {
+		return errors.New("index: storage not initialised")
+	}
+	if k.Kind == metadata.SyncTag {
+		repo, err := plain.Repository(ctx, named)
+		if err != nil {
+			return err
+		}
+		ts := repo.Tags(ctx)
+		if want == "" {
+			if err := ts.Untag(ctx, k.Name); err != nil && !IsPathNotFound(err) && !isUnknownTag(err) {
+				return err
+			}
+			return nil
+		}
+		return ts.Tag(ctx, k.Name, v1.Descriptor{Digest: digest.Digest(want)})
+	}
+	d, err := digest.Parse(k.Name)
+	if err != nil {
+		return nil // never stored
+	}
+	link := aliasLinkPath(k.Repository, metadata.AliasManifest, d)
+	if want == "" {
+		if err := driver.Delete(ctx, path.Dir(link)); err != nil && !IsPathNotFound(err) {
+			return err
+		}
+		return nil
+	}
+	if _, err := driver.Stat(ctx, link); err == nil {
+		return nil
+	} else if !IsPathNotFound(err) {
+		return err
+	}
+	return driver.PutContent(ctx, link, []byte(want))
+}
+
+func isUnknownTag(err error) bool {
+	var ut distribution.ErrTagUnknown
+	return errors.As(err, &ut)
+}
+
+// StartSync runs the background loop of this instance: heartbeats, the
+// batched retirement of mirrored rows, and repairs of the rows no live
+// writer will finish. It returns at once; StopSync ends it.
+func (ix *Indexer) StartSync(ctx context.Context) {
+	ctx, ix.sync.stop = context.WithCancel(context.WithoutCancel(ctx))
+	if err := ix.db.Heartbeat(ctx, ix.sync.owner, ix.sync.started); err != nil {
+		ix.log.WarnContext(ctx, "index: heartbeat", "err", err)
+	}
+	ix.sync.wg.Add(1)
+	go func() {
+		defer ix.sync.wg.Done()
+		flush := time.NewTicker(doneFlushEvery)
+		defer flush.Stop()
+		repair := time.NewTimer(0) // a pass at start: repairs what a crash left
+		defer repair.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-flush.C:
+				ix.flushDone(ctx)
+			case <-ix.sync.wake:
+				ix.flushDone(ctx)
+			case <-repair.C:
+				if err := ix.db.Heartbeat(ctx, ix.sync.owner, ix.sync.started); err != nil {
+					ix.log.WarnContext(ctx, "index: heartbeat", "err", err)
+				} else if _, err := ix.Repair(ctx); err != nil {
+					ix.log.WarnContext(ctx, "index: repairing storage copies", "err", err)
+				}
+				repair.Reset(syncInterval)
+			}
+		}
+	}()
+}
+
+// StopSync ends the background loop, retires the rows mirrored so far and
+// forgets this instance (its unfinished rows then go to the others).
+func (ix *Indexer) StopSync(ctx context.Context) {
+	if ix.sync.stop == nil {
+		return
+	}
+	ix.sync.stop()
+	ix.sync.wg.Wait()
+	ix.flushDone(ctx)
+	if err := ix.db.RemoveInstances(ctx, ix.sync.owner, time.Now().Add(-time.Hour)); err != nil {
+		ix.log.WarnContext(ctx, "index: leaving the instances table", "err", err)
+	}
+}
+
+func (ix *Indexer) flushDone(ctx context.Context) {
+	ix.sync.mu.Lock()
+	done := ix.sync.done
+	ix.sync.done = nil
+	ix.sync.mu.Unlock()
+	if len(done) == 0 {
+		return
+	}
+	if err := ix.db.DoneSync(ctx, done); err != nil {
+		// Kept for the next flush; a crash before then only means a
+		// harmless second mirror of these keys.
+		ix.sync.mu.Lock()
+		ix.sync.done = append(ix.sync.done, done...)
+		ix.sync.mu.Unlock()
+		ix.log.WarnContext(ctx, "index: retiring storage sync rows", "err", err)
+	}
+}
+
+// Repair mirrors this instance's failed keys and the rows no live writer
+// will finish, and returns how many keys it brought in line.
+func (ix *Indexer) Repair(ctx context.Context) (int, error) {
+	ix.sync.mu.Lock()
+	rows := ix.sync.retry
+	ix.sync.retry = nil
+	ix.sync.mu.Unlock()
+	now := time.Now()
+	orphans, err := ix.db.OrphanedSync(ctx, now.Add(-instanceDeadline), now.Add(-abandonedAfter), 500)
+	if err != nil {
+		ix.sync.mu.Lock()
+		ix.sync.retry = append(ix.sync.retry, rows...)
+		ix.sync.mu.Unlock()
+		return 0, err
+	}
+	rows = append(rows, orphans...)
+	fixed := 0
+	var done []int64
+	for _, s := range rows {
+		if err := ix.mirror(ctx, s.SyncKey); err != nil {
+			ix.sync.mu.Lock()
+			if s.Owner == ix.sync.owner {
+				ix.sync.retry = append(ix.sync.retry, s)
+			}
+			ix.sync.mu.Unlock()
+			ix.log.WarnContext(ctx, "index: storage copy still out of line", "key", s.String(), "err", err)
+			continue
+		}
+		fixed++
+		done = append(done, s.ID)
+		if s.Owner != ix.sync.owner {
+			ix.log.InfoContext(ctx, "index: repaired a storage copy left by a stopped writer", "key", s.String(), "owner", s.Owner)
+		}
+	}
+	if err := ix.db.DoneSync(ctx, done); err != nil {
+		return fixed, err
+	}
+	if err := ix.db.RemoveInstances(ctx, "", now.Add(-24*time.Hour)); err != nil {
+		return fixed, err
+	}
+	return fixed, nil
+}
+
+// RepairAll mirrors every pending row, whoever wrote it (for offline tools:
+// no writer is running).
+func (ix *Indexer) RepairAll(ctx context.Context) (int, error) {
+	fixed := 0
+	for {
+		rows, err := ix.db.PendingSync(ctx, 500)
+		if err != nil || len(rows) == 0 {
+			return fixed, err
+		}
+		var done []int64
+		for _, s := range rows {
+			if err := ix.mirror(ctx, s.SyncKey); err != nil {
+				return fixed, fmt.Errorf("index: %s: %w", s.String(), err)
+			}
+			done = append(done, s.ID)
+			fixed++
+		}
+		if err := ix.db.DoneSync(ctx, done); err != nil {
+			return fixed, err
+		}
+	}
+}
+
+// plainStorage gives the registry middleware's unwrapped namespace to the
+// indexer (mirrors write storage, not the index).
+func (ix *Indexer) plainNamespace() distribution.Namespace {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	return ix.plain
+}
+
+// restoreRepository writes back the storage copy of a repository the index
+// holds (after its directory was removed while a push re-created it): its
+// manifests' revision links, its tags and its blobs' layer links. A
+// repository the index does not hold has nothing to restore.
+func (ix *Indexer) restoreRepository(ctx context.Context, name reference.Named) error {
+	digests, err := ix.db.RepositoryArtifactDigests(ctx, name.Name())
+	if err != nil || len(digests) == 0 {
+		return err
+	}
+	ix.log.WarnContext(ctx, "index: a push re-created a repository being deleted; restoring its storage links", "repository", name.Name())
+	var keys []metadata.SyncKey
+	for _, d := range digests {
+		keys = append(keys, metadata.SyncKey{Repository: name.Name(), Kind: metadata.SyncManifest, Name: d})
+	}
+	tags, err := ix.db.AllTags(ctx, name.Name())
+	if err != nil {
+		return err
+	}
+	for _, t := range tags {
+		keys = append(keys, metadata.SyncKey{Repository: name.Name(), Kind: metadata.SyncTag, Name: t})
+	}
+	ids, err := ix.db.AddSync(ctx, ix.sync.owner, keys...)
+	if err != nil {
+		return err
+	}
+	blobs, err := ix.db.RepositoryBlobDigests(ctx, name.Name())
+	if err != nil {
+		return err
+	}
+	driver := ix.storageDriver()
+	for _, b := range blobs {
+		d, err := digest.Parse(b)
+		if err != nil {
+			continue
+		}
+		if err := driver.PutContent(ctx, aliasLinkPath(name.Name(), metadata.AliasBlob, d), []byte(d)); err != nil {
+			return err
+		}
+	}
+	ix.settle(ctx, syncRows(keys, ids))
+	return nil
+}
+
+// NewOffline is an Indexer over storage's own namespace and driver, for the
+// offline tools (check, reindex): its changes go straight to storage.
+func NewOffline(db *metadata.DB, log *slog.Logger, ns distribution.Namespace, driver storagedriver.StorageDriver) *Indexer {
+	ix := New(db, log, false)
+	ix.setNamespace(ns, ns, driver)
+	return ix
+}

@@ -1,0 +1,93 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync/atomic"
+	"syscall"
+
+	storagedriver "github.com/distribution/distribution/v3/registry/storage/driver"
+)
+
+// Fault is why a request failed for reasons of the infrastructure rather
+// than of the request: what the HTTP layer answers instead of a 500.
+type Fault int32
+
+// Faults, in increasing precedence.
+const (
+	NoFault     Fault = iota
+	Unavailable       // a backend (storage, database) did not answer: 503
+	Full              // a disk (storage, database) is full: 507
+)
+
+type faultKey struct{}
+
+// WithFaultMark returns a context in which guarded drivers, and the
+// database callers that see their errors, record infrastructure faults,
+// and a function that reports the worst recorded.
+func WithFaultMark(ctx context.Context) (context.Context, func() Fault) {
+	flag := new(atomic.Int32)
+	return context.WithValue(ctx, faultKey{}, flag), func() Fault { return Fault(flag.Load()) }
+}
+
+// WithUnavailableMark is WithFaultMark reporting whether any fault happened.
+func WithUnavailableMark(ctx context.Context) (context.Context, func() bool) {
+	ctx, fault := WithFaultMark(ctx)
+	return ctx, func() bool { return fault() != NoFault }
+}
+
+// Mark records a fault on the request ctx belongs to.
+func Mark(ctx context.Context, f Fault) {
+	flag, ok := ctx.Value(faultKey{}).(*atomic.Int32)
+	if !ok {
+		return
+	}
+	for {
+		old := flag.Load()
+		if Fault(old) >= f || flag.CompareAndSwap(old, int32(f)) {
+			return
+		}
+	}
+}
+
+// observe records on the request what kind of fault err is, if any.
+func observe(ctx context.Context, err error) error {
+	switch {
+	case err == nil:
+	case IsFull(err):
+		Mark(ctx, Full)
+	case IsUnavailable(err):
+		Mark(ctx, Unavailable)
+	}
+	return err
+}
+
+// IsFull reports whether err means a disk is full (or a quota of the
+// backend's own is exhausted).
+func IsFull(err error) bool {
+	for depth := 0; err != nil && depth < 16; depth++ {
+		if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+			return true
+		}
+		if o, ok := err.(interface{ OrigErr() error }); ok && o.OrigErr() != nil {
+			err = o.OrigErr()
+			continue
+		}
+		if se, ok := err.(storagedriver.Error); ok {
+			err = se.Detail
+			continue
+		}
+		break
+	}
+	if err == nil {
+		return false
+	}
+	msg := err.Error()
+	for _, s := range []string{"no space left on device", "disk quota exceeded", "XMinioStorageFull", "Storage backend has reached its minimum free drive threshold"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,218 @@
+package metadata
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// The changes a push or delete makes to the index, each one transaction
+// that also records the storage keys it leaves to bring in line (see
+// sync.go). The index decides: concurrent writers of one tag or manifest
+// are ordered by the database, and storage follows it.
+
+// PushManifest records a pushed manifest in repo (created in project when
+// absent) and, when tag is not empty, points tag at it, in one transaction,
+// with a storage sync row for the tag. It returns the artifact and the ids
+// of the sync rows it added.
+func (db *DB) PushManifest(ctx context.Context, projectID int64, repo string, a Artifact, tag, owner string) (Artifact, []int64, error) {
+	var ids []int64
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		if err := db.putArtifactTx(ctx, tx, projectID, repo, &a); err != nil {
+			return err
+		}
+		if tag == "" {
+			return nil
+		}
+		if err := db.putTagTx(ctx, tx, a.RepositoryID, a.ID, tag, a.PushTime); err != nil {
+			return err
+		}
+		var err error
+		ids, err = db.addSyncTx(ctx, tx, owner, SyncKey{repo, SyncTag, tag})
+		return err
+	})
+	if err != nil {
+		return a, nil, fmt.Errorf("metadata: push %s@%s: %w", repo, a.Digest, err)
+	}
+	return a, ids, nil
+}
+
+// MoveTag points tag at an indexed manifest of repo, with a sync row for the
+// tag. ErrNotFound when the repository or the manifest is not indexed.
+func (db *DB) MoveTag(ctx context.Context, repo, tag, digest, owner string, at time.Time) ([]int64, error) {
+	var ids []int64
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		repoID, err := db.repoID(ctx, tx, repo)
+		if err != nil {
+			return err
+		}
+		artID, err := db.artifactID(ctx, tx, repoID, digest)
+		if err != nil {
+			return err
+		}
+		if err := db.putTagTx(ctx, tx, repoID, artID, tag, at); err != nil {
+			return err
+		}
+		ids, err = db.addSyncTx(ctx, tx, owner, SyncKey{repo, SyncTag, tag})
+		return err
+	})
+	return ids, err
+}
+
+// RemoveTag deletes a tag of repo, with a sync row for it. ErrNotFound when
+// the tag is not indexed.
+func (db *DB) RemoveTag(ctx context.Context, repo, tag, owner string) ([]int64, error) {
+	var ids []int64
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		repoID, err := db.repoID(ctx, tx, repo)
+		if err != nil {
+			return err
+		}
+		if err := db.deleteTagTx(ctx, tx, repoID, tag); err != nil {
+			return err
+		}
+		ids, err = db.addSyncTx(ctx, tx, owner, SyncKey{repo, SyncTag, tag})
+		return err
+	})
+	return ids, err
+}
+
+// Removed is what a manifest delete took out of the index.
+type Removed struct {
+	Digests []string // the manifest and its referrers, recursively
+	Aliases []string // other digests they were linked by (sha512)
+	Tags    []string // tags that pointed at any of them
+	Keys    []SyncKey
+	SyncIDs []int64
+}
+
+// DeleteManifest removes a manifest of repo from the index with, as Harbor
+// does with accessories, every manifest whose subject it is (signatures,
+// SBOMs, recursively) and every tag on them, in one transaction, with sync
+// rows for each manifest, alias and tag. ErrNotFound when the manifest is
+// not indexed.
+func (db *DB) DeleteManifest(ctx context.Context, repo, digest, owner string) (Removed, error) {
+	var out Removed
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		out = Removed{}
+		repoID, err := db.repoID(ctx, tx, repo)
+		if err != nil {
+			return err
+		}
+		if _, err := db.artifactID(ctx, tx, repoID, digest); err != nil {
+			return err
+		}
+		queue := []string{digest}
+		seen := map[string]bool{digest: true}
+		for len(queue) > 0 {
+			d := queue[0]
+			queue = queue[1:]
+			id, err := db.artifactID(ctx, tx, repoID, d)
+			if errors.Is(err, ErrNotFound) {
+				continue // a referrer whose subject listing raced; nothing to remove
+			}
+			if err != nil {
+				return err
+			}
+			tags, err := column[string](ctx, tx, db.q(`SELECT name FROM tags WHERE artifact_id = ?`), id)
+			if err != nil {
+				return err
+			}
+			aliases, err := column[string](ctx, tx, db.q(`SELECT alias FROM digest_aliases WHERE repository = ? AND kind = ? AND digest = ?`), repo, AliasManifest, d)
+			if err != nil {
+				return err
+			}
+			refs, err := column[string](ctx, tx, db.q(`SELECT digest FROM artifacts WHERE repository_id = ? AND subject_digest IN (?`+repeatArg(len(aliases))+`)`),
+				append([]any{repoID, d}, anySlice(aliases)...)...)
+			if err != nil {
+				return err
+			}
+			if err := db.deleteArtifactTx(ctx, tx, id, repoID); err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, db.q(`DELETE FROM digest_aliases WHERE repository = ? AND kind = ? AND digest = ?`), repo, AliasManifest, d); err != nil {
+				return err
+			}
+			out.Digests = append(out.Digests, d)
+			out.Aliases = append(out.Aliases, aliases...)
+			out.Tags = append(out.Tags, tags...)
+			for _, r := range refs {
+				if !seen[r] {
+					seen[r] = true
+					queue = append(queue, r)
+				}
+			}
+		}
+		for _, d := range append(append([]string{}, out.Digests...), out.Aliases...) {
+			out.Keys = append(out.Keys, SyncKey{repo, SyncManifest, d})
+		}
+		for _, t := range out.Tags {
+			out.Keys = append(out.Keys, SyncKey{repo, SyncTag, t})
+		}
+		out.SyncIDs, err = db.addSyncTx(ctx, tx, owner, out.Keys...)
+		return err
+	})
+	return out, err
+}
+
+// TagTarget is the digest repo's tag points at (ErrNotFound).
+func (db *DB) TagTarget(ctx context.Context, repo, tag string) (string, error) {
+	var d string
+	err := db.hot(ctx, db.sql).QueryRow(`SELECT a.digest FROM tags t JOIN artifacts a ON a.id = t.artifact_id
+		JOIN repositories r ON r.id = t.repository_id WHERE r.name = ? AND t.name = ?`, repo, tag).Scan(&d)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", fmt.Errorf("tag %s:%s: %w", repo, tag, ErrNotFound)
+	}
+	return d, err
+}
+
+// LinkedManifest is the canonical digest of the manifest repo holds under
+// digest, itself or an alias of it (ErrNotFound).
+func (db *DB) LinkedManifest(ctx context.Context, repo, digest string) (string, error) {
+	var d string
+	err := db.hot(ctx, db.sql).QueryRow(`SELECT a.digest FROM artifacts a JOIN repositories r ON r.id = a.repository_id
+		WHERE r.name = ? AND (a.digest = ? OR a.digest IN (SELECT digest FROM digest_aliases
+		WHERE repository = ? AND kind = 'manifest' AND alias = ?))`, repo, digest, repo, digest).Scan(&d)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", fmt.Errorf("manifest %s@%s: %w", repo, digest, ErrNotFound)
+	}
+	return d, err
+}
+
+// TagsOf lists the tags of repo that point at digest.
+func (db *DB) TagsOf(ctx context.Context, repo, digest string) ([]string, error) {
+	return db.strings(ctx, `SELECT t.name FROM tags t JOIN artifacts a ON a.id = t.artifact_id
+		JOIN repositories r ON r.id = t.repository_id WHERE r.name = ? AND a.digest = ? ORDER BY t.name`, repo, digest)
+}
+
+// AllTags lists every tag name of repo, sorted.
+func (db *DB) AllTags(ctx context.Context, repo string) ([]string, error) {
+	return db.strings(ctx, `SELECT t.name FROM tags t JOIN repositories r ON r.id = t.repository_id WHERE r.name = ? ORDER BY t.name`, repo)
+}
+
+func (db *DB) repoID(ctx context.Context, q querier, name string) (int64, error) {
+	var id int64
+	err := db.hot(ctx, q).QueryRow(`SELECT id FROM repositories WHERE name = ?`, name).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("repository %s: %w", name, ErrNotFound)
+	}
+	return id, err
+}
+
+func repeatArg(n int) string {
+	s := ""
+	for range n {
+		s += ", ?"
+	}
+	return s
+}
+
+func anySlice(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, s := range ss {
+		out[i] = s
+	}
+	return out
+}
