@@ -73,7 +73,11 @@ func (a *api) project(w http.ResponseWriter, r *http.Request, action string) (me
 // fail is the one error table of this API.
 func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) {
 	status, code := http.StatusInternalServerError, "INTERNAL"
-	switch {
+	switch err = domain.Classify(err); {
+	case errors.Is(err, domain.ErrUnavailable):
+		status, code = http.StatusServiceUnavailable, "UNAVAILABLE"
+	case errors.Is(err, domain.ErrFull):
+		status, code = http.StatusInsufficientStorage, "INSUFFICIENT_STORAGE"
 	case errors.Is(err, ErrUnauthenticated):
 		status, code = http.StatusUnauthorized, "UNAUTHORIZED"
 		w.Header().Set("WWW-Authenticate", `Basic realm="berth"`)

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/berth-registry/berth/storage"
 	distauth "github.com/distribution/distribution/v3/registry/auth"
 )
 
@@ -35,6 +36,11 @@ type controller struct {
 
 func (c *controller) Authorized(r *http.Request, access ...distauth.Access) (*distauth.Grant, error) {
 	p, claims, err := c.s.Identify(r)
+	if err != nil && !errors.Is(err, ErrUnauthenticated) {
+		// Unverifiable now, not wrong: the HTTP layer answers 503.
+		storage.Mark(r.Context(), storage.Unavailable)
+		return nil, err
+	}
 	if err != nil {
 		return nil, c.challenge(r, access, "invalid_token")
 	}
@@ -54,6 +60,7 @@ func (c *controller) Authorized(r *http.Request, access ...distauth.Access) (*di
 		case a.Type == "repository":
 			acts, err := c.s.repoActions(ctx, p, a.Name, []string{a.Action})
 			if err != nil {
+				storage.Mark(ctx, storage.Unavailable)
 				return nil, err
 			}
 			ok = len(acts) == 1

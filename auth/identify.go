@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/berth-registry/berth/registry/domain"
 	"github.com/berth-registry/berth/storage/metadata"
 )
 
@@ -19,6 +20,19 @@ import (
 // Anonymous; credentials that do not verify are ErrUnauthenticated. Tokens
 // also return their claims.
 func (s *Service) Identify(r *http.Request) (Principal, *Claims, error) {
+	p, c, err := s.identify(r)
+	if err != nil && !errors.Is(err, ErrUnauthenticated) {
+		// The credentials could not be checked: never a wrong password.
+		err = domain.Classify(err)
+		var de *domain.Error
+		if !errors.As(err, &de) {
+			err = domain.Errorf(domain.ErrUnavailable, "credentials cannot be checked now: %v", err)
+		}
+	}
+	return p, c, err
+}
+
+func (s *Service) identify(r *http.Request) (Principal, *Claims, error) {
 	ctx := r.Context()
 	authz := r.Header.Get("Authorization")
 	scheme, value, _ := strings.Cut(authz, " ")
@@ -80,8 +94,11 @@ func (s *Service) tokenSubject(ctx context.Context, c Claims) (Principal, error)
 	switch c.Kind {
 	case KindApp:
 		ac, err := s.db.GetAppCredential(ctx, c.Subject)
-		if err != nil || ac.Disabled {
+		if errors.Is(err, metadata.ErrNotFound) || (err == nil && ac.Disabled) {
 			return Anonymous, ErrUnauthenticated
+		}
+		if err != nil {
+			return Anonymous, err
 		}
 		return Principal{Kind: KindApp, Name: ac.AccessKey, AppID: ac.ID, Scopes: ac.Scopes, ViaToken: true}, nil
 	default:

@@ -57,7 +57,9 @@ func WithPrincipal(ctx context.Context, p Principal) context.Context {
 }
 
 // FromContext returns the request's principal (Anonymous when none) and the
-// error of credentials that were presented but did not verify.
+// error of credentials that were presented but did not verify
+// (ErrUnauthenticated), or could not be checked (a domain.ErrUnavailable or
+// domain.ErrFull error: the database did not answer).
 func FromContext(ctx context.Context) (Principal, error) {
 	err, _ := ctx.Value(authErrKey{}).(error)
 	p, ok := ctx.Value(principalKey{}).(Principal)

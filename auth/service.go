@@ -162,9 +162,11 @@ func (s *Service) Login(ctx context.Context, name, password, client string) (Pri
 		return p, nil
 	}
 	p, version, err := s.verify(ctx, name, password)
-	if err != nil {
+	if errors.Is(err, ErrUnauthenticated) {
 		s.throttle.fail(name, client)
-		return Anonymous, err
+	}
+	if err != nil {
+		return Anonymous, err // a database error is not a failed login
 	}
 	s.throttle.success(name, client)
 	s.cache.put(key, p, version)

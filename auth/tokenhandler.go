@@ -2,6 +2,7 @@ package auth
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strings"
 	"time"
@@ -41,6 +42,11 @@ func (s *Service) TokenHandler() http.Handler {
 			// A token is no credential for another token: it would widen
 			// its own scope and, renewed, outlive a password reset.
 			err = ErrUnauthenticated
+		}
+		if err != nil && !errors.Is(err, ErrUnauthenticated) {
+			s.log.ErrorContext(r.Context(), "token: credentials cannot be checked", "err", err)
+			writeTokenError(w, http.StatusServiceUnavailable, "UNAVAILABLE", "credentials cannot be checked now (the metadata database did not answer), try again later")
+			return
 		}
 		if err != nil {
 			w.Header().Set("WWW-Authenticate", `Basic realm="berth"`)

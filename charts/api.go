@@ -79,7 +79,7 @@ func (a *api) serve(w http.ResponseWriter, r *http.Request, byMethod map[string]
 	}
 	p, err := auth.FromContext(r.Context())
 	if err != nil {
-		a.fail(w, r, auth.ErrUnauthenticated) // credentials presented but wrong
+		a.fail(w, r, err) // credentials presented but wrong, or unverifiable now
 		return
 	}
 	o, ok := byMethod[r.Method]

@@ -28,7 +28,11 @@ func notFound(format string, args ...any) error {
 // classify is the one error table: core and chart error kinds to HTTP
 // status and Harbor's error code. Anything unknown is internal.
 func classify(err error) (int, string) {
-	switch {
+	switch err = domain.Classify(err); {
+	case errors.Is(err, domain.ErrUnavailable):
+		return http.StatusServiceUnavailable, "SERVICE_UNAVAILABLE"
+	case errors.Is(err, domain.ErrFull):
+		return http.StatusInsufficientStorage, "INSUFFICIENT_STORAGE"
 	case errors.Is(err, domain.ErrInvalid):
 		return http.StatusBadRequest, "BAD_REQUEST"
 	case errors.Is(err, errTooLarge):
@@ -59,7 +63,7 @@ type errorItem struct {
 // fail writes err in Harbor's shape with the status of the table.
 func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) {
 	status, code := classify(err)
-	msg := err.Error()
+	msg := domain.Classify(err).Error()
 	switch {
 	case status == http.StatusInternalServerError:
 		a.log.ErrorContext(r.Context(), "chart repository request failed", "method", r.Method, "path", r.URL.EscapedPath(), "err", err)

@@ -101,7 +101,8 @@ func withRequestLog(log *slog.Logger, next http.Handler) http.Handler {
 		start := time.Now()
 		id := newRequestID()
 		w.Header()[RequestIDHeader] = []string{id} // canonical already
-		r = r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id))
+		ctx, fault := storage.WithFaultMark(context.WithValue(r.Context(), requestIDKey{}, id))
+		r = r.WithContext(ctx)
 		sw := &statusWriter{ResponseWriter: w}
 		next.ServeHTTP(sw, r)
 		status := sw.status
@@ -109,18 +110,25 @@ func withRequestLog(log *slog.Logger, next http.Handler) http.Handler {
 			status = http.StatusOK
 		}
 		level := slog.LevelInfo
-		if status >= 500 {
-			level = slog.LevelError
-		}
-		log.LogAttrs(r.Context(), level, "request",
+		attrs := []slog.Attr{
 			slog.String("request_id", id),
 			slog.String("method", r.Method),
-			slog.String("path", r.URL.EscapedPath()),
+			slog.String("path", truncate(r.URL.EscapedPath(), 1024)),
 			slog.Int("status", status),
 			slog.Int64("bytes", sw.bytes),
 			slog.Duration("duration", time.Since(start)),
 			slog.String("remote", r.RemoteAddr),
-		)
+		}
+		switch {
+		case status >= 500:
+			level = slog.LevelError
+		case status < 400 && fault() != storage.NoFault:
+			// The status went out before a backend failed: the answer was
+			// cut short (the client sees a short body or a reset).
+			level = slog.LevelError
+			attrs = append(attrs, slog.String("error", "a backend failed after the response started: the answer was cut short"))
+		}
+		log.LogAttrs(ctx, level, "request", attrs...)
 	})
 }
 
@@ -154,13 +162,13 @@ func withRecovery(log *slog.Logger, next http.Handler) http.Handler {
 // logged with the request id, never sent.
 func withUnavailable(log *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx, fault := storage.WithFaultMark(r.Context())
 		if !strings.HasPrefix(r.URL.Path, "/v2") {
-			next.ServeHTTP(w, r.WithContext(ctx))
+			next.ServeHTTP(w, r)
 			return
 		}
-		uw := &unavailableWriter{ResponseWriter: w, fault: fault}
-		next.ServeHTTP(uw, r.WithContext(ctx))
+		ctx := r.Context()
+		uw := &unavailableWriter{ResponseWriter: w, fault: storage.FaultOf(ctx)}
+		next.ServeHTTP(uw, r)
 		uw.finish()
 		if uw.internal != nil {
 			log.ErrorContext(ctx, "internal error", "request_id", RequestID(ctx), "method", r.Method,
@@ -182,7 +190,9 @@ func (w *unavailableWriter) WriteHeader(code int) {
 	if w.committed || w.swallow || w.pending != 0 {
 		return
 	}
-	if code >= 500 && w.fault() != storage.NoFault {
+	if code >= 400 && w.fault() != storage.NoFault {
+		// Refused because a backend failed (distribution answers an access
+		// controller that cannot decide with 400): not the client's fault.
 		w.fail()
 		return
 	}

@@ -44,14 +44,17 @@ func healthz(w http.ResponseWriter, _ *http.Request) {
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
 	defer cancel()
+	status := map[string]string{"status": "ok", "storage": "ok", "database": "ok"}
+	code := http.StatusOK
 	if err := storage.Ping(ctx, s.driver); err != nil {
 		s.log.WarnContext(ctx, "readiness: storage unreachable", "err", err)
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{
-			"status": "unavailable", "storage": "unreachable",
-		})
-		return
+		status["status"], status["storage"], code = "unavailable", "unreachable", http.StatusServiceUnavailable
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "storage": "ok"})
+	if err := s.db.Ping(ctx); err != nil {
+		s.log.WarnContext(ctx, "readiness: metadata database unreachable", "err", err)
+		status["status"], status["database"], code = "unavailable", "unreachable", http.StatusServiceUnavailable
+	}
+	writeJSON(w, code, status)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

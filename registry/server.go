@@ -36,7 +36,10 @@ type Server struct {
 	pulls    *index.Pulls
 	access   AccessControl
 	hot      *hotManifests // nil: manifest cache off
-	fast     fastRoutes    // see manifestroute.go
+	// the upload purger (purge.go)
+	stopPurge context.CancelFunc
+	purgeDone chan struct{}
+	fast      fastRoutes // see manifestroute.go
 	// controller is the same access controller distribution uses, for the
 	// checks berth makes before handing a request to distribution.
 	controller distauth.AccessController
@@ -127,6 +130,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts ...Options) (*S
 		return nil, fmt.Errorf("registry: bootstrap: %w", err)
 	}
 	s.ix.StartSync(ctx)
+	s.startPurger(ctx)
 	s.pulls = index.NewPulls(db, log, cfg.Database.PullFlushInterval)
 	if s.hot, err = newHotManifests(ctx, db, cfg.ManifestCache); err != nil {
 		s.Close()
@@ -167,6 +171,7 @@ func (s *Server) Handler() http.Handler {
 // writes pending pull counts and closes the database.
 func (s *Server) Close() error {
 	err := s.app.Shutdown()
+	s.stopPurger()
 	s.ix.StopSync(context.Background())
 	if s.pulls != nil {
 		if perr := s.pulls.Close(context.Background()); perr != nil && err == nil {

@@ -89,8 +89,8 @@ func Defaults() Config {
 		Timeout: 30 * time.Second,
 		UploadPurging: UploadPurgingConfig{
 			Enabled:  true,
-			Age:      168 * time.Hour,
-			Interval: 24 * time.Hour,
+			Age:      24 * time.Hour,
+			Interval: time.Hour,
 		},
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	storagedriver "github.com/distribution/distribution/v3/registry/storage/driver"
 )
@@ -45,9 +46,14 @@ func TestDistributionStorageDefaults(t *testing.T) {
 	if st["delete"]["enabled"] != true || st["redirect"]["disable"] != true || st["cache"]["blobdescriptor"] != "inmemory" {
 		t.Fatalf("defaults missing: %v", st)
 	}
+	// berth purges abandoned uploads itself (after a day, every hour);
+	// distribution's purger, which starts up to an hour late, stays off.
 	purge := st["maintenance"]["uploadpurging"].(map[any]any)
-	if purge["enabled"] != true || purge["age"] != "168h0m0s" {
-		t.Fatalf("upload purging: %v", purge)
+	if purge["enabled"] != false {
+		t.Fatalf("distribution's upload purging: %v", purge)
+	}
+	if p := c.UploadPurging; !p.Enabled || p.Age != 24*time.Hour || p.Interval != time.Hour {
+		t.Fatalf("berth's upload purging defaults: %+v", p)
 	}
 }
 

@@ -32,8 +32,9 @@ func (c *Config) DistributionStorage(cache string) configuration.Storage {
 	st["redirect"] = configuration.Parameters{"disable": !c.Redirect}
 	st["cache"] = configuration.Parameters{"blobdescriptor": cache}
 	st["maintenance"] = configuration.Parameters{
+		// berth purges uploads itself (registry/purge.go).
 		"uploadpurging": map[any]any{
-			"enabled":  c.UploadPurging.Enabled,
+			"enabled":  false,
 			"age":      c.UploadPurging.Age.String(),
 			"interval": c.UploadPurging.Interval.String(),
 			"dryrun":   c.UploadPurging.DryRun,

@@ -31,6 +31,16 @@ func WithFaultMark(ctx context.Context) (context.Context, func() Fault) {
 	return context.WithValue(ctx, faultKey{}, flag), func() Fault { return Fault(flag.Load()) }
 }
 
+// FaultOf reports the worst fault recorded in ctx (see WithFaultMark); a
+// context without a mark reports NoFault.
+func FaultOf(ctx context.Context) func() Fault {
+	flag, ok := ctx.Value(faultKey{}).(*atomic.Int32)
+	if !ok {
+		return func() Fault { return NoFault }
+	}
+	return func() Fault { return Fault(flag.Load()) }
+}
+
 // WithUnavailableMark is WithFaultMark reporting whether any fault happened.
 func WithUnavailableMark(ctx context.Context) (context.Context, func() bool) {
 	ctx, fault := WithFaultMark(ctx)

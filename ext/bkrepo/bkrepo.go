@@ -123,10 +123,10 @@ func allowed(methods []string, m string) bool {
 // anonymous requests).
 func (a *api) principal(r *http.Request) (auth.Principal, error) {
 	p, err := auth.FromContext(r.Context())
-	if err != nil || !p.Authenticated() {
-		return p, auth.ErrUnauthenticated
+	if err == nil && !p.Authenticated() {
+		err = auth.ErrUnauthenticated
 	}
-	return p, nil
+	return p, err
 }
 
 // authorize is the one authorization step of every project route.

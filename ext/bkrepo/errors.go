@@ -47,7 +47,11 @@ func notFound(format string, args ...any) error {
 // classify is the dialect's one error table: core and dialect error kinds
 // to HTTP status and bk-repo code. Anything unknown is internal.
 func classify(err error) (status, code int) {
-	switch {
+	switch err = domain.Classify(err); {
+	case errors.Is(err, domain.ErrUnavailable):
+		return http.StatusServiceUnavailable, CodeInternal
+	case errors.Is(err, domain.ErrFull):
+		return http.StatusInsufficientStorage, CodeInternal
 	case errors.Is(err, errMissing):
 		return http.StatusBadRequest, CodeParamMissing
 	case errors.Is(err, errInvalid), errors.Is(err, domain.ErrInvalid):
@@ -83,7 +87,7 @@ func ok(w http.ResponseWriter, r *http.Request, data any) {
 // fail writes an error envelope with the status and code of the table.
 func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) {
 	status, code := classify(err)
-	msg := err.Error()
+	msg := domain.Classify(err).Error()
 	switch {
 	case status == http.StatusInternalServerError:
 		a.log.ErrorContext(r.Context(), "docker ext request failed", "request_id", requestID(r), "path", r.URL.EscapedPath(), "err", err)

@@ -215,10 +215,10 @@ func match(raw, segs []string) (map[string]serveFunc, vars, bool) {
 // anonymous callers, and credentials that do not verify are 401.
 func (h *handler) principal(r *http.Request) (auth.Principal, error) {
 	p, err := auth.FromContext(r.Context())
-	if err != nil || !p.Authenticated() {
-		return p, auth.ErrUnauthenticated
+	if err == nil && !p.Authenticated() {
+		err = auth.ErrUnauthenticated
 	}
-	return p, nil
+	return p, err
 }
 
 // authorize is the one authorization step of every project route: may the

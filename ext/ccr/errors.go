@@ -61,6 +61,8 @@ var errorTable = []struct {
 	status int
 	code   string
 }{
+	{domain.ErrUnavailable, http.StatusServiceUnavailable, CodeInternal},
+	{domain.ErrFull, http.StatusInsufficientStorage, CodeInternal},
 	{auth.ErrUnauthenticated, http.StatusUnauthorized, CodeAuthFailed},
 	{errParam, http.StatusBadRequest, CodeParam},
 	{domain.ErrInvalid, http.StatusBadRequest, CodeParam},
@@ -81,6 +83,7 @@ var errorTable = []struct {
 
 // classify returns the status, code and client message for err.
 func classify(err error) (int, string, string) {
+	err = domain.Classify(err)
 	for _, e := range errorTable {
 		if !errors.Is(err, e.kind) {
 			continue

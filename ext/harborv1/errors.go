@@ -34,6 +34,8 @@ var errorTable = []struct {
 	kind   error
 	status int
 }{
+	{domain.ErrUnavailable, http.StatusServiceUnavailable},
+	{domain.ErrFull, http.StatusInsufficientStorage},
 	{auth.ErrUnauthenticated, http.StatusUnauthorized},
 	{errBadParam, http.StatusBadRequest},
 	{domain.ErrInvalid, http.StatusBadRequest},
@@ -57,6 +59,7 @@ type result struct {
 
 // classify returns the status and client message for err.
 func classify(err error) (int, string) {
+	err = domain.Classify(err)
 	for _, e := range errorTable {
 		if !errors.Is(err, e.kind) {
 			continue

@@ -87,7 +87,7 @@ func (a *api) dispatch(byMethod map[string]handler) http.Handler {
 			return
 		}
 		if _, err := auth.FromContext(r.Context()); err != nil {
-			a.fail(w, r, auth.ErrUnauthenticated)
+			a.fail(w, r, err) // credentials presented but wrong, or unverifiable now
 			return
 		}
 		if err := fn(a, w, r); err != nil {

@@ -50,6 +50,8 @@ var errorTable = []struct {
 	status int
 	code   int
 }{
+	{"", []error{domain.ErrUnavailable}, http.StatusServiceUnavailable, CodeInternal},
+	{"", []error{domain.ErrFull}, http.StatusInsufficientStorage, CodeInternal},
 	{"", []error{auth.ErrUnauthenticated}, http.StatusUnauthorized, CodeUnauthenticated},
 	{"", []error{auth.ErrDenied, errOrigin, domain.ErrDenied}, http.StatusForbidden, CodeDenied},
 	{"", []error{errMethod}, http.StatusMethodNotAllowed, CodeInvalid},
@@ -72,6 +74,7 @@ var errorTable = []struct {
 
 // classify returns the status, code and message for err on route op.
 func classify(op string, err error) (int, int, string) {
+	err = domain.Classify(err)
 	for _, row := range errorTable {
 		if row.op != "" && row.op != op {
 			continue

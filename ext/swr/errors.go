@@ -23,6 +23,8 @@ const (
 	CodeExists       = "SVCSTG.SWR.4090000" // namespace or repository already exists
 	CodeNotEmpty     = "SVCSTG.SWR.4090001" // namespace still holds repositories
 	CodeInternal     = "SVCSTG.SWR.5000008" // anything else
+	CodeUnavailable  = "SVCSTG.SWR.5030000" // storage or database did not answer
+	CodeFull         = "SVCSTG.SWR.5070000" // storage or database disk full
 )
 
 // Dialect-local error kinds, mapped by the table below like the core's.
@@ -47,6 +49,8 @@ var errorTable = []struct {
 	status int
 	code   string
 }{
+	{domain.ErrUnavailable, http.StatusServiceUnavailable, CodeUnavailable},
+	{domain.ErrFull, http.StatusInsufficientStorage, CodeFull},
 	{auth.ErrUnauthenticated, http.StatusUnauthorized, CodeUnauthorized},
 	{errBadParam, http.StatusBadRequest, CodeBadParam},
 	{errBadBody, http.StatusBadRequest, CodeBadBody},
@@ -69,6 +73,7 @@ type errorBody struct {
 
 // classify returns the status, code and client message for err.
 func classify(err error) (int, string, string) {
+	err = domain.Classify(err)
 	for _, e := range errorTable {
 		if errors.Is(err, e.kind) {
 			msg := err.Error()

@@ -88,10 +88,10 @@ func (h *handler) dispatch(byMethod map[string]http.HandlerFunc) http.Handler {
 // credentials or credentials that do not verify are 401.
 func (h *handler) principal(r *http.Request) (auth.Principal, error) {
 	p, err := auth.FromContext(r.Context())
-	if err != nil || !p.Authenticated() {
-		return p, auth.ErrUnauthenticated
+	if err == nil && !p.Authenticated() {
+		err = auth.ErrUnauthenticated
 	}
-	return p, nil
+	return p, err
 }
 
 // namespaceVar returns the validated {namespace} of the path.

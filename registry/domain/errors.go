@@ -8,6 +8,7 @@ import (
 	"fmt"
 
 	"github.com/berth-registry/berth/registry/index"
+	"github.com/berth-registry/berth/storage"
 	"github.com/berth-registry/berth/storage/metadata"
 )
 
@@ -19,7 +20,29 @@ var (
 	ErrDenied        = errors.New("denied")
 	ErrNotEmpty      = errors.New("not empty")
 	ErrQuotaExceeded = errors.New("quota exceeded")
+	// ErrUnavailable: storage or the metadata database did not answer (or
+	// ran out of time); nothing was changed, the client may retry: 503.
+	ErrUnavailable = errors.New("service unavailable")
+	// ErrFull: a disk of storage or of the database is full; nothing was
+	// changed: 507.
+	ErrFull = errors.New("storage full")
 )
+
+// Classify turns an infrastructure failure (storage or database unreachable,
+// out of time, or full) into ErrUnavailable or ErrFull, and leaves every
+// other error as it is. Every dialect classifies before its error table.
+func Classify(err error) error {
+	var de *Error
+	switch {
+	case err == nil || errors.As(err, &de):
+		return err
+	case storage.IsFull(err) || metadata.IsFull(err):
+		return &Error{Kind: ErrFull, Msg: "storage is full: nothing was changed, try again once space is freed"}
+	case storage.IsUnavailable(err) || metadata.IsUnavailable(err):
+		return &Error{Kind: ErrUnavailable, Msg: "a backend (storage or the metadata database) did not answer: nothing was changed, try again later"}
+	}
+	return err
+}
 
 // Error is a domain failure with a message fit for a client.
 type Error struct {

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/berth-registry/berth/storage"
 	storagedriver "github.com/distribution/distribution/v3/registry/storage/driver"
 	"github.com/opencontainers/go-digest"
 )
@@ -94,6 +95,11 @@ func (s *driverReadSeeker) Read(p []byte) (int, error) {
 	s.off += int64(n)
 	if err == io.EOF && s.off < s.size {
 		err = io.ErrUnexpectedEOF
+	}
+	if err != nil && err != io.EOF && s.ctx.Err() == nil {
+		// Storage failed, not the client: a cut-short answer is an error
+		// in the access log, never a success.
+		storage.Mark(s.ctx, storage.Unavailable)
 	}
 	return n, err
 }

@@ -21,3 +21,10 @@ CREATE TABLE instances (
     started_at BIGINT NOT NULL,
     heartbeat_at BIGINT NOT NULL
 );
+-- Jobs one instance at a time should run (the upload purge, later GC and
+-- retention schedules): held by an owner until expires_at.
+CREATE TABLE leases (
+    name TEXT NOT NULL PRIMARY KEY,
+    owner TEXT NOT NULL,
+    expires_at BIGINT NOT NULL
+);

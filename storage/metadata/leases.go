@@ -1,0 +1,28 @@
+package metadata
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// TryLease takes (or renews) the lease name for owner until now + ttl and
+// reports whether owner holds it: it is free, expired, or owner's already.
+// Instances sharing the database use it to run a job one at a time.
+func (db *DB) TryLease(ctx context.Context, name, owner string, ttl time.Duration) (bool, error) {
+	now := time.Now()
+	res, err := db.sql.ExecContext(ctx, db.q(`INSERT INTO leases (name, owner, expires_at) VALUES (?, ?, ?)
+		ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
+		WHERE leases.expires_at < ? OR leases.owner = excluded.owner`), name, owner, millis(now.Add(ttl)), millis(now))
+	if err != nil {
+		return false, fmt.Errorf("metadata: lease %s: %w", name, err)
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+// ReleaseLease gives up owner's lease name.
+func (db *DB) ReleaseLease(ctx context.Context, name, owner string) error {
+	_, err := db.sql.ExecContext(ctx, db.q(`DELETE FROM leases WHERE name = ? AND owner = ?`), name, owner)
+	return err
+}
