@@ -108,8 +108,29 @@ func (g *guard) Reader(ctx context.Context, path string, offset int64) (io.ReadC
 
 func (g *guard) Writer(ctx context.Context, path string, append bool) (storagedriver.FileWriter, error) {
 	w, err := g.StorageDriver.Writer(ctx, path, append)
-	return w, observe(ctx, err)
+	if err != nil {
+		return nil, observe(ctx, err)
+	}
+	return &observedWriter{FileWriter: w, ctx: ctx}, nil
 }
+
+// observedWriter records on the request a full disk or an unreachable
+// backend met while an upload is written.
+type observedWriter struct {
+	storagedriver.FileWriter
+	ctx context.Context
+}
+
+func (w *observedWriter) Write(p []byte) (int, error) {
+	n, err := w.FileWriter.Write(p)
+	return n, observe(w.ctx, err)
+}
+
+func (w *observedWriter) Commit(ctx context.Context) error {
+	return observe(w.ctx, w.FileWriter.Commit(ctx))
+}
+
+func (w *observedWriter) Close() error { return observe(w.ctx, w.FileWriter.Close()) }
 
 type cancelOnClose struct {
 	io.ReadCloser

@@ -92,7 +92,14 @@ func (m *manifests) Put(ctx context.Context, man distribution.Manifest, options 
 		return "", ix.dbError(ctx, err)
 	}
 	rows := syncRows(keys, ids)
-	dgst, err := m.ManifestService.Put(ctx, man, options...)
+	var dgst digest.Digest
+	for attempt := 0; attempt < 3; attempt++ {
+		// A concurrent delete of the same manifest may remove the directory
+		// distribution is writing the link into: write it again.
+		if dgst, err = m.ManifestService.Put(ctx, man, options...); err == nil || !IsPathNotFound(err) {
+			break
+		}
+	}
 	if err == nil {
 		err = m.linkManifestAlias(ctx, dgst, man)
 	}

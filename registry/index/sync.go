@@ -7,8 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	mrand "math/rand/v2"
 	"os"
-	"path"
 	"sync"
 	"time"
 
@@ -36,7 +36,7 @@ import (
 // mirror (storage down, disk full) are retried by that writer's reconciler.
 
 const (
-	mirrorTries      = 5
+	mirrorTries      = 8
 	syncInterval     = 5 * time.Second  // heartbeat and repair pass
 	instanceDeadline = 15 * time.Second // no heartbeat for this long: dead
 	abandonedAfter   = 10 * time.Minute // any row older than this is repaired
@@ -148,7 +148,11 @@ func (ix *Indexer) mirror(ctx context.Context, k metadata.SyncKey) error {
 			return err
 		}
 		if lastErr = ix.writeCopy(ctx, named, k, want); lastErr != nil {
-			continue // a concurrent writer of the same path (directory not empty): again
+			// A concurrent writer of the same path (a directory removed
+			// under a link being written, or not empty when removed): again,
+			// after a moment.
+			time.Sleep(time.Duration(1+mrand.IntN(10)) * time.Millisecond)
+			continue
 		}
 		again, err := ix.indexValue(ctx, k)
 		if err != nil {
@@ -206,7 +210,10 @@ func (ix *Indexer) writeCopy(ctx context.Context, named reference.Named, k metad
 	}
 	link := aliasLinkPath(k.Repository, metadata.AliasManifest, d)
 	if want == "" {
-		if err := driver.Delete(ctx, path.Dir(link)); err != nil && !IsPathNotFound(err) {
+		// The link only: removing its directory would race with a push of
+		// the same manifest writing its link there (distribution writes a
+		// temporary file beside it and renames it).
+		if err := driver.Delete(ctx, link); err != nil && !IsPathNotFound(err) {
 			return err
 		}
 		return nil
@@ -268,6 +275,14 @@ func (ix *Indexer) StopSync(ctx context.Context) {
 	ix.sync.stop()
 	ix.sync.wg.Wait()
 	ix.flushDone(ctx)
+	// Keys this instance could not mirror yet: one more try before it
+	// leaves (whatever still fails goes to the other instances, or to the
+	// next start).
+	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	if _, err := ix.repairOwn(rctx); err != nil {
+		ix.log.WarnContext(ctx, "index: storage copies left for the next start", "err", err)
+	}
+	cancel()
 	if err := ix.db.RemoveInstances(ctx, ix.sync.owner, time.Now().Add(-time.Hour)); err != nil {
 		ix.log.WarnContext(ctx, "index: leaving the instances table", "err", err)
 	}
@@ -294,19 +309,32 @@ func (ix *Indexer) flushDone(ctx context.Context) {
 // Repair mirrors this instance's failed keys and the rows no live writer
 // will finish, and returns how many keys it brought in line.
 func (ix *Indexer) Repair(ctx context.Context) (int, error) {
+	now := time.Now()
+	orphans, err := ix.db.OrphanedSync(ctx, now.Add(-instanceDeadline), now.Add(-abandonedAfter), 500)
+	if err != nil {
+		return 0, err
+	}
+	fixed, err := ix.repairRows(ctx, orphans)
+	if err != nil {
+		return fixed, err
+	}
+	own, err := ix.repairOwn(ctx)
+	if err == nil {
+		err = ix.db.RemoveInstances(ctx, "", now.Add(-24*time.Hour))
+	}
+	return fixed + own, err
+}
+
+// repairOwn mirrors the keys this instance failed to mirror earlier.
+func (ix *Indexer) repairOwn(ctx context.Context) (int, error) {
 	ix.sync.mu.Lock()
 	rows := ix.sync.retry
 	ix.sync.retry = nil
 	ix.sync.mu.Unlock()
-	now := time.Now()
-	orphans, err := ix.db.OrphanedSync(ctx, now.Add(-instanceDeadline), now.Add(-abandonedAfter), 500)
-	if err != nil {
-		ix.sync.mu.Lock()
-		ix.sync.retry = append(ix.sync.retry, rows...)
-		ix.sync.mu.Unlock()
-		return 0, err
-	}
-	rows = append(rows, orphans...)
+	return ix.repairRows(ctx, rows)
+}
+
+func (ix *Indexer) repairRows(ctx context.Context, rows []metadata.Sync) (int, error) {
 	fixed := 0
 	var done []int64
 	for _, s := range rows {
@@ -325,13 +353,7 @@ func (ix *Indexer) Repair(ctx context.Context) (int, error) {
 			ix.log.InfoContext(ctx, "index: repaired a storage copy left by a stopped writer", "key", s.String(), "owner", s.Owner)
 		}
 	}
-	if err := ix.db.DoneSync(ctx, done); err != nil {
-		return fixed, err
-	}
-	if err := ix.db.RemoveInstances(ctx, "", now.Add(-24*time.Hour)); err != nil {
-		return fixed, err
-	}
-	return fixed, nil
+	return fixed, ix.db.DoneSync(ctx, done)
 }
 
 // RepairAll mirrors every pending row, whoever wrote it (for offline tools:
