@@ -45,11 +45,12 @@ func MountAPI(r *mux.Router, s *Service, dom *domain.Service) {
 	sr.HandleFunc("/robots", a.createRobot).Methods(http.MethodPost)
 }
 
-// principal returns the caller, or writes 401 when credentials failed.
+// principal returns the caller, or answers 401 when credentials failed
+// (503 when they could not be checked).
 func (a *api) principal(w http.ResponseWriter, r *http.Request) (Principal, bool) {
 	p, err := FromContext(r.Context())
 	if err != nil {
-		a.fail(w, r, ErrUnauthenticated)
+		a.fail(w, r, err)
 		return p, false
 	}
 	return p, true

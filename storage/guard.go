@@ -94,10 +94,14 @@ func (g *guard) Reader(ctx context.Context, path string, offset int64) (io.ReadC
 	ctx, cancel := context.WithCancel(ctx)
 	timer := time.AfterFunc(g.timeout, cancel)
 	rc, err := g.StorageDriver.Reader(ctx, path, offset)
-	if !timer.Stop() && err == nil {
-		// The timer fired as the open returned: the stream is already dead.
-		_ = rc.Close()
-		err = context.DeadlineExceeded
+	if !timer.Stop() {
+		// The timer fired (the backend did not answer in time; the driver
+		// saw a cancelled context), or fired as the open returned: the
+		// stream is dead either way.
+		if err == nil {
+			_ = rc.Close()
+		}
+		err = fmt.Errorf("storage did not answer within %s: %w", g.timeout, context.DeadlineExceeded)
 	}
 	if err != nil {
 		cancel()

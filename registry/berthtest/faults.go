@@ -76,3 +76,10 @@ func (b *Berth) Kill() {
 	_ = b.cmd.Process.Kill()
 	<-b.done
 }
+
+// Kill ends MinIO with SIGKILL (no graceful end of requests in flight) and
+// waits for it; Restart brings it back.
+func (m *MinIO) Kill() {
+	_ = m.cmd.Process.Kill()
+	<-m.done
+}

@@ -165,10 +165,13 @@ func berthTool(t *testing.T, b *berthtest.Berth, args ...string) (int, string) {
 func waitClean(t *testing.T, b *berthtest.Berth, within time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(within)
-	for {
+	for try := 0; ; try++ {
 		code, out := berthTool(t, b, "check")
 		if code == 0 {
 			return
+		}
+		if try == 0 {
+			t.Logf("berth check right after the restart (the reconciler repairs it):\n%s", out)
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("berth check not clean after %s: exit %d\n%s", within, code, out)

@@ -10,6 +10,7 @@ import (
 	"github.com/distribution/distribution/v3"
 	"github.com/opencontainers/go-digest"
 
+	"github.com/berth-registry/berth/storage"
 	"github.com/berth-registry/berth/storage/metadata"
 )
 
@@ -141,12 +142,17 @@ func Reindex(ctx context.Context, ix *Indexer, log *slog.Logger) (Stats, error) 
 	return st, fullHint(ctx, ix, ix.db.Recount(ctx))
 }
 
-// fullHint turns "database or disk is full" into what the operator needs.
+// fullHint says what the operator needs when a disk is full.
 func fullHint(ctx context.Context, ix *Indexer, err error) error {
-	if err == nil || !metadata.IsFull(err) {
-		return err
+	switch {
+	case err == nil:
+		return nil
+	case metadata.IsFull(err):
+		return fmt.Errorf("%w\nthe metadata database's disk is full: %s", err, ix.db.SpaceHint(ctx))
+	case storage.IsFull(err):
+		return fmt.Errorf("%w\nstorage is full: free some space where storage keeps its data (storage.filesystem.rootDirectory, or the S3 backend); writing a link needs a few KiB, then run the command again", err)
 	}
-	return fmt.Errorf("%w\nthe metadata database's disk is full: %s", err, ix.db.SpaceHint(ctx))
+	return err
 }
 
 // plan compares storage with the index and returns every difference with

@@ -39,16 +39,15 @@ func IsUnavailable(err error) bool {
 	return false
 }
 
-// IsFull reports whether err means the database's disk is full.
+// IsFull reports whether err is the database saying its disk is full
+// (SQLite: SQLITE_FULL; PostgreSQL: disk_full, or a file it could not
+// extend).
 func IsFull(err error) bool {
 	if err == nil {
 		return false
 	}
-	if errors.Is(err, syscall.ENOSPC) {
-		return true
-	}
 	msg := err.Error()
-	for _, s := range []string{"database or disk is full", "SQLITE_FULL", "SQLSTATE 53100", "No space left on device", "no space left on device", "could not extend file"} {
+	for _, s := range []string{"database or disk is full", "SQLITE_FULL", "SQLSTATE 53100", "could not extend file"} {
 		if strings.Contains(msg, s) {
 			return true
 		}
