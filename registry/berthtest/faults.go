@@ -6,14 +6,19 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // Fault injection for tests of what berth does when its backends fail:
 // paused processes keep their connections open but never answer, as a
 // hung server or a network partition does.
 
-// Pause stops MinIO (SIGSTOP) until Resume.
-func (m *MinIO) Pause() { _ = m.cmd.Process.Signal(syscall.SIGSTOP) }
+// Pause stops MinIO (SIGSTOP) until Resume; it returns once the process is
+// stopped.
+func (m *MinIO) Pause() {
+	_ = m.cmd.Process.Signal(syscall.SIGSTOP)
+	waitStopped(m.cmd.Process.Pid)
+}
 
 // Resume continues a paused MinIO.
 func (m *MinIO) Resume() { _ = m.cmd.Process.Signal(syscall.SIGCONT) }
@@ -29,6 +34,42 @@ func (p *Postgres) signalTree(sig syscall.Signal) {
 	pids := append(children(p.cmd.Process.Pid), p.cmd.Process.Pid)
 	for _, pid := range pids {
 		_ = syscall.Kill(pid, sig)
+	}
+	if sig == syscall.SIGSTOP {
+		for _, pid := range pids {
+			waitStopped(pid)
+		}
+	}
+}
+
+// waitStopped waits (up to a second) until every thread of pid is stopped:
+// a signal is delivered asynchronously, and a busy thread may run on for a
+// moment.
+func waitStopped(pid int) {
+	deadline := time.Now().Add(time.Second)
+	for time.Now().Before(deadline) {
+		tasks, err := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/task")
+		if err != nil {
+			return
+		}
+		all := true
+		for _, task := range tasks {
+			stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/task/" + task.Name() + "/stat")
+			if err != nil {
+				continue
+			}
+			s := string(stat)
+			if i := strings.LastIndexByte(s, ')'); i >= 0 {
+				if f := strings.Fields(s[i+1:]); len(f) > 0 && f[0] != "T" && f[0] != "t" {
+					all = false
+					break
+				}
+			}
+		}
+		if all {
+			return
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
 
