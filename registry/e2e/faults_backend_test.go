@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bytes"
-	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -205,7 +204,7 @@ func parseManifestLayers(t *testing.T, raw []byte) []string {
 		out = append(out, l.Digest)
 	}
 	if len(out) == 0 {
-		t.Fatal(fmt.Sprintf("no layers in %s", raw))
+		t.Fatalf("no layers in %s", raw)
 	}
 	return out
 }

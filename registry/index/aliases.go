@@ -33,8 +33,9 @@ import (
 //   - a delete by either digest removes every link of the content, found in
 //     the digest_aliases index.
 //
-// The alias links live in storage, in distribution's own layout, so storage
-// stays the source of truth: reindex and check see sha256 artifacts only.
+// The index records every alias (digest_aliases) and answers by it; the
+// links also live in storage, in distribution's own layout, as the copy
+// reindex rebuilds from (which sees sha256 artifacts only).
 
 // IsAlias reports whether d is a valid digest of another algorithm than
 // the canonical one (sha256) distribution stores content under.

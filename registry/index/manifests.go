@@ -186,16 +186,6 @@ func (m *manifests) Enumerate(ctx context.Context, ingester func(digest.Digest) 
 	return me.Enumerate(ctx, ingester)
 }
 
-func isUnknownBlob(err error) bool {
-	return errors.Is(err, distribution.ErrBlobUnknown) || IsPathNotFound(err)
-}
-
-func isUnknownManifest(err error) bool {
-	var um distribution.ErrManifestUnknownRevision
-	var mu distribution.ErrManifestUnknown
-	return errors.As(err, &um) || errors.As(err, &mu)
-}
-
 type taggedKey struct{}
 
 // tagged is a tag a manifest put already pointed at its digest.

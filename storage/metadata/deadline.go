@@ -126,7 +126,8 @@ func (c *boundConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.
 	if bt, ok := c.Conn.(driver.ConnBeginTx); ok {
 		tx, err = bt.BeginTx(ctx, opts)
 	} else {
-		tx, err = c.Conn.Begin() //nolint:staticcheck // drivers without BeginTx
+		//lint:ignore SA1019 the fallback for drivers without BeginTx
+		tx, err = c.Conn.Begin()
 	}
 	if err != nil {
 		cancel()
@@ -235,7 +236,8 @@ func (s *boundStmt) ExecContext(ctx context.Context, args []driver.NamedValue) (
 	if err != nil {
 		return nil, err
 	}
-	return s.Stmt.Exec(vals) //nolint:staticcheck // drivers without StmtExecContext
+	//lint:ignore SA1019 the fallback for drivers without StmtExecContext
+	return s.Stmt.Exec(vals)
 }
 
 func (s *boundStmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driver.Rows, error) {
@@ -247,7 +249,8 @@ func (s *boundStmt) QueryContext(ctx context.Context, args []driver.NamedValue) 
 	} else if vals, verr := values(args); verr != nil {
 		err = verr
 	} else {
-		rows, err = s.Stmt.Query(vals) //nolint:staticcheck // drivers without StmtQueryContext
+		//lint:ignore SA1019 the fallback for drivers without StmtQueryContext
+		rows, err = s.Stmt.Query(vals)
 	}
 	if err != nil {
 		cancel()
