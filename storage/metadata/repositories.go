@@ -202,12 +202,16 @@ func (db *DB) DeleteRepository(ctx context.Context, id int64) error {
 	})
 }
 
-// Recount recomputes every repository's artifact and tag counters from the
-// rows (after a reindex or a bulk load).
+// Recount recomputes every repository's artifact, listed artifact and tag
+// counters, and every artifact's listed flag, from the rows (after a
+// reindex or a bulk load).
 func (db *DB) Recount(ctx context.Context) error {
 	_, err := db.sql.ExecContext(ctx, `UPDATE repositories SET
 		artifact_count = (SELECT count(*) FROM artifacts a WHERE a.repository_id = repositories.id),
 		tag_count = (SELECT count(*) FROM tags t WHERE t.repository_id = repositories.id)`)
+	if err == nil {
+		err = db.recountListed(ctx)
+	}
 	if err != nil {
 		return fmt.Errorf("metadata: recount: %w", err)
 	}
