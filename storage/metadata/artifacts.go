@@ -48,6 +48,9 @@ func (db *DB) putArtifactTx(ctx context.Context, tx *sql.Tx, projectID int64, re
 		return fmt.Errorf("metadata: repository %q: %w", repo, err)
 	}
 	a.RepositoryID, a.Repository = repoID, repo
+	if err := db.lockRepos(ctx, tx, repoID); err != nil {
+		return err
+	}
 	h := db.hot(ctx, tx)
 	err = h.QueryRow(`SELECT id FROM artifacts WHERE repository_id = ? AND digest = ?`, repoID, a.Digest).Scan(&a.ID)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -185,6 +188,9 @@ func (db *DB) NewBlobBytes(ctx context.Context, projectID int64, blobs []Blob) (
 // its blobs from the project's storage used.
 func (db *DB) DeleteArtifact(ctx context.Context, repoID int64, digest string) error {
 	return db.tx(ctx, func(tx *sql.Tx) error {
+		if err := db.lockRepos(ctx, tx, repoID); err != nil {
+			return err
+		}
 		var id int64
 		err := tx.QueryRowContext(ctx, db.q(`SELECT id FROM artifacts WHERE repository_id = ? AND digest = ?`), repoID, digest).Scan(&id)
 		if errors.Is(err, sql.ErrNoRows) {
@@ -198,6 +204,9 @@ func (db *DB) DeleteArtifact(ctx context.Context, repoID int64, digest string) e
 }
 
 func (db *DB) deleteArtifactTx(ctx context.Context, tx *sql.Tx, id, repoID int64) error {
+	if err := db.lockRepos(ctx, tx, repoID); err != nil {
+		return err
+	}
 	var projectID int64
 	if err := tx.QueryRowContext(ctx, db.q(`SELECT r.project_id FROM artifacts a JOIN repositories r ON r.id = a.repository_id WHERE a.id = ?`), id).Scan(&projectID); err != nil {
 		return err
@@ -332,6 +341,9 @@ func (db *DB) ReindexArtifact(ctx context.Context, projectID int64, repo string,
 			return err
 		}
 		a.RepositoryID, a.Repository = repoID, repo
+		if err := db.lockRepos(ctx, tx, repoID); err != nil {
+			return err
+		}
 		a.ID, err = db.artifactID(ctx, tx, repoID, a.Digest)
 		if errors.Is(err, ErrNotFound) {
 			if a.PushTime.IsZero() {

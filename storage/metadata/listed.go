@@ -98,3 +98,24 @@ func (db *DB) Referenced(ctx context.Context, repoID int64, digest string) (bool
 	}
 	return true, nil
 }
+
+// lockRepos takes the row locks of repositories ids, in id order, before a
+// transaction touches their artifacts and tags. Every write of artifacts,
+// tags and pull counts takes its repository first, so writers of one
+// repository queue there instead of locking rows in different orders
+// (a tag move against a pull flush deadlocked on PostgreSQL). SQLite runs
+// one writer at a time and needs none.
+func (db *DB) lockRepos(ctx context.Context, tx *sql.Tx, ids ...int64) error {
+	if db.d.name != "postgres" || len(ids) == 0 {
+		return nil
+	}
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		args[i] = id
+	}
+	rows, err := tx.QueryContext(ctx, db.q(`SELECT id FROM repositories WHERE id IN (`+placeholders(len(ids))+`) ORDER BY id FOR UPDATE`), args...)
+	if err != nil {
+		return fmt.Errorf("metadata: lock repositories: %w", err)
+	}
+	return rows.Close()
+}

@@ -188,6 +188,9 @@ func (db *DB) UpdateRepository(ctx context.Context, r Repository) error {
 // releasing its blobs from the project's usage.
 func (db *DB) DeleteRepository(ctx context.Context, id int64) error {
 	return db.tx(ctx, func(tx *sql.Tx) error {
+		if err := db.lockRepos(ctx, tx, id); err != nil {
+			return err
+		}
 		ids, err := column[int64](ctx, tx, db.q(`SELECT id FROM artifacts WHERE repository_id = ?`), id)
 		if err != nil {
 			return err

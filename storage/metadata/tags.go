@@ -52,6 +52,9 @@ func (db *DB) putTagTx(ctx context.Context, tx *sql.Tx, repoID, artID int64, nam
 	if at.IsZero() {
 		at = time.Now()
 	}
+	if err := db.lockRepos(ctx, tx, repoID); err != nil {
+		return err
+	}
 	h := db.hot(ctx, tx)
 	var oldArtID int64 // the artifact the tag leaves, relisted below
 	if err := h.QueryRow(`SELECT artifact_id FROM tags WHERE repository_id = ? AND name = ?`, repoID, name).Scan(&oldArtID); err != nil && !errors.Is(err, sql.ErrNoRows) {
@@ -102,6 +105,9 @@ func (db *DB) DeleteTag(ctx context.Context, repoID int64, name string) error {
 }
 
 func (db *DB) deleteTagTx(ctx context.Context, tx *sql.Tx, repoID int64, name string) error {
+	if err := db.lockRepos(ctx, tx, repoID); err != nil {
+		return err
+	}
 	var artID int64
 	err := tx.QueryRowContext(ctx, db.q(`SELECT artifact_id FROM tags WHERE repository_id = ? AND name = ?`), repoID, name).Scan(&artID)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -239,14 +245,31 @@ func (db *DB) RecordPulls(ctx context.Context, pulls []Pull) error {
 		return nil
 	}
 	return db.tx(ctx, func(tx *sql.Tx) error {
+		// The repositories first, all of them, in id order (lockRepos).
+		repoIDs := map[string]int64{}
+		var ids []int64
 		for _, p := range pulls {
-			var repoID int64
-			err := tx.QueryRowContext(ctx, db.q(`SELECT id FROM repositories WHERE name = ?`), p.Repository).Scan(&repoID)
-			if errors.Is(err, sql.ErrNoRows) {
+			if _, seen := repoIDs[p.Repository]; seen {
 				continue
 			}
-			if err != nil {
+			var repoID int64
+			err := tx.QueryRowContext(ctx, db.q(`SELECT id FROM repositories WHERE name = ?`), p.Repository).Scan(&repoID)
+			if err != nil && !errors.Is(err, sql.ErrNoRows) {
 				return err
+			}
+			repoIDs[p.Repository] = repoID // 0: gone
+			if repoID != 0 {
+				ids = append(ids, repoID)
+			}
+		}
+		slices.Sort(ids)
+		if err := db.lockRepos(ctx, tx, ids...); err != nil {
+			return err
+		}
+		for _, p := range pulls {
+			repoID := repoIDs[p.Repository]
+			if repoID == 0 {
+				continue
 			}
 			at := millis(p.At)
 			if _, err := tx.ExecContext(ctx, db.q(`UPDATE artifacts SET pull_count = pull_count + ?, pull_time = ? WHERE repository_id = ? AND digest = ?`),
