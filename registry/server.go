@@ -132,6 +132,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts ...Options) (*S
 	s.ix.StartSync(ctx)
 	s.startPurger(ctx)
 	s.pulls = index.NewPulls(db, log, cfg.Database.PullFlushInterval)
+	s.domain.CountDownloads(s.pulls)
 	if s.hot, err = newHotManifests(ctx, db, cfg.ManifestCache); err != nil {
 		s.Close()
 		return nil, err

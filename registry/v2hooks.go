@@ -9,6 +9,7 @@ import (
 	"github.com/gorilla/mux"
 	"github.com/opencontainers/go-digest"
 
+	"github.com/berth-registry/berth/registry/domain"
 	"github.com/berth-registry/berth/registry/index"
 	"github.com/berth-registry/berth/storage/metadata"
 )
@@ -82,6 +83,10 @@ func (s *Server) serveV2(w http.ResponseWriter, r *http.Request) {
 		} else {
 			return
 		}
+	case route == v2.RouteNameManifest && r.Method == http.MethodDelete:
+		if s.refusedManifestDelete(w, r, name, m.Vars["reference"]) {
+			return
+		}
 	case route == v2.RouteNameManifest && s.serveHotManifest(w, r, name, m.Vars["reference"]):
 		return // answered from memory (see manifestcache.go)
 	case route == v2.RouteNameManifest:
@@ -135,6 +140,29 @@ func (s *Server) challenged(w http.ResponseWriter, r *http.Request, repo string)
 		return true
 	}
 	writeOCIError(w, http.StatusServiceUnavailable, "UNAVAILABLE", "try again later")
+	return true
+}
+
+// refusedManifestDelete answers a DELETE of a manifest by digest that a
+// tagged index still refers to (domain.CheckManifestDelete) with 403
+// DENIED and the reason, as berth refuses a push over quota. Only a caller
+// who may delete learns it; anything else (not found, no right, a tag)
+// gets distribution's own answer.
+func (s *Server) refusedManifestDelete(w http.ResponseWriter, r *http.Request, name, ref string) bool {
+	if _, err := digest.Parse(ref); err != nil {
+		return false
+	}
+	if s.controller != nil {
+		access := distauth.Access{Resource: distauth.Resource{Type: "repository", Name: name}, Action: "delete"}
+		if _, err := s.controller.Authorized(r, access); err != nil {
+			return false
+		}
+	}
+	err := s.domain.CheckManifestDelete(r.Context(), name, ref)
+	if !errors.Is(err, domain.ErrReferenced) {
+		return false
+	}
+	writeOCIError(w, http.StatusForbidden, "DENIED", err.Error())
 	return true
 }
 

@@ -29,6 +29,12 @@ func (a *api) manifest(w http.ResponseWriter, r *http.Request, segs []string) er
 	if err != nil {
 		return err
 	}
+	// A download of the version, as a docker pull of it counts.
+	tag := ref
+	if strings.Contains(ref, ":") {
+		tag = ""
+	}
+	a.dom.RecordDownload(im.full(), m.Digest, tag)
 	ok(w, r, string(m.Payload))
 	return nil
 }
@@ -159,17 +165,22 @@ func (a *api) versionDetail(w http.ResponseWriter, r *http.Request, segs []strin
 		"docker.manifest.digest": m.Digest,
 		"docker.manifest.type":   m.MediaType,
 	}}
+	// size is the image's config and layers (the seed's 2487 = 1510 +
+	// 977 for hello-world; for an index, the image described);
+	// createdDate the version's first push, not moved by pushing it again
+	// or under another tag; downloadCount the version's own downloads.
 	host := a.host(r)
+	created, pushed, downloads := tag.CreatedAt, tag.PushTime, tag.PullCount
+	if tag.Name == "" { // asked by digest: the artifact's
+		created, pushed, downloads = art.PushTime, art.PushTime, art.PullCount
+	}
 	d.Basic = basicInfo{
-		Domain: host, DockerDomain: host, Version: version, StageTag: tag.Attrs[stageAttr],
-		CreatedBy: art.PushedBy, CreatedDate: date(art.PushTime),
-		LastModifiedBy: art.PushedBy, LastModifiedDate: date(tag.PushTime),
-		DownloadCount: art.PullCount, Sha256: strings.TrimPrefix(img.ConfigDigest, "sha256:"), OS: img.OS,
+		Domain: host, DockerDomain: host, Size: img.ContentSize, Version: version, StageTag: tag.Attrs[stageAttr],
+		CreatedBy: art.PushedBy, CreatedDate: createdDate(created),
+		LastModifiedBy: art.PushedBy, LastModifiedDate: date(pushed),
+		DownloadCount: downloads, Sha256: strings.TrimPrefix(img.ConfigDigest, "sha256:"), OS: img.OS,
 	}
-	for _, l := range doc.Layers {
-		d.Layers = append(d.Layers, l)
-		d.Basic.Size += l.Size
-	}
+	d.Layers = append(d.Layers, doc.Layers...)
 	cfg, err := a.config(ctx, repo, img)
 	if err != nil {
 		return err

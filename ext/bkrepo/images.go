@@ -21,6 +21,17 @@ func date(t time.Time) string {
 	return t.Local().Format(dateLayout)
 }
 
+// createdLayout is the detail's createdDate, as the seed's example has it:
+// "2020-09-17 03:48:42.896Z" (UTC, milliseconds).
+const createdLayout = "2006-01-02 15:04:05.000Z"
+
+func createdDate(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(createdLayout)
+}
+
 // imageRecord is one image of GET /docker/ext/repo.
 type imageRecord struct {
 	Name             string `json:"name"`

@@ -63,13 +63,15 @@ func (a *api) listTags(w http.ResponseWriter, r *http.Request, segs []string) er
 	records := make([]tagRecord, 0, len(tags))
 	for _, t := range tags {
 		art := arts[t.Digest]
+		// size is the manifest's, as bk-repo's tag list has it (the seed's
+		// 524 for hello-world); downloadCount the version's own.
 		records = append(records, tagRecord{
 			Tag:              t.Name,
 			StageTag:         t.Attrs[stageAttr],
-			Size:             art.Size,
+			Size:             art.ManifestSize,
 			LastModifiedBy:   art.PushedBy,
 			LastModifiedDate: date(t.PushTime),
-			DownloadCount:    art.PullCount,
+			DownloadCount:    t.PullCount,
 			RegistryURL:      host + "/" + im.full() + ":" + t.Name,
 		})
 	}

@@ -171,6 +171,9 @@ func match(raw, segs []string) (map[string]serveFunc, vars, bool) {
 	if n == 2 && raw[0] == "account" && raw[1] == "reset" {
 		return map[string]serveFunc{http.MethodPost: (*handler).resetAccount}, vars{}, true
 	}
+	if n == 1 && raw[0] == "repositories" {
+		return map[string]serveFunc{http.MethodGet: (*handler).listAllRepos}, vars{}, true
+	}
 	if raw[0] != "projects" {
 		return nil, vars{}, false
 	}

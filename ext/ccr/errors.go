@@ -74,6 +74,7 @@ var errorTable = []struct {
 	{errForbid, http.StatusForbidden, CodeForbid},
 	{domain.ErrNotEmpty, http.StatusForbidden, CodeForbid},
 	{domain.ErrQuotaExceeded, http.StatusForbidden, CodeForbid},
+	{domain.ErrReferenced, http.StatusForbidden, CodeForbid},
 	{errNotFound, http.StatusNotFound, CodeNotExists},
 	{auth.ErrNotFound, http.StatusNotFound, CodeNotExists},
 	{domain.ErrNotFound, http.StatusNotFound, CodeNotExists},

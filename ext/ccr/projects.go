@@ -25,14 +25,25 @@ type projectJSON struct {
 	UpdatedAt   string `json:"updatedAt"`
 }
 
-// projectRecord shapes a project. quota and storageUsed are both bytes
-// (the seed's table says MiB for storageUsed; bytes keep usage comparable
-// with the quota, which the seed gives in bytes). The tenant is the
-// project's creator; berth has no replication, so the sync fields are zero.
+// projectRecord shapes a project. quota is bytes and storageUsed MiB, as
+// the seed's field table has them ("单位：B", "单位：MiB"), rounded up so
+// that a project holding anything never shows 0. The record keeps exactly
+// the seed's fields (a client may refuse unknown ones): the exact usage in
+// bytes is berth's own API's storageUsed (/api/berth/v1/projects/{name}).
+// The tenant is the project's creator; berth has no replication, so the
+// sync fields are zero.
 func projectRecord(v vars, p metadata.Project) projectJSON {
 	return projectJSON{CreatedAt: formatTime(p.CreatedAt), ID: p.ID, InstanceID: v.instance, IsPublic: p.Public,
-		ProjectID: p.ID, ProjectName: p.Name, Quota: p.QuotaBytes, StorageUsed: p.StorageUsed,
+		ProjectID: p.ID, ProjectName: p.Name, Quota: p.QuotaBytes, StorageUsed: mebibytes(p.StorageUsed),
 		TenantID: p.Creator, UpdatedAt: formatTime(p.UpdatedAt)}
+}
+
+// mebibytes is n bytes in MiB, rounded up.
+func mebibytes(n int64) int64 {
+	if n <= 0 {
+		return 0
+	}
+	return (n + 1<<20 - 1) >> 20
 }
 
 // validateQuota accepts -1 (unlimited) or a positive number of bytes.

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/berth-registry/berth/auth"
+	"github.com/berth-registry/berth/registry/domain"
 	"github.com/berth-registry/berth/storage/metadata"
 )
 
@@ -53,6 +54,54 @@ func (h *handler) listRepos(w http.ResponseWriter, r *http.Request, v vars) erro
 	out := make([]repoSummaryJSON, 0, len(list))
 	for _, repo := range list {
 		out = append(out, repoRecord(v, proj, repo).repoSummaryJSON)
+	}
+	ok(w, r, map[string]any{"data": out, "totalCount": total})
+	return nil
+}
+
+// GET .../repositories?pageNo&pageSize&nameHas (section 1.5's example,
+// without a project): the repositories of every project the caller may
+// see, sorted by full name; nameHas matches a substring of it.
+func (h *handler) listAllRepos(w http.ResponseWriter, r *http.Request, v vars) error {
+	ctx := r.Context()
+	lp, err := parseList(r.URL.Query())
+	if err != nil {
+		return err
+	}
+	p, err := h.principal(r)
+	if err != nil {
+		return err
+	}
+	ids, err := h.auth.VisibleProjects(ctx, p)
+	if err != nil {
+		return err
+	}
+	list, total, err := h.dom.ListRepositories(ctx, metadata.RepoFilter{ProjectIDs: ids}, lp.query())
+	if err != nil {
+		return err
+	}
+	// The page's projects in one query.
+	pids := []int64{}
+	seen := map[int64]bool{}
+	for _, repo := range list {
+		if !seen[repo.ProjectID] {
+			seen[repo.ProjectID] = true
+			pids = append(pids, repo.ProjectID)
+		}
+	}
+	projects := map[int64]metadata.Project{}
+	if len(pids) > 0 {
+		ps, _, err := h.dom.ListProjects(ctx, metadata.ProjectFilter{IDs: pids}, domain.Query{})
+		if err != nil {
+			return err
+		}
+		for _, pr := range ps {
+			projects[pr.ID] = pr
+		}
+	}
+	out := make([]repoSummaryJSON, 0, len(list))
+	for _, repo := range list {
+		out = append(out, repoRecord(v, projects[repo.ProjectID], repo).repoSummaryJSON)
 	}
 	ok(w, r, map[string]any{"data": out, "totalCount": total})
 	return nil

@@ -70,7 +70,17 @@ func parseParams(w http.ResponseWriter, r *http.Request) (params, error) {
 	}
 	var obj map[string]any
 	if err := json.Unmarshal(body, &obj); err != nil {
-		return p, invalid("the body is neither a JSON object nor a form: %v", err)
+		// The seed's own examples (see lenient.go).
+		if relaxed, ok := relaxedObject(string(body)); ok {
+			obj = relaxed
+		} else if form, ok := lenientForm(string(body)); ok {
+			for k, vs := range form {
+				p.v[k] = append(p.v[k], vs...)
+			}
+			return p, nil
+		} else {
+			return p, invalid("the body is neither a JSON object nor a form: %v", err)
+		}
 	}
 	for k, v := range obj {
 		if err := p.addJSON(k, v); err != nil {
@@ -90,7 +100,9 @@ func (p *params) addJSON(k string, v any) error {
 				if err != nil {
 					return err
 				}
-				p.plugins = append(p.plugins, pl)
+				if pl.Name != "" {
+					p.plugins = append(p.plugins, pl)
+				}
 				continue
 			}
 			if err := p.addJSON(k, e); err != nil {
@@ -98,6 +110,9 @@ func (p *params) addJSON(k string, v any) error {
 			}
 		}
 	case map[string]any:
+		if len(x) == 0 {
+			return nil // {} sets nothing (the seed's "$$plugin":[{}])
+		}
 		if k != pluginKey {
 			return invalid("%s must be a string or a list, not an object", k)
 		}
@@ -120,6 +135,9 @@ func pluginObject(m map[string]any) (metadata.BuildPlugin, error) {
 	name, _ := m["name"].(string)
 	if name == "" {
 		name, _ = m["plugin"].(string)
+	}
+	if name == "" && len(m) == 0 {
+		return metadata.BuildPlugin{}, nil // the seed's "$$plugin":[{}]: no plugin
 	}
 	if name == "" {
 		return metadata.BuildPlugin{}, invalid("every %s object needs a name", pluginKey)
@@ -183,10 +201,13 @@ func (p params) definitionPlugins() ([]metadata.BuildPlugin, error) {
 	return out, nil
 }
 
+// defaultPageSize is list's page_size when none is given ("默认为10").
+const defaultPageSize = 10
+
 // page reads page and page_size: page from 1 (<= 0 means 1), size
-// default 20.
+// default 10.
 func (p params) page() (int, int, domain.Page, error) {
-	num, size := 1, 20
+	num, size := 1, defaultPageSize
 	if s := p.get("page"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil {

@@ -33,6 +33,10 @@ func (h *handler) project(ctx context.Context, who auth.Principal, name, action 
 	if name == "" {
 		return metadata.BuildProject{}, invalid("projectName is required")
 	}
+	name, err := builder.ValidateName(name)
+	if err != nil {
+		return metadata.BuildProject{}, err
+	}
 	p, err := h.b.GetProject(ctx, name)
 	if err != nil {
 		return p, err
@@ -193,7 +197,14 @@ func (h *handler) save(w http.ResponseWriter, r *http.Request, p params, who aut
 	return nil
 }
 
-// build is /api/project/build: starts a build of tag; content is its id.
+// buildStarted is build's content: the seed's object with idStr (the
+// build id as a string), and the id as a number as buildHistory has it.
+type buildStarted struct {
+	ID    int64  `json:"id"`
+	IDStr string `json:"idStr"`
+}
+
+// build is /api/project/build: starts a build of tag; content names it.
 func (h *handler) build(w http.ResponseWriter, r *http.Request, p params, who auth.Principal) error {
 	proj, err := h.project(r.Context(), who, p.get("projectName", "project"), auth.ActionPush)
 	if err != nil {
@@ -203,7 +214,7 @@ func (h *handler) build(w http.ResponseWriter, r *http.Request, p params, who au
 	if err != nil {
 		return err
 	}
-	h.ok(w, strconv.FormatInt(b.ID, 10))
+	h.ok(w, buildStarted{ID: b.ID, IDStr: strconv.FormatInt(b.ID, 10)})
 	return nil
 }
 
@@ -224,7 +235,7 @@ type buildJSON struct {
 }
 
 // history is /api/project/buildHistory: builds newest first (paged like
-// list, default 20).
+// list, default 10); an empty list for a project never built.
 func (h *handler) history(w http.ResponseWriter, r *http.Request, p params, who auth.Principal) error {
 	proj, err := h.project(r.Context(), who, p.get("projectName", "project"), auth.ActionPull)
 	if err != nil {

@@ -63,7 +63,7 @@ func (h *handler) repoRecord(r *http.Request, proj metadata.Project, repo metada
 		Category: repo.Attrs[attrCategory], Description: repo.Summary, IsPublic: public,
 		NumImages: repo.TagCount, NumDownload: repo.PullCount,
 		Path: h.publicHost(r) + "/" + repo.Name, InternalPath: r.Host + "/" + repo.Name,
-		Created: utc(repo.CreatedAt), Updated: utc(repo.UpdatedAt), DomainID: proj.Creator}
+		Created: utc(repo.CreatedAt), Updated: utc(repo.UpdatedAt), DomainID: domain.AccountID(proj.Creator)}
 }
 
 // repoFields are the settable fields of a repository.

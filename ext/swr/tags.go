@@ -125,8 +125,8 @@ func (h *handler) tagRecord(r *http.Request, ns, repo string, proj metadata.Proj
 		ID: t.ID, RepoID: t.RepositoryID, Tag: t.Name, ImageID: id,
 		Manifest: string(a.Manifest), Digest: a.Digest, Schema: schema,
 		Path: h.publicHost(r) + ref, InternalPath: r.Host + ref,
-		Size: a.Size, Created: utc(created), Updated: utc(t.PushTime),
-		DomainID: proj.Creator, TagType: tagType,
+		Size: a.ContentSize, Created: utc(created), Updated: utc(t.PushTime),
+		DomainID: domain.AccountID(proj.Creator), TagType: tagType,
 	}
 }
 

@@ -70,6 +70,9 @@ func checkPlugins(typ string, plugins []metadata.BuildPlugin) error {
 			}
 		}
 	}
+	if typ == TypeDefine { // checked as what it builds as
+		typ = buildType(metadata.BuildProject{FileType: typ, Plugins: plugins})
+	}
 	need := func(plugin, a string) error {
 		if attr(seen[plugin], a) == "" {
 			return errorf(ErrPluginParam, "a %s definition needs %s.%s", typ, plugin, a)
@@ -119,6 +122,29 @@ func contains(list []string, s string) bool {
 	return false
 }
 
+// buildType is the file type a definition builds as: its own, or for a
+// "define" definition the one its plugins make (a Dockerfile, a Dockerfile
+// URL, else instruction plugins with a base image); "" when there is
+// nothing to build yet.
+func buildType(p metadata.BuildProject) string {
+	if p.FileType != TypeDefine {
+		return p.FileType
+	}
+	byName := map[string]metadata.BuildPlugin{}
+	for _, pl := range p.Plugins {
+		byName[pl.Name] = pl
+	}
+	switch {
+	case attr(byName[pluginStatic], "dockerfile") != "":
+		return TypeEdit
+	case attr(byName[pluginDownload], "url") != "":
+		return TypeDownload
+	case attr(byName["base_image"], "image") != "" || attr(byName["base_image_choose_from_harbor"], "image") != "":
+		return TypeTool
+	}
+	return ""
+}
+
 // dockerfile returns the Dockerfile of a definition: the hand-written one,
 // the downloaded one, or one rendered from the instruction plugins.
 func (s *Service) dockerfile(ctx context.Context, p metadata.BuildProject) (string, error) {
@@ -126,7 +152,7 @@ func (s *Service) dockerfile(ctx context.Context, p metadata.BuildProject) (stri
 	for _, pl := range p.Plugins {
 		byName[pl.Name] = pl
 	}
-	switch p.FileType {
+	switch buildType(p) {
 	case TypeEdit:
 		return attr(byName[pluginStatic], "dockerfile"), nil
 	case TypeDownload:

@@ -12,7 +12,6 @@ var (
 	ErrNotFound      = domain.ErrNotFound
 	ErrExists        = domain.ErrAlreadyExists
 	ErrInvalid       = domain.ErrInvalid
-	ErrNoHistory     = errors.New("no build history")
 	ErrPluginMissing = errors.New("plugin not found")
 	ErrPluginParam   = errors.New("plugin parameter error")
 	ErrPluginCall    = errors.New("plugin call error")

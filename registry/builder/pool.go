@@ -105,7 +105,7 @@ func (s *Service) StartBuild(ctx context.Context, p metadata.BuildProject, tag s
 	if err := domain.ValidateTag(tag); err != nil {
 		return metadata.Build{}, errorf(ErrInvalid, "%v", err)
 	}
-	if p.FileType == "" {
+	if buildType(p) == "" {
 		return metadata.Build{}, errorf(ErrInvalid, "project %s has no build definition yet: save one first", p.Name)
 	}
 	s.mu.Lock()

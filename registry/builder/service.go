@@ -19,11 +19,13 @@ import (
 	"github.com/berth-registry/berth/storage/metadata"
 )
 
-// File types of a definition.
+// File types of a definition. TypeDefine (the seed's save example) names
+// none: the plugins saved decide at build time (see buildType).
 const (
 	TypeEdit     = "edit"
 	TypeTool     = "tool"
 	TypeDownload = "download"
+	TypeDefine   = "define"
 )
 
 // Credentials mints the short-lived registry token a build pushes with. It
@@ -142,9 +144,9 @@ func (s *Service) check(d *Definition) error {
 		return errorf(ErrInvalid, "Cluster: %v", err)
 	}
 	switch d.FileType {
-	case "", TypeEdit, TypeTool, TypeDownload:
+	case "", TypeEdit, TypeTool, TypeDownload, TypeDefine:
 	default:
-		return errorf(ErrInvalid, "DefineDockerFileType must be edit, tool or download, not %q", d.FileType)
+		return errorf(ErrInvalid, "DefineDockerFileType must be edit, tool, download or define, not %q", d.FileType)
 	}
 	return checkPlugins(d.FileType, d.Plugins)
 }
@@ -182,13 +184,10 @@ func (s *Service) CloneProject(ctx context.Context, src metadata.BuildProject, d
 	return p, nil
 }
 
-// History lists a project's builds, newest first.
+// History lists a project's builds, newest first (none for a project
+// never built).
 func (s *Service) History(ctx context.Context, p metadata.BuildProject, page domain.Page) ([]metadata.Build, int64, error) {
-	builds, total, err := s.db.ListBuilds(ctx, p.ID, metadata.ListOptions{Offset: page.Offset, Limit: page.Limit})
-	if err == nil && total == 0 {
-		err = errorf(ErrNoHistory, "project %s has no build history", p.Name)
-	}
-	return builds, total, err
+	return s.db.ListBuilds(ctx, p.ID, metadata.ListOptions{Offset: page.Offset, Limit: page.Limit})
 }
 
 // isKind reports whether err is one of the builder's client errors.

@@ -26,6 +26,8 @@ var (
 	// ErrFull: a disk of storage or of the database is full; nothing was
 	// changed: 507.
 	ErrFull = errors.New("storage full")
+	// ErrReferenced: a manifest a tagged index refers to (CheckManifestDelete).
+	ErrReferenced = errors.New("referenced by a tagged index")
 )
 
 // Classify turns an infrastructure failure (storage or database unreachable,

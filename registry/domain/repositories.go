@@ -8,7 +8,6 @@ import (
 
 	"github.com/distribution/distribution/v3"
 	"github.com/opencontainers/go-digest"
-	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/berth-registry/berth/registry/index"
 	"github.com/berth-registry/berth/storage/metadata"
@@ -113,36 +112,6 @@ func (s *Service) resolve(ctx context.Context, repoID int64, ref string) (string
 		return "", translate(err, "tag "+ref)
 	}
 	return t.Digest, nil
-}
-
-// DeleteArtifact deletes an artifact (by digest or tag) and every tag on it.
-func (s *Service) DeleteArtifact(ctx context.Context, repo, ref string) error {
-	a, err := s.GetArtifact(ctx, repo, ref)
-	if err != nil {
-		return err
-	}
-	dr, err := s.repository(ctx, repo)
-	if err != nil {
-		return err
-	}
-	ts := dr.Tags(ctx)
-	tags, err := ts.Lookup(ctx, v1.Descriptor{Digest: digest.Digest(a.Digest)})
-	if err != nil && !isUnknown(err) {
-		return err
-	}
-	for _, t := range tags {
-		if err := ts.Untag(ctx, t); err != nil && !isUnknown(err) {
-			return err
-		}
-	}
-	ms, err := dr.Manifests(ctx)
-	if err != nil {
-		return err
-	}
-	if err := ms.Delete(ctx, digest.Digest(a.Digest)); err != nil && !isUnknown(err) {
-		return err
-	}
-	return nil
 }
 
 // ListTags lists a repository's tags (filter, sort by name or push time).

@@ -18,8 +18,28 @@ const DefaultProject = "library"
 // storage through distribution's own namespace, so every change is indexed
 // exactly as a client's push or delete would be.
 type Service struct {
-	db *metadata.DB
-	ix *index.Indexer
+	db        *metadata.DB
+	ix        *index.Indexer
+	downloads Downloads // nil: downloads are not counted
+}
+
+// Downloads counts manifest downloads without waiting for the database
+// (index.Pulls, which counts /v2 pulls too).
+type Downloads interface {
+	Record(repo, digest, tag string)
+}
+
+// CountDownloads makes RecordDownload count into d; set it before serving.
+func (s *Service) CountDownloads(d Downloads) { s.downloads = d }
+
+// RecordDownload counts a download of the manifest digest of repo through
+// a dialect, as a /v2 manifest GET is counted: on the artifact, and on
+// the tag when it was asked for by tag ("" by digest), so a version counts
+// the downloads of its own name, as bk-repo counts them.
+func (s *Service) RecordDownload(repo, digest, tag string) {
+	if s.downloads != nil {
+		s.downloads.Record(repo, digest, tag)
+	}
 }
 
 // New returns the service over an indexer whose namespace distribution has set.

@@ -125,6 +125,30 @@ func seedJSON(t *testing.T, s string) any {
 
 var bkDate = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}$`)
 
+// bkCreated is the detail's createdDate as the seed writes it: "2020-09-17 03:48:42.896Z".
+var bkCreated = regexp.MustCompile(`^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}Z$`)
+
+// contentSize is what an image's manifest says its config and layers weigh.
+func contentSize(t *testing.T, b *berthtest.Berth, repo, ref string) float64 {
+	t.Helper()
+	_, raw := getManifest(t, b, http.MethodGet, repo, ref)
+	return manifestContentSize(t, raw)
+}
+
+// manifestContentSize is what manifest raw says its config and layers weigh.
+func manifestContentSize(t *testing.T, raw []byte) float64 {
+	t.Helper()
+	var m manifest
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatal(err)
+	}
+	size := float64(m.Config.Size)
+	for _, l := range m.Layers {
+		size += float64(l.Size)
+	}
+	return size
+}
+
 // startBkEnv starts berth and fills it: crane-pushed hello-world (latest,
 // v1) and library/nginx, raw-pushed app-1..5 and many:t01..t07, and an image
 // in another bk-repo repository.

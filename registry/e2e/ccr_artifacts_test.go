@@ -14,7 +14,8 @@ import (
 // TestCCRArtifacts lists the artifacts of a repository holding two images,
 // a multi-arch index over them built with crane, a tagged image and a
 // crane-pushed image, and checks each record field by field against the
-// seed's Harbor v2 shape; then deletes by digest and by tag.
+// seed's Harbor v2 shape (the index's children are its references, not
+// artifacts of the list); then deletes by digest and by tag.
 func TestCCRArtifacts(t *testing.T) {
 	b := startCCR(t)
 	crane := berthtest.Tool(t, "crane")
@@ -36,7 +37,7 @@ func TestCCRArtifacts(t *testing.T) {
 	wantKeys(t, "list", res.body, seed)
 	seedArt := seed["artifacts"].([]any)[0].(map[string]any)
 	arts := ccrList(t, res, "artifacts")
-	if res.body["total"] != 5.0 || len(arts) != 5 || res.body["page"] != 1.0 || res.body["pageSize"] != 10.0 {
+	if res.body["total"] != 3.0 || len(arts) != 3 || res.body["page"] != 1.0 || res.body["pageSize"] != 10.0 {
 		t.Fatalf("list: %s", res)
 	}
 	byDigest := map[string]map[string]any{}
@@ -73,7 +74,10 @@ func TestCCRArtifacts(t *testing.T) {
 	for _, r := range refs {
 		ref := r.(map[string]any)
 		wantKeys(t, "reference", ref, seedArt["references"].([]any)[0])
-		child := byDigest[ref["child_digest"].(string)]
+		if byDigest[ref["child_digest"].(string)] != nil {
+			t.Errorf("child %v listed beside its index", ref["child_digest"])
+		}
+		child := ccr(t, b, http.MethodGet, path+"/"+ref["child_digest"].(string), nil).body["artifact"].(map[string]any)
 		plat := ref["platform"].(map[string]any)
 		if child == nil || ref["child_id"] != child["id"] || ref["parent_id"] != ix["id"] || plat["os"] != "linux" {
 			t.Errorf("reference %v (child %v)", ref, child)
@@ -108,12 +112,9 @@ func TestCCRArtifacts(t *testing.T) {
 		img["size"] != float64(single.Size) || len(img["references"].([]any)) != 0 || len(img["tags"].([]any)) != 1 {
 		t.Errorf("image %v", img)
 	}
-	if len(byDigest[amd.Digest]["tags"].([]any)) != 0 {
-		t.Errorf("untagged child has tags: %v", byDigest[amd.Digest])
-	}
 
 	// Paging and filters.
-	if r := ccr(t, b, http.MethodGet, path+"?pageNo=2&pageSize=2", nil); len(ccrList(t, r, "artifacts")) != 2 || r.body["total"] != 5.0 || r.body["page"] != 2.0 {
+	if r := ccr(t, b, http.MethodGet, path+"?pageNo=2&pageSize=2", nil); len(ccrList(t, r, "artifacts")) != 1 || r.body["total"] != 3.0 || r.body["page"] != 2.0 {
 		t.Errorf("page 2: %s", r)
 	}
 	if r := ccr(t, b, http.MethodGet, path+"?nameHas=single", nil); r.body["total"] != 1.0 {
@@ -172,7 +173,7 @@ func TestCCRArtifacts(t *testing.T) {
 	for _, a := range ccrList(t, res, "artifacts") {
 		left = append(left, fmt.Sprint(a["digest"]))
 	}
-	if res.body["total"] != 3.0 || strings.Contains(strings.Join(left, ","), single.Digest) {
+	if res.body["total"] != 1.0 || strings.Join(left, ",") != index {
 		t.Errorf("after deletes: %v", left)
 	}
 	if r := ccr(t, b, http.MethodGet, ccrBase+"/projects/arts/repositories/multi", nil); r.body["data"].(map[string]any)["imageTagCount"] != 1.0 {

@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"encoding/json"
+	"math"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -17,12 +19,22 @@ func TestCCRQuota(t *testing.T) {
 	crane := berthtest.Tool(t, "crane")
 	ccr(t, b, http.MethodPost, ccrBase+"/projects", map[string]any{"name": "quota", "quota": 1 << 20})
 	first := pushRawImage(t, b, "quota/app", "v1", "amd64", layerBytes(1))
+	// Usage in bytes is berth's API's; the CCR record has it in MiB,
+	// rounded up, as the seed's field table says.
 	used := func() float64 {
 		t.Helper()
-		return ccrProject(t, b, "quota")["storageUsed"].(float64)
+		var p map[string]any
+		if err := json.Unmarshal([]byte(mustAPI(t, b, http.MethodGet, "/api/berth/v1/projects/quota", nil, http.StatusOK)), &p); err != nil {
+			t.Fatal(err)
+		}
+		bytes := p["storageUsed"].(float64)
+		if mib := ccrProject(t, b, "quota")["storageUsed"]; mib != math.Ceil(bytes/(1<<20)) {
+			t.Errorf("CCR storageUsed %v MiB for %v bytes", mib, bytes)
+		}
+		return bytes
 	}
 	if got := used(); got != float64(first.Size) {
-		t.Fatalf("storageUsed %v after one push of %d bytes", got, first.Size)
+		t.Fatalf("storage used %v after one push of %d bytes", got, first.Size)
 	}
 	state := func() string {
 		t.Helper()
@@ -54,7 +66,7 @@ func TestCCRQuota(t *testing.T) {
 		}
 	}
 	if got := used(); got != float64(first.Size) {
-		t.Errorf("refused pushes were counted: storageUsed %v, want %d", got, first.Size)
+		t.Errorf("refused pushes were counted: storage used %v, want %d", got, first.Size)
 	}
 	if got := state(); got != "app,app:v1" {
 		t.Errorf("refused pushes left something behind: %s", got)
@@ -62,7 +74,7 @@ func TestCCRQuota(t *testing.T) {
 
 	// Below usage: pushes refused, pulls served.
 	ccr(t, b, http.MethodPut, ccrBase+"/projects/quota", map[string]any{"quota": 10})
-	if p := ccrProject(t, b, "quota"); p["quota"] != 10.0 || p["storageUsed"] != float64(first.Size) {
+	if p := ccrProject(t, b, "quota"); p["quota"] != 10.0 || p["storageUsed"] != 1.0 || used() != float64(first.Size) {
 		t.Errorf("over quota: %v", p)
 	}
 	small := filepath.Join(t.TempDir(), "small.tar")
@@ -76,7 +88,7 @@ func TestCCRQuota(t *testing.T) {
 	ccr(t, b, http.MethodPut, ccrBase+"/projects/quota", map[string]any{"quota": -1})
 	craneAppend(t, b.Addr+"/quota/app:v2", nil, layer)
 	if got := used(); got <= float64(first.Size)+8192 {
-		t.Errorf("storageUsed %v after a push of 8 KiB more", got)
+		t.Errorf("storage used %v after a push of 8 KiB more", got)
 	}
 	if got := state(); got != "app,app:v2,app:v1" { // newest first
 		t.Errorf("state after the push: %s", got)

@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"mime/multipart"
 	"net/http"
@@ -85,6 +86,25 @@ func ib(t *testing.T, b *berthtest.Berth, method, path string, body any) ibResul
 		t.Fatalf("%s %s: %d %s", method, path, res.status, res.body)
 	}
 	return res
+}
+
+// ibBuild starts a build of project's tag as the admin and returns its
+// id: content is the seed's object {"idStr": ...}.
+func ibBuild(t *testing.T, b *berthtest.Berth, project, tag string) string {
+	t.Helper()
+	res := ib(t, b, http.MethodPost, "/api/project/build", map[string]any{"projectName": project, "tag": tag})
+	c, _ := res.content.(map[string]any)
+	id, _ := c["idStr"].(string)
+	if id == "" || c["id"] != nil && fmt.Sprint(c["id"]) != id {
+		t.Fatalf("build %s:%s: content %s, want {\"idStr\": ...}", project, tag, res.body)
+	}
+	return id
+}
+
+// ibDetail is what an error answer says: errMsg and, where the seed puts
+// the detail, content.
+func ibDetail(res ibResult) string {
+	return res.errMsg + " " + fmt.Sprint(res.content)
 }
 
 // ibUpload uploads files to a project's build context.

@@ -83,7 +83,7 @@ func TestImageBuildConfigPage(t *testing.T) {
 		t.Fatalf("page showed workdir %q, save said %q", workdir, status)
 	}
 	// The definition changed: build it and read the config.
-	id := ib(t, b, http.MethodPost, "/api/project/build", map[string]any{"projectName": "page", "tag": "v1"}).content.(string)
+	id := ibBuild(t, b, "page", "v1")
 	if build := waitBuild(t, b, "page", id); build["state"] != float64(1) {
 		t.Fatalf("build: %v", build["logs"])
 	}

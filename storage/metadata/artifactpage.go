@@ -12,11 +12,13 @@ import (
 // then their tags and references (fillArtifacts) or the artifacts behind a
 // page of tags (ArtifactsByDigests) in one query each, never one per row.
 
-// ListArtifacts returns one page of a repository's artifacts (newest first
-// by default) with their tags and references, and the total count. Filter
-// matches a substring of the digest or of a tag.
+// ListArtifacts returns one page of a repository's listed artifacts (the
+// children of an index are its references, not artifacts of their own,
+// unless tagged: see listed.go), newest first by default, with their tags
+// and references, and the total count. Filter matches a substring of the
+// digest or of a tag.
 func (db *DB) ListArtifacts(ctx context.Context, repoID int64, opt ListOptions) ([]Artifact, int64, error) {
-	where, args := "a.repository_id = ?", []any{repoID}
+	where, args := "a.repository_id = ? AND a.listed = ?", []any{repoID, true}
 	if opt.Filter != "" {
 		where += " AND (" + db.d.contains("a.digest") + " OR EXISTS (SELECT 1 FROM tags t WHERE t.artifact_id = a.id AND " + db.d.contains("t.name") + "))"
 		args = append(args, opt.Filter, opt.Filter)
@@ -25,7 +27,7 @@ func (db *DB) ListArtifacts(ctx context.Context, repoID int64, opt ListOptions) 
 	var total int64
 	countQuery, countArgs := `SELECT count(*) FROM artifacts a WHERE `+where, args
 	if opt.Filter == "" {
-		countQuery = `SELECT artifact_count FROM repositories WHERE id = ?`
+		countQuery, countArgs = `SELECT listed_count FROM repositories WHERE id = ?`, args[:1]
 	}
 	if err := db.sql.QueryRowContext(ctx, db.q(countQuery), countArgs...).Scan(&total); err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return nil, 0, fmt.Errorf("metadata: count artifacts: %w", err)
@@ -34,7 +36,7 @@ func (db *DB) ListArtifacts(ctx context.Context, repoID int64, opt ListOptions) 
 		opt.Sort, opt.Desc = "push_time", true
 	}
 	// Deferred join (as ListTags): the subquery walks the (repository_id,
-	// push_time, id) index for the page's ids alone, from whichever end
+	// listed, push_time, id) index for the page's ids alone, from whichever end
 	// of the list is nearer; only the page's rows are read and joined.
 	page, flipped := nearerEnd(opt, total)
 	order := orderBy(page, map[string]string{"name": "a.digest", "push_time": "a.push_time", "pull_time": "a.pull_time", "size": "a.size"}, "a.id")

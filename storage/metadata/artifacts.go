@@ -9,7 +9,7 @@ import (
 )
 
 const artifactCols = `a.id, a.repository_id, r.name, a.digest, a.media_type, a.artifact_type, a.config_media_type,
-	a.config_digest, a.manifest_size, a.size, a.os, a.arch, a.variant, a.subject_digest, a.annotations, a.extra,
+	a.config_digest, a.manifest_size, a.size, a.content_size, a.os, a.arch, a.variant, a.subject_digest, a.annotations, a.extra,
 	a.pushed_by, a.push_time, a.pull_time, a.pull_count`
 
 func scanArtifact(sc interface{ Scan(...any) error }) (Artifact, error) {
@@ -17,7 +17,7 @@ func scanArtifact(sc interface{ Scan(...any) error }) (Artifact, error) {
 	var ann, extra string
 	var push, pull int64
 	err := sc.Scan(&a.ID, &a.RepositoryID, &a.Repository, &a.Digest, &a.MediaType, &a.ArtifactType, &a.ConfigMediaType,
-		&a.ConfigDigest, &a.ManifestSize, &a.Size, &a.OS, &a.Arch, &a.Variant, &a.SubjectDigest, &ann, &extra,
+		&a.ConfigDigest, &a.ManifestSize, &a.Size, &a.ContentSize, &a.OS, &a.Arch, &a.Variant, &a.SubjectDigest, &ann, &extra,
 		&a.PushedBy, &push, &pull, &a.PullCount)
 	if err != nil {
 		return a, err
@@ -48,6 +48,9 @@ func (db *DB) putArtifactTx(ctx context.Context, tx *sql.Tx, projectID int64, re
 		return fmt.Errorf("metadata: repository %q: %w", repo, err)
 	}
 	a.RepositoryID, a.Repository = repoID, repo
+	if err := db.lockRepos(ctx, tx, repoID); err != nil {
+		return err
+	}
 	h := db.hot(ctx, tx)
 	err = h.QueryRow(`SELECT id FROM artifacts WHERE repository_id = ? AND digest = ?`, repoID, a.Digest).Scan(&a.ID)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -72,30 +75,36 @@ func (db *DB) putArtifactTx(ctx context.Context, tx *sql.Tx, projectID int64, re
 // already (a concurrent push of it committed first).
 func (db *DB) insertArtifact(ctx context.Context, tx *sql.Tx, projectID int64, a *Artifact) (bool, error) {
 	blobs := uniqueBlobs(a.Blobs)
-	a.Size = 0
+	a.Size, a.ContentSize = 0, 0
 	for _, b := range blobs {
 		a.Size += b.Size
+		if b.Digest != a.Digest {
+			a.ContentSize += b.Size
+		}
 	}
 	if a.ManifestSize > 0 && !hasBlob(blobs, a.Digest) {
 		a.Size += a.ManifestSize
 	}
 	// An index weighs what its children weigh.
 	childIDs := make([]sql.NullInt64, len(a.References))
+	var relist []int64
 	for i, ref := range a.References {
-		var id, size int64
-		err := tx.QueryRowContext(ctx, db.q(`SELECT id, size FROM artifacts WHERE repository_id = ? AND digest = ?`), a.RepositoryID, ref.ChildDigest).Scan(&id, &size)
+		var id, size, content int64
+		err := tx.QueryRowContext(ctx, db.q(`SELECT id, size, content_size FROM artifacts WHERE repository_id = ? AND digest = ?`), a.RepositoryID, ref.ChildDigest).Scan(&id, &size, &content)
 		if err == nil {
 			childIDs[i] = sql.NullInt64{Int64: id, Valid: true}
 			a.Size += size
+			a.ContentSize += content
+			relist = append(relist, id)
 		} else if !errors.Is(err, sql.ErrNoRows) {
 			return false, err
 		}
 	}
 	h := db.hot(ctx, tx)
 	err := h.QueryRow(`INSERT INTO artifacts (repository_id, digest, media_type, artifact_type, config_media_type,
-		config_digest, manifest_size, size, os, arch, variant, subject_digest, annotations, extra, pushed_by, push_time)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (repository_id, digest) DO NOTHING RETURNING id`,
-		a.RepositoryID, a.Digest, a.MediaType, a.ArtifactType, a.ConfigMediaType, a.ConfigDigest, a.ManifestSize, a.Size,
+		config_digest, manifest_size, size, content_size, os, arch, variant, subject_digest, annotations, extra, pushed_by, push_time)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (repository_id, digest) DO NOTHING RETURNING id`,
+		a.RepositoryID, a.Digest, a.MediaType, a.ArtifactType, a.ConfigMediaType, a.ConfigDigest, a.ManifestSize, a.Size, a.ContentSize,
 		a.OS, a.Arch, a.Variant, a.SubjectDigest, toJSON(a.Annotations), toJSON(a.Extra), a.PushedBy, millis(a.PushTime)).Scan(&a.ID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
@@ -119,6 +128,11 @@ func (db *DB) insertArtifact(ctx context.Context, tx *sql.Tx, projectID int64, a
 		AND parent_id IN (SELECT id FROM artifacts WHERE repository_id = ?)`, a.ID, a.Digest, a.RepositoryID); err != nil {
 		return false, err
 	}
+	// Inserted listed (and counted below); its children, and itself when a
+	// parent came first, are listed no more.
+	if err := db.relist(ctx, tx, append(relist, a.ID)...); err != nil {
+		return false, err
+	}
 	added, err := db.insertBlobs(ctx, tx, projectID, a.ID, blobs)
 	if err != nil {
 		return false, err
@@ -128,7 +142,7 @@ func (db *DB) insertArtifact(ctx context.Context, tx *sql.Tx, projectID int64, a
 			return false, err
 		}
 	}
-	_, err = h.Exec(`UPDATE repositories SET updated_at = ?, artifact_count = artifact_count + 1 WHERE id = ?`, millis(a.PushTime), a.RepositoryID)
+	_, err = h.Exec(`UPDATE repositories SET updated_at = ?, artifact_count = artifact_count + 1, listed_count = listed_count + 1 WHERE id = ?`, millis(a.PushTime), a.RepositoryID)
 	return err == nil, err
 }
 
@@ -174,6 +188,9 @@ func (db *DB) NewBlobBytes(ctx context.Context, projectID int64, blobs []Blob) (
 // its blobs from the project's storage used.
 func (db *DB) DeleteArtifact(ctx context.Context, repoID int64, digest string) error {
 	return db.tx(ctx, func(tx *sql.Tx) error {
+		if err := db.lockRepos(ctx, tx, repoID); err != nil {
+			return err
+		}
 		var id int64
 		err := tx.QueryRowContext(ctx, db.q(`SELECT id FROM artifacts WHERE repository_id = ? AND digest = ?`), repoID, digest).Scan(&id)
 		if errors.Is(err, sql.ErrNoRows) {
@@ -187,6 +204,9 @@ func (db *DB) DeleteArtifact(ctx context.Context, repoID int64, digest string) e
 }
 
 func (db *DB) deleteArtifactTx(ctx context.Context, tx *sql.Tx, id, repoID int64) error {
+	if err := db.lockRepos(ctx, tx, repoID); err != nil {
+		return err
+	}
 	var projectID int64
 	if err := tx.QueryRowContext(ctx, db.q(`SELECT r.project_id FROM artifacts a JOIN repositories r ON r.id = a.repository_id WHERE a.id = ?`), id).Scan(&projectID); err != nil {
 		return err
@@ -218,14 +238,25 @@ func (db *DB) deleteArtifactTx(ctx context.Context, tx *sql.Tx, id, repoID int64
 		}
 	}
 	var tags int64
-	if err := tx.QueryRowContext(ctx, db.q(`SELECT count(*) FROM tags WHERE artifact_id = ?`), id).Scan(&tags); err != nil {
+	var listed boolish
+	if err := tx.QueryRowContext(ctx, db.q(`SELECT (SELECT count(*) FROM tags WHERE artifact_id = ?), listed FROM artifacts WHERE id = ?`), id, id).Scan(&tags, &listed); err != nil {
+		return err
+	}
+	children, err := column[int64](ctx, tx, db.q(`SELECT child_id FROM artifact_references WHERE parent_id = ? AND child_id IS NOT NULL`), id)
+	if err != nil {
 		return err
 	}
 	if _, err := tx.ExecContext(ctx, db.q(`DELETE FROM artifacts WHERE id = ?`), id); err != nil {
 		return err
 	}
-	_, err = tx.ExecContext(ctx, db.q(`UPDATE repositories SET artifact_count = artifact_count - 1, tag_count = tag_count - ? WHERE id = ?`), tags, repoID)
-	return err
+	unlisted := int64(0)
+	if listed {
+		unlisted = 1
+	}
+	if _, err = tx.ExecContext(ctx, db.q(`UPDATE repositories SET artifact_count = artifact_count - 1, listed_count = listed_count - ?, tag_count = tag_count - ? WHERE id = ?`), unlisted, tags, repoID); err != nil {
+		return err
+	}
+	return db.relist(ctx, tx, children...) // they may stand alone now
 }
 
 // GetArtifact returns an artifact by digest with its tags, references and blobs.
@@ -310,6 +341,9 @@ func (db *DB) ReindexArtifact(ctx context.Context, projectID int64, repo string,
 			return err
 		}
 		a.RepositoryID, a.Repository = repoID, repo
+		if err := db.lockRepos(ctx, tx, repoID); err != nil {
+			return err
+		}
 		a.ID, err = db.artifactID(ctx, tx, repoID, a.Digest)
 		if errors.Is(err, ErrNotFound) {
 			if a.PushTime.IsZero() {

@@ -47,6 +47,7 @@ type Artifact struct {
 	ConfigDigest    string
 	ManifestSize    int64
 	Size            int64 // manifest + unique blobs (+ children for an index)
+	ContentSize     int64 // config + layers, without the manifest (an index: its children's)
 	OS, Arch        string
 	Variant         string
 	SubjectDigest   string
@@ -73,9 +74,11 @@ type Tag struct {
 	RepositoryID int64
 	ArtifactID   int64
 	Name         string
-	Digest       string // the artifact's
-	PushTime     time.Time
+	Digest       string    // the artifact's
+	CreatedAt    time.Time // first push of the tag, never moved
+	PushTime     time.Time // when the tag last moved (or was pushed again)
 	PullTime     time.Time
+	PullCount    int64 // manifest GETs by this tag
 	Immutable    bool
 	Attrs        map[string]string
 }

@@ -188,6 +188,9 @@ func (db *DB) UpdateRepository(ctx context.Context, r Repository) error {
 // releasing its blobs from the project's usage.
 func (db *DB) DeleteRepository(ctx context.Context, id int64) error {
 	return db.tx(ctx, func(tx *sql.Tx) error {
+		if err := db.lockRepos(ctx, tx, id); err != nil {
+			return err
+		}
 		ids, err := column[int64](ctx, tx, db.q(`SELECT id FROM artifacts WHERE repository_id = ?`), id)
 		if err != nil {
 			return err
@@ -202,12 +205,16 @@ func (db *DB) DeleteRepository(ctx context.Context, id int64) error {
 	})
 }
 
-// Recount recomputes every repository's artifact and tag counters from the
-// rows (after a reindex or a bulk load).
+// Recount recomputes every repository's artifact, listed artifact and tag
+// counters, and every artifact's listed flag, from the rows (after a
+// reindex or a bulk load).
 func (db *DB) Recount(ctx context.Context) error {
 	_, err := db.sql.ExecContext(ctx, `UPDATE repositories SET
 		artifact_count = (SELECT count(*) FROM artifacts a WHERE a.repository_id = repositories.id),
 		tag_count = (SELECT count(*) FROM tags t WHERE t.repository_id = repositories.id)`)
+	if err == nil {
+		err = db.recountListed(ctx)
+	}
 	if err != nil {
 		return fmt.Errorf("metadata: recount: %w", err)
 	}

@@ -9,22 +9,23 @@ import (
 	"time"
 )
 
-const tagCols = `t.id, t.repository_id, t.artifact_id, t.name, a.digest, t.push_time, t.pull_time, t.immutable, t.attrs`
+const tagCols = `t.id, t.repository_id, t.artifact_id, t.name, a.digest, t.created_at, t.push_time, t.pull_time, t.pull_count, t.immutable, t.attrs`
 
 func scanTag(sc interface{ Scan(...any) error }) (Tag, error) {
 	var t Tag
-	var push, pull int64
+	var created, push, pull int64
 	var imm boolish
 	var attrs string
-	if err := sc.Scan(&t.ID, &t.RepositoryID, &t.ArtifactID, &t.Name, &t.Digest, &push, &pull, &imm, &attrs); err != nil {
+	if err := sc.Scan(&t.ID, &t.RepositoryID, &t.ArtifactID, &t.Name, &t.Digest, &created, &push, &pull, &t.PullCount, &imm, &attrs); err != nil {
 		return t, err
 	}
-	t.PushTime, t.PullTime, t.Immutable, t.Attrs = fromMillis(push), fromMillis(pull), bool(imm), strMap(attrs)
+	t.CreatedAt, t.PushTime, t.PullTime, t.Immutable, t.Attrs = fromMillis(created), fromMillis(push), fromMillis(pull), bool(imm), strMap(attrs)
 	return t, nil
 }
 
 // PutTag points tag at the artifact with digest (which must be indexed),
-// creating or moving it.
+// creating or moving it. A new tag is created at; moving or pushing it
+// again changes its push time only.
 func (db *DB) PutTag(ctx context.Context, repoID int64, name, digest string, at time.Time) error {
 	return db.tx(ctx, func(tx *sql.Tx) error {
 		artID, err := db.artifactID(ctx, tx, repoID, digest)
@@ -51,7 +52,14 @@ func (db *DB) putTagTx(ctx context.Context, tx *sql.Tx, repoID, artID int64, nam
 	if at.IsZero() {
 		at = time.Now()
 	}
+	if err := db.lockRepos(ctx, tx, repoID); err != nil {
+		return err
+	}
 	h := db.hot(ctx, tx)
+	var oldArtID int64 // the artifact the tag leaves, relisted below
+	if err := h.QueryRow(`SELECT artifact_id FROM tags WHERE repository_id = ? AND name = ?`, repoID, name).Scan(&oldArtID); err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("metadata: put tag %s: %w", name, err)
+	}
 	move := func() (int64, error) {
 		res, err := h.Exec(`UPDATE tags SET artifact_id = ?, push_time = ? WHERE repository_id = ? AND name = ?`, artID, millis(at), repoID, name)
 		if err != nil {
@@ -63,8 +71,8 @@ func (db *DB) putTagTx(ctx context.Context, tx *sql.Tx, repoID, artID int64, nam
 	counter := `UPDATE repositories SET updated_at = ? WHERE id = ?`
 	if err == nil && n == 0 {
 		var res sql.Result
-		res, err = h.Exec(`INSERT INTO tags (repository_id, artifact_id, name, push_time) VALUES (?, ?, ?, ?)
-			ON CONFLICT (repository_id, name) DO NOTHING`, repoID, artID, name, millis(at))
+		res, err = h.Exec(`INSERT INTO tags (repository_id, artifact_id, name, created_at, push_time) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (repository_id, name) DO NOTHING`, repoID, artID, name, millis(at), millis(at))
 		if err == nil {
 			n, err = res.RowsAffected()
 		}
@@ -78,6 +86,9 @@ func (db *DB) putTagTx(ctx context.Context, tx *sql.Tx, repoID, artID int64, nam
 	}
 	if err == nil {
 		_, err = h.Exec(counter, millis(at), repoID)
+	}
+	if err == nil && oldArtID != artID {
+		err = db.relist(ctx, tx, artID, oldArtID) // a tag lists a child; the one it left may not be
 	}
 	if isForeignKeyViolation(err) {
 		return fmt.Errorf("tag %s: artifact deleted meanwhile: %w", name, ErrNotFound)
@@ -94,12 +105,25 @@ func (db *DB) DeleteTag(ctx context.Context, repoID int64, name string) error {
 }
 
 func (db *DB) deleteTagTx(ctx context.Context, tx *sql.Tx, repoID int64, name string) error {
+	if err := db.lockRepos(ctx, tx, repoID); err != nil {
+		return err
+	}
+	var artID int64
+	err := tx.QueryRowContext(ctx, db.q(`SELECT artifact_id FROM tags WHERE repository_id = ? AND name = ?`), repoID, name).Scan(&artID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("tag %s: %w", name, ErrNotFound)
+	}
+	if err != nil {
+		return err
+	}
 	res, err := tx.ExecContext(ctx, db.q(`DELETE FROM tags WHERE repository_id = ? AND name = ?`), repoID, name)
 	if err := affected(res, err, "tag", name); err != nil {
 		return err
 	}
-	_, err = tx.ExecContext(ctx, db.q(`UPDATE repositories SET tag_count = tag_count - 1 WHERE id = ?`), repoID)
-	return err
+	if _, err = tx.ExecContext(ctx, db.q(`UPDATE repositories SET tag_count = tag_count - 1 WHERE id = ?`), repoID); err != nil {
+		return err
+	}
+	return db.relist(ctx, tx, artID) // a child untagged is listed no more
 }
 
 // GetTag returns one tag with its artifact digest.
@@ -221,14 +245,31 @@ func (db *DB) RecordPulls(ctx context.Context, pulls []Pull) error {
 		return nil
 	}
 	return db.tx(ctx, func(tx *sql.Tx) error {
+		// The repositories first, all of them, in id order (lockRepos).
+		repoIDs := map[string]int64{}
+		var ids []int64
 		for _, p := range pulls {
-			var repoID int64
-			err := tx.QueryRowContext(ctx, db.q(`SELECT id FROM repositories WHERE name = ?`), p.Repository).Scan(&repoID)
-			if errors.Is(err, sql.ErrNoRows) {
+			if _, seen := repoIDs[p.Repository]; seen {
 				continue
 			}
-			if err != nil {
+			var repoID int64
+			err := tx.QueryRowContext(ctx, db.q(`SELECT id FROM repositories WHERE name = ?`), p.Repository).Scan(&repoID)
+			if err != nil && !errors.Is(err, sql.ErrNoRows) {
 				return err
+			}
+			repoIDs[p.Repository] = repoID // 0: gone
+			if repoID != 0 {
+				ids = append(ids, repoID)
+			}
+		}
+		slices.Sort(ids)
+		if err := db.lockRepos(ctx, tx, ids...); err != nil {
+			return err
+		}
+		for _, p := range pulls {
+			repoID := repoIDs[p.Repository]
+			if repoID == 0 {
+				continue
 			}
 			at := millis(p.At)
 			if _, err := tx.ExecContext(ctx, db.q(`UPDATE artifacts SET pull_count = pull_count + ?, pull_time = ? WHERE repository_id = ? AND digest = ?`),
@@ -236,7 +277,8 @@ func (db *DB) RecordPulls(ctx context.Context, pulls []Pull) error {
 				return err
 			}
 			if p.Tag != "" {
-				if _, err := tx.ExecContext(ctx, db.q(`UPDATE tags SET pull_time = ? WHERE repository_id = ? AND name = ?`), at, repoID, p.Tag); err != nil {
+				// A download of the version (bk-repo counts per version).
+				if _, err := tx.ExecContext(ctx, db.q(`UPDATE tags SET pull_time = ?, pull_count = pull_count + ? WHERE repository_id = ? AND name = ?`), at, p.Count, repoID, p.Tag); err != nil {
 					return err
 				}
 			}

@@ -1,0 +1,97 @@
+package domain
+
+import (
+	"context"
+	"errors"
+
+	"github.com/distribution/distribution/v3"
+	"github.com/opencontainers/go-digest"
+	v1 "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/berth-registry/berth/storage/metadata"
+)
+
+// CheckManifestDelete refuses to delete the manifest d of repo while a
+// tagged index of the repository refers to it (directly or through
+// untagged indexes): the index would be left naming a child that is gone,
+// and a client pulling its platform would fail. Harbor refuses the same.
+// Every delete of one artifact obeys it: the dialects' (DeleteArtifact)
+// and the OCI API's DELETE /v2/<name>/manifests/<digest>. Deleting the
+// index first, or its tags, lifts it. A repository is deleted whole.
+func (s *Service) CheckManifestDelete(ctx context.Context, repo, d string) error {
+	r, err := s.GetRepository(ctx, repo)
+	if err != nil {
+		return err
+	}
+	parent, tag, found, err := s.db.TaggedParent(ctx, r.ID, d)
+	if err != nil || !found {
+		return err
+	}
+	return errorf(ErrReferenced, "manifest %s is a child of the index %s tagged %s in %s: delete that index (or untag it) first", d, parent, tag, repo)
+}
+
+// DeleteArtifact deletes an artifact (by digest or tag) and every tag on
+// it, as Harbor deletes one: refused while a tagged index refers to it
+// (CheckManifestDelete), and taking with it the children of an index that
+// nothing else holds (no tag, no other index).
+func (s *Service) DeleteArtifact(ctx context.Context, repo, ref string) error {
+	a, err := s.GetArtifact(ctx, repo, ref)
+	if err != nil {
+		return err
+	}
+	if err := s.CheckManifestDelete(ctx, repo, a.Digest); err != nil {
+		return err
+	}
+	dr, err := s.repository(ctx, repo)
+	if err != nil {
+		return err
+	}
+	return s.deleteDeep(ctx, repo, dr, a)
+}
+
+// deleteDeep deletes a with its tags, then its children that nothing else
+// holds, and theirs.
+func (s *Service) deleteDeep(ctx context.Context, repo string, dr distribution.Repository, a metadata.Artifact) error {
+	ts := dr.Tags(ctx)
+	tags, err := ts.Lookup(ctx, v1.Descriptor{Digest: digest.Digest(a.Digest)})
+	if err != nil && !isUnknown(err) {
+		return err
+	}
+	for _, t := range tags {
+		if err := ts.Untag(ctx, t); err != nil && !isUnknown(err) {
+			return err
+		}
+	}
+	ms, err := dr.Manifests(ctx)
+	if err != nil {
+		return err
+	}
+	if err := ms.Delete(ctx, digest.Digest(a.Digest)); err != nil && !isUnknown(err) {
+		return err
+	}
+	for _, ref := range a.References {
+		if ref.ChildID == 0 {
+			continue // not in the repository
+		}
+		child, err := s.GetArtifact(ctx, repo, ref.ChildDigest)
+		if isNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		held, err := s.db.Referenced(ctx, child.RepositoryID, child.Digest)
+		if err != nil {
+			return err
+		}
+		if len(child.Tags) > 0 || held {
+			continue
+		}
+		if err := s.deleteDeep(ctx, repo, dr, child); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func isNotFound(err error) bool { return errors.Is(err, ErrNotFound) }
