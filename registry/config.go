@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/berth-registry/berth/registry/gc"
 	"github.com/berth-registry/berth/storage"
 )
 
@@ -52,6 +53,8 @@ type Config struct {
 	Storage          storage.Config `yaml:"storage"`
 	// Charts bounds uploads to the classic Helm chart repository.
 	Charts ChartLimits `yaml:"charts"`
+	// GC is online garbage collection.
+	GC gc.Config `yaml:"gc"`
 }
 
 // DatabaseConfig locates the metadata database.
@@ -97,6 +100,7 @@ func Defaults() Config {
 		ReadHeaderTimeout: 30 * time.Second,
 		Storage:           storage.Defaults(),
 		Database:          DatabaseConfig{PullFlushInterval: 2 * time.Second, Timeout: 5 * time.Second},
+		GC:                gc.Defaults(),
 		ForeignLayerURLs:  `^https?://`,
 		Charts:            ChartLimits{}.WithDefaults(),
 	}
@@ -162,6 +166,7 @@ func (c *Config) Validate() error {
 	if c.Database.PullFlushInterval <= 0 {
 		errs = append(errs, fieldErr("database.pullFlushInterval", "must be a positive duration"))
 	}
+	errs = append(errs, c.GC.Validate()...)
 	if c.Database.Timeout < 100*time.Millisecond {
 		errs = append(errs, fieldErr("database.timeout", "must be a duration of at least 100ms"))
 	}

@@ -7,6 +7,7 @@ import (
 
 	diststorage "github.com/distribution/distribution/v3/registry/storage"
 
+	"github.com/berth-registry/berth/registry/gc"
 	"github.com/berth-registry/berth/registry/index"
 	"github.com/berth-registry/berth/storage"
 	"github.com/berth-registry/berth/storage/metadata"
@@ -17,6 +18,7 @@ import (
 type Offline struct {
 	ix  *index.Indexer
 	db  *metadata.DB
+	gc  *gc.Collector
 	log *slog.Logger
 }
 
@@ -37,7 +39,8 @@ func OpenOffline(ctx context.Context, cfg Config, log *slog.Logger) (*Offline, e
 	if err != nil {
 		return nil, &storage.FieldError{Key: "database.url", Msg: err.Error()}
 	}
-	return &Offline{ix: index.NewOffline(db, log, ns, driver), db: db, log: log}, nil
+	ix := index.NewOffline(db, log, ns, driver)
+	return &Offline{ix: ix, db: db, log: log, gc: gc.New(cfg.GC, db, driver, ix.Settle, ix.Owner(), log)}, nil
 }
 
 // Reindex replays pending storage writes, then rebuilds the index from
@@ -49,6 +52,21 @@ func (o *Offline) Reindex(ctx context.Context) (index.Stats, error) {
 // Check lists the differences between the index and storage.
 func (o *Offline) Check(ctx context.Context) ([]index.Drift, error) {
 	return index.Check(metadata.WithTimeout(ctx, 0), o.ix)
+}
+
+// GC runs one garbage-collection pass (dry: reports what it would delete),
+// after importing what storage holds and the index does not know when
+// importStore is set. Safe while a server runs on the same data.
+func (o *Offline) GC(ctx context.Context, dryRun, importStore bool) (gc.ImportReport, gc.Report, error) {
+	var imp gc.ImportReport
+	if importStore {
+		var err error
+		if imp, err = o.gc.Import(ctx); err != nil {
+			return imp, gc.Report{}, err
+		}
+	}
+	r, err := o.gc.Pass(ctx, "cli", dryRun)
+	return imp, r, err
 }
 
 // Close closes the database.

@@ -16,6 +16,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/berth-registry/berth/registry/domain"
+	"github.com/berth-registry/berth/registry/gc"
 	"github.com/berth-registry/berth/registry/index"
 	"github.com/berth-registry/berth/storage"
 	"github.com/berth-registry/berth/storage/metadata"
@@ -39,6 +40,7 @@ type Server struct {
 	// the upload purger (purge.go)
 	stopPurge context.CancelFunc
 	purgeDone chan struct{}
+	gc        *gc.Collector
 	fast      fastRoutes // see manifestroute.go
 	// controller is the same access controller distribution uses, for the
 	// checks berth makes before handing a request to distribution.
@@ -131,6 +133,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts ...Options) (*S
 	}
 	s.ix.StartSync(ctx)
 	s.startPurger(ctx)
+	s.gc = gc.New(cfg.GC, db, driver, s.ix.Settle, s.ix.Owner(), log)
+	s.gc.Start(ctx)
 	s.pulls = index.NewPulls(db, log, cfg.Database.PullFlushInterval)
 	s.domain.CountDownloads(s.pulls)
 	if s.hot, err = newHotManifests(ctx, db, cfg.ManifestCache); err != nil {
@@ -143,6 +147,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts ...Options) (*S
 
 // Domain is the domain service every dialect uses.
 func (s *Server) Domain() *domain.Service { return s.domain }
+
+// GC is the garbage collector (for the management API).
+func (s *Server) GC() *gc.Collector { return s.gc }
 
 // newApp calls distribution's NewApp, turning its panics into errors.
 func newApp(ctx context.Context, dc *configuration.Configuration) (app *handlers.App, err error) {
@@ -172,6 +179,9 @@ func (s *Server) Handler() http.Handler {
 // writes pending pull counts and closes the database.
 func (s *Server) Close() error {
 	err := s.app.Shutdown()
+	if s.gc != nil {
+		s.gc.Stop()
+	}
 	s.stopPurger()
 	s.ix.StopSync(context.Background())
 	if s.pulls != nil {

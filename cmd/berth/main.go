@@ -25,11 +25,14 @@ Usage:
   berth serve [--addr HOST:PORT] [--data-dir DIR] [--config FILE] [--log-level LEVEL]
   berth reindex [flags]          rebuild the metadata index from storage (server stopped)
   berth check [flags]            report drift between index and storage; exit 1 on any
+  berth gc [--dry-run] [--import] [flags]
+                                 one garbage-collection pass now (safe while serving);
+                                 --import first records what storage holds unknown to the index
   berth user add|passwd|list|delete   manage users (passwords on standard input)
   berth config [--config FILE]   print every setting, its environment variable and value
   berth version
 
-reindex, check and config take the same flags as serve.
+reindex, check, gc and config take the same flags as serve.
 
 Every setting can come from the YAML file, a BERTH_* environment variable or
 a flag (flags win, then the environment, then the file).
@@ -55,6 +58,8 @@ func run(ctx context.Context, args, environ []string, stdin io.Reader, stdout, s
 		if errors.Is(err, errDrift) {
 			return 1
 		}
+	case "gc":
+		err = gcCmd(ctx, args[1:], environ, stdout, stderr)
 	case "user":
 		err = userCmd(ctx, args[1:], environ, stdin, stdout, stderr)
 	case "config":

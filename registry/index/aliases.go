@@ -167,7 +167,14 @@ func (b *blobs) Create(ctx context.Context, options ...distribution.BlobCreateOp
 		}
 	}
 	if !opts.Mount.ShouldMount || opts.Mount.From == nil || !IsAlias(opts.Mount.From.Digest()) {
-		return b.writer(b.BlobStore.Create(ctx, options...))
+		bw, err := b.BlobStore.Create(ctx, options...)
+		var mounted distribution.ErrBlobMounted
+		if errors.As(err, &mounted) {
+			if lerr := b.repo.ix.blobCommitted(ctx, b.name(), mounted.Descriptor); lerr != nil {
+				return nil, lerr
+			}
+		}
+		return b.writer(bw, err)
 	}
 	alias := opts.Mount.From.Digest()
 	canonical, err := b.repo.ix.sourceStat(ctx, opts.Mount.From)
@@ -184,6 +191,9 @@ func (b *blobs) Create(ctx context.Context, options ...distribution.BlobCreateOp
 		return b.writer(bw, err)
 	}
 	if err := b.repo.ix.linkAlias(ctx, b.name(), metadata.AliasBlob, alias, canonical); err != nil {
+		return nil, err
+	}
+	if err := b.repo.ix.blobCommitted(ctx, b.name(), mounted.Descriptor); err != nil {
 		return nil, err
 	}
 	mounted.Descriptor.Digest = alias
@@ -228,10 +238,16 @@ type blobWriter struct {
 func (w *blobWriter) Commit(ctx context.Context, desc v1.Descriptor) (v1.Descriptor, error) {
 	alias := desc.Digest
 	got, err := w.BlobWriter.Commit(ctx, desc)
-	if err != nil || !IsAlias(alias) || got.Digest == alias {
+	if err != nil {
 		return got, err
 	}
 	ix := w.blobs.repo.ix
+	if err := ix.blobCommitted(ctx, w.blobs.name(), got); err != nil {
+		return got, err
+	}
+	if !IsAlias(alias) || got.Digest == alias {
+		return got, nil
+	}
 	if err := ix.db.PutDigestAlias(ctx, w.blobs.name(), metadata.AliasBlob, alias.String(), got.Digest.String()); err != nil {
 		// The blob is stored and linked under both digests; only a later
 		// delete by its sha256 digest would leave the alias link behind.

@@ -88,6 +88,11 @@ func (m *manifests) Put(ctx context.Context, man distribution.Manifest, options 
 		keys = append(keys, metadata.SyncKey{Repository: m.name(), Kind: metadata.SyncManifest, Name: alias.String()})
 	}
 	ids, err := ix.db.AddSync(ctx, ix.sync.owner, keys...)
+	if err == nil {
+		// In use from now: a collector deleting these bytes finishes first,
+		// so the put below stores them again; one that comes later keeps them.
+		err = ix.db.TouchBlob(ctx, a.Blobs[0])
+	}
 	if err != nil {
 		return "", ix.dbError(ctx, err)
 	}
@@ -117,14 +122,20 @@ func (m *manifests) Put(ctx context.Context, man distribution.Manifest, options 
 	describeConfig(ctx, &a, blobs)
 	a.PushedBy = pusher(ctx)
 	tag := putTag(options)
-	a, tagIDs, err := ix.db.PushManifest(ctx, p.ID, m.name(), a, tag, ix.sync.owner)
+	a, pushed, err := ix.db.PushManifest(ctx, p.ID, m.name(), a, tag, ix.sync.owner)
+	if errors.Is(err, metadata.ErrBlobDeleted) {
+		ix.settle(ctx, rows)
+		// Garbage collection deleted a blob the manifest names after the
+		// client uploaded it: it uploads it again.
+		return dgst, errcode.ErrorCodeManifestBlobUnknown.WithMessage(err.Error())
+	}
 	if err != nil {
 		ix.settle(ctx, rows)
 		ix.log.ErrorContext(ctx, "index: recording manifest", "repository", m.name(), "digest", dgst, "err", err)
 		return dgst, ix.dbError(ctx, err)
 	}
+	rows = append(rows, pushed...)
 	if tag != "" {
-		rows = append(rows, syncRows([]metadata.SyncKey{{Repository: m.name(), Kind: metadata.SyncTag, Name: tag}}, tagIDs)...)
 		markTagged(ctx, tag, dgst)
 	}
 	if err := ix.recordChart(ctx, p.ID, a, blobs); err != nil {

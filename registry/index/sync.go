@@ -70,6 +70,10 @@ func newSyncer() *syncer {
 // Owner is this process's instance id, recorded on the rows it writes.
 func (ix *Indexer) Owner() string { return ix.sync.owner }
 
+// Settle is settle for changes made outside the index middleware (garbage
+// collection), whose sync rows are recorded.
+func (ix *Indexer) Settle(ctx context.Context, rows []metadata.Sync) { ix.settle(ctx, rows) }
+
 // settle mirrors the keys of a committed change and retires their rows; a
 // key that cannot be mirrored now is left to the reconciler. It never
 // fails the request: the change is committed, and the index is what
@@ -131,19 +135,7 @@ func (ix *Indexer) mirror(ctx context.Context, k metadata.SyncKey) error {
 	}
 	var lastErr error
 	for range mirrorTries {
-		var want string
-		var err error
-		switch k.Kind {
-		case metadata.SyncTag:
-			want, err = ix.db.TagTarget(ctx, k.Repository, k.Name)
-		case metadata.SyncManifest:
-			want, err = ix.db.LinkedManifest(ctx, k.Repository, k.Name)
-		default:
-			return fmt.Errorf("index: unknown storage sync kind %q", k.Kind)
-		}
-		if errors.Is(err, metadata.ErrNotFound) {
-			want, err = "", nil
-		}
+		want, err := ix.indexValue(ctx, k)
 		if err != nil {
 			return err
 		}
@@ -168,13 +160,21 @@ func (ix *Indexer) mirror(ctx context.Context, k metadata.SyncKey) error {
 	return errUnsettled
 }
 
+// indexValue is what the index says key k is: the digest a tag points at,
+// or the canonical digest of a manifest or blob the repository links ("":
+// none).
 func (ix *Indexer) indexValue(ctx context.Context, k metadata.SyncKey) (string, error) {
 	var v string
 	var err error
-	if k.Kind == metadata.SyncTag {
+	switch k.Kind {
+	case metadata.SyncTag:
 		v, err = ix.db.TagTarget(ctx, k.Repository, k.Name)
-	} else {
+	case metadata.SyncManifest:
 		v, err = ix.db.LinkedManifest(ctx, k.Repository, k.Name)
+	case metadata.SyncLayer:
+		v, err = ix.db.LinkedBlob(ctx, k.Repository, k.Name)
+	default:
+		return "", fmt.Errorf("index: unknown storage sync kind %q", k.Kind)
 	}
 	if errors.Is(err, metadata.ErrNotFound) {
 		return "", nil
@@ -208,7 +208,11 @@ func (ix *Indexer) writeCopy(ctx context.Context, named reference.Named, k metad
 	if err != nil {
 		return nil // never stored
 	}
-	link := aliasLinkPath(k.Repository, metadata.AliasManifest, d)
+	kind := metadata.AliasManifest
+	if k.Kind == metadata.SyncLayer {
+		kind = metadata.AliasBlob
+	}
+	link := aliasLinkPath(k.Repository, kind, d)
 	if want == "" {
 		// The link only: removing its directory would race with a push of
 		// the same manifest writing its link there (distribution writes a
@@ -389,42 +393,29 @@ func (ix *Indexer) plainNamespace() distribution.Namespace {
 
 // restoreRepository writes back the storage copy of a repository the index
 // holds (after its directory was removed while a push re-created it): its
-// manifests' revision links, its tags and its blobs' layer links. A
-// repository the index does not hold has nothing to restore.
+// manifests' revision links, its tags and its blob links.
 func (ix *Indexer) restoreRepository(ctx context.Context, name reference.Named) error {
-	digests, err := ix.db.RepositoryArtifactDigests(ctx, name.Name())
-	if err != nil || len(digests) == 0 {
-		return err
+	var keys []metadata.SyncKey
+	for kind, list := range map[string]func(context.Context, string) ([]string, error){
+		metadata.SyncManifest: ix.db.RepositoryArtifactDigests,
+		metadata.SyncTag:      ix.db.AllTags,
+		metadata.SyncLayer:    ix.db.RepositoryBlobDigests,
+	} {
+		names, err := list(ctx, name.Name())
+		if err != nil {
+			return err
+		}
+		for _, n := range names {
+			keys = append(keys, metadata.SyncKey{Repository: name.Name(), Kind: kind, Name: n})
+		}
+	}
+	if len(keys) == 0 {
+		return nil
 	}
 	ix.log.WarnContext(ctx, "index: a push re-created a repository being deleted; restoring its storage links", "repository", name.Name())
-	var keys []metadata.SyncKey
-	for _, d := range digests {
-		keys = append(keys, metadata.SyncKey{Repository: name.Name(), Kind: metadata.SyncManifest, Name: d})
-	}
-	tags, err := ix.db.AllTags(ctx, name.Name())
-	if err != nil {
-		return err
-	}
-	for _, t := range tags {
-		keys = append(keys, metadata.SyncKey{Repository: name.Name(), Kind: metadata.SyncTag, Name: t})
-	}
 	ids, err := ix.db.AddSync(ctx, ix.sync.owner, keys...)
 	if err != nil {
 		return err
-	}
-	blobs, err := ix.db.RepositoryBlobDigests(ctx, name.Name())
-	if err != nil {
-		return err
-	}
-	driver := ix.storageDriver()
-	for _, b := range blobs {
-		d, err := digest.Parse(b)
-		if err != nil {
-			continue
-		}
-		if err := driver.PutContent(ctx, aliasLinkPath(name.Name(), metadata.AliasBlob, d), []byte(d)); err != nil {
-			return err
-		}
 	}
 	ix.settle(ctx, syncRows(keys, ids))
 	return nil

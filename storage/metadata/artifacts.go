@@ -31,49 +31,71 @@ func scanArtifact(sc interface{ Scan(...any) error }) (Artifact, error) {
 // absent). Pushing the same digest again only refreshes who pushed it and
 // when. Blobs are counted once per project in the project's storage used.
 func (db *DB) PutArtifact(ctx context.Context, projectID int64, repo string, a Artifact) (Artifact, error) {
-	err := db.tx(ctx, func(tx *sql.Tx) error { return db.putArtifactTx(ctx, tx, projectID, repo, &a) })
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		_, err := db.putArtifactTx(ctx, tx, projectID, repo, &a, true)
+		return err
+	})
 	if err != nil {
 		return a, fmt.Errorf("metadata: put artifact %s@%s: %w", repo, a.Digest, err)
 	}
 	return a, nil
 }
 
-// putArtifactTx is PutArtifact in tx, filling in a's ids.
-func (db *DB) putArtifactTx(ctx context.Context, tx *sql.Tx, projectID int64, repo string, a *Artifact) error {
+// putArtifactTx is PutArtifact in tx, filling in a's ids. It returns the
+// storage links of blobs the push made new to the index (see useBlobsTx).
+// revive accepts blobs garbage collection deleted (their data was found
+// again); a push refuses them.
+func (db *DB) putArtifactTx(ctx context.Context, tx *sql.Tx, projectID int64, repo string, a *Artifact, revive bool) ([]SyncKey, error) {
 	if a.PushTime.IsZero() {
 		a.PushTime = time.Now()
 	}
-	repoID, err := db.ensureRepo(ctx, tx, projectID, repo, a.PushTime)
+	repoID, err := db.lockedRepo(ctx, tx, projectID, repo, a.PushTime)
 	if err != nil {
-		return fmt.Errorf("metadata: repository %q: %w", repo, err)
+		return nil, fmt.Errorf("metadata: repository %q: %w", repo, err)
 	}
 	a.RepositoryID, a.Repository = repoID, repo
-	if err := db.lockRepos(ctx, tx, repoID); err != nil {
-		return err
-	}
 	h := db.hot(ctx, tx)
 	err = h.QueryRow(`SELECT id FROM artifacts WHERE repository_id = ? AND digest = ?`, repoID, a.Digest).Scan(&a.ID)
 	if errors.Is(err, sql.ErrNoRows) {
 		// Inserted unless a concurrent push of the same digest won (then: updated).
-		var inserted bool
-		if inserted, err = db.insertArtifact(ctx, tx, projectID, a); err != nil || inserted {
-			return err
+		inserted, keys, err := db.insertArtifact(ctx, tx, projectID, a, revive)
+		if err != nil || inserted {
+			return keys, err
 		}
 		err = h.QueryRow(`SELECT id FROM artifacts WHERE repository_id = ? AND digest = ?`, repoID, a.Digest).Scan(&a.ID)
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if _, err = h.Exec(`UPDATE artifacts SET push_time = ?, pushed_by = ? WHERE id = ?`, millis(a.PushTime), a.PushedBy, a.ID); err != nil {
-		return err
+		return nil, err
 	}
-	return db.putManifestTx(ctx, tx, a.ID, a.Manifest) // fills rows indexed before 006
+	return nil, db.putManifestTx(ctx, tx, a.ID, a.Manifest) // fills rows indexed before 006
 }
 
-// insertArtifact adds a new artifact with its references and blobs. It
-// reports false, changing nothing, when the repository holds the digest
-// already (a concurrent push of it committed first).
-func (db *DB) insertArtifact(ctx context.Context, tx *sql.Tx, projectID int64, a *Artifact) (bool, error) {
+// lockedRepo is the id of repo (created in project when absent), with its
+// row locked for the transaction (PostgreSQL): writers of one repository
+// queue there, and a delete that empties and removes the repository
+// meanwhile is followed by a new row.
+func (db *DB) lockedRepo(ctx context.Context, tx *sql.Tx, projectID int64, repo string, now time.Time) (int64, error) {
+	for {
+		repoID, err := db.ensureRepo(ctx, tx, projectID, repo, now)
+		if err != nil || db.d.name != "postgres" {
+			return repoID, err
+		}
+		var id int64
+		err = tx.QueryRowContext(ctx, db.q(`SELECT id FROM repositories WHERE id = ? FOR UPDATE`), repoID).Scan(&id)
+		if !errors.Is(err, sql.ErrNoRows) {
+			return repoID, err
+		}
+	}
+}
+
+// insertArtifact adds a new artifact with its references and blobs (in use
+// from now for garbage collection, see useBlobsTx). It reports false,
+// changing nothing, when the repository holds the digest already (a
+// concurrent push of it committed first).
+func (db *DB) insertArtifact(ctx context.Context, tx *sql.Tx, projectID int64, a *Artifact, revive bool) (bool, []SyncKey, error) {
 	blobs := uniqueBlobs(a.Blobs)
 	a.Size, a.ContentSize = 0, 0
 	for _, b := range blobs {
@@ -97,7 +119,7 @@ func (db *DB) insertArtifact(ctx context.Context, tx *sql.Tx, projectID int64, a
 			a.ContentSize += content
 			relist = append(relist, id)
 		} else if !errors.Is(err, sql.ErrNoRows) {
-			return false, err
+			return false, nil, err
 		}
 	}
 	h := db.hot(ctx, tx)
@@ -107,43 +129,46 @@ func (db *DB) insertArtifact(ctx context.Context, tx *sql.Tx, projectID int64, a
 		a.RepositoryID, a.Digest, a.MediaType, a.ArtifactType, a.ConfigMediaType, a.ConfigDigest, a.ManifestSize, a.Size, a.ContentSize,
 		a.OS, a.Arch, a.Variant, a.SubjectDigest, toJSON(a.Annotations), toJSON(a.Extra), a.PushedBy, millis(a.PushTime)).Scan(&a.ID)
 	if errors.Is(err, sql.ErrNoRows) {
-		return false, nil
+		return false, nil, nil
 	}
 	if err != nil {
-		return false, err
+		return false, nil, err
 	}
 	if err := db.putManifestTx(ctx, tx, a.ID, a.Manifest); err != nil {
-		return false, err
+		return false, nil, err
 	}
 	for i, ref := range a.References {
 		if _, err := tx.ExecContext(ctx, db.q(`INSERT INTO artifact_references (parent_id, child_digest, child_id, media_type, size, os, arch, variant, annotations)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (parent_id, child_digest) DO NOTHING`),
 			a.ID, ref.ChildDigest, childIDs[i], ref.MediaType, ref.Size, ref.OS, ref.Arch, ref.Variant, toJSON(ref.Annotations)); err != nil {
-			return false, err
+			return false, nil, err
 		}
 		a.References[i].ParentID, a.References[i].ChildID = a.ID, childIDs[i].Int64
 	}
 	// Parents pushed before this child (possible with validation off) now find it.
 	if _, err := h.Exec(`UPDATE artifact_references SET child_id = ? WHERE child_id IS NULL AND child_digest = ?
 		AND parent_id IN (SELECT id FROM artifacts WHERE repository_id = ?)`, a.ID, a.Digest, a.RepositoryID); err != nil {
-		return false, err
+		return false, nil, err
 	}
 	// Inserted listed (and counted below); its children, and itself when a
 	// parent came first, are listed no more.
 	if err := db.relist(ctx, tx, append(relist, a.ID)...); err != nil {
-		return false, err
+		return false, nil, err
 	}
 	added, err := db.insertBlobs(ctx, tx, projectID, a.ID, blobs)
 	if err != nil {
-		return false, err
+		return false, nil, err
 	}
 	if added != 0 {
 		if _, err := h.Exec(`UPDATE projects SET storage_used = storage_used + ? WHERE id = ?`, added, projectID); err != nil {
-			return false, err
+			return false, nil, err
 		}
 	}
-	_, err = h.Exec(`UPDATE repositories SET updated_at = ?, artifact_count = artifact_count + 1, listed_count = listed_count + 1 WHERE id = ?`, millis(a.PushTime), a.RepositoryID)
-	return err == nil, err
+	if _, err = h.Exec(`UPDATE repositories SET updated_at = ?, artifact_count = artifact_count + 1, listed_count = listed_count + 1 WHERE id = ?`, millis(a.PushTime), a.RepositoryID); err != nil {
+		return false, nil, err
+	}
+	keys, err := db.useBlobsTx(ctx, tx, a.Repository, a.Digest, blobs, revive)
+	return err == nil, keys, err
 }
 
 func uniqueBlobs(in []Blob) []Blob {
@@ -208,11 +233,19 @@ func (db *DB) deleteArtifactTx(ctx context.Context, tx *sql.Tx, id, repoID int64
 		return err
 	}
 	var projectID int64
-	if err := tx.QueryRowContext(ctx, db.q(`SELECT r.project_id FROM artifacts a JOIN repositories r ON r.id = a.repository_id WHERE a.id = ?`), id).Scan(&projectID); err != nil {
+	var repo, artDigest string
+	if err := tx.QueryRowContext(ctx, db.q(`SELECT r.project_id, r.name, a.digest FROM artifacts a JOIN repositories r ON r.id = a.repository_id WHERE a.id = ?`), id).Scan(&projectID, &repo, &artDigest); err != nil {
 		return err
 	}
 	digests, err := column[string](ctx, tx, db.q(`SELECT digest FROM artifact_blobs WHERE artifact_id = ?`), id)
 	if err != nil {
+		return err
+	}
+	childDigests, err := column[string](ctx, tx, db.q(`SELECT child_digest FROM artifact_references WHERE parent_id = ?`), id)
+	if err != nil {
+		return err
+	}
+	if err := db.queueAfterDelete(ctx, tx, repo, artDigest, digests, childDigests); err != nil {
 		return err
 	}
 	var freed int64
@@ -256,7 +289,14 @@ func (db *DB) deleteArtifactTx(ctx context.Context, tx *sql.Tx, id, repoID int64
 	if _, err = tx.ExecContext(ctx, db.q(`UPDATE repositories SET artifact_count = artifact_count - 1, listed_count = listed_count - ?, tag_count = tag_count - ? WHERE id = ?`), unlisted, tags, repoID); err != nil {
 		return err
 	}
-	return db.relist(ctx, tx, children...) // they may stand alone now
+	if err := db.relist(ctx, tx, children...); err != nil { // they may stand alone now
+		return err
+	}
+	// A repository its last artifact leaves is gone (as in Harbor): from the
+	// catalog and every list. A push re-creates it.
+	_, err = tx.ExecContext(ctx, db.q(`DELETE FROM repositories WHERE id = ? AND artifact_count <= 0
+		AND NOT EXISTS (SELECT 1 FROM artifacts a WHERE a.repository_id = repositories.id)`), repoID)
+	return err
 }
 
 // GetArtifact returns an artifact by digest with its tags, references and blobs.
@@ -349,7 +389,7 @@ func (db *DB) ReindexArtifact(ctx context.Context, projectID int64, repo string,
 			if a.PushTime.IsZero() {
 				a.PushTime = time.Now()
 			}
-			_, err = db.insertArtifact(ctx, tx, projectID, &a)
+			_, _, err = db.insertArtifact(ctx, tx, projectID, &a, true)
 			return err
 		}
 		if err != nil {

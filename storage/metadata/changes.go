@@ -15,28 +15,35 @@ import (
 
 // PushManifest records a pushed manifest in repo (created in project when
 // absent) and, when tag is not empty, points tag at it, in one transaction,
-// with a storage sync row for the tag. It returns the artifact and the ids
-// of the sync rows it added.
-func (db *DB) PushManifest(ctx context.Context, projectID int64, repo string, a Artifact, tag, owner string) (Artifact, []int64, error) {
-	var ids []int64
+// with storage sync rows for the tag and for blob links the push made new
+// to the index. It returns the artifact and those rows. A config or layer
+// garbage collection deleted meanwhile refuses the push: ErrBlobDeleted.
+func (db *DB) PushManifest(ctx context.Context, projectID int64, repo string, a Artifact, tag, owner string) (Artifact, []Sync, error) {
+	var rows []Sync
 	err := db.tx(ctx, func(tx *sql.Tx) error {
-		if err := db.putArtifactTx(ctx, tx, projectID, repo, &a); err != nil {
+		keys, err := db.putArtifactTx(ctx, tx, projectID, repo, &a, false)
+		if err != nil {
 			return err
 		}
-		if tag == "" {
-			return nil
-		}
-		if err := db.putTagTx(ctx, tx, a.RepositoryID, a.ID, tag, a.PushTime); err != nil {
+		if tag != "" {
+			if err := db.putTagTx(ctx, tx, a.RepositoryID, a.ID, tag, a.PushTime); err != nil {
+				return err
+			}
+			keys = append(keys, SyncKey{repo, SyncTag, tag})
+		} else if err := db.queueUntagged(ctx, tx, a.RepositoryID, a.ID); err != nil {
 			return err
 		}
-		var err error
-		ids, err = db.addSyncTx(ctx, tx, owner, SyncKey{repo, SyncTag, tag})
+		ids, err := db.addSyncTx(ctx, tx, owner, keys...)
+		rows = make([]Sync, len(ids))
+		for i, id := range ids {
+			rows[i] = Sync{SyncKey: keys[i], ID: id}
+		}
 		return err
 	})
 	if err != nil {
 		return a, nil, fmt.Errorf("metadata: push %s@%s: %w", repo, a.Digest, err)
 	}
-	return a, ids, nil
+	return a, rows, nil
 }
 
 // MoveTag points tag at an indexed manifest of repo, with a sync row for the
@@ -96,64 +103,70 @@ type Removed struct {
 func (db *DB) DeleteManifest(ctx context.Context, repo, digest, owner string) (Removed, error) {
 	var out Removed
 	err := db.tx(ctx, func(tx *sql.Tx) error {
-		out = Removed{}
-		repoID, err := db.repoID(ctx, tx, repo)
-		if err != nil {
-			return err
-		}
-		if _, err := db.artifactID(ctx, tx, repoID, digest); err != nil {
-			return err
-		}
-		queue := []string{digest}
-		seen := map[string]bool{digest: true}
-		for len(queue) > 0 {
-			d := queue[0]
-			queue = queue[1:]
-			id, err := db.artifactID(ctx, tx, repoID, d)
-			if errors.Is(err, ErrNotFound) {
-				continue // a referrer whose subject listing raced; nothing to remove
-			}
-			if err != nil {
-				return err
-			}
-			tags, err := column[string](ctx, tx, db.q(`SELECT name FROM tags WHERE artifact_id = ?`), id)
-			if err != nil {
-				return err
-			}
-			aliases, err := column[string](ctx, tx, db.q(`SELECT alias FROM digest_aliases WHERE repository = ? AND kind = ? AND digest = ?`), repo, AliasManifest, d)
-			if err != nil {
-				return err
-			}
-			refs, err := column[string](ctx, tx, db.q(`SELECT digest FROM artifacts WHERE repository_id = ? AND subject_digest IN (?`+repeatArg(len(aliases))+`)`),
-				append([]any{repoID, d}, anySlice(aliases)...)...)
-			if err != nil {
-				return err
-			}
-			if err := db.deleteArtifactTx(ctx, tx, id, repoID); err != nil {
-				return err
-			}
-			if _, err := tx.ExecContext(ctx, db.q(`DELETE FROM digest_aliases WHERE repository = ? AND kind = ? AND digest = ?`), repo, AliasManifest, d); err != nil {
-				return err
-			}
-			out.Digests = append(out.Digests, d)
-			out.Aliases = append(out.Aliases, aliases...)
-			out.Tags = append(out.Tags, tags...)
-			for _, r := range refs {
-				if !seen[r] {
-					seen[r] = true
-					queue = append(queue, r)
-				}
-			}
-		}
-		for _, d := range append(append([]string{}, out.Digests...), out.Aliases...) {
-			out.Keys = append(out.Keys, SyncKey{repo, SyncManifest, d})
-		}
-		for _, t := range out.Tags {
-			out.Keys = append(out.Keys, SyncKey{repo, SyncTag, t})
-		}
-		out.SyncIDs, err = db.addSyncTx(ctx, tx, owner, out.Keys...)
+		var err error
+		out, err = db.deleteManifestTx(ctx, tx, repo, digest, owner)
 		return err
 	})
+	return out, err
+}
+
+func (db *DB) deleteManifestTx(ctx context.Context, tx *sql.Tx, repo, digest, owner string) (Removed, error) {
+	var out Removed
+	repoID, err := db.repoID(ctx, tx, repo)
+	if err != nil {
+		return out, err
+	}
+	if _, err := db.artifactID(ctx, tx, repoID, digest); err != nil {
+		return out, err
+	}
+	queue := []string{digest}
+	seen := map[string]bool{digest: true}
+	for len(queue) > 0 {
+		d := queue[0]
+		queue = queue[1:]
+		id, err := db.artifactID(ctx, tx, repoID, d)
+		if errors.Is(err, ErrNotFound) {
+			continue // a referrer whose subject listing raced; nothing to remove
+		}
+		if err != nil {
+			return out, err
+		}
+		tags, err := column[string](ctx, tx, db.q(`SELECT name FROM tags WHERE artifact_id = ?`), id)
+		if err != nil {
+			return out, err
+		}
+		aliases, err := column[string](ctx, tx, db.q(`SELECT alias FROM digest_aliases WHERE repository = ? AND kind = ? AND digest = ?`), repo, AliasManifest, d)
+		if err != nil {
+			return out, err
+		}
+		refs, err := column[string](ctx, tx, db.q(`SELECT digest FROM artifacts WHERE repository_id = ? AND subject_digest IN (?`+repeatArg(len(aliases))+`)`),
+			append([]any{repoID, d}, anySlice(aliases)...)...)
+		if err != nil {
+			return out, err
+		}
+		if err := db.deleteArtifactTx(ctx, tx, id, repoID); err != nil {
+			return out, err
+		}
+		if _, err := tx.ExecContext(ctx, db.q(`DELETE FROM digest_aliases WHERE repository = ? AND kind = ? AND digest = ?`), repo, AliasManifest, d); err != nil {
+			return out, err
+		}
+		out.Digests = append(out.Digests, d)
+		out.Aliases = append(out.Aliases, aliases...)
+		out.Tags = append(out.Tags, tags...)
+		for _, r := range refs {
+			if !seen[r] {
+				seen[r] = true
+				queue = append(queue, r)
+			}
+		}
+	}
+	for _, d := range append(append([]string{}, out.Digests...), out.Aliases...) {
+		out.Keys = append(out.Keys, SyncKey{repo, SyncManifest, d})
+	}
+	for _, t := range out.Tags {
+		out.Keys = append(out.Keys, SyncKey{repo, SyncTag, t})
+	}
+	out.SyncIDs, err = db.addSyncTx(ctx, tx, owner, out.Keys...)
 	return out, err
 }
 

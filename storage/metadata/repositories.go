@@ -191,6 +191,14 @@ func (db *DB) DeleteRepository(ctx context.Context, id int64) error {
 		if err := db.lockRepos(ctx, tx, id); err != nil {
 			return err
 		}
+		var name string
+		err := tx.QueryRowContext(ctx, db.q(`SELECT name FROM repositories WHERE id = ?`), id).Scan(&name)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("repository %d: %w", id, ErrNotFound)
+		}
+		if err != nil {
+			return err
+		}
 		ids, err := column[int64](ctx, tx, db.q(`SELECT id FROM artifacts WHERE repository_id = ?`), id)
 		if err != nil {
 			return err
@@ -200,8 +208,9 @@ func (db *DB) DeleteRepository(ctx context.Context, id int64) error {
 				return err
 			}
 		}
-		res, err := tx.ExecContext(ctx, db.q(`DELETE FROM repositories WHERE id = ?`), id)
-		return affected(res, err, "repository", id)
+		// Its last artifact may have taken the row already.
+		_, err = tx.ExecContext(ctx, db.q(`DELETE FROM repositories WHERE id = ?`), id)
+		return err
 	})
 }
 
@@ -240,7 +249,36 @@ func (db *DB) DeleteEmptyRepository(ctx context.Context, name string) (bool, err
 		_, err = tx.ExecContext(ctx, db.q(`DELETE FROM digest_aliases WHERE repository = ?`), name)
 		return err
 	})
+	if err == nil && !deleted {
+		// Gone already (its last artifact took it), unless a push brought it back.
+		if _, gerr := db.GetRepository(ctx, name); errors.Is(gerr, ErrNotFound) {
+			deleted = true
+		}
+	}
+	if err == nil && deleted {
+		err = db.forgetRepoBlobs(ctx, name)
+	}
 	return deleted, err
+}
+
+// forgetRepoBlobs drops a removed repository's blob links and queues the
+// review of their blobs.
+func (db *DB) forgetRepoBlobs(ctx context.Context, name string) error {
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		digests, err := column[string](ctx, tx, db.q(`SELECT digest FROM repository_blobs WHERE repository = ?`), name)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, db.q(`DELETE FROM repository_blobs WHERE repository = ?`), name); err != nil {
+			return err
+		}
+		for _, d := range digests {
+			if err := db.queueReview(ctx, tx, ReviewBlob, "", d); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // RepositoryArtifactDigests lists every artifact digest of a repository by
@@ -249,10 +287,8 @@ func (db *DB) RepositoryArtifactDigests(ctx context.Context, name string) ([]str
 	return db.strings(ctx, `SELECT a.digest FROM artifacts a JOIN repositories r ON r.id = a.repository_id WHERE r.name = ? ORDER BY a.digest`, name)
 }
 
-// RepositoryBlobDigests lists the blobs the artifacts of a repository need,
-// other than their manifests.
+// RepositoryBlobDigests lists the blobs a repository links (layers and
+// configs, by repository name: uploads come before its row).
 func (db *DB) RepositoryBlobDigests(ctx context.Context, name string) ([]string, error) {
-	return db.strings(ctx, `SELECT DISTINCT b.digest FROM artifact_blobs b JOIN artifacts a ON a.id = b.artifact_id
-		JOIN repositories r ON r.id = a.repository_id WHERE r.name = ?
-		AND b.digest NOT IN (SELECT a2.digest FROM artifacts a2 WHERE a2.repository_id = r.id) ORDER BY b.digest`, name)
+	return db.strings(ctx, `SELECT digest FROM repository_blobs WHERE repository = ? ORDER BY digest`, name)
 }

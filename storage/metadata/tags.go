@@ -89,6 +89,9 @@ func (db *DB) putTagTx(ctx context.Context, tx *sql.Tx, repoID, artID int64, nam
 	}
 	if err == nil && oldArtID != artID {
 		err = db.relist(ctx, tx, artID, oldArtID) // a tag lists a child; the one it left may not be
+		if err == nil {
+			err = db.queueUntagged(ctx, tx, repoID, oldArtID)
+		}
 	}
 	if isForeignKeyViolation(err) {
 		return fmt.Errorf("tag %s: artifact deleted meanwhile: %w", name, ErrNotFound)
@@ -121,6 +124,9 @@ func (db *DB) deleteTagTx(ctx context.Context, tx *sql.Tx, repoID int64, name st
 		return err
 	}
 	if _, err = tx.ExecContext(ctx, db.q(`UPDATE repositories SET tag_count = tag_count - 1 WHERE id = ?`), repoID); err != nil {
+		return err
+	}
+	if err := db.queueUntagged(ctx, tx, repoID, artID); err != nil {
 		return err
 	}
 	return db.relist(ctx, tx, artID) // a child untagged is listed no more

@@ -1,0 +1,205 @@
+package metadata
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+)
+
+// What online garbage collection knows (migration 012): blobs berth stored,
+// which repositories link them, and reviews queued by the writes that may
+// leave something unused. The collector itself is registry/gc.
+
+// Kinds of GC reviews.
+const (
+	ReviewBlob     = "blob"     // a blob's data (repository "")
+	ReviewLink     = "link"     // a repository's link of a blob
+	ReviewManifest = "manifest" // an untagged manifest (gc.untagged delete)
+)
+
+// SyncLayer is the storage copy of a repository's link of a blob
+// (distribution's _layers link), kept in line with repository_blobs.
+const SyncLayer = "layer"
+
+// ErrBlobDeleted is a blob whose data garbage collection removed: a
+// manifest push naming it is refused (MANIFEST_BLOB_UNKNOWN), never
+// recorded pointing at nothing.
+var ErrBlobDeleted = errors.New("blob deleted by garbage collection")
+
+// SetUntaggedReviews makes changes that leave a manifest without a tag
+// queue a review of it (gc.untagged delete).
+func (db *DB) SetUntaggedReviews(on bool) { db.untaggedReviews = on }
+
+// queueReview queues (or re-queues, from now) a review.
+func (db *DB) queueReview(ctx context.Context, q querier, kind, repo, digest string) error {
+	_, err := db.hot(ctx, q).Exec(`INSERT INTO gc_reviews (kind, repository, digest, queued_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (kind, repository, digest) DO UPDATE SET queued_at = excluded.queued_at, attempts = 0`,
+		kind, repo, digest, millis(time.Now()))
+	if err != nil {
+		return fmt.Errorf("metadata: queue %s review: %w", kind, err)
+	}
+	return nil
+}
+
+// LinkBlob records a blob just committed to a repository (an upload or a
+// mount): the blob is in use now, linked by repo, and its link and data
+// are reviewed gc.delay from now (a layer no manifest ever uses goes). It
+// reports whether garbage collection had deleted the blob's data before:
+// the caller then checks the data is there (an upload racing the delete).
+func (db *DB) LinkBlob(ctx context.Context, repo string, b Blob) (wasDeleted bool, err error) {
+	err = db.tx(ctx, func(tx *sql.Tx) error {
+		var err error
+		if wasDeleted, err = db.touchBlobTx(ctx, tx, b, true); err != nil {
+			return err
+		}
+		if _, err := db.linkRepoBlobTx(ctx, tx, repo, b.Digest); err != nil {
+			return err
+		}
+		if err := db.queueReview(ctx, tx, ReviewLink, repo, b.Digest); err != nil {
+			return err
+		}
+		return db.queueReview(ctx, tx, ReviewBlob, "", b.Digest)
+	})
+	return wasDeleted, err
+}
+
+// touchBlobTx marks a blob in use now, waiting for a collector deleting it
+// to finish (its row lock). A blob the index does not know is recorded. A
+// deleted blob is revived when revive is set (its data was just written
+// again), else refused with ErrBlobDeleted. It reports whether the blob
+// was deleted.
+func (db *DB) touchBlobTx(ctx context.Context, tx *sql.Tx, b Blob, revive bool) (bool, error) {
+	var deleted boolish
+	err := tx.QueryRowContext(ctx, db.q(`SELECT deleted FROM blobs WHERE digest = ?`+db.d.forUpdate), b.Digest).Scan(&deleted)
+	now := millis(time.Now())
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		_, err = db.hot(ctx, tx).Exec(`INSERT INTO blobs (digest, size, media_type, linked_at) VALUES (?, ?, ?, ?)
+			ON CONFLICT (digest) DO UPDATE SET linked_at = excluded.linked_at, deleted = FALSE`, b.Digest, b.Size, b.MediaType, now)
+	case err != nil:
+	case bool(deleted) && !revive:
+		return true, fmt.Errorf("blob %s: %w", b.Digest, ErrBlobDeleted)
+	default:
+		_, err = db.hot(ctx, tx).Exec(`UPDATE blobs SET linked_at = ?, deleted = FALSE WHERE digest = ?`, now, b.Digest)
+	}
+	if err != nil {
+		return false, fmt.Errorf("metadata: blob %s: %w", b.Digest, err)
+	}
+	return bool(deleted), nil
+}
+
+// linkRepoBlobTx records that repo links a blob (now), reporting whether
+// the link is new to the index.
+func (db *DB) linkRepoBlobTx(ctx context.Context, tx *sql.Tx, repo, digest string) (bool, error) {
+	now := millis(time.Now())
+	res, err := db.hot(ctx, tx).Exec(`UPDATE repository_blobs SET linked_at = ? WHERE repository = ? AND digest = ?`, now, repo, digest)
+	if err != nil {
+		return false, fmt.Errorf("metadata: repository blob: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n > 0 {
+		return false, nil
+	}
+	_, err = db.hot(ctx, tx).Exec(`INSERT INTO repository_blobs (repository, digest, linked_at) VALUES (?, ?, ?)
+		ON CONFLICT (repository, digest) DO UPDATE SET linked_at = excluded.linked_at`, repo, digest, now)
+	if err != nil {
+		return false, fmt.Errorf("metadata: repository blob: %w", err)
+	}
+	return true, nil
+}
+
+// TouchBlob marks a blob in use before its data is written (a manifest's
+// own bytes, stored by the push that follows): a collector deleting it
+// finishes first, and one that comes later finds it fresh.
+func (db *DB) TouchBlob(ctx context.Context, b Blob) error {
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		_, err := db.touchBlobTx(ctx, tx, b, true)
+		return err
+	})
+}
+
+// useBlobsTx marks the blobs a new manifest of repo uses in use now: its
+// own bytes, and its config and layers, which repo links. A config or layer
+// garbage collection deleted refuses the push (ErrBlobDeleted) unless
+// revive is set (reindex found it in storage); links new to the index are
+// returned, so storage gets them back if a collector removed them meanwhile.
+func (db *DB) useBlobsTx(ctx context.Context, tx *sql.Tx, repo, manifest string, blobs []Blob, revive bool) ([]SyncKey, error) {
+	sorted := append([]Blob(nil), blobs...)
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Digest < sorted[j].Digest }) // one lock order
+	var keys []SyncKey
+	for _, b := range sorted {
+		own := b.Digest == manifest // stored just before this push by it
+		if _, err := db.touchBlobTx(ctx, tx, b, revive || own); err != nil {
+			return nil, err
+		}
+		if own {
+			continue
+		}
+		added, err := db.linkRepoBlobTx(ctx, tx, repo, b.Digest)
+		if err != nil {
+			return nil, err
+		}
+		if added {
+			keys = append(keys, SyncKey{Repository: repo, Kind: SyncLayer, Name: b.Digest})
+		}
+	}
+	return keys, nil
+}
+
+// queueAfterDelete queues what a deleted artifact leaves possibly unused:
+// its manifest's bytes, its repository's links of its blobs, and (with
+// untagged reviews) the manifests it referred to as an index.
+func (db *DB) queueAfterDelete(ctx context.Context, tx *sql.Tx, repo, artDigest string, blobs []string, children []string) error {
+	for _, d := range blobs {
+		kind, r := ReviewLink, repo
+		if d == artDigest {
+			kind, r = ReviewBlob, ""
+		}
+		if err := db.queueReview(ctx, tx, kind, r, d); err != nil {
+			return err
+		}
+	}
+	if !db.untaggedReviews {
+		return nil
+	}
+	for _, c := range children {
+		if err := db.queueReview(ctx, tx, ReviewManifest, repo, c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// queueUntagged queues the review of a manifest a change left without tags.
+func (db *DB) queueUntagged(ctx context.Context, tx *sql.Tx, repoID, artID int64) error {
+	if !db.untaggedReviews || artID == 0 {
+		return nil
+	}
+	var repo, digest string
+	var tags int64
+	err := tx.QueryRowContext(ctx, db.q(`SELECT r.name, a.digest, (SELECT count(*) FROM tags t WHERE t.artifact_id = a.id)
+		FROM artifacts a JOIN repositories r ON r.id = a.repository_id WHERE a.id = ? AND a.repository_id = ?`), artID, repoID).Scan(&repo, &digest, &tags)
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && tags > 0) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return db.queueReview(ctx, tx, ReviewManifest, repo, digest)
+}
+
+// LinkedBlob is the canonical digest of the blob repo links under digest
+// (itself or an alias of it), for the storage copy of the link
+// (ErrNotFound).
+func (db *DB) LinkedBlob(ctx context.Context, repo, digest string) (string, error) {
+	var d string
+	err := db.hot(ctx, db.sql).QueryRow(`SELECT b.digest FROM repository_blobs b WHERE b.repository = ?
+		AND (b.digest = ? OR b.digest IN (SELECT digest FROM digest_aliases WHERE repository = ? AND kind = 'blob' AND alias = ?))`,
+		repo, digest, repo, digest).Scan(&d)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", fmt.Errorf("blob %s@%s: %w", repo, digest, ErrNotFound)
+	}
+	return d, err
+}
