@@ -9,13 +9,18 @@ DATA_DIR ?= ./berth-data
 ADDR ?= 127.0.0.1:5000
 GO_TEST_FLAGS ?= -count=1 -timeout 30m
 
-.PHONY: all build run test unit e2e conformance tools lint fmt clean bench
+.PHONY: all build run test unit e2e conformance tools lint fmt clean bench image
 
 all: build
 
 ## build: compile bin/berth (static, CGO_ENABLED=0)
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/berth ./cmd/berth
+
+## image: the container image $(IMAGE) (static bin/berth on scratch, built offline; see deploy/Dockerfile)
+IMAGE ?= berth:latest
+image: build
+	VERSION='$(VERSION)' COMMIT='$(COMMIT)' bash deploy/image.sh bin/berth $(IMAGE)
 
 ## run: serve with embedded defaults (filesystem storage in $(DATA_DIR))
 run: build
