@@ -40,11 +40,6 @@ func (h *helmCLI) run(args ...string) string {
 	return berthtest.RunEnv(h.t, h.env, h.bin, args...)
 }
 
-func (h *helmCLI) runErr(args ...string) (string, error) {
-	h.t.Helper()
-	return berthtest.RunEnvErr(h.t, h.env, h.bin, args...)
-}
-
 // chartDir is deploy/helm/berth.
 func chartDir(t *testing.T) string {
 	return filepath.Join(berthtest.Root(t), "deploy", "helm", "berth")

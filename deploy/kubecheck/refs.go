@@ -164,7 +164,7 @@ func (inv *inventory) serviceTargets(s *corev1.Service) []error {
 	}
 	ws := inv.selected(&metav1.LabelSelector{MatchLabels: s.Spec.Selector})
 	if len(ws) == 0 {
-		return []error{fmt.Errorf("Service/%s: spec.selector %v selects no pod template of the set", s.Name, s.Spec.Selector)}
+		return []error{fmt.Errorf("%s: spec.selector %v selects no pod template of the set", "Service/"+s.Name, s.Spec.Selector)}
 	}
 	var errs []error
 	for _, p := range s.Spec.Ports {
@@ -174,7 +174,7 @@ func (inv *inventory) serviceTargets(s *corev1.Service) []error {
 		}
 		for _, w := range ws {
 			if !podHasPort(w.spec, target) {
-				errs = append(errs, fmt.Errorf("Service/%s: port %s: targetPort %s is not a container port of %s", s.Name, p.Name, target.String(), w.name))
+				errs = append(errs, fmt.Errorf("%s: port %s: targetPort %s is not a container port of %s", "Service/"+s.Name, p.Name, target.String(), w.name))
 			}
 		}
 	}

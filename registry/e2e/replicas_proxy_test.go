@@ -32,8 +32,6 @@ type roundRobin struct {
 // replicaHeader names the replica (0, 1, 2, ...) that answered.
 const replicaHeader = "X-Berth-Replica"
 
-type backendKey struct{}
-
 // startRoundRobin listens on a free loopback port; backends are added with
 // setBackends once the replicas (which need the proxy's address as their
 // public URL) are running. It stops when the test ends.
