@@ -24,9 +24,10 @@ GO_TOOLS=(
   "staticcheck|honnef.co/go/tools/cmd/staticcheck@v0.8.2"
 )
 # docker.io: the engine the container-image tests build and run the image
-# with (.ci/dockerd.sh starts it); redis-server: the replicas' shared cache;
-# ca-certificates: the CA bundle the image carries.
-DEB_PACKAGES=(skopeo postgresql chromium gnupg docker.io redis-server ca-certificates)
+# with (.ci/dockerd.sh starts it); docker-compose: deploy/compose.yaml's
+# test; redis-server: the replicas' shared cache; ca-certificates: the CA
+# bundle the image carries.
+DEB_PACKAGES=(skopeo postgresql chromium gnupg docker.io docker-compose redis-server ca-certificates)
 
 install_go_tool() {
   local name="$1" pkg="$2" stamp="$BIN/.$1.version"
