@@ -16,7 +16,7 @@ import (
 // already read its own back); through the database they agree anyway.
 func TestSharedSecretAgreesAcrossReplicas(t *testing.T) {
 	ctx := context.Background()
-	db, err := metadata.Open(ctx, filepath.Join(t.TempDir(), "berth.db"))
+	db, err := metadata.Open(ctx, filepath.Join(t.TempDir(), "berth.db"), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +37,7 @@ func TestSharedSecretAgreesAcrossReplicas(t *testing.T) {
 	}
 
 	// An older berth's secret in storage is kept on upgrade.
-	db2, err := metadata.Open(ctx, filepath.Join(t.TempDir(), "berth.db"))
+	db2, err := metadata.Open(ctx, filepath.Join(t.TempDir(), "berth.db"), 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,7 +21,7 @@ func TestConcurrentOpenOnEmptyPostgres(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				db, err := Open(context.Background(), dsn)
+				db, err := Open(context.Background(), dsn, 0)
 				if err == nil {
 					db.Close()
 				}
@@ -32,7 +32,7 @@ func TestConcurrentOpenOnEmptyPostgres(t *testing.T) {
 		if err := errors.Join(errs...); err != nil {
 			t.Fatalf("round %d: concurrent Open: %v", round, err)
 		}
-		db, err := Open(context.Background(), dsn)
+		db, err := Open(context.Background(), dsn, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
