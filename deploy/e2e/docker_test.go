@@ -20,9 +20,15 @@ import (
 	"github.com/berth-registry/berth/registry/berthtest"
 )
 
-// dockerWait bounds how long a test waits for the engine to answer: CI
+// dockerWait bounds how long the tests wait for the engine to answer: CI
 // starts it (.ci/dockerd.sh) in the background just before the tests.
-const dockerWait = 2 * time.Minute
+// Elsewhere an engine that is not up within a few seconds is taken as none.
+func dockerWait() time.Duration {
+	if os.Getenv("CI") != "" {
+		return 2 * time.Minute
+	}
+	return 10 * time.Second
+}
 
 // docker runs the docker client against the local engine.
 type docker struct {
@@ -30,36 +36,48 @@ type docker struct {
 	bin string
 }
 
-// needDocker returns a docker client whose engine answers. Without one the
-// test is skipped, except under CI=1 where it fails: CI installs docker.io
-// and starts the engine, so a missing one is a broken CI.
+var (
+	engineOnce    sync.Once
+	engineBin     string
+	engineMissing string // why there is no engine, or ""
+)
+
+// needDocker returns a docker client whose engine answers (asked once per
+// test binary). Without one the test is skipped, except under CI=1 where
+// it fails: CI installs docker.io and starts the engine, so a missing one
+// is a broken CI.
 func needDocker(t *testing.T) *docker {
 	t.Helper()
-	missing := func(format string, args ...any) {
-		t.Helper()
-		msg := fmt.Sprintf(format, args...)
+	engineOnce.Do(func() {
+		bin, err := exec.LookPath("docker")
+		if err != nil {
+			engineMissing = "no docker client on $PATH"
+			return
+		}
+		wait := dockerWait()
+		deadline := time.Now().Add(wait)
+		for {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			out, err := exec.CommandContext(ctx, bin, "info", "--format", "{{.ServerVersion}}").CombinedOutput()
+			cancel()
+			if err == nil && strings.TrimSpace(string(out)) != "" {
+				engineBin = bin
+				return
+			}
+			if time.Now().After(deadline) {
+				engineMissing = fmt.Sprintf("the docker engine did not answer within %s: %v: %s", wait, err, strings.TrimSpace(string(out)))
+				return
+			}
+			time.Sleep(time.Second)
+		}
+	})
+	if engineMissing != "" {
 		if os.Getenv("CI") != "" {
-			t.Fatal(msg + " (CI: .ci/tools.sh installs docker.io, .ci/dockerd.sh starts it)")
+			t.Fatal(engineMissing + " (CI: .ci/tools.sh installs docker.io, .ci/dockerd.sh starts it)")
 		}
-		t.Skip(msg + ": container tests not run")
+		t.Skip(engineMissing + ": container tests not run")
 	}
-	bin, err := exec.LookPath("docker")
-	if err != nil {
-		missing("no docker client on $PATH")
-	}
-	deadline := time.Now().Add(dockerWait)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		out, err := exec.CommandContext(ctx, bin, "info", "--format", "{{.ServerVersion}}").CombinedOutput()
-		cancel()
-		if err == nil && strings.TrimSpace(string(out)) != "" {
-			return &docker{t: t, bin: bin}
-		}
-		if time.Now().After(deadline) {
-			missing("the docker engine did not answer within %s: %v: %s", dockerWait, err, strings.TrimSpace(string(out)))
-		}
-		time.Sleep(time.Second)
-	}
+	return &docker{t: t, bin: engineBin}
 }
 
 // run runs a docker command and fails the test if it fails.
