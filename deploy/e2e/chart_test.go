@@ -2,10 +2,10 @@ package e2e
 
 import (
 	"bytes"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -115,7 +115,7 @@ extraEnv:
 			for _, o := range objs {
 				kinds = append(kinds, o.kind())
 			}
-			if got := strings.Join(sorted(kinds), " "); got != tc.kinds {
+			if got := strings.Join(slices.Sorted(slices.Values(kinds)), " "); got != tc.kinds {
 				t.Errorf("kinds %s, want %s", got, tc.kinds)
 			}
 			dep := find(t, objs, "Deployment")
@@ -258,17 +258,4 @@ func TestChartThroughBerth(t *testing.T) {
 	if !strings.Contains(rendered, "kind: Deployment") || !strings.Contains(rendered, `image: "berth:0.1.0"`) {
 		t.Errorf("the pulled chart renders:\n%s", rendered)
 	}
-	_ = os.Remove(tgz)
-}
-
-func sorted(s []string) []string {
-	out := append([]string(nil), s...)
-	for i := range out {
-		for j := i + 1; j < len(out); j++ {
-			if out[j] < out[i] {
-				out[i], out[j] = out[j], out[i]
-			}
-		}
-	}
-	return out
 }

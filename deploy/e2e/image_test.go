@@ -222,12 +222,9 @@ func TestImageMinIOPostgres(t *testing.T) {
 	digest := cranePushPull(t, c.Addr+"/library/on-minio:v1")
 
 	chart := tarGz(t, map[string]string{
-		"mini/Chart.yaml":             "apiVersion: v2\nname: mini\nversion: 0.1.0\n",
-		"mini/templates/cm.yaml":      "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-mini\n",
-		"mini/values.yaml":            "{}\n",
-		"mini/templates/NOTES.txt":    "mini\n",
-		"mini/.helmignore":            "*.bak\n",
-		"mini/templates/_helpers.tpl": "",
+		"mini/Chart.yaml":        "apiVersion: v2\nname: mini\nversion: 0.1.0\n",
+		"mini/values.yaml":       "{}\n",
+		"mini/templates/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-mini\n",
 	})
 	var body bytes.Buffer
 	mw := multipart.NewWriter(&body)
