@@ -9,13 +9,18 @@ DATA_DIR ?= ./berth-data
 ADDR ?= 127.0.0.1:5000
 GO_TEST_FLAGS ?= -count=1 -timeout 30m
 
-.PHONY: all build run test unit e2e conformance tools lint fmt clean bench
+.PHONY: all build run test unit e2e conformance tools lint fmt clean bench image
 
 all: build
 
 ## build: compile bin/berth (static, CGO_ENABLED=0)
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/berth ./cmd/berth
+
+## image: the container image $(IMAGE) (static bin/berth on scratch, built offline; see deploy/Dockerfile)
+IMAGE ?= berth:latest
+image: build
+	VERSION='$(VERSION)' COMMIT='$(COMMIT)' bash deploy/image.sh bin/berth $(IMAGE)
 
 ## run: serve with embedded defaults (filesystem storage in $(DATA_DIR))
 run: build
@@ -25,16 +30,19 @@ run: build
 tools:
 	bash .ci/tools.sh
 
-## test: every test: unit, end-to-end with real clients on filesystem and MinIO, conformance on both
+## test: every test: unit, end-to-end with real clients on filesystem and MinIO, conformance on both, the image and the Helm chart (deploy/)
 test: tools build
 	$(GO) vet ./...
+	$(GO) -C deploy/kubecheck vet ./...
 	bash .ci/conformance.sh filesystem
 	bash .ci/conformance.sh minio
 	$(GO) test $(GO_TEST_FLAGS) ./...
+	$(GO) -C deploy/kubecheck test $(GO_TEST_FLAGS) ./...
 
 ## unit: only the fast tests (no 1 GiB push)
 unit:
 	$(GO) test -short $(GO_TEST_FLAGS) ./...
+	$(GO) -C deploy/kubecheck test -short $(GO_TEST_FLAGS) ./...
 
 ## conformance: the OCI distribution-spec conformance suite on both backends
 conformance: tools build
@@ -46,6 +54,8 @@ lint: tools
 	$(GO) vet ./...
 	@out="$$(gofmt -l $$(git ls-files '*.go'))"; if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(TOOLS)/staticcheck ./...
+	$(GO) -C deploy/kubecheck vet ./...
+	cd deploy/kubecheck && $(TOOLS)/staticcheck ./...
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

@@ -23,7 +23,11 @@ GO_TOOLS=(
   "registry|github.com/distribution/distribution/v3/cmd/registry@v3.1.2"
   "staticcheck|honnef.co/go/tools/cmd/staticcheck@v0.8.2"
 )
-DEB_PACKAGES=(skopeo postgresql chromium gnupg)
+# docker.io: the engine the container-image tests build and run the image
+# with (.ci/dockerd.sh starts it); docker-compose: deploy/compose.yaml's
+# test; redis-server: the replicas' shared cache; ca-certificates: the CA
+# bundle the image carries.
+DEB_PACKAGES=(skopeo postgresql chromium gnupg docker.io docker-compose redis-server ca-certificates)
 
 install_go_tool() {
   local name="$1" pkg="$2" stamp="$BIN/.$1.version"

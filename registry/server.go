@@ -94,16 +94,17 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts ...Options) (*S
 	if err != nil {
 		return nil, err
 	}
-	secret := cfg.Secret
-	if secret == "" {
-		if secret, err = storage.SharedSecret(ctx, driver); err != nil {
-			return nil, err
-		}
-	}
 	db := o.DB
 	if db == nil {
 		if db, err = metadata.Open(ctx, cfg.Database.URL, cfg.Database.Timeout); err != nil {
 			return nil, &storage.FieldError{Key: "database.url", Msg: err.Error()}
+		}
+	}
+	secret := cfg.Secret
+	if secret == "" {
+		if secret, err = sharedSecret(ctx, driver, db); err != nil {
+			db.Close()
+			return nil, err
 		}
 	}
 	ix := index.New(db, log, cfg.AutoCreateProjects)

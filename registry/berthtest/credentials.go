@@ -42,6 +42,15 @@ func remember(t testing.TB, addr, user, pw string) {
 	}
 }
 
+// RememberCredentials records user's credentials for a registry this
+// package did not start (a container, a proxy in front of replicas): plain
+// HTTP requests through AuthTransport and the client tools (their
+// .docker/config.json in Home) then act as that user there.
+func RememberCredentials(t testing.TB, addr, user, pw string) {
+	t.Helper()
+	remember(t, addr, user, pw)
+}
+
 // Home is the private HOME client tools run with (its .docker/config.json
 // holds the admin credentials of every berth started so far).
 func Home(t testing.TB) string { return homeDir(t) }

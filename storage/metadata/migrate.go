@@ -45,10 +45,28 @@ func loadMigrations() ([]migration, error) {
 	return out, nil
 }
 
+// migrationLock is the PostgreSQL advisory lock key migrations run under.
+const migrationLock = 0x6265727468_6d67 // "berth" "mg"
+
 // migrate applies, in order and each in its own transaction, the migrations
-// the database has not seen. Replicas starting together serialize on the
-// schema_migrations primary key: a loser's transaction fails and it re-reads.
+// the database has not seen. Replicas starting together on PostgreSQL take
+// turns under an advisory lock (its CREATE TABLE IF NOT EXISTS is not safe
+// against a concurrent one); a migration applied by another process in the
+// meantime is skipped: its schema_migrations row (the primary key) says so.
 func (db *DB) migrate(ctx context.Context) error {
+	if db.d.name == postgresDialect.name {
+		conn, err := db.sql.Conn(ctx)
+		if err != nil {
+			return fmt.Errorf("metadata: %w", err)
+		}
+		defer conn.Close()
+		if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock($1)`, int64(migrationLock)); err != nil {
+			return fmt.Errorf("metadata: waiting for the migration lock: %w", err)
+		}
+		defer func() {
+			_, _ = conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, int64(migrationLock))
+		}()
+	}
 	if _, err := db.sql.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)`); err != nil {
 		return fmt.Errorf("metadata: migrations table: %w", err)

@@ -161,9 +161,13 @@ func TestReferenceMasksSecrets(t *testing.T) {
 	cfg := Default()
 	cfg.Storage.S3.SecretKey = "hunter2hunter2"
 	cfg.Redis.Password = "pw-pw-pw"
+	cfg.Database.URL = "postgres://berth:db-pw-db-pw@db.example:5432/berth?sslmode=disable"
 	out := strings.Join(Reference(&cfg), "\n")
-	if strings.Contains(out, "hunter2") || strings.Contains(out, "pw-pw-pw") {
+	if strings.Contains(out, "hunter2") || strings.Contains(out, "pw-pw-pw") || strings.Contains(out, "db-pw") {
 		t.Fatalf("secret printed:\n%s", out)
+	}
+	if !strings.Contains(out, "postgres://berth:xxxxx@db.example:5432/berth?sslmode=disable") {
+		t.Errorf("database URL not shown with its password redacted:\n%s", out)
 	}
 	if !strings.Contains(out, "BERTH_STORAGE_S3_SECRET_KEY") {
 		t.Fatalf("reference misses a setting:\n%s", out)

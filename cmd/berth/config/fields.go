@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"reflect"
 	"sort"
 	"strconv"
@@ -217,6 +218,9 @@ func Reference(cfg *Config) []string {
 		v := fmt.Sprint(f.val.Interface())
 		if isSecret(f.key) && v != "" {
 			v = "********"
+		}
+		if u, err := url.Parse(v); err == nil && u.User != nil {
+			v = u.Redacted() // a database URL's password
 		}
 		out = append(out, fmt.Sprintf("%-40s %-45s %s", f.key, f.env, v))
 	}
