@@ -40,7 +40,8 @@ func OpenOffline(ctx context.Context, cfg Config, log *slog.Logger) (*Offline, e
 		return nil, &storage.FieldError{Key: "database.url", Msg: err.Error()}
 	}
 	ix := index.NewOffline(db, log, ns, driver)
-	return &Offline{ix: ix, db: db, log: log, gc: gc.New(cfg.GC, db, driver, ix.Settle, ix.Owner(), log)}, nil
+	col := gc.New(cfg.GC, gc.Deps{DB: db, Driver: driver, Mirror: ix.Settle, Forget: ix.ForgetBlob, Owner: ix.Owner()}, log)
+	return &Offline{ix: ix, db: db, log: log, gc: col}, nil
 }
 
 // Reindex replays pending storage writes, then rebuilds the index from

@@ -134,7 +134,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts ...Options) (*S
 	}
 	s.ix.StartSync(ctx)
 	s.startPurger(ctx)
-	s.gc = gc.New(cfg.GC, db, driver, s.ix.Settle, s.ix.Owner(), log)
+	s.ix.SetGCDelay(cfg.GC.Delay)
+	s.gc = gc.New(cfg.GC, gc.Deps{DB: db, Driver: driver, Mirror: s.ix.Settle, Forget: s.ix.ForgetBlob, Owner: s.ix.Owner()}, log)
 	s.gc.Start(ctx)
 	s.pulls = index.NewPulls(db, log, cfg.Database.PullFlushInterval)
 	s.domain.CountDownloads(s.pulls)

@@ -69,16 +69,27 @@ func (c Config) Validate() []error {
 	return errs
 }
 
-// Mirror brings the storage copies of changed links in line with the index
-// (the index's settle), for the links and manifests a pass removes.
-type Mirror func(ctx context.Context, rows []metadata.Sync)
+// Deps is what the collector works on.
+type Deps struct {
+	DB     *metadata.DB
+	Driver storagedriver.StorageDriver
+	// Mirror brings the storage copies of links a pass removes in line with
+	// the index (the index's Settle).
+	Mirror func(ctx context.Context, rows []metadata.Sync)
+	// Forget drops a blob whose data was deleted from distribution's blob
+	// descriptor cache.
+	Forget func(ctx context.Context, digest string)
+	// Owner is the instance id the storage sync rows of a pass carry.
+	Owner string
+}
 
 // Collector runs passes over the due reviews.
 type Collector struct {
 	cfg    Config
 	db     *metadata.DB
 	driver storagedriver.StorageDriver
-	mirror Mirror
+	mirror func(ctx context.Context, rows []metadata.Sync)
+	forget func(ctx context.Context, digest string)
 	owner  string
 	log    *slog.Logger
 
@@ -87,11 +98,10 @@ type Collector struct {
 	pass sync.Mutex // one pass at a time in this process
 }
 
-// New returns a collector over db and the storage driver. owner is the
-// instance id its storage sync rows carry.
-func New(cfg Config, db *metadata.DB, driver storagedriver.StorageDriver, mirror Mirror, owner string, log *slog.Logger) *Collector {
-	db.SetUntaggedReviews(cfg.Untagged == UntaggedDelete)
-	return &Collector{cfg: cfg, db: db, driver: driver, mirror: mirror, owner: owner, log: log}
+// New returns a collector over d.
+func New(cfg Config, d Deps, log *slog.Logger) *Collector {
+	d.DB.SetUntaggedReviews(cfg.Untagged == UntaggedDelete)
+	return &Collector{cfg: cfg, db: d.DB, driver: d.Driver, mirror: d.Mirror, forget: d.Forget, owner: d.Owner, log: log}
 }
 
 // deleteData removes a blob's data from storage: its directory, as
@@ -105,11 +115,11 @@ func (c *Collector) deleteData(ctx context.Context, d string) error {
 	dir := "/docker/registry/v2/blobs/" + dg.Algorithm().String() + "/" + hex[:2] + "/" + hex
 	if err := c.driver.Delete(ctx, dir); err != nil {
 		var nf storagedriver.PathNotFoundError
-		if errors.As(err, &nf) {
-			return nil
+		if !errors.As(err, &nf) {
+			return err
 		}
-		return err
 	}
+	c.forget(ctx, d)
 	return nil
 }
 

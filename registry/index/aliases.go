@@ -92,9 +92,14 @@ func (r *repository) Blobs(ctx context.Context) distribution.BlobStore {
 
 func (b *blobs) name() string { return b.repo.Named().Name() }
 
-// Stat describes the blob by the digest asked for.
+// Stat describes the blob by the digest asked for. A client that finds a
+// blob in a repository (HEAD before a push skips uploading it) is about to
+// refer to it: the link's garbage-collection review starts over.
 func (b *blobs) Stat(ctx context.Context, dgst digest.Digest) (v1.Descriptor, error) {
 	desc, err := b.BlobStore.Stat(ctx, dgst)
+	if err == nil {
+		b.repo.ix.linkSeen(ctx, b.name(), desc.Digest.String())
+	}
 	if err == nil && IsAlias(dgst) {
 		desc.Digest = dgst
 	}

@@ -68,6 +68,8 @@ type Indexer struct {
 	redirects  bool // storage redirects on: distribution serves blobs
 	pushable   pushMemo
 	sync       *syncer // see sync.go
+	gcDelay    time.Duration
+	seen       seenMemo // blob links refreshed lately (blobs.go)
 
 	mu     sync.RWMutex
 	ns     distribution.Namespace // wrapped: changes go through the index

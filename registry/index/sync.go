@@ -213,6 +213,18 @@ func (ix *Indexer) writeCopy(ctx context.Context, named reference.Named, k metad
 		kind = metadata.AliasBlob
 	}
 	link := aliasLinkPath(k.Repository, kind, d)
+	if want == "" && k.Kind == metadata.SyncLayer {
+		// Through distribution, which also forgets the link in its blob
+		// descriptor cache (a cached link would keep serving the blob).
+		repo, err := plain.Repository(ctx, named)
+		if err != nil {
+			return err
+		}
+		if err := repo.Blobs(ctx).Delete(ctx, d); err != nil && !errors.Is(err, distribution.ErrBlobUnknown) && !IsPathNotFound(err) {
+			return err
+		}
+		return nil
+	}
 	if want == "" {
 		// The link only: removing its directory would race with a push of
 		// the same manifest writing its link there (distribution writes a

@@ -203,3 +203,10 @@ func (db *DB) LinkedBlob(ctx context.Context, repo, digest string) (string, erro
 	}
 	return d, err
 }
+
+// TouchLink restarts the review of repo's link of a blob (a client found
+// it there and is about to refer to it).
+func (db *DB) TouchLink(ctx context.Context, repo, digest string) error {
+	_, err := db.hot(ctx, db.sql).Exec(`UPDATE repository_blobs SET linked_at = ? WHERE repository = ? AND digest = ?`, millis(time.Now()), repo, digest)
+	return err
+}
