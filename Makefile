@@ -9,7 +9,7 @@ DATA_DIR ?= ./berth-data
 ADDR ?= 127.0.0.1:5000
 GO_TEST_FLAGS ?= -count=1 -timeout 30m
 
-.PHONY: all build run test unit e2e conformance tools lint fmt clean bench image
+.PHONY: all build run test unit e2e conformance tools lint fmt clean bench bench-gc image
 
 all: build
 
@@ -68,3 +68,7 @@ BENCH_FLAGS ?=
 bench: build
 	bash .ci/tools.sh go
 	$(GO) run ./cmd/berthbench -out docs/benchmarks.md $(BENCH_FLAGS)
+
+## bench-gc: garbage-collection throughput and memory (MinIO + PostgreSQL, filesystem + SQLite; see docs/benchmarks.md)
+bench-gc: tools
+	BERTH_BENCH=1 $(GO) test ./registry/gc -run TestGCScale -count=1 -v -timeout 60m

@@ -10,8 +10,8 @@ var (
 	manifestsDeleted = ns.NewCounter("manifests_deleted", "Untagged manifests garbage collection deleted")
 	linksRemoved     = ns.NewCounter("links_removed", "Repository links of blobs garbage collection removed")
 	errorsTotal      = ns.NewCounter("errors", "Reviews that failed (retried with backoff)")
-	queueLength      = ns.NewGauge("queue_length", "Reviews queued", metrics.Total)
-	overdue          = ns.NewGauge("overdue", "Reviews due now and not yet carried out", metrics.Total)
+	queueLength      = ns.NewGauge("queue_length", "Reviews queued", metrics.Unit(""))
+	overdue          = ns.NewGauge("overdue", "Reviews due now and not yet carried out", metrics.Unit(""))
 	passSeconds      = ns.NewTimer("pass", "Duration of a garbage-collection pass")
 )
 
