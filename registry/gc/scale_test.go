@@ -27,7 +27,9 @@ import (
 // filesystem + SQLite with the heap it needed. It is a benchmark, not a
 // test of speed: it runs with BERTH_BENCH=1 (make bench-gc) and prints a
 // Markdown table for docs/benchmarks.md. Sizes: BERTH_BENCH_GC_MINIO
-// (default 2000) and BERTH_BENCH_GC_FS (default 100000) blobs.
+// (default 2000) and BERTH_BENCH_GC_FS (default 100000) blobs. It also
+// measures push latency on a running berth alone and while a pass deletes
+// BERTH_BENCH_GC_PUSH (default 20000) blobs.
 func TestGCScale(t *testing.T) {
 	if os.Getenv("BERTH_BENCH") == "" {
 		t.Skip("a benchmark: run with BERTH_BENCH=1 (make bench-gc)")
@@ -45,6 +47,7 @@ func TestGCScale(t *testing.T) {
 	for _, r := range rows {
 		fmt.Println(r)
 	}
+	fmt.Printf("\n| pushes (4 clients, filesystem + SQLite) | | | |\n| --- | ---: | --- | ---: |\n%s\n", pushesDuringPass(t, envInt("BERTH_BENCH_GC_PUSH", 20000)))
 }
 
 func scaleRun(t *testing.T, name string, sc storage.Config, dsn string, n int) string {
