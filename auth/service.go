@@ -55,8 +55,10 @@ func (c *Config) Validate() error {
 	if c.Service == "" || strings.ContainsAny(c.Service, "\" ,") {
 		errs = append(errs, fmt.Errorf("auth.service: %q must be a non-empty name without quotes, commas or spaces", c.Service))
 	}
-	if c.TokenTTL < 10*time.Second || c.TokenTTL > 24*time.Hour {
-		errs = append(errs, fmt.Errorf("auth.tokenTtl: must be between 10s and 24h, not %s", c.TokenTTL))
+	// The token specification makes clients treat a token as good for at
+	// least 60 s (regctl does): a shorter one expires under them mid-push.
+	if c.TokenTTL < time.Minute || c.TokenTTL > 24*time.Hour {
+		errs = append(errs, fmt.Errorf("auth.tokenTtl: must be between 60s (the token specification's minimum, which clients rely on) and 24h, not %s", c.TokenTTL))
 	}
 	if c.CredentialCacheTTL < 0 {
 		errs = append(errs, errors.New("auth.credentialCacheTtl: must not be negative"))

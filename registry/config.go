@@ -42,6 +42,12 @@ type Config struct {
 	ShutdownTimeout time.Duration `yaml:"shutdownTimeout"`
 	// ReadHeaderTimeout bounds how long a client may take to send headers.
 	ReadHeaderTimeout time.Duration `yaml:"readHeaderTimeout"`
+	// IdleTimeout closes a keep-alive connection idle for this long.
+	IdleTimeout time.Duration `yaml:"idleTimeout"`
+	// BodyTimeout bounds the time each 16 KiB of a request body may take
+	// to arrive: a body that trickles slower is cut (an upload stays
+	// resumable from what arrived).
+	BodyTimeout time.Duration `yaml:"bodyTimeout"`
 	TLS               TLSConfig     `yaml:"tls"`
 	// AutoCreateProjects lets a push into an unknown project create it;
 	// otherwise such a push is refused with DENIED.
@@ -98,6 +104,8 @@ func Defaults() Config {
 		ManifestCache:     defaultHotSize,
 		ShutdownTimeout:   30 * time.Second,
 		ReadHeaderTimeout: 30 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		BodyTimeout:       60 * time.Second,
 		Storage:           storage.Defaults(),
 		Database:          DatabaseConfig{PullFlushInterval: 2 * time.Second, Timeout: 5 * time.Second},
 		GC:                gc.Defaults(),
@@ -140,6 +148,12 @@ func (c *Config) Validate() error {
 	}
 	if c.ShutdownTimeout < 0 {
 		errs = append(errs, fieldErr("shutdownTimeout", "must not be negative"))
+	}
+	if c.IdleTimeout <= 0 {
+		errs = append(errs, fieldErr("idleTimeout", "must be a positive duration"))
+	}
+	if c.BodyTimeout <= 0 {
+		errs = append(errs, fieldErr("bodyTimeout", "must be a positive duration"))
 	}
 	if c.ReadHeaderTimeout <= 0 {
 		errs = append(errs, fieldErr("readHeaderTimeout", "must be a positive duration"))

@@ -60,8 +60,8 @@ func (h *slogHook) Fire(e *logrus.Entry) error {
 		case "http.request.useragent", "http.request.remoteaddr", "http.request.host":
 			continue // berth's request log carries these once
 		}
-		attrs = append(attrs, slog.String(k, fmt.Sprint(v)))
+		attrs = append(attrs, slog.String(k, truncate(fmt.Sprint(v), 1024))) // names and paths come from clients
 	}
-	h.log.LogAttrs(ctx, level, e.Message, attrs...)
+	h.log.LogAttrs(ctx, level, truncate(e.Message, 2048), attrs...)
 	return nil
 }

@@ -17,6 +17,11 @@ import (
 // subset of what distribution's manifest route matches, with the same name
 // and reference; anything else takes the ordinary way.
 
+// maxV2Path bounds the path of an OCI API request: /v2/, a name of at most
+// 255 characters, /manifests/ or /blobs/uploads/, and a reference or an
+// upload id, with room to spare.
+const maxV2Path = 1024
+
 // fastRoutes is what the fast route needs to know about berth's router,
 // worked out once, at the first request (dialects mount before serving).
 type fastRoutes struct {
@@ -31,6 +36,12 @@ type fastRoutes struct {
 // trying every dialect's routes in turn, and a manifest GET or HEAD there
 // goes straight to the hot manifest path.
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, "/v2/") && len(r.URL.EscapedPath()) > maxV2Path {
+		// A repository name is at most 255 characters and a reference 135:
+		// nothing longer is anything distribution would serve.
+		writeOCIError(w, http.StatusBadRequest, "NAME_INVALID", "invalid repository name: a repository name is at most 255 characters")
+		return
+	}
 	if r.URL.RawPath == "" && strings.HasPrefix(r.URL.Path, "/v2/") && s.fastRoutable(r.URL.Path) {
 		if s.hot != nil && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
 			if name, ref, ok := parseManifestPath(r.URL.Path); ok {

@@ -64,6 +64,7 @@ func serve(ctx context.Context, args, environ []string, stderr io.Writer) error 
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 
+	warnReadable(log, cfg.DataDir, cfg.Database.URL)
 	db, err := metadata.Open(ctx, cfg.Database.URL, cfg.Database.Timeout)
 	if err != nil {
 		return &storage.FieldError{Key: "database.url", Msg: err.Error()}
@@ -137,4 +138,21 @@ func printConfig(args, environ []string, stdout io.Writer) error {
 		fmt.Fprintln(stdout, line)
 	}
 	return err
+}
+
+// warnReadable makes the SQLite database private to berth's user (it holds
+// the signing key unless auth.signingKey is set, and password hashes) and
+// warns when the data directory is open to other users.
+func warnReadable(log *slog.Logger, dataDir, dsn string) {
+	if fi, err := os.Stat(dataDir); err == nil && fi.Mode().Perm()&0o007 != 0 {
+		log.Warn("the data directory is readable by other users; it holds the metadata database and the generated admin password: chmod o-rwx it",
+			"dataDir", dataDir, "mode", fi.Mode().Perm().String())
+	}
+	tightened, err := metadata.SecureFiles(dsn)
+	for _, p := range tightened {
+		log.Warn("the metadata database was readable by other users (it holds secrets): made it readable by berth's user only", "file", p)
+	}
+	if err != nil {
+		log.Warn("cannot make the metadata database private", "err", err)
+	}
 }

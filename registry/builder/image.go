@@ -98,7 +98,10 @@ func (r *registry) From(ctx context.Context, ref string) (base, error) {
 		if err != nil {
 			return base{}, err
 		}
-		if img, err = remote.Image(nref, remote.WithContext(ctx)); err != nil {
+		// Through the download address policy (imagebuild.fetchAllow), on
+		// the address actually dialled: a FROM naming an internal service
+		// connects nowhere.
+		if img, err = remote.Image(nref, remote.WithContext(ctx), remote.WithTransport(r.s.fetch.client.Transport)); err != nil {
 			return base{}, err
 		}
 	}

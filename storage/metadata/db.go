@@ -110,6 +110,9 @@ func Open(ctx context.Context, dsn string, timeout time.Duration) (*DB, error) {
 		if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 			return nil, fmt.Errorf("metadata: %w", err)
 		}
+		if err := createPrivate(path); err != nil {
+			return nil, fmt.Errorf("metadata: %w", err)
+		}
 		q := url.Values{}
 		for _, p := range []string{"foreign_keys(1)", "journal_mode(WAL)", "busy_timeout(10000)", "synchronous(NORMAL)"} {
 			q.Add("_pragma", p)
