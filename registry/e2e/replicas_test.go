@@ -66,10 +66,8 @@ type replicaStep struct {
 	run  func(t *testing.T, rs *replicaSet)
 }
 
-// replicaSteps run in order on one replica set. Garbage collection and
-// retention policies do not exist yet; when they do, their steps go here
-// (run through the front, then checked on every replica and by the final
-// `berth check`).
+// replicaSteps run in order on one replica set: each through the front,
+// then checked on every replica and by the final `berth check`.
 var replicaSteps = []replicaStep{
 	{"crane push pull and copy", replicaCrane},
 	{"chunked upload across replicas", replicaChunkedUpload},
@@ -78,6 +76,7 @@ var replicaSteps = []replicaStep{
 	{"oras artifacts", replicaOras},
 	{"helm charts over OCI and the chart repository", replicaHelm},
 	{"credential resets", replicaCredentials},
+	{"garbage collection on every replica at once", replicaGC},
 }
 
 // TestReplicasBehindOneAddress runs three berth processes on one MinIO,
@@ -94,7 +93,9 @@ func TestReplicasBehindOneAddress(t *testing.T) {
 	env := append(minio.Env("replicas"), redis.Env()...)
 	env = append(env,
 		"BERTH_DATABASE_URL="+berthtest.SharedPostgres(t).NewDatabase(t),
-		"BERTH_PUBLIC_URL=http://"+proxy.Addr)
+		"BERTH_PUBLIC_URL=http://"+proxy.Addr,
+		// Passes run when a step asks for them, with nothing held back.
+		"BERTH_GC_ENABLED=false", "BERTH_GC_DELAY=0s")
 
 	// Like a Deployment rolling out on empty storage: all start at once.
 	rs := &replicaSet{proxy: proxy, redis: redis, env: env, replicas: make([]*berthtest.Berth, 3)}
