@@ -48,7 +48,7 @@ type Config struct {
 	// to arrive: a body that trickles slower is cut (an upload stays
 	// resumable from what arrived).
 	BodyTimeout time.Duration `yaml:"bodyTimeout"`
-	TLS               TLSConfig     `yaml:"tls"`
+	TLS         TLSConfig     `yaml:"tls"`
 	// AutoCreateProjects lets a push into an unknown project create it;
 	// otherwise such a push is refused with DENIED.
 	AutoCreateProjects bool `yaml:"autoCreateProjects"`
