@@ -9,6 +9,7 @@ import (
 
 	"github.com/berth-registry/berth/registry/gc"
 	"github.com/berth-registry/berth/registry/index"
+	"github.com/berth-registry/berth/registry/retention"
 	"github.com/berth-registry/berth/storage"
 	"github.com/berth-registry/berth/storage/metadata"
 )
@@ -21,6 +22,13 @@ type Offline struct {
 	gc  *gc.Collector
 	log *slog.Logger
 }
+
+// Retention is a runner of retention policies on this data (berth
+// retention); safe while a server runs on it.
+func (o *Offline) Retention() *retention.Runner { return retention.NewRunner(o.ix, o.log) }
+
+// DB is the metadata database.
+func (o *Offline) DB() *metadata.DB { return o.db }
 
 // OpenOffline opens the configured storage and database.
 func OpenOffline(ctx context.Context, cfg Config, log *slog.Logger) (*Offline, error) {

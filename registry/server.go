@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/distribution/distribution/v3/configuration"
 	v2 "github.com/distribution/distribution/v3/registry/api/v2"
@@ -18,6 +19,7 @@ import (
 	"github.com/berth-registry/berth/registry/domain"
 	"github.com/berth-registry/berth/registry/gc"
 	"github.com/berth-registry/berth/registry/index"
+	"github.com/berth-registry/berth/registry/retention"
 	"github.com/berth-registry/berth/storage"
 	"github.com/berth-registry/berth/storage/metadata"
 )
@@ -41,6 +43,7 @@ type Server struct {
 	stopPurge context.CancelFunc
 	purgeDone chan struct{}
 	gc        *gc.Collector
+	retention *retention.Runner
 	fast      fastRoutes // see manifestroute.go
 	// controller is the same access controller distribution uses, for the
 	// checks berth makes before handing a request to distribution.
@@ -137,6 +140,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts ...Options) (*S
 	s.ix.SetGCDelay(cfg.GC.Delay)
 	s.gc = gc.New(cfg.GC, gc.Deps{DB: db, Driver: driver, Mirror: s.ix.Settle, Forget: s.ix.ForgetBlob, Owner: s.ix.Owner()}, log)
 	s.gc.Start(ctx)
+	s.retention = retention.NewRunner(s.ix, log)
+	s.retention.StartSchedules(ctx, time.Minute)
 	s.pulls = index.NewPulls(db, log, cfg.Database.PullFlushInterval)
 	s.domain.CountDownloads(s.pulls)
 	if s.hot, err = newHotManifests(ctx, db, cfg.ManifestCache); err != nil {
@@ -152,6 +157,9 @@ func (s *Server) Domain() *domain.Service { return s.domain }
 
 // GC is the garbage collector (for the management API).
 func (s *Server) GC() *gc.Collector { return s.gc }
+
+// Retention runs retention policies (for the management API).
+func (s *Server) Retention() *retention.Runner { return s.retention }
 
 // newApp calls distribution's NewApp, turning its panics into errors.
 func newApp(ctx context.Context, dc *configuration.Configuration) (app *handlers.App, err error) {
@@ -183,6 +191,9 @@ func (s *Server) Close() error {
 	err := s.app.Shutdown()
 	if s.gc != nil {
 		s.gc.Stop()
+	}
+	if s.retention != nil {
+		s.retention.StopSchedules()
 	}
 	s.stopPurger()
 	s.ix.StopSync(context.Background())

@@ -143,20 +143,25 @@ func (s *Server) challenged(w http.ResponseWriter, r *http.Request, repo string)
 	return true
 }
 
-// refusedManifestDelete answers a DELETE of a manifest by digest that a
-// tagged index still refers to (domain.CheckManifestDelete) with 403
-// DENIED and the reason, as berth refuses a push over quota. Only a caller
-// who may delete learns it; anything else (not found, no right, a tag)
-// gets distribution's own answer.
+// refusedManifestDelete answers a DELETE of a manifest that an
+// immutability rule protects (by its tag, or a tag of it or its referrers),
+// or of one by digest that a tagged index still refers to
+// (domain.CheckManifestDelete), with 403 DENIED and the reason. Only a
+// caller who may delete learns it; anything else (not found, no right) gets
+// distribution's own answer.
 func (s *Server) refusedManifestDelete(w http.ResponseWriter, r *http.Request, name, ref string) bool {
-	if _, err := digest.Parse(ref); err != nil {
-		return false
-	}
 	if s.controller != nil {
 		access := distauth.Access{Resource: distauth.Resource{Type: "repository", Name: name}, Action: "delete"}
 		if _, err := s.controller.Authorized(r, access); err != nil {
 			return false
 		}
+	}
+	if err := s.ix.CheckImmutableDelete(r.Context(), name, ref); index.IsImmutable(err) {
+		writeOCIError(w, http.StatusForbidden, "DENIED", err.Error())
+		return true
+	}
+	if _, err := digest.Parse(ref); err != nil {
+		return false // a tag: deleting it leaves its manifest
 	}
 	err := s.domain.CheckManifestDelete(r.Context(), name, ref)
 	if !errors.Is(err, domain.ErrReferenced) {

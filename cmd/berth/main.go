@@ -28,6 +28,8 @@ Usage:
   berth gc [--dry-run] [--import] [flags]
                                  one garbage-collection pass now (safe while serving);
                                  --import first records what storage holds unknown to the index
+  berth retention run|dry-run|set|show --project P [flags]
+                                 a project's tag retention policy (set reads JSON on standard input)
   berth user add|passwd|list|delete   manage users (passwords on standard input)
   berth config [--config FILE]   print every setting, its environment variable and value
   berth version
@@ -60,6 +62,8 @@ func run(ctx context.Context, args, environ []string, stdin io.Reader, stdout, s
 		}
 	case "gc":
 		err = gcCmd(ctx, args[1:], environ, stdout, stderr)
+	case "retention":
+		err = retentionCmd(ctx, args[1:], environ, stdin, stdout, stderr)
 	case "user":
 		err = userCmd(ctx, args[1:], environ, stdin, stdout, stderr)
 	case "config":

@@ -22,6 +22,7 @@ func mountAPIs(srv *registry.Server, authSvc *auth.Service, cfg config.Config, l
 	r.Handle("/service/token", authSvc.TokenHandler())
 	auth.MountAPI(r, authSvc, srv.Domain())
 	auth.MountGC(r, authSvc, srv.Domain(), srv.GC())
+	auth.MountRetention(r, authSvc, srv.Domain(), srv.Retention())
 	swr.Mount(r, authSvc, srv.Domain(), srv.PublicHost)
 	bkrepo.Mount(r, authSvc, srv.Domain(), srv.PublicHost)
 	harborv1.Mount(r, authSvc, srv.Domain())

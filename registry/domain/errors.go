@@ -38,6 +38,8 @@ func Classify(err error) error {
 	switch {
 	case err == nil || errors.As(err, &de):
 		return err
+	case index.IsImmutable(err):
+		return &Error{Kind: ErrDenied, Msg: err.Error()}
 	case storage.IsFull(err) || metadata.IsFull(err):
 		return &Error{Kind: ErrFull, Msg: "storage is full: nothing was changed, try again once space is freed"}
 	case storage.IsUnavailable(err) || metadata.IsUnavailable(err):

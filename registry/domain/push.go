@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/berth-registry/berth/registry/index"
 	"github.com/distribution/distribution/v3"
@@ -95,6 +96,9 @@ func (s *Service) PutManifest(ctx context.Context, repo, tag, mediaType string, 
 func pushError(err error, repo string) error {
 	var ec errcode.Error
 	if errors.As(err, &ec) && ec.Code == errcode.ErrorCodeDenied {
+		if strings.Contains(ec.Message, "is immutable") {
+			return errorf(ErrDenied, "%s", ec.Message)
+		}
 		return errorf(ErrQuotaExceeded, "%s", ec.Message)
 	}
 	var ve distribution.ErrManifestVerification

@@ -122,7 +122,16 @@ func (m *manifests) Put(ctx context.Context, man distribution.Manifest, options 
 	describeConfig(ctx, &a, blobs)
 	a.PushedBy = pusher(ctx)
 	tag := putTag(options)
-	a, pushed, err := ix.db.PushManifest(ctx, p.ID, m.name(), a, tag, ix.sync.owner)
+	gctx, err := ix.guarded(ctx, m.name())
+	if err != nil {
+		ix.settle(ctx, rows)
+		return dgst, ix.dbError(ctx, err)
+	}
+	a, pushed, err := ix.db.PushManifest(gctx, p.ID, m.name(), a, tag, ix.sync.owner)
+	if IsImmutable(err) {
+		ix.settle(ctx, rows)
+		return dgst, errcode.ErrorCodeDenied.WithMessage(err.Error())
+	}
 	if errors.Is(err, metadata.ErrBlobDeleted) {
 		ix.settle(ctx, rows)
 		// Garbage collection deleted a blob the manifest names after the
@@ -175,7 +184,14 @@ func (m *manifests) Delete(ctx context.Context, dgst digest.Digest) error {
 	if err != nil {
 		return ix.dbError(ctx, err)
 	}
-	removed, err := ix.db.DeleteManifest(ctx, m.name(), canonical, ix.sync.owner)
+	gctx, err := ix.guarded(ctx, m.name())
+	if err != nil {
+		return ix.dbError(ctx, err)
+	}
+	removed, err := ix.db.DeleteManifest(gctx, m.name(), canonical, ix.sync.owner)
+	if IsImmutable(err) {
+		return err
+	}
 	if errors.Is(err, metadata.ErrNotFound) {
 		return distribution.ErrBlobUnknown // deleted by a concurrent request
 	}

@@ -84,6 +84,9 @@ func (n *namespace) Remove(ctx context.Context, name reference.Named) error {
 	if err != nil {
 		return err
 	}
+	if err := ix.CheckImmutable(ctx, name.Name(), all...); err != nil {
+		return err // refused whole, before anything is deleted
+	}
 	for _, tag := range all {
 		if err := ts.Untag(ctx, tag); err != nil && !isUnknownTag(err) {
 			return err

@@ -58,6 +58,10 @@ type syncer struct {
 	wake  chan struct{}      // a flush or repair is wanted now
 	stop  context.CancelFunc // ends the background loop
 	wg    sync.WaitGroup
+
+	poolOnce sync.Once            // SettleAsync's workers
+	pool     chan []metadata.Sync // batches for them
+	pending  sync.WaitGroup       // batches not written yet
 }
 
 func newSyncer() *syncer {
@@ -285,6 +289,7 @@ func (ix *Indexer) StartSync(ctx context.Context) {
 // StopSync ends the background loop, retires the rows mirrored so far and
 // forgets this instance (its unfinished rows then go to the others).
 func (ix *Indexer) StopSync(ctx context.Context) {
+	ix.WaitSettled()
 	if ix.sync.stop == nil {
 		return
 	}
@@ -440,3 +445,29 @@ func NewOffline(db *metadata.DB, log *slog.Logger, ns distribution.Namespace, dr
 	ix.setNamespace(ns, ns, driver)
 	return ix
 }
+
+// SettleAsync is Settle for bulk changes (retention): the storage copies
+// are written by a pool in the background, several at a time, so a run
+// over a million tags is not paced by storage round trips; readers see
+// the index at once either way. When the pool is busy it waits.
+func (ix *Indexer) SettleAsync(ctx context.Context, rows []metadata.Sync) {
+	if len(rows) == 0 {
+		return
+	}
+	ix.sync.poolOnce.Do(func() {
+		ix.sync.pool = make(chan []metadata.Sync, 64)
+		for range 8 {
+			go func() {
+				for batch := range ix.sync.pool {
+					ix.settle(context.Background(), batch)
+					ix.sync.pending.Done()
+				}
+			}()
+		}
+	})
+	ix.sync.pending.Add(1)
+	ix.sync.pool <- rows
+}
+
+// WaitSettled waits until the storage copies SettleAsync took are written.
+func (ix *Indexer) WaitSettled() { ix.sync.pending.Wait() }

@@ -50,7 +50,14 @@ func (t *tags) Tag(ctx context.Context, tag string, desc v1.Descriptor) error {
 	if err != nil {
 		return ix.dbError(ctx, err)
 	}
-	ids, err := ix.db.MoveTag(ctx, t.name(), tag, canonical, ix.sync.owner, timeNow())
+	gctx, err := ix.guarded(ctx, t.name())
+	if err != nil {
+		return ix.dbError(ctx, err)
+	}
+	ids, err := ix.db.MoveTag(gctx, t.name(), tag, canonical, ix.sync.owner, timeNow())
+	if IsImmutable(err) {
+		return err
+	}
 	if errors.Is(err, metadata.ErrNotFound) {
 		return distribution.ErrManifestUnknownRevision{Name: t.name(), Revision: desc.Digest}
 	}
@@ -92,7 +99,14 @@ func (t *tags) indexStored(ctx context.Context, desc v1.Descriptor) (string, err
 // Untag removes a tag from the index, then from storage.
 func (t *tags) Untag(ctx context.Context, tag string) error {
 	ix := t.repo.ix
-	ids, err := ix.db.RemoveTag(ctx, t.name(), tag, ix.sync.owner)
+	gctx, err := ix.guarded(ctx, t.name())
+	if err != nil {
+		return ix.dbError(ctx, err)
+	}
+	ids, err := ix.db.RemoveTag(gctx, t.name(), tag, ix.sync.owner)
+	if IsImmutable(err) {
+		return err
+	}
 	if errors.Is(err, metadata.ErrNotFound) {
 		return distribution.ErrTagUnknown{Tag: tag}
 	}

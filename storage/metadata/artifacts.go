@@ -245,6 +245,17 @@ func (db *DB) deleteArtifactTx(ctx context.Context, tx *sql.Tx, id, repoID int64
 	if err != nil {
 		return err
 	}
+	if hasTagGuard(ctx) {
+		tagNames, err := column[string](ctx, tx, db.q(`SELECT name FROM tags WHERE artifact_id = ?`), id)
+		if err != nil {
+			return err
+		}
+		for _, t := range tagNames {
+			if err := guardTag(ctx, repo, t); err != nil {
+				return err
+			}
+		}
+	}
 	if err := db.queueAfterDelete(ctx, tx, repo, artDigest, digests, childDigests); err != nil {
 		return err
 	}

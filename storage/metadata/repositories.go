@@ -91,11 +91,18 @@ type RepoFilter struct {
 	// Prefix keeps names starting with it; the list's Filter then matches
 	// the rest of the name only.
 	Prefix string
+	// After keeps names after it (a walk of every repository by name that
+	// repositories removed meanwhile cannot make skip any).
+	After string
 }
 
 // ListRepositories returns one page of repositories and the total count.
 func (db *DB) ListRepositories(ctx context.Context, f RepoFilter, opt ListOptions) ([]Repository, int64, error) {
 	where, args := "1=1", []any{}
+	if f.After != "" {
+		where += " AND r.name > ?"
+		args = append(args, f.After)
+	}
 	if f.ProjectID != 0 {
 		where += " AND r.project_id = ?"
 		args = append(args, f.ProjectID)

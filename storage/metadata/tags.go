@@ -60,6 +60,11 @@ func (db *DB) putTagTx(ctx context.Context, tx *sql.Tx, repoID, artID int64, nam
 	if err := h.QueryRow(`SELECT artifact_id FROM tags WHERE repository_id = ? AND name = ?`, repoID, name).Scan(&oldArtID); err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("metadata: put tag %s: %w", name, err)
 	}
+	if oldArtID != 0 && oldArtID != artID {
+		if err := db.guardRepoTags(ctx, tx, repoID, name); err != nil {
+			return err
+		}
+	}
 	move := func() (int64, error) {
 		res, err := h.Exec(`UPDATE tags SET artifact_id = ?, push_time = ? WHERE repository_id = ? AND name = ?`, artID, millis(at), repoID, name)
 		if err != nil {
@@ -117,6 +122,9 @@ func (db *DB) deleteTagTx(ctx context.Context, tx *sql.Tx, repoID int64, name st
 		return fmt.Errorf("tag %s: %w", name, ErrNotFound)
 	}
 	if err != nil {
+		return err
+	}
+	if err := db.guardRepoTags(ctx, tx, repoID, name); err != nil {
 		return err
 	}
 	res, err := tx.ExecContext(ctx, db.q(`DELETE FROM tags WHERE repository_id = ? AND name = ?`), repoID, name)

@@ -1,0 +1,77 @@
+package metadata
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+)
+
+// Retention removes only the tags it weighed: a tag re-pushed, moved or
+// deleted between the walk and the removal is skipped, and a tag guard
+// (immutability) refuses inside the transaction.
+func TestRemoveTagsOnlyWhatWasWeighed(t *testing.T) {
+	eachDB(t, func(t *testing.T, db *DB) {
+		ctx := context.Background()
+		p := must[Project](t)(db.CreateProject(ctx, Project{Name: "p"}))
+		a := pushImage(t, db, p.ID, "p/app", "sha256:m1", "old")
+		pushImage(t, db, p.ID, "p/app", "sha256:m2", "")
+		for _, tag := range []string{"moved", "gone", "kept", "guarded"} {
+			must0(t, db.PutTag(ctx, a.RepositoryID, tag, "sha256:m1", time.Now().Add(-time.Hour)))
+		}
+		walked, _ := walkTags(t)(db.RetentionTags(ctx, a.RepositoryID, FirstTags, 100))
+		if len(walked) != 5 {
+			t.Fatalf("walked %d tags, want 5", len(walked))
+		}
+		// After the walk: "moved" now names another manifest, "gone" is
+		// deleted, "old" is re-pushed (a later push time).
+		must0(t, db.PutTag(ctx, a.RepositoryID, "moved", "sha256:m2", time.Time{}))
+		must0(t, db.DeleteTag(ctx, a.RepositoryID, "gone"))
+		must0(t, db.PutTag(ctx, a.RepositoryID, "old", "sha256:m1", time.Now().Add(time.Minute)))
+
+		guard := WithTagGuard(ctx, func(repo, tag string) error {
+			if tag == "guarded" {
+				return errors.New("immutable")
+			}
+			return nil
+		})
+		var all []RetentionTag
+		for _, w := range walked {
+			if w.Name != "guarded" {
+				all = append(all, w)
+			}
+		}
+		rows, changed, err := db.RemoveTags(guard, "p/app", all, "test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rows) != 1 || rows[0].Name != "kept" || changed != 3 {
+			t.Fatalf("removed %+v, %d changed; want only kept removed and 3 changed", rows, changed)
+		}
+		for _, w := range walked {
+			if w.Name == "guarded" {
+				if _, _, err := db.RemoveTags(guard, "p/app", []RetentionTag{w}, "test"); err == nil {
+					t.Fatal("the guard let retention remove a guarded tag")
+				}
+			}
+		}
+		left, _ := walkTags(t)(db.RetentionTags(ctx, a.RepositoryID, FirstTags, 100))
+		names := map[string]string{}
+		for _, l := range left {
+			names[l.Name] = l.Digest
+		}
+		if len(names) != 3 || names["moved"] != "sha256:m2" || names["old"] != "sha256:m1" || names["guarded"] != "sha256:m1" {
+			t.Fatalf("tags left: %v", names)
+		}
+	})
+}
+
+func walkTags(t testing.TB) func([]RetentionTag, TagCursor, error) ([]RetentionTag, TagCursor) {
+	return func(v []RetentionTag, c TagCursor, err error) ([]RetentionTag, TagCursor) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v, c
+	}
+}
