@@ -108,7 +108,7 @@ func (rn *Runner) Run(ctx context.Context, project string, o Options) (metadata.
 		err = ferr
 	}
 	rn.log.InfoContext(ctx, "retention run", "project", project, "run", run.ID, "dryRun", o.DryRun, "cause", o.Cause, "actor", o.Actor,
-		"status", run.Status, "tagsSeen", run.TagsSeen, "tagsRemoved", run.TagsRemoved, "manifestsRemoved", run.ManifestsRemoved,
+		"status", run.Status, "tagsSeen", run.TagsSeen, "tagsRemoved", run.TagsRemoved, "manifestsRemoved", run.ManifestsRemoved, "longestWriteMs", run.LongestWriteMs,
 		"duration", run.Finished.Sub(run.Started).String())
 	return run, err
 }
@@ -280,7 +280,9 @@ func (w *walk) remove(ctx context.Context, repo string, tags []removal) error {
 		w.run.TagsRemoved += int64(len(tags))
 		return nil
 	}
+	start := time.Now()
 	rows, changed, err := w.rn.db.RemoveTags(ctx, repo, batch, w.rn.ix.Owner())
+	w.wrote(start)
 	if err != nil {
 		return err
 	}
@@ -300,7 +302,9 @@ func (w *walk) remove(ctx context.Context, repo string, tags []removal) error {
 	w.rn.ix.SettleAsync(ctx, rows)
 	for len(digests) > 0 {
 		n := min(len(digests), manifestBatch)
+		start := time.Now()
 		removed, err := w.rn.db.RemoveUntagged(ctx, repo, digests[:n], w.rn.ix.Owner())
+		w.wrote(start)
 		if err != nil {
 			return err
 		}
@@ -316,6 +320,11 @@ func (w *walk) remove(ctx context.Context, repo string, tags []removal) error {
 		digests = digests[n:]
 	}
 	return nil
+}
+
+// wrote notes a write transaction that began at start.
+func (w *walk) wrote(start time.Time) {
+	w.run.LongestWriteMs = max(w.run.LongestWriteMs, time.Since(start).Milliseconds())
 }
 
 func (w *walk) record(repo, tag, digest, decision string) {

@@ -78,6 +78,9 @@ type RetentionRun struct {
 	TagsRemoved      int64            `json:"tagsRemoved"`
 	ManifestsRemoved int64            `json:"manifestsRemoved"`
 	Kept             map[string]int64 `json:"kept"` // tags kept, by the rule (or reason) that kept them
+	// LongestWriteMs is the longest of the run's write transactions,
+	// waiting for the database's write lock included.
+	LongestWriteMs int64 `json:"longestWriteMs"`
 	Error            string           `json:"error,omitempty"`
 }
 
@@ -93,19 +96,19 @@ func (db *DB) StartRetentionRun(ctx context.Context, r RetentionRun) (RetentionR
 func (db *DB) FinishRetentionRun(ctx context.Context, r RetentionRun) error {
 	kept, _ := json.Marshal(r.Kept)
 	_, err := db.sql.ExecContext(ctx, db.q(`UPDATE retention_runs SET finished_at = ?, status = ?, tags_seen = ?, tags_removed = ?,
-		manifests_removed = ?, kept = ?, error = ? WHERE id = ?`), millis(r.Finished), r.Status, r.TagsSeen, r.TagsRemoved,
-		r.ManifestsRemoved, string(kept), r.Error, r.ID)
+		manifests_removed = ?, kept = ?, longest_write_ms = ?, error = ? WHERE id = ?`), millis(r.Finished), r.Status, r.TagsSeen, r.TagsRemoved,
+		r.ManifestsRemoved, string(kept), r.LongestWriteMs, r.Error, r.ID)
 	return err
 }
 
-const runCols = `id, project_id, dry_run, cause, actor, started_at, finished_at, status, tags_seen, tags_removed, manifests_removed, kept, error`
+const runCols = `id, project_id, dry_run, cause, actor, started_at, finished_at, status, tags_seen, tags_removed, manifests_removed, kept, longest_write_ms, error`
 
 func scanRun(sc interface{ Scan(...any) error }) (RetentionRun, error) {
 	var r RetentionRun
 	var dry boolish
 	var started, finished int64
 	var kept string
-	err := sc.Scan(&r.ID, &r.ProjectID, &dry, &r.Cause, &r.Actor, &started, &finished, &r.Status, &r.TagsSeen, &r.TagsRemoved, &r.ManifestsRemoved, &kept, &r.Error)
+	err := sc.Scan(&r.ID, &r.ProjectID, &dry, &r.Cause, &r.Actor, &started, &finished, &r.Status, &r.TagsSeen, &r.TagsRemoved, &r.ManifestsRemoved, &kept, &r.LongestWriteMs, &r.Error)
 	r.DryRun, r.Started, r.Finished = bool(dry), fromMillis(started), fromMillis(finished)
 	_ = json.Unmarshal([]byte(kept), &r.Kept)
 	return r, err

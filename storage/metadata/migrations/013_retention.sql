@@ -24,6 +24,7 @@ CREATE TABLE retention_runs (
     tags_removed BIGINT NOT NULL DEFAULT 0,
     manifests_removed BIGINT NOT NULL DEFAULT 0,
     kept TEXT NOT NULL DEFAULT '{}',
+    longest_write_ms BIGINT NOT NULL DEFAULT 0,
     error TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX retention_runs_project ON retention_runs (project_id, id);

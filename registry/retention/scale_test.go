@@ -1,0 +1,126 @@
+package retention_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/berth-registry/berth/registry/berthtest"
+)
+
+// TestRetentionScale measures a retention run over a project of a million
+// tags (BERTH_BENCH_RET_TAGS, in BERTH_BENCH_RET_REPOS repositories), on
+// SQLite and on PostgreSQL, with filesystem storage holding every tag's
+// links: the run's duration, the longest write transaction it held, and
+// push latency alone and while the run goes. The policy keeps each
+// repository's newest tenth. It is a benchmark, not a test of speed: it
+// runs with BERTH_BENCH=1 (make bench-retention) and prints a Markdown
+// table for docs/benchmarks.md; it does fail when the run removes anything
+// but what the policy says.
+func TestRetentionScale(t *testing.T) {
+	if os.Getenv("BERTH_BENCH") == "" {
+		t.Skip("a benchmark: run with BERTH_BENCH=1 (make bench-retention)")
+	}
+	repos := envInt("BERTH_BENCH_RET_REPOS", 100)
+	p := bigProject{name: "big", repos: repos, tagsPer: envInt("BERTH_BENCH_RET_TAGS", 1_000_000) / repos}
+	keep := max(1, p.tagsPer/10)
+	var rows []string
+	for _, be := range []struct {
+		name string
+		dsn  func(dir string) (dsn string, env []string)
+	}{
+		{"SQLite", func(dir string) (string, []string) { return filepath.Join(dir, "berth.db"), nil }},
+		{"PostgreSQL", func(string) (string, []string) {
+			dsn := berthtest.SharedPostgres(t).NewDatabase(t)
+			return dsn, []string{"BERTH_DATABASE_URL=" + dsn}
+		}},
+	} {
+		if only := os.Getenv("BERTH_BENCH_RET_DB"); only != "" && only != be.name {
+			continue
+		}
+		dir := t.TempDir()
+		dsn, env := be.dsn(dir)
+		start := time.Now()
+		seedIndex(t, dsn, p)
+		seedStorage(t, filepath.Join(dir, "registry"), p)
+		t.Logf("%s: seeded %d tags in %s", be.name, p.repos*p.tagsPer, time.Since(start).Round(time.Second))
+		b := berthtest.Start(t, berthtest.Options{DataDir: dir, Env: append(env, "BERTH_GC_ENABLED=false", "PPROF_ADDR="+os.Getenv("PPROF_ADDR"))})
+		policy, _ := json.Marshal(map[string]any{"rules": []map[string]any{{"keep": "latestPushed", "count": keep, "repositories": "svc*"}}})
+		if code, body := call(t, b, http.MethodPut, "/api/berth/v1/projects/big/retention", policy); code != http.StatusOK {
+			t.Fatalf("policy: %d %s", code, body)
+		}
+		alone := berthtest.PushLatencies(t, b, "big/live", 4, 15*time.Second, nil)
+		type result struct {
+			code int
+			body []byte
+			took time.Duration
+		}
+		done, res := make(chan struct{}), make(chan result, 1)
+		go func() {
+			defer close(done)
+			start := time.Now()
+			code, body := call(t, b, http.MethodPost, "/api/berth/v1/projects/big/retention/runs", nil)
+			res <- result{code, body, time.Since(start)}
+		}()
+		during := berthtest.PushLatencies(t, b, "big/live", 4, 0, done)
+		r := <-res
+		var run struct {
+			Status                string
+			TagsSeen, TagsRemoved int64
+			ManifestsRemoved      int64
+			LongestWriteMs        int64
+			Kept                  map[string]int64
+		}
+		if err := json.Unmarshal(r.body, &run); err != nil || r.code != http.StatusOK || run.Status != "done" {
+			t.Fatalf("%s: run: %d %s", be.name, r.code, r.body)
+		}
+		want := int64(p.repos * (p.tagsPer - keep))
+		if run.TagsRemoved != want || run.ManifestsRemoved != want {
+			t.Errorf("%s: removed %d tags and %d manifests, want %d of each: %+v", be.name, run.TagsRemoved, run.ManifestsRemoved, want, run)
+		}
+		for _, repo := range []string{p.repo(0), p.repo(p.repos - 1)} {
+			tags, err := os.ReadDir(filepath.Join(dir, "registry/docker/registry/v2/repositories", repo, "_manifests/tags"))
+			if err != nil || len(tags) != keep || tags[0].Name() != fmt.Sprintf("t%07d", p.tagsPer-keep) {
+				t.Errorf("%s: %s keeps %d tags in storage (%v), want the newest %d", be.name, repo, len(tags), err, keep)
+			}
+		}
+		t.Logf("%s: %+v in %s; pushes alone p99 %s, during %s (%d)", be.name, run, r.took, berthtest.Percentile(alone, 99), berthtest.Percentile(during, 99), len(during))
+		rows = append(rows, fmt.Sprintf("| %s | %d | %d | %.0f s | %.0f | %d ms | %s / %s | %s / %s (%d pushes) |",
+			be.name, run.TagsSeen, run.TagsRemoved, r.took.Seconds(), float64(run.TagsRemoved)/r.took.Seconds(), run.LongestWriteMs,
+			berthtest.Percentile(alone, 50), berthtest.Percentile(alone, 99), berthtest.Percentile(during, 50), berthtest.Percentile(during, 99), len(during)))
+		if err := b.Stop(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fmt.Printf("\n| index | tags | removed (and as many manifests) | run | tags/s | longest write | push p50 / p99 alone | push p50 / p99 during the run |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+	for _, r := range rows {
+		fmt.Println(r)
+	}
+}
+
+func call(t *testing.T, b *berthtest.Berth, method, path string, body []byte) (int, []byte) {
+	req, _ := http.NewRequest(method, b.URL(path), bytes.NewReader(body))
+	req.SetBasicAuth("admin", b.AdminPassword)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := (&http.Client{Timeout: 30 * time.Minute}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out bytes.Buffer
+	_, _ = out.ReadFrom(resp.Body)
+	return resp.StatusCode, out.Bytes()
+}
+
+func envInt(name string, def int) int {
+	var n int
+	if _, err := fmt.Sscanf(os.Getenv(name), "%d", &n); err != nil || n <= 0 {
+		return def
+	}
+	return n
+}
