@@ -80,8 +80,8 @@ type RetentionRun struct {
 	Kept             map[string]int64 `json:"kept"` // tags kept, by the rule (or reason) that kept them
 	// LongestWriteMs is the longest of the run's write transactions,
 	// waiting for the database's write lock included.
-	LongestWriteMs int64 `json:"longestWriteMs"`
-	Error            string           `json:"error,omitempty"`
+	LongestWriteMs int64  `json:"longestWriteMs"`
+	Error          string `json:"error,omitempty"`
 }
 
 // StartRetentionRun records a run that begins now.
