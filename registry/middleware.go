@@ -3,9 +3,6 @@ package registry
 import (
 	"bufio"
 	"bytes"
-	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"log/slog"
 	"net"
@@ -13,48 +10,11 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
+	"github.com/berth-registry/berth/registry/observe"
 	"github.com/berth-registry/berth/storage"
 )
-
-// RequestIDHeader carries the per-request id in responses (and is honoured
-// on requests from a trusted proxy when it looks like one of ours).
-const RequestIDHeader = "X-Request-Id"
-
-type requestIDKey struct{}
-
-// RequestID returns the id of the request ctx belongs to, or "".
-func RequestID(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey{}).(string)
-	return id
-}
-
-// Request ids are 24 hex digits: 6 random bytes drawn once per process,
-// then a 6-byte counter. Unique without a random read per request (ids
-// are for correlating log lines, not secrets).
-var (
-	requestIDPrefix = func() (p [12]byte) {
-		var b [6]byte
-		_, _ = rand.Read(b[:])
-		hex.Encode(p[:], b[:])
-		return p
-	}()
-	requestIDSeq atomic.Uint64
-)
-
-func newRequestID() string {
-	const digits = "0123456789abcdef"
-	var id [24]byte
-	copy(id[:], requestIDPrefix[:])
-	n := requestIDSeq.Add(1)
-	for i := len(id) - 1; i >= len(requestIDPrefix); i-- {
-		id[i] = digits[n&0xf]
-		n >>= 4
-	}
-	return string(id[:])
-}
 
 // statusWriter records what was sent, for the access log.
 type statusWriter struct {
@@ -99,9 +59,9 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 func withRequestLog(log *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		id := newRequestID()
-		w.Header()[RequestIDHeader] = []string{id} // canonical already
-		ctx, fault := storage.WithFaultMark(context.WithValue(r.Context(), requestIDKey{}, id))
+		id := observe.NewRequestID()
+		w.Header()[observe.Header] = []string{id} // canonical already
+		ctx, fault := storage.WithFaultMark(observe.WithRequest(r.Context(), id))
 		r = r.WithContext(ctx)
 		sw := &statusWriter{ResponseWriter: w}
 		next.ServeHTTP(sw, r)
@@ -110,8 +70,7 @@ func withRequestLog(log *slog.Logger, next http.Handler) http.Handler {
 			status = http.StatusOK
 		}
 		level := slog.LevelInfo
-		attrs := []slog.Attr{
-			slog.String("request_id", id),
+		attrs := []slog.Attr{ // request_id and user: observe.Handler
 			slog.String("method", r.Method),
 			slog.String("path", truncate(r.URL.EscapedPath(), 1024)),
 			slog.Int("status", status),
@@ -141,8 +100,7 @@ func withRecovery(log *slog.Logger, next http.Handler) http.Handler {
 				if v == http.ErrAbortHandler {
 					panic(v)
 				}
-				log.ErrorContext(r.Context(), "panic serving request",
-					"request_id", RequestID(r.Context()), "panic", v, "stack", string(debug.Stack()))
+				log.ErrorContext(r.Context(), "panic serving request", "panic", v, "stack", string(debug.Stack()))
 				writeOCIError(w, http.StatusInternalServerError, "UNKNOWN", "internal error")
 			}
 		}()
@@ -171,7 +129,7 @@ func withUnavailable(log *slog.Logger, next http.Handler) http.Handler {
 		next.ServeHTTP(uw, r)
 		uw.finish()
 		if uw.internal != nil {
-			log.ErrorContext(ctx, "internal error", "request_id", RequestID(ctx), "method", r.Method,
+			log.ErrorContext(ctx, "internal error", "method", r.Method,
 				"path", truncate(r.URL.EscapedPath(), 512), "body", truncate(uw.internal.String(), 2048))
 		}
 	})
@@ -200,7 +158,7 @@ func (w *unavailableWriter) WriteHeader(code int) {
 		w.swallow, w.internal = true, new(bytes.Buffer)
 		h := w.Header()
 		h.Del("Content-Length")
-		writeOCIError(w.ResponseWriter, code, "UNKNOWN", "internal error (request id "+h.Get(RequestIDHeader)+")")
+		writeOCIError(w.ResponseWriter, code, "UNKNOWN", "internal error (request id "+h.Get(observe.Header)+")")
 		return
 	}
 	if code >= 200 && code < 300 {

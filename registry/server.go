@@ -19,6 +19,7 @@ import (
 	"github.com/berth-registry/berth/registry/domain"
 	"github.com/berth-registry/berth/registry/gc"
 	"github.com/berth-registry/berth/registry/index"
+	"github.com/berth-registry/berth/registry/observe"
 	"github.com/berth-registry/berth/registry/retention"
 	"github.com/berth-registry/berth/storage"
 	"github.com/berth-registry/berth/storage/metadata"
@@ -91,6 +92,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts ...Options) (*S
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	log = observe.Logger(log) // every line of a request names it
 	bridgeDistributionLogs(log)
 
 	driver, err := storage.Open(ctx, &cfg.Storage)

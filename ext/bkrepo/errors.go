@@ -6,8 +6,8 @@ import (
 	"net/http"
 
 	"github.com/berth-registry/berth/auth"
-	"github.com/berth-registry/berth/registry"
 	"github.com/berth-registry/berth/registry/domain"
+	"github.com/berth-registry/berth/registry/observe"
 )
 
 // bk-repo result codes.
@@ -77,7 +77,7 @@ type envelope struct {
 }
 
 // requestID is the per-request id berth's access log and X-Request-Id carry.
-func requestID(r *http.Request) string { return registry.RequestID(r.Context()) }
+func requestID(r *http.Request) string { return observe.RequestID(r.Context()) }
 
 // ok writes a success envelope (message null, as bk-repo does).
 func ok(w http.ResponseWriter, r *http.Request, data any) {

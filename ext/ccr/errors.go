@@ -9,8 +9,8 @@ import (
 	"net/http"
 
 	"github.com/berth-registry/berth/auth"
-	"github.com/berth-registry/berth/registry"
 	"github.com/berth-registry/berth/registry/domain"
+	"github.com/berth-registry/berth/registry/observe"
 )
 
 // CCR response codes (seed 004, 1.15). The seed's examples answer success
@@ -107,7 +107,7 @@ type requestIDKey struct{}
 // X-Request-Id header and the access log's request_id), or the one
 // withRequestID made when the dialect is served without that middleware.
 func requestID(r *http.Request) string {
-	if id := registry.RequestID(r.Context()); id != "" {
+	if id := observe.RequestID(r.Context()); id != "" {
 		return id
 	}
 	id, _ := r.Context().Value(requestIDKey{}).(string)
@@ -118,11 +118,11 @@ func requestID(r *http.Request) string {
 // dialect runs outside berth's middleware (unit tests, embedding).
 func withRequestID(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if registry.RequestID(r.Context()) == "" {
+		if observe.RequestID(r.Context()) == "" {
 			b := make([]byte, 12)
 			_, _ = rand.Read(b)
 			id := hex.EncodeToString(b)
-			w.Header().Set(registry.RequestIDHeader, id)
+			w.Header().Set(observe.Header, id)
 			r = r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id))
 		}
 		next.ServeHTTP(w, r)

@@ -6,8 +6,8 @@ import (
 	"net/http"
 
 	"github.com/berth-registry/berth/auth"
-	"github.com/berth-registry/berth/registry"
 	"github.com/berth-registry/berth/registry/domain"
+	"github.com/berth-registry/berth/registry/observe"
 )
 
 // Dialect-local error kinds, mapped by the table below like the core's.
@@ -85,7 +85,7 @@ func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) {
 	status, msg := classify(err)
 	switch status {
 	case http.StatusInternalServerError:
-		a.log.ErrorContext(r.Context(), "harbor v1 request failed", "request_id", registry.RequestID(r.Context()),
+		a.log.ErrorContext(r.Context(), "harbor v1 request failed", "request_id", observe.RequestID(r.Context()),
 			"method", r.Method, "path", r.URL.EscapedPath(), "err", err)
 	case http.StatusUnauthorized:
 		w.Header().Set("WWW-Authenticate", `Basic realm="berth"`)

@@ -18,8 +18,8 @@ import (
 
 	"github.com/berth-registry/berth/auth"
 	"github.com/berth-registry/berth/ext/methods"
-	"github.com/berth-registry/berth/registry"
 	"github.com/berth-registry/berth/registry/domain"
+	"github.com/berth-registry/berth/registry/observe"
 )
 
 // Prefixes the routes are served under: Harbor's own, and the seed's bare
@@ -121,6 +121,6 @@ func (a *api) authorize(r *http.Request, full, action string) error {
 
 // audit logs a change with who made it.
 func (a *api) audit(r *http.Request, what string, attrs ...any) {
-	attrs = append([]any{"request_id", registry.RequestID(r.Context()), "user", principal(r).DisplayName()}, attrs...)
+	attrs = append([]any{"request_id", observe.RequestID(r.Context()), "user", principal(r).DisplayName()}, attrs...)
 	a.log.InfoContext(r.Context(), what, attrs...)
 }

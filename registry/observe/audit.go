@@ -1,0 +1,88 @@
+package observe
+
+import (
+	"context"
+	"log/slog"
+)
+
+// Actions an Event records: one name per kind of change, whichever API
+// made it, so a reader (and, later, events and webhooks) never needs to
+// know the dialect's own words.
+const (
+	ProjectCreate      = "project.create"
+	ProjectUpdate      = "project.update"
+	ProjectDelete      = "project.delete"
+	MemberSet          = "member.set"
+	MemberRemove       = "member.remove"
+	UserCreate         = "user.create"
+	CredentialReset    = "user.credential.reset"
+	RobotCreate        = "robot.create"
+	RepositoryCreate   = "repository.create"
+	RepositoryUpdate   = "repository.update"
+	RepositoryDelete   = "repository.delete"
+	ArtifactDelete     = "artifact.delete"
+	TagDelete          = "tag.delete"
+	TagStage           = "tag.stage"
+	ChartUpload        = "chart.upload"
+	ChartDelete        = "chart.delete"
+	ChartVersionDelete = "chart.version.delete"
+	BuildProjectCreate = "build.project.create"
+	BuildProjectSave   = "build.project.save"
+	BuildProjectClone  = "build.project.clone"
+	BuildProjectDelete = "build.project.delete"
+	BuildStart         = "build.start"
+	BuildFileUpload    = "build.file.upload"
+	BuildFileDelete    = "build.file.delete"
+)
+
+// Results of an Event.
+const (
+	ResultOK      = "ok"
+	ResultRefused = "refused" // the caller's error or lack of rights: a 4xx
+	ResultFailed  = "failed"  // berth's or a backend's failure: a 5xx
+)
+
+// Actor is who made a change.
+type Actor struct {
+	Kind string // "user", "app" (an application credential) or "anonymous"
+	ID   int64  // the user's or the application credential's id (0: anonymous)
+	// Name is who acted: the username, the access key of an application
+	// credential, or the user such a credential acts for when it names
+	// one (bk-repo's X-BKREPO-UID).
+	Name string
+}
+
+// Event is one management action: what was done, by whom, to what, and
+// how it ended. Every API writes the same shape (Audit), refused and
+// failed attempts included; events and webhooks are meant to be fed from
+// it later.
+type Event struct {
+	Action     string
+	Actor      Actor
+	Project    string
+	Repository string // the full OCI name, <project>/<path>
+	Tag        string
+	Digest     string // or another reference the caller gave (a tag)
+	Result     string
+	RequestID  string
+}
+
+// Audit writes e as one line, "audit", at info level. The request id is
+// the context's (Handler adds it); empty fields are left out.
+func Audit(ctx context.Context, log *slog.Logger, e Event) {
+	attrs := []slog.Attr{
+		slog.String("action", e.Action),
+		slog.Group("actor", slog.String("kind", e.Actor.Kind), slog.Int64("id", e.Actor.ID), slog.String("name", e.Actor.Name)),
+	}
+	for _, f := range []struct{ k, v string }{
+		{"project", e.Project}, {"repository", e.Repository}, {"tag", e.Tag}, {"digest", e.Digest}, {"result", e.Result},
+	} {
+		if f.v != "" {
+			attrs = append(attrs, slog.String(f.k, f.v))
+		}
+	}
+	if e.RequestID != "" && e.RequestID != RequestID(ctx) {
+		attrs = append(attrs, slog.String("request_id", e.RequestID))
+	}
+	Logger(log).LogAttrs(ctx, slog.LevelInfo, "audit", attrs...)
+}

@@ -1,0 +1,108 @@
+package observe
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"regexp"
+	"testing"
+)
+
+func TestNewRequestID(t *testing.T) {
+	shape := regexp.MustCompile(`^[0-9a-f]{24}$`)
+	seen := map[string]bool{}
+	for range 100000 {
+		id := NewRequestID()
+		if !shape.MatchString(id) {
+			t.Fatalf("request id %q: want 24 hex digits", id)
+		}
+		if seen[id] {
+			t.Fatalf("request id %q twice", id)
+		}
+		seen[id] = true
+	}
+}
+
+func BenchmarkNewRequestID(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = NewRequestID()
+	}
+}
+
+// lines decodes JSON log lines.
+func lines(t *testing.T, buf *bytes.Buffer) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	dec := json.NewDecoder(buf)
+	for dec.More() {
+		var m map[string]any
+		if err := dec.Decode(&m); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+func TestHandler(t *testing.T) {
+	var buf bytes.Buffer
+	log := Logger(slog.New(slog.NewJSONHandler(&buf, nil))).With("dialect", "x")
+	if Logger(log) != log {
+		t.Error("Logger wrapped a logger twice")
+	}
+	ctx := WithRequest(context.Background(), "id-1")
+	log.InfoContext(context.Background(), "outside")
+	log.InfoContext(ctx, "before")
+	SetUser(ctx, "alice")
+	log.InfoContext(ctx, "after", "k", "v")
+	SetUser(context.Background(), "nobody") // no request: nothing to name
+	got := lines(t, &buf)
+	want := []map[string]any{
+		{"msg": "outside", "dialect": "x"},
+		{"msg": "before", "dialect": "x", "request_id": "id-1"},
+		{"msg": "after", "dialect": "x", "request_id": "id-1", "user": "alice", "k": "v"},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("lines: %v", got)
+	}
+	for i, w := range want {
+		for k, v := range w {
+			if got[i][k] != v {
+				t.Errorf("line %d: %s = %v, want %v (%v)", i, k, got[i][k], v, got[i])
+			}
+		}
+		for _, k := range []string{"request_id", "user"} {
+			if _, ok := w[k]; !ok && got[i][k] != nil {
+				t.Errorf("line %d has %s: %v", i, k, got[i])
+			}
+		}
+	}
+	if RequestID(ctx) != "id-1" || User(ctx) != "alice" || RequestID(context.Background()) != "" || User(context.Background()) != "" {
+		t.Error("RequestID/User")
+	}
+}
+
+func TestAudit(t *testing.T) {
+	var buf bytes.Buffer
+	log := slog.New(slog.NewJSONHandler(&buf, nil))
+	ctx := WithRequest(context.Background(), "id-2")
+	SetUser(ctx, "alice")
+	Audit(ctx, log, Event{Action: TagDelete, Actor: Actor{Kind: "app", ID: 7, Name: "alice"},
+		Project: "p", Repository: "p/r", Tag: "v1", Result: ResultOK, RequestID: "id-2"})
+	if n := bytes.Count(buf.Bytes(), []byte(`"request_id"`)); n != 1 {
+		t.Errorf("request_id %d times: %s", n, buf.String())
+	}
+	got := lines(t, &buf)
+	if len(got) != 1 {
+		t.Fatalf("lines: %v", got)
+	}
+	l := got[0]
+	actor, _ := l["actor"].(map[string]any)
+	if l["msg"] != "audit" || l["action"] != "tag.delete" || l["project"] != "p" || l["repository"] != "p/r" || l["tag"] != "v1" ||
+		l["result"] != "ok" || l["request_id"] != "id-2" || l["user"] != "alice" || l["digest"] != nil ||
+		actor["kind"] != "app" || actor["id"] != 7.0 || actor["name"] != "alice" {
+		t.Errorf("audit line: %v", l)
+	}
+}
