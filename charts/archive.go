@@ -7,12 +7,7 @@ import (
 	"io"
 	"path"
 	"strings"
-
-	"github.com/berth-registry/berth/registry"
 )
-
-// Limits bound what an upload may hold (config keys charts.*).
-type Limits = registry.ChartLimits
 
 // maxProvSize bounds a provenance file.
 const maxProvSize = 1 << 20

@@ -57,8 +57,6 @@ type Config struct {
 	ForeignLayerURLs string         `yaml:"foreignLayerUrls"`
 	Database         DatabaseConfig `yaml:"database"`
 	Storage          storage.Config `yaml:"storage"`
-	// Charts bounds uploads to the classic Helm chart repository.
-	Charts ChartLimits `yaml:"charts"`
 	// GC is online garbage collection.
 	GC gc.Config `yaml:"gc"`
 }
@@ -110,7 +108,6 @@ func Defaults() Config {
 		Database:          DatabaseConfig{PullFlushInterval: 2 * time.Second, Timeout: 5 * time.Second},
 		GC:                gc.Defaults(),
 		ForeignLayerURLs:  `^https?://`,
-		Charts:            ChartLimits{}.WithDefaults(),
 	}
 }
 
@@ -166,11 +163,6 @@ func (c *Config) Validate() error {
 			errs = append(errs, fieldErr("foreignLayerUrls", "is not a regular expression: %v", err))
 		}
 	}
-	if c.ForeignLayerURLs != "" {
-		if _, err := regexp.Compile(c.ForeignLayerURLs); err != nil {
-			errs = append(errs, fieldErr("foreignLayerUrls", "is not a regular expression: %v", err))
-		}
-	}
 	if c.Database.URL == "" {
 		errs = append(errs, fieldErr("database.url", "must not be empty"))
 	} else if strings.Contains(c.Database.URL, "://") && !strings.HasPrefix(c.Database.URL, "postgres://") &&
@@ -187,6 +179,5 @@ func (c *Config) Validate() error {
 	if err := c.Storage.Validate(); err != nil {
 		errs = append(errs, err)
 	}
-	errs = append(errs, c.Charts.validate()...)
 	return errors.Join(errs...)
 }

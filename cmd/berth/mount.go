@@ -26,7 +26,7 @@ func mountAPIs(srv *registry.Server, authSvc *auth.Service, cfg config.Config, l
 	swr.Mount(r, authSvc, srv.Domain(), srv.PublicHost)
 	bkrepo.Mount(r, authSvc, srv.Domain(), srv.PublicHost)
 	harborv1.Mount(r, authSvc, srv.Domain())
-	chartSvc := charts.New(srv.Domain(), srv.ChartLimits(), nil)
+	chartSvc := charts.New(srv.Domain(), cfg.Charts, log)
 	charts.Mount(r, authSvc, chartSvc, srv.PublicURL)
 	if err := ccr.Mount(r, authSvc, srv.Domain(), cfg.CCR, chartSvc); err != nil {
 		return nil, err

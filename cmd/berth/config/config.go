@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/berth-registry/berth/auth"
+	"github.com/berth-registry/berth/charts"
 	"github.com/berth-registry/berth/ext/ccr"
 	"github.com/berth-registry/berth/registry"
 	"github.com/berth-registry/berth/registry/builder"
@@ -42,6 +43,9 @@ type Config struct {
 	ImageBuild builder.Config `yaml:"imagebuild"`
 
 	registry.Config `yaml:",inline"`
+
+	// Charts bounds uploads to the classic Helm chart repository.
+	Charts charts.Limits `yaml:"charts"`
 }
 
 // Log configures berth's structured log.
@@ -62,6 +66,7 @@ func Default() Config {
 		CCR:        ccr.Defaults(),
 		ImageBuild: builder.Defaults(),
 		Config:     registry.Defaults(),
+		Charts:     charts.Limits{}.WithDefaults(),
 	}
 }
 
@@ -152,6 +157,9 @@ func (c *Config) Validate() error {
 		errs = append(errs, err)
 	}
 	if err := c.Config.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Charts.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
