@@ -158,7 +158,7 @@ func (s *Service) repoActions(ctx context.Context, p Principal, repo string, req
 	if errors.Is(err, metadata.ErrNotFound) {
 		// A push may create the project when configured, for users only. A
 		// system admin is let through to learn that the project is missing.
-		if p.Admin || (s.AutoCreate && p.Kind == KindUser && strings.Contains(repo, "/")) {
+		if p.Admin || (s.cfg.AutoCreateProjects && p.Kind == KindUser && strings.Contains(repo, "/")) {
 			var out []string
 			for _, a := range []string{ActionPull, ActionPush, ActionDelete} {
 				if want[a] {

@@ -2,7 +2,6 @@ package auth
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"net"
 	"net/http"
@@ -10,15 +9,16 @@ import (
 	"time"
 
 	"github.com/berth-registry/berth/registry/domain"
+	"github.com/berth-registry/berth/registry/observe"
 	"github.com/berth-registry/berth/storage/metadata"
 )
 
 // Identify works out who sent r from its credentials: HTTP Basic (a user or
-// an app credential), a berth token (Authorization: Bearer, or X-Auth-Token),
-// or Authorization: Platform base64(accessKey:secretKey) with an optional
-// X-BKREPO-UID naming the user an app credential acts for. No credentials is
-// Anonymous; credentials that do not verify are ErrUnauthenticated. Tokens
-// also return their claims.
+// an app credential) or a berth token (Authorization: Bearer), which every
+// route accepts, or a scheme a dialect added (AddScheme). No credentials
+// is Anonymous; credentials that do not verify are ErrUnauthenticated.
+// Tokens also return their claims. A caller identified is named in the
+// request's log lines (observe.SetUser).
 func (s *Service) Identify(r *http.Request) (Principal, *Claims, error) {
 	p, c, err := s.identify(r)
 	if err != nil && !errors.Is(err, ErrUnauthenticated) {
@@ -29,19 +29,58 @@ func (s *Service) Identify(r *http.Request) (Principal, *Claims, error) {
 			err = domain.Errorf(domain.ErrUnavailable, "credentials cannot be checked now: %v", err)
 		}
 	}
+	if err == nil && p.Authenticated() {
+		observe.SetUser(r.Context(), p.DisplayName())
+	}
 	return p, c, err
 }
+
+// Credentials are what a request presents: a berth token, or a username
+// (or an application credential's access key) and its password (secret).
+type Credentials struct {
+	Token              string
+	Username, Password string
+	// ActingUser is the user an application credential acts for: it is
+	// who made a change (Principal.DisplayName), as bk-repo's X-BKREPO-UID
+	// names one.
+	ActingUser string
+}
+
+// Scheme is a way of presenting credentials that a dialect defines,
+// beside HTTP Basic and Bearer tokens.
+type Scheme struct {
+	// Authorization is the scheme word of an Authorization header the
+	// scheme reads ("Platform"), compared without case.
+	Authorization string
+	// Header is another request header that carries the credentials
+	// ("X-Auth-Token"); it is read only when the request has no
+	// Authorization header.
+	Header string
+	// Read turns the header's value (for Authorization, what follows the
+	// scheme word) into credentials; a malformed value is
+	// ErrUnauthenticated.
+	Read func(r *http.Request, value string) (Credentials, error)
+}
+
+// AddScheme accepts sc on every route, the OCI API's and the token
+// service's included, as clients of that dialect expect. Call it while
+// the server is assembled, before it serves.
+func (s *Service) AddScheme(sc Scheme) { s.schemes = append(s.schemes, sc) }
 
 func (s *Service) identify(r *http.Request) (Principal, *Claims, error) {
 	ctx := r.Context()
 	authz := r.Header.Get("Authorization")
+	if authz == "" {
+		for _, sc := range s.schemes {
+			if v := r.Header.Get(sc.Header); sc.Header != "" && v != "" {
+				return s.present(r, sc, v)
+			}
+		}
+		return Anonymous, nil, nil
+	}
 	scheme, value, _ := strings.Cut(authz, " ")
 	value = strings.TrimSpace(value)
 	switch {
-	case authz == "" && r.Header.Get("X-Auth-Token") != "":
-		return s.fromToken(ctx, r.Header.Get("X-Auth-Token"))
-	case authz == "":
-		return Anonymous, nil, nil
 	case strings.EqualFold(scheme, "Basic"):
 		user, pw, ok := r.BasicAuth()
 		if !ok {
@@ -51,20 +90,30 @@ func (s *Service) identify(r *http.Request) (Principal, *Claims, error) {
 		return p, nil, err
 	case strings.EqualFold(scheme, "Bearer"):
 		return s.fromToken(ctx, value)
-	case strings.EqualFold(scheme, "Platform"):
-		raw, err := base64.StdEncoding.DecodeString(value)
-		ak, sk, ok := strings.Cut(string(raw), ":")
-		if err != nil || !ok || !strings.HasPrefix(ak, AccessKeyPrefix) {
-			return Anonymous, nil, ErrUnauthenticated
+	}
+	for _, sc := range s.schemes {
+		if sc.Authorization != "" && strings.EqualFold(scheme, sc.Authorization) {
+			return s.present(r, sc, value)
 		}
-		p, err := s.Login(ctx, ak, sk, clientAddr(r))
-		if err != nil {
-			return Anonymous, nil, err
-		}
-		p.ActingUser = r.Header.Get("X-BKREPO-UID")
-		return p, nil, nil
 	}
 	return Anonymous, nil, ErrUnauthenticated
+}
+
+// present verifies the credentials sc reads from value.
+func (s *Service) present(r *http.Request, sc Scheme, value string) (Principal, *Claims, error) {
+	c, err := sc.Read(r, value)
+	if err != nil {
+		return Anonymous, nil, ErrUnauthenticated
+	}
+	if c.Token != "" {
+		return s.fromToken(r.Context(), c.Token)
+	}
+	p, err := s.Login(r.Context(), c.Username, c.Password, clientAddr(r))
+	if err != nil {
+		return Anonymous, nil, err
+	}
+	p.ActingUser = c.ActingUser
+	return p, nil, nil
 }
 
 // fromToken verifies a berth token and loads its subject.

@@ -39,6 +39,10 @@ type Config struct {
 	MaxFailures   int           `yaml:"maxFailures"`
 	FailureWindow time.Duration `yaml:"failureWindow"`
 	LockoutPeriod time.Duration `yaml:"lockoutPeriod"`
+	// AutoCreateProjects lets authenticated users push into (and so
+	// create) projects that do not exist yet: the registry's
+	// autoCreateProjects, which the identity layer must know too.
+	AutoCreateProjects bool `yaml:"-"`
 }
 
 // Defaults returns the embedded defaults.
@@ -84,9 +88,8 @@ type Service struct {
 	signer   *signer
 	// principals holds the subjects of recently seen tokens (principalTTL).
 	principals tokenPrincipals
-	// AutoCreate lets authenticated users push into (and so create)
-	// projects that do not exist yet.
-	AutoCreate bool
+	// schemes are the dialects' ways of presenting credentials (AddScheme).
+	schemes []Scheme
 }
 
 // New returns the service; the signing key comes from cfg or the database.

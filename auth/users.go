@@ -98,9 +98,6 @@ func (s *Service) ResetCredential(ctx context.Context, actor Principal, name, pa
 	return false, s.db.SetPassword(ctx, u.ID, hash)
 }
 
-// DB exposes the user store to the CLI.
-func (s *Service) DB() *metadata.DB { return s.db }
-
 // SetMember gives a user a role in a project.
 func (s *Service) SetMember(ctx context.Context, project, username, role string) error {
 	if !ValidRole(role) {

@@ -13,11 +13,12 @@ import (
 	"github.com/berth-registry/berth/ext/swr"
 	"github.com/berth-registry/berth/registry"
 	"github.com/berth-registry/berth/registry/builder"
+	"github.com/berth-registry/berth/storage/metadata"
 )
 
 // mountAPIs puts every API beside the OCI registry on the core's router.
 // It returns the image builder, which starts once berth listens.
-func mountAPIs(srv *registry.Server, authSvc *auth.Service, cfg config.Config, log *slog.Logger) (*builder.Service, error) {
+func mountAPIs(srv *registry.Server, authSvc *auth.Service, db *metadata.DB, cfg config.Config, log *slog.Logger) (*builder.Service, error) {
 	r := srv.Router()
 	r.Handle("/service/token", authSvc.TokenHandler())
 	auth.MountAPI(r, authSvc, srv.Domain())
@@ -31,7 +32,7 @@ func mountAPIs(srv *registry.Server, authSvc *auth.Service, cfg config.Config, l
 	if err := ccr.Mount(r, authSvc, srv.Domain(), cfg.CCR, chartSvc); err != nil {
 		return nil, err
 	}
-	builds := builder.New(cfg.ImageBuild, authSvc.DB(), srv.Domain(), imagebuild.Tokens{Auth: authSvc, TTL: cfg.ImageBuild.Timeout}, log)
-	imagebuild.Mount(r, authSvc, builds, srv.PublicHost)
+	builds := builder.New(cfg.ImageBuild, db, srv.Domain(), imagebuild.Tokens{Auth: authSvc, TTL: cfg.ImageBuild.Timeout}, log)
+	imagebuild.Mount(r, authSvc, srv.Domain(), builds, srv.PublicHost)
 	return builds, nil
 }

@@ -69,12 +69,12 @@ func serve(ctx context.Context, args, environ []string, stderr io.Writer) error 
 	if err != nil {
 		return &storage.FieldError{Key: "database.url", Msg: err.Error()}
 	}
+	cfg.Auth.AutoCreateProjects = cfg.AutoCreateProjects
 	authSvc, err := auth.New(ctx, cfg.Auth, db, log)
 	if err != nil {
 		db.Close()
 		return err
 	}
-	authSvc.AutoCreate = cfg.AutoCreateProjects
 	if err := authSvc.Bootstrap(ctx, cfg.AdminPassword, cfg.DataDir); err != nil {
 		db.Close()
 		return err
@@ -84,7 +84,7 @@ func serve(ctx context.Context, args, environ []string, stderr io.Writer) error 
 		db.Close()
 		return err
 	}
-	builds, err := mountAPIs(srv, authSvc, cfg, log)
+	builds, err := mountAPIs(srv, authSvc, db, cfg, log)
 	if err != nil {
 		_ = srv.Close()
 		return err

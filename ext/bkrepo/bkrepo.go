@@ -9,6 +9,7 @@
 package bkrepo
 
 import (
+	"encoding/base64"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -62,8 +63,22 @@ var routes = map[string]route{
 // Mount adds the dialect to r. host gives the public registry host.
 func Mount(r *mux.Router, authSvc *auth.Service, dom *domain.Service, host HostFunc) {
 	a := &api{auth: authSvc, dom: dom, host: host, log: slog.Default().With("dialect", "bkrepo")}
+	authSvc.AddScheme(PlatformScheme)
 	r.PathPrefix(Prefix).Handler(authSvc.Middleware(http.HandlerFunc(a.serve)))
 }
+
+// PlatformScheme is bk-repo's "Authorization: Platform
+// base64(accessKey:secretKey)", an application credential, with an
+// optional X-BKREPO-UID naming the user it acts for. Every route accepts
+// it once the dialect is mounted.
+var PlatformScheme = auth.Scheme{Authorization: "Platform", Read: func(r *http.Request, v string) (auth.Credentials, error) {
+	raw, err := base64.StdEncoding.DecodeString(v)
+	ak, sk, ok := strings.Cut(string(raw), ":")
+	if err != nil || !ok || !strings.HasPrefix(ak, auth.AccessKeyPrefix) {
+		return auth.Credentials{}, auth.ErrUnauthenticated
+	}
+	return auth.Credentials{Username: ak, Password: sk, ActingUser: r.Header.Get("X-BKREPO-UID")}, nil
+}}
 
 // serve dispatches a request: route lookup (404), authentication (401),
 // method (405), path segments (400), then the route itself.

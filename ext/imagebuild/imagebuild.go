@@ -18,11 +18,13 @@ import (
 
 	"github.com/berth-registry/berth/auth"
 	"github.com/berth-registry/berth/registry/builder"
+	"github.com/berth-registry/berth/registry/domain"
 )
 
 // handler serves every image market route.
 type handler struct {
 	auth       *auth.Service
+	dom        *domain.Service
 	b          *builder.Service
 	publicHost func(*http.Request) string
 	log        *slog.Logger
@@ -57,8 +59,8 @@ var routes = []route{
 }
 
 // Mount adds the image market's routes to r.
-func Mount(r *mux.Router, a *auth.Service, b *builder.Service, publicHost func(*http.Request) string) {
-	h := &handler{auth: a, b: b, publicHost: publicHost, log: slog.Default().With("dialect", "imagebuild")}
+func Mount(r *mux.Router, a *auth.Service, dom *domain.Service, b *builder.Service, publicHost func(*http.Request) string) {
+	h := &handler{auth: a, dom: dom, b: b, publicHost: publicHost, log: slog.Default().With("dialect", "imagebuild")}
 	for _, rt := range routes {
 		r.Path(rt.path).Handler(a.Middleware(h.dispatch(rt)))
 	}

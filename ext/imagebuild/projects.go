@@ -123,7 +123,7 @@ func (h *handler) list(w http.ResponseWriter, r *http.Request, p params, who aut
 	var clusters []string
 	if ids != nil {
 		clusters = []string{}
-		visible, _, err := h.auth.DB().ListProjects(r.Context(), metadata.ProjectFilter{IDs: ids}, metadata.ListOptions{})
+		visible, _, err := h.dom.ListProjects(r.Context(), metadata.ProjectFilter{IDs: ids}, domain.Query{})
 		if err != nil {
 			return err
 		}

@@ -36,6 +36,7 @@ type handler struct {
 // to distribution.
 func Mount(r *mux.Router, a *auth.Service, dom *domain.Service, publicHost func(*http.Request) string) {
 	h := &handler{auth: a, dom: dom, publicHost: publicHost, log: slog.Default().With("dialect", "swr")}
+	a.AddScheme(TokenScheme)
 	ns := Prefix + "/namespaces/{namespace}"
 	repo := ns + "/repos/{repository}"
 	routes := []struct {
@@ -66,6 +67,12 @@ func Mount(r *mux.Router, a *auth.Service, dom *domain.Service, publicHost func(
 		}).Handler(a.Middleware(h.dispatch(methods)))
 	}
 }
+
+// TokenScheme is SWR's X-Auth-Token: a berth token (from /service/token)
+// in a header of its own. Every route accepts it once SWR is mounted.
+var TokenScheme = auth.Scheme{Header: "X-Auth-Token", Read: func(_ *http.Request, v string) (auth.Credentials, error) {
+	return auth.Credentials{Token: v}, nil
+}}
 
 // dispatch picks the handler for the method, answering 405 in SWR's shape.
 func (h *handler) dispatch(byMethod map[string]http.HandlerFunc) http.Handler {
