@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 
+	"github.com/berth-registry/berth/registry/domain"
 	"github.com/berth-registry/berth/storage/metadata"
 )
 
@@ -15,7 +16,7 @@ func projectName(repo string) string {
 }
 
 // role is p's role in proj ("" for none).
-func (s *Service) role(ctx context.Context, p Principal, proj metadata.Project) (string, error) {
+func (s *Service) role(ctx context.Context, p Principal, proj domain.Project) (string, error) {
 	switch p.Kind {
 	case KindApp:
 		return p.Scopes[proj.ID], nil
@@ -35,7 +36,7 @@ func (s *Service) role(ctx context.Context, p Principal, proj metadata.Project) 
 }
 
 // Can reports whether p may do action in proj.
-func (s *Service) Can(ctx context.Context, p Principal, proj metadata.Project, action string) (bool, error) {
+func (s *Service) Can(ctx context.Context, p Principal, proj domain.Project, action string) (bool, error) {
 	if p.Admin {
 		return true, nil
 	}
@@ -47,7 +48,7 @@ func (s *Service) Can(ctx context.Context, p Principal, proj metadata.Project, a
 }
 
 // visible reports whether p may know proj exists.
-func (s *Service) visible(ctx context.Context, p Principal, proj metadata.Project) (bool, error) {
+func (s *Service) visible(ctx context.Context, p Principal, proj domain.Project) (bool, error) {
 	if p.Admin || proj.Public {
 		return true, nil
 	}
@@ -105,9 +106,11 @@ func (s *Service) VisibleProjects(ctx context.Context, p Principal) ([]int64, er
 // Check is the one authorization check every management route calls: may p
 // do action in the named project? A project p may not see is reported as
 // ErrNotFound, exactly like one that does not exist; an anonymous caller is
-// told to authenticate instead.
-func (s *Service) Check(ctx context.Context, p Principal, project, action string) (metadata.Project, error) {
-	proj, err := s.db.GetProject(ctx, project)
+// told to authenticate instead. It returns the project, so callers need
+// not look it up again.
+func (s *Service) Check(ctx context.Context, p Principal, project, action string) (domain.Project, error) {
+	row, err := s.db.GetProject(ctx, project)
+	proj := domain.ProjectOf(row)
 	if err != nil {
 		if errors.Is(err, metadata.ErrNotFound) {
 			if !p.Authenticated() {
@@ -154,7 +157,8 @@ func (s *Service) repoActions(ctx context.Context, p Principal, repo string, req
 			want[a] = true
 		}
 	}
-	proj, err := s.db.LookupProject(ctx, projectName(repo))
+	row, err := s.db.LookupProject(ctx, projectName(repo))
+	proj := domain.ProjectOf(row)
 	if errors.Is(err, metadata.ErrNotFound) {
 		// A push may create the project when configured, for users only. A
 		// system admin is let through to learn that the project is missing.

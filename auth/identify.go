@@ -169,17 +169,3 @@ func clientAddr(r *http.Request) string {
 	}
 	return host
 }
-
-// Middleware identifies the caller of every management request and stores
-// the principal (and any credential error) in the request context for
-// FromContext; routes then call Check with the project and action.
-func (s *Service) Middleware(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p, _, err := s.Identify(r)
-		ctx := WithPrincipal(r.Context(), p)
-		if err != nil {
-			ctx = context.WithValue(ctx, authErrKey{}, err)
-		}
-		next.ServeHTTP(w, r.WithContext(ctx))
-	})
-}

@@ -4,12 +4,13 @@ import (
 	"context"
 	"errors"
 
+	"github.com/berth-registry/berth/registry/domain"
 	"github.com/berth-registry/berth/storage/metadata"
 )
 
 // RoleIn is p's role in proj ("" for none) for dialects that report it; a
 // system admin administers every project.
-func (s *Service) RoleIn(ctx context.Context, p Principal, proj metadata.Project) (string, error) {
+func (s *Service) RoleIn(ctx context.Context, p Principal, proj domain.Project) (string, error) {
 	if p.Admin {
 		return RoleAdmin, nil
 	}

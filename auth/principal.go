@@ -49,22 +49,17 @@ func (p Principal) DisplayName() string {
 }
 
 type principalKey struct{}
-type authErrKey struct{}
 
-// WithPrincipal stores the request's principal in ctx.
+// WithPrincipal stores the request's principal in ctx, once identified.
 func WithPrincipal(ctx context.Context, p Principal) context.Context {
 	return context.WithValue(ctx, principalKey{}, p)
 }
 
-// FromContext returns the request's principal (Anonymous when none) and the
-// error of credentials that were presented but did not verify
-// (ErrUnauthenticated), or could not be checked (a domain.ErrUnavailable or
-// domain.ErrFull error: the database did not answer).
-func FromContext(ctx context.Context) (Principal, error) {
-	err, _ := ctx.Value(authErrKey{}).(error)
-	p, ok := ctx.Value(principalKey{}).(Principal)
-	if !ok {
-		return Anonymous, err
+// FromContext returns the request's principal: Anonymous when none was
+// stored.
+func FromContext(ctx context.Context) Principal {
+	if p, ok := ctx.Value(principalKey{}).(Principal); ok {
+		return p
 	}
-	return p, err
+	return Anonymous
 }

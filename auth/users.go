@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/berth-registry/berth/registry/domain"
 	"github.com/berth-registry/berth/storage/metadata"
 )
 
@@ -27,19 +28,21 @@ func ValidateUsername(name string) error {
 	return nil
 }
 
-// AddUser creates a user with a password that meets the policy.
-func (s *Service) AddUser(ctx context.Context, name, password string, admin bool) (metadata.User, error) {
+// AddUser creates a user with a password that meets the policy; a name
+// taken is domain.ErrAlreadyExists.
+func (s *Service) AddUser(ctx context.Context, name, password string, admin bool) (User, error) {
 	if err := ValidateUsername(name); err != nil {
-		return metadata.User{}, err
+		return User{}, err
 	}
 	if err := CheckPolicy(password); err != nil {
-		return metadata.User{}, err
+		return User{}, err
 	}
 	hash, err := HashPassword(password)
 	if err != nil {
-		return metadata.User{}, err
+		return User{}, err
 	}
-	return s.db.CreateUser(ctx, metadata.User{Username: name, PasswordHash: hash, Admin: admin})
+	u, err := s.db.CreateUser(ctx, metadata.User{Username: name, PasswordHash: hash, Admin: admin})
+	return userOf(u), domain.Translate(err, "user "+name)
 }
 
 // SetPassword replaces a user's password (operators, on the CLI).
@@ -49,7 +52,7 @@ func (s *Service) SetPassword(ctx context.Context, name, password string) error 
 	}
 	u, err := s.db.GetUser(ctx, name)
 	if err != nil {
-		return err
+		return domain.Translate(err, "user "+name)
 	}
 	hash, err := HashPassword(password)
 	if err != nil {
@@ -105,11 +108,11 @@ func (s *Service) SetMember(ctx context.Context, project, username, role string)
 	}
 	proj, err := s.db.GetProject(ctx, project)
 	if err != nil {
-		return err
+		return domain.Translate(err, "project "+project)
 	}
 	u, err := s.db.GetUser(ctx, username)
 	if err != nil {
-		return err
+		return domain.Translate(err, "user "+username)
 	}
 	return s.db.SetMember(ctx, proj.ID, u.ID, role)
 }
@@ -141,7 +144,7 @@ func (s *Service) CreateAppCredential(ctx context.Context, creator Principal, na
 		}
 		proj, err := s.db.GetProject(ctx, project)
 		if err != nil {
-			return AppCredential{}, err
+			return AppCredential{}, domain.Translate(err, "project "+project)
 		}
 		scopes[proj.ID] = role
 	}

@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/url"
 	"sort"
 	"strings"
 	"time"
@@ -14,92 +12,65 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/berth-registry/berth/auth"
-	"github.com/berth-registry/berth/ext/methods"
+	"github.com/berth-registry/berth/ext/dialect"
 	"github.com/berth-registry/berth/registry/domain"
-	"github.com/berth-registry/berth/storage/metadata"
+	"github.com/berth-registry/berth/registry/observe"
 )
-
-// BaseURLFunc returns the public scheme://host clients reach berth at.
-type BaseURLFunc func(*http.Request) string
 
 // api is the HTTP face of a Service.
 type api struct {
-	svc  *Service
-	auth *auth.Service
-	base BaseURLFunc
-	log  *slog.Logger
+	*dialect.API[string]
+	svc *Service
 }
 
-// op is one method of a route: the project action it needs and its handler.
-type op struct {
-	action string
-	serve  func(a *api, w http.ResponseWriter, r *http.Request, proj metadata.Project, vars map[string]string) error
+// serveFunc serves one method of a route, in the project the caller was
+// authorized for.
+type serveFunc func(a *api, w http.ResponseWriter, r *http.Request, proj domain.Project) error
+
+// op authorizes action on the path's project, then serves.
+func (a *api) op(action string, fn serveFunc, change string) dialect.Op {
+	return dialect.Op{Action: change, Serve: func(w http.ResponseWriter, r *http.Request) error {
+		name := dialect.Var(r, "project")
+		dialect.Subject(r).Project = name
+		proj, err := a.Authorize(r, name, action)
+		if err != nil {
+			return err
+		}
+		return fn(a, w, r, proj)
+	}}
 }
 
 // routes is the one route table of the chart repository.
-var routes = []struct {
-	path    string
-	methods map[string]op
-}{
-	{"/chartrepo/{project}/index.yaml", map[string]op{
-		http.MethodGet: {auth.ActionPull, (*api).index}, http.MethodHead: {auth.ActionPull, (*api).index}}},
-	{"/chartrepo/{project}/charts/{file}", map[string]op{
-		http.MethodGet: {auth.ActionPull, (*api).download}, http.MethodHead: {auth.ActionPull, (*api).download}}},
-	{"/api/chartrepo/{project}/charts", map[string]op{
-		http.MethodGet: {auth.ActionPull, (*api).listCharts}, http.MethodPost: {auth.ActionPush, (*api).upload}}},
-	{"/api/chartrepo/{project}/charts/{name}", map[string]op{
-		http.MethodGet: {auth.ActionPull, (*api).listVersions}, http.MethodDelete: {auth.ActionDelete, (*api).deleteChart}}},
-	{"/api/chartrepo/{project}/charts/{name}/{version}", map[string]op{
-		http.MethodGet: {auth.ActionPull, (*api).versionDetail}, http.MethodDelete: {auth.ActionDelete, (*api).deleteVersion}}},
-}
-
-// Mount adds the chart repository (/chartrepo/ and /api/chartrepo/) to r.
-// base gives the public URL that index.yaml download URLs start with.
-func Mount(r *mux.Router, authSvc *auth.Service, svc *Service, base BaseURLFunc) {
-	a := &api{svc: svc, auth: authSvc, base: base, log: svc.log}
-	for _, rt := range routes {
-		methods := rt.methods
-		r.Path(rt.path).Handler(authSvc.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			a.serve(w, r, methods)
-		})))
+func (a *api) routes() []dialect.Route {
+	const get, head, post, del = http.MethodGet, http.MethodHead, http.MethodPost, http.MethodDelete
+	pull, push, remove := auth.ActionPull, auth.ActionPush, auth.ActionDelete
+	return []dialect.Route{
+		{Path: "/chartrepo/{project}/index.yaml", Methods: map[string]dialect.Op{
+			get: a.op(pull, (*api).index, ""), head: a.op(pull, (*api).index, "")}},
+		{Path: "/chartrepo/{project}/charts/{file}", Methods: map[string]dialect.Op{
+			get: a.op(pull, (*api).download, ""), head: a.op(pull, (*api).download, "")}},
+		{Path: "/api/chartrepo/{project}/charts", Methods: map[string]dialect.Op{
+			get: a.op(pull, (*api).listCharts, ""), post: a.op(push, (*api).upload, observe.ChartUpload)}},
+		{Path: "/api/chartrepo/{project}/charts/{name}", Methods: map[string]dialect.Op{
+			get: a.op(pull, (*api).listVersions, ""), del: a.op(remove, (*api).deleteChart, observe.ChartDelete)}},
+		{Path: "/api/chartrepo/{project}/charts/{name}/{version}", Methods: map[string]dialect.Op{
+			get: a.op(pull, (*api).versionDetail, ""), del: a.op(remove, (*api).deleteVersion, observe.ChartVersionDelete)}},
 	}
 }
 
-// serve authenticates, checks the method, authorizes the project action,
-// then runs the route.
-func (a *api) serve(w http.ResponseWriter, r *http.Request, byMethod map[string]op) {
-	vars := map[string]string{}
-	for k, v := range mux.Vars(r) {
-		dec, err := url.PathUnescape(v)
-		if err != nil {
-			a.fail(w, r, invalid("bad path segment %q", v))
-			return
-		}
-		vars[k] = dec
-	}
-	p, err := auth.FromContext(r.Context())
-	if err != nil {
-		a.fail(w, r, err) // credentials presented but wrong, or unverifiable now
-		return
-	}
-	o, ok := byMethod[r.Method]
-	if !ok {
-		w.Header().Set("Allow", methods.Allow(byMethod))
-		a.fail(w, r, domain.Errorf(errMethod, "method %s is not allowed here", r.Method))
-		return
-	}
-	proj, err := a.auth.Check(r.Context(), p, vars["project"], o.action)
-	if err == nil {
-		err = o.serve(a, w, r, proj, vars)
-	}
-	if err != nil {
-		a.fail(w, r, err)
-	}
+// Mount adds the chart repository (/chartrepo/ and /api/chartrepo/) to
+// r, through the dialect kit: anonymous callers are served (public
+// projects); the public URL starts index.yaml's download URLs.
+func Mount(r *mux.Router, core dialect.Core, svc *Service) {
+	a := &api{svc: svc}
+	a.API = &dialect.API[string]{Core: core, Name: "charts", Routes: a.routes(), Errors: errorTable,
+		Envelope: a.envelope, Anonymous: true}
+	a.Mount(r)
 }
 
 // index: GET /chartrepo/{project}/index.yaml
-func (a *api) index(w http.ResponseWriter, r *http.Request, proj metadata.Project, _ map[string]string) error {
-	c, err := a.svc.indexFile(r.Context(), proj.ID, proj.Name, a.base(r))
+func (a *api) index(w http.ResponseWriter, r *http.Request, proj domain.Project) error {
+	c, err := a.svc.indexFile(r.Context(), proj.ID, proj.Name, a.PublicURL(r))
 	if err != nil {
 		return err
 	}
@@ -111,8 +82,8 @@ func (a *api) index(w http.ResponseWriter, r *http.Request, proj metadata.Projec
 }
 
 // download: GET /chartrepo/{project}/charts/{name}-{version}.tgz[.prov]
-func (a *api) download(w http.ResponseWriter, r *http.Request, proj metadata.Project, vars map[string]string) error {
-	file := vars["file"]
+func (a *api) download(w http.ResponseWriter, r *http.Request, proj domain.Project) error {
+	file := dialect.Var(r, "file")
 	prov := strings.HasSuffix(file, ".tgz.prov")
 	if !prov && !strings.HasSuffix(file, ".tgz") {
 		return notFound("no chart file %q (want <name>-<version>.tgz or .tgz.prov)", file)
@@ -156,7 +127,7 @@ type chartInfo struct {
 }
 
 // listCharts: GET /api/chartrepo/{project}/charts
-func (a *api) listCharts(w http.ResponseWriter, r *http.Request, proj metadata.Project, _ map[string]string) error {
+func (a *api) listCharts(w http.ResponseWriter, r *http.Request, proj domain.Project) error {
 	vs, err := a.svc.versions(r.Context(), proj.ID, "", "", false)
 	if err != nil {
 		return err
@@ -166,13 +137,13 @@ func (a *api) listCharts(w http.ResponseWriter, r *http.Request, proj metadata.P
 		out = append(out, chartInfo{Name: g.Name, TotalVersions: g.TotalVersions, LatestVersion: g.LatestVersion,
 			Created: g.Created, Updated: g.Updated, Icon: g.latest.Icon, Home: g.latest.Home, Deprecated: g.latest.Deprecated})
 	}
-	writeJSON(w, http.StatusOK, out)
+	a.JSON(w, http.StatusOK, out)
 	return nil
 }
 
 // byName restores name order after a SemVer sort.
-func byName(vs []metadata.ChartVersion) []metadata.ChartVersion {
-	groups := map[string][]metadata.ChartVersion{}
+func byName(vs []domain.ChartVersion) []domain.ChartVersion {
+	groups := map[string][]domain.ChartVersion{}
 	var names []string
 	for _, v := range vs {
 		if _, ok := groups[v.Name]; !ok {
@@ -181,7 +152,7 @@ func byName(vs []metadata.ChartVersion) []metadata.ChartVersion {
 		groups[v.Name] = append(groups[v.Name], v)
 	}
 	sort.Strings(names)
-	out := make([]metadata.ChartVersion, 0, len(vs))
+	out := make([]domain.ChartVersion, 0, len(vs))
 	for _, n := range names {
 		out = append(out, groups[n]...)
 	}
@@ -190,10 +161,10 @@ func byName(vs []metadata.ChartVersion) []metadata.ChartVersion {
 
 // chartVersion is one version as ChartMuseum and Harbor show it: Chart.yaml
 // plus urls, created and digest.
-func (a *api) chartVersion(r *http.Request, v metadata.ChartVersion) map[string]any {
+func (a *api) chartVersion(r *http.Request, v domain.ChartVersion) map[string]any {
 	m := map[string]any{}
 	_ = json.Unmarshal(v.Metadata, &m)
-	m["urls"] = []string{chartURL(a.base(r), v.Project, v.Name, v.Version)}
+	m["urls"] = []string{chartURL(a.PublicURL(r), v.Project, v.Name, v.Version)}
 	m["created"] = v.Created.UTC()
 	m["digest"] = trimAlgo(v.ChartDigest)
 	m["labels"] = []any{}
@@ -201,25 +172,26 @@ func (a *api) chartVersion(r *http.Request, v metadata.ChartVersion) map[string]
 }
 
 // listVersions: GET /api/chartrepo/{project}/charts/{name}
-func (a *api) listVersions(w http.ResponseWriter, r *http.Request, proj metadata.Project, vars map[string]string) error {
-	vs, err := a.svc.versions(r.Context(), proj.ID, vars["name"], "", true)
+func (a *api) listVersions(w http.ResponseWriter, r *http.Request, proj domain.Project) error {
+	name := dialect.Var(r, "name")
+	vs, err := a.svc.versions(r.Context(), proj.ID, name, "", true)
 	if err != nil {
 		return err
 	}
 	if len(vs) == 0 {
-		return notFound("chart %s not found in project %s", vars["name"], proj.Name)
+		return notFound("chart %s not found in project %s", name, proj.Name)
 	}
 	out := make([]map[string]any, 0, len(vs))
 	for _, v := range vs {
 		out = append(out, a.chartVersion(r, v))
 	}
-	writeJSON(w, http.StatusOK, out)
+	a.JSON(w, http.StatusOK, out)
 	return nil
 }
 
 // versionDetail: GET /api/chartrepo/{project}/charts/{name}/{version}
-func (a *api) versionDetail(w http.ResponseWriter, r *http.Request, proj metadata.Project, vars map[string]string) error {
-	v, err := a.svc.version(r.Context(), proj.Name, vars["name"], vars["version"], true)
+func (a *api) versionDetail(w http.ResponseWriter, r *http.Request, proj domain.Project) error {
+	v, err := a.svc.version(r.Context(), proj.Name, dialect.Var(r, "name"), dialect.Var(r, "version"), true)
 	if err != nil {
 		return err
 	}
@@ -230,9 +202,9 @@ func (a *api) versionDetail(w http.ResponseWriter, r *http.Request, proj metadat
 	}
 	prov := ""
 	if v.ProvDigest != "" {
-		prov = chartURL(a.base(r), v.Project, v.Name, v.Version) + ".prov"
+		prov = chartURL(a.PublicURL(r), v.Project, v.Name, v.Version) + ".prov"
 	}
-	writeJSON(w, http.StatusOK, map[string]any{
+	a.JSON(w, http.StatusOK, map[string]any{
 		"metadata":     meta,
 		"dependencies": deps,
 		"security":     map[string]any{"signature": map[string]any{"signed": v.ProvDigest != "", "prov_file": prov}},
@@ -242,27 +214,24 @@ func (a *api) versionDetail(w http.ResponseWriter, r *http.Request, proj metadat
 }
 
 // deleteChart: DELETE /api/chartrepo/{project}/charts/{name}
-func (a *api) deleteChart(w http.ResponseWriter, r *http.Request, proj metadata.Project, vars map[string]string) error {
-	if err := a.svc.DeleteChart(r.Context(), proj.Name, vars["name"]); err != nil {
+func (a *api) deleteChart(w http.ResponseWriter, r *http.Request, proj domain.Project) error {
+	name := dialect.Var(r, "name")
+	dialect.Subject(r).Target = name
+	if err := a.svc.DeleteChart(r.Context(), proj.Name, name); err != nil {
 		return err
 	}
-	a.audit(r, "chart deleted", "project", proj.Name, "chart", vars["name"])
 	w.WriteHeader(http.StatusOK)
 	return nil
 }
 
 // deleteVersion: DELETE /api/chartrepo/{project}/charts/{name}/{version}
-func (a *api) deleteVersion(w http.ResponseWriter, r *http.Request, proj metadata.Project, vars map[string]string) error {
-	if err := a.svc.DeleteChartVersion(r.Context(), proj.Name, vars["name"], vars["version"]); err != nil {
+func (a *api) deleteVersion(w http.ResponseWriter, r *http.Request, proj domain.Project) error {
+	name, version := dialect.Var(r, "name"), dialect.Var(r, "version")
+	ev := dialect.Subject(r)
+	ev.Target, ev.Tag = name, version
+	if err := a.svc.DeleteChartVersion(r.Context(), proj.Name, name, version); err != nil {
 		return err
 	}
-	a.audit(r, "chart version deleted", "project", proj.Name, "chart", vars["name"], "version", vars["version"])
 	w.WriteHeader(http.StatusOK)
 	return nil
-}
-
-// audit logs a change with who made it.
-func (a *api) audit(r *http.Request, what string, attrs ...any) {
-	p, _ := auth.FromContext(r.Context())
-	a.log.InfoContext(r.Context(), what, append([]any{"user", p.DisplayName()}, attrs...)...)
 }

@@ -1,21 +1,18 @@
 package charts
 
 import (
-	"encoding/json"
 	"errors"
 	"net/http"
 
 	"github.com/berth-registry/berth/auth"
+	"github.com/berth-registry/berth/ext/dialect"
 	"github.com/berth-registry/berth/registry/domain"
 )
 
-// Error kinds of the chart repository itself; the others are the core's
-// (domain, auth). Every error is a *domain.Error, so callers of the Service
-// (the CCR dialect) map core kinds without knowing this package's.
-var (
-	errTooLarge = errors.New("too large")
-	errMethod   = errors.New("method not allowed")
-)
+// errTooLarge is a chart upload over the limits; the other kinds are the
+// core's (domain, auth). Every error is a *domain.Error, so callers of the
+// Service (the CCR dialect) map core kinds without knowing this package's.
+var errTooLarge = errors.New("too large")
 
 func invalid(format string, args ...any) error {
 	return domain.Errorf(domain.ErrInvalid, format, args...)
@@ -25,30 +22,27 @@ func notFound(format string, args ...any) error {
 	return domain.Errorf(domain.ErrNotFound, format, args...)
 }
 
-// classify is the one error table: core and chart error kinds to HTTP
+// errorTable is the one error table: core and chart error kinds to HTTP
 // status and Harbor's error code. Anything unknown is internal.
-func classify(err error) (int, string) {
-	switch err = domain.Classify(err); {
-	case errors.Is(err, domain.ErrUnavailable):
-		return http.StatusServiceUnavailable, "SERVICE_UNAVAILABLE"
-	case errors.Is(err, domain.ErrFull):
-		return http.StatusInsufficientStorage, "INSUFFICIENT_STORAGE"
-	case errors.Is(err, domain.ErrInvalid):
-		return http.StatusBadRequest, "BAD_REQUEST"
-	case errors.Is(err, errTooLarge):
-		return http.StatusRequestEntityTooLarge, "PAYLOAD_TOO_LARGE"
-	case errors.Is(err, errMethod):
-		return http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED"
-	case errors.Is(err, auth.ErrUnauthenticated):
-		return http.StatusUnauthorized, "UNAUTHORIZED"
-	case errors.Is(err, auth.ErrDenied), errors.Is(err, domain.ErrDenied), errors.Is(err, domain.ErrQuotaExceeded):
-		return http.StatusForbidden, "FORBIDDEN"
-	case errors.Is(err, auth.ErrNotFound), errors.Is(err, domain.ErrNotFound):
-		return http.StatusNotFound, "NOT_FOUND"
-	case errors.Is(err, domain.ErrAlreadyExists):
-		return http.StatusConflict, "CONFLICT"
-	}
-	return http.StatusInternalServerError, "INTERNAL_SERVER_ERROR"
+var errorTable = dialect.Table[string]{
+	{Kind: domain.ErrUnavailable, Status: http.StatusServiceUnavailable, Code: "SERVICE_UNAVAILABLE"},
+	{Kind: domain.ErrFull, Status: http.StatusInsufficientStorage, Code: "INSUFFICIENT_STORAGE"},
+	{Kind: domain.ErrInvalid, Status: http.StatusBadRequest, Code: "BAD_REQUEST"},
+	{Kind: dialect.ErrBadPath, Status: http.StatusBadRequest, Code: "BAD_REQUEST"},
+	{Kind: dialect.ErrBadBody, Status: http.StatusBadRequest, Code: "BAD_REQUEST"},
+	{Kind: errTooLarge, Status: http.StatusRequestEntityTooLarge, Code: "PAYLOAD_TOO_LARGE"},
+	{Kind: dialect.ErrMethod, Status: http.StatusMethodNotAllowed, Code: "METHOD_NOT_ALLOWED"},
+	{Kind: auth.ErrUnauthenticated, Status: http.StatusUnauthorized, Code: "UNAUTHORIZED"},
+	{Kind: auth.ErrDenied, Status: http.StatusForbidden, Code: "FORBIDDEN"},
+	{Kind: domain.ErrDenied, Status: http.StatusForbidden, Code: "FORBIDDEN"},
+	{Kind: domain.ErrQuotaExceeded, Status: http.StatusForbidden, Code: "FORBIDDEN"},
+	{Kind: dialect.ErrCrossSite, Status: http.StatusForbidden, Code: "FORBIDDEN"},
+	// A hidden project looks exactly like a missing one.
+	{Kind: auth.ErrNotFound, Status: http.StatusNotFound, Code: "NOT_FOUND", Message: "project not found"},
+	{Kind: domain.ErrNotFound, Status: http.StatusNotFound, Code: "NOT_FOUND"},
+	{Kind: dialect.ErrNoRoute, Status: http.StatusNotFound, Code: "NOT_FOUND"},
+	{Kind: domain.ErrAlreadyExists, Status: http.StatusConflict, Code: "CONFLICT"},
+	{Status: http.StatusInternalServerError, Code: "INTERNAL_SERVER_ERROR"},
 }
 
 type errorBody struct {
@@ -60,24 +54,7 @@ type errorItem struct {
 	Message string `json:"message"`
 }
 
-// fail writes err in Harbor's shape with the status of the table.
-func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) {
-	status, code := classify(err)
-	msg := domain.Classify(err).Error()
-	switch {
-	case status == http.StatusInternalServerError:
-		a.log.ErrorContext(r.Context(), "chart repository request failed", "method", r.Method, "path", r.URL.EscapedPath(), "err", err)
-		msg = "internal error"
-	case errors.Is(err, auth.ErrNotFound):
-		msg = "project not found" // a hidden project looks exactly like a missing one
-	case status == http.StatusUnauthorized:
-		w.Header().Set("WWW-Authenticate", `Basic realm="berth"`)
-	}
-	writeJSON(w, status, errorBody{Errors: []errorItem{{Code: code, Message: msg}}})
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+// envelope writes a failure in Harbor's shape.
+func (a *api) envelope(w http.ResponseWriter, _ *http.Request, f dialect.Failure[string]) {
+	a.JSON(w, f.Status, errorBody{Errors: []errorItem{{Code: f.Code, Message: f.Message}}})
 }

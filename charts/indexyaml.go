@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/berth-registry/berth/storage/metadata"
+	"github.com/berth-registry/berth/registry/domain"
 )
 
 // maxCachedIndexes bounds the index.yaml cache (projects × public URLs).
@@ -71,7 +71,7 @@ func (s *Service) indexFile(ctx context.Context, projectID int64, project, base 
 // chart name, versions newest SemVer first, each entry Chart.yaml plus
 // urls, created and digest (sha256 of the .tgz).
 func (s *Service) renderIndex(ctx context.Context, projectID int64, project, base string) ([]byte, error) {
-	vs, err := s.dom.ChartVersions(ctx, metadata.ChartFilter{ProjectID: projectID}, true)
+	vs, err := s.dom.ChartVersions(ctx, domain.ChartFilter{ProjectID: projectID}, true)
 	if err != nil {
 		return nil, err
 	}
@@ -81,7 +81,7 @@ func (s *Service) renderIndex(ctx context.Context, projectID int64, project, bas
 // renderIndex writes the index as block YAML whose entries are JSON flow
 // mappings (JSON is YAML): helm reads it like any index.yaml, and 10,000
 // versions render in a fraction of what a generic YAML encoder takes.
-func renderIndex(vs []metadata.ChartVersion, project, base string, now time.Time) ([]byte, error) {
+func renderIndex(vs []domain.ChartVersion, project, base string, now time.Time) ([]byte, error) {
 	var buf bytes.Buffer
 	buf.Grow(len(vs) * 700)
 	buf.WriteString("apiVersion: v1\nentries:")
@@ -126,7 +126,7 @@ func renderIndex(vs []metadata.ChartVersion, project, base string, now time.Time
 // spliceEntry appends berth's fields to the stored Chart.yaml JSON without
 // decoding it, when it is a plain object that holds none of them (it never
 // does when helm wrote it); otherwise it writes nothing and reports false.
-func spliceEntry(buf *bytes.Buffer, v metadata.ChartVersion, project, base string) bool {
+func spliceEntry(buf *bytes.Buffer, v domain.ChartVersion, project, base string) bool {
 	m := bytes.TrimSpace(v.Metadata)
 	// Re-encode what is not a plain object, and \/ (an escape YAML 1.1 lacks).
 	if len(m) < 2 || m[0] != '{' || m[len(m)-1] != '}' || bytes.Contains(m, []byte(`\/`)) {
@@ -148,7 +148,7 @@ func spliceEntry(buf *bytes.Buffer, v metadata.ChartVersion, project, base strin
 
 // indexEntry is one version's entry: its Chart.yaml fields, then berth's
 // urls, created and digest.
-func indexEntry(v metadata.ChartVersion, project, base string) (map[string]any, error) {
+func indexEntry(v domain.ChartVersion, project, base string) (map[string]any, error) {
 	var meta map[string]json.RawMessage
 	if err := json.Unmarshal(v.Metadata, &meta); err != nil {
 		return nil, fmt.Errorf("charts: metadata of %s %s: %w", v.Name, v.Version, err)

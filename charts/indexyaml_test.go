@@ -6,17 +6,17 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/berth-registry/berth/storage/metadata"
+	"github.com/berth-registry/berth/registry/domain"
 )
 
 // The rendered index is YAML with helm's shape: apiVersion v1, entries per
 // name, versions newest SemVer first, urls, digest (bare hex), created.
 func TestRenderIndex(t *testing.T) {
 	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	cv := func(name, version, meta string) metadata.ChartVersion {
-		return metadata.ChartVersion{Name: name, Version: version, Created: at, ChartDigest: "sha256:ab" + version, Metadata: []byte(meta)}
+	cv := func(name, version, meta string) domain.ChartVersion {
+		return domain.ChartVersion{Name: name, Version: version, Created: at, ChartDigest: "sha256:ab" + version, Metadata: []byte(meta)}
 	}
-	vs := []metadata.ChartVersion{
+	vs := []domain.ChartVersion{
 		cv("a", "1.2.0", `{"name":"a","version":"1.2.0","description":"x: \"y\" <z> & \n","apiVersion":"v2"}`),
 		cv("a", "1.10.0", `{"name":"a","version":"1.10.0","apiVersion":"v2","dependencies":[{"name":"d","repository":"","import-values":[{"child":"x","parent":"y"}]}]}`),
 		cv("a", "1.10.0-rc.1", `{"name":"a","version":"1.10.0-rc.1","apiVersion":"v2"}`),

@@ -20,7 +20,6 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/berth-registry/berth/registry/domain"
-	"github.com/berth-registry/berth/storage/metadata"
 )
 
 // Service is the chart repository over the domain service.
@@ -60,7 +59,7 @@ type Filter struct {
 // ListCharts lists charts (one summary per project and name) sorted by
 // project then name, one page of them, with the total.
 func (s *Service) ListCharts(ctx context.Context, f Filter, page domain.Page) ([]Summary, int64, error) {
-	vs, err := s.dom.ChartVersions(ctx, metadata.ChartFilter{ProjectIDs: f.ProjectIDs, NameHas: f.NameHas}, false)
+	vs, err := s.dom.ChartVersions(ctx, domain.ChartFilter{ProjectIDs: f.ProjectIDs, NameHas: f.NameHas}, false)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -76,18 +75,18 @@ func (s *Service) ListCharts(ctx context.Context, f Filter, page domain.Page) ([
 // chartGroup is a chart's summary with its newest version's record.
 type chartGroup struct {
 	Summary
-	latest metadata.ChartVersion
+	latest domain.ChartVersion
 }
 
 // summarize groups versions (ordered by project and name) into charts.
-func summarize(vs []metadata.ChartVersion) []chartGroup {
+func summarize(vs []domain.ChartVersion) []chartGroup {
 	var out []chartGroup
 	for i := 0; i < len(vs); {
 		j := i
 		for j < len(vs) && vs[j].Project == vs[i].Project && vs[j].Name == vs[i].Name {
 			j++
 		}
-		group := append([]metadata.ChartVersion(nil), vs[i:j]...)
+		group := append([]domain.ChartVersion(nil), vs[i:j]...)
 		sortVersions(group)
 		g := chartGroup{Summary: Summary{Project: vs[i].Project, Name: vs[i].Name, LatestVersion: group[0].Version,
 			TotalVersions: int64(len(group)), Created: group[0].Created, Updated: group[0].Created}, latest: group[0]}
@@ -107,7 +106,7 @@ func summarize(vs []metadata.ChartVersion) []chartGroup {
 
 // sortVersions orders versions newest SemVer first, as helm does; versions
 // that are not SemVer go last, by name.
-func sortVersions(vs []metadata.ChartVersion) {
+func sortVersions(vs []domain.ChartVersion) {
 	parsed := make(map[string]*semver.Version, len(vs))
 	for _, v := range vs {
 		if sv, err := semver.NewVersion(v.Version); err == nil {
@@ -131,8 +130,8 @@ func sortVersions(vs []metadata.ChartVersion) {
 
 // versions returns a project's live versions of a chart, newest first
 // (all charts when name is ""), with Chart.yaml when withMeta.
-func (s *Service) versions(ctx context.Context, projectID int64, name, version string, withMeta bool) ([]metadata.ChartVersion, error) {
-	vs, err := s.dom.ChartVersions(ctx, metadata.ChartFilter{ProjectID: projectID, Name: name, Version: version}, withMeta)
+func (s *Service) versions(ctx context.Context, projectID int64, name, version string, withMeta bool) ([]domain.ChartVersion, error) {
+	vs, err := s.dom.ChartVersions(ctx, domain.ChartFilter{ProjectID: projectID, Name: name, Version: version}, withMeta)
 	if err != nil {
 		return nil, err
 	}
@@ -141,17 +140,17 @@ func (s *Service) versions(ctx context.Context, projectID int64, name, version s
 }
 
 // version returns one live chart version of a project.
-func (s *Service) version(ctx context.Context, project, name, version string, withMeta bool) (metadata.ChartVersion, error) {
+func (s *Service) version(ctx context.Context, project, name, version string, withMeta bool) (domain.ChartVersion, error) {
 	p, err := s.dom.GetProject(ctx, project)
 	if err != nil {
-		return metadata.ChartVersion{}, err
+		return domain.ChartVersion{}, err
 	}
 	vs, err := s.versions(ctx, p.ID, name, version, withMeta)
 	if err != nil {
-		return metadata.ChartVersion{}, err
+		return domain.ChartVersion{}, err
 	}
 	if len(vs) == 0 {
-		return metadata.ChartVersion{}, notFound("chart %s version %s not found in project %s", name, version, project)
+		return domain.ChartVersion{}, notFound("chart %s version %s not found in project %s", name, version, project)
 	}
 	return vs[0], nil
 }
@@ -187,9 +186,11 @@ func (s *Service) DeleteChartVersion(ctx context.Context, project, name, version
 	return s.deleteVersion(ctx, v)
 }
 
-func (s *Service) deleteVersion(ctx context.Context, v metadata.ChartVersion) error {
-	repo := v.Project + "/" + v.Name
-	err := s.dom.DeleteArtifact(ctx, repo, v.Digest)
+func (s *Service) deleteVersion(ctx context.Context, v domain.ChartVersion) error {
+	repo, err := s.dom.Repository(ctx, v.Project+"/"+v.Name)
+	if err == nil {
+		err = repo.DeleteArtifact(ctx, v.Digest)
+	}
 	if err == nil {
 		s.log.InfoContext(ctx, "chart version deleted", "project", v.Project, "chart", v.Name, "version", v.Version, "digest", v.Digest)
 	}
@@ -203,7 +204,7 @@ func (s *Service) OpenChart(ctx context.Context, project, name, version string) 
 	if err != nil {
 		return nil, 0, err
 	}
-	b, err := s.dom.OpenBlob(ctx, v.Project+"/"+v.Name, v.ChartDigest)
+	b, err := s.openBlob(ctx, v, v.ChartDigest)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -219,7 +220,16 @@ func (s *Service) openProv(ctx context.Context, project, name, version string) (
 	if v.ProvDigest == "" {
 		return nil, notFound("chart %s version %s has no provenance file", name, version)
 	}
-	return s.dom.OpenBlob(ctx, v.Project+"/"+v.Name, v.ProvDigest)
+	return s.openBlob(ctx, v, v.ProvDigest)
+}
+
+// openBlob opens a blob of a chart version's repository.
+func (s *Service) openBlob(ctx context.Context, v domain.ChartVersion, d string) (*domain.Blob, error) {
+	repo, err := s.dom.Repository(ctx, v.Project+"/"+v.Name)
+	if err != nil {
+		return nil, err
+	}
+	return repo.OpenBlob(ctx, d)
 }
 
 // splitFileName finds the chart and version a download names: file is

@@ -18,10 +18,9 @@ import (
 	"github.com/opencontainers/image-spec/specs-go"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
-	"github.com/berth-registry/berth/auth"
+	"github.com/berth-registry/berth/ext/dialect"
 	"github.com/berth-registry/berth/registry/domain"
 	"github.com/berth-registry/berth/registry/index"
-	"github.com/berth-registry/berth/storage/metadata"
 )
 
 // multipartSlack is room for the multipart framing around the files.
@@ -29,7 +28,7 @@ const multipartSlack = 64 << 10
 
 // upload: POST /api/chartrepo/{project}/charts — multipart field "chart"
 // (the .tgz) and optional "prov"; ?force=true replaces an existing version.
-func (a *api) upload(w http.ResponseWriter, r *http.Request, proj metadata.Project, _ map[string]string) error {
+func (a *api) upload(w http.ResponseWriter, r *http.Request, proj domain.Project) error {
 	lim := a.svc.limits
 	r.Body = http.MaxBytesReader(w, r.Body, lim.MaxArchiveSize+maxProvSize+multipartSlack)
 	mr, err := r.MultipartReader()
@@ -69,14 +68,14 @@ func (a *api) upload(w http.ResponseWriter, r *http.Request, proj metadata.Proje
 	if chart == nil {
 		return invalid("the upload has no \"chart\" field")
 	}
-	p, _ := auth.FromContext(r.Context())
-	ctx := domain.WithPusher(r.Context(), p.Name)
+	ctx := domain.WithPusher(r.Context(), dialect.Caller(r).Name)
 	m, err := a.svc.Upload(ctx, proj, chart, prov, r.URL.Query().Get("force") == "true")
 	if err != nil {
 		return err
 	}
-	a.audit(r, "chart uploaded", "project", proj.Name, "chart", m.Name, "version", m.Version, "signed", prov != nil)
-	writeJSON(w, http.StatusCreated, map[string]bool{"saved": true})
+	ev := dialect.Subject(r)
+	ev.Target, ev.Tag = m.Name, m.Version
+	a.JSON(w, http.StatusCreated, map[string]bool{"saved": true})
 	return nil
 }
 
@@ -139,7 +138,7 @@ func (s *spooled) remove() {
 // Upload validates a chart archive (and provenance file) and stores it as
 // the OCI artifact <project>/<name>:<version> through the registry, with
 // the config and manifest `helm push` writes.
-func (s *Service) Upload(ctx context.Context, proj metadata.Project, chart *spooled, prov []byte, force bool) (*Metadata, error) {
+func (s *Service) Upload(ctx context.Context, proj domain.Project, chart *spooled, prov []byte, force bool) (*Metadata, error) {
 	rd, err := chart.reader()
 	if err != nil {
 		return nil, err
@@ -198,12 +197,21 @@ func (s *Service) Upload(ctx context.Context, proj metadata.Project, chart *spoo
 	}
 	for _, old := range existing {
 		if old.Digest != d { // replaced by force: the old manifest has no tag left
-			if err := s.dom.DeleteArtifact(ctx, repo, old.Digest); err != nil && !errors.Is(err, domain.ErrNotFound) {
+			if err := s.deleteArtifact(ctx, repo, old.Digest); err != nil && !errors.Is(err, domain.ErrNotFound) {
 				s.log.WarnContext(ctx, "charts: removing the replaced version", "repository", repo, "digest", old.Digest, "err", err)
 			}
 		}
 	}
 	return m, nil
+}
+
+// deleteArtifact deletes one manifest of repo.
+func (s *Service) deleteArtifact(ctx context.Context, repo, d string) error {
+	r, err := s.dom.Repository(ctx, repo)
+	if err != nil {
+		return err
+	}
+	return r.DeleteArtifact(ctx, d)
 }
 
 // checkProv accepts a provenance file only when it is a clear-signed

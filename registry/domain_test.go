@@ -17,7 +17,6 @@ import (
 	"github.com/berth-registry/berth/registry"
 	"github.com/berth-registry/berth/registry/berthtest"
 	"github.com/berth-registry/berth/registry/domain"
-	"github.com/berth-registry/berth/storage/metadata"
 )
 
 // startInProcess runs the core in this process over real storage and a real
@@ -88,25 +87,29 @@ func TestDomainService(t *testing.T) {
 			if err != nil || total != 2 || repos[0].Name != "team/app" || repos[0].TagCount != 2 {
 				t.Fatalf("repositories: %d %+v %v", total, repos, err)
 			}
+			app, err := svc.Repository(ctx, "team/app")
+			if err != nil {
+				t.Fatal(err)
+			}
 			sortDesc, _ := domain.SortBy("push_time", true, "name", "push_time")
-			tags, total, err := svc.ListTags(ctx, "team/app", domain.Query{Sort: sortDesc, Page: mustPage(t, 1, 1)})
+			tags, total, err := app.Tags(ctx, domain.Query{Sort: sortDesc, Page: mustPage(t, 1, 1)})
 			if err != nil || total != 2 || len(tags) != 1 || tags[0].Name != "v2" {
 				t.Fatalf("tags by push time desc: %d %+v %v", total, tags, err)
 			}
-			a, err := svc.GetArtifact(ctx, "team/app", "v1")
+			a, err := app.Artifact(ctx, "v1")
 			if err != nil || a.Digest != d1 {
 				t.Fatalf("artifact by tag: %+v %v", a, err)
 			}
-			m, err := svc.GetManifest(ctx, "team/app", d1)
+			m, err := app.Manifest(ctx, d1)
 			if err != nil || digestOf(m.Payload) != d1 {
 				t.Fatalf("manifest: %v", err)
 			}
-			if cfg, err := svc.GetConfig(ctx, "team/app", "v1"); err != nil || digestOf(cfg) != a.ConfigDigest {
+			if cfg, err := app.Config(ctx, "v1"); err != nil || digestOf(cfg) != a.ConfigDigest {
 				t.Fatalf("config: %v", err)
 			}
 			// Stream a layer and check its digest.
 			layer := a.Blobs[len(a.Blobs)-1]
-			blob, err := svc.OpenBlob(ctx, "team/app", layer.Digest)
+			blob, err := app.OpenBlob(ctx, layer.Digest)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -117,13 +120,13 @@ func TestDomainService(t *testing.T) {
 				t.Fatalf("blob stream: %d bytes, digest mismatch", n)
 			}
 
-			if err := svc.DeleteTag(ctx, "team/app", "v2"); err != nil {
+			if err := app.DeleteTag(ctx, "v2"); err != nil {
 				t.Fatal(err)
 			}
 			if out := berthtest.Run(t, crane, "ls", "--insecure", addr+"/team/app"); strings.TrimSpace(out) != "v1" {
 				t.Errorf("after DeleteTag, crane ls = %q", out)
 			}
-			if err := svc.DeleteArtifact(ctx, "team/app", "v1"); err != nil {
+			if err := app.DeleteArtifact(ctx, "v1"); err != nil {
 				t.Fatal(err)
 			}
 			resp, err := http.Get("http://" + addr + "/v2/team/app/manifests/" + d1)
@@ -136,7 +139,7 @@ func TestDomainService(t *testing.T) {
 			if err := svc.DeleteProject(ctx, "team", true); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := svc.GetRepository(ctx, "team/other"); !errors.Is(err, domain.ErrNotFound) {
+			if _, err := svc.Repository(ctx, "team/other"); !errors.Is(err, domain.ErrNotFound) {
 				t.Errorf("repository survived a forced project delete: %v", err)
 			}
 			if out, err := berthtest.RunErr(t, crane, "ls", "--insecure", addr+"/team/other"); err == nil {
@@ -146,10 +149,10 @@ func TestDomainService(t *testing.T) {
 				err  error
 				kind error
 			}{
-				{second(svc.GetRepository(ctx, "Team/X")), domain.ErrInvalid},
-				{second(svc.GetRepository(ctx, "library/none")), domain.ErrNotFound},
-				{second(svc.GetArtifact(ctx, "library/none", "v1")), domain.ErrNotFound},
-				{svc.DeleteTag(ctx, "library/none", "bad tag"), domain.ErrInvalid},
+				{second(svc.Repository(ctx, "Team/X")), domain.ErrInvalid},
+				{second(svc.Repository(ctx, "library/none")), domain.ErrNotFound},
+				{second(app.Artifact(ctx, "v1")), domain.ErrNotFound}, // the repository is gone
+				{app.DeleteTag(ctx, "bad tag"), domain.ErrInvalid},
 			} {
 				if !errors.Is(c.err, c.kind) {
 					t.Errorf("got %v, want %v", c.err, c.kind)
@@ -174,6 +177,6 @@ func digestOf(b []byte) string {
 	return "sha256:" + hex.EncodeToString(s[:])
 }
 
-func metadataRepoFilter(projectID int64) metadata.RepoFilter {
-	return metadata.RepoFilter{ProjectID: projectID}
+func metadataRepoFilter(projectID int64) domain.RepoFilter {
+	return domain.RepoFilter{ProjectID: projectID}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/berth-registry/berth/auth"
 	"github.com/berth-registry/berth/cmd/berth/config"
+	"github.com/berth-registry/berth/registry/domain"
 	"github.com/berth-registry/berth/storage/metadata"
 )
 
@@ -77,14 +78,14 @@ func userCmd(ctx context.Context, args, environ []string, stdin io.Reader, stdou
 		if err != nil {
 			return err
 		}
-		if err := svc.SetPassword(ctx, name, pw); errors.Is(err, metadata.ErrNotFound) {
+		if err := svc.SetPassword(ctx, name, pw); errors.Is(err, domain.ErrNotFound) {
 			return fmt.Errorf("user %q does not exist (berth user add creates it)", name)
 		} else if err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "password of %s changed\n", name)
 	case "list":
-		us, err := db.ListUsers(ctx)
+		us, err := svc.Users(ctx)
 		if err != nil {
 			return err
 		}
@@ -102,7 +103,7 @@ func userCmd(ctx context.Context, args, environ []string, stdin io.Reader, stdou
 		if name == auth.AdminUser {
 			return errors.New("the admin user cannot be deleted (change its password instead)")
 		}
-		if err := db.DeleteUser(ctx, name); errors.Is(err, metadata.ErrNotFound) {
+		if err := svc.DeleteUser(ctx, name); errors.Is(err, domain.ErrNotFound) {
 			return fmt.Errorf("user %q does not exist", name)
 		} else if err != nil {
 			return err

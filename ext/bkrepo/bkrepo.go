@@ -1,8 +1,8 @@
 // Package bkrepo serves the bk-repo (BlueKing artifact repository) "docker
 // ext" management API (seed 000) over berth's domain service. It holds only
 // routes, request parsing, the {code, message, data, traceId} envelope and
-// one error table; every read and change goes through domain.Service, and
-// every route calls auth.Service.Check before doing anything.
+// one error table; every read and change goes through the domain, after
+// the dialect kit's one authorization step.
 //
 // A bk-repo image projectId/repoName/name is the OCI repository
 // "projectId/repoName/name": projectId is the berth project.
@@ -10,61 +10,53 @@ package bkrepo
 
 import (
 	"encoding/base64"
-	"log/slog"
 	"net/http"
 	"strings"
 
 	"github.com/gorilla/mux"
 
 	"github.com/berth-registry/berth/auth"
-	"github.com/berth-registry/berth/registry/domain"
+	"github.com/berth-registry/berth/ext/dialect"
+	"github.com/berth-registry/berth/registry/observe"
 )
 
 // Prefix is where the dialect lives.
 const Prefix = "/docker/ext/"
 
-// HostFunc returns the public registry host (no scheme) for a request.
-type HostFunc func(*http.Request) string
-
-// api is the dialect's state: the core services it calls.
+// api is the dialect.
 type api struct {
-	auth *auth.Service
-	dom  *domain.Service
-	host HostFunc
-	log  *slog.Logger
+	*dialect.API[int]
 }
 
-// handler serves one route; segs are the decoded path segments after the
-// route's keyword.
-type handler func(a *api, w http.ResponseWriter, r *http.Request, segs []string) error
-
-// route is one entry of the route table.
-type route struct {
-	methods []string
-	minSegs int
-	maxSegs int // -1: no limit (a name with slashes)
-	serve   handler
+// Mount adds the dialect to r, and bk-repo's Platform credentials to
+// every route.
+func Mount(r *mux.Router, core dialect.Core) {
+	a := &api{}
+	a.API = &dialect.API[int]{Core: core, Name: "bkrepo", Prefix: Prefix, OwnPrefix: true, Routes: a.routes(),
+		Errors: errorTable, Envelope: a.envelope, Segment: decodeSegment, NoRoute: badSegment}
+	core.Auth.AddScheme(PlatformScheme)
+	a.Mount(r)
 }
 
-// routes is the dialect's one route table, keyed by the path keyword after
-// /docker/ext/. Segment counts are those after the keyword.
-var routes = map[string]route{
-	"addr":           {[]string{http.MethodGet}, 0, 0, (*api).addr},
-	"manifest":       {[]string{http.MethodGet}, 4, -1, (*api).manifest},                 // {p}/{r}/{name...}/{tag}
-	"layer":          {[]string{http.MethodGet, http.MethodHead}, 4, -1, (*api).layer},   // {p}/{r}/{name...}/{digest}
-	"repo":           {[]string{http.MethodGet}, 2, 2, (*api).listImages},                // {p}/{r}
-	"tag":            {[]string{http.MethodGet}, 3, -1, (*api).listTags},                 // {p}/{r}/{name...}
-	"package/delete": {[]string{http.MethodDelete}, 2, 2, (*api).deletePackage},          // {p}/{r}?packageKey
-	"version/delete": {[]string{http.MethodDelete}, 2, 2, (*api).deleteVersion},          // {p}/{r}?packageKey&version
-	"version/detail": {[]string{http.MethodGet}, 2, 2, (*api).versionDetail},             // {p}/{r}?packageKey&version
-	"version/stage":  {[]string{http.MethodPost, http.MethodPut}, 2, 2, (*api).setStage}, // {p}/{r}?packageKey&version&tag
-}
-
-// Mount adds the dialect to r. host gives the public registry host.
-func Mount(r *mux.Router, authSvc *auth.Service, dom *domain.Service, host HostFunc) {
-	a := &api{auth: authSvc, dom: dom, host: host, log: slog.Default().With("dialect", "bkrepo")}
-	authSvc.AddScheme(PlatformScheme)
-	r.PathPrefix(Prefix).Handler(authSvc.Middleware(http.HandlerFunc(a.serve)))
+// routes is the dialect's one route table, after /docker/ext/.
+func (a *api) routes() []dialect.Route {
+	const (
+		get, head, put, post, del = http.MethodGet, http.MethodHead, http.MethodPut, http.MethodPost, http.MethodDelete
+		repo                      = "{project}/{repo}"
+		image                     = repo + "/{name...}"
+	)
+	stage := dialect.Op{Serve: a.setStage, Action: observe.TagStage}
+	return []dialect.Route{
+		{Path: "addr", Methods: map[string]dialect.Op{get: {Serve: a.addr}}},
+		{Path: "manifest/" + image + "/{ref}", Methods: map[string]dialect.Op{get: {Serve: a.manifest}}},
+		{Path: "layer/" + image + "/{ref}", Methods: map[string]dialect.Op{get: {Serve: a.layer}, head: {Serve: a.layer}}},
+		{Path: "repo/" + repo, Methods: map[string]dialect.Op{get: {Serve: a.listImages}}},
+		{Path: "tag/" + image, Methods: map[string]dialect.Op{get: {Serve: a.listTags}}},
+		{Path: "package/delete/" + repo, Methods: map[string]dialect.Op{del: {Serve: a.deletePackage, Action: observe.RepositoryDelete}}},
+		{Path: "version/delete/" + repo, Methods: map[string]dialect.Op{del: {Serve: a.deleteVersion, Action: observe.TagDelete}}},
+		{Path: "version/detail/" + repo, Methods: map[string]dialect.Op{get: {Serve: a.versionDetail}}},
+		{Path: "version/stage/" + repo, Methods: map[string]dialect.Op{post: stage, put: stage}},
+	}
 }
 
 // PlatformScheme is bk-repo's "Authorization: Platform
@@ -80,90 +72,31 @@ var PlatformScheme = auth.Scheme{Authorization: "Platform", Read: func(r *http.R
 	return auth.Credentials{Username: ak, Password: sk, ActingUser: r.Header.Get("X-BKREPO-UID")}, nil
 }}
 
-// serve dispatches a request: route lookup (404), authentication (401),
-// method (405), path segments (400), then the route itself.
-func (a *api) serve(w http.ResponseWriter, r *http.Request) {
-	keyword, raw := splitRoute(strings.TrimPrefix(r.URL.EscapedPath(), Prefix))
-	rt, ok := routes[keyword]
-	if !ok {
-		a.fail(w, r, notFound("no docker ext route %q", r.URL.EscapedPath()))
-		return
-	}
-	if _, err := a.principal(r); err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	if !allowed(rt.methods, r.Method) {
-		w.Header().Set("Allow", strings.Join(rt.methods, ", "))
-		a.fail(w, r, errMethod)
-		return
-	}
-	segs, err := decodeSegments(raw)
-	if err == nil && (len(segs) < rt.minSegs || (rt.maxSegs >= 0 && len(segs) > rt.maxSegs)) {
-		err = notFound("no docker ext route %q", r.URL.EscapedPath())
-	}
-	if err == nil {
-		err = rt.serve(a, w, r, segs)
-	}
-	if err != nil {
-		a.fail(w, r, err)
-	}
-}
-
-// splitRoute separates the keyword (one segment, or two for package/ and
-// version/) from the raw segments that follow it.
-func splitRoute(rest string) (string, []string) {
-	parts := strings.Split(rest, "/")
-	n := 1
-	if (parts[0] == "package" || parts[0] == "version") && len(parts) > 1 {
-		n = 2
-	}
-	if len(parts) <= n {
-		return strings.Join(parts, "/"), nil
-	}
-	return strings.Join(parts[:n], "/"), parts[n:]
-}
-
-func allowed(methods []string, m string) bool {
-	for _, x := range methods {
-		if x == m {
-			return true
+// badSegment finds why no route serves a path under /docker/ext/: a
+// segment that is not valid (400) before a shape that is not a route
+// (404).
+func badSegment(r *http.Request) error {
+	for _, s := range strings.Split(strings.TrimPrefix(r.URL.EscapedPath(), Prefix), "/")[1:] {
+		if _, err := decodeSegment(s); err != nil {
+			return err
 		}
 	}
-	return false
+	return nil
 }
 
-// principal is the authenticated caller; anonymous callers and credentials
-// that did not verify are ErrUnauthenticated (bk-repo never serves
-// anonymous requests).
-func (a *api) principal(r *http.Request) (auth.Principal, error) {
-	p, err := auth.FromContext(r.Context())
-	if err == nil && !p.Authenticated() {
-		err = auth.ErrUnauthenticated
+// authorize checks action on the image's project, whose name the audit
+// event of a change carries.
+func (a *api) authorize(r *http.Request, im image, action string) error {
+	ev := dialect.Subject(r)
+	ev.Project = im.project
+	if im.name != "" {
+		ev.Repository = im.full()
 	}
-	return p, err
-}
-
-// authorize is the one authorization step of every project route.
-func (a *api) authorize(r *http.Request, project, action string) (int64, error) {
-	p, err := a.principal(r)
-	if err != nil {
-		return 0, err
-	}
-	proj, err := a.auth.Check(r.Context(), p, project, action)
-	return proj.ID, err
-}
-
-// audit logs a change with who made it (the acting user of an app
-// credential when X-BKREPO-UID names one).
-func (a *api) audit(r *http.Request, what string, attrs ...any) {
-	p, _ := a.principal(r)
-	attrs = append([]any{"request_id", requestID(r), "user", p.DisplayName()}, attrs...)
-	a.log.InfoContext(r.Context(), what, attrs...)
+	_, err := a.Authorize(r, im.project, action)
+	return err
 }
 
 // addr: GET /docker/ext/addr — the public registry host.
-func (a *api) addr(w http.ResponseWriter, r *http.Request, _ []string) error {
-	ok(w, r, a.host(r))
-	return nil
+func (a *api) addr(w http.ResponseWriter, r *http.Request) error {
+	return a.ok(w, r, a.PublicHost(r))
 }

@@ -8,24 +8,29 @@ import (
 	"time"
 
 	"github.com/berth-registry/berth/auth"
+	"github.com/berth-registry/berth/ext/dialect"
 	"github.com/berth-registry/berth/registry/domain"
-	"github.com/berth-registry/berth/storage/metadata"
 )
 
 // manifest: GET /docker/ext/manifest/{p}/{r}/{name...}/{tag} — data is the
 // stored manifest JSON as a string, byte for byte.
-func (a *api) manifest(w http.ResponseWriter, r *http.Request, segs []string) error {
-	im, ref, err := imageRef(segs)
+func (a *api) manifest(w http.ResponseWriter, r *http.Request) error {
+	im, err := pathImage(r)
 	if err != nil {
 		return err
 	}
+	ref := dialect.Var(r, "ref")
 	if err := validRef(ref); err != nil {
 		return err
 	}
-	if _, err := a.authorize(r, im.project, auth.ActionPull); err != nil {
+	if err := a.authorize(r, im, auth.ActionPull); err != nil {
 		return err
 	}
-	m, err := a.dom.GetManifest(r.Context(), im.full(), ref)
+	repo, err := a.Dom.Repository(r.Context(), im.full())
+	if err != nil {
+		return err
+	}
+	m, err := repo.Manifest(r.Context(), ref)
 	if err != nil {
 		return err
 	}
@@ -34,9 +39,8 @@ func (a *api) manifest(w http.ResponseWriter, r *http.Request, segs []string) er
 	if strings.Contains(ref, ":") {
 		tag = ""
 	}
-	a.dom.RecordDownload(im.full(), m.Digest, tag)
-	ok(w, r, string(m.Payload))
-	return nil
+	repo.RecordDownload(m.Digest, tag)
+	return a.ok(w, r, string(m.Payload))
 }
 
 // validRef accepts a tag or a digest.
@@ -51,18 +55,23 @@ func validRef(ref string) error {
 // layer: GET /docker/ext/layer/{p}/{r}/{name...}/{digest} streams a blob of
 // the image's repository with Content-Length, Docker-Content-Digest and
 // Range support.
-func (a *api) layer(w http.ResponseWriter, r *http.Request, segs []string) error {
-	im, ref, err := imageRef(segs)
+func (a *api) layer(w http.ResponseWriter, r *http.Request) error {
+	im, err := pathImage(r)
 	if err != nil {
 		return err
 	}
+	ref := dialect.Var(r, "ref")
 	if _, err := domain.ParseDigest(ref); err != nil {
 		return err
 	}
-	if _, err := a.authorize(r, im.project, auth.ActionPull); err != nil {
+	if err := a.authorize(r, im, auth.ActionPull); err != nil {
 		return err
 	}
-	b, err := a.dom.OpenBlob(r.Context(), im.full(), ref)
+	repo, err := a.Dom.Repository(r.Context(), im.full())
+	if err != nil {
+		return err
+	}
+	b, err := repo.OpenBlob(r.Context(), ref)
 	if err != nil {
 		return err
 	}
@@ -130,24 +139,28 @@ type (
 )
 
 // versionDetail: GET /docker/ext/version/detail/{p}/{r}?packageKey&version.
-func (a *api) versionDetail(w http.ResponseWriter, r *http.Request, segs []string) error {
-	im, version, err := packageParams(segs, r.URL.Query(), true)
+func (a *api) versionDetail(w http.ResponseWriter, r *http.Request) error {
+	im, version, err := packageParams(r, true)
 	if err != nil {
 		return err
 	}
-	if _, err := a.authorize(r, im.project, auth.ActionPull); err != nil {
+	if err := a.authorize(r, im, auth.ActionPull); err != nil {
 		return err
 	}
-	ctx, repo := r.Context(), im.full()
-	art, err := a.dom.GetArtifact(ctx, repo, version)
+	ctx := r.Context()
+	repo, err := a.Dom.Repository(ctx, im.full())
 	if err != nil {
 		return err
 	}
-	m, err := a.dom.GetManifest(ctx, repo, art.Digest)
+	art, err := repo.Artifact(ctx, version)
 	if err != nil {
 		return err
 	}
-	var tag metadata.Tag
+	m, err := repo.Manifest(ctx, art.Digest)
+	if err != nil {
+		return err
+	}
+	var tag domain.Tag
 	for _, t := range art.Tags {
 		if t.Name == version {
 			tag = t
@@ -169,7 +182,7 @@ func (a *api) versionDetail(w http.ResponseWriter, r *http.Request, segs []strin
 	// 977 for hello-world; for an index, the image described);
 	// createdDate the version's first push, not moved by pushing it again
 	// or under another tag; downloadCount the version's own downloads.
-	host := a.host(r)
+	host := a.PublicHost(r)
 	created, pushed, downloads := tag.CreatedAt, tag.PushTime, tag.PullCount
 	if tag.Name == "" { // asked by digest: the artifact's
 		created, pushed, downloads = art.PushTime, art.PushTime, art.PullCount
@@ -191,14 +204,13 @@ func (a *api) versionDetail(w http.ResponseWriter, r *http.Request, segs []strin
 	if d.Basic.OS == "" {
 		d.Basic.OS = cfg.OS
 	}
-	ok(w, r, d)
-	return nil
+	return a.ok(w, r, d)
 }
 
 // image returns the image artifact a version stands for and its manifest:
 // the artifact itself, or for an index its linux/amd64 child (else the
 // first child present in the repository).
-func (a *api) image(ctx context.Context, repo string, art metadata.Artifact, m domain.Manifest) (metadata.Artifact, manifestDoc, error) {
+func (a *api) image(ctx context.Context, repo *domain.Repo, art domain.Artifact, m domain.Manifest) (domain.Artifact, manifestDoc, error) {
 	var doc manifestDoc
 	if err := json.Unmarshal(m.Payload, &doc); err != nil {
 		return art, doc, nil // not JSON we understand: no layers to show
@@ -213,14 +225,14 @@ func (a *api) image(ctx context.Context, repo string, art metadata.Artifact, m d
 			break
 		}
 	}
-	child, err := a.dom.GetArtifact(ctx, repo, pick)
+	child, err := repo.Artifact(ctx, pick)
 	if isNotFound(err) {
 		return art, manifestDoc{}, nil // a child stored elsewhere
 	}
 	if err != nil {
 		return art, doc, err
 	}
-	cm, err := a.dom.GetManifest(ctx, repo, pick)
+	cm, err := repo.Manifest(ctx, pick)
 	if err != nil {
 		return art, doc, err
 	}
@@ -231,12 +243,12 @@ func (a *api) image(ctx context.Context, repo string, art metadata.Artifact, m d
 
 // config reads an image's config for its history; artifacts without an
 // image config have none.
-func (a *api) config(ctx context.Context, repo string, img metadata.Artifact) (configDoc, error) {
+func (a *api) config(ctx context.Context, repo *domain.Repo, img domain.Artifact) (configDoc, error) {
 	var cfg configDoc
 	if img.ConfigDigest == "" {
 		return cfg, nil
 	}
-	raw, err := a.dom.GetConfig(ctx, repo, img.Digest)
+	raw, err := repo.Config(ctx, img.Digest)
 	if isNotFound(err) || errorsIsInvalid(err) {
 		return cfg, nil
 	}

@@ -1,11 +1,11 @@
 package bkrepo
 
 import (
-	"encoding/json"
 	"errors"
 	"net/http"
 
 	"github.com/berth-registry/berth/auth"
+	"github.com/berth-registry/berth/ext/dialect"
 	"github.com/berth-registry/berth/registry/domain"
 	"github.com/berth-registry/berth/registry/observe"
 )
@@ -26,7 +26,6 @@ var (
 	errMissing  = errors.New("parameter missing")
 	errInvalid  = errors.New("parameter invalid")
 	errNotFound = errors.New("not found")
-	errMethod   = errors.New("method not allowed")
 )
 
 // Dialect failures are *domain.Error values of the kinds above, so one
@@ -44,66 +43,47 @@ func notFound(format string, args ...any) error {
 	return domain.Errorf(errNotFound, format, args...)
 }
 
-// classify is the dialect's one error table: core and dialect error kinds
-// to HTTP status and bk-repo code. Anything unknown is internal.
-func classify(err error) (status, code int) {
-	switch err = domain.Classify(err); {
-	case errors.Is(err, domain.ErrUnavailable):
-		return http.StatusServiceUnavailable, CodeInternal
-	case errors.Is(err, domain.ErrFull):
-		return http.StatusInsufficientStorage, CodeInternal
-	case errors.Is(err, errMissing):
-		return http.StatusBadRequest, CodeParamMissing
-	case errors.Is(err, errInvalid), errors.Is(err, domain.ErrInvalid):
-		return http.StatusBadRequest, CodeParamInvalid
-	case errors.Is(err, errMethod):
-		return http.StatusMethodNotAllowed, CodeParamInvalid
-	case errors.Is(err, auth.ErrUnauthenticated):
-		return http.StatusUnauthorized, CodeUnauthenticated
-	case errors.Is(err, auth.ErrDenied), errors.Is(err, domain.ErrDenied):
-		return http.StatusForbidden, CodeDenied
-	case errors.Is(err, errNotFound), errors.Is(err, auth.ErrNotFound), errors.Is(err, domain.ErrNotFound):
-		return http.StatusNotFound, CodeNotFound
-	}
-	return http.StatusInternalServerError, CodeInternal
+// errorTable is the dialect's one error table: core and dialect error
+// kinds to HTTP status and bk-repo code. Anything unknown is internal.
+var errorTable = dialect.Table[int]{
+	{Kind: domain.ErrUnavailable, Status: http.StatusServiceUnavailable, Code: CodeInternal},
+	{Kind: domain.ErrFull, Status: http.StatusInsufficientStorage, Code: CodeInternal},
+	{Kind: errMissing, Status: http.StatusBadRequest, Code: CodeParamMissing},
+	{Kind: errInvalid, Status: http.StatusBadRequest, Code: CodeParamInvalid},
+	{Kind: domain.ErrInvalid, Status: http.StatusBadRequest, Code: CodeParamInvalid},
+	{Kind: dialect.ErrBadPath, Status: http.StatusBadRequest, Code: CodeParamInvalid},
+	{Kind: dialect.ErrBadBody, Status: http.StatusBadRequest, Code: CodeParamInvalid},
+	{Kind: dialect.ErrMethod, Status: http.StatusMethodNotAllowed, Code: CodeParamInvalid},
+	{Kind: auth.ErrUnauthenticated, Status: http.StatusUnauthorized, Code: CodeUnauthenticated},
+	{Kind: auth.ErrDenied, Status: http.StatusForbidden, Code: CodeDenied},
+	{Kind: domain.ErrDenied, Status: http.StatusForbidden, Code: CodeDenied},
+	{Kind: dialect.ErrCrossSite, Status: http.StatusForbidden, Code: CodeDenied},
+	{Kind: errNotFound, Status: http.StatusNotFound, Code: CodeNotFound},
+	{Kind: dialect.ErrNoRoute, Status: http.StatusNotFound, Code: CodeNotFound},
+	// A hidden project looks exactly like a missing one.
+	{Kind: auth.ErrNotFound, Status: http.StatusNotFound, Code: CodeNotFound, Message: "project not found"},
+	{Kind: domain.ErrNotFound, Status: http.StatusNotFound, Code: CodeNotFound},
+	{Status: http.StatusInternalServerError, Code: CodeInternal},
 }
 
-// envelope is every JSON response of the dialect.
-type envelope struct {
+// envelopeJSON is every JSON response of the dialect.
+type envelopeJSON struct {
 	Code    int     `json:"code"`
 	Message *string `json:"message"`
 	Data    any     `json:"data"`
 	TraceID string  `json:"traceId"`
 }
 
-// requestID is the per-request id berth's access log and X-Request-Id carry.
-func requestID(r *http.Request) string { return observe.RequestID(r.Context()) }
-
-// ok writes a success envelope (message null, as bk-repo does).
-func ok(w http.ResponseWriter, r *http.Request, data any) {
-	writeJSON(w, http.StatusOK, envelope{Code: CodeOK, Data: data, TraceID: requestID(r)})
+// ok writes a success envelope (message null, as bk-repo does); traceId
+// is the request id of the X-Request-Id header and the log.
+func (a *api) ok(w http.ResponseWriter, r *http.Request, data any) error {
+	a.JSON(w, http.StatusOK, envelopeJSON{Code: CodeOK, Data: data, TraceID: observe.RequestID(r.Context())})
+	return nil
 }
 
-// fail writes an error envelope with the status and code of the table.
-func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) {
-	status, code := classify(err)
-	msg := domain.Classify(err).Error()
-	switch {
-	case status == http.StatusInternalServerError:
-		a.log.ErrorContext(r.Context(), "docker ext request failed", "request_id", requestID(r), "path", r.URL.EscapedPath(), "err", err)
-		msg = "internal error"
-	case errors.Is(err, auth.ErrNotFound):
-		msg = "project not found" // a hidden project looks exactly like a missing one
-	case status == http.StatusUnauthorized:
-		w.Header().Set("WWW-Authenticate", `Basic realm="berth"`)
-	}
-	writeJSON(w, status, envelope{Code: code, Message: &msg, TraceID: requestID(r)})
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+// envelope writes a failure.
+func (a *api) envelope(w http.ResponseWriter, r *http.Request, f dialect.Failure[int]) {
+	a.JSON(w, f.Status, envelopeJSON{Code: f.Code, Message: &f.Message, TraceID: observe.RequestID(r.Context())})
 }
 
 func isNotFound(err error) bool { return errors.Is(err, domain.ErrNotFound) }

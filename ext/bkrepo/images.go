@@ -8,7 +8,6 @@ import (
 
 	"github.com/berth-registry/berth/auth"
 	"github.com/berth-registry/berth/registry/domain"
-	"github.com/berth-registry/berth/storage/metadata"
 )
 
 // dateLayout is bk-repo's date: ISO-8601 local time with milliseconds.
@@ -43,8 +42,8 @@ type imageRecord struct {
 }
 
 // listImages: GET /docker/ext/repo/{p}/{r}?pageNumber&pageSize&name.
-func (a *api) listImages(w http.ResponseWriter, r *http.Request, segs []string) error {
-	im, err := repoOnly(segs)
+func (a *api) listImages(w http.ResponseWriter, r *http.Request) error {
+	im, err := pathImage(r)
 	if err != nil {
 		return err
 	}
@@ -53,14 +52,14 @@ func (a *api) listImages(w http.ResponseWriter, r *http.Request, segs []string) 
 	if err != nil {
 		return err
 	}
-	projectID, err := a.authorize(r, im.project, auth.ActionPull)
+	proj, err := a.Authorize(r, im.project, auth.ActionPull)
 	if err != nil {
 		return err
 	}
 	ctx := r.Context()
-	under := metadata.RepoFilter{ProjectID: projectID, Prefix: im.prefix()}
+	under := domain.RepoFilter{ProjectID: proj.ID, Prefix: im.prefix()}
 	byName := domain.Sort{By: "name"}
-	repos, total, err := a.dom.ListRepositories(ctx, under, domain.Query{
+	repos, total, err := a.Dom.ListRepositories(ctx, under, domain.Query{
 		Filter: strings.ToLower(q.Get("name")), Sort: byName, Page: page,
 	})
 	if err != nil {
@@ -68,7 +67,7 @@ func (a *api) listImages(w http.ResponseWriter, r *http.Request, segs []string) 
 	}
 	if total == 0 {
 		// No match: is there any image under projectId/repoName at all?
-		if _, n, err := a.dom.ListRepositories(ctx, under, domain.Query{Sort: byName, Page: domain.Page{Limit: 1}}); err != nil {
+		if _, n, err := a.Dom.ListRepositories(ctx, under, domain.Query{Sort: byName, Page: domain.Page{Limit: 1}}); err != nil {
 			return err
 		} else if n == 0 {
 			return notFound("repository %s/%s not found", im.project, im.repo)
@@ -82,13 +81,12 @@ func (a *api) listImages(w http.ResponseWriter, r *http.Request, segs []string) 
 		}
 		records = append(records, rec)
 	}
-	ok(w, r, newPage(total, number, size, records))
-	return nil
+	return a.ok(w, r, newPage(total, number, size, records))
 }
 
 // imageRecord describes a repository; who pushed last comes from its
 // newest artifact.
-func (a *api) imageRecord(ctx context.Context, repo metadata.Repository, prefix string) (imageRecord, error) {
+func (a *api) imageRecord(ctx context.Context, repo domain.Repository, prefix string) (imageRecord, error) {
 	rec := imageRecord{
 		Name:             strings.TrimPrefix(repo.Name, prefix),
 		LastModifiedDate: date(repo.UpdatedAt),
@@ -96,7 +94,7 @@ func (a *api) imageRecord(ctx context.Context, repo metadata.Repository, prefix 
 		Description:      repo.Summary,
 	}
 	newest := domain.Query{Sort: domain.Sort{By: "push_time", Desc: true}, Page: domain.Page{Limit: 1}}
-	arts, _, err := a.dom.ListArtifacts(ctx, repo.Name, newest)
+	arts, _, err := a.Dom.Repo(repo).Artifacts(ctx, newest)
 	if err != nil && !isNotFound(err) {
 		return rec, err
 	}
@@ -108,18 +106,20 @@ func (a *api) imageRecord(ctx context.Context, repo metadata.Repository, prefix 
 
 // deletePackage: DELETE /docker/ext/package/delete/{p}/{r}?packageKey — the
 // image with every tag and artifact.
-func (a *api) deletePackage(w http.ResponseWriter, r *http.Request, segs []string) error {
-	im, _, err := packageParams(segs, r.URL.Query(), false)
+func (a *api) deletePackage(w http.ResponseWriter, r *http.Request) error {
+	im, _, err := packageParams(r, false)
 	if err != nil {
 		return err
 	}
-	if _, err := a.authorize(r, im.project, auth.ActionDelete); err != nil {
+	if err := a.authorize(r, im, auth.ActionDelete); err != nil {
 		return err
 	}
-	if err := a.dom.DeleteRepository(r.Context(), im.full()); err != nil {
+	repo, err := a.Dom.Repository(r.Context(), im.full())
+	if err == nil {
+		err = repo.Delete(r.Context())
+	}
+	if err != nil {
 		return err
 	}
-	a.audit(r, "docker ext: package deleted", "repository", im.full())
-	ok(w, r, true)
-	return nil
+	return a.ok(w, r, true)
 }

@@ -1,10 +1,12 @@
 package bkrepo
 
 import (
+	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 
+	"github.com/berth-registry/berth/ext/dialect"
 	"github.com/berth-registry/berth/registry/domain"
 )
 
@@ -14,22 +16,15 @@ const (
 	packageScheme   = "docker://"
 )
 
-// decodeSegments unescapes raw path segments. An empty segment, "." or
+// decodeSegment unescapes one raw path segment. An empty segment, "." or
 // "..", or one whose escapes hide a '/' or a NUL is invalid: names are
 // never built from path tricks.
-func decodeSegments(raw []string) ([]string, error) {
-	out := make([]string, 0, len(raw))
-	for _, s := range raw {
-		d, err := url.PathUnescape(s)
-		if err != nil {
-			return nil, invalid("path segment %q is not valid: %v", s, err)
-		}
-		if err := checkSegment(d); err != nil {
-			return nil, err
-		}
-		out = append(out, d)
+func decodeSegment(raw string) (string, error) {
+	d, err := url.PathUnescape(raw)
+	if err != nil {
+		return "", invalid("path segment %q is not valid: %v", raw, err)
 	}
-	return out, nil
+	return d, checkSegment(d)
 }
 
 func checkSegment(s string) error {
@@ -67,23 +62,9 @@ func (im image) validate() error {
 	return domain.ValidateRepositoryName(im.full())
 }
 
-// imageRef reads {p}/{r}/{name...}/{ref} (manifest and layer routes): the
-// name is everything between repoName and the last segment.
-func imageRef(segs []string) (image, string, error) {
-	n := len(segs)
-	im := image{project: segs[0], repo: segs[1], name: strings.Join(segs[2:n-1], "/")}
-	return im, segs[n-1], im.validate()
-}
-
-// imageRest reads {p}/{r}/{name...} (tag route): the name is the rest.
-func imageRest(segs []string) (image, error) {
-	im := image{project: segs[0], repo: segs[1], name: strings.Join(segs[2:], "/")}
-	return im, im.validate()
-}
-
-// repoOnly reads {p}/{r}.
-func repoOnly(segs []string) (image, error) {
-	im := image{project: segs[0], repo: segs[1]}
+// pathImage is the image of the route's {project}/{repo}[/{name...}].
+func pathImage(r *http.Request) (image, error) {
+	im := image{project: dialect.Var(r, "project"), repo: dialect.Var(r, "repo"), name: dialect.Var(r, "name")}
 	return im, im.validate()
 }
 
@@ -111,9 +92,16 @@ func packageName(q url.Values) (string, error) {
 	return name, nil
 }
 
-// packageParams reads {p}/{r} and packageKey (+ version when wanted).
-func packageParams(segs []string, q url.Values, withVersion bool) (image, string, error) {
-	im := image{project: segs[0], repo: segs[1]}
+// packageParams reads the route's {project}/{repo} and packageKey
+// (+ version when wanted).
+func packageParams(r *http.Request, withVersion bool) (image, string, error) {
+	return imagePackage(dialect.Var(r, "project"), dialect.Var(r, "repo"), r.URL.Query(), withVersion)
+}
+
+// imagePackage is the image packageKey names in project/repo, and its
+// version when wanted.
+func imagePackage(project, repo string, q url.Values, withVersion bool) (image, string, error) {
+	im := image{project: project, repo: repo}
 	name, err := packageName(q)
 	if err != nil {
 		return im, "", err

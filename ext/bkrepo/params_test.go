@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/berth-registry/berth/auth"
+	"github.com/berth-registry/berth/ext/dialect"
 	"github.com/berth-registry/berth/registry/domain"
 )
 
@@ -31,11 +32,10 @@ func TestBkRepoSplitRouteAndSegments(t *testing.T) {
 		{"repo/p/r/", "repo", nil, true},
 	}
 	for _, c := range cases {
-		kw, raw := splitRoute(c.rest)
+		kw, segs, err := resolve(c.rest)
 		if kw != c.keyword {
 			t.Errorf("%s: keyword %q, want %q", c.rest, kw, c.keyword)
 		}
-		segs, err := decodeSegments(raw)
 		if (err != nil) != c.wantErr {
 			t.Errorf("%s: err %v, want error %v", c.rest, err, c.wantErr)
 		}
@@ -107,7 +107,7 @@ func TestBkRepoPackageParams(t *testing.T) {
 	}
 	for _, c := range cases {
 		q, _ := url.ParseQuery(c.query)
-		im, _, err := packageParams([]string{"p", "r"}, q, c.version)
+		im, _, err := imagePackage("p", "r", q, c.version)
 		if c.kind == nil {
 			if err != nil || im.full() != c.full {
 				t.Errorf("%s: %q %v, want %q", c.query, im.full(), err, c.full)
@@ -168,7 +168,7 @@ func TestBkRepoErrorTable(t *testing.T) {
 		{auth.ErrNotFound, http.StatusNotFound, CodeNotFound},
 		{auth.ErrDenied, http.StatusForbidden, CodeDenied},
 		{auth.ErrUnauthenticated, http.StatusUnauthorized, CodeUnauthenticated},
-		{errMethod, http.StatusMethodNotAllowed, CodeParamInvalid},
+		{dialect.ErrMethod, http.StatusMethodNotAllowed, CodeParamInvalid},
 		{errors.New("disk on fire"), http.StatusInternalServerError, CodeInternal},
 	}
 	for _, c := range cases {
@@ -206,4 +206,57 @@ func TestBkRepoStages(t *testing.T) {
 	if strings.Join(chain, ",") != ",@prerelease,@release" {
 		t.Errorf("stage chain %q", chain)
 	}
+}
+
+// classify is the table's answer to err: status and code.
+func classify(err error) (int, int) {
+	f := errorTable.Classify("", err)
+	return f.Status, f.Code
+}
+
+// resolve routes /docker/ext/<rest> as the dialect does: the keyword of
+// the route that serves it (its path before the variables) and the
+// decoded segments after the keyword.
+func resolve(rest string) (string, []string, error) {
+	a := &api{}
+	a.API = &dialect.API[int]{Name: "bkrepo", Prefix: Prefix, OwnPrefix: true, Routes: a.routes(), Segment: decodeSegment, NoRoute: badSegment}
+	u, err := url.Parse(Prefix + rest)
+	if err != nil {
+		// net/http refuses such a request line before any handler; the
+		// segment rule refuses the segment too.
+		kw, _, _ := strings.Cut(rest, "/")
+		for _, seg := range strings.Split(rest, "/") {
+			if _, serr := decodeSegment(seg); serr != nil && strings.Contains(seg, "%") {
+				return kw, nil, serr
+			}
+		}
+		return kw, nil, err
+	}
+	rt, v, err := a.Resolve(&http.Request{Method: http.MethodGet, URL: u})
+	if rt == nil {
+		kw, _, _ := strings.Cut(rest, "/")
+		return kw, nil, err
+	}
+	kw, _, _ := strings.Cut(rt.Path, "{")
+	var segs []string
+	for _, k := range []string{"project", "repo", "name", "ref"} {
+		if v[k] != "" {
+			segs = append(segs, strings.Split(v[k], "/")...)
+		}
+	}
+	return strings.TrimSuffix(kw, "/"), segs, err
+}
+
+// imageRef reads {p}/{r}/{name...}/{ref} as the manifest and layer routes
+// do.
+func imageRef(segs []string) (image, string, error) {
+	n := len(segs)
+	im := image{project: segs[0], repo: segs[1], name: strings.Join(segs[2:n-1], "/")}
+	return im, segs[n-1], im.validate()
+}
+
+// imageRest reads {p}/{r}/{name...} as the tag route does.
+func imageRest(segs []string) (image, error) {
+	im := image{project: segs[0], repo: segs[1], name: strings.Join(segs[2:], "/")}
+	return im, im.validate()
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/berth-registry/berth/auth"
+	"github.com/berth-registry/berth/ext/dialect"
 	"github.com/berth-registry/berth/registry/domain"
 )
 
@@ -32,8 +33,8 @@ type tagRecord struct {
 }
 
 // listTags: GET /docker/ext/tag/{p}/{r}/{name...}?pageNumber&pageSize&tag.
-func (a *api) listTags(w http.ResponseWriter, r *http.Request, segs []string) error {
-	im, err := imageRest(segs)
+func (a *api) listTags(w http.ResponseWriter, r *http.Request) error {
+	im, err := pathImage(r)
 	if err != nil {
 		return err
 	}
@@ -42,22 +43,26 @@ func (a *api) listTags(w http.ResponseWriter, r *http.Request, segs []string) er
 	if err != nil {
 		return err
 	}
-	if _, err := a.authorize(r, im.project, auth.ActionPull); err != nil {
+	if err := a.authorize(r, im, auth.ActionPull); err != nil {
 		return err
 	}
 	ctx := r.Context()
-	tags, total, err := a.dom.ListTags(ctx, im.full(), domain.Query{Filter: q.Get("tag"), Sort: domain.Sort{By: "name"}, Page: page})
+	repo, err := a.Dom.Repository(ctx, im.full())
 	if err != nil {
 		return err
 	}
-	host := a.host(r)
+	tags, total, err := repo.Tags(ctx, domain.Query{Filter: q.Get("tag"), Sort: domain.Sort{By: "name"}, Page: page})
+	if err != nil {
+		return err
+	}
+	host := a.PublicHost(r)
 	digests := make([]string, len(tags))
 	for i, t := range tags {
 		digests[i] = t.Digest
 	}
 	// The page's artifacts in one index query; one deleted meanwhile shows zeros.
-	arts, err := a.dom.ArtifactsByDigest(ctx, im.full(), digests, false)
-	if err != nil && !isNotFound(err) {
+	arts, err := repo.ArtifactsByDigest(ctx, digests, false)
+	if err != nil {
 		return err
 	}
 	records := make([]tagRecord, 0, len(tags))
@@ -75,47 +80,53 @@ func (a *api) listTags(w http.ResponseWriter, r *http.Request, segs []string) er
 			RegistryURL:      host + "/" + im.full() + ":" + t.Name,
 		})
 	}
-	ok(w, r, newPage(total, number, size, records))
-	return nil
+	return a.ok(w, r, newPage(total, number, size, records))
 }
 
 // deleteVersion: DELETE /docker/ext/version/delete/{p}/{r}?packageKey&version
 // removes the tag; other tags of the same manifest stay.
-func (a *api) deleteVersion(w http.ResponseWriter, r *http.Request, segs []string) error {
-	im, version, err := packageParams(segs, r.URL.Query(), true)
+func (a *api) deleteVersion(w http.ResponseWriter, r *http.Request) error {
+	im, version, err := packageParams(r, true)
 	if err != nil {
 		return err
 	}
-	if _, err := a.authorize(r, im.project, auth.ActionDelete); err != nil {
+	dialect.Subject(r).Tag = version
+	if err := a.authorize(r, im, auth.ActionDelete); err != nil {
 		return err
 	}
-	if err := a.dom.DeleteTag(r.Context(), im.full(), version); err != nil {
+	repo, err := a.Dom.Repository(r.Context(), im.full())
+	if err == nil {
+		err = repo.DeleteTag(r.Context(), version)
+	}
+	if err != nil {
 		return err
 	}
-	a.audit(r, "docker ext: version deleted", "repository", im.full(), "tag", version)
-	ok(w, r, true)
-	return nil
+	return a.ok(w, r, true)
 }
 
 // setStage: POST|PUT /docker/ext/version/stage/{p}/{r}?packageKey&version&tag
 // sets a version's promotion stage (tag=@prerelease|@release, or empty to
 // clear); without tag the version moves to the next stage. data is the new
 // stage.
-func (a *api) setStage(w http.ResponseWriter, r *http.Request, segs []string) error {
-	q := r.URL.Query()
-	im, version, err := packageParams(segs, q, true)
+func (a *api) setStage(w http.ResponseWriter, r *http.Request) error {
+	im, version, err := packageParams(r, true)
 	if err != nil {
 		return err
 	}
-	want, explicit, err := stageParam(q)
+	dialect.Subject(r).Tag = version
+	want, explicit, err := stageParam(r.URL.Query())
 	if err != nil {
 		return err
 	}
-	if _, err := a.authorize(r, im.project, auth.ActionPush); err != nil {
+	if err := a.authorize(r, im, auth.ActionPush); err != nil {
 		return err
 	}
 	ctx := r.Context()
-	art, err := a.dom.GetArtifact(ctx, im.full(), version)
+	repo, err := a.Dom.Repository(ctx, im.full())
+	if err != nil {
+		return err
+	}
+	art, err := repo.Artifact(ctx, version)
 	if err != nil {
 		return err
 	}
@@ -138,12 +149,10 @@ func (a *api) setStage(w http.ResponseWriter, r *http.Request, segs []string) er
 	} else {
 		attrs[stageAttr] = want
 	}
-	if err := a.dom.SetTagAttrs(ctx, im.full(), version, attrs); err != nil {
+	if err := repo.SetTagAttrs(ctx, version, attrs); err != nil {
 		return err
 	}
-	a.audit(r, "docker ext: stage set", "repository", im.full(), "tag", version, "stage", want)
-	ok(w, r, want)
-	return nil
+	return a.ok(w, r, want)
 }
 
 // stageParam reads the wanted stage from tag (bk-repo's name) or stage;

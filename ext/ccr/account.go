@@ -2,6 +2,8 @@ package ccr
 
 import (
 	"net/http"
+
+	"github.com/berth-registry/berth/ext/dialect"
 )
 
 // POST .../account/reset {"username":"test","new_password":"Admin1234"}:
@@ -10,16 +12,12 @@ import (
 // password policy is berth's (8-72 characters with letters and digits); the
 // old password stops working at once, on every replica. A caller proven
 // only by a token may not change passwords.
-func (h *handler) resetAccount(w http.ResponseWriter, r *http.Request, v vars) error {
-	p, err := h.principal(r)
-	if err != nil {
-		return err
-	}
+func (h *handler) resetAccount(w http.ResponseWriter, r *http.Request) error {
 	var body struct {
 		Username    *string `json:"username"`
 		NewPassword *string `json:"new_password"`
 	}
-	if err := decodeBody(w, r, &body); err != nil {
+	if err := h.DecodeJSON(w, r, &body); err != nil {
 		return err
 	}
 	if body.Username == nil || *body.Username == "" {
@@ -28,11 +26,9 @@ func (h *handler) resetAccount(w http.ResponseWriter, r *http.Request, v vars) e
 	if body.NewPassword == nil || *body.NewPassword == "" {
 		return badParam("new_password is required")
 	}
-	created, err := h.auth.ResetCredential(r.Context(), p, *body.Username, *body.NewPassword)
-	if err != nil {
+	dialect.Subject(r).Target = *body.Username
+	if _, err := h.Auth.ResetCredential(r.Context(), dialect.Caller(r), *body.Username, *body.NewPassword); err != nil {
 		return err
 	}
-	h.audit(r, "registry credential reset", "username", *body.Username, "created", created)
-	ok(w, r, nil)
-	return nil
+	return h.ok(w, r, nil)
 }

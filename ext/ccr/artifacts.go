@@ -5,8 +5,8 @@ import (
 	"strings"
 
 	"github.com/berth-registry/berth/auth"
+	"github.com/berth-registry/berth/ext/dialect"
 	"github.com/berth-registry/berth/registry/domain"
-	"github.com/berth-registry/berth/storage/metadata"
 )
 
 // Artifact types, as Harbor names them.
@@ -69,7 +69,7 @@ type tagJSON struct {
 }
 
 // artifactType classifies an artifact as Harbor does.
-func artifactType(a metadata.Artifact) string {
+func artifactType(a domain.Artifact) string {
 	switch {
 	case strings.Contains(a.ConfigMediaType, "helm.config"):
 		return typeChart
@@ -82,14 +82,14 @@ func artifactType(a metadata.Artifact) string {
 }
 
 // extraString reads a string attribute of the image config.
-func extraString(a metadata.Artifact, key string) string {
+func extraString(a domain.Artifact, key string) string {
 	s, _ := a.Extra[key].(string)
 	return s
 }
 
 // artifactRecord shapes an artifact: media_type is the config's media type
 // (the manifest's for an index), extra_attrs come from the image config.
-func artifactRecord(projectID int64, a metadata.Artifact) artifactJSON {
+func artifactRecord(projectID int64, a domain.Artifact) artifactJSON {
 	out := artifactJSON{Digest: a.Digest, ID: a.ID, ManifestMediaType: a.MediaType, MediaType: a.ConfigMediaType,
 		ProjectID: projectID, PullTime: formatTime(a.PullTime), PushTime: formatTime(a.PushTime),
 		References: []referenceJSON{}, RepositoryID: a.RepositoryID, Size: a.Size, Tags: []tagJSON{}, Type: artifactType(a)}
@@ -123,23 +123,18 @@ func artifactRecord(projectID int64, a metadata.Artifact) artifactJSON {
 
 // GET .../repositories/{repositoryName}/artifacts?pageNo&pageSize&nameHas:
 // newest first; nameHas matches a digest or tag substring.
-func (h *handler) listArtifacts(w http.ResponseWriter, r *http.Request, v vars) error {
-	ctx := r.Context()
+func (h *handler) listArtifacts(w http.ResponseWriter, r *http.Request) error {
 	lp, err := parseList(r.URL.Query())
 	if err != nil {
 		return err
 	}
-	proj, err := h.authorize(r, v, auth.ActionPull)
-	if err != nil {
-		return err
-	}
-	full, err := v.fullName()
+	proj, repo, err := h.repository(r, auth.ActionPull)
 	if err != nil {
 		return err
 	}
 	q := lp.query()
 	q.Sort = domain.Sort{By: "push_time", Desc: true}
-	list, total, err := h.dom.ListArtifacts(ctx, full, q)
+	list, total, err := repo.Artifacts(r.Context(), q)
 	if err != nil {
 		return err
 	}
@@ -147,8 +142,7 @@ func (h *handler) listArtifacts(w http.ResponseWriter, r *http.Request, v vars) 
 	for _, a := range list {
 		out = append(out, artifactRecord(proj.ID, a))
 	}
-	ok(w, r, map[string]any{"page": lp.PageNo, "pageSize": lp.PageSize, "total": total, "artifacts": out})
-	return nil
+	return h.ok(w, r, map[string]any{"page": lp.PageNo, "pageSize": lp.PageSize, "total": total, "artifacts": out})
 }
 
 // artifactRef validates the path's digest or tag.
@@ -162,45 +156,52 @@ func artifactRef(ref string) error {
 
 // GET .../repositories/{repositoryName}/artifacts/{digest or tag}
 // (berth's addition, as Harbor has it): one artifact under "artifact".
-func (h *handler) getArtifact(w http.ResponseWriter, r *http.Request, v vars) error {
-	ctx := r.Context()
-	proj, err := h.authorize(r, v, auth.ActionPull)
+func (h *handler) getArtifact(w http.ResponseWriter, r *http.Request) error {
+	ref := dialect.Var(r, "ref")
+	proj, err := h.project(r, auth.ActionPull)
 	if err != nil {
 		return err
 	}
-	full, err := v.fullName()
+	full, err := fullName(r)
 	if err != nil {
 		return err
 	}
-	if err := artifactRef(v.ref); err != nil {
+	if err := artifactRef(ref); err != nil {
 		return err
 	}
-	a, err := h.dom.GetArtifact(ctx, full, v.ref)
+	repo, err := h.Dom.Repository(r.Context(), full)
 	if err != nil {
 		return err
 	}
-	ok(w, r, map[string]any{"artifact": artifactRecord(proj.ID, a)})
-	return nil
+	a, err := repo.Artifact(r.Context(), ref)
+	if err != nil {
+		return err
+	}
+	return h.ok(w, r, map[string]any{"artifact": artifactRecord(proj.ID, a)})
 }
 
 // DELETE .../repositories/{repositoryName}/artifacts/{digest}: the
 // artifact and every tag on it (a tag in place of the digest names the
 // artifact it points to).
-func (h *handler) deleteArtifact(w http.ResponseWriter, r *http.Request, v vars) error {
-	if _, err := h.authorize(r, v, auth.ActionDelete); err != nil {
+func (h *handler) deleteArtifact(w http.ResponseWriter, r *http.Request) error {
+	ref := dialect.Var(r, "ref")
+	dialect.Subject(r).Digest = ref
+	if _, err := h.project(r, auth.ActionDelete); err != nil {
 		return err
 	}
-	full, err := v.fullName()
+	full, err := fullName(r)
 	if err != nil {
 		return err
 	}
-	if err := artifactRef(v.ref); err != nil {
+	if err := artifactRef(ref); err != nil {
 		return err
 	}
-	if err := h.dom.DeleteArtifact(r.Context(), full, v.ref); err != nil {
+	repo, err := h.Dom.Repository(r.Context(), full)
+	if err != nil {
 		return err
 	}
-	h.audit(r, "artifact deleted", "repository", full, "reference", v.ref)
-	ok(w, r, nil)
-	return nil
+	if err := repo.DeleteArtifact(r.Context(), ref); err != nil {
+		return err
+	}
+	return h.ok(w, r, nil)
 }

@@ -13,7 +13,6 @@ package ccr
 
 import (
 	"fmt"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -22,10 +21,9 @@ import (
 
 	"github.com/gorilla/mux"
 
-	"github.com/berth-registry/berth/auth"
-	"github.com/berth-registry/berth/ext/methods"
+	"github.com/berth-registry/berth/ext/dialect"
 	"github.com/berth-registry/berth/registry/domain"
-	"github.com/berth-registry/berth/storage/metadata"
+	"github.com/berth-registry/berth/registry/observe"
 )
 
 // Prefix is where the dialect lives; the instance id follows it.
@@ -72,192 +70,116 @@ func (c Config) Validate() error {
 	return err
 }
 
-// handler is the dialect's state: the core services it calls.
+// maxBody bounds a JSON request body.
+const maxBody = 64 << 10
+
+// handler is the dialect: the kit's API and the chart store it calls.
 type handler struct {
-	auth      *auth.Service
-	dom       *domain.Service
-	charts    ChartStore // nil: chart routes answer 501
-	instances []string
-	log       *slog.Logger
+	*dialect.API[string]
+	charts ChartStore // nil: chart routes answer 501
 }
-
-// vars are the decoded path parameters of a route.
-type vars struct {
-	instance string
-	project  string // projectName
-	repo     string // repositoryName inside the project (may have slashes)
-	ref      string // artifact digest or tag
-	chart    string // chart name, or the file name of a download
-}
-
-// serveFunc serves one route.
-type serveFunc func(h *handler, w http.ResponseWriter, r *http.Request, v vars) error
 
 // Mount adds the CCR routes to r. charts may be nil until a chart store is
 // wired: the chart routes then answer 501 in the CCR envelope.
-func Mount(r *mux.Router, a *auth.Service, dom *domain.Service, cfg Config, charts ChartStore) error {
+func Mount(r *mux.Router, core dialect.Core, cfg Config, charts ChartStore) error {
 	ids, err := cfg.InstanceIDs()
 	if err != nil {
 		return err
 	}
-	h := &handler{auth: a, dom: dom, charts: charts, instances: ids, log: slog.Default().With("dialect", "ccr")}
-	r.PathPrefix(Prefix).Handler(withRequestID(a.Middleware(http.HandlerFunc(h.serve))))
+	h := &handler{charts: charts}
+	h.API = &dialect.API[string]{
+		Core: core, Name: "ccr", Prefix: Prefix, OwnPrefix: true, Routes: h.routes(),
+		Errors: errorTable, Segment: decodeSegment, StrictJSON: true, MaxBody: maxBody,
+		Check: func(_ *http.Request, v dialect.Vars) error {
+			if !slices.Contains(ids, v["instance"]) {
+				return notFound("instance %q not found", dialect.Clip(v["instance"]))
+			}
+			return nil
+		},
+	}
+	h.Envelope = h.envelope
+	h.Mount(r)
 	return nil
 }
 
-// serve dispatches: route (404), instance (404), credentials (401),
-// method (405), then the route, whose errors go through the one table.
-func (h *handler) serve(w http.ResponseWriter, r *http.Request) {
-	raw := strings.Split(strings.TrimPrefix(r.URL.EscapedPath(), Prefix), "/")
-	segs := make([]string, len(raw))
-	for i, s := range raw {
-		d, err := decodeSegment(s)
-		if err != nil {
-			h.fail(w, r, err)
-			return
-		}
-		segs[i] = d
-	}
-	byMethod, v, found := match(raw[1:], segs[1:])
-	if !found {
-		h.fail(w, r, notFound("no CCR route %s %s", r.Method, r.URL.EscapedPath()))
-		return
-	}
-	v.instance = segs[0]
-	if !slices.Contains(h.instances, v.instance) {
-		h.fail(w, r, notFound("instance %q not found", clip(v.instance)))
-		return
-	}
-	if _, err := h.principal(r); err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	fn := byMethod[r.Method]
-	if fn == nil {
-		allow := methods.Allow(byMethod)
-		w.Header().Set("Allow", allow)
-		h.fail(w, r, domain.Errorf(errMethod, "method %s is not allowed here (allowed: %s)", r.Method, allow))
-		return
-	}
-	if err := fn(h, w, r, v); err != nil {
-		h.fail(w, r, err)
+// routes is the dialect's one route table, after the prefix.
+func (h *handler) routes() []dialect.Route {
+	const (
+		get, put, post, del = http.MethodGet, http.MethodPut, http.MethodPost, http.MethodDelete
+		project             = "{instance}/projects/{project}"
+		repo                = project + "/repositories/{repo...}"
+	)
+	return []dialect.Route{
+		{Path: "{instance}/account/reset", Methods: map[string]dialect.Op{post: {Serve: h.resetAccount, Action: observe.CredentialReset}}},
+		{Path: "{instance}/repositories", Methods: map[string]dialect.Op{get: {Serve: h.listAllRepos}}},
+		{Path: "{instance}/projects", Methods: map[string]dialect.Op{get: {Serve: h.listProjects},
+			post: {Serve: h.createProject, Action: observe.ProjectCreate}}},
+		// GET .../projects/charts lists the charts of every project; its
+		// other methods are those of a project named charts.
+		{Path: "{instance}/projects/charts", FallThrough: true, Methods: map[string]dialect.Op{get: {Serve: h.listCharts}}},
+		{Path: project, Methods: map[string]dialect.Op{get: {Serve: h.getProject},
+			put: {Serve: h.updateProject, Action: observe.ProjectUpdate}, del: {Serve: h.deleteProject, Action: observe.ProjectDelete}}},
+		{Path: project + "/repositories", Methods: map[string]dialect.Op{get: {Serve: h.listRepos},
+			post: {Serve: h.createRepo, Action: observe.RepositoryCreate}}},
+		{Path: project + "/charts/{chart}/delete", Methods: map[string]dialect.Op{del: {Serve: h.deleteChart, Action: observe.ChartDelete}}},
+		{Path: project + "/charts/{chart}/download", Methods: map[string]dialect.Op{get: {Serve: h.downloadChart}}},
+		{Path: repo + "/artifacts", Methods: map[string]dialect.Op{get: {Serve: h.listArtifacts}}},
+		{Path: repo + "/artifacts/{ref}", Methods: map[string]dialect.Op{get: {Serve: h.getArtifact},
+			del: {Serve: h.deleteArtifact, Action: observe.ArtifactDelete}}},
+		{Path: repo, Methods: map[string]dialect.Op{get: {Serve: h.getRepo}, del: {Serve: h.deleteRepo, Action: observe.RepositoryDelete}}},
 	}
 }
 
 // decodeSegment unescapes one path segment; an encoded slash (%2F, or
 // Harbor's double-encoded %252F) stands for a level of a repository name.
+// "." and ".." name nothing.
 func decodeSegment(s string) (string, error) {
 	d, err := url.PathUnescape(s)
 	if err != nil {
-		return "", badParam("path segment %q is not validly escaped", clip(s))
+		return "", badParam("path segment %q is not validly escaped", dialect.Clip(s))
 	}
 	d = strings.ReplaceAll(strings.ReplaceAll(d, "%2F", "/"), "%2f", "/")
+	if d == "" || d == "." || d == ".." {
+		return "", notFound("no CCR route for the path segment %q", d)
+	}
 	return d, nil
 }
 
-// match is the dialect's one route table. raw are the escaped segments
-// after the instance (keywords must be literal segments), segs the same
-// decoded.
-func match(raw, segs []string) (map[string]serveFunc, vars, bool) {
-	n := len(raw)
-	for _, s := range segs {
-		if s == "" || s == "." || s == ".." {
-			return nil, vars{}, false
-		}
+// project authorizes action on the path's project and returns it.
+func (h *handler) project(r *http.Request, action string) (domain.Project, error) {
+	name := dialect.Var(r, "project")
+	if err := domain.ValidateProjectName(name); err != nil {
+		return domain.Project{}, err
 	}
-	if n == 0 {
-		return nil, vars{}, false
-	}
-	if n == 2 && raw[0] == "account" && raw[1] == "reset" {
-		return map[string]serveFunc{http.MethodPost: (*handler).resetAccount}, vars{}, true
-	}
-	if n == 1 && raw[0] == "repositories" {
-		return map[string]serveFunc{http.MethodGet: (*handler).listAllRepos}, vars{}, true
-	}
-	if raw[0] != "projects" {
-		return nil, vars{}, false
-	}
-	if n == 1 {
-		return map[string]serveFunc{http.MethodGet: (*handler).listProjects, http.MethodPost: (*handler).createProject}, vars{}, true
-	}
-	v := vars{project: segs[1]}
-	switch {
-	case n == 2:
-		m := map[string]serveFunc{http.MethodGet: (*handler).getProject, http.MethodPut: (*handler).updateProject,
-			http.MethodDelete: (*handler).deleteProject}
-		if raw[1] == "charts" {
-			m[http.MethodGet] = (*handler).listCharts // GET .../projects/charts lists charts of every project
-		}
-		return m, v, true
-	case n == 3 && raw[2] == "repositories":
-		return map[string]serveFunc{http.MethodGet: (*handler).listRepos, http.MethodPost: (*handler).createRepo}, v, true
-	case n == 5 && raw[2] == "charts" && raw[4] == "delete":
-		v.chart = segs[3]
-		return map[string]serveFunc{http.MethodDelete: (*handler).deleteChart}, v, true
-	case n == 5 && raw[2] == "charts" && raw[4] == "download":
-		v.chart = segs[3]
-		return map[string]serveFunc{http.MethodGet: (*handler).downloadChart}, v, true
-	case n >= 4 && raw[2] == "repositories":
-		rest, drest := raw[3:], segs[3:]
-		k := len(rest)
-		switch {
-		case k >= 2 && rest[k-1] == "artifacts":
-			v.repo = strings.Join(drest[:k-1], "/")
-			return map[string]serveFunc{http.MethodGet: (*handler).listArtifacts}, v, true
-		case k >= 3 && rest[k-2] == "artifacts":
-			v.repo, v.ref = strings.Join(drest[:k-2], "/"), drest[k-1]
-			return map[string]serveFunc{http.MethodGet: (*handler).getArtifact, http.MethodDelete: (*handler).deleteArtifact}, v, true
-		}
-		v.repo = strings.Join(drest, "/")
-		return map[string]serveFunc{http.MethodGet: (*handler).getRepo, http.MethodDelete: (*handler).deleteRepo}, v, true
-	}
-	return nil, vars{}, false
+	dialect.Subject(r).Project = name
+	return h.Authorize(r, name, action)
 }
 
-// principal is the authenticated caller: the CCR API never serves
-// anonymous callers, and credentials that do not verify are 401.
-func (h *handler) principal(r *http.Request) (auth.Principal, error) {
-	p, err := auth.FromContext(r.Context())
-	if err == nil && !p.Authenticated() {
-		err = auth.ErrUnauthenticated
+// fullName is the OCI repository name of the path's repository (or of
+// repo inside the path's project, when given).
+func fullName(r *http.Request, repo ...string) (string, error) {
+	name := dialect.Var(r, "repo")
+	if len(repo) > 0 {
+		name = repo[0]
 	}
-	return p, err
-}
-
-// authorize is the one authorization step of every project route: may the
-// caller do action in the path's project? Hidden projects are 404. It
-// returns the project, so handlers need not look it up again.
-func (h *handler) authorize(r *http.Request, v vars, action string) (metadata.Project, error) {
-	if err := domain.ValidateProjectName(v.project); err != nil {
-		return metadata.Project{}, err
-	}
-	p, err := h.principal(r)
-	if err != nil {
-		return metadata.Project{}, err
-	}
-	return h.auth.Check(r.Context(), p, v.project, action)
-}
-
-// fullName is the OCI repository name of the path's repository.
-func (v vars) fullName() (string, error) {
-	full := v.project + "/" + v.repo
+	full := dialect.Var(r, "project") + "/" + name
 	if err := domain.ValidateRepositoryName(full); err != nil {
 		return "", err
 	}
+	dialect.Subject(r).Repository = full
 	return full, nil
 }
 
-// audit logs a change with who made it and the request id.
-func (h *handler) audit(r *http.Request, what string, attrs ...any) {
-	p, _ := h.principal(r)
-	attrs = append([]any{"request_id", requestID(r), "user", p.DisplayName()}, attrs...)
-	h.log.InfoContext(r.Context(), what, attrs...)
-}
-
-// clip keeps echoed input short.
-func clip(s string) string {
-	if len(s) > 64 {
-		return s[:64] + "..."
+// repository resolves the path's repository once, after the check.
+func (h *handler) repository(r *http.Request, action string) (domain.Project, *domain.Repo, error) {
+	proj, err := h.project(r, action)
+	if err != nil {
+		return proj, nil, err
 	}
-	return s
+	full, err := fullName(r)
+	if err != nil {
+		return proj, nil, err
+	}
+	repo, err := h.Dom.Repository(r.Context(), full)
+	return proj, repo, err
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/berth-registry/berth/auth"
 	"github.com/berth-registry/berth/charts"
+	"github.com/berth-registry/berth/ext/dialect"
 	"github.com/berth-registry/berth/registry/domain"
 )
 
@@ -54,7 +55,7 @@ func (h *handler) chartStore() (ChartStore, error) {
 
 // GET .../projects/charts?pageNo&pageSize&nameHas&noPaging: the charts of
 // every project the caller may see.
-func (h *handler) listCharts(w http.ResponseWriter, r *http.Request, v vars) error {
+func (h *handler) listCharts(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	lp, err := parseList(r.URL.Query())
 	if err != nil {
@@ -64,11 +65,7 @@ func (h *handler) listCharts(w http.ResponseWriter, r *http.Request, v vars) err
 	if err != nil {
 		return err
 	}
-	p, err := h.principal(r)
-	if err != nil {
-		return err
-	}
-	ids, err := h.auth.VisibleProjects(ctx, p)
+	ids, err := h.VisibleProjects(r)
 	if err != nil {
 		return err
 	}
@@ -84,8 +81,7 @@ func (h *handler) listCharts(w http.ResponseWriter, r *http.Request, v vars) err
 		out = append(out, chartJSON{Name: c.Name, TotalVersions: c.TotalVersions, LatestVersion: c.LatestVersion,
 			ProjectName: c.Project, Created: formatTime(c.Created), Updated: formatTime(c.Updated)})
 	}
-	ok(w, r, map[string]any{"pageNo": lp.PageNo, "pageSize": lp.PageSize, "total": total, "charts": out})
-	return nil
+	return h.ok(w, r, map[string]any{"pageNo": lp.PageNo, "pageSize": lp.PageSize, "total": total, "charts": out})
 }
 
 // Chart names as Helm allows them: lowercase letters, digits, '-', '_',
@@ -97,7 +93,7 @@ var chartVersionRE = regexp.MustCompile(`^v?(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*)){0
 
 func validateChartName(name string) error {
 	if !chartNameRE.MatchString(name) {
-		return badParam("chartName %q is not a chart name (lowercase letters, digits, '-', '_', '.')", clip(name))
+		return badParam("chartName %q is not a chart name (lowercase letters, digits, '-', '_', '.')", dialect.Clip(name))
 	}
 	return nil
 }
@@ -107,7 +103,7 @@ func validateChartName(name string) error {
 func splitChartFile(file string) (name, version string, err error) {
 	base, found := strings.CutSuffix(file, ".tgz")
 	if !found {
-		return "", "", badParam("fileName %q must be {name}-{version}.tgz", clip(file))
+		return "", "", badParam("fileName %q must be {name}-{version}.tgz", dialect.Clip(file))
 	}
 	for i := 0; i < len(base); i++ {
 		if base[i] != '-' {
@@ -117,40 +113,42 @@ func splitChartFile(file string) (name, version string, err error) {
 			return base[:i], base[i+1:], nil
 		}
 	}
-	return "", "", badParam("fileName %q must be {name}-{version}.tgz with a SemVer version", clip(file))
+	return "", "", badParam("fileName %q must be {name}-{version}.tgz with a SemVer version", dialect.Clip(file))
 }
 
 // DELETE .../projects/{projectName}/charts/{chartName}/delete: every
 // version of the chart.
-func (h *handler) deleteChart(w http.ResponseWriter, r *http.Request, v vars) error {
-	if _, err := h.authorize(r, v, auth.ActionDelete); err != nil {
+func (h *handler) deleteChart(w http.ResponseWriter, r *http.Request) error {
+	chart := dialect.Var(r, "chart")
+	dialect.Subject(r).Target = chart
+	proj, err := h.project(r, auth.ActionDelete)
+	if err != nil {
 		return err
 	}
-	if err := validateChartName(v.chart); err != nil {
+	if err := validateChartName(chart); err != nil {
 		return err
 	}
 	store, err := h.chartStore()
 	if err != nil {
 		return err
 	}
-	if err := store.DeleteChart(r.Context(), v.project, v.chart); err != nil {
+	if err := store.DeleteChart(r.Context(), proj.Name, chart); err != nil {
 		if errors.Is(err, domain.ErrNotFound) {
-			return notFound("chart %s/%s not found", v.project, v.chart)
+			return notFound("chart %s/%s not found", proj.Name, chart)
 		}
 		return err
 	}
-	h.audit(r, "chart deleted", "project", v.project, "chart", v.chart)
-	ok(w, r, nil)
-	return nil
+	return h.ok(w, r, nil)
 }
 
 // GET .../projects/{projectName}/charts/{name}-{version}.tgz/download:
 // the chart archive, streamed as application/gzip.
-func (h *handler) downloadChart(w http.ResponseWriter, r *http.Request, v vars) error {
-	if _, err := h.authorize(r, v, auth.ActionPull); err != nil {
+func (h *handler) downloadChart(w http.ResponseWriter, r *http.Request) error {
+	proj, err := h.project(r, auth.ActionPull)
+	if err != nil {
 		return err
 	}
-	name, version, err := splitChartFile(v.chart)
+	name, version, err := splitChartFile(dialect.Var(r, "chart"))
 	if err != nil {
 		return err
 	}
@@ -158,10 +156,10 @@ func (h *handler) downloadChart(w http.ResponseWriter, r *http.Request, v vars) 
 	if err != nil {
 		return err
 	}
-	rc, size, err := store.OpenChart(r.Context(), v.project, name, version)
+	rc, size, err := store.OpenChart(r.Context(), proj.Name, name, version)
 	if err != nil {
 		if errors.Is(err, domain.ErrNotFound) {
-			return notFound("chart %s/%s version %s not found", v.project, name, version)
+			return notFound("chart %s/%s version %s not found", proj.Name, name, version)
 		}
 		return err
 	}
@@ -175,8 +173,7 @@ func (h *handler) downloadChart(w http.ResponseWriter, r *http.Request, v vars) 
 	if r.Method != http.MethodHead {
 		if _, err := io.Copy(w, rc); err != nil {
 			// The status is sent: log, the client sees a short body.
-			h.log.WarnContext(r.Context(), "chart download interrupted", "request_id", requestID(r),
-				"project", v.project, "chart", name, "version", version, "err", err)
+			h.Log.WarnContext(r.Context(), "chart download interrupted", "project", proj.Name, "chart", name, "version", version, "err", err)
 		}
 	}
 	return nil

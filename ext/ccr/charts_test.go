@@ -17,6 +17,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/berth-registry/berth/auth"
+	"github.com/berth-registry/berth/ext/dialect"
 	"github.com/berth-registry/berth/registry/domain"
 	"github.com/berth-registry/berth/storage/metadata"
 )
@@ -106,7 +107,7 @@ func testServer(t *testing.T, store ChartStore) (*httptest.Server, map[string]in
 	r := mux.NewRouter()
 	r.UseEncodedPath()
 	r.SkipClean(true)
-	if err := Mount(r, a, nil, Config{Instances: "ccr-manager, other-1"}, store); err != nil {
+	if err := Mount(r, dialect.Core{Auth: a, Log: slog.Default()}, Config{Instances: "ccr-manager, other-1"}, store); err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(r)

@@ -1,14 +1,11 @@
 package ccr
 
 import (
-	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"net/http"
 
 	"github.com/berth-registry/berth/auth"
+	"github.com/berth-registry/berth/ext/dialect"
 	"github.com/berth-registry/berth/registry/domain"
 	"github.com/berth-registry/berth/registry/observe"
 )
@@ -34,7 +31,6 @@ var (
 	errParam    = errors.New("parameter error")
 	errNotFound = errors.New("not found")
 	errForbid   = errors.New("operation forbidden")
-	errMethod   = errors.New("method not allowed")
 	errNoCharts = errors.New("chart repository not available")
 )
 
@@ -56,114 +52,53 @@ func forbidden(format string, args ...any) error {
 // errorTable is the dialect's one mapping of core and dialect errors to
 // HTTP status and CCR code; the first kind that matches wins. Anything
 // unknown is a 500 CCR.CodeInternalError.
-var errorTable = []struct {
-	kind   error
-	status int
-	code   string
-}{
-	{domain.ErrUnavailable, http.StatusServiceUnavailable, CodeInternal},
-	{domain.ErrFull, http.StatusInsufficientStorage, CodeInternal},
-	{auth.ErrUnauthenticated, http.StatusUnauthorized, CodeAuthFailed},
-	{errParam, http.StatusBadRequest, CodeParam},
-	{domain.ErrInvalid, http.StatusBadRequest, CodeParam},
-	{auth.ErrInvalid, http.StatusBadRequest, CodeParam},
-	{auth.ErrWeakPassword, http.StatusBadRequest, CodeParam},
-	{errMethod, http.StatusMethodNotAllowed, CodeForbid},
-	{auth.ErrDenied, http.StatusForbidden, CodeDenied},
-	{domain.ErrDenied, http.StatusForbidden, CodeDenied},
-	{errForbid, http.StatusForbidden, CodeForbid},
-	{domain.ErrNotEmpty, http.StatusForbidden, CodeForbid},
-	{domain.ErrQuotaExceeded, http.StatusForbidden, CodeForbid},
-	{domain.ErrReferenced, http.StatusForbidden, CodeForbid},
-	{errNotFound, http.StatusNotFound, CodeNotExists},
-	{auth.ErrNotFound, http.StatusNotFound, CodeNotExists},
-	{domain.ErrNotFound, http.StatusNotFound, CodeNotExists},
-	{domain.ErrAlreadyExists, http.StatusConflict, CodeAlreadyExists},
-	{errNoCharts, http.StatusNotImplemented, CodeInternal},
+var errorTable = dialect.Table[string]{
+	{Kind: domain.ErrUnavailable, Status: http.StatusServiceUnavailable, Code: CodeInternal},
+	{Kind: domain.ErrFull, Status: http.StatusInsufficientStorage, Code: CodeInternal},
+	{Kind: auth.ErrUnauthenticated, Status: http.StatusUnauthorized, Code: CodeAuthFailed,
+		Message: "authentication failed: send HTTP Basic credentials or a berth token"},
+	{Kind: errParam, Status: http.StatusBadRequest, Code: CodeParam},
+	{Kind: dialect.ErrBadPath, Status: http.StatusBadRequest, Code: CodeParam},
+	{Kind: dialect.ErrBadBody, Status: http.StatusBadRequest, Code: CodeParam},
+	{Kind: domain.ErrInvalid, Status: http.StatusBadRequest, Code: CodeParam},
+	{Kind: auth.ErrInvalid, Status: http.StatusBadRequest, Code: CodeParam},
+	{Kind: auth.ErrWeakPassword, Status: http.StatusBadRequest, Code: CodeParam},
+	{Kind: dialect.ErrMethod, Status: http.StatusMethodNotAllowed, Code: CodeForbid},
+	{Kind: auth.ErrDenied, Status: http.StatusForbidden, Code: CodeDenied},
+	{Kind: domain.ErrDenied, Status: http.StatusForbidden, Code: CodeDenied},
+	{Kind: dialect.ErrCrossSite, Status: http.StatusForbidden, Code: CodeDenied},
+	{Kind: errForbid, Status: http.StatusForbidden, Code: CodeForbid},
+	{Kind: domain.ErrNotEmpty, Status: http.StatusForbidden, Code: CodeForbid},
+	{Kind: domain.ErrQuotaExceeded, Status: http.StatusForbidden, Code: CodeForbid},
+	{Kind: domain.ErrReferenced, Status: http.StatusForbidden, Code: CodeForbid},
+	{Kind: errNotFound, Status: http.StatusNotFound, Code: CodeNotExists},
+	{Kind: dialect.ErrNoRoute, Status: http.StatusNotFound, Code: CodeNotExists},
+	// A hidden project looks exactly like a missing one.
+	{Kind: auth.ErrNotFound, Status: http.StatusNotFound, Code: CodeNotExists, Message: "project not found"},
+	{Kind: domain.ErrNotFound, Status: http.StatusNotFound, Code: CodeNotExists},
+	{Kind: domain.ErrAlreadyExists, Status: http.StatusConflict, Code: CodeAlreadyExists},
+	{Kind: errNoCharts, Status: http.StatusNotImplemented, Code: CodeInternal},
+	{Status: http.StatusInternalServerError, Code: CodeInternal},
 }
 
-// classify returns the status, code and client message for err.
-func classify(err error) (int, string, string) {
-	err = domain.Classify(err)
-	for _, e := range errorTable {
-		if !errors.Is(err, e.kind) {
-			continue
-		}
-		msg := err.Error()
-		switch {
-		case errors.Is(err, auth.ErrNotFound):
-			msg = "project not found" // a hidden project looks exactly like a missing one
-		case e.kind == auth.ErrUnauthenticated:
-			msg = "authentication failed: send HTTP Basic credentials or a berth token"
-		}
-		return e.status, e.code, msg
-	}
-	return http.StatusInternalServerError, CodeInternal, "internal error"
-}
-
-type requestIDKey struct{}
-
-// requestID is the id berth's request middleware gave this request (the
-// X-Request-Id header and the access log's request_id), or the one
-// withRequestID made when the dialect is served without that middleware.
-func requestID(r *http.Request) string {
-	if id := observe.RequestID(r.Context()); id != "" {
-		return id
-	}
-	id, _ := r.Context().Value(requestIDKey{}).(string)
-	return id
-}
-
-// withRequestID makes sure every answer has a request id, also when the
-// dialect runs outside berth's middleware (unit tests, embedding).
-func withRequestID(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if observe.RequestID(r.Context()) == "" {
-			b := make([]byte, 12)
-			_, _ = rand.Read(b)
-			id := hex.EncodeToString(b)
-			w.Header().Set(observe.Header, id)
-			r = r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id))
-		}
-		next.ServeHTTP(w, r)
-	})
-}
-
-// envelope is the part every CCR answer carries.
-type envelope struct {
+// envelopeJSON is the part every CCR answer carries.
+type envelopeJSON struct {
 	Code      string `json:"code"`
 	Message   string `json:"message"`
 	RequestID string `json:"requestId"`
 }
 
+// envelope writes a failure in the CCR envelope.
+func (h *handler) envelope(w http.ResponseWriter, r *http.Request, f dialect.Failure[string]) {
+	h.JSON(w, f.Status, envelopeJSON{Code: f.Code, Message: f.Message, RequestID: observe.RequestID(r.Context())})
+}
+
 // ok writes a success answer: the envelope plus fields (nil: none).
-func ok(w http.ResponseWriter, r *http.Request, fields map[string]any) {
-	out := map[string]any{"code": CodeSuccess, "message": successMessage, "requestId": requestID(r)}
+func (h *handler) ok(w http.ResponseWriter, r *http.Request, fields map[string]any) error {
+	out := map[string]any{"code": CodeSuccess, "message": successMessage, "requestId": observe.RequestID(r.Context())}
 	for k, v := range fields {
 		out[k] = v
 	}
-	writeJSON(w, http.StatusOK, out)
-}
-
-// fail writes err in the CCR envelope with the status of the table,
-// logging with the request id what the client is not told.
-func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
-	status, code, msg := classify(err)
-	if status == http.StatusInternalServerError {
-		h.log.ErrorContext(r.Context(), "ccr request failed", "request_id", requestID(r),
-			"method", r.Method, "path", r.URL.EscapedPath(), "err", err)
-	} else {
-		h.log.DebugContext(r.Context(), "ccr request refused", "request_id", requestID(r),
-			"status", status, "code", code, "err", err)
-	}
-	if status == http.StatusUnauthorized {
-		w.Header().Set("WWW-Authenticate", `Basic realm="berth"`)
-	}
-	writeJSON(w, status, envelope{Code: code, Message: msg, RequestID: requestID(r)})
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	h.JSON(w, http.StatusOK, out)
+	return nil
 }

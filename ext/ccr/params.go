@@ -1,10 +1,7 @@
 package ccr
 
 import (
-	"encoding/json"
 	"errors"
-	"io"
-	"net/http"
 	"net/url"
 	"regexp"
 	"strconv"
@@ -12,6 +9,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/berth-registry/berth/ext/dialect"
 	"github.com/berth-registry/berth/registry/domain"
 )
 
@@ -20,7 +18,6 @@ const (
 	DefaultPageSize = 10
 	MaxPageSize     = 100
 	maxFilterLen    = 255
-	maxBody         = 64 << 10
 )
 
 // Times: the seed's "2006-01-02 15:04:05" (server local time) for most
@@ -86,7 +83,7 @@ func parseList(q url.Values) (listParams, error) {
 	}
 	if s != "" {
 		if out.NoPaging, err = strconv.ParseBool(s); err != nil {
-			return out, badParam("noPaging %q is not true or false", clip(s))
+			return out, badParam("noPaging %q is not true or false", dialect.Clip(s))
 		}
 	}
 	if s, err = get("pageNo", "page"); err != nil {
@@ -95,10 +92,10 @@ func parseList(q url.Values) (listParams, error) {
 	if s != "" {
 		n, err := strconv.ParseInt(s, 10, 64)
 		if err != nil && !errors.Is(err, strconv.ErrRange) {
-			return out, badParam("pageNo %q is not an integer", clip(s))
+			return out, badParam("pageNo %q is not an integer", dialect.Clip(s))
 		}
 		if err != nil || n > 1<<40 {
-			return out, badParam("pageNo %q is beyond any list", clip(s))
+			return out, badParam("pageNo %q is beyond any list", dialect.Clip(s))
 		}
 		if n > 1 {
 			out.PageNo = int(n)
@@ -111,7 +108,7 @@ func parseList(q url.Values) (listParams, error) {
 		n, err := strconv.Atoi(s)
 		switch {
 		case err != nil:
-			return out, badParam("pageSize %q is not an integer between 1 and %d", clip(s), MaxPageSize)
+			return out, badParam("pageSize %q is not an integer between 1 and %d", dialect.Clip(s), MaxPageSize)
 		case n < 0 || n > MaxPageSize:
 			return out, badParam("pageSize %d is not between 1 and %d", n, MaxPageSize)
 		case n > 0:
@@ -133,34 +130,6 @@ func parseList(q url.Values) (listParams, error) {
 	return out, err
 }
 
-// decodeBody reads one bounded JSON object into v. Unknown fields, a body
-// over 64 KiB, trailing data and values of the wrong type are parameter
-// errors.
-func decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
-	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
-	err := dec.Decode(v)
-	if err == nil && dec.More() {
-		err = errors.New("unexpected data after the JSON object")
-	}
-	if err == nil {
-		if _, terr := dec.Token(); terr != io.EOF {
-			err = errors.New("unexpected data after the JSON object")
-		}
-	}
-	var tooBig *http.MaxBytesError
-	switch {
-	case err == nil:
-		return nil
-	case errors.As(err, &tooBig):
-		return badParam("request body is larger than %d bytes", maxBody)
-	case errors.Is(err, io.EOF):
-		return badParam("request body is empty: a JSON object is required")
-	}
-	return badParam("request body is not a valid JSON object for this call: %v", err)
-}
-
 // CCR repository names: 2-64 characters, lowercase letters and digits
 // separated by single '.', '_', '-' or '/' (not at the start or end).
 var repositoryNameRE = regexp.MustCompile(`^[a-z0-9]+(?:[._/-][a-z0-9]+)*$`)
@@ -176,7 +145,7 @@ func validateRepositoryName(name string) error {
 		return badParam("repositoryName must be 2 to 64 characters, not %d", n)
 	}
 	if !repositoryNameRE.MatchString(name) {
-		return badParam("repositoryName %q may only hold lowercase letters, digits and the separators '.', '_', '-', '/', not at the start or end and not doubled", clip(name))
+		return badParam("repositoryName %q may only hold lowercase letters, digits and the separators '.', '_', '-', '/', not at the start or end and not doubled", dialect.Clip(name))
 	}
 	return nil
 }

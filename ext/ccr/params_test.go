@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/berth-registry/berth/ext/dialect"
 )
 
 func TestParseList(t *testing.T) {
@@ -145,7 +147,7 @@ func TestDecodeBody(t *testing.T) {
 		if c.ok != (err == nil) {
 			t.Errorf("%.40q: %v, want ok=%v", c.in, err, c.ok)
 		}
-		if err != nil && !errors.Is(err, errParam) {
+		if err != nil && !errors.Is(err, dialect.ErrBadBody) {
 			t.Errorf("%.40q: error kind %v", c.in, err)
 		}
 	}
@@ -162,4 +164,15 @@ func TestTimes(t *testing.T) {
 	if got := formatTime(at); got != at.Local().Format("2006-01-02 15:04:05") {
 		t.Errorf("local: %q", got)
 	}
+}
+
+// classify is the table's answer to err: status, code, message.
+func classify(err error) (int, string, string) {
+	f := errorTable.Classify("", err)
+	return f.Status, f.Code, f.Message
+}
+
+// decodeBody is the kit's JSON decoding as the dialect configures it.
+func decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
+	return (&dialect.API[string]{StrictJSON: true, MaxBody: maxBody}).DecodeJSON(w, r, v)
 }

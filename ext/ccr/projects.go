@@ -4,8 +4,8 @@ import (
 	"net/http"
 
 	"github.com/berth-registry/berth/auth"
+	"github.com/berth-registry/berth/ext/dialect"
 	"github.com/berth-registry/berth/registry/domain"
-	"github.com/berth-registry/berth/storage/metadata"
 )
 
 // projectJSON is the seed's project record (1.4.6).
@@ -32,8 +32,8 @@ type projectJSON struct {
 // bytes is berth's own API's storageUsed (/api/berth/v1/projects/{name}).
 // The tenant is the project's creator; berth has no replication, so the
 // sync fields are zero.
-func projectRecord(v vars, p metadata.Project) projectJSON {
-	return projectJSON{CreatedAt: formatTime(p.CreatedAt), ID: p.ID, InstanceID: v.instance, IsPublic: p.Public,
+func projectRecord(r *http.Request, p domain.Project) projectJSON {
+	return projectJSON{CreatedAt: formatTime(p.CreatedAt), ID: p.ID, InstanceID: dialect.Var(r, "instance"), IsPublic: p.Public,
 		ProjectID: p.ID, ProjectName: p.Name, Quota: p.QuotaBytes, StorageUsed: mebibytes(p.StorageUsed),
 		TenantID: p.Creator, UpdatedAt: formatTime(p.UpdatedAt)}
 }
@@ -56,11 +56,8 @@ func validateQuota(q int64) error {
 
 // POST .../projects {"isPublic":false,"name":"test04","quota":102400}:
 // any user may create a project, and administers it.
-func (h *handler) createProject(w http.ResponseWriter, r *http.Request, v vars) error {
-	p, err := h.principal(r)
-	if err != nil {
-		return err
-	}
+func (h *handler) createProject(w http.ResponseWriter, r *http.Request) error {
+	p := dialect.Caller(r)
 	if p.Kind != auth.KindUser {
 		return forbidden("application credentials may not create projects")
 	}
@@ -69,7 +66,7 @@ func (h *handler) createProject(w http.ResponseWriter, r *http.Request, v vars) 
 		Name     *string `json:"name"`
 		Quota    *int64  `json:"quota"`
 	}
-	if err := decodeBody(w, r, &body); err != nil {
+	if err := h.DecodeJSON(w, r, &body); err != nil {
 		return err
 	}
 	if body.Name == nil || *body.Name == "" {
@@ -85,80 +82,72 @@ func (h *handler) createProject(w http.ResponseWriter, r *http.Request, v vars) 
 		}
 		spec.QuotaBytes = *body.Quota
 	}
-	proj, err := h.dom.CreateProject(r.Context(), spec)
+	dialect.Subject(r).Project = spec.Name
+	proj, err := h.Dom.CreateProject(r.Context(), spec)
 	if err != nil {
 		return err
 	}
-	h.audit(r, "project created", "project", proj.Name, "public", proj.Public, "quota", proj.QuotaBytes)
-	ok(w, r, map[string]any{"projectId": proj.ID})
-	return nil
+	return h.ok(w, r, map[string]any{"projectId": proj.ID})
 }
 
 // DELETE .../projects/{projectName}: only a project without repositories
 // (CCR.CodeForbidOperate otherwise), by a project administrator.
-func (h *handler) deleteProject(w http.ResponseWriter, r *http.Request, v vars) error {
-	if _, err := h.authorize(r, v, auth.ActionManage); err != nil {
+func (h *handler) deleteProject(w http.ResponseWriter, r *http.Request) error {
+	proj, err := h.project(r, auth.ActionManage)
+	if err != nil {
 		return err
 	}
-	if err := h.dom.DeleteProject(r.Context(), v.project, false); err != nil {
+	if err := h.Dom.DeleteProject(r.Context(), proj.Name, false); err != nil {
 		return err
 	}
-	h.audit(r, "project deleted", "project", v.project)
-	ok(w, r, nil)
-	return nil
+	return h.ok(w, r, nil)
 }
 
 // GET .../projects?pageNo&pageSize&nameHas&noPaging: the projects the
 // caller may see, by name.
-func (h *handler) listProjects(w http.ResponseWriter, r *http.Request, v vars) error {
-	ctx := r.Context()
+func (h *handler) listProjects(w http.ResponseWriter, r *http.Request) error {
 	lp, err := parseList(r.URL.Query())
 	if err != nil {
 		return err
 	}
-	p, err := h.principal(r)
+	ids, err := h.VisibleProjects(r)
 	if err != nil {
 		return err
 	}
-	ids, err := h.auth.VisibleProjects(ctx, p)
-	if err != nil {
-		return err
-	}
-	list, total, err := h.dom.ListProjects(ctx, metadata.ProjectFilter{IDs: ids}, lp.query())
+	list, total, err := h.Dom.ListProjects(r.Context(), domain.ProjectFilter{IDs: ids}, lp.query())
 	if err != nil {
 		return err
 	}
 	out := make([]projectJSON, 0, len(list))
 	for _, pr := range list {
-		out = append(out, projectRecord(v, pr))
+		out = append(out, projectRecord(r, pr))
 	}
-	ok(w, r, map[string]any{"page": lp.PageNo, "pageSize": lp.PageSize, "projects": out, "total": total})
-	return nil
+	return h.ok(w, r, map[string]any{"page": lp.PageNo, "pageSize": lp.PageSize, "projects": out, "total": total})
 }
 
 // GET .../projects/{projectName} (berth's addition, as Harbor has it): one
 // project record under "project".
-func (h *handler) getProject(w http.ResponseWriter, r *http.Request, v vars) error {
-	proj, err := h.authorize(r, v, auth.ActionPull)
+func (h *handler) getProject(w http.ResponseWriter, r *http.Request) error {
+	proj, err := h.project(r, auth.ActionPull)
 	if err != nil {
 		return err
 	}
-	ok(w, r, map[string]any{"project": projectRecord(v, proj)})
-	return nil
+	return h.ok(w, r, map[string]any{"project": projectRecord(r, proj)})
 }
 
 // PUT .../projects/{projectName} {"isPublic":true,"quota":1048576} (berth's
 // addition, as Harbor has it): change visibility and quota; absent fields
 // stay. A quota below current usage blocks pushes, never pulls.
-func (h *handler) updateProject(w http.ResponseWriter, r *http.Request, v vars) error {
-	if _, err := h.authorize(r, v, auth.ActionManage); err != nil {
+func (h *handler) updateProject(w http.ResponseWriter, r *http.Request) error {
+	proj, err := h.project(r, auth.ActionManage)
+	if err != nil {
 		return err
 	}
 	var body struct {
 		IsPublic *bool  `json:"isPublic"`
 		Quota    *int64 `json:"quota"`
 	}
-	if err := decodeBody(w, r, &body); err != nil {
+	if err := h.DecodeJSON(w, r, &body); err != nil {
 		return err
 	}
 	if body.Quota != nil {
@@ -166,20 +155,14 @@ func (h *handler) updateProject(w http.ResponseWriter, r *http.Request, v vars) 
 			return err
 		}
 	}
-	proj, err := h.dom.GetProject(r.Context(), v.project)
-	if err != nil {
-		return err
-	}
 	if body.IsPublic != nil {
 		proj.Public = *body.IsPublic
 	}
 	if body.Quota != nil {
 		proj.QuotaBytes = *body.Quota
 	}
-	if err := h.dom.UpdateProject(r.Context(), proj); err != nil {
+	if err := h.Dom.UpdateProject(r.Context(), proj); err != nil {
 		return err
 	}
-	h.audit(r, "project updated", "project", proj.Name, "public", proj.Public, "quota", proj.QuotaBytes)
-	ok(w, r, nil)
-	return nil
+	return h.ok(w, r, nil)
 }

@@ -5,8 +5,8 @@ import (
 	"strings"
 
 	"github.com/berth-registry/berth/auth"
+	"github.com/berth-registry/berth/ext/dialect"
 	"github.com/berth-registry/berth/registry/domain"
-	"github.com/berth-registry/berth/storage/metadata"
 )
 
 // repoSummaryJSON is a repository in a list (1.5.6).
@@ -28,55 +28,49 @@ type repoDetailJSON struct {
 
 // repoRecord shapes a repository: its name inside the project, the
 // project's visibility, and its tag count.
-func repoRecord(v vars, proj metadata.Project, repo metadata.Repository) repoDetailJSON {
+func repoRecord(r *http.Request, proj domain.Project, repo domain.Repository) repoDetailJSON {
 	return repoDetailJSON{repoSummaryJSON: repoSummaryJSON{
 		CreatedAt: formatTime(repo.CreatedAt), Detail: repo.Detail, ImageTagCount: repo.TagCount,
-		InstanceID: v.instance, ProjectName: proj.Name, Public: proj.Public,
+		InstanceID: dialect.Var(r, "instance"), ProjectName: proj.Name, Public: proj.Public,
 		RepositoryName: strings.TrimPrefix(repo.Name, proj.Name+"/"),
 	}, Summary: repo.Summary}
 }
 
 // GET .../projects/{projectName}/repositories?pageNo&pageSize&nameHas
-func (h *handler) listRepos(w http.ResponseWriter, r *http.Request, v vars) error {
-	ctx := r.Context()
+func (h *handler) listRepos(w http.ResponseWriter, r *http.Request) error {
 	lp, err := parseList(r.URL.Query())
 	if err != nil {
 		return err
 	}
-	proj, err := h.authorize(r, v, auth.ActionPull)
+	proj, err := h.project(r, auth.ActionPull)
 	if err != nil {
 		return err
 	}
-	list, total, err := h.dom.ListRepositories(ctx, metadata.RepoFilter{ProjectID: proj.ID, Prefix: proj.Name + "/"}, lp.query())
+	list, total, err := h.Dom.ListRepositories(r.Context(), domain.RepoFilter{ProjectID: proj.ID, Prefix: proj.Name + "/"}, lp.query())
 	if err != nil {
 		return err
 	}
 	out := make([]repoSummaryJSON, 0, len(list))
 	for _, repo := range list {
-		out = append(out, repoRecord(v, proj, repo).repoSummaryJSON)
+		out = append(out, repoRecord(r, proj, repo).repoSummaryJSON)
 	}
-	ok(w, r, map[string]any{"data": out, "totalCount": total})
-	return nil
+	return h.ok(w, r, map[string]any{"data": out, "totalCount": total})
 }
 
 // GET .../repositories?pageNo&pageSize&nameHas (section 1.5's example,
 // without a project): the repositories of every project the caller may
 // see, sorted by full name; nameHas matches a substring of it.
-func (h *handler) listAllRepos(w http.ResponseWriter, r *http.Request, v vars) error {
+func (h *handler) listAllRepos(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	lp, err := parseList(r.URL.Query())
 	if err != nil {
 		return err
 	}
-	p, err := h.principal(r)
+	ids, err := h.VisibleProjects(r)
 	if err != nil {
 		return err
 	}
-	ids, err := h.auth.VisibleProjects(ctx, p)
-	if err != nil {
-		return err
-	}
-	list, total, err := h.dom.ListRepositories(ctx, metadata.RepoFilter{ProjectIDs: ids}, lp.query())
+	list, total, err := h.Dom.ListRepositories(ctx, domain.RepoFilter{ProjectIDs: ids}, lp.query())
 	if err != nil {
 		return err
 	}
@@ -89,9 +83,9 @@ func (h *handler) listAllRepos(w http.ResponseWriter, r *http.Request, v vars) e
 			pids = append(pids, repo.ProjectID)
 		}
 	}
-	projects := map[int64]metadata.Project{}
+	projects := map[int64]domain.Project{}
 	if len(pids) > 0 {
-		ps, _, err := h.dom.ListProjects(ctx, metadata.ProjectFilter{IDs: pids}, domain.Query{})
+		ps, _, err := h.Dom.ListProjects(ctx, domain.ProjectFilter{IDs: pids}, domain.Query{})
 		if err != nil {
 			return err
 		}
@@ -101,16 +95,15 @@ func (h *handler) listAllRepos(w http.ResponseWriter, r *http.Request, v vars) e
 	}
 	out := make([]repoSummaryJSON, 0, len(list))
 	for _, repo := range list {
-		out = append(out, repoRecord(v, projects[repo.ProjectID], repo).repoSummaryJSON)
+		out = append(out, repoRecord(r, projects[repo.ProjectID], repo).repoSummaryJSON)
 	}
-	ok(w, r, map[string]any{"data": out, "totalCount": total})
-	return nil
+	return h.ok(w, r, map[string]any{"data": out, "totalCount": total})
 }
 
 // POST .../projects/{projectName}/repositories
 // {"repositoryName":"sub/test","summary":"..","detail":".."}
-func (h *handler) createRepo(w http.ResponseWriter, r *http.Request, v vars) error {
-	if _, err := h.authorize(r, v, auth.ActionPush); err != nil {
+func (h *handler) createRepo(w http.ResponseWriter, r *http.Request) error {
+	if _, err := h.project(r, auth.ActionPush); err != nil {
 		return err
 	}
 	var body struct {
@@ -118,7 +111,7 @@ func (h *handler) createRepo(w http.ResponseWriter, r *http.Request, v vars) err
 		Summary        string  `json:"summary"`
 		Detail         string  `json:"detail"`
 	}
-	if err := decodeBody(w, r, &body); err != nil {
+	if err := h.DecodeJSON(w, r, &body); err != nil {
 		return err
 	}
 	if body.RepositoryName == nil || *body.RepositoryName == "" {
@@ -133,52 +126,34 @@ func (h *handler) createRepo(w http.ResponseWriter, r *http.Request, v vars) err
 	if err := validateText("detail", body.Detail, maxDetail); err != nil {
 		return err
 	}
-	v.repo = *body.RepositoryName
-	full, err := v.fullName()
+	full, err := fullName(r, *body.RepositoryName)
 	if err != nil {
 		return err
 	}
-	if _, err := h.dom.CreateRepository(r.Context(), full, body.Summary, body.Detail); err != nil {
+	if _, err := h.Dom.CreateRepository(r.Context(), full, body.Summary, body.Detail); err != nil {
 		return err
 	}
-	h.audit(r, "repository created", "repository", full)
-	ok(w, r, nil)
-	return nil
+	return h.ok(w, r, nil)
 }
 
 // GET .../projects/{projectName}/repositories/{repositoryName}
-func (h *handler) getRepo(w http.ResponseWriter, r *http.Request, v vars) error {
-	ctx := r.Context()
-	proj, err := h.authorize(r, v, auth.ActionPull)
+func (h *handler) getRepo(w http.ResponseWriter, r *http.Request) error {
+	proj, repo, err := h.repository(r, auth.ActionPull)
 	if err != nil {
 		return err
 	}
-	full, err := v.fullName()
-	if err != nil {
-		return err
-	}
-	repo, err := h.dom.GetRepository(ctx, full)
-	if err != nil {
-		return err
-	}
-	ok(w, r, map[string]any{"data": repoRecord(v, proj, repo)})
-	return nil
+	return h.ok(w, r, map[string]any{"data": repoRecord(r, proj, repo.Repository)})
 }
 
 // DELETE .../projects/{projectName}/repositories/{repositoryName}: the
 // repository with every artifact and tag in it.
-func (h *handler) deleteRepo(w http.ResponseWriter, r *http.Request, v vars) error {
-	if _, err := h.authorize(r, v, auth.ActionDelete); err != nil {
-		return err
-	}
-	full, err := v.fullName()
+func (h *handler) deleteRepo(w http.ResponseWriter, r *http.Request) error {
+	_, repo, err := h.repository(r, auth.ActionDelete)
 	if err != nil {
 		return err
 	}
-	if err := h.dom.DeleteRepository(r.Context(), full); err != nil {
+	if err := repo.Delete(r.Context()); err != nil {
 		return err
 	}
-	h.audit(r, "repository deleted", "repository", full)
-	ok(w, r, nil)
-	return nil
+	return h.ok(w, r, nil)
 }

@@ -1,20 +1,18 @@
 package harborv1
 
 import (
-	"encoding/json"
 	"errors"
 	"net/http"
 
 	"github.com/berth-registry/berth/auth"
+	"github.com/berth-registry/berth/ext/dialect"
 	"github.com/berth-registry/berth/registry/domain"
-	"github.com/berth-registry/berth/registry/observe"
 )
 
 // Dialect-local error kinds, mapped by the table below like the core's.
 var (
 	errBadParam = errors.New("bad parameter")
 	errNotFound = errors.New("not found")
-	errMethod   = errors.New("method not allowed")
 )
 
 // Dialect failures are *domain.Error values of the kinds above, so one
@@ -29,25 +27,29 @@ func notFound(format string, args ...any) error {
 }
 
 // errorTable is the dialect's one mapping of core and dialect errors to
-// HTTP statuses; the first kind that matches wins, anything else is 500.
-var errorTable = []struct {
-	kind   error
-	status int
-}{
-	{domain.ErrUnavailable, http.StatusServiceUnavailable},
-	{domain.ErrFull, http.StatusInsufficientStorage},
-	{auth.ErrUnauthenticated, http.StatusUnauthorized},
-	{errBadParam, http.StatusBadRequest},
-	{domain.ErrInvalid, http.StatusBadRequest},
-	{errMethod, http.StatusMethodNotAllowed},
-	{auth.ErrNotFound, http.StatusNotFound},
-	{domain.ErrNotFound, http.StatusNotFound},
-	{errNotFound, http.StatusNotFound},
-	{auth.ErrDenied, http.StatusForbidden},
-	{domain.ErrDenied, http.StatusForbidden},
-	{domain.ErrQuotaExceeded, http.StatusForbidden},
-	{domain.ErrAlreadyExists, http.StatusConflict},
-	{domain.ErrNotEmpty, http.StatusConflict},
+// HTTP statuses (Harbor's code is the status); the first kind that
+// matches wins, anything else is 500.
+var errorTable = dialect.Table[int]{
+	{Kind: domain.ErrUnavailable, Status: http.StatusServiceUnavailable},
+	{Kind: domain.ErrFull, Status: http.StatusInsufficientStorage},
+	{Kind: auth.ErrUnauthenticated, Status: http.StatusUnauthorized, Message: "authentication required: send Basic credentials or a berth token"},
+	{Kind: errBadParam, Status: http.StatusBadRequest},
+	{Kind: dialect.ErrBadPath, Status: http.StatusBadRequest},
+	{Kind: dialect.ErrBadBody, Status: http.StatusBadRequest},
+	{Kind: domain.ErrInvalid, Status: http.StatusBadRequest},
+	{Kind: dialect.ErrMethod, Status: http.StatusMethodNotAllowed, Message: "method not allowed"},
+	// A hidden project looks exactly like a missing one.
+	{Kind: auth.ErrNotFound, Status: http.StatusNotFound, Message: "project not found"},
+	{Kind: domain.ErrNotFound, Status: http.StatusNotFound},
+	{Kind: errNotFound, Status: http.StatusNotFound},
+	{Kind: dialect.ErrNoRoute, Status: http.StatusNotFound},
+	{Kind: auth.ErrDenied, Status: http.StatusForbidden, Message: "permission denied"},
+	{Kind: domain.ErrDenied, Status: http.StatusForbidden},
+	{Kind: dialect.ErrCrossSite, Status: http.StatusForbidden},
+	{Kind: domain.ErrQuotaExceeded, Status: http.StatusForbidden},
+	{Kind: domain.ErrAlreadyExists, Status: http.StatusConflict},
+	{Kind: domain.ErrNotEmpty, Status: http.StatusConflict},
+	{Status: http.StatusInternalServerError},
 }
 
 // result is the seed's one JSON reply shape, {"code":0,"msg":""} on a
@@ -57,44 +59,8 @@ type result struct {
 	Msg  string `json:"msg"`
 }
 
-// classify returns the status and client message for err.
-func classify(err error) (int, string) {
-	err = domain.Classify(err)
-	for _, e := range errorTable {
-		if !errors.Is(err, e.kind) {
-			continue
-		}
-		switch e.kind {
-		case auth.ErrUnauthenticated:
-			return e.status, "authentication required: send Basic credentials or a berth token"
-		case auth.ErrNotFound:
-			return e.status, "project not found" // a hidden project looks exactly like a missing one
-		case auth.ErrDenied:
-			return e.status, "permission denied"
-		case errMethod:
-			return e.status, "method not allowed"
-		}
-		return e.status, err.Error()
-	}
-	return http.StatusInternalServerError, "internal error"
-}
-
-// fail writes err as {"code":<status>,"msg":"..."} with that status,
-// logging what the client is not told.
-func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) {
-	status, msg := classify(err)
-	switch status {
-	case http.StatusInternalServerError:
-		a.log.ErrorContext(r.Context(), "harbor v1 request failed", "request_id", observe.RequestID(r.Context()),
-			"method", r.Method, "path", r.URL.EscapedPath(), "err", err)
-	case http.StatusUnauthorized:
-		w.Header().Set("WWW-Authenticate", `Basic realm="berth"`)
-	}
-	writeJSON(w, status, result{Code: status, Msg: msg})
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+// envelope writes a failure as {"code":<status>,"msg":"..."} with that
+// status.
+func (a *api) envelope(w http.ResponseWriter, _ *http.Request, f dialect.Failure[int]) {
+	a.JSON(w, f.Status, result{Code: f.Status, Msg: f.Message})
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/berth-registry/berth/ext/dialect"
 	"github.com/berth-registry/berth/registry/domain"
 )
 
@@ -127,7 +128,13 @@ func TestClassify(t *testing.T) {
 	if s, _ := classify(badParam("x")); s != http.StatusBadRequest {
 		t.Errorf("bad param: %d", s)
 	}
-	if s, msg := classify(errMethod); s != http.StatusMethodNotAllowed || msg == "" {
+	if s, msg := classify(dialect.ErrMethod); s != http.StatusMethodNotAllowed || msg == "" {
 		t.Errorf("method: %d %q", s, msg)
 	}
+}
+
+// classify is the table's answer to err: status and message.
+func classify(err error) (int, string) {
+	f := errorTable.Classify("", err)
+	return f.Status, f.Message
 }

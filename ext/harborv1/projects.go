@@ -6,8 +6,8 @@ import (
 	"time"
 
 	"github.com/berth-registry/berth/auth"
+	"github.com/berth-registry/berth/ext/dialect"
 	"github.com/berth-registry/berth/registry/domain"
-	"github.com/berth-registry/berth/storage/metadata"
 )
 
 // Harbor's project role ids (current_user_role_id); 0 is no role.
@@ -51,7 +51,7 @@ func (a *api) listProjects(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	var f metadata.ProjectFilter
+	var f domain.ProjectFilter
 	switch v := strings.ToLower(strings.TrimSpace(q.Get("is_public"))); v {
 	case "":
 	case "1", "true", "0", "false":
@@ -61,11 +61,11 @@ func (a *api) listProjects(w http.ResponseWriter, r *http.Request) error {
 		return badParam("is_public must be 1 or 0, not %q", q.Get("is_public"))
 	}
 	ctx := r.Context()
-	p := principal(r)
-	if f.IDs, err = a.auth.VisibleProjects(ctx, p); err != nil {
+	p := dialect.Caller(r)
+	if f.IDs, err = a.VisibleProjects(r); err != nil {
 		return err
 	}
-	list, total, err := a.dom.ListProjects(ctx, f, domain.Query{Filter: name, Sort: domain.Sort{By: "name"}, Page: pg.page})
+	list, total, err := a.Dom.ListProjects(ctx, f, domain.Query{Filter: name, Sort: domain.Sort{By: "name"}, Page: pg.page})
 	if err != nil {
 		return err
 	}
@@ -79,22 +79,22 @@ func (a *api) listProjects(w http.ResponseWriter, r *http.Request) error {
 		out = append(out, rec)
 	}
 	setPagination(w, r, total, pg)
-	writeJSON(w, http.StatusOK, out)
+	a.JSON(w, http.StatusOK, out)
 	return nil
 }
 
 // projectRecord shapes a project; owners caches user ids by name.
-func (a *api) projectRecord(r *http.Request, p auth.Principal, pr metadata.Project, owners map[string]int64) (project, error) {
+func (a *api) projectRecord(r *http.Request, p auth.Principal, pr domain.Project, owners map[string]int64) (project, error) {
 	ctx := r.Context()
 	owner, seen := owners[pr.Creator]
 	if !seen {
-		id, err := a.auth.UserID(ctx, pr.Creator)
+		id, err := a.Auth.UserID(ctx, pr.Creator)
 		if err != nil {
 			return project{}, err
 		}
 		owners[pr.Creator], owner = id, id
 	}
-	role, err := a.auth.RoleIn(ctx, p, pr)
+	role, err := a.Auth.RoleIn(ctx, p, pr)
 	if err != nil {
 		return project{}, err
 	}

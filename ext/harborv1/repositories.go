@@ -9,8 +9,9 @@ import (
 	"strings"
 
 	"github.com/berth-registry/berth/auth"
+	"github.com/berth-registry/berth/ext/dialect"
 	"github.com/berth-registry/berth/registry/domain"
-	"github.com/berth-registry/berth/storage/metadata"
+	"github.com/berth-registry/berth/registry/observe"
 )
 
 // repository is one entry of GET /api/repositories: the seed's {"name"}
@@ -47,27 +48,27 @@ func (a *api) listRepositories(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	ctx := r.Context()
-	p := principal(r)
-	var f metadata.RepoFilter
+	p := dialect.Caller(r)
+	var f domain.RepoFilter
 	if s := strings.TrimSpace(q.Get("project_id")); s != "" {
 		id, err := strconv.ParseInt(s, 10, 64)
 		if err != nil || id < 1 {
 			return badParam("project_id %q is not a positive integer", s)
 		}
-		proj, err := a.dom.GetProjectByID(ctx, id)
+		proj, err := a.Dom.GetProjectByID(ctx, id)
 		if errors.Is(err, domain.ErrNotFound) {
 			return hidden(p)
 		} else if err != nil {
 			return err
 		}
-		if _, err := a.auth.Check(ctx, p, proj.Name, auth.ActionPull); err != nil {
+		if _, err := a.Auth.Check(ctx, p, proj.Name, auth.ActionPull); err != nil {
 			return err
 		}
 		f.ProjectID = id
-	} else if f.ProjectIDs, err = a.auth.VisibleProjects(ctx, p); err != nil {
+	} else if f.ProjectIDs, err = a.Auth.VisibleProjects(ctx, p); err != nil {
 		return err
 	}
-	list, total, err := a.dom.ListRepositories(ctx, f, domain.Query{Filter: filter, Sort: domain.Sort{By: "name"}, Page: pg.page})
+	list, total, err := a.Dom.ListRepositories(ctx, f, domain.Query{Filter: filter, Sort: domain.Sort{By: "name"}, Page: pg.page})
 	if err != nil {
 		return err
 	}
@@ -77,7 +78,7 @@ func (a *api) listRepositories(w http.ResponseWriter, r *http.Request) error {
 			PullCount: repo.PullCount, CreationTime: harborTime(repo.CreatedAt), UpdateTime: harborTime(repo.UpdatedAt)})
 	}
 	setPagination(w, r, total, pg)
-	writeJSON(w, http.StatusOK, out)
+	a.JSON(w, http.StatusOK, out)
 	return nil
 }
 
@@ -92,11 +93,11 @@ func (a *api) listTags(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	full, err := a.repoParam(r, q.Get("repo_name"), auth.ActionPull)
+	repo, err := a.repoParam(r, q.Get("repo_name"), auth.ActionPull)
 	if err != nil {
 		return err
 	}
-	tags, total, err := a.dom.ListTags(r.Context(), full, domain.Query{Sort: domain.Sort{By: "name"}, Page: pg.page})
+	tags, total, err := repo.Tags(r.Context(), domain.Query{Sort: domain.Sort{By: "name"}, Page: pg.page})
 	if err != nil {
 		return err
 	}
@@ -109,7 +110,7 @@ func (a *api) listTags(w http.ResponseWriter, r *http.Request) error {
 	} else {
 		w.Header().Set("X-Total-Count", strconv.FormatInt(total, 10))
 	}
-	writeJSON(w, http.StatusOK, out)
+	a.JSON(w, http.StatusOK, out)
 	return nil
 }
 
@@ -129,28 +130,28 @@ func (a *api) manifest(w http.ResponseWriter, r *http.Request) error {
 	} else if err := domain.ValidateTag(ref); err != nil {
 		return err
 	}
-	full, err := a.repoParam(r, q.Get("repo_name"), auth.ActionPull)
+	repo, err := a.repoParam(r, q.Get("repo_name"), auth.ActionPull)
 	if err != nil {
 		return err
 	}
 	ctx := r.Context()
-	m, err := a.dom.GetManifest(ctx, full, ref)
+	m, err := repo.Manifest(ctx, ref)
 	if err != nil {
 		return err
 	}
-	art, err := a.dom.GetArtifact(ctx, full, m.Digest) // by digest: the tag may move meanwhile
+	art, err := repo.Artifact(ctx, m.Digest) // by digest: the tag may move meanwhile
 	if err != nil {
 		return err
 	}
 	config := ""
 	if art.ConfigDigest != "" {
-		b, err := a.dom.GetConfig(ctx, full, m.Digest)
+		b, err := repo.Config(ctx, m.Digest)
 		if err != nil {
 			return err
 		}
 		config = string(b)
 	}
-	writeJSON(w, http.StatusOK, struct {
+	a.JSON(w, http.StatusOK, struct {
 		Manifest json.RawMessage `json:"manifest"`
 		Config   string          `json:"config"`
 	}{json.RawMessage(m.Payload), config})
@@ -179,7 +180,7 @@ func (a *api) postRepositories(w http.ResponseWriter, r *http.Request) error {
 		dp.method = strings.ToUpper(r.Header.Get("X-HTTP-Method-Override"))
 	}
 	if dp.method != http.MethodDelete {
-		return errMethod
+		return domain.Errorf(dialect.ErrMethod, "method not allowed: POST without method=DELETE")
 	}
 	if err != nil {
 		return err
@@ -188,44 +189,47 @@ func (a *api) postRepositories(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *api) delete(w http.ResponseWriter, r *http.Request, dp deleteParams) error {
-	full, err := a.repoParam(r, dp.repo, auth.ActionDelete)
-	if err != nil {
-		return err
-	}
-	ctx := r.Context()
 	if dp.tag != "" {
-		err = a.dom.DeleteTag(ctx, full, dp.tag)
+		ev := dialect.Subject(r)
+		ev.Action, ev.Tag = observe.TagDelete, dp.tag
+	}
+	repo, err := a.repoParam(r, dp.repo, auth.ActionDelete)
+	if err != nil {
+		return err
+	}
+	if dp.tag != "" {
+		err = repo.DeleteTag(r.Context(), dp.tag)
 	} else {
-		err = a.dom.DeleteRepository(ctx, full)
+		err = repo.Delete(r.Context())
 	}
 	if err != nil {
 		return err
 	}
-	a.audit(r, "harbor v1: deleted", "repository", full, "tag", dp.tag)
-	writeJSON(w, http.StatusOK, result{Code: 0, Msg: ""})
+	a.JSON(w, http.StatusOK, result{Code: 0, Msg: ""})
 	return nil
 }
 
-// repoParam validates a repo_name, resolves a bare image name, and checks
-// action on its project.
-func (a *api) repoParam(r *http.Request, name, action string) (string, error) {
+// repoParam validates a repo_name, resolves a bare image name, checks
+// action on its project and resolves the repository.
+func (a *api) repoParam(r *http.Request, name, action string) (*domain.Repo, error) {
 	name = strings.TrimSpace(name)
 	if err := checkName("repo_name", name); err != nil {
-		return "", err
+		return nil, err
 	}
 	full := name
 	if !strings.Contains(name, "/") {
 		var err error
-		if full, err = a.resolveBare(r.Context(), principal(r), name); err != nil {
-			return "", err
+		if full, err = a.resolveBare(r.Context(), dialect.Caller(r), name); err != nil {
+			return nil, err
 		}
 	} else if err := domain.ValidateRepositoryName(name); err != nil {
-		return "", err
+		return nil, err
 	}
+	dialect.Subject(r).Repository = full
 	if err := a.authorize(r, full, action); err != nil {
-		return "", err
+		return nil, err
 	}
-	return full, nil
+	return a.Dom.Repository(r.Context(), full)
 }
 
 // maxCandidates bounds the repositories a bare name is looked up among.
@@ -238,11 +242,11 @@ func (a *api) resolveBare(ctx context.Context, p auth.Principal, name string) (s
 	if err := domain.ValidateRepositoryName("x/" + name); err != nil {
 		return "", badParam("repo_name %q is not a repository name", name)
 	}
-	ids, err := a.auth.VisibleProjects(ctx, p)
+	ids, err := a.Auth.VisibleProjects(ctx, p)
 	if err != nil {
 		return "", err
 	}
-	list, _, err := a.dom.ListRepositories(ctx, metadata.RepoFilter{ProjectIDs: ids},
+	list, _, err := a.Dom.ListRepositories(ctx, domain.RepoFilter{ProjectIDs: ids},
 		domain.Query{Filter: "/" + name, Sort: domain.Sort{By: "name"}, Page: domain.Page{Limit: maxCandidates}})
 	if err != nil {
 		return "", err

@@ -1,12 +1,12 @@
 package imagebuild
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 
 	"github.com/berth-registry/berth/auth"
+	"github.com/berth-registry/berth/ext/dialect"
 	"github.com/berth-registry/berth/registry/builder"
 	"github.com/berth-registry/berth/registry/domain"
 )
@@ -39,100 +39,75 @@ const (
 )
 
 // Dialect-local error kinds.
-var (
-	errInvalid = errors.New("parameter invalid")
-	errMethod  = errors.New("method not allowed")
-	errOrigin  = errors.New("cross-origin request refused")
-)
+var errInvalid = errors.New("parameter invalid")
 
 func invalid(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", errInvalid, fmt.Sprintf(format, args...))
 }
 
 // invalidKinds are the errors of a bad parameter, whatever found it.
-var invalidKinds = []error{errMethod, builder.ErrTooLarge, builder.ErrInvalid, domain.ErrInvalid, errInvalid}
+var invalidKinds = []error{dialect.ErrMethod, builder.ErrTooLarge, builder.ErrInvalid, domain.ErrInvalid, errInvalid,
+	dialect.ErrBadPath, dialect.ErrBadBody}
 
 // errorTable is the one mapping of core and dialect errors to the image
-// market's codes. A row with an op applies to that route only; the first
-// row that matches wins. A Cluster the caller may not see is reported like
-// a missing project on reads, and as a bad parameter where it is given.
+// market's codes. A row with a route applies to that route only; the
+// first row that matches wins. A Cluster the caller may not see is
+// reported like a missing project on reads, and as a bad parameter where
+// it is given.
 //
 // Only save and buildHistory show "parameter invalid" as 10001 (their
 // special-character examples); every other table has it as 10006. A name
 // that already exists is 10006 everywhere ("参数非法，项目已存在不能添加").
 //
-// The HTTP status is 200 (status 0) but where the status itself is what a
-// client or a proxy acts on (see status).
-var errorTable = []struct {
-	op     string
-	kinds  []error
-	code   int
-	status int
-}{
-	{"", []error{domain.ErrUnavailable, builder.ErrUnavailable}, CodeInternal, http.StatusServiceUnavailable},
-	{"", []error{domain.ErrFull}, CodeInternal, http.StatusInsufficientStorage},
-	{"", []error{auth.ErrUnauthenticated}, CodeUnauthenticated, http.StatusUnauthorized},
-	{"", []error{auth.ErrDenied, errOrigin, domain.ErrDenied}, CodeDenied, 0},
-	{"save", invalidKinds, CodeInvalidSave, 0},
-	{"buildHistory", invalidKinds, CodeInvalidSave, 0},
-	{"new", []error{auth.ErrNotFound}, CodeInvalid, 0},
-	{"save", []error{auth.ErrNotFound}, CodeInvalidSave, 0},
-	{"clone", []error{builder.ErrNotFound, auth.ErrNotFound}, CodeCloneSrcMissing, 0},
-	{"delete", []error{builder.ErrNotFound, auth.ErrNotFound}, CodeDeleteMissing, 0},
-	{"build", []error{builder.ErrNotFound, auth.ErrNotFound}, CodeBuildMissing, 0},
-	{"buildHistory", []error{builder.ErrNotFound, auth.ErrNotFound}, CodeBuildMissing, 0},
-	{"", []error{builder.ErrNotFound, auth.ErrNotFound}, CodeProjectMissing, 0},
-	{"", []error{builder.ErrExists}, CodeInvalid, 0},
-	{"", []error{builder.ErrPluginMissing}, CodePluginMissing, 0},
-	{"", []error{builder.ErrPluginParam}, CodePluginParam, 0},
-	{"", []error{builder.ErrPluginCall}, CodePluginCall, 0},
-	{"", invalidKinds, CodeInvalid, 0},
-}
-
-// classify returns the code, HTTP status and message for err on route op,
-// and the kind that matched (nil: an internal error).
-func classify(op string, err error) (int, int, string, error) {
-	err = domain.Classify(err)
-	for _, row := range errorTable {
-		if row.op != "" && row.op != op {
-			continue
-		}
-		for _, k := range row.kinds {
-			if !errors.Is(err, k) {
-				continue
-			}
-			msg := err.Error()
+// The HTTP status is 200 but where the status itself is what a client or
+// a proxy acts on: the seed documents codes only, never a status, and the
+// system it describes answers every envelope with 200: a client reads
+// code and errMsg, and one that stopped at a non-2xx status would never
+// see them. So every error is 200, but 401 with the Basic challenge
+// (berth's authentication, not the seed's), 503 for "try again later" (a
+// backend outage, the build queue full, berth stopping) and 507 for full
+// storage, each still with the envelope.
+func errorTable() dialect.Table[int] {
+	var t dialect.Table[int]
+	add := func(route string, kinds []error, code, status int) {
+		for _, k := range kinds {
+			row := dialect.Row[int]{Kind: k, Status: status, Code: code, Route: route}
 			switch k {
 			case auth.ErrUnauthenticated:
-				msg = "authentication required: send Basic credentials"
+				row.Message = "authentication required: send Basic credentials"
 			case auth.ErrDenied:
-				msg = "permission denied"
+				row.Message = "permission denied"
 			case auth.ErrNotFound:
-				msg = "project or Cluster not found"
+				row.Message = "project or Cluster not found"
 			}
-			return row.code, status(row.status), msg, k
+			t = append(t, row)
 		}
 	}
-	return CodeInternal, http.StatusOK, "server internal error", nil
+	const ok = http.StatusOK
+	missing := []error{builder.ErrNotFound, auth.ErrNotFound}
+	add("", []error{domain.ErrUnavailable, builder.ErrUnavailable}, CodeInternal, http.StatusServiceUnavailable)
+	add("", []error{domain.ErrFull}, CodeInternal, http.StatusInsufficientStorage)
+	add("", []error{auth.ErrUnauthenticated}, CodeUnauthenticated, http.StatusUnauthorized)
+	add("", []error{auth.ErrDenied, dialect.ErrCrossSite, domain.ErrDenied}, CodeDenied, ok)
+	add("save", invalidKinds, CodeInvalidSave, ok)
+	add("buildHistory", invalidKinds, CodeInvalidSave, ok)
+	add("new", []error{auth.ErrNotFound}, CodeInvalid, ok)
+	add("save", []error{auth.ErrNotFound}, CodeInvalidSave, ok)
+	add("clone", missing, CodeCloneSrcMissing, ok)
+	add("delete", missing, CodeDeleteMissing, ok)
+	add("build", missing, CodeBuildMissing, ok)
+	add("buildHistory", missing, CodeBuildMissing, ok)
+	add("", append(missing, dialect.ErrNoRoute), CodeProjectMissing, ok)
+	add("", []error{builder.ErrExists}, CodeInvalid, ok)
+	add("", []error{builder.ErrPluginMissing}, CodePluginMissing, ok)
+	add("", []error{builder.ErrPluginParam}, CodePluginParam, ok)
+	add("", []error{builder.ErrPluginCall}, CodePluginCall, ok)
+	add("", invalidKinds, CodeInvalid, ok)
+	return append(t, dialect.Row[int]{Status: ok, Code: CodeInternal, Message: "server internal error"})
 }
 
-// status is the HTTP status of an error answer. The seed documents codes
-// only, never a status, and the system it describes answers every
-// envelope with 200: a client reads code and errMsg, and one that stopped
-// at a non-2xx status would never see them. So every error is 200, but
-// where the status is what HTTP acts on, still with the envelope: 401 with
-// the Basic challenge (berth's authentication, not the seed's), 503 for
-// "try again later" (a backend outage, the build queue full, berth
-// stopping) and 507 for full storage.
-func status(s int) int {
-	if s == 0 {
-		return http.StatusOK
-	}
-	return s
-}
-
-// envelope is the image market's answer.
-type envelope struct {
+// envelopeJSON is the image market's answer.
+type envelopeJSON struct {
 	Code    int    `json:"code"`
 	ErrMsg  string `json:"errMsg"`
 	Content any    `json:"content"`
@@ -140,24 +115,23 @@ type envelope struct {
 
 // listEnvelope is the answer of list: paging beside the content.
 type listEnvelope struct {
-	envelope
+	envelopeJSON
 	Page       int   `json:"page"`
 	PageSize   int   `json:"page_size"`
 	TotalCount int64 `json:"total_count"`
 }
 
-// failure is the envelope of err on route op: errMsg and content as the
-// seed's examples have them (the detail in content for a name that
-// exists and a bad parameter, {} for the plugin call, else -1).
-func failure(op string, err error) envelope {
-	code, _, msg, kind := classify(op, err)
-	env := envelope{Code: code, ErrMsg: msg, Content: -1}
+// failure is the envelope of a failure: errMsg and content as the seed's
+// examples have them (the detail in content for a name that exists and a
+// bad parameter, {} for the plugin call, else -1).
+func failure(f dialect.Failure[int]) envelopeJSON {
+	env := envelopeJSON{Code: f.Code, ErrMsg: f.Message, Content: -1}
 	switch {
-	case kind == builder.ErrExists:
-		env.ErrMsg, env.Content = msgExists, msg
-	case kind != nil && isInvalid(kind):
-		env.ErrMsg, env.Content = msgInvalid, msg
-	case op == "plugin":
+	case f.Kind == builder.ErrExists:
+		env.ErrMsg, env.Content = msgExists, f.Message
+	case f.Kind != nil && isInvalid(f.Kind):
+		env.ErrMsg, env.Content = msgInvalid, f.Message
+	case f.Route == "plugin":
 		env.Content = map[string]any{}
 	}
 	return env
@@ -172,26 +146,11 @@ func isInvalid(kind error) bool {
 	return false
 }
 
-// fail writes err in the envelope, logging what the client is not told.
-func (h *handler) fail(w http.ResponseWriter, r *http.Request, op string, err error) {
-	env := failure(op, err)
-	_, st, _, kind := classify(op, err)
-	if kind == nil {
-		h.log.ErrorContext(r.Context(), "imagebuild", "op", op, "path", r.URL.Path, "err", err)
-	}
-	if st == http.StatusUnauthorized {
-		w.Header().Set("WWW-Authenticate", `Basic realm="berth"`)
-	}
-	writeJSON(w, st, env)
+// envelope writes a failure.
+func (h *handler) envelope(w http.ResponseWriter, _ *http.Request, f dialect.Failure[int]) {
+	h.JSON(w, f.Status, failure(f))
 }
 
 func (h *handler) ok(w http.ResponseWriter, content any) {
-	writeJSON(w, http.StatusOK, envelope{Code: CodeOK, ErrMsg: "ok", Content: content})
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json;charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	h.JSON(w, http.StatusOK, envelopeJSON{Code: CodeOK, ErrMsg: "ok", Content: content})
 }

@@ -7,7 +7,7 @@ import (
 	"net/http"
 
 	"github.com/berth-registry/berth/auth"
-	"github.com/berth-registry/berth/storage/metadata"
+	"github.com/berth-registry/berth/registry/builder"
 )
 
 // fileJSON is an uploaded build-context file.
@@ -18,43 +18,43 @@ type fileJSON struct {
 	CreateTime string `json:"createTime"`
 }
 
-func toFileJSON(f metadata.BuildFile) fileJSON {
+func toFileJSON(f builder.File) fileJSON {
 	return fileJSON{Name: f.Name, Size: f.Size, Digest: f.Digest, CreateTime: formatTime(f.CreatedAt)}
 }
 
-// file is /api/project/file, a berth extension: GET lists a project's
-// build-context files, POST (multipart/form-data: projectName, then one or
-// more "file" parts, each stored under its filename or the preceding
-// "name" field) uploads them, DELETE (projectName, name) removes one.
-func (h *handler) file(w http.ResponseWriter, r *http.Request, p params, who auth.Principal) error {
-	switch r.Method {
-	case http.MethodGet:
-		proj, err := h.project(r.Context(), who, p.get("projectName", "project"), auth.ActionPull)
-		if err != nil {
-			return err
-		}
-		files, err := h.b.Files(r.Context(), proj)
-		if err != nil {
-			return err
-		}
-		out := make([]fileJSON, 0, len(files))
-		for _, f := range files {
-			out = append(out, toFileJSON(f))
-		}
-		h.ok(w, out)
-		return nil
-	case http.MethodDelete:
-		proj, err := h.project(r.Context(), who, p.get("projectName", "project"), auth.ActionPush)
-		if err != nil {
-			return err
-		}
-		if err := h.b.DeleteFile(r.Context(), proj, p.get("name")); err != nil {
-			return err
-		}
-		h.ok(w, "")
-		return nil
+// /api/project/file is a berth extension: GET lists a project's
+// build-context files (listFiles), POST (multipart/form-data:
+// projectName, then one or more "file" parts, each stored under its
+// filename or the preceding "name" field) uploads them (upload), DELETE
+// (projectName, name) removes one (deleteFile).
+
+func (h *handler) listFiles(w http.ResponseWriter, r *http.Request, p params, _ auth.Principal) error {
+	proj, err := h.project(r, p.get("projectName", "project"), auth.ActionPull)
+	if err != nil {
+		return err
 	}
-	return h.upload(w, r, p, who)
+	files, err := h.b.Files(r.Context(), proj)
+	if err != nil {
+		return err
+	}
+	out := make([]fileJSON, 0, len(files))
+	for _, f := range files {
+		out = append(out, toFileJSON(f))
+	}
+	h.ok(w, out)
+	return nil
+}
+
+func (h *handler) deleteFile(w http.ResponseWriter, r *http.Request, p params, _ auth.Principal) error {
+	proj, err := h.project(r, p.get("projectName", "project"), auth.ActionPush)
+	if err != nil {
+		return err
+	}
+	if err := h.b.DeleteFile(r.Context(), proj, p.get("name")); err != nil {
+		return err
+	}
+	h.ok(w, "")
+	return nil
 }
 
 func (h *handler) upload(w http.ResponseWriter, r *http.Request, p params, who auth.Principal) error {
@@ -68,7 +68,7 @@ func (h *handler) upload(w http.ResponseWriter, r *http.Request, p params, who a
 		return invalid("multipart body: %v", err)
 	}
 	projectName, name := p.get("projectName", "project"), p.get("name")
-	var proj *metadata.BuildProject
+	var proj *builder.Project
 	var out []fileJSON
 	for {
 		part, err := mr.NextPart()
@@ -93,7 +93,7 @@ func (h *handler) upload(w http.ResponseWriter, r *http.Request, p params, who a
 			continue
 		}
 		if proj == nil {
-			got, err := h.project(r.Context(), who, projectName, auth.ActionPush)
+			got, err := h.project(r, projectName, auth.ActionPush)
 			if err != nil {
 				return err
 			}

@@ -8,121 +8,80 @@ package imagebuild
 
 import (
 	"context"
-	"fmt"
-	"log/slog"
 	"net/http"
-	"net/url"
 	"time"
 
 	"github.com/gorilla/mux"
 
 	"github.com/berth-registry/berth/auth"
+	"github.com/berth-registry/berth/ext/dialect"
 	"github.com/berth-registry/berth/registry/builder"
-	"github.com/berth-registry/berth/registry/domain"
+	"github.com/berth-registry/berth/registry/observe"
 )
 
 // handler serves every image market route.
 type handler struct {
-	auth       *auth.Service
-	dom        *domain.Service
-	b          *builder.Service
-	publicHost func(*http.Request) string
-	log        *slog.Logger
+	*dialect.API[int]
+	b *builder.Service
 }
 
-type route struct {
-	path    string
-	op      string
-	methods []string
-	serve   func(h *handler, w http.ResponseWriter, r *http.Request, p params, who auth.Principal) error
-}
+// serveFunc serves one route with the request's parameters (query, form
+// or JSON body, merged) and the caller.
+type serveFunc func(h *handler, w http.ResponseWriter, r *http.Request, p params, who auth.Principal) error
 
-var (
-	read   = []string{http.MethodGet, http.MethodPost}
-	change = []string{http.MethodPost}
-)
-
-// routes is the dialect's one route table. Reads answer GET and POST as
-// the seed shows both; changes are POST only.
-var routes = []route{
-	{"/api/project/new", "new", change, (*handler).create},
-	{"/api/project/delete", "delete", change, (*handler).remove},
-	{"/api/project/clone", "clone", change, (*handler).clone},
-	{"/api/project/info", "info", read, (*handler).info},
-	{"/api/project/list", "list", read, (*handler).list},
-	{"/api/project/save", "save", change, (*handler).save},
-	{"/api/project/build", "build", change, (*handler).build},
-	{"/api/project/buildHistory", "buildHistory", read, (*handler).history},
-	{"/api/project/file", "file", []string{http.MethodGet, http.MethodPost, http.MethodDelete}, (*handler).file},
-	{"/api/plugin/extension/interface", "plugin", read, (*handler).plugin},
-	{"/view/config/independent", "view", []string{http.MethodGet}, (*handler).view},
-}
-
-// Mount adds the image market's routes to r.
-func Mount(r *mux.Router, a *auth.Service, dom *domain.Service, b *builder.Service, publicHost func(*http.Request) string) {
-	h := &handler{auth: a, dom: dom, b: b, publicHost: publicHost, log: slog.Default().With("dialect", "imagebuild")}
-	for _, rt := range routes {
-		r.Path(rt.path).Handler(a.Middleware(h.dispatch(rt)))
-	}
-}
-
-// dispatch checks method, origin and credentials, parses parameters and
-// runs the route.
-func (h *handler) dispatch(rt route) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		allowed := false
-		for _, m := range rt.methods {
-			allowed = allowed || m == r.Method
-		}
-		if !allowed {
-			h.fail(w, r, rt.op, fmt.Errorf("%w: %s", errMethod, r.Method))
-			return
-		}
-		if err := sameOrigin(r); err != nil {
-			h.fail(w, r, rt.op, err)
-			return
-		}
-		who, err := auth.FromContext(r.Context())
-		if err == nil && !who.Authenticated() {
-			err = auth.ErrUnauthenticated
-		}
-		if err != nil {
-			h.fail(w, r, rt.op, err)
-			return
-		}
+// op decodes a route's parameters before it serves (the kit's decode step
+// for a dialect whose parameters are not in the path).
+func (h *handler) op(fn serveFunc, action string) dialect.Op {
+	return dialect.Op{Action: action, Serve: func(w http.ResponseWriter, r *http.Request) error {
 		p, err := parseParams(w, r)
 		if err != nil {
-			h.fail(w, r, rt.op, err)
-			return
+			return err
 		}
-		if err := rt.serve(h, w, r, p, who); err != nil {
-			h.fail(w, r, rt.op, err)
-		}
-	})
+		return fn(h, w, r, p, dialect.Caller(r))
+	}}
 }
 
-// sameOrigin refuses requests a browser sends from another site: browsers
-// replay cached Basic credentials, so a foreign page must not be able to
-// save or build.
-func sameOrigin(r *http.Request) error {
-	if r.Method == http.MethodGet || r.Method == http.MethodHead {
-		return nil
+// routes is the dialect's one route table, each route named for the
+// error rows that are its own. Reads answer GET and POST as the seed
+// shows both; changes are POST only.
+func (h *handler) routes() []dialect.Route {
+	const get, post, del = http.MethodGet, http.MethodPost, http.MethodDelete
+	read := func(fn serveFunc) map[string]dialect.Op {
+		return map[string]dialect.Op{get: h.op(fn, ""), post: h.op(fn, "")}
 	}
-	if site := r.Header.Get("Sec-Fetch-Site"); site == "cross-site" || site == "same-site" {
-		return errOrigin
+	change := func(fn serveFunc, action string) map[string]dialect.Op {
+		return map[string]dialect.Op{post: h.op(fn, action)}
 	}
-	if o := r.Header.Get("Origin"); o != "" && o != "null" {
-		u, err := url.Parse(o)
-		if err != nil || u.Host != r.Host {
-			return errOrigin
-		}
+	return []dialect.Route{
+		{Path: "/api/project/new", Name: "new", Methods: change((*handler).create, observe.BuildProjectCreate)},
+		{Path: "/api/project/delete", Name: "delete", Methods: change((*handler).remove, observe.BuildProjectDelete)},
+		{Path: "/api/project/clone", Name: "clone", Methods: change((*handler).clone, observe.BuildProjectClone)},
+		{Path: "/api/project/info", Name: "info", Methods: read((*handler).info)},
+		{Path: "/api/project/list", Name: "list", Methods: read((*handler).list)},
+		{Path: "/api/project/save", Name: "save", Methods: change((*handler).save, observe.BuildProjectSave)},
+		{Path: "/api/project/build", Name: "build", Methods: change((*handler).build, observe.BuildStart)},
+		{Path: "/api/project/buildHistory", Name: "buildHistory", Methods: read((*handler).history)},
+		{Path: "/api/project/file", Name: "file", Methods: map[string]dialect.Op{get: h.op((*handler).listFiles, ""),
+			post: h.op((*handler).upload, observe.BuildFileUpload), del: h.op((*handler).deleteFile, observe.BuildFileDelete)}},
+		{Path: "/api/plugin/extension/interface", Name: "plugin", Methods: read((*handler).plugin)},
+		{Path: "/view/config/independent", Name: "view", Methods: map[string]dialect.Op{get: h.op((*handler).view, "")}},
 	}
-	return nil
+}
+
+// Mount adds the image market's routes to r. A browser's cross-site
+// change is refused: browsers replay cached Basic credentials, so a
+// foreign page must not be able to save or build.
+func Mount(r *mux.Router, core dialect.Core, b *builder.Service) {
+	h := &handler{b: b}
+	h.API = &dialect.API[int]{Core: core, Name: "imagebuild", Routes: h.routes(), Errors: errorTable(), Envelope: h.envelope,
+		SameOrigin: true, Header: http.Header{"Content-Type": {"application/json;charset=utf-8"}, "Cache-Control": {"no-store"}}}
+	h.Mount(r)
 }
 
 // authorize checks action on a Cluster (a registry project).
-func (h *handler) authorize(ctx context.Context, who auth.Principal, cluster, action string) error {
-	_, err := h.auth.Check(ctx, who, cluster, action)
+func (h *handler) authorize(r *http.Request, cluster, action string) error {
+	dialect.Subject(r).Project = cluster
+	_, err := h.Authorize(r, cluster, action)
 	return err
 }
 

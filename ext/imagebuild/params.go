@@ -11,8 +11,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/berth-registry/berth/registry/builder"
 	"github.com/berth-registry/berth/registry/domain"
-	"github.com/berth-registry/berth/storage/metadata"
 )
 
 // maxBody bounds a request body other than a file upload.
@@ -26,7 +26,7 @@ const pluginKey = "$$plugin"
 // ({"name": "env", "attrs": {"key": ["A"]}}) are kept as plugins.
 type params struct {
 	v       url.Values
-	plugins []metadata.BuildPlugin
+	plugins []builder.Plugin
 }
 
 func (p params) get(keys ...string) string {
@@ -131,18 +131,18 @@ func scalar(v any) string {
 }
 
 // pluginObject reads {"name": ..., "attrs": {attr: value | [values]}}.
-func pluginObject(m map[string]any) (metadata.BuildPlugin, error) {
+func pluginObject(m map[string]any) (builder.Plugin, error) {
 	name, _ := m["name"].(string)
 	if name == "" {
 		name, _ = m["plugin"].(string)
 	}
 	if name == "" && len(m) == 0 {
-		return metadata.BuildPlugin{}, nil // the seed's "$$plugin":[{}]: no plugin
+		return builder.Plugin{}, nil // the seed's "$$plugin":[{}]: no plugin
 	}
 	if name == "" {
-		return metadata.BuildPlugin{}, invalid("every %s object needs a name", pluginKey)
+		return builder.Plugin{}, invalid("every %s object needs a name", pluginKey)
 	}
-	pl := metadata.BuildPlugin{Name: name, Attrs: map[string][]string{}}
+	pl := builder.Plugin{Name: name, Attrs: map[string][]string{}}
 	for _, key := range []string{"attrs", "attributes", "params"} {
 		attrs, _ := m[key].(map[string]any)
 		for a, v := range attrs {
@@ -163,8 +163,8 @@ func pluginObject(m map[string]any) (metadata.BuildPlugin, error) {
 // definitionPlugins assembles the plugins of a save: $$plugin lists them
 // (repeated, comma-separated, or JSON objects) and <plugin>.<attr> fields
 // carry their settings, a repeated field becoming a list.
-func (p params) definitionPlugins() ([]metadata.BuildPlugin, error) {
-	out := append([]metadata.BuildPlugin{}, p.plugins...)
+func (p params) definitionPlugins() ([]builder.Plugin, error) {
+	out := append([]builder.Plugin{}, p.plugins...)
 	index := map[string]int{}
 	for i, pl := range out {
 		index[pl.Name] = i
@@ -177,7 +177,7 @@ func (p params) definitionPlugins() ([]metadata.BuildPlugin, error) {
 				}
 				if _, ok := index[name]; !ok {
 					index[name] = len(out)
-					out = append(out, metadata.BuildPlugin{Name: name, Attrs: map[string][]string{}})
+					out = append(out, builder.Plugin{Name: name, Attrs: map[string][]string{}})
 				}
 			}
 		}

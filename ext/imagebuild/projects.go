@@ -1,15 +1,14 @@
 package imagebuild
 
 import (
-	"context"
 	"net/http"
 	"strconv"
 	"strings"
 
 	"github.com/berth-registry/berth/auth"
+	"github.com/berth-registry/berth/ext/dialect"
 	"github.com/berth-registry/berth/registry/builder"
 	"github.com/berth-registry/berth/registry/domain"
-	"github.com/berth-registry/berth/storage/metadata"
 )
 
 // projectJSON is a project in info and list.
@@ -23,25 +22,26 @@ type projectJSON struct {
 	DefineDockerFileType string `json:"DefineDockerFileType"`
 }
 
-func toProjectJSON(p metadata.BuildProject) projectJSON {
+func toProjectJSON(p builder.Project) projectJSON {
 	return projectJSON{Creator: p.Creator, Name: p.Name, CreateTime: formatTime(p.CreatedAt), LastModifyTime: formatTime(p.UpdatedAt),
 		LastModifyOperator: p.LastOperator, Cluster: p.Cluster, DefineDockerFileType: p.FileType}
 }
 
 // project loads the named build project and checks action on its Cluster.
-func (h *handler) project(ctx context.Context, who auth.Principal, name, action string) (metadata.BuildProject, error) {
+func (h *handler) project(r *http.Request, name, action string) (builder.Project, error) {
 	if name == "" {
-		return metadata.BuildProject{}, invalid("projectName is required")
+		return builder.Project{}, invalid("projectName is required")
 	}
 	name, err := builder.ValidateName(name)
 	if err != nil {
-		return metadata.BuildProject{}, err
+		return builder.Project{}, err
 	}
-	p, err := h.b.GetProject(ctx, name)
+	dialect.Subject(r).Target = name
+	p, err := h.b.GetProject(r.Context(), name)
 	if err != nil {
 		return p, err
 	}
-	return p, h.authorize(ctx, who, p.Cluster, action)
+	return p, h.authorize(r, p.Cluster, action)
 }
 
 // create is /api/project/new: projectName, operator, optional Cluster
@@ -51,11 +51,12 @@ func (h *handler) create(w http.ResponseWriter, r *http.Request, p params, who a
 	if err != nil {
 		return err
 	}
+	dialect.Subject(r).Target = name
 	cluster := strings.ToLower(p.get("Cluster", "cluster"))
 	if cluster == "" {
 		cluster = h.b.Config().DefaultCluster
 	}
-	if err := h.authorize(r.Context(), who, cluster, auth.ActionPush); err != nil {
+	if err := h.authorize(r, cluster, auth.ActionPush); err != nil {
 		return err
 	}
 	if _, err := h.b.CreateProject(r.Context(), builder.Definition{Name: name, Cluster: cluster, FileType: p.get("DefineDockerFileType")}, operator(who)); err != nil {
@@ -67,7 +68,7 @@ func (h *handler) create(w http.ResponseWriter, r *http.Request, p params, who a
 
 // remove is /api/project/delete.
 func (h *handler) remove(w http.ResponseWriter, r *http.Request, p params, who auth.Principal) error {
-	proj, err := h.project(r.Context(), who, p.get("projectName", "project"), auth.ActionDelete)
+	proj, err := h.project(r, p.get("projectName", "project"), auth.ActionDelete)
 	if err != nil {
 		return err
 	}
@@ -81,7 +82,7 @@ func (h *handler) remove(w http.ResponseWriter, r *http.Request, p params, who a
 // clone is /api/project/clone: srcProjectName → dstProjectName, in the
 // source's Cluster.
 func (h *handler) clone(w http.ResponseWriter, r *http.Request, p params, who auth.Principal) error {
-	src, err := h.project(r.Context(), who, p.get("srcProjectName"), auth.ActionPull)
+	src, err := h.project(r, p.get("srcProjectName"), auth.ActionPull)
 	if err != nil {
 		return err
 	}
@@ -89,7 +90,8 @@ func (h *handler) clone(w http.ResponseWriter, r *http.Request, p params, who au
 	if err != nil {
 		return err
 	}
-	if err := h.authorize(r.Context(), who, src.Cluster, auth.ActionPush); err != nil {
+	dialect.Subject(r).Target = dst
+	if err := h.authorize(r, src.Cluster, auth.ActionPush); err != nil {
 		return err
 	}
 	if _, err := h.b.CloneProject(r.Context(), src, dst, operator(who)); err != nil {
@@ -101,7 +103,7 @@ func (h *handler) clone(w http.ResponseWriter, r *http.Request, p params, who au
 
 // info is /api/project/info.
 func (h *handler) info(w http.ResponseWriter, r *http.Request, p params, who auth.Principal) error {
-	proj, err := h.project(r.Context(), who, p.get("projectName", "project"), auth.ActionPull)
+	proj, err := h.project(r, p.get("projectName", "project"), auth.ActionPull)
 	if err != nil {
 		return err
 	}
@@ -116,14 +118,14 @@ func (h *handler) list(w http.ResponseWriter, r *http.Request, p params, who aut
 	if err != nil {
 		return err
 	}
-	ids, err := h.auth.VisibleProjects(r.Context(), who)
+	ids, err := h.VisibleProjects(r)
 	if err != nil {
 		return err
 	}
 	var clusters []string
 	if ids != nil {
 		clusters = []string{}
-		visible, _, err := h.dom.ListProjects(r.Context(), metadata.ProjectFilter{IDs: ids}, domain.Query{})
+		visible, _, err := h.Dom.ListProjects(r.Context(), domain.ProjectFilter{IDs: ids}, domain.Query{})
 		if err != nil {
 			return err
 		}
@@ -139,7 +141,7 @@ func (h *handler) list(w http.ResponseWriter, r *http.Request, p params, who aut
 	for _, proj := range projects {
 		out = append(out, toProjectJSON(proj))
 	}
-	writeJSON(w, http.StatusOK, listEnvelope{envelope: envelope{Code: CodeOK, ErrMsg: "ok", Content: out}, Page: num, PageSize: size, TotalCount: total})
+	h.JSON(w, http.StatusOK, listEnvelope{envelopeJSON: envelopeJSON{Code: CodeOK, ErrMsg: "ok", Content: out}, Page: num, PageSize: size, TotalCount: total})
 	return nil
 }
 
@@ -151,6 +153,7 @@ func (h *handler) save(w http.ResponseWriter, r *http.Request, p params, who aut
 	if err != nil {
 		return err
 	}
+	dialect.Subject(r).Target = name
 	plugins, err := p.definitionPlugins()
 	if err != nil {
 		return err
@@ -163,13 +166,13 @@ func (h *handler) save(w http.ResponseWriter, r *http.Request, p params, who aut
 	existing, err := h.b.GetProject(r.Context(), name)
 	switch {
 	case err == nil && mode == "add":
-		if err := h.authorize(r.Context(), who, existing.Cluster, auth.ActionPull); err != nil {
+		if err := h.authorize(r, existing.Cluster, auth.ActionPull); err != nil {
 			return err
 		}
 		return domain.Errorf(builder.ErrExists, "project: %s already exist", name)
 	case err == nil:
 		mode = "update"
-		if err := h.authorize(r.Context(), who, existing.Cluster, auth.ActionPush); err != nil {
+		if err := h.authorize(r, existing.Cluster, auth.ActionPush); err != nil {
 			return err
 		}
 	case mode == "update":
@@ -186,7 +189,7 @@ func (h *handler) save(w http.ResponseWriter, r *http.Request, p params, who aut
 	if cluster == "" {
 		cluster = h.b.Config().DefaultCluster
 	}
-	if err := h.authorize(r.Context(), who, cluster, auth.ActionPush); err != nil {
+	if err := h.authorize(r, cluster, auth.ActionPush); err != nil {
 		return err
 	}
 	def := builder.Definition{Name: name, Cluster: cluster, FileType: typ, Plugins: plugins}
@@ -206,7 +209,7 @@ type buildStarted struct {
 
 // build is /api/project/build: starts a build of tag; content names it.
 func (h *handler) build(w http.ResponseWriter, r *http.Request, p params, who auth.Principal) error {
-	proj, err := h.project(r.Context(), who, p.get("projectName", "project"), auth.ActionPush)
+	proj, err := h.project(r, p.get("projectName", "project"), auth.ActionPush)
 	if err != nil {
 		return err
 	}
@@ -214,6 +217,7 @@ func (h *handler) build(w http.ResponseWriter, r *http.Request, p params, who au
 	if err != nil {
 		return err
 	}
+	dialect.Subject(r).Tag = b.Tag
 	h.ok(w, buildStarted{ID: b.ID, IDStr: strconv.FormatInt(b.ID, 10)})
 	return nil
 }
@@ -237,7 +241,7 @@ type buildJSON struct {
 // history is /api/project/buildHistory: builds newest first (paged like
 // list, default 10); an empty list for a project never built.
 func (h *handler) history(w http.ResponseWriter, r *http.Request, p params, who auth.Principal) error {
-	proj, err := h.project(r.Context(), who, p.get("projectName", "project"), auth.ActionPull)
+	proj, err := h.project(r, p.get("projectName", "project"), auth.ActionPull)
 	if err != nil {
 		return err
 	}
@@ -249,7 +253,7 @@ func (h *handler) history(w http.ResponseWriter, r *http.Request, p params, who 
 	if err != nil {
 		return err
 	}
-	host := h.publicHost(r)
+	host := h.PublicHost(r)
 	out := make([]buildJSON, 0, len(builds))
 	for _, b := range builds {
 		out = append(out, buildJSON{ID: b.ID, IDStr: strconv.FormatInt(b.ID, 10), ProjectName: proj.Name, Tag: b.Tag, State: b.State,
@@ -271,11 +275,11 @@ func (h *handler) plugin(w http.ResponseWriter, r *http.Request, p params, who a
 	for _, k := range []string{"plugin", "method", "operator"} {
 		rest.Del(k)
 	}
-	ids, err := h.auth.VisibleProjects(r.Context(), who)
+	ids, err := h.VisibleProjects(r)
 	if err != nil {
 		return err
 	}
-	out, err := h.b.CallPlugin(r.Context(), plugin, method, rest, builder.Caller{VisibleProjects: ids, Host: h.publicHost(r)})
+	out, err := h.b.CallPlugin(r.Context(), plugin, method, rest, builder.Caller{VisibleProjects: ids, Host: h.PublicHost(r)})
 	if err != nil {
 		return err
 	}

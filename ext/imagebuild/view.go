@@ -11,7 +11,7 @@ import (
 	"strings"
 
 	"github.com/berth-registry/berth/auth"
-	"github.com/berth-registry/berth/storage/metadata"
+	"github.com/berth-registry/berth/registry/builder"
 )
 
 //go:embed config.html
@@ -39,7 +39,7 @@ type pageData struct {
 	Cmd        string
 }
 
-func pageFrom(p metadata.BuildProject) pageData {
+func pageFrom(p builder.Project) pageData {
 	d := pageData{Name: p.Name, Cluster: p.Cluster, Type: p.FileType}
 	for _, pl := range p.Plugins {
 		a := func(k string) []string { return pl.Attrs[k] }
@@ -94,7 +94,7 @@ func pageFrom(p metadata.BuildProject) pageData {
 // view is /view/config/independent?projectName=: an HTML form to edit the
 // project's build definition; it saves through /api/project/save.
 func (h *handler) view(w http.ResponseWriter, r *http.Request, p params, who auth.Principal) error {
-	proj, err := h.project(r.Context(), who, p.get("projectName", "project"), auth.ActionPull)
+	proj, err := h.project(r, p.get("projectName", "project"), auth.ActionPull)
 	if err != nil {
 		return err
 	}
@@ -108,7 +108,7 @@ func (h *handler) view(w http.ResponseWriter, r *http.Request, p params, who aut
 		if err := configPage.Execute(&page, d); err != nil {
 			return err
 		}
-		writeJSON(w, http.StatusOK, struct {
+		h.JSON(w, http.StatusOK, struct {
 			Code   int    `json:"code"`
 			ErrMsg string `json:"errMsg"`
 			Data   string `json:"data"`

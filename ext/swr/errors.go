@@ -1,12 +1,12 @@
 package swr
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 
 	"github.com/berth-registry/berth/auth"
+	"github.com/berth-registry/berth/ext/dialect"
 	"github.com/berth-registry/berth/registry/domain"
 )
 
@@ -31,7 +31,6 @@ const (
 var (
 	errBadParam = errors.New("invalid parameter")
 	errBadBody  = errors.New("invalid request body")
-	errMethod   = errors.New("method not allowed")
 )
 
 func badParam(format string, args ...any) error {
@@ -44,25 +43,28 @@ func badBody(format string, args ...any) error {
 
 // errorTable is the one mapping of core and dialect errors to SWR answers;
 // the first kind that matches wins.
-var errorTable = []struct {
-	kind   error
-	status int
-	code   string
-}{
-	{domain.ErrUnavailable, http.StatusServiceUnavailable, CodeUnavailable},
-	{domain.ErrFull, http.StatusInsufficientStorage, CodeFull},
-	{auth.ErrUnauthenticated, http.StatusUnauthorized, CodeUnauthorized},
-	{errBadParam, http.StatusBadRequest, CodeBadParam},
-	{errBadBody, http.StatusBadRequest, CodeBadBody},
-	{domain.ErrInvalid, http.StatusBadRequest, CodeBadParam},
-	{auth.ErrNotFound, http.StatusNotFound, CodeNotFound},
-	{domain.ErrNotFound, http.StatusNotFound, CodeNotFound},
-	{auth.ErrDenied, http.StatusForbidden, CodeDenied},
-	{domain.ErrDenied, http.StatusForbidden, CodeDenied},
-	{domain.ErrQuotaExceeded, http.StatusForbidden, CodeQuota},
-	{domain.ErrAlreadyExists, http.StatusConflict, CodeExists},
-	{domain.ErrNotEmpty, http.StatusConflict, CodeNotEmpty},
-	{errMethod, http.StatusMethodNotAllowed, CodeMethod},
+var errorTable = dialect.Table[string]{
+	{Kind: domain.ErrUnavailable, Status: http.StatusServiceUnavailable, Code: CodeUnavailable},
+	{Kind: domain.ErrFull, Status: http.StatusInsufficientStorage, Code: CodeFull},
+	{Kind: auth.ErrUnauthenticated, Status: http.StatusUnauthorized, Code: CodeUnauthorized,
+		Message: "authentication required: send X-Auth-Token (a berth token) or Basic credentials"},
+	{Kind: errBadParam, Status: http.StatusBadRequest, Code: CodeBadParam},
+	{Kind: dialect.ErrBadPath, Status: http.StatusBadRequest, Code: CodeBadParam},
+	{Kind: errBadBody, Status: http.StatusBadRequest, Code: CodeBadBody},
+	{Kind: dialect.ErrBadBody, Status: http.StatusBadRequest, Code: CodeBadBody},
+	{Kind: domain.ErrInvalid, Status: http.StatusBadRequest, Code: CodeBadParam},
+	// Never tell a hidden namespace from a missing one.
+	{Kind: auth.ErrNotFound, Status: http.StatusNotFound, Code: CodeNotFound, Message: "namespace not found"},
+	{Kind: domain.ErrNotFound, Status: http.StatusNotFound, Code: CodeNotFound},
+	{Kind: dialect.ErrNoRoute, Status: http.StatusNotFound, Code: CodeNotFound},
+	{Kind: auth.ErrDenied, Status: http.StatusForbidden, Code: CodeDenied, Message: "permission denied"},
+	{Kind: domain.ErrDenied, Status: http.StatusForbidden, Code: CodeDenied},
+	{Kind: dialect.ErrCrossSite, Status: http.StatusForbidden, Code: CodeDenied},
+	{Kind: domain.ErrQuotaExceeded, Status: http.StatusForbidden, Code: CodeQuota},
+	{Kind: domain.ErrAlreadyExists, Status: http.StatusConflict, Code: CodeExists},
+	{Kind: domain.ErrNotEmpty, Status: http.StatusConflict, Code: CodeNotEmpty},
+	{Kind: dialect.ErrMethod, Status: http.StatusMethodNotAllowed, Code: CodeMethod},
+	{Status: http.StatusInternalServerError, Code: CodeInternal},
 }
 
 // errorBody is SWR's error envelope.
@@ -71,44 +73,9 @@ type errorBody struct {
 	Msg  string `json:"error_msg"`
 }
 
-// classify returns the status, code and client message for err.
-func classify(err error) (int, string, string) {
-	err = domain.Classify(err)
-	for _, e := range errorTable {
-		if errors.Is(err, e.kind) {
-			msg := err.Error()
-			switch e.kind {
-			case auth.ErrNotFound:
-				msg = "namespace not found" // never tell a hidden namespace from a missing one
-			case auth.ErrUnauthenticated:
-				msg = "authentication required: send X-Auth-Token (a berth token) or Basic credentials"
-			case auth.ErrDenied:
-				msg = "permission denied"
-			}
-			return e.status, e.code, msg
-		}
-	}
-	return http.StatusInternalServerError, CodeInternal, "internal error"
-}
-
-// fail writes err in SWR's shape, logging what the client is not told.
-func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
-	status, code, msg := classify(err)
-	if status == http.StatusInternalServerError {
-		h.log.ErrorContext(r.Context(), "swr", "method", r.Method, "path", r.URL.Path, "err", err)
-	}
-	if status == http.StatusUnauthorized {
-		w.Header().Set("WWW-Authenticate", `Basic realm="berth"`)
-	}
-	writeJSON(w, status, errorBody{Code: code, Msg: msg})
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json;charset=utf-8")
-	w.WriteHeader(status)
-	if v != nil {
-		_ = json.NewEncoder(w).Encode(v)
-	}
+// envelope writes a failure in SWR's shape.
+func (h *handler) envelope(w http.ResponseWriter, _ *http.Request, f dialect.Failure[string]) {
+	h.JSON(w, f.Status, errorBody{Code: f.Code, Msg: f.Message})
 }
 
 // contentRange sets SWR's Content-Range: offset-count/total.

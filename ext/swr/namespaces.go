@@ -1,13 +1,12 @@
 package swr
 
 import (
-	"encoding/json"
 	"net/http"
 	"regexp"
 
 	"github.com/berth-registry/berth/auth"
+	"github.com/berth-registry/berth/ext/dialect"
 	"github.com/berth-registry/berth/registry/domain"
-	"github.com/berth-registry/berth/storage/metadata"
 )
 
 const maxBody = 64 << 10
@@ -38,13 +37,13 @@ type namespaceJSON struct {
 	Created     string `json:"created"`
 }
 
-func (h *handler) namespaceRecord(r *http.Request, p auth.Principal, proj metadata.Project) (namespaceJSON, error) {
+func (h *handler) namespaceRecord(r *http.Request, proj domain.Project) (namespaceJSON, error) {
 	perm := 0
 	for _, c := range []struct {
 		action string
 		perm   int
 	}{{auth.ActionManage, permManage}, {auth.ActionPush, permWrite}, {auth.ActionPull, permRead}} {
-		ok, err := h.auth.Can(r.Context(), p, proj, c.action)
+		ok, err := h.Auth.Can(r.Context(), dialect.Caller(r), proj, c.action)
 		if err != nil {
 			return namespaceJSON{}, err
 		}
@@ -57,127 +56,95 @@ func (h *handler) namespaceRecord(r *http.Request, p auth.Principal, proj metada
 		IsPublic: proj.Public, RepoCount: proj.RepoCount, Created: utc(proj.CreatedAt)}, nil
 }
 
-// decodeBody reads a bounded JSON object into v.
-func decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
-	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return badBody("request body: %v", err)
-	}
-	return nil
-}
-
 // POST /v2/manage/namespaces {"namespace":"group"}: any user may create a
 // namespace and administers it; it is private unless "is_public" is true.
-func (h *handler) createNamespace(w http.ResponseWriter, r *http.Request) {
-	p, err := h.principal(r)
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
+func (h *handler) createNamespace(w http.ResponseWriter, r *http.Request) error {
+	p := dialect.Caller(r)
 	if p.Kind != auth.KindUser {
-		h.fail(w, r, auth.ErrDenied) // app credentials are scoped to existing namespaces
-		return
+		return auth.ErrDenied // app credentials are scoped to existing namespaces
 	}
 	var body struct {
 		Namespace string `json:"namespace"`
 		IsPublic  bool   `json:"is_public"`
 	}
-	if err := decodeBody(w, r, &body); err != nil {
-		h.fail(w, r, err)
-		return
+	if err := h.DecodeJSON(w, r, &body); err != nil {
+		return err
 	}
 	if body.Namespace == "" {
-		h.fail(w, r, badBody("namespace is required"))
-		return
+		return badBody("namespace is required")
 	}
-	if _, err := h.dom.CreateProject(r.Context(), domain.ProjectSpec{Name: body.Namespace, Public: body.IsPublic, QuotaBytes: -1, Creator: p.Name}); err != nil {
-		h.fail(w, r, err)
-		return
+	dialect.Subject(r).Project = body.Namespace
+	if _, err := h.Dom.CreateProject(r.Context(), domain.ProjectSpec{Name: body.Namespace, Public: body.IsPublic, QuotaBytes: -1, Creator: p.Name}); err != nil {
+		return err
 	}
-	h.log.InfoContext(r.Context(), "namespace created", "namespace", body.Namespace, "by", p.DisplayName())
 	w.WriteHeader(http.StatusCreated)
+	return nil
 }
 
 // GET /v2/manage/namespaces: the namespaces the caller may see.
-func (h *handler) listNamespaces(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	p, err := h.principal(r)
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
+func (h *handler) listNamespaces(w http.ResponseWriter, r *http.Request) error {
 	q, err := parseList(r.URL.Query(), namespaceSpec)
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
-	ids, err := h.auth.VisibleProjects(ctx, p)
+	ids, err := h.VisibleProjects(r)
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
-	list, total, err := h.dom.ListProjects(ctx, metadata.ProjectFilter{IDs: ids}, q.query("namespace"))
+	list, total, err := h.Dom.ListProjects(r.Context(), domain.ProjectFilter{IDs: ids}, q.query("namespace"))
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
 	out := make([]namespaceJSON, 0, len(list))
 	for _, pr := range list {
-		rec, err := h.namespaceRecord(r, p, pr)
+		rec, err := h.namespaceRecord(r, pr)
 		if err != nil {
-			h.fail(w, r, err)
-			return
+			return err
 		}
 		out = append(out, rec)
 	}
 	contentRange(w, q.Page.Offset, len(out), total)
-	writeJSON(w, http.StatusOK, map[string]any{"namespaces": out})
+	h.JSON(w, http.StatusOK, map[string]any{"namespaces": out})
+	return nil
 }
 
 // GET /v2/manage/namespaces/{namespace}
-func (h *handler) getNamespace(w http.ResponseWriter, r *http.Request) {
+func (h *handler) getNamespace(w http.ResponseWriter, r *http.Request) error {
 	ns, err := namespaceVar(r)
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
-	p, err := h.authorize(r, ns, auth.ActionPull)
-	if err != nil {
-		h.fail(w, r, err)
-		return
+	if _, err := h.Authorize(r, ns, auth.ActionPull); err != nil {
+		return err
 	}
 	// A one-name list fills the repository count that a get leaves out.
-	list, _, err := h.dom.ListProjects(r.Context(), metadata.ProjectFilter{Names: []string{ns}}, domain.Query{})
-	if err == nil && len(list) != 1 {
-		err = auth.ErrNotFound // deleted since the check
+	list, _, err := h.Dom.ListProjects(r.Context(), domain.ProjectFilter{Names: []string{ns}}, domain.Query{})
+	if err != nil {
+		return err
 	}
-	if err == nil {
-		var rec namespaceJSON
-		if rec, err = h.namespaceRecord(r, p, list[0]); err == nil {
-			writeJSON(w, http.StatusOK, rec)
-			return
-		}
+	if len(list) != 1 {
+		return auth.ErrNotFound // deleted since the check
 	}
-	h.fail(w, r, err)
+	rec, err := h.namespaceRecord(r, list[0])
+	if err != nil {
+		return err
+	}
+	h.JSON(w, http.StatusOK, rec)
+	return nil
 }
 
 // DELETE /v2/manage/namespaces/{namespace}: only an empty namespace.
-func (h *handler) deleteNamespace(w http.ResponseWriter, r *http.Request) {
+func (h *handler) deleteNamespace(w http.ResponseWriter, r *http.Request) error {
 	ns, err := namespaceVar(r)
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
-	p, err := h.authorize(r, ns, auth.ActionManage)
-	if err == nil {
-		err = h.dom.DeleteProject(r.Context(), ns, false)
+	if _, err := h.Authorize(r, ns, auth.ActionManage); err != nil {
+		return err
 	}
-	if err != nil {
-		h.fail(w, r, err)
-		return
+	if err := h.Dom.DeleteProject(r.Context(), ns, false); err != nil {
+		return err
 	}
-	h.log.InfoContext(r.Context(), "namespace deleted", "namespace", ns, "by", p.DisplayName())
 	w.WriteHeader(http.StatusNoContent)
+	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/berth-registry/berth/ext/dialect"
 	"github.com/berth-registry/berth/registry/domain"
 )
 
@@ -62,10 +63,10 @@ func parseList(q url.Values, spec listSpec) (listQuery, error) {
 		for _, item := range strings.Split(fs[0], "|") {
 			k, v, ok := strings.Cut(item, "::")
 			if !ok {
-				return listQuery{}, badParam("filter item %q is not key::value", clip(item))
+				return listQuery{}, badParam("filter item %q is not key::value", dialect.Clip(item))
 			}
 			if !known(k) {
-				return listQuery{}, badParam("filter key %q is unknown", clip(k))
+				return listQuery{}, badParam("filter key %q is unknown", dialect.Clip(k))
 			}
 			if _, dup := vals[k]; dup {
 				return listQuery{}, badParam("filter key %q is given twice", k)
@@ -104,7 +105,7 @@ func parseList(q url.Values, spec listSpec) (listQuery, error) {
 		off, err1 := strconv.Atoi(vals["offset"])
 		lim, err2 := strconv.Atoi(vals["limit"])
 		if err1 != nil || err2 != nil {
-			return listQuery{}, badParam("offset and limit must be integers (offset %q, limit %q)", clip(vals["offset"]), clip(vals["limit"]))
+			return listQuery{}, badParam("offset and limit must be integers (offset %q, limit %q)", dialect.Clip(vals["offset"]), dialect.Clip(vals["limit"]))
 		}
 		page, err := domain.PageFromOffset(off, lim)
 		if err != nil {
@@ -115,7 +116,7 @@ func parseList(q url.Values, spec listSpec) (listQuery, error) {
 	if col, ok := vals["order_column"]; ok {
 		by, ok := spec.columns[col]
 		if !ok {
-			return listQuery{}, badParam("order_column %q is not one of %s", clip(col), strings.Join(sortedKeys(spec.columns), ", "))
+			return listQuery{}, badParam("order_column %q is not one of %s", dialect.Clip(col), strings.Join(sortedKeys(spec.columns), ", "))
 		}
 		var desc bool
 		switch strings.ToLower(vals["order_type"]) {
@@ -123,7 +124,7 @@ func parseList(q url.Values, spec listSpec) (listQuery, error) {
 		case "desc":
 			desc = true
 		default:
-			return listQuery{}, badParam("order_type %q is not asc or desc", clip(vals["order_type"]))
+			return listQuery{}, badParam("order_type %q is not asc or desc", dialect.Clip(vals["order_type"]))
 		}
 		out.Sort = domain.Sort{By: by, Desc: desc}
 	}
@@ -133,19 +134,11 @@ func parseList(q url.Values, spec listSpec) (listQuery, error) {
 			continue
 		}
 		if !re.MatchString(v) {
-			return listQuery{}, badParam("%s %q is not valid", k, clip(v))
+			return listQuery{}, badParam("%s %q is not valid", k, dialect.Clip(v))
 		}
 		out.Filters[k] = v
 	}
 	return out, nil
-}
-
-// clip keeps echoed input short.
-func clip(s string) string {
-	if len(s) > 64 {
-		return s[:64] + "..."
-	}
-	return s
 }
 
 func sortedKeys(m map[string]string) []string {

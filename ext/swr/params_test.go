@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"testing"
 
+	"github.com/berth-registry/berth/ext/dialect"
 	"github.com/berth-registry/berth/registry/domain"
 )
 
@@ -86,7 +87,7 @@ func TestSWRErrorTable(t *testing.T) {
 		{&domain.Error{Kind: domain.ErrAlreadyExists, Msg: "exists"}, 409, CodeExists},
 		{&domain.Error{Kind: domain.ErrNotEmpty, Msg: "not empty"}, 409, CodeNotEmpty},
 		{badBody("x"), 400, CodeBadBody},
-		{errMethod, 405, CodeMethod},
+		{dialect.ErrMethod, 405, CodeMethod},
 		{errors.New("disk on fire"), 500, CodeInternal},
 	}
 	for _, tt := range tests {
@@ -98,4 +99,10 @@ func TestSWRErrorTable(t *testing.T) {
 			t.Errorf("a 500 leaks %q", msg)
 		}
 	}
+}
+
+// classify is the table's answer to err: status, code, message.
+func classify(err error) (int, string, string) {
+	f := errorTable.Classify("", err)
+	return f.Status, f.Code, f.Message
 }

@@ -8,8 +8,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/berth-registry/berth/auth"
+	"github.com/berth-registry/berth/ext/dialect"
 	"github.com/berth-registry/berth/registry/domain"
-	"github.com/berth-registry/berth/storage/metadata"
 )
 
 // Repository attributes this dialect keeps (the description is the core's
@@ -56,13 +56,13 @@ type repoJSON struct {
 	DomainID     string `json:"domain_id"`
 }
 
-func (h *handler) repoRecord(r *http.Request, proj metadata.Project, repo metadata.Repository) repoJSON {
+func (h *handler) repoRecord(r *http.Request, proj domain.Project, repo domain.Repository) repoJSON {
 	ns, name, _ := strings.Cut(repo.Name, "/")
 	public, _ := strconv.ParseBool(repo.Attrs[attrPublic])
 	return repoJSON{ID: repo.ID, NamespaceID: repo.ProjectID, Namespace: ns, Name: name,
 		Category: repo.Attrs[attrCategory], Description: repo.Summary, IsPublic: public,
 		NumImages: repo.TagCount, NumDownload: repo.PullCount,
-		Path: h.publicHost(r) + "/" + repo.Name, InternalPath: r.Host + "/" + repo.Name,
+		Path: h.PublicHost(r) + "/" + repo.Name, InternalPath: r.Host + "/" + repo.Name,
 		Created: utc(repo.CreatedAt), Updated: utc(repo.UpdatedAt), DomainID: domain.AccountID(proj.Creator)}
 }
 
@@ -75,7 +75,7 @@ type repoFields struct {
 
 func (f repoFields) validate() error {
 	if f.Category != nil && !categories[*f.Category] {
-		return badBody("category %q is not one of app_server, arm, database, framework_app, lang, linux, other, windows", clip(*f.Category))
+		return badBody("category %q is not one of app_server, arm, database, framework_app, lang, linux, other, windows", dialect.Clip(*f.Category))
 	}
 	if d := f.Description; d != nil && (len(*d) > maxDescLen || !utf8.ValidString(*d) || strings.ContainsRune(*d, 0)) {
 		return badBody("description must be valid UTF-8 without NUL, at most %d bytes", maxDescLen)
@@ -84,7 +84,7 @@ func (f repoFields) validate() error {
 }
 
 // apply sets the given fields on repo.
-func (f repoFields) apply(repo *metadata.Repository) {
+func (f repoFields) apply(repo *domain.Repository) {
 	if repo.Attrs == nil {
 		repo.Attrs = map[string]string{}
 	}
@@ -101,24 +101,21 @@ func (f repoFields) apply(repo *metadata.Repository) {
 
 // POST /v2/manage/namespaces/{namespace}/repos
 // {"repository":"busybox","category":"linux","description":"...","is_public":false}
-func (h *handler) createRepo(w http.ResponseWriter, r *http.Request) {
+func (h *handler) createRepo(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	ns, err := namespaceVar(r)
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
-	if _, err := h.authorize(r, ns, auth.ActionPush); err != nil {
-		h.fail(w, r, err)
-		return
+	if _, err := h.Authorize(r, ns, auth.ActionPush); err != nil {
+		return err
 	}
 	var body struct {
 		Repository string `json:"repository"`
 		repoFields
 	}
-	if err := decodeBody(w, r, &body); err != nil {
-		h.fail(w, r, err)
-		return
+	if err := h.DecodeJSON(w, r, &body); err != nil {
+		return err
 	}
 	if body.Category == nil {
 		other := "other"
@@ -129,190 +126,143 @@ func (h *handler) createRepo(w http.ResponseWriter, r *http.Request) {
 		body.IsPublic = &private
 	}
 	if err := body.validate(); err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
 	if body.Repository == "" {
-		h.fail(w, r, badBody("repository is required"))
-		return
+		return badBody("repository is required")
 	}
 	full := ns + "/" + strings.ReplaceAll(body.Repository, "$", "/")
 	if err := domain.ValidateRepositoryName(full); err != nil {
-		h.fail(w, r, badBody("%s", err.Error()))
-		return
+		return badBody("%s", err.Error())
 	}
-	repo, err := h.dom.CreateRepository(ctx, full, "", "")
+	dialect.Subject(r).Repository = full
+	repo, err := h.Dom.CreateRepository(ctx, full, "", "")
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
-	body.apply(&repo)
-	if err := h.dom.UpdateRepository(ctx, repo); err != nil {
+	body.apply(&repo.Repository)
+	if err := repo.Update(ctx); err != nil {
 		// Never leave a half-made repository behind.
-		if derr := h.dom.DeleteRepository(ctx, full); derr != nil {
-			h.log.ErrorContext(ctx, "swr: removing a half-created repository", "repository", full, "err", derr)
+		if derr := repo.Delete(ctx); derr != nil {
+			h.Log.ErrorContext(ctx, "removing a half-created repository", "repository", full, "err", derr)
 		}
-		h.fail(w, r, err)
-		return
+		return err
 	}
 	w.WriteHeader(http.StatusCreated)
+	return nil
 }
 
 // GET /v2/manage/namespaces/{namespace}/repos/{repository}
-func (h *handler) getRepo(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	ns, _, full, err := repoVars(r)
+func (h *handler) getRepo(w http.ResponseWriter, r *http.Request) error {
+	proj, repo, err := h.repository(r, auth.ActionPull)
 	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	if _, err := h.authorize(r, ns, auth.ActionPull); err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	proj, err := h.dom.GetProject(ctx, ns)
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	repo, err := h.dom.GetRepository(ctx, full)
-	if err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
 	// The tag count comes with lists only; a one-tag page carries the total.
-	if _, repo.TagCount, err = h.dom.ListTags(ctx, full, domain.Query{Page: domain.Page{Limit: 1}}); err != nil {
-		h.fail(w, r, err)
-		return
+	if _, repo.TagCount, err = repo.Tags(r.Context(), domain.Query{Page: domain.Page{Limit: 1}}); err != nil {
+		return err
 	}
-	writeJSON(w, http.StatusOK, h.repoRecord(r, proj, repo))
+	h.JSON(w, http.StatusOK, h.repoRecord(r, proj, repo.Repository))
+	return nil
 }
 
 // PATCH /v2/manage/namespaces/{namespace}/repos/{repository}
 // {"category":..,"description":..,"is_public":..}; absent fields stay.
-func (h *handler) updateRepo(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
+func (h *handler) updateRepo(w http.ResponseWriter, r *http.Request) error {
 	ns, _, full, err := repoVars(r)
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
-	if _, err := h.authorize(r, ns, auth.ActionPush); err != nil {
-		h.fail(w, r, err)
-		return
+	if _, err := h.Authorize(r, ns, auth.ActionPush); err != nil {
+		return err
 	}
 	var body repoFields
-	if err := decodeBody(w, r, &body); err != nil {
-		h.fail(w, r, err)
-		return
+	if err := h.DecodeJSON(w, r, &body); err != nil {
+		return err
 	}
 	if err := body.validate(); err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
-	repo, err := h.dom.GetRepository(ctx, full)
+	repo, err := h.Dom.Repository(r.Context(), full)
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
-	body.apply(&repo)
-	if err := h.dom.UpdateRepository(ctx, repo); err != nil {
-		h.fail(w, r, err)
-		return
+	body.apply(&repo.Repository)
+	if err := repo.Update(r.Context()); err != nil {
+		return err
 	}
 	w.WriteHeader(http.StatusCreated) // SWR answers an update with 201
+	return nil
 }
 
 // DELETE /v2/manage/namespaces/{namespace}/repos/{repository}: the
 // repository with every image in it.
-func (h *handler) deleteRepo(w http.ResponseWriter, r *http.Request) {
-	ns, _, full, err := repoVars(r)
+func (h *handler) deleteRepo(w http.ResponseWriter, r *http.Request) error {
+	_, repo, err := h.repository(r, auth.ActionDelete)
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
-	p, err := h.authorize(r, ns, auth.ActionDelete)
-	if err == nil {
-		err = h.dom.DeleteRepository(r.Context(), full)
+	if err := repo.Delete(r.Context()); err != nil {
+		return err
 	}
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	h.log.InfoContext(r.Context(), "repository deleted", "repository", full, "by", p.DisplayName())
 	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
 // GET /v2/manage/namespaces/{namespace}/repos
-func (h *handler) listRepos(w http.ResponseWriter, r *http.Request) {
+func (h *handler) listRepos(w http.ResponseWriter, r *http.Request) error {
 	ns, err := namespaceVar(r)
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
-	h.serveRepoList(w, r, ns, repoSpec)
+	return h.serveRepoList(w, r, ns, repoSpec)
 }
 
 // GET /v2/manage/repos[?namespace=..]: repositories of every namespace the
 // caller may see.
-func (h *handler) listAllRepos(w http.ResponseWriter, r *http.Request) {
-	h.serveRepoList(w, r, "", allReposSpec)
+func (h *handler) listAllRepos(w http.ResponseWriter, r *http.Request) error {
+	return h.serveRepoList(w, r, "", allReposSpec)
 }
 
-func (h *handler) serveRepoList(w http.ResponseWriter, r *http.Request, ns string, spec listSpec) {
+func (h *handler) serveRepoList(w http.ResponseWriter, r *http.Request, ns string, spec listSpec) error {
 	ctx := r.Context()
 	q, err := parseList(r.URL.Query(), spec)
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
 	if ns == "" {
 		ns = q.Filters["namespace"]
 	}
-	var f metadata.RepoFilter
+	var f domain.RepoFilter
 	if ns != "" {
 		if err := domain.ValidateProjectName(ns); err != nil {
-			h.fail(w, r, err)
-			return
+			return err
 		}
-		p, err := h.principal(r)
-		if err == nil {
-			var proj metadata.Project
-			proj, err = h.auth.Check(ctx, p, ns, auth.ActionPull)
-			f.ProjectID = proj.ID
-		}
+		proj, err := h.Authorize(r, ns, auth.ActionPull)
 		if err != nil {
-			h.fail(w, r, err)
-			return
+			return err
 		}
-	} else {
-		p, err := h.principal(r)
-		if err == nil {
-			f.ProjectIDs, err = h.auth.VisibleProjects(ctx, p)
-		}
-		if err != nil {
-			h.fail(w, r, err)
-			return
-		}
+		f.ProjectID = proj.ID
+	} else if f.ProjectIDs, err = h.VisibleProjects(r); err != nil {
+		return err
 	}
-	list, total, err := h.dom.ListRepositories(ctx, f, q.query("name"))
+	list, total, err := h.Dom.ListRepositories(ctx, f, q.query("name"))
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
-	projects := map[int64]metadata.Project{}
+	projects := map[int64]domain.Project{}
 	out := make([]repoJSON, 0, len(list))
 	for _, repo := range list {
 		proj, ok := projects[repo.ProjectID]
 		if !ok {
-			if proj, err = h.dom.GetProjectByID(ctx, repo.ProjectID); err != nil {
-				h.fail(w, r, err)
-				return
+			if proj, err = h.Dom.GetProjectByID(ctx, repo.ProjectID); err != nil {
+				return err
 			}
 			projects[repo.ProjectID] = proj
 		}
 		out = append(out, h.repoRecord(r, proj, repo))
 	}
 	contentRange(w, q.Page.Offset, len(out), total)
-	writeJSON(w, http.StatusOK, out)
+	h.JSON(w, http.StatusOK, out)
+	return nil
 }

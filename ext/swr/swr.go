@@ -7,16 +7,15 @@
 package swr
 
 import (
-	"log/slog"
 	"net/http"
-	"net/url"
 	"strings"
 
 	"github.com/gorilla/mux"
 
 	"github.com/berth-registry/berth/auth"
-	"github.com/berth-registry/berth/ext/methods"
+	"github.com/berth-registry/berth/ext/dialect"
 	"github.com/berth-registry/berth/registry/domain"
+	"github.com/berth-registry/berth/registry/observe"
 )
 
 // Prefix is where the dialect lives, ahead of distribution's /v2/.
@@ -24,47 +23,39 @@ const Prefix = "/v2/manage"
 
 // handler serves every SWR route.
 type handler struct {
-	auth       *auth.Service
-	dom        *domain.Service
-	publicHost func(*http.Request) string
-	log        *slog.Logger
+	*dialect.API[string]
 }
 
-// Mount adds the SWR routes to r. Only exact /v2/manage/... paths are
-// registered and methods are matched without mux's 405, so every other
-// request (an OCI repository named manage/..., say) still falls through
-// to distribution.
-func Mount(r *mux.Router, a *auth.Service, dom *domain.Service, publicHost func(*http.Request) string) {
-	h := &handler{auth: a, dom: dom, publicHost: publicHost, log: slog.Default().With("dialect", "swr")}
-	a.AddScheme(TokenScheme)
-	ns := Prefix + "/namespaces/{namespace}"
-	repo := ns + "/repos/{repository}"
-	routes := []struct {
-		path    string
-		methods map[string]http.HandlerFunc
-		// exclusive paths can never be OCI paths: other methods get an
-		// SWR 405 instead of falling through.
-		exclusive bool
-	}{
-		{Prefix + "/namespaces", map[string]http.HandlerFunc{http.MethodGet: h.listNamespaces, http.MethodPost: h.createNamespace}, true},
-		{ns, map[string]http.HandlerFunc{http.MethodGet: h.getNamespace, http.MethodDelete: h.deleteNamespace}, true},
-		{ns + "/repos", map[string]http.HandlerFunc{http.MethodGet: h.listRepos, http.MethodPost: h.createRepo}, true},
-		{Prefix + "/repos", map[string]http.HandlerFunc{http.MethodGet: h.listAllRepos}, true},
-		{repo, map[string]http.HandlerFunc{http.MethodGet: h.getRepo, http.MethodPatch: h.updateRepo, http.MethodDelete: h.deleteRepo}, true},
-		{repo + "/tags", map[string]http.HandlerFunc{http.MethodGet: h.listTags}, true},
+// Mount adds the SWR routes to r, and X-Auth-Token to every route. Only
+// exact /v2/manage/... paths are the dialect's, so every other request
+// (an OCI repository named manage/..., say) still reaches distribution.
+func Mount(r *mux.Router, core dialect.Core) {
+	h := &handler{}
+	h.API = &dialect.API[string]{Core: core, Name: "swr", Prefix: Prefix, Routes: h.routes(), Errors: errorTable,
+		Envelope: h.envelope, StrictJSON: true, MaxBody: maxBody, Header: http.Header{"Content-Type": {"application/json;charset=utf-8"}}}
+	core.Auth.AddScheme(TokenScheme)
+	h.Mount(r)
+}
+
+// routes is the dialect's one route table.
+func (h *handler) routes() []dialect.Route {
+	const (
+		get, post, patch, del = http.MethodGet, http.MethodPost, http.MethodPatch, http.MethodDelete
+		ns                    = "/namespaces/{namespace}"
+		repo                  = ns + "/repos/{repository}"
+	)
+	return []dialect.Route{
+		{Path: "/namespaces", Methods: map[string]dialect.Op{get: {Serve: h.listNamespaces},
+			post: {Serve: h.createNamespace, Action: observe.ProjectCreate}}},
+		{Path: ns, Methods: map[string]dialect.Op{get: {Serve: h.getNamespace}, del: {Serve: h.deleteNamespace, Action: observe.ProjectDelete}}},
+		{Path: ns + "/repos", Methods: map[string]dialect.Op{get: {Serve: h.listRepos}, post: {Serve: h.createRepo, Action: observe.RepositoryCreate}}},
+		{Path: "/repos", Methods: map[string]dialect.Op{get: {Serve: h.listAllRepos}}},
+		{Path: repo, Methods: map[string]dialect.Op{get: {Serve: h.getRepo}, patch: {Serve: h.updateRepo, Action: observe.RepositoryUpdate},
+			del: {Serve: h.deleteRepo, Action: observe.RepositoryDelete}}},
+		{Path: repo + "/tags", Methods: map[string]dialect.Op{get: {Serve: h.listTags}}},
 		// GET .../tags/list is an OCI tag list of a repository named
 		// manage/namespaces/<ns>/repos/<repo>: only DELETE is ours.
-		{repo + "/tags/{tag}", map[string]http.HandlerFunc{http.MethodDelete: h.deleteTag}, false},
-	}
-	for _, rt := range routes {
-		methods := rt.methods
-		if rt.exclusive {
-			r.Path(rt.path).Handler(a.Middleware(h.dispatch(methods)))
-			continue
-		}
-		r.Path(rt.path).MatcherFunc(func(req *http.Request, _ *mux.RouteMatch) bool {
-			return methods[req.Method] != nil
-		}).Handler(a.Middleware(h.dispatch(methods)))
+		{Path: repo + "/tags/{tag}", FallThrough: true, Methods: map[string]dialect.Op{del: {Serve: h.deleteTag, Action: observe.TagDelete}}},
 	}
 }
 
@@ -74,42 +65,13 @@ var TokenScheme = auth.Scheme{Header: "X-Auth-Token", Read: func(_ *http.Request
 	return auth.Credentials{Token: v}, nil
 }}
 
-// dispatch picks the handler for the method, answering 405 in SWR's shape.
-func (h *handler) dispatch(byMethod map[string]http.HandlerFunc) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		fn := byMethod[r.Method]
-		if fn == nil {
-			w.Header().Set("Allow", methods.Allow(byMethod))
-			h.fail(w, r, errMethod)
-			return
-		}
-		if _, err := h.principal(r); err != nil {
-			h.fail(w, r, err)
-			return
-		}
-		fn(w, r)
-	})
-}
-
-// principal returns the caller. The SWR API always needs credentials: no
-// credentials or credentials that do not verify are 401.
-func (h *handler) principal(r *http.Request) (auth.Principal, error) {
-	p, err := auth.FromContext(r.Context())
-	if err == nil && !p.Authenticated() {
-		err = auth.ErrUnauthenticated
-	}
-	return p, err
-}
-
 // namespaceVar returns the validated {namespace} of the path.
 func namespaceVar(r *http.Request) (string, error) {
-	ns, err := url.PathUnescape(mux.Vars(r)["namespace"])
-	if err != nil {
-		return "", badParam("namespace is not a valid path segment")
-	}
+	ns := dialect.Var(r, "namespace")
 	if err := domain.ValidateProjectName(ns); err != nil {
 		return "", err
 	}
+	dialect.Subject(r).Project = ns
 	return ns, nil
 }
 
@@ -119,24 +81,26 @@ func repoVars(r *http.Request) (ns, repo, full string, err error) {
 	if ns, err = namespaceVar(r); err != nil {
 		return "", "", "", err
 	}
-	repo, err = url.PathUnescape(mux.Vars(r)["repository"])
-	if err != nil {
-		return "", "", "", badParam("repository is not a valid path segment")
-	}
-	repo = strings.ReplaceAll(repo, "$", "/")
+	repo = strings.ReplaceAll(dialect.Var(r, "repository"), "$", "/")
 	full = ns + "/" + repo
 	if err := domain.ValidateRepositoryName(full); err != nil {
 		return "", "", "", err
 	}
+	dialect.Subject(r).Repository = full
 	return ns, repo, full, nil
 }
 
-// authorize identifies the caller and checks action on the namespace.
-func (h *handler) authorize(r *http.Request, ns, action string) (auth.Principal, error) {
-	p, err := h.principal(r)
+// repository authorizes action on the path's namespace and resolves the
+// path's repository once.
+func (h *handler) repository(r *http.Request, action string) (domain.Project, *domain.Repo, error) {
+	ns, _, full, err := repoVars(r)
 	if err != nil {
-		return p, err
+		return domain.Project{}, nil, err
 	}
-	_, err = h.auth.Check(r.Context(), p, ns, action)
-	return p, err
+	proj, err := h.Authorize(r, ns, action)
+	if err != nil {
+		return proj, nil, err
+	}
+	repo, err := h.Dom.Repository(r.Context(), full)
+	return proj, repo, err
 }

@@ -7,11 +7,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gorilla/mux"
-
 	"github.com/berth-registry/berth/auth"
+	"github.com/berth-registry/berth/ext/dialect"
 	"github.com/berth-registry/berth/registry/domain"
-	"github.com/berth-registry/berth/storage/metadata"
 )
 
 // tagSpec: tags sort by update time or name and filter by a substring of
@@ -44,57 +42,52 @@ type tagJSON struct {
 }
 
 // GET /v2/manage/namespaces/{namespace}/repos/{repository}/tags
-func (h *handler) listTags(w http.ResponseWriter, r *http.Request) {
+func (h *handler) listTags(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
-	ns, repo, full, err := repoVars(r)
+	ns, name, full, err := repoVars(r)
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
 	q, err := parseList(r.URL.Query(), tagSpec)
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
-	if _, err := h.authorize(r, ns, auth.ActionPull); err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	proj, err := h.dom.GetProject(ctx, ns)
+	proj, err := h.Authorize(r, ns, auth.ActionPull)
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
-	tags, total, err := h.dom.ListTags(ctx, full, q.query("tag"))
+	repo, err := h.Dom.Repository(ctx, full)
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return err
+	}
+	tags, total, err := repo.Tags(ctx, q.query("tag"))
+	if err != nil {
+		return err
 	}
 	// The page's artifacts and their manifest bytes in one index query.
 	digests := make([]string, len(tags))
 	for i, t := range tags {
 		digests[i] = t.Digest
 	}
-	arts, err := h.dom.ArtifactsByDigest(ctx, full, digests, true)
+	arts, err := repo.ArtifactsByDigest(ctx, digests, true)
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
 	out := make([]tagJSON, 0, len(tags))
 	for _, t := range tags {
 		a, ok := arts[t.Digest]
 		if !ok { // deleted since the tag list was read
-			h.fail(w, r, domain.Errorf(domain.ErrNotFound, "artifact %s@%s not found", full, t.Digest))
-			return
+			return domain.Errorf(domain.ErrNotFound, "artifact %s@%s not found", full, t.Digest)
 		}
-		out = append(out, h.tagRecord(r, ns, repo, proj, t, a))
+		out = append(out, h.tagRecord(r, ns, name, proj, t, a))
 	}
 	contentRange(w, q.Page.Offset, len(out), total)
-	writeJSON(w, http.StatusOK, out)
+	h.JSON(w, http.StatusOK, out)
+	return nil
 }
 
 // tagRecord shapes one tag the way SWR does.
-func (h *handler) tagRecord(r *http.Request, ns, repo string, proj metadata.Project, t metadata.Tag, a metadata.Artifact) tagJSON {
+func (h *handler) tagRecord(r *http.Request, ns, repo string, proj domain.Project, t domain.Tag, a domain.Artifact) tagJSON {
 	tagType, schema := 0, 2
 	switch a.MediaType {
 	case "application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json":
@@ -124,7 +117,7 @@ func (h *handler) tagRecord(r *http.Request, ns, repo string, proj metadata.Proj
 	return tagJSON{
 		ID: t.ID, RepoID: t.RepositoryID, Tag: t.Name, ImageID: id,
 		Manifest: string(a.Manifest), Digest: a.Digest, Schema: schema,
-		Path: h.publicHost(r) + ref, InternalPath: r.Host + ref,
+		Path: h.PublicHost(r) + ref, InternalPath: r.Host + ref,
 		Size: a.ContentSize, Created: utc(created), Updated: utc(t.PushTime),
 		DomainID: domain.AccountID(proj.Creator), TagType: tagType,
 	}
@@ -139,24 +132,26 @@ func utc(t time.Time) string {
 }
 
 // DELETE /v2/manage/namespaces/{namespace}/repos/{repository}/tags/{tag}
-func (h *handler) deleteTag(w http.ResponseWriter, r *http.Request) {
+func (h *handler) deleteTag(w http.ResponseWriter, r *http.Request) error {
 	ns, _, full, err := repoVars(r)
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
-	tag := mux.Vars(r)["tag"]
+	tag := dialect.Var(r, "tag")
 	if err := domain.ValidateTag(tag); err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
-	if _, err := h.authorize(r, ns, auth.ActionDelete); err != nil {
-		h.fail(w, r, err)
-		return
+	dialect.Subject(r).Tag = tag
+	if _, err := h.Authorize(r, ns, auth.ActionDelete); err != nil {
+		return err
 	}
-	if err := h.dom.DeleteTag(r.Context(), full, tag); err != nil {
-		h.fail(w, r, err)
-		return
+	repo, err := h.Dom.Repository(r.Context(), full)
+	if err == nil {
+		err = repo.DeleteTag(r.Context(), tag)
+	}
+	if err != nil {
+		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
 }

@@ -34,21 +34,21 @@ func CleanFileName(name string) (string, error) {
 }
 
 // PutFile stores a build-context file, read from r up to the size limits.
-func (s *Service) PutFile(ctx context.Context, p metadata.BuildProject, name string, r io.Reader) (metadata.BuildFile, error) {
+func (s *Service) PutFile(ctx context.Context, p Project, name string, r io.Reader) (File, error) {
 	name, err := CleanFileName(name)
 	if err != nil {
-		return metadata.BuildFile{}, err
+		return File{}, err
 	}
 	b, err := io.ReadAll(io.LimitReader(r, s.cfg.MaxFileBytes+1))
 	if err != nil {
-		return metadata.BuildFile{}, errorf(ErrInvalid, "reading %s: %v", name, err)
+		return File{}, errorf(ErrInvalid, "reading %s: %v", name, err)
 	}
 	if int64(len(b)) > s.cfg.MaxFileBytes {
-		return metadata.BuildFile{}, errorf(ErrTooLarge, "file %s is over the %d-byte limit (imagebuild.maxFileBytes)", name, s.cfg.MaxFileBytes)
+		return File{}, errorf(ErrTooLarge, "file %s is over the %d-byte limit (imagebuild.maxFileBytes)", name, s.cfg.MaxFileBytes)
 	}
 	files, err := s.db.ListBuildFiles(ctx, p.ID)
 	if err != nil {
-		return metadata.BuildFile{}, err
+		return File{}, err
 	}
 	total := int64(len(b))
 	for _, f := range files {
@@ -57,26 +57,27 @@ func (s *Service) PutFile(ctx context.Context, p metadata.BuildProject, name str
 		}
 	}
 	if total > s.cfg.MaxContextBytes {
-		return metadata.BuildFile{}, errorf(ErrTooLarge, "project %s would hold %d bytes of files, over the %d-byte limit (imagebuild.maxContextBytes)", p.Name, total, s.cfg.MaxContextBytes)
+		return File{}, errorf(ErrTooLarge, "project %s would hold %d bytes of files, over the %d-byte limit (imagebuild.maxContextBytes)", p.Name, total, s.cfg.MaxContextBytes)
 	}
 	sum := sha256.Sum256(b)
-	f := metadata.BuildFile{Name: name, Size: int64(len(b)), Digest: "sha256:" + hex.EncodeToString(sum[:])}
-	return f, s.db.PutBuildFile(ctx, p.ID, f, b)
+	f := File{Name: name, Size: int64(len(b)), Digest: "sha256:" + hex.EncodeToString(sum[:])}
+	return f, s.db.PutBuildFile(ctx, p.ID, metadata.BuildFile{Name: f.Name, Size: f.Size, Digest: f.Digest, CreatedAt: f.CreatedAt}, b)
 }
 
 // Files lists a project's build-context files.
-func (s *Service) Files(ctx context.Context, p metadata.BuildProject) ([]metadata.BuildFile, error) {
-	return s.db.ListBuildFiles(ctx, p.ID)
+func (s *Service) Files(ctx context.Context, p Project) ([]File, error) {
+	fs, err := s.db.ListBuildFiles(ctx, p.ID)
+	return convert(fs, fileOf), err
 }
 
 // DeleteFile removes a build-context file.
-func (s *Service) DeleteFile(ctx context.Context, p metadata.BuildProject, name string) error {
+func (s *Service) DeleteFile(ctx context.Context, p Project, name string) error {
 	return translate(s.db.DeleteBuildFile(ctx, p.ID, name), "file "+name)
 }
 
 // materialize writes a build's context into dir: the project's uploaded
 // files, then the source archive when the definition names one.
-func (s *Service) materialize(ctx context.Context, p metadata.BuildProject, dir string, logf func(string, ...any)) error {
+func (s *Service) materialize(ctx context.Context, p Project, dir string, logf func(string, ...any)) error {
 	files, err := s.db.ListBuildFiles(ctx, p.ID)
 	if err != nil {
 		return err

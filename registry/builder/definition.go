@@ -7,8 +7,6 @@ import (
 	"io"
 	"net/url"
 	"strings"
-
-	"github.com/berth-registry/berth/storage/metadata"
 )
 
 // Plugins a definition may list, with the attributes each understands.
@@ -40,7 +38,7 @@ const (
 // maxDockerfileBytes bounds a Dockerfile, hand-written or downloaded.
 const maxDockerfileBytes = 1 << 20
 
-func attr(p metadata.BuildPlugin, name string) string {
+func attr(p Plugin, name string) string {
 	if v := p.Attrs[name]; len(v) > 0 {
 		return v[0]
 	}
@@ -48,8 +46,8 @@ func attr(p metadata.BuildPlugin, name string) string {
 }
 
 // checkPlugins validates the plugins of a definition of type typ.
-func checkPlugins(typ string, plugins []metadata.BuildPlugin) error {
-	seen := map[string]metadata.BuildPlugin{}
+func checkPlugins(typ string, plugins []Plugin) error {
+	seen := map[string]Plugin{}
 	for _, p := range plugins {
 		known, ok := definitionPlugins[p.Name]
 		if !ok {
@@ -71,7 +69,7 @@ func checkPlugins(typ string, plugins []metadata.BuildPlugin) error {
 		}
 	}
 	if typ == TypeDefine { // checked as what it builds as
-		typ = buildType(metadata.BuildProject{FileType: typ, Plugins: plugins})
+		typ = buildType(Project{FileType: typ, Plugins: plugins})
 	}
 	need := func(plugin, a string) error {
 		if attr(seen[plugin], a) == "" {
@@ -126,11 +124,11 @@ func contains(list []string, s string) bool {
 // "define" definition the one its plugins make (a Dockerfile, a Dockerfile
 // URL, else instruction plugins with a base image); "" when there is
 // nothing to build yet.
-func buildType(p metadata.BuildProject) string {
+func buildType(p Project) string {
 	if p.FileType != TypeDefine {
 		return p.FileType
 	}
-	byName := map[string]metadata.BuildPlugin{}
+	byName := map[string]Plugin{}
 	for _, pl := range p.Plugins {
 		byName[pl.Name] = pl
 	}
@@ -147,8 +145,8 @@ func buildType(p metadata.BuildProject) string {
 
 // dockerfile returns the Dockerfile of a definition: the hand-written one,
 // the downloaded one, or one rendered from the instruction plugins.
-func (s *Service) dockerfile(ctx context.Context, p metadata.BuildProject) (string, error) {
-	byName := map[string]metadata.BuildPlugin{}
+func (s *Service) dockerfile(ctx context.Context, p Project) (string, error) {
+	byName := map[string]Plugin{}
 	for _, pl := range p.Plugins {
 		byName[pl.Name] = pl
 	}
@@ -170,7 +168,7 @@ func (s *Service) dockerfile(ctx context.Context, p metadata.BuildProject) (stri
 }
 
 // renderTool renders the instruction plugins as a Dockerfile.
-func renderTool(plugins []metadata.BuildPlugin) (string, error) {
+func renderTool(plugins []Plugin) (string, error) {
 	var b strings.Builder
 	for _, name := range []string{"base_image", "base_image_choose_from_harbor"} {
 		for _, p := range plugins {

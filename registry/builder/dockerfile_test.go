@@ -9,8 +9,6 @@ import (
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-
-	"github.com/berth-registry/berth/storage/metadata"
 )
 
 type fakeResolver struct{ got string }
@@ -158,7 +156,7 @@ func TestSplitRef(t *testing.T) {
 }
 
 func TestRenderTool(t *testing.T) {
-	plugins := []metadata.BuildPlugin{
+	plugins := []Plugin{
 		{Name: "env", Attrs: map[string][]string{"key": {"A", "B"}, "value": {`x "y"`, "$HOME"}}},
 		{Name: "base_image", Attrs: map[string][]string{"image": {"base/alpine:1"}}},
 		{Name: "workdir", Attrs: map[string][]string{"dir": {"/app"}}},
@@ -190,10 +188,10 @@ ENTRYPOINT ["/app/run","--x"]
 	if env := p.config.Env; env[2] != `A=x "y"` || env[3] != "B=$HOME" {
 		t.Fatalf("env %q", env)
 	}
-	if err := checkPlugins(TypeTool, []metadata.BuildPlugin{{Name: "nope"}}); !errors.Is(err, ErrPluginMissing) {
+	if err := checkPlugins(TypeTool, []Plugin{{Name: "nope"}}); !errors.Is(err, ErrPluginMissing) {
 		t.Fatalf("unknown plugin: %v", err)
 	}
-	if err := checkPlugins(TypeTool, []metadata.BuildPlugin{{Name: "env"}}); !errors.Is(err, ErrPluginParam) {
+	if err := checkPlugins(TypeTool, []Plugin{{Name: "env"}}); !errors.Is(err, ErrPluginParam) {
 		t.Fatalf("no base image: %v", err)
 	}
 }

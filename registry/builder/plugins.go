@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	"github.com/berth-registry/berth/registry/domain"
-	"github.com/berth-registry/berth/storage/metadata"
 )
 
 // Caller is who calls a plugin method: the projects they may see (nil:
@@ -90,18 +89,18 @@ func baseImageList(ctx context.Context, s *Service, c Caller, params url.Values)
 		}
 		limit = n
 	}
-	projects, _, err := s.dom.ListProjects(ctx, metadata.ProjectFilter{IDs: c.VisibleProjects}, domain.Query{Filter: "base"})
+	projects, _, err := s.dom.ListProjects(ctx, domain.ProjectFilter{IDs: c.VisibleProjects}, domain.Query{Filter: "base"})
 	if err != nil {
 		return nil, err
 	}
 	out := []string{}
 	for _, p := range projects {
-		repos, _, err := s.dom.ListRepositories(ctx, metadata.RepoFilter{ProjectID: p.ID}, domain.Query{Filter: params.Get("name")})
+		repos, _, err := s.dom.ListRepositories(ctx, domain.RepoFilter{ProjectID: p.ID}, domain.Query{Filter: params.Get("name")})
 		if err != nil {
 			return nil, err
 		}
 		for _, r := range repos {
-			tags, _, err := s.dom.ListTags(ctx, r.Name, domain.Query{})
+			tags, _, err := s.dom.Repo(r).Tags(ctx, domain.Query{})
 			if err != nil {
 				return nil, err
 			}

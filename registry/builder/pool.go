@@ -98,29 +98,30 @@ func (s *Service) publicHost() string {
 }
 
 // StartBuild records a build of p tagged tag and queues it.
-func (s *Service) StartBuild(ctx context.Context, p metadata.BuildProject, tag string, op Operator) (metadata.Build, error) {
+func (s *Service) StartBuild(ctx context.Context, p Project, tag string, op Operator) (Build, error) {
 	if tag == "" {
 		tag = "latest"
 	}
 	if err := domain.ValidateTag(tag); err != nil {
-		return metadata.Build{}, errorf(ErrInvalid, "%v", err)
+		return Build{}, errorf(ErrInvalid, "%v", err)
 	}
 	if buildType(p) == "" {
-		return metadata.Build{}, errorf(ErrInvalid, "project %s has no build definition yet: save one first", p.Name)
+		return Build{}, errorf(ErrInvalid, "project %s has no build definition yet: save one first", p.Name)
 	}
 	s.mu.Lock()
 	switch {
 	case s.closing || s.addr == "":
 		s.mu.Unlock()
-		return metadata.Build{}, errorf(ErrUnavailable, "the builder is not running (berth is starting or stopping)")
+		return Build{}, errorf(ErrUnavailable, "the builder is not running (berth is starting or stopping)")
 	case len(s.running) >= s.cfg.Workers+s.cfg.QueueSize:
 		s.mu.Unlock()
-		return metadata.Build{}, errorf(ErrUnavailable, "%d builds are running or queued (imagebuild.workers + imagebuild.queueSize): try again later", len(s.running))
+		return Build{}, errorf(ErrUnavailable, "%d builds are running or queued (imagebuild.workers + imagebuild.queueSize): try again later", len(s.running))
 	}
 	now := time.Now()
-	b, err := s.db.CreateBuild(ctx, metadata.Build{ProjectID: p.ID, Project: p.Name, Tag: tag, Operator: op.Name,
+	row, err := s.db.CreateBuild(ctx, Build{ProjectID: p.ID, Project: p.Name, Tag: tag, Operator: op.Name,
 		Image: p.Cluster + "/" + p.Name + ":" + tag, CreatedAt: now, HeartbeatAt: now,
-		Logs: fmt.Sprintf("%s build %s queued by %s\n", now.UTC().Format(time.DateTime), tag, op.Name)})
+		Logs: fmt.Sprintf("%s build %s queued by %s\n", now.UTC().Format(time.DateTime), tag, op.Name)}.row())
+	b := buildOf(row)
 	if err != nil {
 		s.mu.Unlock()
 		return b, err
@@ -154,7 +155,7 @@ func (l *buildLog) printf(format string, args ...any) {
 func (l *buildLog) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
 
 // run waits for a worker, builds, and records the outcome.
-func (s *Service) run(ctx context.Context, b metadata.Build, p metadata.BuildProject, op Operator) {
+func (s *Service) run(ctx context.Context, b Build, p Project, op Operator) {
 	defer s.wg.Done()
 	defer func() {
 		s.mu.Lock()
@@ -170,7 +171,7 @@ func (s *Service) run(ctx context.Context, b metadata.Build, p metadata.BuildPro
 	case s.sem <- struct{}{}:
 		b.StartedAt = time.Now()
 		logs.printf("build started (worker pool of %d)", s.cfg.Workers)
-		_ = s.db.UpdateBuild(ctx, withLogs(b, logs))
+		_ = s.db.UpdateBuild(ctx, withLogs(b, logs).row())
 		bctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
 		digest, err = s.execute(bctx, b, p, op, logs.printf)
 		if errors.Is(bctx.Err(), context.DeadlineExceeded) {
@@ -186,25 +187,25 @@ func (s *Service) run(ctx context.Context, b metadata.Build, p metadata.BuildPro
 	}
 	b.FinishedAt, b.HeartbeatAt = time.Now(), time.Now()
 	if err != nil {
-		b.State = metadata.BuildFailed
+		b.State = StateFailed
 		logs.printf("build failed: %v", err)
 		s.log.Warn("build failed", "project", p.Name, "tag", b.Tag, "build", b.ID, "err", err)
 	} else {
-		b.State, b.Digest = metadata.BuildSuccess, digest
+		b.State, b.Digest = StateSuccess, digest
 		logs.printf("build succeeded: %s@%s", b.Image, digest)
 		s.log.Info("build succeeded", "project", p.Name, "image", b.Image, "digest", digest, "build", b.ID)
 	}
 	wctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if uerr := s.db.UpdateBuild(wctx, withLogs(b, logs)); uerr != nil && !errors.Is(uerr, metadata.ErrNotFound) {
+	if uerr := s.db.UpdateBuild(wctx, withLogs(b, logs).row()); uerr != nil && !errors.Is(uerr, metadata.ErrNotFound) {
 		s.log.Error("recording a build", "build", b.ID, "err", uerr)
 	}
 }
 
-func withLogs(b metadata.Build, l *buildLog) metadata.Build { b.Logs = l.String(); return b }
+func withLogs(b Build, l *buildLog) Build { b.Logs = l.String(); return b }
 
 // execute builds one image and returns its digest.
-func (s *Service) execute(ctx context.Context, b metadata.Build, p metadata.BuildProject, op Operator, logf func(string, ...any)) (string, error) {
+func (s *Service) execute(ctx context.Context, b Build, p Project, op Operator, logf func(string, ...any)) (string, error) {
 	df, err := s.dockerfile(ctx, p)
 	if err != nil {
 		return "", err

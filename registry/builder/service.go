@@ -98,21 +98,21 @@ type Definition struct {
 	Name     string
 	Cluster  string
 	FileType string
-	Plugins  []metadata.BuildPlugin
+	Plugins  []Plugin
 }
 
 // CreateProject creates an empty (or given) definition.
-func (s *Service) CreateProject(ctx context.Context, d Definition, op Operator) (metadata.BuildProject, error) {
+func (s *Service) CreateProject(ctx context.Context, d Definition, op Operator) (Project, error) {
 	if d.Cluster == "" {
 		d.Cluster = s.cfg.DefaultCluster
 	}
 	if err := s.check(&d); err != nil {
-		return metadata.BuildProject{}, err
+		return Project{}, err
 	}
-	p, err := s.db.CreateBuildProject(ctx, metadata.BuildProject{
+	p, err := s.db.CreateBuildProject(ctx, Project{
 		Name: d.Name, Cluster: d.Cluster, FileType: d.FileType, Creator: op.Name, LastOperator: op.Name, Plugins: d.Plugins,
-	})
-	return p, translate(err, "project "+d.Name)
+	}.row())
+	return projectOf(p), translate(err, "project "+d.Name)
 }
 
 // SaveProject replaces a definition's type and plugins (add: create it,
@@ -130,7 +130,7 @@ func (s *Service) SaveProject(ctx context.Context, d Definition, add bool, op Op
 		return err
 	}
 	p.Cluster, p.FileType, p.Plugins, p.LastOperator = d.Cluster, d.FileType, d.Plugins, op.Name
-	return translate(s.db.UpdateBuildProject(ctx, p), "project "+d.Name)
+	return translate(s.db.UpdateBuildProject(ctx, p.row()), "project "+d.Name)
 }
 
 // check validates a definition and its plugins.
@@ -152,16 +152,17 @@ func (s *Service) check(d *Definition) error {
 }
 
 // GetProject returns a definition with its plugins.
-func (s *Service) GetProject(ctx context.Context, name string) (metadata.BuildProject, error) {
+func (s *Service) GetProject(ctx context.Context, name string) (Project, error) {
 	p, err := s.db.GetBuildProject(ctx, strings.ToLower(name))
-	return p, translate(err, "project "+name)
+	return projectOf(p), translate(err, "project "+name)
 }
 
 // ListProjects lists definitions whose name contains filter, in the given
 // clusters (nil: all).
-func (s *Service) ListProjects(ctx context.Context, clusters []string, filter string, page domain.Page) ([]metadata.BuildProject, int64, error) {
-	return s.db.ListBuildProjects(ctx, metadata.BuildProjectFilter{Clusters: clusters},
+func (s *Service) ListProjects(ctx context.Context, clusters []string, filter string, page domain.Page) ([]Project, int64, error) {
+	ps, total, err := s.db.ListBuildProjects(ctx, metadata.BuildProjectFilter{Clusters: clusters},
 		metadata.ListOptions{Filter: strings.ToLower(filter), Offset: page.Offset, Limit: page.Limit})
+	return convert(ps, projectOf), total, err
 }
 
 // DeleteProject deletes a definition, its files and its history. Images
@@ -172,7 +173,7 @@ func (s *Service) DeleteProject(ctx context.Context, name string) error {
 
 // CloneProject copies a definition and its files (not its history) to a
 // new name.
-func (s *Service) CloneProject(ctx context.Context, src metadata.BuildProject, dst string, op Operator) (metadata.BuildProject, error) {
+func (s *Service) CloneProject(ctx context.Context, src Project, dst string, op Operator) (Project, error) {
 	p, err := s.CreateProject(ctx, Definition{Name: dst, Cluster: src.Cluster, FileType: src.FileType, Plugins: src.Plugins}, op)
 	if err != nil {
 		return p, err
@@ -186,8 +187,9 @@ func (s *Service) CloneProject(ctx context.Context, src metadata.BuildProject, d
 
 // History lists a project's builds, newest first (none for a project
 // never built).
-func (s *Service) History(ctx context.Context, p metadata.BuildProject, page domain.Page) ([]metadata.Build, int64, error) {
-	return s.db.ListBuilds(ctx, p.ID, metadata.ListOptions{Offset: page.Offset, Limit: page.Limit})
+func (s *Service) History(ctx context.Context, p Project, page domain.Page) ([]Build, int64, error) {
+	bs, total, err := s.db.ListBuilds(ctx, p.ID, metadata.ListOptions{Offset: page.Offset, Limit: page.Limit})
+	return convert(bs, buildOf), total, err
 }
 
 // isKind reports whether err is one of the builder's client errors.

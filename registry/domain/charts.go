@@ -1,16 +1,13 @@
 package domain
 
-import (
-	"context"
-
-	"github.com/berth-registry/berth/storage/metadata"
-)
+import "context"
 
 // ChartVersions lists the live Helm chart versions the index holds (a chart
 // manifest in <project>/<name> tagged with its version), by project and
 // name. withMeta fills each version's Chart.yaml JSON.
-func (s *Service) ChartVersions(ctx context.Context, f metadata.ChartFilter, withMeta bool) ([]metadata.ChartVersion, error) {
-	return s.db.ChartVersions(ctx, f, withMeta)
+func (s *Service) ChartVersions(ctx context.Context, f ChartFilter, withMeta bool) ([]ChartVersion, error) {
+	vs, err := s.db.ChartVersions(ctx, f.row(), withMeta)
+	return convert(vs, chartVersionOf), err
 }
 
 // ChartGeneration is a project's chart change counter: it moves on every

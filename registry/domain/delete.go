@@ -15,43 +15,48 @@ import (
 // tagged index of the repository refers to it (directly or through
 // untagged indexes): the index would be left naming a child that is gone,
 // and a client pulling its platform would fail. Harbor refuses the same.
-// Every delete of one artifact obeys it: the dialects' (DeleteArtifact)
+// Every delete of one artifact obeys it: the dialects' (Repo.DeleteArtifact)
 // and the OCI API's DELETE /v2/<name>/manifests/<digest>. Deleting the
 // index first, or its tags, lifts it. A repository is deleted whole.
 func (s *Service) CheckManifestDelete(ctx context.Context, repo, d string) error {
-	r, err := s.GetRepository(ctx, repo)
+	r, err := s.Repository(ctx, repo)
 	if err != nil {
 		return err
 	}
-	parent, tag, found, err := s.db.TaggedParent(ctx, r.ID, d)
+	return r.CheckManifestDelete(ctx, d)
+}
+
+// CheckManifestDelete is Service.CheckManifestDelete for this repository.
+func (r *Repo) CheckManifestDelete(ctx context.Context, d string) error {
+	parent, tag, found, err := r.s.db.TaggedParent(ctx, r.ID, d)
 	if err != nil || !found {
 		return err
 	}
-	return errorf(ErrReferenced, "manifest %s is a child of the index %s tagged %s in %s: delete that index (or untag it) first", d, parent, tag, repo)
+	return errorf(ErrReferenced, "manifest %s is a child of the index %s tagged %s in %s: delete that index (or untag it) first", d, parent, tag, r.Name)
 }
 
 // DeleteArtifact deletes an artifact (by digest or tag) and every tag on
 // it, as Harbor deletes one: refused while a tagged index refers to it
 // (CheckManifestDelete), and taking with it the children of an index that
 // nothing else holds (no tag, no other index).
-func (s *Service) DeleteArtifact(ctx context.Context, repo, ref string) error {
-	a, err := s.GetArtifact(ctx, repo, ref)
+func (r *Repo) DeleteArtifact(ctx context.Context, ref string) error {
+	a, err := r.artifact(ctx, ref)
 	if err != nil {
 		return err
 	}
-	if err := s.CheckManifestDelete(ctx, repo, a.Digest); err != nil {
+	if err := r.CheckManifestDelete(ctx, a.Digest); err != nil {
 		return err
 	}
-	dr, err := s.repository(ctx, repo)
+	dr, err := r.storage(ctx)
 	if err != nil {
 		return err
 	}
-	return s.deleteDeep(ctx, repo, dr, a)
+	return r.deleteDeep(ctx, dr, a)
 }
 
 // deleteDeep deletes a with its tags, then its children that nothing else
 // holds, and theirs.
-func (s *Service) deleteDeep(ctx context.Context, repo string, dr distribution.Repository, a metadata.Artifact) error {
+func (r *Repo) deleteDeep(ctx context.Context, dr distribution.Repository, a metadata.Artifact) error {
 	ts := dr.Tags(ctx)
 	tags, err := ts.Lookup(ctx, v1.Descriptor{Digest: digest.Digest(a.Digest)})
 	if err != nil && !isUnknown(err) {
@@ -73,21 +78,21 @@ func (s *Service) deleteDeep(ctx context.Context, repo string, dr distribution.R
 		if ref.ChildID == 0 {
 			continue // not in the repository
 		}
-		child, err := s.GetArtifact(ctx, repo, ref.ChildDigest)
+		child, err := r.artifact(ctx, ref.ChildDigest)
 		if isNotFound(err) {
 			continue
 		}
 		if err != nil {
 			return err
 		}
-		held, err := s.db.Referenced(ctx, child.RepositoryID, child.Digest)
+		held, err := r.s.db.Referenced(ctx, child.RepositoryID, child.Digest)
 		if err != nil {
 			return err
 		}
 		if len(child.Tags) > 0 || held {
 			continue
 		}
-		if err := s.deleteDeep(ctx, repo, dr, child); err != nil {
+		if err := r.deleteDeep(ctx, dr, child); err != nil {
 			return err
 		}
 	}

@@ -29,20 +29,13 @@ type Downloads interface {
 	Record(repo, digest, tag string)
 }
 
-// CountDownloads makes RecordDownload count into d; set it before serving.
+// CountDownloads makes Repo.RecordDownload count into d; set it before
+// serving.
 func (s *Service) CountDownloads(d Downloads) { s.downloads = d }
 
-// RecordDownload counts a download of the manifest digest of repo through
-// a dialect, as a /v2 manifest GET is counted: on the artifact, and on
-// the tag when it was asked for by tag ("" by digest), so a version counts
-// the downloads of its own name, as bk-repo counts them.
-func (s *Service) RecordDownload(repo, digest, tag string) {
-	if s.downloads != nil {
-		s.downloads.Record(repo, digest, tag)
-	}
-}
-
-// New returns the service over an indexer whose namespace distribution has set.
+// New returns the service over an indexer: distribution's app sets its
+// namespace when it starts, and index.Standalone makes one without the
+// app (tools, tests).
 func New(ix *index.Indexer) *Service { return &Service{db: ix.DB(), ix: ix} }
 
 // Bootstrap creates the default project when it does not exist.
@@ -67,43 +60,45 @@ type ProjectSpec struct {
 }
 
 // CreateProject creates a project.
-func (s *Service) CreateProject(ctx context.Context, spec ProjectSpec) (metadata.Project, error) {
+func (s *Service) CreateProject(ctx context.Context, spec ProjectSpec) (Project, error) {
 	if err := ValidateProjectName(spec.Name); err != nil {
-		return metadata.Project{}, err
+		return Project{}, err
 	}
 	if spec.QuotaBytes < -1 {
-		return metadata.Project{}, errorf(ErrInvalid, "quota must be -1 (unlimited) or a number of bytes, not %d", spec.QuotaBytes)
+		return Project{}, errorf(ErrInvalid, "quota must be -1 (unlimited) or a number of bytes, not %d", spec.QuotaBytes)
 	}
 	if spec.QuotaBytes == 0 {
 		spec.QuotaBytes = -1
 	}
 	p, err := s.db.CreateProject(ctx, metadata.Project{Name: spec.Name, Public: spec.Public, QuotaBytes: spec.QuotaBytes, Creator: spec.Creator, Attrs: spec.Attrs})
-	return p, translate(err, "project "+spec.Name)
+	return ProjectOf(p), translate(err, "project "+spec.Name)
 }
 
 // GetProject returns a project by name.
-func (s *Service) GetProject(ctx context.Context, name string) (metadata.Project, error) {
+func (s *Service) GetProject(ctx context.Context, name string) (Project, error) {
 	p, err := s.db.GetProject(ctx, name)
-	return p, translate(err, "project "+name)
+	return ProjectOf(p), translate(err, "project "+name)
 }
 
 // GetProjectByID returns a project by id.
-func (s *Service) GetProjectByID(ctx context.Context, id int64) (metadata.Project, error) {
+func (s *Service) GetProjectByID(ctx context.Context, id int64) (Project, error) {
 	p, err := s.db.GetProjectByID(ctx, id)
-	return p, translate(err, "project")
+	return ProjectOf(p), translate(err, "project")
 }
 
-// ListProjects lists projects sorted by name (or creation time).
-func (s *Service) ListProjects(ctx context.Context, f metadata.ProjectFilter, q Query) ([]metadata.Project, int64, error) {
-	return s.db.ListProjects(ctx, f, q.options())
+// ListProjects lists projects sorted by name (or creation time), with
+// their repository counts.
+func (s *Service) ListProjects(ctx context.Context, f ProjectFilter, q Query) ([]Project, int64, error) {
+	ps, total, err := s.db.ListProjects(ctx, f.row(), q.options())
+	return convert(ps, ProjectOf), total, err
 }
 
 // UpdateProject changes visibility, quota and attributes.
-func (s *Service) UpdateProject(ctx context.Context, p metadata.Project) error {
+func (s *Service) UpdateProject(ctx context.Context, p Project) error {
 	if p.QuotaBytes < -1 {
 		return errorf(ErrInvalid, "quota must be -1 (unlimited) or a number of bytes, not %d", p.QuotaBytes)
 	}
-	return translate(s.db.UpdateProject(ctx, p), "project "+p.Name)
+	return translate(s.db.UpdateProject(ctx, p.row()), "project "+p.Name)
 }
 
 // DeleteProject deletes a project. A project holding repositories is refused
@@ -123,7 +118,7 @@ func (s *Service) DeleteProject(ctx context.Context, name string, force bool) er
 				break
 			}
 			for _, r := range repos {
-				if err := s.DeleteRepository(ctx, r.Name); err != nil && !errors.Is(err, ErrNotFound) {
+				if err := s.Repo(repositoryOf(r)).Delete(ctx); err != nil && !errors.Is(err, ErrNotFound) {
 					return err
 				}
 			}

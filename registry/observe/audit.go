@@ -33,6 +33,12 @@ const (
 	BuildStart         = "build.start"
 	BuildFileUpload    = "build.file.upload"
 	BuildFileDelete    = "build.file.delete"
+	GCRun              = "gc.run"
+	RetentionPolicySet = "retention.policy.set"
+	RetentionPolicyDel = "retention.policy.delete"
+	RetentionRun       = "retention.run"
+	ImmutableRuleAdd   = "immutable.rule.create"
+	ImmutableRuleDel   = "immutable.rule.delete"
 )
 
 // Results of an Event.
@@ -63,8 +69,11 @@ type Event struct {
 	Repository string // the full OCI name, <project>/<path>
 	Tag        string
 	Digest     string // or another reference the caller gave (a tag)
-	Result     string
-	RequestID  string
+	// Target is what else the action names: the user of a credential
+	// reset or a membership, a robot, a chart, a build project.
+	Target    string
+	Result    string
+	RequestID string
 }
 
 // Audit writes e as one line, "audit", at info level. The request id is
@@ -75,7 +84,8 @@ func Audit(ctx context.Context, log *slog.Logger, e Event) {
 		slog.Group("actor", slog.String("kind", e.Actor.Kind), slog.Int64("id", e.Actor.ID), slog.String("name", e.Actor.Name)),
 	}
 	for _, f := range []struct{ k, v string }{
-		{"project", e.Project}, {"repository", e.Repository}, {"tag", e.Tag}, {"digest", e.Digest}, {"result", e.Result},
+		{"project", e.Project}, {"repository", e.Repository}, {"tag", e.Tag}, {"digest", e.Digest}, {"target", e.Target},
+		{"result", e.Result},
 	} {
 		if f.v != "" {
 			attrs = append(attrs, slog.String(f.k, f.v))

@@ -1,0 +1,113 @@
+// Package berthv1 serves berth's own management API, /api/berth/v1:
+// projects, their members, users and application credentials (robots),
+// garbage collection, retention policies and immutable tags, in plain JSON with {"error":{"code","message"}} for failures. It is a
+// dialect like the others, over the dialect kit: routes, parsing, shapes
+// and one error table; the identity layer and the domain do the work.
+package berthv1
+
+import (
+	"net/http"
+
+	"github.com/gorilla/mux"
+
+	"github.com/berth-registry/berth/auth"
+	"github.com/berth-registry/berth/ext/dialect"
+	"github.com/berth-registry/berth/registry/domain"
+	"github.com/berth-registry/berth/registry/gc"
+	"github.com/berth-registry/berth/registry/observe"
+	"github.com/berth-registry/berth/registry/retention"
+)
+
+// Prefix is where the API lives.
+const Prefix = "/api/berth/v1"
+
+// maxBody bounds a request body.
+const maxBody = 64 << 10
+
+// api serves the management API.
+type api struct {
+	*dialect.API[string]
+	gc        *gc.Collector
+	retention *retention.Runner
+}
+
+// Services are the core's services this API runs beside the domain.
+type Services struct {
+	GC        *gc.Collector
+	Retention *retention.Runner
+}
+
+// Mount adds the management API to r. Every route identifies the caller;
+// project routes authorize the action on the project, user and garbage
+// collection routes need a system administrator (or the user, for a
+// credential reset).
+func Mount(r *mux.Router, core dialect.Core, svc Services) {
+	a := &api{gc: svc.GC, retention: svc.Retention}
+	a.API = &dialect.API[string]{Core: core, Name: "berthv1", Prefix: Prefix, OwnPrefix: true, Routes: a.routes(),
+		Errors: errorTable, Envelope: a.envelope, Anonymous: true, MaxBody: maxBody,
+		Header: http.Header{"Content-Type": {"application/json"}}}
+	a.Mount(r)
+}
+
+// routes is the API's one route table.
+func (a *api) routes() []dialect.Route {
+	const get, put, post, del = http.MethodGet, http.MethodPut, http.MethodPost, http.MethodDelete
+	return []dialect.Route{
+		{Path: "/projects", Methods: map[string]dialect.Op{get: {Serve: a.listProjects},
+			post: {Serve: a.createProject, Action: observe.ProjectCreate}}},
+		{Path: "/projects/{project}", Methods: map[string]dialect.Op{get: {Serve: a.getProject},
+			put: {Serve: a.updateProject, Action: observe.ProjectUpdate}, del: {Serve: a.deleteProject, Action: observe.ProjectDelete}}},
+		{Path: "/projects/{project}/members", Methods: map[string]dialect.Op{get: {Serve: a.listMembers}}},
+		{Path: "/projects/{project}/members/{user}", Methods: map[string]dialect.Op{put: {Serve: a.setMember, Action: observe.MemberSet},
+			del: {Serve: a.removeMember, Action: observe.MemberRemove}}},
+		{Path: "/users", Methods: map[string]dialect.Op{get: {Serve: a.listUsers}, post: {Serve: a.createUser, Action: observe.UserCreate}}},
+		{Path: "/users/{user}/password", Methods: map[string]dialect.Op{put: {Serve: a.resetPassword, Action: observe.CredentialReset}}},
+		{Path: "/robots", Methods: map[string]dialect.Op{post: {Serve: a.createRobot, Action: observe.RobotCreate}}},
+		{Path: "/gc", Methods: map[string]dialect.Op{get: {Serve: a.gcRuns}, post: {Serve: a.runGC, Action: observe.GCRun}}},
+		{Path: "/projects/{project}/retention", Methods: map[string]dialect.Op{get: {Serve: a.getPolicy},
+			put: {Serve: a.putPolicy, Action: observe.RetentionPolicySet}, del: {Serve: a.deletePolicy, Action: observe.RetentionPolicyDel}}},
+		{Path: "/projects/{project}/retention/runs", Methods: map[string]dialect.Op{get: {Serve: a.retentionRuns},
+			post: {Serve: a.runRetention, Action: observe.RetentionRun}}},
+		{Path: "/projects/{project}/retention/runs/{id}", Methods: map[string]dialect.Op{get: {Serve: a.retentionRun}}},
+		{Path: "/projects/{project}/immutability", Methods: map[string]dialect.Op{get: {Serve: a.listImmutable},
+			post: {Serve: a.createImmutable, Action: observe.ImmutableRuleAdd}}},
+		{Path: "/projects/{project}/immutability/{id}", Methods: map[string]dialect.Op{del: {Serve: a.deleteImmutable, Action: observe.ImmutableRuleDel}}},
+	}
+}
+
+// errorTable is the one error table of this API.
+var errorTable = dialect.Table[string]{
+	{Kind: domain.ErrUnavailable, Status: http.StatusServiceUnavailable, Code: "UNAVAILABLE"},
+	{Kind: domain.ErrFull, Status: http.StatusInsufficientStorage, Code: "INSUFFICIENT_STORAGE"},
+	{Kind: auth.ErrUnauthenticated, Status: http.StatusUnauthorized, Code: "UNAUTHORIZED"},
+	{Kind: auth.ErrDenied, Status: http.StatusForbidden, Code: "DENIED"},
+	{Kind: domain.ErrDenied, Status: http.StatusForbidden, Code: "DENIED"},
+	{Kind: dialect.ErrCrossSite, Status: http.StatusForbidden, Code: "DENIED"},
+	// A hidden project reads exactly like a missing one.
+	{Kind: auth.ErrNotFound, Status: http.StatusNotFound, Code: "NOT_FOUND", Message: "not found"},
+	{Kind: domain.ErrNotFound, Status: http.StatusNotFound, Code: "NOT_FOUND"},
+	{Kind: retention.ErrNoPolicy, Status: http.StatusNotFound, Code: "NOT_FOUND"},
+	{Kind: dialect.ErrNoRoute, Status: http.StatusNotFound, Code: "NOT_FOUND"},
+	{Kind: auth.ErrInvalid, Status: http.StatusBadRequest, Code: "INVALID"},
+	{Kind: domain.ErrInvalid, Status: http.StatusBadRequest, Code: "INVALID"},
+	{Kind: auth.ErrWeakPassword, Status: http.StatusBadRequest, Code: "INVALID"},
+	{Kind: dialect.ErrBadBody, Status: http.StatusBadRequest, Code: "INVALID"},
+	{Kind: dialect.ErrBadPath, Status: http.StatusBadRequest, Code: "INVALID"},
+	{Kind: dialect.ErrMethod, Status: http.StatusMethodNotAllowed, Code: "METHOD_NOT_ALLOWED"},
+	{Kind: domain.ErrAlreadyExists, Status: http.StatusConflict, Code: "ALREADY_EXISTS"},
+	{Kind: domain.ErrNotEmpty, Status: http.StatusConflict, Code: "NOT_EMPTY"},
+	{Kind: retention.ErrBusy, Status: http.StatusConflict, Code: "CONFLICT"},
+	{Status: http.StatusInternalServerError, Code: "INTERNAL"},
+}
+
+// envelope writes a failure as {"error":{"code","message"}}.
+func (a *api) envelope(w http.ResponseWriter, _ *http.Request, f dialect.Failure[string]) {
+	a.JSON(w, f.Status, map[string]any{"error": map[string]string{"code": f.Code, "message": f.Message}})
+}
+
+// project authorizes action on the route's {project} and returns it.
+func (a *api) project(r *http.Request, action string) (domain.Project, error) {
+	name := dialect.Var(r, "project")
+	dialect.Subject(r).Project = name
+	return a.Authorize(r, name, action)
+}

@@ -1,0 +1,146 @@
+package dialect
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+
+	"github.com/berth-registry/berth/auth"
+	"github.com/berth-registry/berth/registry/domain"
+	"github.com/berth-registry/berth/registry/observe"
+)
+
+type routeKey struct{}
+type eventKey struct{}
+
+// ServeHTTP dispatches a request in the one order every dialect shares:
+// route (404, or NoRoute's answer), credentials (401), method (405 with
+// Allow), guard, decode,
+// then the handler; every failure goes through Fail.
+func (a *API[C]) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	if observe.RequestID(ctx) == "" {
+		// Served outside berth's request middleware (a test, an embedding):
+		// every answer still has a request id.
+		id := observe.NewRequestID()
+		w.Header().Set(observe.Header, id)
+		ctx = observe.WithRequest(ctx, id)
+		r = r.WithContext(ctx)
+	}
+	rt, raw, ok := a.match(r)
+	if !ok {
+		a.Fail(w, r, a.noRoute(r))
+		return
+	}
+	r = r.WithContext(context.WithValue(ctx, routeKey{}, rt.Name))
+	if a.Check != nil {
+		if err := a.Check(r, rawVars(raw)); err != nil {
+			a.Fail(w, r, err)
+			return
+		}
+	}
+	p, _, err := a.Auth.Identify(r)
+	if err == nil && !p.Authenticated() && !a.Anonymous {
+		err = auth.ErrUnauthenticated
+	}
+	if err != nil {
+		a.Fail(w, r, err) // credentials presented but wrong, unverifiable now, or none
+		return
+	}
+	op, ok := rt.Methods[r.Method]
+	if !ok || op.Serve == nil {
+		allowed := allow(rt)
+		w.Header().Set("Allow", allowed)
+		a.Fail(w, r, domain.Errorf(ErrMethod, "method not allowed: %s (allowed: %s)", r.Method, allowed))
+		return
+	}
+	if err := a.guard(r); err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	v, err := a.decode(raw)
+	if err != nil {
+		a.Fail(w, r, err)
+		return
+	}
+	ctx = withVars(auth.WithPrincipal(r.Context(), p), v)
+	ev := &observe.Event{Action: op.Action, Actor: actor(p), RequestID: observe.RequestID(ctx)}
+	r = r.WithContext(context.WithValue(ctx, eventKey{}, ev))
+	err = op.Serve(w, r)
+	if err != nil {
+		a.Fail(w, r, err)
+	}
+	if op.Action != "" {
+		ev.Result = observe.ResultOK
+		if err != nil {
+			ev.Result = observe.ResultRefused
+			if f := a.Errors.Classify(rt.Name, err); f.Kind == nil || f.Status >= 500 {
+				ev.Result = observe.ResultFailed
+			}
+		}
+		observe.Audit(r.Context(), a.Log, *ev)
+	}
+}
+
+// guard refuses what no route of the dialect may serve whoever asks. It
+// is the one place for checks every management API should make: today,
+// for a dialect with SameOrigin (the image market, whose forms browsers
+// post with replayed Basic credentials), a change a browser sends from
+// another site.
+func (a *API[C]) guard(r *http.Request) error {
+	if a.SameOrigin && r.Method != http.MethodGet && r.Method != http.MethodHead {
+		if site := r.Header.Get("Sec-Fetch-Site"); site == "cross-site" || site == "same-site" {
+			return domain.Errorf(ErrCrossSite, "cross-origin request refused")
+		}
+		if o := r.Header.Get("Origin"); o != "" && o != "null" {
+			if u, err := url.Parse(o); err != nil || u.Host != r.Host {
+				return domain.Errorf(ErrCrossSite, "cross-origin request refused")
+			}
+		}
+	}
+	return nil
+}
+
+// rawVars are raw variables as Vars (their first segment each), for Check.
+func rawVars(raw map[string][]string) Vars {
+	v := make(Vars, len(raw))
+	for k, segs := range raw {
+		v[k], _ = url.PathUnescape(segs[0])
+	}
+	return v
+}
+
+func routeName(r *http.Request) string {
+	name, _ := r.Context().Value(routeKey{}).(string)
+	return name
+}
+
+// Caller is who sent the request: a verified user or application
+// credential, or auth.Anonymous where the dialect serves anonymous callers.
+func Caller(r *http.Request) auth.Principal {
+	return auth.FromContext(r.Context())
+}
+
+// Subject is the audit event of the request's change: the handler fills
+// in what it acted on (Project, Repository, Tag, Digest); the kit fills
+// in the action, the actor, the request id and the result, and writes it
+// when the handler returns. For a read it is a scratch event nobody writes.
+func Subject(r *http.Request) *observe.Event {
+	if ev, ok := r.Context().Value(eventKey{}).(*observe.Event); ok {
+		return ev
+	}
+	return &observe.Event{}
+}
+
+func actor(p auth.Principal) observe.Actor {
+	a := observe.Actor{Kind: p.Kind, Name: p.DisplayName()}
+	switch p.Kind {
+	case auth.KindUser:
+		a.ID = p.UserID
+	case auth.KindApp:
+		a.ID = p.AppID
+	case "":
+		a.Kind = auth.KindAnonymous
+	}
+	return a
+}
