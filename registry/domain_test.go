@@ -17,6 +17,7 @@ import (
 	"github.com/berth-registry/berth/registry"
 	"github.com/berth-registry/berth/registry/berthtest"
 	"github.com/berth-registry/berth/registry/domain"
+	"github.com/berth-registry/berth/storage/metadata"
 )
 
 // startInProcess runs the core in this process over real storage and a real
@@ -26,7 +27,11 @@ func startInProcess(t *testing.T, dbURL string) (*registry.Server, string) {
 	cfg := registry.Defaults()
 	cfg.Database.URL = dbURL
 	cfg.UseDataDir(t.TempDir())
-	srv, err := registry.New(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	db, err := metadata.Open(context.Background(), cfg.Database.URL, cfg.Database.Timeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := registry.New(context.Background(), cfg, db, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,6 +39,7 @@ func startInProcess(t *testing.T, dbURL string) (*registry.Server, string) {
 	t.Cleanup(func() {
 		ts.Close()
 		srv.Close()
+		db.Close()
 	})
 	return srv, strings.TrimPrefix(ts.URL, "http://")
 }

@@ -45,7 +45,7 @@ func BenchmarkHotManifest(b *testing.B) {
 	}
 	cfg := registry.Defaults()
 	cfg.UseDataDir(dir)
-	srv, err := registry.New(ctx, cfg, log, registry.Options{DB: db, Access: svc})
+	srv, err := registry.New(ctx, cfg, db, svc, log)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -60,14 +60,6 @@ type AccessControl interface {
 	VisibleProjectsFor(r *http.Request) ([]int64, error)
 }
 
-// Options wire the core to what is built around it.
-type Options struct {
-	// DB is the metadata database; nil: opened from Config.Database.
-	DB *metadata.DB
-	// Access authorizes /v2 requests; nil serves an open registry (tests).
-	Access AccessControl
-}
-
 // tokenRealm is where clients fetch tokens: the public URL when set, else
 // the address the client used.
 func (s *Server) tokenRealm(r *http.Request) string {
@@ -82,13 +74,11 @@ func (s *Server) tokenRealm(r *http.Request) string {
 }
 
 // New validates cfg, opens and checks storage, and builds distribution's
-// app. It returns an error, never panics, on bad configuration or an
-// unreachable backend.
-func New(ctx context.Context, cfg Config, log *slog.Logger, opts ...Options) (*Server, error) {
-	var o Options
-	if len(opts) > 0 {
-		o = opts[0]
-	}
+// app over the metadata database db (the caller's: it opens and closes
+// it) with access deciding who may do what on /v2 (nil: an open registry,
+// for tests and benchmarks of the core alone). It returns an error, never
+// panics, on bad configuration or an unreachable backend.
+func New(ctx context.Context, cfg Config, db *metadata.DB, access AccessControl, log *slog.Logger) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -99,16 +89,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts ...Options) (*S
 	if err != nil {
 		return nil, err
 	}
-	db := o.DB
-	if db == nil {
-		if db, err = metadata.Open(ctx, cfg.Database.URL, cfg.Database.Timeout); err != nil {
-			return nil, &storage.FieldError{Key: "database.url", Msg: err.Error()}
-		}
-	}
 	secret := cfg.Secret
 	if secret == "" {
 		if secret, err = sharedSecret(ctx, driver, db); err != nil {
-			db.Close()
 			return nil, err
 		}
 	}
@@ -116,21 +99,19 @@ func New(ctx context.Context, cfg Config, log *slog.Logger, opts ...Options) (*S
 	if cfg.Storage.Redirect {
 		ix.ServeRedirects()
 	}
-	s := &Server{cfg: cfg, log: log, driver: driver, db: db, ix: ix, domain: domain.New(ix), v2routes: v2.Router(), access: o.Access}
+	s := &Server{cfg: cfg, log: log, driver: driver, db: db, ix: ix, domain: domain.New(ix), v2routes: v2.Router(), access: access}
 	dc := cfg.distributionConfig(secret)
 	dc.Middleware["registry"] = []configuration.Middleware{{
 		Name: index.MiddlewareName, Options: configuration.Parameters{"indexer": ix},
 	}}
-	if o.Access != nil {
-		name, params := o.Access.AccessController(s.tokenRealm)
+	if access != nil {
+		name, params := access.AccessController(s.tokenRealm)
 		dc.Auth = configuration.Auth{name: params}
 		if s.controller, err = distauth.GetAccessController(name, params); err != nil {
-			db.Close()
 			return nil, fmt.Errorf("registry: access controller: %w", err)
 		}
 	}
 	if s.app, err = newApp(ctx, dc); err != nil {
-		db.Close()
 		return nil, err
 	}
 	if err := s.domain.Bootstrap(ctx); err != nil {
@@ -187,8 +168,9 @@ func (s *Server) Handler() http.Handler {
 	return withRequestLog(s.log, withRecovery(s.log, withBodyProgress(s.cfg.BodyTimeout, withUnavailable(s.log, http.HandlerFunc(s.serveHTTP)))))
 }
 
-// Close stops distribution's background work (upload purger, notifications),
-// writes pending pull counts and closes the database.
+// Close stops distribution's background work (upload purger, notifications)
+// and writes pending pull counts; the database stays open (its opener
+// closes it).
 func (s *Server) Close() error {
 	err := s.app.Shutdown()
 	if s.gc != nil {
@@ -208,9 +190,6 @@ func (s *Server) Close() error {
 		if herr := s.hot.index.Close(); herr != nil && err == nil {
 			err = herr
 		}
-	}
-	if cerr := s.db.Close(); cerr != nil && err == nil {
-		err = cerr
 	}
 	return err
 }
