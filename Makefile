@@ -44,6 +44,10 @@ unit:
 	$(GO) test -short $(GO_TEST_FLAGS) ./...
 	$(GO) -C deploy/kubecheck test -short $(GO_TEST_FLAGS) ./...
 
+## e2e: the end-to-end tests: real berth processes, MinIO, PostgreSQL and clients (cmd/berth/e2e)
+e2e: tools build
+	$(GO) test $(GO_TEST_FLAGS) ./cmd/berth/e2e/
+
 ## conformance: the OCI distribution-spec conformance suite on both backends
 conformance: tools build
 	bash .ci/conformance.sh filesystem

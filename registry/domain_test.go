@@ -14,8 +14,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/berth-registry/berth/cmd/berth/berthtest"
 	"github.com/berth-registry/berth/registry"
-	"github.com/berth-registry/berth/registry/berthtest"
 	"github.com/berth-registry/berth/registry/domain"
 	"github.com/berth-registry/berth/storage/metadata"
 )

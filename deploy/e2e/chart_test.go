@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/berth-registry/berth/registry/berthtest"
+	"github.com/berth-registry/berth/cmd/berth/berthtest"
 )
 
 // Values for several replicas: the shared state they need.

@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/berth-registry/berth/registry/berthtest"
+	"github.com/berth-registry/berth/cmd/berth/berthtest"
 )
 
 // dockerWait bounds how long the tests wait for the engine to answer: CI

@@ -13,7 +13,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/berth-registry/berth/registry/berthtest"
+	"github.com/berth-registry/berth/cmd/berth/berthtest"
 )
 
 // writeTar writes an uncompressed tarball (a layer for `crane append`).

@@ -19,7 +19,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/berth-registry/berth/registry/berthtest"
+	"github.com/berth-registry/berth/cmd/berth/berthtest"
 )
 
 // buildContext is a docker build context being staged.

@@ -19,7 +19,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/berth-registry/berth/registry/berthtest"
+	"github.com/berth-registry/berth/cmd/berth/berthtest"
 )
 
 const berthUID = "65532"

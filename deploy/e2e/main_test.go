@@ -8,7 +8,7 @@ import (
 	"os"
 	"testing"
 
-	"github.com/berth-registry/berth/registry/berthtest"
+	"github.com/berth-registry/berth/cmd/berth/berthtest"
 )
 
 func TestMain(m *testing.M) {

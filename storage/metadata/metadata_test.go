@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/berth-registry/berth/registry/berthtest"
+	"github.com/berth-registry/berth/cmd/berth/berthtest"
 )
 
 // eachDB runs fn against a fresh SQLite database and a fresh PostgreSQL

@@ -6,7 +6,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/berth-registry/berth/registry/berthtest"
+	"github.com/berth-registry/berth/cmd/berth/berthtest"
 )
 
 // Replicas of a Deployment start together on an empty PostgreSQL database:
