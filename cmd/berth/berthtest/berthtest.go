@@ -1,6 +1,10 @@
 // Package berthtest runs real berth processes, real MinIO servers and the
-// pinned client tools for end-to-end tests. Nothing here is a mock: tests
-// talk to a berth binary over loopback exactly as users do.
+// pinned client tools for end-to-end tests, and holds the plain-HTTP
+// clients tests talk to berth with (http.go, and one file per API).
+// Nothing here is a mock: tests talk to a berth binary over loopback
+// exactly as users do; a berth assembled in the test's own process
+// (app/apptest, which hands it over as a *Berth through Running) is
+// driven the same way.
 package berthtest
 
 import (
@@ -105,6 +109,41 @@ type Berth struct {
 	logs          *syncBuffer
 	done          chan struct{}
 	exitErr       error
+	stop          func() error // a berth in this process (Running): how it stops
+}
+
+// Running is a berth another helper runs in this process (apptest): it
+// listens on addr, writes its log lines to the returned Berth's LogWriter,
+// and stops with stop (once, when Stop is called or the test ends). Such
+// a berth is no process: Signal, Pid, Wait and the fault helpers refuse it.
+func Running(t testing.TB, addr, dataDir, adminPassword string, stop func() error) *Berth {
+	t.Helper()
+	b := &Berth{Addr: addr, DataDir: dataDir, AdminPassword: adminPassword, logs: &syncBuffer{}, done: make(chan struct{}),
+		dbURL: filepath.Join(dataDir, "berth.db")}
+	var once sync.Once
+	b.stop = func() error {
+		once.Do(func() { b.exitErr = stop(); close(b.done) })
+		return b.exitErr
+	}
+	t.Cleanup(func() {
+		_ = b.Stop()
+		if t.Failed() {
+			t.Logf("berth logs:\n%s", tail(b.Logs(), 60))
+		}
+	})
+	remember(t, addr, "admin", adminPassword)
+	return b
+}
+
+// LogWriter is where a berth in this process (Running) writes its log.
+func (b *Berth) LogWriter() io.Writer { return b.logs }
+
+// process is the berth's process: a berth in this process has none.
+func (b *Berth) process() *os.Process {
+	if b.cmd == nil {
+		panic("berthtest: a berth in this process (apptest) has no process to signal")
+	}
+	return b.cmd.Process
 }
 
 // DatabaseURL is the metadata database the process uses.
@@ -233,23 +272,26 @@ func StartErr(t testing.TB, opts Options) (*Berth, error) {
 // Stop sends SIGTERM and waits for the process to exit (SIGKILL after 30s).
 // It returns the process's exit error.
 func (b *Berth) Stop() error {
+	if b.stop != nil {
+		return b.stop()
+	}
 	select {
 	case <-b.done:
 		return b.exitErr
 	default:
 	}
-	_ = b.cmd.Process.Signal(syscall.SIGTERM)
+	_ = b.process().Signal(syscall.SIGTERM)
 	select {
 	case <-b.done:
 	case <-time.After(30 * time.Second):
-		_ = b.cmd.Process.Kill()
+		_ = b.process().Kill()
 		<-b.done
 	}
 	return b.exitErr
 }
 
 // Signal sends sig to the process.
-func (b *Berth) Signal(sig os.Signal) error { return b.cmd.Process.Signal(sig) }
+func (b *Berth) Signal(sig os.Signal) error { return b.process().Signal(sig) }
 
 // Wait waits up to d for the process to exit and returns its exit error.
 func (b *Berth) Wait(d time.Duration) (exited bool, err error) {
@@ -262,7 +304,7 @@ func (b *Berth) Wait(d time.Duration) (exited bool, err error) {
 }
 
 // Pid is the process id, for reading /proc.
-func (b *Berth) Pid() int { return b.cmd.Process.Pid }
+func (b *Berth) Pid() int { return b.process().Pid }
 
 // WaitReady polls url until it answers 200.
 func WaitReady(url string, within time.Duration) error {

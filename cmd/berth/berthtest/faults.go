@@ -114,7 +114,7 @@ func children(pid int) []int {
 // Kill ends the berth process with SIGKILL (no shutdown, no flush) and
 // waits for it, as a crash or an OOM kill would.
 func (b *Berth) Kill() {
-	_ = b.cmd.Process.Kill()
+	_ = b.process().Kill()
 	<-b.done
 }
 

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -10,45 +9,6 @@ import (
 
 	"github.com/berth-registry/berth/cmd/berth/berthtest"
 )
-
-// apiCall sends a management API request with the given credentials ("" user
-// means anonymous) and returns the status and body.
-func apiCall(t *testing.T, b *berthtest.Berth, method, path, user, pw string, body any) (int, string) {
-	t.Helper()
-	var rd *bytes.Reader
-	if body != nil {
-		js, _ := json.Marshal(body)
-		rd = bytes.NewReader(js)
-	} else {
-		rd = bytes.NewReader(nil)
-	}
-	req, _ := http.NewRequest(method, b.URL(path), rd)
-	req.Header.Set("Content-Type", "application/json")
-	return sendAs(t, req, user, pw)
-}
-
-// sendAs sends req with Basic credentials, or none when user is "".
-func sendAs(t *testing.T, req *http.Request, user, pw string) (int, string) {
-	t.Helper()
-	client := berthtest.AnonymousClient
-	if user != "" {
-		req.SetBasicAuth(user, pw)
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, readAll(t, resp)
-}
-
-func mustAPI(t *testing.T, b *berthtest.Berth, method, path string, body any, want int) string {
-	t.Helper()
-	code, out := apiCall(t, b, method, path, "admin", b.AdminPassword, body)
-	if code != want {
-		t.Fatalf("%s %s as admin: %d %s", method, path, code, out)
-	}
-	return out
-}
 
 // The whole matrix: {anonymous, guest, developer, project admin, member of
 // another project, system admin, app credential} × {public, private} ×

@@ -71,56 +71,8 @@ func ext(t *testing.T, b *berthtest.Berth, method, path string) bkResult {
 	return res
 }
 
-func basicAuth(user, pw string) string {
-	return "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pw))
-}
-
 func platformAuth(ak, sk string) string {
 	return "Platform " + base64.StdEncoding.EncodeToString([]byte(ak+":"+sk))
-}
-
-// assertShape checks got against the seed's example: every key the example
-// has, with the same JSON type, recursively (arrays by their first element).
-func assertShape(t *testing.T, where string, got, want any) {
-	t.Helper()
-	switch w := want.(type) {
-	case map[string]any:
-		g, ok := got.(map[string]any)
-		if !ok {
-			t.Errorf("%s: %T, want an object", where, got)
-			return
-		}
-		for k, wv := range w {
-			gv, present := g[k]
-			if !present {
-				t.Errorf("%s.%s: missing", where, k)
-				continue
-			}
-			assertShape(t, where+"."+k, gv, wv)
-		}
-	case []any:
-		g, ok := got.([]any)
-		if !ok {
-			t.Errorf("%s: %T, want an array", where, got)
-			return
-		}
-		if len(w) > 0 && len(g) > 0 {
-			assertShape(t, where+"[0]", g[0], w[0])
-		}
-	default:
-		if fmt.Sprintf("%T", got) != fmt.Sprintf("%T", want) {
-			t.Errorf("%s: %T (%v), want %T like %v", where, got, got, want, want)
-		}
-	}
-}
-
-func seedJSON(t *testing.T, s string) any {
-	t.Helper()
-	var v any
-	if err := json.Unmarshal([]byte(s), &v); err != nil {
-		t.Fatalf("seed example: %v", err)
-	}
-	return v
 }
 
 var bkDate = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}$`)

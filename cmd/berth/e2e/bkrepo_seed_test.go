@@ -23,13 +23,6 @@ const (
 
 // pad grows JSON b to n bytes with trailing white space (still the same
 // JSON value).
-func pad(t *testing.T, b []byte, n int) []byte {
-	t.Helper()
-	if len(b) > n {
-		t.Fatalf("%d bytes already, want %d", len(b), n)
-	}
-	return append(b, bytes.Repeat([]byte(" "), n-len(b))...)
-}
 
 // pushHelloWorld pushes to repo:tag an image with hello-world's sizes: a
 // docker v2 manifest of 524 bytes, a config of 1510 with the seed's

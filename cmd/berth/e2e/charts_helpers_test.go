@@ -1,10 +1,7 @@
 package e2e
 
 import (
-	"bytes"
 	"encoding/json"
-	"io"
-	"mime/multipart"
 	"net/http"
 	"os"
 	"os/exec"
@@ -55,40 +52,6 @@ func (h *helmCLI) packageChart(version string, sign ...string) string {
 	abs, _ := filepath.Abs(".")
 	berthtest.RunIn(h.t, abs, h.env, h.bin, args...)
 	return filepath.Join(dir, "berthdemo-"+version+".tgz")
-}
-
-// uploadChart posts a chart (and provenance file) to the chart API as
-// user ("" anonymous) and returns the status and body.
-func uploadChart(t *testing.T, b *berthtest.Berth, project string, tgz, prov []byte, query, user, pw string) (int, string) {
-	t.Helper()
-	var body bytes.Buffer
-	mw := multipart.NewWriter(&body)
-	fw, _ := mw.CreateFormFile("chart", "chart.tgz")
-	_, _ = fw.Write(tgz)
-	if prov != nil {
-		pw, _ := mw.CreateFormFile("prov", "chart.tgz.prov")
-		_, _ = pw.Write(prov)
-	}
-	_ = mw.Close()
-	req, _ := http.NewRequest(http.MethodPost, b.URL("/api/chartrepo/"+project+"/charts"+query), &body)
-	req.Header.Set("Content-Type", mw.FormDataContentType())
-	return sendAs(t, req, user, pw)
-}
-
-// getAs fetches a path as user ("" anonymous).
-func getAs(t *testing.T, b *berthtest.Berth, path, user, pw string) (int, []byte, http.Header) {
-	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, b.URL(path), nil)
-	if user != "" {
-		req.SetBasicAuth(user, pw)
-	}
-	resp, err := berthtest.AnonymousClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, body, resp.Header
 }
 
 // configDigest is the config digest of an OCI manifest in berth.

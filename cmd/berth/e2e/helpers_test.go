@@ -20,16 +20,6 @@ import (
 	"github.com/berth-registry/berth/cmd/berth/berthtest"
 )
 
-func readAll(t *testing.T, resp *http.Response) string {
-	t.Helper()
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
-
 // Media types the registry is asked for when fetching manifests directly.
 const (
 	mtOCIManifest    = "application/vnd.oci.image.manifest.v1+json"

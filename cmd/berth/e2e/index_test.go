@@ -135,17 +135,6 @@ func TestIndexFollowsPushesAndDeletes(t *testing.T) {
 	}
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // /v2/_catalog pages through the index with n/last and Link headers.
 func TestCatalogFromIndex(t *testing.T) {
 	b := berthtest.Start(t, berthtest.Options{})

@@ -19,30 +19,6 @@ import (
 )
 
 // startUpload opens a blob upload session and returns its absolute URL.
-func startUpload(t *testing.T, b *berthtest.Berth, repo string) string {
-	t.Helper()
-	resp, err := http.Post(b.URL("/v2/"+repo+"/blobs/uploads/"), "", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	readAll(t, resp)
-	if resp.StatusCode != http.StatusAccepted {
-		t.Fatalf("POST upload: %d", resp.StatusCode)
-	}
-	loc := resp.Header.Get("Location")
-	if strings.HasPrefix(loc, "/") {
-		loc = b.URL(loc)
-	}
-	return loc
-}
-
-func withDigest(loc, digest string) string {
-	sep := "?"
-	if strings.Contains(loc, "?") {
-		sep = "&"
-	}
-	return loc + sep + "digest=" + digest
-}
 
 // SIGTERM lets a request in flight finish, then berth exits 0.
 func TestGracefulShutdownDrainsRequests(t *testing.T) {
