@@ -3,8 +3,6 @@ package charts
 import (
 	"errors"
 	"fmt"
-
-	"github.com/berth-registry/berth/storage"
 )
 
 // Limits bound what a chart upload to the classic chart repository may
@@ -39,7 +37,7 @@ func (l Limits) WithDefaults() Limits {
 	return l
 }
 
-// Validate checks the limits; keys are named as in the YAML file.
+// Validate checks the limits; errors name the keys as in the YAML file.
 func (l Limits) Validate() error {
 	var errs []error
 	for _, f := range []struct {
@@ -47,11 +45,11 @@ func (l Limits) Validate() error {
 		v   int64
 	}{{"charts.maxArchiveSize", l.MaxArchiveSize}, {"charts.maxUncompressedSize", l.MaxUncompressedSize}, {"charts.maxChartYamlSize", l.MaxChartYAMLSize}} {
 		if f.v < 0 {
-			errs = append(errs, &storage.FieldError{Key: f.key, Msg: fmt.Sprintf("must not be negative, not %d", f.v)})
+			errs = append(errs, fmt.Errorf("%s: must not be negative, not %d", f.key, f.v))
 		}
 	}
 	if l.MaxUncompressedSize > 0 && l.MaxChartYAMLSize > l.MaxUncompressedSize {
-		errs = append(errs, &storage.FieldError{Key: "charts.maxChartYamlSize", Msg: fmt.Sprintf("must not exceed charts.maxUncompressedSize (%d)", l.MaxUncompressedSize)})
+		errs = append(errs, fmt.Errorf("charts.maxChartYamlSize: must not exceed charts.maxUncompressedSize (%d)", l.MaxUncompressedSize))
 	}
 	return errors.Join(errs...)
 }

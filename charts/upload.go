@@ -20,7 +20,6 @@ import (
 
 	"github.com/berth-registry/berth/ext/dialect"
 	"github.com/berth-registry/berth/registry/domain"
-	"github.com/berth-registry/berth/registry/index"
 )
 
 // multipartSlack is room for the multipart framing around the files.
@@ -168,11 +167,11 @@ func (s *Service) Upload(ctx context.Context, proj domain.Project, chart *spoole
 	if err != nil {
 		return nil, err
 	}
-	cfgDesc := v1.Descriptor{MediaType: index.HelmConfigMediaType, Digest: digest.FromBytes(cfg), Size: int64(len(cfg))}
+	cfgDesc := v1.Descriptor{MediaType: domain.HelmConfigMediaType, Digest: digest.FromBytes(cfg), Size: int64(len(cfg))}
 	if err := s.dom.PushBlob(ctx, repo, cfgDesc, bytes.NewReader(cfg)); err != nil {
 		return nil, err
 	}
-	layers := []v1.Descriptor{{MediaType: index.HelmChartMediaType, Digest: chart.digest, Size: chart.size}}
+	layers := []v1.Descriptor{{MediaType: domain.HelmChartMediaType, Digest: chart.digest, Size: chart.size}}
 	if rd, err = chart.reader(); err != nil {
 		return nil, err
 	}
@@ -180,7 +179,7 @@ func (s *Service) Upload(ctx context.Context, proj domain.Project, chart *spoole
 		return nil, err
 	}
 	if prov != nil {
-		pd := v1.Descriptor{MediaType: index.HelmProvenanceMediaType, Digest: digest.FromBytes(prov), Size: int64(len(prov))}
+		pd := v1.Descriptor{MediaType: domain.HelmProvenanceMediaType, Digest: digest.FromBytes(prov), Size: int64(len(prov))}
 		if err := s.dom.PushBlob(ctx, repo, pd, bytes.NewReader(prov)); err != nil {
 			return nil, err
 		}
@@ -191,7 +190,7 @@ func (s *Service) Upload(ctx context.Context, proj domain.Project, chart *spoole
 	if err != nil {
 		return nil, err
 	}
-	d, err := s.dom.PutManifest(ctx, repo, index.ChartTag(m.Version), v1.MediaTypeImageManifest, man)
+	d, err := s.dom.PutManifest(ctx, repo, domain.ChartTag(m.Version), v1.MediaTypeImageManifest, man)
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,22 @@
 package domain
 
-import "context"
+import (
+	"context"
+
+	"github.com/berth-registry/berth/registry/index"
+)
+
+// Helm's OCI media types: a chart's config, its .tgz and its provenance
+// file, as the index recognizes a chart by them.
+const (
+	HelmConfigMediaType     = index.HelmConfigMediaType
+	HelmChartMediaType      = index.HelmChartMediaType
+	HelmProvenanceMediaType = index.HelmProvenanceMediaType
+)
+
+// ChartTag is the OCI tag of a chart version: SemVer build metadata's +
+// is not allowed in tags, helm writes it as _.
+func ChartTag(version string) string { return index.ChartTag(version) }
 
 // ChartVersions lists the live Helm chart versions the index holds (a chart
 // manifest in <project>/<name> tagged with its version), by project and
