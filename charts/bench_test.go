@@ -59,7 +59,7 @@ func seedCharts(b *testing.B) (*Service, *metadata.DB, metadata.Project) {
 		}
 	}
 	ix := index.New(db, slog.New(slog.NewTextHandler(io.Discard, nil)), true)
-	return New(domain.New(ix), Limits{}, slog.New(slog.NewTextHandler(io.Discard, nil))), db, p
+	return New(domain.New(ix, nil), Limits{}, slog.New(slog.NewTextHandler(io.Discard, nil))), db, p
 }
 
 func p99(ds []time.Duration) time.Duration {

@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/berth-registry/berth/registry/domain"
+	"github.com/berth-registry/berth/registry/observe"
 )
 
 // Service is the chart repository over the domain service.
@@ -37,10 +38,7 @@ type Service struct {
 
 // New returns the chart repository over dom with upload limits lim.
 func New(dom *domain.Service, lim Limits, log *slog.Logger) *Service {
-	if log == nil {
-		log = slog.Default()
-	}
-	return &Service{dom: dom, limits: lim.WithDefaults(), log: log.With("component", "charts"), cache: map[cacheKey]*cachedIndex{}}
+	return &Service{dom: dom, limits: lim.WithDefaults(), log: observe.Logger(log).With("component", "charts"), cache: map[cacheKey]*cachedIndex{}}
 }
 
 // Summary is one chart of a project, over its versions.

@@ -99,7 +99,7 @@ func New(ctx context.Context, cfg Config, db *metadata.DB, access AccessControl,
 	if cfg.Storage.Redirect {
 		ix.ServeRedirects()
 	}
-	s := &Server{cfg: cfg, log: log, driver: driver, db: db, ix: ix, domain: domain.New(ix), v2routes: v2.Router(), access: access}
+	s := &Server{cfg: cfg, log: log, driver: driver, db: db, ix: ix, domain: domain.New(ix, log), v2routes: v2.Router(), access: access}
 	dc := cfg.distributionConfig(secret)
 	dc.Middleware["registry"] = []configuration.Middleware{{
 		Name: index.MiddlewareName, Options: configuration.Parameters{"indexer": ix},

@@ -2,7 +2,6 @@ package domain
 
 import (
 	"context"
-	"log/slog"
 
 	"github.com/opencontainers/go-digest"
 
@@ -69,7 +68,7 @@ func (r *Repo) ArtifactsByDigest(ctx context.Context, digests []string, withMani
 			}
 			if verified(d, a.Manifest) {
 				if err := r.s.db.PutManifest(ctx, r.ID, d, a.Manifest); err != nil {
-					slog.WarnContext(ctx, "domain: keeping manifest bytes in the index", "repository", r.Name, "digest", d, "err", err)
+					r.s.log.WarnContext(ctx, "keeping manifest bytes in the index", "repository", r.Name, "digest", d, "err", err)
 				}
 			}
 		}

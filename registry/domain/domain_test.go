@@ -29,11 +29,12 @@ func newDomain(t *testing.T) *domain.Service {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	ix, err := index.Standalone(ctx, db, slog.New(slog.NewTextHandler(io.Discard, nil)), inmemory.New(), false)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	ix, err := index.Standalone(ctx, db, log, inmemory.New(), false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	dom := domain.New(ix)
+	dom := domain.New(ix, log)
 	if err := dom.Bootstrap(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -3,11 +3,13 @@ package domain
 import (
 	"context"
 	"errors"
+	"log/slog"
 
 	"github.com/distribution/distribution/v3"
 	"github.com/distribution/reference"
 
 	"github.com/berth-registry/berth/registry/index"
+	"github.com/berth-registry/berth/registry/observe"
 	"github.com/berth-registry/berth/storage/metadata"
 )
 
@@ -20,6 +22,7 @@ const DefaultProject = "library"
 type Service struct {
 	db        *metadata.DB
 	ix        *index.Indexer
+	log       *slog.Logger
 	downloads Downloads // nil: downloads are not counted
 }
 
@@ -36,7 +39,9 @@ func (s *Service) CountDownloads(d Downloads) { s.downloads = d }
 // New returns the service over an indexer: distribution's app sets its
 // namespace when it starts, and index.Standalone makes one without the
 // app (tools, tests).
-func New(ix *index.Indexer) *Service { return &Service{db: ix.DB(), ix: ix} }
+func New(ix *index.Indexer, log *slog.Logger) *Service {
+	return &Service{db: ix.DB(), ix: ix, log: observe.Logger(log).With("component", "domain")}
+}
 
 // Bootstrap creates the default project when it does not exist.
 func (s *Service) Bootstrap(ctx context.Context) error {
