@@ -4,7 +4,6 @@ import (
 	"errors"
 	"net/http"
 
-	"github.com/berth-registry/berth/auth"
 	"github.com/berth-registry/berth/ext/dialect"
 	"github.com/berth-registry/berth/registry/domain"
 )
@@ -24,26 +23,17 @@ func notFound(format string, args ...any) error {
 
 // errorTable is the one error table: core and chart error kinds to HTTP
 // status and Harbor's error code. Anything unknown is internal.
-var errorTable = dialect.Table[string]{
-	{Kind: domain.ErrUnavailable, Status: http.StatusServiceUnavailable, Code: "SERVICE_UNAVAILABLE"},
-	{Kind: domain.ErrFull, Status: http.StatusInsufficientStorage, Code: "INSUFFICIENT_STORAGE"},
-	{Kind: domain.ErrInvalid, Status: http.StatusBadRequest, Code: "BAD_REQUEST"},
-	{Kind: dialect.ErrBadPath, Status: http.StatusBadRequest, Code: "BAD_REQUEST"},
-	{Kind: dialect.ErrBadBody, Status: http.StatusBadRequest, Code: "BAD_REQUEST"},
-	{Kind: errTooLarge, Status: http.StatusRequestEntityTooLarge, Code: "PAYLOAD_TOO_LARGE"},
-	{Kind: dialect.ErrMethod, Status: http.StatusMethodNotAllowed, Code: "METHOD_NOT_ALLOWED"},
-	{Kind: auth.ErrUnauthenticated, Status: http.StatusUnauthorized, Code: "UNAUTHORIZED"},
-	{Kind: auth.ErrDenied, Status: http.StatusForbidden, Code: "FORBIDDEN"},
-	{Kind: domain.ErrDenied, Status: http.StatusForbidden, Code: "FORBIDDEN"},
-	{Kind: domain.ErrQuotaExceeded, Status: http.StatusForbidden, Code: "FORBIDDEN"},
-	{Kind: dialect.ErrCrossSite, Status: http.StatusForbidden, Code: "FORBIDDEN"},
-	// A hidden project looks exactly like a missing one.
-	{Kind: auth.ErrNotFound, Status: http.StatusNotFound, Code: "NOT_FOUND", Message: "project not found"},
-	{Kind: domain.ErrNotFound, Status: http.StatusNotFound, Code: "NOT_FOUND"},
-	{Kind: dialect.ErrNoRoute, Status: http.StatusNotFound, Code: "NOT_FOUND"},
-	{Kind: domain.ErrAlreadyExists, Status: http.StatusConflict, Code: "CONFLICT"},
-	{Status: http.StatusInternalServerError, Code: "INTERNAL_SERVER_ERROR"},
-}
+var errorTable = dialect.NewTable(
+	dialect.Faults("SERVICE_UNAVAILABLE", "INSUFFICIENT_STORAGE"),
+	dialect.Invalid("BAD_REQUEST"),
+	dialect.Rows(http.StatusRequestEntityTooLarge, "PAYLOAD_TOO_LARGE", errTooLarge),
+	dialect.Method("METHOD_NOT_ALLOWED"),
+	dialect.Unauthenticated("UNAUTHORIZED", ""),
+	dialect.Denied("FORBIDDEN", domain.ErrQuotaExceeded),
+	dialect.NotFound("NOT_FOUND", "project not found"),
+	dialect.Rows(http.StatusConflict, "CONFLICT", domain.ErrAlreadyExists),
+	dialect.Internal(http.StatusInternalServerError, "INTERNAL_SERVER_ERROR", ""),
+)
 
 type errorBody struct {
 	Errors []errorItem `json:"errors"`

@@ -10,7 +10,6 @@ import (
 
 	"github.com/gorilla/mux"
 
-	"github.com/berth-registry/berth/auth"
 	"github.com/berth-registry/berth/ext/dialect"
 	"github.com/berth-registry/berth/registry/domain"
 	"github.com/berth-registry/berth/registry/gc"
@@ -76,29 +75,18 @@ func (a *api) routes() []dialect.Route {
 }
 
 // errorTable is the one error table of this API.
-var errorTable = dialect.Table[string]{
-	{Kind: domain.ErrUnavailable, Status: http.StatusServiceUnavailable, Code: "UNAVAILABLE"},
-	{Kind: domain.ErrFull, Status: http.StatusInsufficientStorage, Code: "INSUFFICIENT_STORAGE"},
-	{Kind: auth.ErrUnauthenticated, Status: http.StatusUnauthorized, Code: "UNAUTHORIZED"},
-	{Kind: auth.ErrDenied, Status: http.StatusForbidden, Code: "DENIED"},
-	{Kind: domain.ErrDenied, Status: http.StatusForbidden, Code: "DENIED"},
-	{Kind: dialect.ErrCrossSite, Status: http.StatusForbidden, Code: "DENIED"},
-	// A hidden project reads exactly like a missing one.
-	{Kind: auth.ErrNotFound, Status: http.StatusNotFound, Code: "NOT_FOUND", Message: "not found"},
-	{Kind: domain.ErrNotFound, Status: http.StatusNotFound, Code: "NOT_FOUND"},
-	{Kind: retention.ErrNoPolicy, Status: http.StatusNotFound, Code: "NOT_FOUND"},
-	{Kind: dialect.ErrNoRoute, Status: http.StatusNotFound, Code: "NOT_FOUND"},
-	{Kind: auth.ErrInvalid, Status: http.StatusBadRequest, Code: "INVALID"},
-	{Kind: domain.ErrInvalid, Status: http.StatusBadRequest, Code: "INVALID"},
-	{Kind: auth.ErrWeakPassword, Status: http.StatusBadRequest, Code: "INVALID"},
-	{Kind: dialect.ErrBadBody, Status: http.StatusBadRequest, Code: "INVALID"},
-	{Kind: dialect.ErrBadPath, Status: http.StatusBadRequest, Code: "INVALID"},
-	{Kind: dialect.ErrMethod, Status: http.StatusMethodNotAllowed, Code: "METHOD_NOT_ALLOWED"},
-	{Kind: domain.ErrAlreadyExists, Status: http.StatusConflict, Code: "ALREADY_EXISTS"},
-	{Kind: domain.ErrNotEmpty, Status: http.StatusConflict, Code: "NOT_EMPTY"},
-	{Kind: retention.ErrBusy, Status: http.StatusConflict, Code: "CONFLICT"},
-	{Status: http.StatusInternalServerError, Code: "INTERNAL"},
-}
+var errorTable = dialect.NewTable(
+	dialect.Faults("UNAVAILABLE", "INSUFFICIENT_STORAGE"),
+	dialect.Unauthenticated("UNAUTHORIZED", ""),
+	dialect.Denied("DENIED"),
+	dialect.NotFound("NOT_FOUND", "not found", retention.ErrNoPolicy), // a hidden project reads exactly like a missing one
+	dialect.Invalid("INVALID"),
+	dialect.Method("METHOD_NOT_ALLOWED"),
+	dialect.Rows(http.StatusConflict, "ALREADY_EXISTS", domain.ErrAlreadyExists),
+	dialect.Rows(http.StatusConflict, "NOT_EMPTY", domain.ErrNotEmpty),
+	dialect.Rows(http.StatusConflict, "CONFLICT", retention.ErrBusy),
+	dialect.Internal(http.StatusInternalServerError, "INTERNAL", ""),
+)
 
 // envelope writes a failure as {"error":{"code","message"}}.
 func (a *api) envelope(w http.ResponseWriter, _ *http.Request, f dialect.Failure[string]) {

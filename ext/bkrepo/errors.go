@@ -4,7 +4,6 @@ import (
 	"errors"
 	"net/http"
 
-	"github.com/berth-registry/berth/auth"
 	"github.com/berth-registry/berth/ext/dialect"
 	"github.com/berth-registry/berth/registry/domain"
 	"github.com/berth-registry/berth/registry/observe"
@@ -45,26 +44,16 @@ func notFound(format string, args ...any) error {
 
 // errorTable is the dialect's one error table: core and dialect error
 // kinds to HTTP status and bk-repo code. Anything unknown is internal.
-var errorTable = dialect.Table[int]{
-	{Kind: domain.ErrUnavailable, Status: http.StatusServiceUnavailable, Code: CodeInternal},
-	{Kind: domain.ErrFull, Status: http.StatusInsufficientStorage, Code: CodeInternal},
-	{Kind: errMissing, Status: http.StatusBadRequest, Code: CodeParamMissing},
-	{Kind: errInvalid, Status: http.StatusBadRequest, Code: CodeParamInvalid},
-	{Kind: domain.ErrInvalid, Status: http.StatusBadRequest, Code: CodeParamInvalid},
-	{Kind: dialect.ErrBadPath, Status: http.StatusBadRequest, Code: CodeParamInvalid},
-	{Kind: dialect.ErrBadBody, Status: http.StatusBadRequest, Code: CodeParamInvalid},
-	{Kind: dialect.ErrMethod, Status: http.StatusMethodNotAllowed, Code: CodeParamInvalid},
-	{Kind: auth.ErrUnauthenticated, Status: http.StatusUnauthorized, Code: CodeUnauthenticated},
-	{Kind: auth.ErrDenied, Status: http.StatusForbidden, Code: CodeDenied},
-	{Kind: domain.ErrDenied, Status: http.StatusForbidden, Code: CodeDenied},
-	{Kind: dialect.ErrCrossSite, Status: http.StatusForbidden, Code: CodeDenied},
-	{Kind: errNotFound, Status: http.StatusNotFound, Code: CodeNotFound},
-	{Kind: dialect.ErrNoRoute, Status: http.StatusNotFound, Code: CodeNotFound},
-	// A hidden project looks exactly like a missing one.
-	{Kind: auth.ErrNotFound, Status: http.StatusNotFound, Code: CodeNotFound, Message: "project not found"},
-	{Kind: domain.ErrNotFound, Status: http.StatusNotFound, Code: CodeNotFound},
-	{Status: http.StatusInternalServerError, Code: CodeInternal},
-}
+var errorTable = dialect.NewTable(
+	dialect.Faults(CodeInternal, CodeInternal),
+	dialect.Rows(http.StatusBadRequest, CodeParamMissing, errMissing),
+	dialect.Invalid(CodeParamInvalid, errInvalid),
+	dialect.Method(CodeParamInvalid),
+	dialect.Unauthenticated(CodeUnauthenticated, ""),
+	dialect.Denied(CodeDenied),
+	dialect.NotFound(CodeNotFound, "project not found", errNotFound),
+	dialect.Internal(http.StatusInternalServerError, CodeInternal, ""),
+)
 
 // envelopeJSON is every JSON response of the dialect.
 type envelopeJSON struct {

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"net/http"
 
-	"github.com/berth-registry/berth/auth"
 	"github.com/berth-registry/berth/ext/dialect"
 	"github.com/berth-registry/berth/registry/domain"
 	"github.com/berth-registry/berth/registry/observe"
@@ -52,34 +51,18 @@ func forbidden(format string, args ...any) error {
 // errorTable is the dialect's one mapping of core and dialect errors to
 // HTTP status and CCR code; the first kind that matches wins. Anything
 // unknown is a 500 CCR.CodeInternalError.
-var errorTable = dialect.Table[string]{
-	{Kind: domain.ErrUnavailable, Status: http.StatusServiceUnavailable, Code: CodeInternal},
-	{Kind: domain.ErrFull, Status: http.StatusInsufficientStorage, Code: CodeInternal},
-	{Kind: auth.ErrUnauthenticated, Status: http.StatusUnauthorized, Code: CodeAuthFailed,
-		Message: "authentication failed: send HTTP Basic credentials or a berth token"},
-	{Kind: errParam, Status: http.StatusBadRequest, Code: CodeParam},
-	{Kind: dialect.ErrBadPath, Status: http.StatusBadRequest, Code: CodeParam},
-	{Kind: dialect.ErrBadBody, Status: http.StatusBadRequest, Code: CodeParam},
-	{Kind: domain.ErrInvalid, Status: http.StatusBadRequest, Code: CodeParam},
-	{Kind: auth.ErrInvalid, Status: http.StatusBadRequest, Code: CodeParam},
-	{Kind: auth.ErrWeakPassword, Status: http.StatusBadRequest, Code: CodeParam},
-	{Kind: dialect.ErrMethod, Status: http.StatusMethodNotAllowed, Code: CodeForbid},
-	{Kind: auth.ErrDenied, Status: http.StatusForbidden, Code: CodeDenied},
-	{Kind: domain.ErrDenied, Status: http.StatusForbidden, Code: CodeDenied},
-	{Kind: dialect.ErrCrossSite, Status: http.StatusForbidden, Code: CodeDenied},
-	{Kind: errForbid, Status: http.StatusForbidden, Code: CodeForbid},
-	{Kind: domain.ErrNotEmpty, Status: http.StatusForbidden, Code: CodeForbid},
-	{Kind: domain.ErrQuotaExceeded, Status: http.StatusForbidden, Code: CodeForbid},
-	{Kind: domain.ErrReferenced, Status: http.StatusForbidden, Code: CodeForbid},
-	{Kind: errNotFound, Status: http.StatusNotFound, Code: CodeNotExists},
-	{Kind: dialect.ErrNoRoute, Status: http.StatusNotFound, Code: CodeNotExists},
-	// A hidden project looks exactly like a missing one.
-	{Kind: auth.ErrNotFound, Status: http.StatusNotFound, Code: CodeNotExists, Message: "project not found"},
-	{Kind: domain.ErrNotFound, Status: http.StatusNotFound, Code: CodeNotExists},
-	{Kind: domain.ErrAlreadyExists, Status: http.StatusConflict, Code: CodeAlreadyExists},
-	{Kind: errNoCharts, Status: http.StatusNotImplemented, Code: CodeInternal},
-	{Status: http.StatusInternalServerError, Code: CodeInternal},
-}
+var errorTable = dialect.NewTable(
+	dialect.Faults(CodeInternal, CodeInternal),
+	dialect.Unauthenticated(CodeAuthFailed, "authentication failed: send HTTP Basic credentials or a berth token"),
+	dialect.Invalid(CodeParam, errParam),
+	dialect.Method(CodeForbid),
+	dialect.Denied(CodeDenied),
+	dialect.Rows(http.StatusForbidden, CodeForbid, errForbid, domain.ErrNotEmpty, domain.ErrQuotaExceeded, domain.ErrReferenced),
+	dialect.NotFound(CodeNotExists, "project not found", errNotFound),
+	dialect.Rows(http.StatusConflict, CodeAlreadyExists, domain.ErrAlreadyExists),
+	dialect.Rows(http.StatusNotImplemented, CodeInternal, errNoCharts),
+	dialect.Internal(http.StatusInternalServerError, CodeInternal, ""),
+)
 
 // envelopeJSON is the part every CCR answer carries.
 type envelopeJSON struct {

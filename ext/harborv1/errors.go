@@ -29,28 +29,17 @@ func notFound(format string, args ...any) error {
 // errorTable is the dialect's one mapping of core and dialect errors to
 // HTTP statuses (Harbor's code is the status); the first kind that
 // matches wins, anything else is 500.
-var errorTable = dialect.Table[int]{
-	{Kind: domain.ErrUnavailable, Status: http.StatusServiceUnavailable},
-	{Kind: domain.ErrFull, Status: http.StatusInsufficientStorage},
-	{Kind: auth.ErrUnauthenticated, Status: http.StatusUnauthorized, Message: "authentication required: send Basic credentials or a berth token"},
-	{Kind: errBadParam, Status: http.StatusBadRequest},
-	{Kind: dialect.ErrBadPath, Status: http.StatusBadRequest},
-	{Kind: dialect.ErrBadBody, Status: http.StatusBadRequest},
-	{Kind: domain.ErrInvalid, Status: http.StatusBadRequest},
-	{Kind: dialect.ErrMethod, Status: http.StatusMethodNotAllowed, Message: "method not allowed"},
-	// A hidden project looks exactly like a missing one.
-	{Kind: auth.ErrNotFound, Status: http.StatusNotFound, Message: "project not found"},
-	{Kind: domain.ErrNotFound, Status: http.StatusNotFound},
-	{Kind: errNotFound, Status: http.StatusNotFound},
-	{Kind: dialect.ErrNoRoute, Status: http.StatusNotFound},
-	{Kind: auth.ErrDenied, Status: http.StatusForbidden, Message: "permission denied"},
-	{Kind: domain.ErrDenied, Status: http.StatusForbidden},
-	{Kind: dialect.ErrCrossSite, Status: http.StatusForbidden},
-	{Kind: domain.ErrQuotaExceeded, Status: http.StatusForbidden},
-	{Kind: domain.ErrAlreadyExists, Status: http.StatusConflict},
-	{Kind: domain.ErrNotEmpty, Status: http.StatusConflict},
-	{Status: http.StatusInternalServerError},
-}
+var errorTable = dialect.NewTable(
+	dialect.Faults(0, 0),
+	dialect.Unauthenticated(0, "authentication required: send Basic credentials or a berth token"),
+	dialect.Invalid(0, errBadParam),
+	[]dialect.Row[int]{{Kind: dialect.ErrMethod, Status: http.StatusMethodNotAllowed, Message: "method not allowed"}},
+	dialect.NotFound(0, "project not found", errNotFound),
+	[]dialect.Row[int]{{Kind: auth.ErrDenied, Status: http.StatusForbidden, Message: "permission denied"}},
+	dialect.Denied(0, domain.ErrQuotaExceeded),
+	dialect.Rows(http.StatusConflict, 0, domain.ErrAlreadyExists, domain.ErrNotEmpty),
+	dialect.Internal(http.StatusInternalServerError, 0, ""),
+)
 
 // result is the seed's one JSON reply shape, {"code":0,"msg":""} on a
 // delete; errors carry the HTTP status as code.

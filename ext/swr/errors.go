@@ -43,29 +43,20 @@ func badBody(format string, args ...any) error {
 
 // errorTable is the one mapping of core and dialect errors to SWR answers;
 // the first kind that matches wins.
-var errorTable = dialect.Table[string]{
-	{Kind: domain.ErrUnavailable, Status: http.StatusServiceUnavailable, Code: CodeUnavailable},
-	{Kind: domain.ErrFull, Status: http.StatusInsufficientStorage, Code: CodeFull},
-	{Kind: auth.ErrUnauthenticated, Status: http.StatusUnauthorized, Code: CodeUnauthorized,
-		Message: "authentication required: send X-Auth-Token (a berth token) or Basic credentials"},
-	{Kind: errBadParam, Status: http.StatusBadRequest, Code: CodeBadParam},
-	{Kind: dialect.ErrBadPath, Status: http.StatusBadRequest, Code: CodeBadParam},
-	{Kind: errBadBody, Status: http.StatusBadRequest, Code: CodeBadBody},
-	{Kind: dialect.ErrBadBody, Status: http.StatusBadRequest, Code: CodeBadBody},
-	{Kind: domain.ErrInvalid, Status: http.StatusBadRequest, Code: CodeBadParam},
-	// Never tell a hidden namespace from a missing one.
-	{Kind: auth.ErrNotFound, Status: http.StatusNotFound, Code: CodeNotFound, Message: "namespace not found"},
-	{Kind: domain.ErrNotFound, Status: http.StatusNotFound, Code: CodeNotFound},
-	{Kind: dialect.ErrNoRoute, Status: http.StatusNotFound, Code: CodeNotFound},
-	{Kind: auth.ErrDenied, Status: http.StatusForbidden, Code: CodeDenied, Message: "permission denied"},
-	{Kind: domain.ErrDenied, Status: http.StatusForbidden, Code: CodeDenied},
-	{Kind: dialect.ErrCrossSite, Status: http.StatusForbidden, Code: CodeDenied},
-	{Kind: domain.ErrQuotaExceeded, Status: http.StatusForbidden, Code: CodeQuota},
-	{Kind: domain.ErrAlreadyExists, Status: http.StatusConflict, Code: CodeExists},
-	{Kind: domain.ErrNotEmpty, Status: http.StatusConflict, Code: CodeNotEmpty},
-	{Kind: dialect.ErrMethod, Status: http.StatusMethodNotAllowed, Code: CodeMethod},
-	{Status: http.StatusInternalServerError, Code: CodeInternal},
-}
+var errorTable = dialect.NewTable(
+	dialect.Faults(CodeUnavailable, CodeFull),
+	dialect.Unauthenticated(CodeUnauthorized, "authentication required: send X-Auth-Token (a berth token) or Basic credentials"),
+	dialect.Rows(http.StatusBadRequest, CodeBadBody, errBadBody, dialect.ErrBadBody),
+	dialect.Invalid(CodeBadParam, errBadParam),
+	dialect.NotFound(CodeNotFound, "namespace not found"), // never tell a hidden namespace from a missing one
+	[]dialect.Row[string]{{Kind: auth.ErrDenied, Status: http.StatusForbidden, Code: CodeDenied, Message: "permission denied"}},
+	dialect.Denied(CodeDenied),
+	dialect.Rows(http.StatusForbidden, CodeQuota, domain.ErrQuotaExceeded),
+	dialect.Rows(http.StatusConflict, CodeExists, domain.ErrAlreadyExists),
+	dialect.Rows(http.StatusConflict, CodeNotEmpty, domain.ErrNotEmpty),
+	dialect.Method(CodeMethod),
+	dialect.Internal(http.StatusInternalServerError, CodeInternal, ""),
+)
 
 // errorBody is SWR's error envelope.
 type errorBody struct {
