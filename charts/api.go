@@ -86,7 +86,7 @@ func (a *api) download(w http.ResponseWriter, r *http.Request, proj domain.Proje
 	file := dialect.Var(r, "file")
 	prov := strings.HasSuffix(file, ".tgz.prov")
 	if !prov && !strings.HasSuffix(file, ".tgz") {
-		return notFound("no chart file %q (want <name>-<version>.tgz or .tgz.prov)", file)
+		return dialect.NotFoundf("no chart file %q (want <name>-<version>.tgz or .tgz.prov)", file)
 	}
 	name, version, err := a.svc.splitFileName(r.Context(), proj.ID, strings.TrimSuffix(strings.TrimSuffix(file, ".prov"), ".tgz"))
 	if err != nil {
@@ -179,7 +179,7 @@ func (a *api) listVersions(w http.ResponseWriter, r *http.Request, proj domain.P
 		return err
 	}
 	if len(vs) == 0 {
-		return notFound("chart %s not found in project %s", name, proj.Name)
+		return dialect.NotFoundf("chart %s not found in project %s", name, proj.Name)
 	}
 	out := make([]map[string]any, 0, len(vs))
 	for _, v := range vs {

@@ -7,6 +7,8 @@ import (
 	"io"
 	"path"
 	"strings"
+
+	"github.com/berth-registry/berth/ext/dialect"
 )
 
 // maxProvSize bounds a provenance file.
@@ -46,7 +48,7 @@ func inspectArchive(r io.Reader, lim Limits) (*Metadata, error) {
 	lim = lim.WithDefaults()
 	gz, err := gzip.NewReader(r)
 	if err != nil {
-		return nil, invalid("the chart is not a gzip archive: %v", err)
+		return nil, dialect.Invalidf("the chart is not a gzip archive: %v", err)
 	}
 	defer gz.Close()
 	tr := tar.NewReader(&boundedReader{r: gz, n: lim.MaxUncompressedSize})
@@ -71,7 +73,7 @@ func inspectArchive(r io.Reader, lim Limits) (*Metadata, error) {
 		if top == "" {
 			top = dir
 		} else if dir != top {
-			return nil, invalid("the chart archive holds %q outside its top directory %q", hd.Name, top)
+			return nil, dialect.Invalidf("the chart archive holds %q outside its top directory %q", hd.Name, top)
 		}
 		switch hd.Typeflag {
 		case tar.TypeReg, tar.TypeDir:
@@ -80,11 +82,11 @@ func inspectArchive(r io.Reader, lim Limits) (*Metadata, error) {
 				return nil, err
 			}
 		default:
-			return nil, invalid("the chart archive entry %q is not a file or directory (type %q)", hd.Name, hd.Typeflag)
+			return nil, dialect.Invalidf("the chart archive entry %q is not a file or directory (type %q)", hd.Name, hd.Typeflag)
 		}
 		if rest == "Chart.yaml" && hd.Typeflag == tar.TypeReg {
 			if hd.Size > lim.MaxChartYAMLSize {
-				return nil, invalid("Chart.yaml is %d bytes, over the %d-byte limit", hd.Size, lim.MaxChartYAMLSize)
+				return nil, dialect.Invalidf("Chart.yaml is %d bytes, over the %d-byte limit", hd.Size, lim.MaxChartYAMLSize)
 			}
 			if chartYAML, err = io.ReadAll(io.LimitReader(tr, lim.MaxChartYAMLSize+1)); err != nil {
 				return nil, archiveErr(err, lim)
@@ -96,39 +98,39 @@ func inspectArchive(r io.Reader, lim Limits) (*Metadata, error) {
 		return nil, archiveErr(err, lim)
 	}
 	if chartYAML == nil {
-		return nil, invalid("the chart archive has no <name>/Chart.yaml")
+		return nil, dialect.Invalidf("the chart archive has no <name>/Chart.yaml")
 	}
 	m, err := parseChartYAML(chartYAML)
 	if err != nil {
 		return nil, err
 	}
 	if m.Name != top {
-		return nil, invalid("Chart.yaml names the chart %q but the archive's directory is %q", m.Name, top)
+		return nil, dialect.Invalidf("Chart.yaml names the chart %q but the archive's directory is %q", m.Name, top)
 	}
 	return m, nil
 }
 
 func archiveErr(err error, lim Limits) error {
 	if errors.Is(err, errTarTooLarge) {
-		return invalid("the chart archive decompresses to more than %d bytes", lim.MaxUncompressedSize)
+		return dialect.Invalidf("the chart archive decompresses to more than %d bytes", lim.MaxUncompressedSize)
 	}
-	return invalid("the chart archive is not a valid gzip tar: %v", err)
+	return dialect.Invalidf("the chart archive is not a valid gzip tar: %v", err)
 }
 
 // entryPath validates an entry name and returns it cleaned, relative.
 func entryPath(name string) (string, error) {
 	n := strings.ReplaceAll(name, `\`, "/")
 	if strings.HasPrefix(n, "/") || (len(n) > 1 && n[1] == ':') {
-		return "", invalid("the chart archive entry %q has an absolute path", name)
+		return "", dialect.Invalidf("the chart archive entry %q has an absolute path", name)
 	}
 	for _, part := range strings.Split(n, "/") {
 		if part == ".." {
-			return "", invalid("the chart archive entry %q climbs out of the chart (..)", name)
+			return "", dialect.Invalidf("the chart archive entry %q climbs out of the chart (..)", name)
 		}
 	}
 	clean := path.Clean(n)
 	if clean == "." || clean == "" {
-		return "", invalid("the chart archive entry %q has no name", name)
+		return "", dialect.Invalidf("the chart archive entry %q has no name", name)
 	}
 	return clean, nil
 }
@@ -138,7 +140,7 @@ func entryPath(name string) (string, error) {
 func linkInside(hd *tar.Header, name, top string) error {
 	target := strings.ReplaceAll(hd.Linkname, `\`, "/")
 	if target == "" || strings.HasPrefix(target, "/") || (len(target) > 1 && target[1] == ':') {
-		return invalid("the chart archive link %q points outside the chart (%q)", hd.Name, hd.Linkname)
+		return dialect.Invalidf("the chart archive link %q points outside the chart (%q)", hd.Name, hd.Linkname)
 	}
 	resolved := target // hard links name a path from the archive root
 	if hd.Typeflag == tar.TypeSymlink {
@@ -146,7 +148,7 @@ func linkInside(hd *tar.Header, name, top string) error {
 	}
 	resolved = path.Clean(resolved)
 	if resolved != top && !strings.HasPrefix(resolved, top+"/") {
-		return invalid("the chart archive link %q points outside the chart (%q)", hd.Name, hd.Linkname)
+		return dialect.Invalidf("the chart archive link %q points outside the chart (%q)", hd.Name, hd.Linkname)
 	}
 	return nil
 }

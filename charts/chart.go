@@ -9,6 +9,7 @@ import (
 	"unicode"
 
 	"github.com/Masterminds/semver/v3"
+	"github.com/berth-registry/berth/ext/dialect"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 	"gopkg.in/yaml.v3"
 )
@@ -60,7 +61,7 @@ type Metadata struct {
 func parseChartYAML(b []byte) (*Metadata, error) {
 	var m Metadata
 	if err := yaml.Unmarshal(b, &m); err != nil {
-		return nil, invalid("Chart.yaml is not valid YAML: %v", err)
+		return nil, dialect.Invalidf("Chart.yaml is not valid YAML: %v", err)
 	}
 	for _, s := range []*string{&m.Name, &m.Description, &m.Home, &m.Icon, &m.Condition, &m.Tags, &m.AppVersion, &m.KubeVersion} {
 		*s = sanitize(*s)
@@ -73,31 +74,31 @@ func parseChartYAML(b []byte) (*Metadata, error) {
 	}
 	for _, mt := range m.Maintainers {
 		if mt == nil {
-			return nil, invalid("Chart.yaml: maintainers must not contain empty entries")
+			return nil, dialect.Invalidf("Chart.yaml: maintainers must not contain empty entries")
 		}
 		mt.Name, mt.Email, mt.URL = sanitize(mt.Name), sanitize(mt.Email), sanitize(mt.URL)
 	}
 	for _, d := range m.Dependencies {
 		if d == nil {
-			return nil, invalid("Chart.yaml: dependencies must not contain empty entries")
+			return nil, dialect.Invalidf("Chart.yaml: dependencies must not contain empty entries")
 		}
 		d.Name, d.Version, d.Repository = sanitize(d.Name), sanitize(d.Version), sanitize(d.Repository)
 		d.Condition, d.Alias = sanitize(d.Condition), sanitize(d.Alias)
 	}
 	switch {
 	case m.APIVersion == "":
-		return nil, invalid("Chart.yaml: apiVersion is required")
+		return nil, dialect.Invalidf("Chart.yaml: apiVersion is required")
 	case m.Name == "":
-		return nil, invalid("Chart.yaml: name is required")
+		return nil, dialect.Invalidf("Chart.yaml: name is required")
 	case m.Name != path.Base(m.Name) || m.Name == "." || m.Name == ".." || strings.ContainsAny(m.Name, `/\`):
-		return nil, invalid("Chart.yaml: name %q is not allowed", m.Name)
+		return nil, dialect.Invalidf("Chart.yaml: name %q is not allowed", m.Name)
 	case m.Version == "":
-		return nil, invalid("Chart.yaml: version is required")
+		return nil, dialect.Invalidf("Chart.yaml: version is required")
 	case m.Type != "" && m.Type != "application" && m.Type != "library":
-		return nil, invalid("Chart.yaml: type must be application or library")
+		return nil, dialect.Invalidf("Chart.yaml: type must be application or library")
 	}
 	if _, err := semver.NewVersion(m.Version); err != nil {
-		return nil, invalid("Chart.yaml: version %q is not SemVer: %v", m.Version, err)
+		return nil, dialect.Invalidf("Chart.yaml: version %q is not SemVer: %v", m.Version, err)
 	}
 	return &m, nil
 }

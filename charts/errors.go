@@ -13,14 +13,6 @@ import (
 // Service (the CCR dialect) map core kinds without knowing this package's.
 var errTooLarge = errors.New("too large")
 
-func invalid(format string, args ...any) error {
-	return domain.Errorf(domain.ErrInvalid, format, args...)
-}
-
-func notFound(format string, args ...any) error {
-	return domain.Errorf(domain.ErrNotFound, format, args...)
-}
-
 // errorTable is the one error table: core and chart error kinds to HTTP
 // status and Harbor's error code. Anything unknown is internal.
 var errorTable = dialect.NewTable(

@@ -19,6 +19,7 @@ import (
 	"github.com/Masterminds/semver/v3"
 	"golang.org/x/sync/singleflight"
 
+	"github.com/berth-registry/berth/ext/dialect"
 	"github.com/berth-registry/berth/registry/domain"
 	"github.com/berth-registry/berth/registry/observe"
 )
@@ -148,7 +149,7 @@ func (s *Service) version(ctx context.Context, project, name, version string, wi
 		return domain.ChartVersion{}, err
 	}
 	if len(vs) == 0 {
-		return domain.ChartVersion{}, notFound("chart %s version %s not found in project %s", name, version, project)
+		return domain.ChartVersion{}, dialect.NotFoundf("chart %s version %s not found in project %s", name, version, project)
 	}
 	return vs[0], nil
 }
@@ -165,7 +166,7 @@ func (s *Service) DeleteChart(ctx context.Context, project, name string) error {
 		return err
 	}
 	if len(vs) == 0 {
-		return notFound("chart %s not found in project %s", name, project)
+		return dialect.NotFoundf("chart %s not found in project %s", name, project)
 	}
 	for _, v := range vs {
 		if err := s.deleteVersion(ctx, v); err != nil {
@@ -216,7 +217,7 @@ func (s *Service) openProv(ctx context.Context, project, name, version string) (
 		return nil, err
 	}
 	if v.ProvDigest == "" {
-		return nil, notFound("chart %s version %s has no provenance file", name, version)
+		return nil, dialect.NotFoundf("chart %s version %s has no provenance file", name, version)
 	}
 	return s.openBlob(ctx, v, v.ProvDigest)
 }
@@ -251,5 +252,5 @@ func (s *Service) splitFileName(ctx context.Context, projectID int64, file strin
 		}
 		i += next + 1
 	}
-	return "", "", notFound("no chart version %q", file)
+	return "", "", dialect.NotFoundf("no chart version %q", file)
 }

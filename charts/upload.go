@@ -32,7 +32,7 @@ func (a *api) upload(w http.ResponseWriter, r *http.Request, proj domain.Project
 	r.Body = http.MaxBytesReader(w, r.Body, lim.MaxArchiveSize+maxProvSize+multipartSlack)
 	mr, err := r.MultipartReader()
 	if err != nil {
-		return invalid("the upload must be multipart/form-data with the chart in the field \"chart\": %v", err)
+		return dialect.Invalidf("the upload must be multipart/form-data with the chart in the field \"chart\": %v", err)
 	}
 	var chart *spooled
 	defer func() { chart.remove() }()
@@ -48,7 +48,7 @@ func (a *api) upload(w http.ResponseWriter, r *http.Request, proj domain.Project
 		switch part.FormName() {
 		case "chart":
 			if chart != nil {
-				return invalid("more than one \"chart\" field")
+				return dialect.Invalidf("more than one \"chart\" field")
 			}
 			if chart, err = spool(part, lim.MaxArchiveSize); err != nil {
 				return bodyErr(err, lim)
@@ -65,7 +65,7 @@ func (a *api) upload(w http.ResponseWriter, r *http.Request, proj domain.Project
 		}
 	}
 	if chart == nil {
-		return invalid("the upload has no \"chart\" field")
+		return dialect.Invalidf("the upload has no \"chart\" field")
 	}
 	ctx := domain.WithPusher(r.Context(), dialect.Caller(r).Name)
 	m, err := a.svc.Upload(ctx, proj, chart, prov, r.URL.Query().Get("force") == "true")
@@ -86,7 +86,7 @@ func bodyErr(err error, lim Limits) error {
 	case errors.Is(err, errSpoolTooLarge):
 		return domain.Errorf(errTooLarge, "the chart archive is over the %d-byte limit", lim.MaxArchiveSize)
 	}
-	return invalid("the upload is not a readable multipart body: %v", err)
+	return dialect.Invalidf("the upload is not a readable multipart body: %v", err)
 }
 
 var errSpoolTooLarge = errors.New("archive over the limit")
@@ -219,11 +219,11 @@ func (s *Service) deleteArtifact(ctx context.Context, repo, d string) error {
 func checkProv(prov []byte, m *Metadata, d digest.Digest) error {
 	text := string(prov)
 	if !strings.HasPrefix(strings.TrimSpace(text), "-----BEGIN PGP SIGNED MESSAGE-----") || !strings.Contains(text, "-----BEGIN PGP SIGNATURE-----") {
-		return invalid("the provenance file is not a PGP clear-signed document")
+		return dialect.Invalidf("the provenance file is not a PGP clear-signed document")
 	}
 	want := fmt.Sprintf("%s-%s.tgz: %s", m.Name, m.Version, d.String())
 	if !strings.Contains(text, want) {
-		return invalid("the provenance file does not sign this archive (want %q in its files)", want)
+		return dialect.Invalidf("the provenance file does not sign this archive (want %q in its files)", want)
 	}
 	return nil
 }

@@ -21,10 +21,10 @@ func (h *handler) resetAccount(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if body.Username == nil || *body.Username == "" {
-		return badParam("username is required")
+		return dialect.Invalidf("username is required")
 	}
 	if body.NewPassword == nil || *body.NewPassword == "" {
-		return badParam("new_password is required")
+		return dialect.Invalidf("new_password is required")
 	}
 	dialect.Subject(r).Target = *body.Username
 	if _, err := h.Auth.ResetCredential(r.Context(), dialect.Caller(r), *body.Username, *body.NewPassword); err != nil {

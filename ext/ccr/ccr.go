@@ -92,7 +92,7 @@ func Mount(r *mux.Router, core dialect.Core, cfg Config, charts ChartStore) erro
 		Errors: errorTable, Segment: decodeSegment, StrictJSON: true, MaxBody: maxBody,
 		Check: func(_ *http.Request, v dialect.Vars) error {
 			if !slices.Contains(ids, v["instance"]) {
-				return notFound("instance %q not found", dialect.Clip(v["instance"]))
+				return dialect.NotFoundf("instance %q not found", dialect.Clip(v["instance"]))
 			}
 			return nil
 		},
@@ -136,11 +136,11 @@ func (h *handler) routes() []dialect.Route {
 func decodeSegment(s string) (string, error) {
 	d, err := url.PathUnescape(s)
 	if err != nil {
-		return "", badParam("path segment %q is not validly escaped", dialect.Clip(s))
+		return "", dialect.Invalidf("path segment %q is not validly escaped", dialect.Clip(s))
 	}
 	d = strings.ReplaceAll(strings.ReplaceAll(d, "%2F", "/"), "%2f", "/")
 	if d == "" || d == "." || d == ".." {
-		return "", notFound("no CCR route for the path segment %q", d)
+		return "", dialect.NotFoundf("no CCR route for the path segment %q", d)
 	}
 	return d, nil
 }

@@ -93,7 +93,7 @@ var chartVersionRE = regexp.MustCompile(`^v?(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*)){0
 
 func validateChartName(name string) error {
 	if !chartNameRE.MatchString(name) {
-		return badParam("chartName %q is not a chart name (lowercase letters, digits, '-', '_', '.')", dialect.Clip(name))
+		return dialect.Invalidf("chartName %q is not a chart name (lowercase letters, digits, '-', '_', '.')", dialect.Clip(name))
 	}
 	return nil
 }
@@ -103,7 +103,7 @@ func validateChartName(name string) error {
 func splitChartFile(file string) (name, version string, err error) {
 	base, found := strings.CutSuffix(file, ".tgz")
 	if !found {
-		return "", "", badParam("fileName %q must be {name}-{version}.tgz", dialect.Clip(file))
+		return "", "", dialect.Invalidf("fileName %q must be {name}-{version}.tgz", dialect.Clip(file))
 	}
 	for i := 0; i < len(base); i++ {
 		if base[i] != '-' {
@@ -113,7 +113,7 @@ func splitChartFile(file string) (name, version string, err error) {
 			return base[:i], base[i+1:], nil
 		}
 	}
-	return "", "", badParam("fileName %q must be {name}-{version}.tgz with a SemVer version", dialect.Clip(file))
+	return "", "", dialect.Invalidf("fileName %q must be {name}-{version}.tgz with a SemVer version", dialect.Clip(file))
 }
 
 // DELETE .../projects/{projectName}/charts/{chartName}/delete: every
@@ -134,7 +134,7 @@ func (h *handler) deleteChart(w http.ResponseWriter, r *http.Request) error {
 	}
 	if err := store.DeleteChart(r.Context(), proj.Name, chart); err != nil {
 		if errors.Is(err, domain.ErrNotFound) {
-			return notFound("chart %s/%s not found", proj.Name, chart)
+			return dialect.NotFoundf("chart %s/%s not found", proj.Name, chart)
 		}
 		return err
 	}
@@ -159,7 +159,7 @@ func (h *handler) downloadChart(w http.ResponseWriter, r *http.Request) error {
 	rc, size, err := store.OpenChart(r.Context(), proj.Name, name, version)
 	if err != nil {
 		if errors.Is(err, domain.ErrNotFound) {
-			return notFound("chart %s/%s version %s not found", proj.Name, name, version)
+			return dialect.NotFoundf("chart %s/%s version %s not found", proj.Name, name, version)
 		}
 		return err
 	}

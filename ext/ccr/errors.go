@@ -27,22 +27,12 @@ const successMessage = "调用成功"
 
 // Error kinds of the dialect itself; core kinds come from domain and auth.
 var (
-	errParam    = errors.New("parameter error")
-	errNotFound = errors.New("not found")
 	errForbid   = errors.New("operation forbidden")
 	errNoCharts = errors.New("chart repository not available")
 )
 
 // Dialect failures are *domain.Error values of the kinds above, so one
 // table maps them together with the core's.
-
-func badParam(format string, args ...any) error {
-	return domain.Errorf(errParam, format, args...)
-}
-
-func notFound(format string, args ...any) error {
-	return domain.Errorf(errNotFound, format, args...)
-}
 
 func forbidden(format string, args ...any) error {
 	return domain.Errorf(errForbid, format, args...)
@@ -54,11 +44,11 @@ func forbidden(format string, args ...any) error {
 var errorTable = dialect.NewTable(
 	dialect.Faults(CodeInternal, CodeInternal),
 	dialect.Unauthenticated(CodeAuthFailed, "authentication failed: send HTTP Basic credentials or a berth token"),
-	dialect.Invalid(CodeParam, errParam),
+	dialect.Invalid(CodeParam),
 	dialect.Method(CodeForbid),
 	dialect.Denied(CodeDenied),
 	dialect.Rows(http.StatusForbidden, CodeForbid, errForbid, domain.ErrNotEmpty, domain.ErrQuotaExceeded, domain.ErrReferenced),
-	dialect.NotFound(CodeNotExists, "project not found", errNotFound),
+	dialect.NotFound(CodeNotExists, "project not found"),
 	dialect.Rows(http.StatusConflict, CodeAlreadyExists, domain.ErrAlreadyExists),
 	dialect.Rows(http.StatusNotImplemented, CodeInternal, errNoCharts),
 	dialect.Internal(http.StatusInternalServerError, CodeInternal, ""),

@@ -69,7 +69,7 @@ func parseList(q url.Values) (listParams, error) {
 		for _, k := range keys {
 			for _, v := range q[k] {
 				if seen != "" && v != val {
-					return "", badParam("%s is given more than once with different values", k)
+					return "", dialect.Invalidf("%s is given more than once with different values", k)
 				}
 				val, seen = v, k
 			}
@@ -83,7 +83,7 @@ func parseList(q url.Values) (listParams, error) {
 	}
 	if s != "" {
 		if out.NoPaging, err = strconv.ParseBool(s); err != nil {
-			return out, badParam("noPaging %q is not true or false", dialect.Clip(s))
+			return out, dialect.Invalidf("noPaging %q is not true or false", dialect.Clip(s))
 		}
 	}
 	if s, err = get("pageNo", "page"); err != nil {
@@ -92,10 +92,10 @@ func parseList(q url.Values) (listParams, error) {
 	if s != "" {
 		n, err := strconv.ParseInt(s, 10, 64)
 		if err != nil && !errors.Is(err, strconv.ErrRange) {
-			return out, badParam("pageNo %q is not an integer", dialect.Clip(s))
+			return out, dialect.Invalidf("pageNo %q is not an integer", dialect.Clip(s))
 		}
 		if err != nil || n > 1<<40 {
-			return out, badParam("pageNo %q is beyond any list", dialect.Clip(s))
+			return out, dialect.Invalidf("pageNo %q is beyond any list", dialect.Clip(s))
 		}
 		if n > 1 {
 			out.PageNo = int(n)
@@ -108,9 +108,9 @@ func parseList(q url.Values) (listParams, error) {
 		n, err := strconv.Atoi(s)
 		switch {
 		case err != nil:
-			return out, badParam("pageSize %q is not an integer between 1 and %d", dialect.Clip(s), MaxPageSize)
+			return out, dialect.Invalidf("pageSize %q is not an integer between 1 and %d", dialect.Clip(s), MaxPageSize)
 		case n < 0 || n > MaxPageSize:
-			return out, badParam("pageSize %d is not between 1 and %d", n, MaxPageSize)
+			return out, dialect.Invalidf("pageSize %d is not between 1 and %d", n, MaxPageSize)
 		case n > 0:
 			out.PageSize = n
 		}
@@ -119,7 +119,7 @@ func parseList(q url.Values) (listParams, error) {
 		return out, err
 	}
 	if len(s) > maxFilterLen || !utf8.ValidString(s) || strings.ContainsRune(s, 0) {
-		return out, badParam("nameHas must be valid UTF-8 of at most %d bytes", maxFilterLen)
+		return out, dialect.Invalidf("nameHas must be valid UTF-8 of at most %d bytes", maxFilterLen)
 	}
 	out.NameHas = strings.ToLower(s) // every name is lowercase
 	if out.NoPaging {
@@ -142,10 +142,10 @@ const (
 // validateRepositoryName applies the seed's rules for a new repository.
 func validateRepositoryName(name string) error {
 	if n := utf8.RuneCountInString(name); n < 2 || n > 64 {
-		return badParam("repositoryName must be 2 to 64 characters, not %d", n)
+		return dialect.Invalidf("repositoryName must be 2 to 64 characters, not %d", n)
 	}
 	if !repositoryNameRE.MatchString(name) {
-		return badParam("repositoryName %q may only hold lowercase letters, digits and the separators '.', '_', '-', '/', not at the start or end and not doubled", dialect.Clip(name))
+		return dialect.Invalidf("repositoryName %q may only hold lowercase letters, digits and the separators '.', '_', '-', '/', not at the start or end and not doubled", dialect.Clip(name))
 	}
 	return nil
 }
@@ -153,10 +153,10 @@ func validateRepositoryName(name string) error {
 // validateText bounds a free-text field (in characters).
 func validateText(field, s string, max int) error {
 	if !utf8.ValidString(s) || strings.ContainsRune(s, 0) {
-		return badParam("%s must be valid UTF-8 without NUL", field)
+		return dialect.Invalidf("%s must be valid UTF-8 without NUL", field)
 	}
 	if n := utf8.RuneCountInString(s); n > max {
-		return badParam("%s is %d characters, at most %d are allowed", field, n, max)
+		return dialect.Invalidf("%s is %d characters, at most %d are allowed", field, n, max)
 	}
 	return nil
 }

@@ -49,7 +49,7 @@ func mebibytes(n int64) int64 {
 // validateQuota accepts -1 (unlimited) or a positive number of bytes.
 func validateQuota(q int64) error {
 	if q != -1 && q < 1 {
-		return badParam("quota must be -1 (unlimited) or a positive number of bytes, not %d", q)
+		return dialect.Invalidf("quota must be -1 (unlimited) or a positive number of bytes, not %d", q)
 	}
 	return nil
 }
@@ -70,7 +70,7 @@ func (h *handler) createProject(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if body.Name == nil || *body.Name == "" {
-		return badParam("name is required")
+		return dialect.Invalidf("name is required")
 	}
 	spec := domain.ProjectSpec{Name: *body.Name, QuotaBytes: -1, Creator: p.Name}
 	if body.IsPublic != nil {

@@ -115,7 +115,7 @@ func (h *handler) createRepo(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if body.RepositoryName == nil || *body.RepositoryName == "" {
-		return badParam("repositoryName is required")
+		return dialect.Invalidf("repositoryName is required")
 	}
 	if err := validateRepositoryName(*body.RepositoryName); err != nil {
 		return err

@@ -20,6 +20,18 @@ var (
 	ErrCrossSite = errors.New("cross-origin request refused")
 )
 
+// Invalidf is bad input a dialect found (domain.ErrInvalid: 400 in every
+// table, through Invalid).
+func Invalidf(format string, args ...any) error {
+	return domain.Errorf(domain.ErrInvalid, format, args...)
+}
+
+// NotFoundf is something a dialect did not find (domain.ErrNotFound: 404
+// in every table, through NotFound).
+func NotFoundf(format string, args ...any) error {
+	return domain.Errorf(domain.ErrNotFound, format, args...)
+}
+
 // Row maps one kind of error to the dialect's answer.
 type Row[C any] struct {
 	// Kind is matched with errors.Is; nil matches everything and answers

@@ -12,7 +12,6 @@ import (
 // Dialect-local error kinds, mapped by the table below like the core's.
 var (
 	errBadParam = errors.New("bad parameter")
-	errNotFound = errors.New("not found")
 )
 
 // Dialect failures are *domain.Error values of the kinds above, so one
@@ -20,10 +19,6 @@ var (
 
 func badParam(format string, args ...any) error {
 	return domain.Errorf(errBadParam, format, args...)
-}
-
-func notFound(format string, args ...any) error {
-	return domain.Errorf(errNotFound, format, args...)
 }
 
 // errorTable is the dialect's one mapping of core and dialect errors to
@@ -34,7 +29,7 @@ var errorTable = dialect.NewTable(
 	dialect.Unauthenticated(0, "authentication required: send Basic credentials or a berth token"),
 	dialect.Invalid(0, errBadParam),
 	[]dialect.Row[int]{{Kind: dialect.ErrMethod, Status: http.StatusMethodNotAllowed, Message: "method not allowed"}},
-	dialect.NotFound(0, "project not found", errNotFound),
+	dialect.NotFound(0, "project not found"),
 	[]dialect.Row[int]{{Kind: auth.ErrDenied, Status: http.StatusForbidden, Message: "permission denied"}},
 	dialect.Denied(0, domain.ErrQuotaExceeded),
 	dialect.Rows(http.StatusConflict, 0, domain.ErrAlreadyExists, domain.ErrNotEmpty),

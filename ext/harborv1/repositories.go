@@ -262,7 +262,7 @@ func (a *api) resolveBare(ctx context.Context, p auth.Principal, name string) (s
 		if !p.Authenticated() {
 			return "", auth.ErrUnauthenticated // it may live in a private project
 		}
-		return "", notFound("repository %q not found; name it <project>/%s", name, name)
+		return "", dialect.NotFoundf("repository %q not found; name it <project>/%s", name, name)
 	case 1:
 		return found[0], nil
 	}
