@@ -17,6 +17,7 @@ import (
 
 	"github.com/berth-registry/berth/auth"
 	"github.com/berth-registry/berth/ext/dialect"
+	"github.com/berth-registry/berth/registry/domain"
 	"github.com/berth-registry/berth/registry/observe"
 )
 
@@ -94,6 +95,15 @@ func (a *api) authorize(r *http.Request, im image, action string) error {
 	}
 	_, err := a.Authorize(r, im.project, action)
 	return err
+}
+
+// repository authorizes action on the image's project and resolves the
+// image's repository once.
+func (a *api) repository(r *http.Request, im image, action string) (*domain.Repo, error) {
+	if err := a.authorize(r, im, action); err != nil {
+		return nil, err
+	}
+	return a.Dom.Repository(r.Context(), im.full())
 }
 
 // addr: GET /docker/ext/addr — the public registry host.

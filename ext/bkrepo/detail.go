@@ -23,10 +23,7 @@ func (a *api) manifest(w http.ResponseWriter, r *http.Request) error {
 	if err := validRef(ref); err != nil {
 		return err
 	}
-	if err := a.authorize(r, im, auth.ActionPull); err != nil {
-		return err
-	}
-	repo, err := a.Dom.Repository(r.Context(), im.full())
+	repo, err := a.repository(r, im, auth.ActionPull)
 	if err != nil {
 		return err
 	}
@@ -64,10 +61,7 @@ func (a *api) layer(w http.ResponseWriter, r *http.Request) error {
 	if _, err := domain.ParseDigest(ref); err != nil {
 		return err
 	}
-	if err := a.authorize(r, im, auth.ActionPull); err != nil {
-		return err
-	}
-	repo, err := a.Dom.Repository(r.Context(), im.full())
+	repo, err := a.repository(r, im, auth.ActionPull)
 	if err != nil {
 		return err
 	}
@@ -144,11 +138,8 @@ func (a *api) versionDetail(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := a.authorize(r, im, auth.ActionPull); err != nil {
-		return err
-	}
 	ctx := r.Context()
-	repo, err := a.Dom.Repository(ctx, im.full())
+	repo, err := a.repository(r, im, auth.ActionPull)
 	if err != nil {
 		return err
 	}

@@ -111,10 +111,7 @@ func (a *api) deletePackage(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := a.authorize(r, im, auth.ActionDelete); err != nil {
-		return err
-	}
-	repo, err := a.Dom.Repository(r.Context(), im.full())
+	repo, err := a.repository(r, im, auth.ActionDelete)
 	if err == nil {
 		err = repo.Delete(r.Context())
 	}

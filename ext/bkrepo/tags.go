@@ -43,11 +43,8 @@ func (a *api) listTags(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := a.authorize(r, im, auth.ActionPull); err != nil {
-		return err
-	}
 	ctx := r.Context()
-	repo, err := a.Dom.Repository(ctx, im.full())
+	repo, err := a.repository(r, im, auth.ActionPull)
 	if err != nil {
 		return err
 	}
@@ -91,10 +88,7 @@ func (a *api) deleteVersion(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	dialect.Subject(r).Tag = version
-	if err := a.authorize(r, im, auth.ActionDelete); err != nil {
-		return err
-	}
-	repo, err := a.Dom.Repository(r.Context(), im.full())
+	repo, err := a.repository(r, im, auth.ActionDelete)
 	if err == nil {
 		err = repo.DeleteTag(r.Context(), version)
 	}
@@ -118,11 +112,8 @@ func (a *api) setStage(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := a.authorize(r, im, auth.ActionPush); err != nil {
-		return err
-	}
 	ctx := r.Context()
-	repo, err := a.Dom.Repository(ctx, im.full())
+	repo, err := a.repository(r, im, auth.ActionPush)
 	if err != nil {
 		return err
 	}

@@ -145,6 +145,26 @@ func (h *handler) listArtifacts(w http.ResponseWriter, r *http.Request) error {
 	return h.ok(w, r, map[string]any{"page": lp.PageNo, "pageSize": lp.PageSize, "total": total, "artifacts": out})
 }
 
+// artifact authorizes action on the path's project, validates the
+// repository name and the digest or tag, and resolves the repository.
+func (h *handler) artifact(r *http.Request, action string) (domain.Project, *domain.Repo, string, error) {
+	ref := dialect.Var(r, "ref")
+	dialect.Subject(r).Digest = ref
+	proj, err := h.project(r, action)
+	if err != nil {
+		return proj, nil, ref, err
+	}
+	full, err := fullName(r)
+	if err == nil {
+		err = artifactRef(ref)
+	}
+	if err != nil {
+		return proj, nil, ref, err
+	}
+	repo, err := h.Dom.Repository(r.Context(), full)
+	return proj, repo, ref, err
+}
+
 // artifactRef validates the path's digest or tag.
 func artifactRef(ref string) error {
 	if strings.Contains(ref, ":") {
@@ -157,19 +177,7 @@ func artifactRef(ref string) error {
 // GET .../repositories/{repositoryName}/artifacts/{digest or tag}
 // (berth's addition, as Harbor has it): one artifact under "artifact".
 func (h *handler) getArtifact(w http.ResponseWriter, r *http.Request) error {
-	ref := dialect.Var(r, "ref")
-	proj, err := h.project(r, auth.ActionPull)
-	if err != nil {
-		return err
-	}
-	full, err := fullName(r)
-	if err != nil {
-		return err
-	}
-	if err := artifactRef(ref); err != nil {
-		return err
-	}
-	repo, err := h.Dom.Repository(r.Context(), full)
+	proj, repo, ref, err := h.artifact(r, auth.ActionPull)
 	if err != nil {
 		return err
 	}
@@ -184,19 +192,7 @@ func (h *handler) getArtifact(w http.ResponseWriter, r *http.Request) error {
 // artifact and every tag on it (a tag in place of the digest names the
 // artifact it points to).
 func (h *handler) deleteArtifact(w http.ResponseWriter, r *http.Request) error {
-	ref := dialect.Var(r, "ref")
-	dialect.Subject(r).Digest = ref
-	if _, err := h.project(r, auth.ActionDelete); err != nil {
-		return err
-	}
-	full, err := fullName(r)
-	if err != nil {
-		return err
-	}
-	if err := artifactRef(ref); err != nil {
-		return err
-	}
-	repo, err := h.Dom.Repository(r.Context(), full)
+	_, repo, ref, err := h.artifact(r, auth.ActionDelete)
 	if err != nil {
 		return err
 	}

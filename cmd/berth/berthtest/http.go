@@ -38,16 +38,22 @@ func BasicAuth(user, pw string) string {
 // user means anonymous) and returns the status and body.
 func APICall(t testing.TB, b *Berth, method, path, user, pw string, body any) (int, string) {
 	t.Helper()
-	var rd *bytes.Reader
+	return SendAs(t, JSONRequest(t, method, b.URL(path), body), user, pw)
+}
+
+// JSONRequest is a request with body as JSON (nil: none).
+func JSONRequest(t testing.TB, method, url string, body any) *http.Request {
+	t.Helper()
+	var data []byte
 	if body != nil {
-		js, _ := json.Marshal(body)
-		rd = bytes.NewReader(js)
-	} else {
-		rd = bytes.NewReader(nil)
+		data, _ = json.Marshal(body)
 	}
-	req, _ := http.NewRequest(method, b.URL(path), rd)
+	req, err := http.NewRequest(method, url, bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
 	req.Header.Set("Content-Type", "application/json")
-	return SendAs(t, req, user, pw)
+	return req
 }
 
 // SendAs sends req with Basic credentials, or none when user is "".

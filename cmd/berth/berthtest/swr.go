@@ -1,7 +1,6 @@
 package berthtest
 
 import (
-	"bytes"
 	"encoding/json"
 	"net/http"
 	"testing"
@@ -49,18 +48,7 @@ func Token(t testing.TB, b *Berth, user, pw string) string {
 // implicit credentials) and returns the status, headers and body.
 func SWRCall(t testing.TB, b *Berth, method, path string, hdr map[string]string, body any) (int, http.Header, string) {
 	t.Helper()
-	var rd *bytes.Reader
-	if body != nil {
-		js, _ := json.Marshal(body)
-		rd = bytes.NewReader(js)
-	} else {
-		rd = bytes.NewReader(nil)
-	}
-	req, err := http.NewRequest(method, b.URL(path), rd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
+	req := JSONRequest(t, method, b.URL(path), body)
 	for k, v := range hdr {
 		req.Header.Set(k, v)
 	}
