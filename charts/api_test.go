@@ -9,7 +9,6 @@ import (
 	"bytes"
 	"fmt"
 	"net/http"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -19,11 +18,8 @@ import (
 )
 
 // TestMain makes plain HTTP requests act as the admin of the berth they
-// address; anonymous requests use berthtest.AnonymousClient.
-func TestMain(m *testing.M) {
-	berthtest.InstallAuthTransport()
-	os.Exit(m.Run())
-}
+// address (berthtest.Main); anonymous ones use berthtest.AnonymousClient.
+func TestMain(m *testing.M) { berthtest.Main(m) }
 
 // Every hostile archive is refused with a clear error in Harbor's shape and
 // leaves nothing behind: no repository, no chart, no index entry.

@@ -2,7 +2,6 @@ package berthv1_test
 
 import (
 	"encoding/json"
-	"os"
 	"strings"
 	"testing"
 
@@ -11,11 +10,8 @@ import (
 )
 
 // TestMain makes plain HTTP requests act as the admin of the berth they
-// address; anonymous requests use berthtest.AnonymousClient.
-func TestMain(m *testing.M) {
-	berthtest.InstallAuthTransport()
-	os.Exit(m.Run())
-}
+// address (berthtest.Main); anonymous ones use berthtest.AnonymousClient.
+func TestMain(m *testing.M) { berthtest.Main(m) }
 
 const pw = "Member-pass-1"
 

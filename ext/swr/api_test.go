@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -23,11 +22,8 @@ import (
 )
 
 // TestMain makes plain HTTP requests act as the admin of the berth they
-// address; anonymous requests use berthtest.AnonymousClient.
-func TestMain(m *testing.M) {
-	berthtest.InstallAuthTransport()
-	os.Exit(m.Run())
-}
+// address (berthtest.Main); anonymous ones use berthtest.AnonymousClient.
+func TestMain(m *testing.M) { berthtest.Main(m) }
 
 func reversed(s []string) []string {
 	out := slices.Clone(s)

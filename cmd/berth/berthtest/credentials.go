@@ -85,3 +85,11 @@ func InstallAuthTransport() {
 	AnonymousClient = &http.Client{Transport: http.DefaultTransport}
 	http.DefaultTransport = &AuthTransport{Base: http.DefaultTransport}
 }
+
+// Main runs a test binary whose plain HTTP requests act as the admin of
+// every berth this package started (InstallAuthTransport): call it from
+// TestMain. Tests of anonymous access use AnonymousClient.
+func Main(m *testing.M) {
+	InstallAuthTransport()
+	os.Exit(m.Run())
+}
