@@ -5,7 +5,6 @@ import (
 	"strconv"
 
 	"github.com/berth-registry/berth/ext/dialect"
-	"github.com/berth-registry/berth/registry/domain"
 )
 
 // POST /gc[?dryRun=true]: a garbage-collection pass now (a dry run
@@ -32,7 +31,7 @@ func (a *api) gcRuns(w http.ResponseWriter, r *http.Request) error {
 	if v := r.URL.Query().Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 1000 {
-			return domain.Errorf(domain.ErrInvalid, "limit must be 1 to 1000, not %q", v)
+			return dialect.Invalidf("limit must be 1 to 1000, not %q", v)
 		}
 		limit = n
 	}

@@ -67,7 +67,7 @@ func invalidUnlessFault(err error) error {
 	if c := domain.Classify(err); errors.Is(c, domain.ErrUnavailable) || errors.Is(c, domain.ErrFull) {
 		return c
 	}
-	return domain.Errorf(domain.ErrInvalid, "%v", err)
+	return dialect.Invalidf("%v", err)
 }
 
 func (a *api) deletePolicy(w http.ResponseWriter, r *http.Request) error {
@@ -149,14 +149,14 @@ func pageAfter(r *http.Request) (int64, int, error) {
 	if v := q.Get("after"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n < 0 {
-			return 0, 0, domain.Errorf(domain.ErrInvalid, "after must be a sequence number")
+			return 0, 0, dialect.Invalidf("after must be a sequence number")
 		}
 		after = n
 	}
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 1000 {
-			return 0, 0, domain.Errorf(domain.ErrInvalid, "limit must be 1 to 1000")
+			return 0, 0, dialect.Invalidf("limit must be 1 to 1000")
 		}
 		limit = n
 	}
