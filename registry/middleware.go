@@ -70,13 +70,17 @@ func withRequestLog(log *slog.Logger, next http.Handler) http.Handler {
 			status = http.StatusOK
 		}
 		level := slog.LevelInfo
-		attrs := []slog.Attr{ // request_id and user: observe.Handler
+		attrs := []slog.Attr{ // built in one go: observe.Handler adds nothing
+			slog.String(observe.KeyRequestID, id),
 			slog.String("method", r.Method),
 			slog.String("path", truncate(r.URL.EscapedPath(), 1024)),
 			slog.Int("status", status),
 			slog.Int64("bytes", sw.bytes),
 			slog.Duration("duration", time.Since(start)),
 			slog.String("remote", r.RemoteAddr),
+		}
+		if u := observe.User(ctx); u != "" {
+			attrs = append(attrs, slog.String(observe.KeyUser, u))
 		}
 		switch {
 		case status >= 500:

@@ -5,6 +5,12 @@ import (
 	"log/slog"
 )
 
+// The keys Handler adds.
+const (
+	KeyRequestID = "request_id"
+	KeyUser      = "user"
+)
+
 // handler adds the request id and the user of the request a record is
 // logged for (its context) to the record.
 type handler struct{ next slog.Handler }
@@ -36,10 +42,24 @@ func (h handler) Enabled(ctx context.Context, l slog.Level) bool { return h.next
 
 func (h handler) Handle(ctx context.Context, rec slog.Record) error {
 	if r := from(ctx); r != nil {
-		rec = rec.Clone() // no shared state with the caller's record (Clone does not copy)
-		rec.AddAttrs(slog.String("request_id", r.id))
-		if u := r.user.Load(); u != nil {
-			rec.AddAttrs(slog.String("user", *u))
+		// A line that names them already (the access log, which builds its
+		// attributes in one go) is left as it is. The Logger made rec for
+		// this call alone: adding to it shares nothing.
+		hasID, hasUser := false, false
+		rec.Attrs(func(a slog.Attr) bool {
+			hasID = hasID || a.Key == KeyRequestID
+			hasUser = hasUser || a.Key == KeyUser
+			return true
+		})
+		u := r.user.Load()
+		switch {
+		case !hasID && !hasUser && u != nil:
+			rec.AddAttrs(slog.String(KeyRequestID, r.id), slog.String(KeyUser, *u))
+		case !hasID:
+			rec.AddAttrs(slog.String(KeyRequestID, r.id))
+		}
+		if hasID && !hasUser && u != nil {
+			rec.AddAttrs(slog.String(KeyUser, *u))
 		}
 	}
 	return h.next.Handle(ctx, rec)

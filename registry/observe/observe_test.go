@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"regexp"
+	"strings"
 	"testing"
 )
 
@@ -58,6 +59,12 @@ func TestHandler(t *testing.T) {
 	SetUser(ctx, "alice")
 	log.InfoContext(ctx, "after", "k", "v")
 	SetUser(context.Background(), "nobody") // no request: nothing to name
+	before := buf.Len()
+	log.LogAttrs(ctx, slog.LevelInfo, "named", slog.String(KeyRequestID, "id-1"), slog.String(KeyUser, "alice"))
+	if line := buf.String()[before:]; strings.Count(line, `"request_id"`) != 1 || strings.Count(line, `"user"`) != 1 {
+		t.Errorf("a line naming both got them again: %s", line)
+	}
+	buf.Truncate(before)
 	got := lines(t, &buf)
 	want := []map[string]any{
 		{"msg": "outside", "dialect": "x"},
