@@ -58,9 +58,9 @@ func (db *DB) putArtifactTx(ctx context.Context, tx *sql.Tx, projectID int64, re
 	err = h.QueryRow(`SELECT id FROM artifacts WHERE repository_id = ? AND digest = ?`, repoID, a.Digest).Scan(&a.ID)
 	if errors.Is(err, sql.ErrNoRows) {
 		// Inserted unless a concurrent push of the same digest won (then: updated).
-		inserted, keys, err := db.insertArtifact(ctx, tx, projectID, a, revive)
-		if err != nil || inserted {
-			return keys, err
+		inserted, keys, ierr := db.insertArtifact(ctx, tx, projectID, a, revive)
+		if ierr != nil || inserted {
+			return keys, ierr
 		}
 		err = h.QueryRow(`SELECT id FROM artifacts WHERE repository_id = ? AND digest = ?`, repoID, a.Digest).Scan(&a.ID)
 	}
@@ -229,85 +229,7 @@ func (db *DB) DeleteArtifact(ctx context.Context, repoID int64, digest string) e
 }
 
 func (db *DB) deleteArtifactTx(ctx context.Context, tx *sql.Tx, id, repoID int64) error {
-	if err := db.lockRepos(ctx, tx, repoID); err != nil {
-		return err
-	}
-	var projectID int64
-	var repo, artDigest string
-	if err := tx.QueryRowContext(ctx, db.q(`SELECT r.project_id, r.name, a.digest FROM artifacts a JOIN repositories r ON r.id = a.repository_id WHERE a.id = ?`), id).Scan(&projectID, &repo, &artDigest); err != nil {
-		return err
-	}
-	digests, err := column[string](ctx, tx, db.q(`SELECT digest FROM artifact_blobs WHERE artifact_id = ?`), id)
-	if err != nil {
-		return err
-	}
-	childDigests, err := column[string](ctx, tx, db.q(`SELECT child_digest FROM artifact_references WHERE parent_id = ?`), id)
-	if err != nil {
-		return err
-	}
-	if hasTagGuard(ctx) {
-		tagNames, err := column[string](ctx, tx, db.q(`SELECT name FROM tags WHERE artifact_id = ?`), id)
-		if err != nil {
-			return err
-		}
-		for _, t := range tagNames {
-			if err := guardTag(ctx, repo, t); err != nil {
-				return err
-			}
-		}
-	}
-	if err := db.queueAfterDelete(ctx, tx, repo, artDigest, digests, childDigests); err != nil {
-		return err
-	}
-	var freed int64
-	for _, d := range digests {
-		var refs, size int64
-		err := tx.QueryRowContext(ctx, db.q(`UPDATE project_blobs SET refs = refs - 1 WHERE project_id = ? AND digest = ? RETURNING refs, size`), projectID, d).Scan(&refs, &size)
-		if errors.Is(err, sql.ErrNoRows) {
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		if refs <= 0 {
-			if _, err := tx.ExecContext(ctx, db.q(`DELETE FROM project_blobs WHERE project_id = ? AND digest = ?`), projectID, d); err != nil {
-				return err
-			}
-			freed += size
-		}
-	}
-	if freed != 0 {
-		if _, err := tx.ExecContext(ctx, db.q(`UPDATE projects SET storage_used = storage_used - ? WHERE id = ?`), freed, projectID); err != nil {
-			return err
-		}
-	}
-	var tags int64
-	var listed boolish
-	if err := tx.QueryRowContext(ctx, db.q(`SELECT (SELECT count(*) FROM tags WHERE artifact_id = ?), listed FROM artifacts WHERE id = ?`), id, id).Scan(&tags, &listed); err != nil {
-		return err
-	}
-	children, err := column[int64](ctx, tx, db.q(`SELECT child_id FROM artifact_references WHERE parent_id = ? AND child_id IS NOT NULL`), id)
-	if err != nil {
-		return err
-	}
-	if _, err := tx.ExecContext(ctx, db.q(`DELETE FROM artifacts WHERE id = ?`), id); err != nil {
-		return err
-	}
-	unlisted := int64(0)
-	if listed {
-		unlisted = 1
-	}
-	if _, err = tx.ExecContext(ctx, db.q(`UPDATE repositories SET artifact_count = artifact_count - 1, listed_count = listed_count - ?, tag_count = tag_count - ? WHERE id = ?`), unlisted, tags, repoID); err != nil {
-		return err
-	}
-	if err := db.relist(ctx, tx, children...); err != nil { // they may stand alone now
-		return err
-	}
-	// A repository its last artifact leaves is gone (as in Harbor): from the
-	// catalog and every list. A push re-creates it.
-	_, err = tx.ExecContext(ctx, db.q(`DELETE FROM repositories WHERE id = ? AND artifact_count <= 0
-		AND NOT EXISTS (SELECT 1 FROM artifacts a WHERE a.repository_id = repositories.id)`), repoID)
-	return err
+	return db.deleteArtifactsTx(ctx, tx, repoID, []int64{id})
 }
 
 // GetArtifact returns an artifact by digest with its tags, references and blobs.

@@ -111,63 +111,7 @@ func (db *DB) DeleteManifest(ctx context.Context, repo, digest, owner string) (R
 }
 
 func (db *DB) deleteManifestTx(ctx context.Context, tx *sql.Tx, repo, digest, owner string) (Removed, error) {
-	var out Removed
-	repoID, err := db.repoID(ctx, tx, repo)
-	if err != nil {
-		return out, err
-	}
-	if _, err := db.artifactID(ctx, tx, repoID, digest); err != nil {
-		return out, err
-	}
-	queue := []string{digest}
-	seen := map[string]bool{digest: true}
-	for len(queue) > 0 {
-		d := queue[0]
-		queue = queue[1:]
-		id, err := db.artifactID(ctx, tx, repoID, d)
-		if errors.Is(err, ErrNotFound) {
-			continue // a referrer whose subject listing raced; nothing to remove
-		}
-		if err != nil {
-			return out, err
-		}
-		tags, err := column[string](ctx, tx, db.q(`SELECT name FROM tags WHERE artifact_id = ?`), id)
-		if err != nil {
-			return out, err
-		}
-		aliases, err := column[string](ctx, tx, db.q(`SELECT alias FROM digest_aliases WHERE repository = ? AND kind = ? AND digest = ?`), repo, AliasManifest, d)
-		if err != nil {
-			return out, err
-		}
-		refs, err := column[string](ctx, tx, db.q(`SELECT digest FROM artifacts WHERE repository_id = ? AND subject_digest IN (?`+repeatArg(len(aliases))+`)`),
-			append([]any{repoID, d}, anySlice(aliases)...)...)
-		if err != nil {
-			return out, err
-		}
-		if err := db.deleteArtifactTx(ctx, tx, id, repoID); err != nil {
-			return out, err
-		}
-		if _, err := tx.ExecContext(ctx, db.q(`DELETE FROM digest_aliases WHERE repository = ? AND kind = ? AND digest = ?`), repo, AliasManifest, d); err != nil {
-			return out, err
-		}
-		out.Digests = append(out.Digests, d)
-		out.Aliases = append(out.Aliases, aliases...)
-		out.Tags = append(out.Tags, tags...)
-		for _, r := range refs {
-			if !seen[r] {
-				seen[r] = true
-				queue = append(queue, r)
-			}
-		}
-	}
-	for _, d := range append(append([]string{}, out.Digests...), out.Aliases...) {
-		out.Keys = append(out.Keys, SyncKey{repo, SyncManifest, d})
-	}
-	for _, t := range out.Tags {
-		out.Keys = append(out.Keys, SyncKey{repo, SyncTag, t})
-	}
-	out.SyncIDs, err = db.addSyncTx(ctx, tx, owner, out.Keys...)
-	return out, err
+	return db.deleteManifestsTx(ctx, tx, repo, []string{digest}, owner)
 }
 
 // TagTarget is the digest repo's tag points at (ErrNotFound).
@@ -212,14 +156,6 @@ func (db *DB) repoID(ctx context.Context, q querier, name string) (int64, error)
 		return 0, fmt.Errorf("repository %s: %w", name, ErrNotFound)
 	}
 	return id, err
-}
-
-func repeatArg(n int) string {
-	s := ""
-	for range n {
-		s += ", ?"
-	}
-	return s
 }
 
 func anySlice(ss []string) []any {

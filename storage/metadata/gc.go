@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 )
@@ -172,22 +173,36 @@ func (db *DB) queueAfterDelete(ctx context.Context, tx *sql.Tx, repo, artDigest 
 	return nil
 }
 
-// queueUntagged queues the review of a manifest a change left without tags.
-func (db *DB) queueUntagged(ctx context.Context, tx *sql.Tx, repoID, artID int64) error {
-	if !db.untaggedReviews || artID == 0 {
+// queueUntagged queues the reviews of manifests (artifacts artIDs of the
+// repository repoID) a change left without tags.
+func (db *DB) queueUntagged(ctx context.Context, tx *sql.Tx, repoID int64, artIDs ...int64) error {
+	if !db.untaggedReviews {
 		return nil
 	}
-	var repo, digest string
-	var tags int64
-	err := tx.QueryRowContext(ctx, db.q(`SELECT r.name, a.digest, (SELECT count(*) FROM tags t WHERE t.artifact_id = a.id)
-		FROM artifacts a JOIN repositories r ON r.id = a.repository_id WHERE a.id = ? AND a.repository_id = ?`), artID, repoID).Scan(&repo, &digest, &tags)
-	if errors.Is(err, sql.ErrNoRows) || (err == nil && tags > 0) {
+	ids := slices.DeleteFunc(slices.Clone(artIDs), func(id int64) bool { return id == 0 })
+	if len(ids) == 0 {
 		return nil
 	}
+	var repo string
+	var digests []string
+	err := db.queryIn(ctx, tx, `SELECT r.name, a.digest FROM artifacts a JOIN repositories r ON r.id = a.repository_id
+		WHERE a.repository_id = ? AND a.id IN (%s) AND NOT EXISTS (SELECT 1 FROM tags t WHERE t.artifact_id = a.id)`,
+		[]any{repoID}, idArgs(ids), func(r *sql.Rows) error {
+			var d string
+			err := r.Scan(&repo, &d)
+			digests = append(digests, d)
+			return err
+		})
 	if err != nil {
 		return err
 	}
-	return db.queueReview(ctx, tx, ReviewManifest, repo, digest)
+	slices.Sort(digests)
+	for _, d := range slices.Compact(digests) {
+		if err := db.queueReview(ctx, tx, ReviewManifest, repo, d); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // LinkedBlob is the canonical digest of the blob repo links under digest
@@ -205,8 +220,14 @@ func (db *DB) LinkedBlob(ctx context.Context, repo, digest string) (string, erro
 }
 
 // TouchLink restarts the review of repo's link of a blob (a client found
-// it there and is about to refer to it).
-func (db *DB) TouchLink(ctx context.Context, repo, digest string) error {
-	_, err := db.hot(ctx, db.sql).Exec(`UPDATE repository_blobs SET linked_at = ? WHERE repository = ? AND digest = ?`, millis(time.Now()), repo, digest)
-	return err
+// it there and is about to refer to it). It reports whether the index
+// still has the link: a collector that removed it meanwhile (its storage
+// copy goes next) wins, and the blob is not in the repository.
+func (db *DB) TouchLink(ctx context.Context, repo, digest string) (bool, error) {
+	res, err := db.hot(ctx, db.sql).Exec(`UPDATE repository_blobs SET linked_at = ? WHERE repository = ? AND digest = ?`, millis(time.Now()), repo, digest)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n > 0, err
 }

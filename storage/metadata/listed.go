@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 )
 
 // An artifact is listed, an artifact of its own in the management lists,
@@ -16,35 +18,51 @@ import (
 // relist recomputes the listed flag of the artifacts ids (gone ones are
 // skipped) and moves their repositories' listed_count by what changed.
 func (db *DB) relist(ctx context.Context, tx *sql.Tx, ids ...int64) error {
-	seen := map[int64]bool{}
-	for _, id := range ids {
-		if id == 0 || seen[id] {
-			continue
-		}
-		seen[id] = true
-		var repoID int64
+	ids = slices.DeleteFunc(slices.Clone(ids), func(id int64) bool { return id == 0 })
+	if len(ids) == 0 {
+		return nil
+	}
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	type change struct {
+		id, repoID int64
+		now        bool
+	}
+	var changes []change
+	err := db.queryIn(ctx, tx, `SELECT id, repository_id, listed,
+		NOT EXISTS (SELECT 1 FROM artifact_references r WHERE r.child_id = a.id)
+		OR EXISTS (SELECT 1 FROM tags t WHERE t.artifact_id = a.id)
+		FROM artifacts a WHERE a.id IN (%s)`, nil, idArgs(ids), func(r *sql.Rows) error {
+		var c change
 		var was, now boolish
-		err := tx.QueryRowContext(ctx, db.q(`SELECT repository_id, listed,
-			NOT EXISTS (SELECT 1 FROM artifact_references r WHERE r.child_id = a.id)
-			OR EXISTS (SELECT 1 FROM tags t WHERE t.artifact_id = a.id)
-			FROM artifacts a WHERE a.id = ?`), id).Scan(&repoID, &was, &now)
-		if errors.Is(err, sql.ErrNoRows) {
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("metadata: relist: %w", err)
-		}
-		if was == now {
-			continue
-		}
-		delta := int64(1)
-		if !now {
-			delta = -1
-		}
-		if _, err := tx.ExecContext(ctx, db.q(`UPDATE artifacts SET listed = ? WHERE id = ?`), bool(now), id); err != nil {
+		if err := r.Scan(&c.id, &c.repoID, &was, &now); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, db.q(`UPDATE repositories SET listed_count = listed_count + ? WHERE id = ?`), delta, repoID); err != nil {
+		if was != now {
+			c.now = bool(now)
+			changes = append(changes, c)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("metadata: relist: %w", err)
+	}
+	delta := map[int64]int64{}
+	for _, c := range changes {
+		if _, err := tx.ExecContext(ctx, db.q(`UPDATE artifacts SET listed = ? WHERE id = ?`), c.now, c.id); err != nil {
+			return err
+		}
+		if c.now {
+			delta[c.repoID]++
+		} else {
+			delta[c.repoID]--
+		}
+	}
+	for _, repoID := range slices.Sorted(maps.Keys(delta)) {
+		if delta[repoID] == 0 {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, db.q(`UPDATE repositories SET listed_count = listed_count + ? WHERE id = ?`), delta[repoID], repoID); err != nil {
 			return err
 		}
 	}

@@ -210,8 +210,8 @@ func (db *DB) DeleteRepository(ctx context.Context, id int64) error {
 		if err != nil {
 			return err
 		}
-		for _, a := range ids {
-			if err := db.deleteArtifactTx(ctx, tx, a, id); err != nil {
+		if len(ids) > 0 {
+			if err := db.deleteArtifactsTx(ctx, tx, id, ids); err != nil {
 				return err
 			}
 		}

@@ -75,28 +75,39 @@ func (db *DB) RemoveTags(ctx context.Context, repo string, tags []RetentionTag, 
 		if err != nil {
 			return err
 		}
-		var keys []SyncKey
-		for _, t := range tags {
-			var push int64
-			var digest string
-			err := tx.QueryRowContext(ctx, db.q(`SELECT t.push_time, a.digest FROM tags t JOIN artifacts a ON a.id = t.artifact_id
-				WHERE t.id = ? AND t.repository_id = ? AND t.name = ?`), t.ID, repoID, t.Name).Scan(&push, &digest)
-			if errors.Is(err, sql.ErrNoRows) || (err == nil && (push != millis(t.PushTime) || digest != t.Digest)) {
-				changed++
-				continue
-			}
-			if err != nil {
-				return err
-			}
-			if err := db.deleteTagTx(ctx, tx, repoID, t.Name); errors.Is(err, ErrNotFound) {
-				changed++
-				continue
-			} else if err != nil {
-				return err
-			}
-			keys = append(keys, SyncKey{repo, SyncTag, t.Name})
+		if err := db.lockRepos(ctx, tx, repoID); err != nil { // the rows read below stay as read
+			return err
 		}
-		ids, err := db.addSyncTx(ctx, tx, owner, keys...)
+		weighed := map[int64]RetentionTag{}
+		ids := make([]int64, len(tags))
+		for i, t := range tags {
+			weighed[t.ID], ids[i] = t, t.ID
+		}
+		var names []string
+		if err := db.queryIn(ctx, tx, `SELECT t.id, t.name, t.push_time, a.digest FROM tags t JOIN artifacts a ON a.id = t.artifact_id
+			WHERE t.repository_id = ? AND t.id IN (%s)`, []any{repoID}, idArgs(ids), func(r *sql.Rows) error {
+			var id, push int64
+			var name, digest string
+			if err := r.Scan(&id, &name, &push, &digest); err != nil {
+				return err
+			}
+			if w := weighed[id]; w.Name == name && millis(w.PushTime) == push && w.Digest == digest {
+				names = append(names, name)
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		deleted, err := db.deleteTagsTx(ctx, tx, repoID, names)
+		if err != nil {
+			return err
+		}
+		changed = len(tags) - len(deleted)
+		keys := make([]SyncKey, len(deleted))
+		for i, name := range deleted {
+			keys[i] = SyncKey{repo, SyncTag, name}
+		}
+		ids, err = db.addSyncTx(ctx, tx, owner, keys...)
 		for i, id := range ids {
 			rows = append(rows, Sync{SyncKey: keys[i], ID: id})
 		}
@@ -120,33 +131,28 @@ func (db *DB) RemoveUntagged(ctx context.Context, repo string, digests []string,
 		if err != nil {
 			return err
 		}
-		for _, d := range digests {
-			var held boolish
-			err := tx.QueryRowContext(ctx, db.q(`SELECT EXISTS (SELECT 1 FROM tags t WHERE t.artifact_id = a.id)
-				OR EXISTS (SELECT 1 FROM artifact_references ref JOIN artifacts p ON p.id = ref.parent_id
-					WHERE p.repository_id = a.repository_id AND ref.child_digest = a.digest)
-				OR (a.subject_digest <> '' AND EXISTS (SELECT 1 FROM artifacts s WHERE s.repository_id = a.repository_id AND s.digest = a.subject_digest))
-				FROM artifacts a WHERE a.repository_id = ? AND a.digest = ?`), repoID, d).Scan(&held)
-			if errors.Is(err, sql.ErrNoRows) || (err == nil && bool(held)) {
-				continue
-			}
-			if err != nil {
-				return err
-			}
-			r, err := db.deleteManifestTx(ctx, tx, repo, d, owner)
-			if errors.Is(err, ErrNotFound) {
-				continue // its repository went with an earlier manifest of the batch
-			}
-			if err != nil {
-				return err
-			}
-			all.Digests = append(all.Digests, r.Digests...)
-			all.Aliases = append(all.Aliases, r.Aliases...)
-			all.Tags = append(all.Tags, r.Tags...)
-			all.Keys = append(all.Keys, r.Keys...)
-			all.SyncIDs = append(all.SyncIDs, r.SyncIDs...)
+		if err := db.lockRepos(ctx, tx, repoID); err != nil {
+			return err
 		}
-		return nil
+		var loose []string
+		if err := db.queryIn(ctx, tx, `SELECT a.digest FROM artifacts a WHERE a.repository_id = ? AND a.digest IN (%s)
+			AND NOT EXISTS (SELECT 1 FROM tags t WHERE t.artifact_id = a.id)
+			AND NOT EXISTS (SELECT 1 FROM artifact_references ref JOIN artifacts p ON p.id = ref.parent_id
+				WHERE p.repository_id = a.repository_id AND ref.child_digest = a.digest)
+			AND NOT (a.subject_digest <> '' AND EXISTS (SELECT 1 FROM artifacts s WHERE s.repository_id = a.repository_id AND s.digest = a.subject_digest))`,
+			[]any{repoID}, anySlice(digests), func(r *sql.Rows) error {
+				var d string
+				err := r.Scan(&d)
+				loose = append(loose, d)
+				return err
+			}); err != nil {
+			return err
+		}
+		if len(loose) == 0 {
+			return nil
+		}
+		all, err = db.deleteManifestsTx(ctx, tx, repo, loose, owner)
+		return err
 	})
 	return all, err
 }

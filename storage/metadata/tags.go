@@ -113,31 +113,11 @@ func (db *DB) DeleteTag(ctx context.Context, repoID int64, name string) error {
 }
 
 func (db *DB) deleteTagTx(ctx context.Context, tx *sql.Tx, repoID int64, name string) error {
-	if err := db.lockRepos(ctx, tx, repoID); err != nil {
-		return err
+	deleted, err := db.deleteTagsTx(ctx, tx, repoID, []string{name})
+	if err == nil && len(deleted) == 0 {
+		err = fmt.Errorf("tag %s: %w", name, ErrNotFound)
 	}
-	var artID int64
-	err := tx.QueryRowContext(ctx, db.q(`SELECT artifact_id FROM tags WHERE repository_id = ? AND name = ?`), repoID, name).Scan(&artID)
-	if errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("tag %s: %w", name, ErrNotFound)
-	}
-	if err != nil {
-		return err
-	}
-	if err := db.guardRepoTags(ctx, tx, repoID, name); err != nil {
-		return err
-	}
-	res, err := tx.ExecContext(ctx, db.q(`DELETE FROM tags WHERE repository_id = ? AND name = ?`), repoID, name)
-	if err := affected(res, err, "tag", name); err != nil {
-		return err
-	}
-	if _, err = tx.ExecContext(ctx, db.q(`UPDATE repositories SET tag_count = tag_count - 1 WHERE id = ?`), repoID); err != nil {
-		return err
-	}
-	if err := db.queueUntagged(ctx, tx, repoID, artID); err != nil {
-		return err
-	}
-	return db.relist(ctx, tx, artID) // a child untagged is listed no more
+	return err
 }
 
 // GetTag returns one tag with its artifact digest.

@@ -1,0 +1,357 @@
+package metadata
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+)
+
+// The deletes are set-based: each takes any number of rows of one
+// repository in a handful of statements, and the single-row paths (a tag
+// or manifest delete through an API) call them with one row. A retention
+// run removing a million tags and a docker client deleting one go through
+// the same code.
+
+// inChunk is how many values an IN list holds at most.
+const inChunk = 500
+
+// queryIn runs query, whose "(%s)" is an IN list, over list in chunks,
+// with pre as the arguments before the list, calling scan on every row.
+func (db *DB) queryIn(ctx context.Context, q querier, query string, pre, list []any, scan func(*sql.Rows) error) error {
+	for start := 0; start < len(list); start += inChunk {
+		part := list[start:min(start+inChunk, len(list))]
+		rows, err := q.QueryContext(ctx, db.q(fmt.Sprintf(query, placeholders(len(part)))), append(slices.Clone(pre), part...)...)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			if err := scan(rows); err != nil {
+				rows.Close()
+				return err
+			}
+		}
+		if err := rows.Close(); err != nil {
+			return err
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// execIn runs a statement whose "(%s)" is an IN list over list in chunks.
+func (db *DB) execIn(ctx context.Context, q querier, stmt string, pre, list []any) error {
+	for start := 0; start < len(list); start += inChunk {
+		part := list[start:min(start+inChunk, len(list))]
+		if _, err := q.ExecContext(ctx, db.q(fmt.Sprintf(stmt, placeholders(len(part)))), append(slices.Clone(pre), part...)...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func idArgs(ids []int64) []any {
+	out := make([]any, len(ids))
+	for i, id := range ids {
+		out[i] = id
+	}
+	return out
+}
+
+// deleteArtifactsTx deletes the artifacts ids of repository repoID (ids
+// gone or of another repository are skipped) with what hangs on them:
+// their tags (the guard asked first), the project's accounting of their
+// blobs, reviews of what they may leave unused, the listed flags of their
+// children, and the repository when its last artifact goes. ErrNotFound
+// when none of them was there.
+func (db *DB) deleteArtifactsTx(ctx context.Context, tx *sql.Tx, repoID int64, ids []int64) error {
+	if err := db.lockRepos(ctx, tx, repoID); err != nil {
+		return err
+	}
+	var projectID int64
+	var repo string
+	err := tx.QueryRowContext(ctx, db.q(`SELECT project_id, name FROM repositories WHERE id = ?`), repoID).Scan(&projectID, &repo)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("repository %d: %w", repoID, ErrNotFound)
+	}
+	if err != nil {
+		return err
+	}
+	type art struct {
+		digest          string
+		listed          bool
+		tags            int64
+		blobs, children []string
+	}
+	arts := map[int64]*art{}
+	var found []int64
+	err = db.queryIn(ctx, tx, `SELECT a.id, a.digest, a.listed, (SELECT count(*) FROM tags t WHERE t.artifact_id = a.id)
+		FROM artifacts a WHERE a.repository_id = ? AND a.id IN (%s)`, []any{repoID}, idArgs(ids), func(r *sql.Rows) error {
+		var id int64
+		var a art
+		var listed boolish
+		if err := r.Scan(&id, &a.digest, &listed, &a.tags); err != nil {
+			return err
+		}
+		a.listed = bool(listed)
+		arts[id] = &a
+		found = append(found, id)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if len(found) == 0 {
+		return fmt.Errorf("artifact: %w", ErrNotFound)
+	}
+	slices.Sort(found)
+	args := idArgs(found)
+	if err := db.queryIn(ctx, tx, `SELECT artifact_id, digest FROM artifact_blobs WHERE artifact_id IN (%s)`, nil, args, func(r *sql.Rows) error {
+		var id int64
+		var d string
+		err := r.Scan(&id, &d)
+		arts[id].blobs = append(arts[id].blobs, d)
+		return err
+	}); err != nil {
+		return err
+	}
+	var childIDs []int64
+	if err := db.queryIn(ctx, tx, `SELECT parent_id, child_digest, child_id FROM artifact_references WHERE parent_id IN (%s)`, nil, args, func(r *sql.Rows) error {
+		var id int64
+		var d string
+		var child sql.NullInt64
+		err := r.Scan(&id, &d, &child)
+		arts[id].children = append(arts[id].children, d)
+		if child.Valid {
+			childIDs = append(childIDs, child.Int64)
+		}
+		return err
+	}); err != nil {
+		return err
+	}
+	if hasTagGuard(ctx) {
+		if err := db.queryIn(ctx, tx, `SELECT name FROM tags WHERE artifact_id IN (%s)`, nil, args, func(r *sql.Rows) error {
+			var name string
+			if err := r.Scan(&name); err != nil {
+				return err
+			}
+			return guardTag(ctx, repo, name)
+		}); err != nil {
+			return err
+		}
+	}
+	uses := map[string]int64{}
+	var listed, tags int64
+	for _, id := range found {
+		a := arts[id]
+		if err := db.queueAfterDelete(ctx, tx, repo, a.digest, a.blobs, a.children); err != nil {
+			return err
+		}
+		for _, d := range a.blobs {
+			uses[d]++
+		}
+		if a.listed {
+			listed++
+		}
+		tags += a.tags
+	}
+	if err := db.releaseBlobsTx(ctx, tx, projectID, uses); err != nil {
+		return err
+	}
+	if err := db.execIn(ctx, tx, `DELETE FROM artifacts WHERE id IN (%s)`, nil, args); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, db.q(`UPDATE repositories SET artifact_count = artifact_count - ?, listed_count = listed_count - ?,
+		tag_count = tag_count - ? WHERE id = ?`), len(found), listed, tags, repoID); err != nil {
+		return err
+	}
+	if err := db.relist(ctx, tx, childIDs...); err != nil { // they may stand alone now
+		return err
+	}
+	// A repository its last artifact leaves is gone (as in Harbor): from the
+	// catalog and every list. A push re-creates it.
+	_, err = tx.ExecContext(ctx, db.q(`DELETE FROM repositories WHERE id = ? AND artifact_count <= 0
+		AND NOT EXISTS (SELECT 1 FROM artifacts a WHERE a.repository_id = repositories.id)`), repoID)
+	return err
+}
+
+// releaseBlobsTx takes uses (blob digest: how many deleted artifacts used
+// it) off the project's accounting, dropping the blobs it no longer uses
+// from its storage_used.
+func (db *DB) releaseBlobsTx(ctx context.Context, tx *sql.Tx, projectID int64, uses map[string]int64) error {
+	byCount := map[int64][]string{}
+	for d, n := range uses {
+		byCount[n] = append(byCount[n], d)
+	}
+	var gone []any
+	var freed int64
+	for _, n := range slices.Sorted(maps.Keys(byCount)) {
+		digests := byCount[n]
+		slices.Sort(digests) // one lock order
+		err := db.queryIn(ctx, tx, `UPDATE project_blobs SET refs = refs - ? WHERE project_id = ? AND digest IN (%s) RETURNING digest, refs, size`,
+			[]any{n, projectID}, anySlice(digests), func(r *sql.Rows) error {
+				var d string
+				var refs, size int64
+				if err := r.Scan(&d, &refs, &size); err != nil {
+					return err
+				}
+				if refs <= 0 {
+					gone = append(gone, d)
+					freed += size
+				}
+				return nil
+			})
+		if err != nil {
+			return err
+		}
+	}
+	if err := db.execIn(ctx, tx, `DELETE FROM project_blobs WHERE project_id = ? AND refs <= 0 AND digest IN (%s)`, []any{projectID}, gone); err != nil {
+		return err
+	}
+	if freed != 0 {
+		if _, err := tx.ExecContext(ctx, db.q(`UPDATE projects SET storage_used = storage_used - ? WHERE id = ?`), freed, projectID); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// deleteManifestsTx removes manifests of repo (those not indexed are
+// skipped) with, as Harbor does with accessories, every manifest whose
+// subject they are, recursively, and every tag on them; it records the
+// storage sync rows. ErrNotFound when none of digests is indexed.
+func (db *DB) deleteManifestsTx(ctx context.Context, tx *sql.Tx, repo string, digests []string, owner string) (Removed, error) {
+	var out Removed
+	repoID, err := db.repoID(ctx, tx, repo)
+	if err != nil {
+		return out, err
+	}
+	seen := map[string]bool{}
+	var level []string
+	for _, d := range digests {
+		if !seen[d] {
+			seen[d] = true
+			level = append(level, d)
+		}
+	}
+	for first := true; len(level) > 0; first = false {
+		ids := map[string]int64{}
+		if err := db.queryIn(ctx, tx, `SELECT id, digest FROM artifacts WHERE repository_id = ? AND digest IN (%s)`, []any{repoID}, anySlice(level), func(r *sql.Rows) error {
+			var id int64
+			var d string
+			err := r.Scan(&id, &d)
+			ids[d] = id
+			return err
+		}); err != nil {
+			return out, err
+		}
+		if len(ids) == 0 {
+			if first {
+				return out, fmt.Errorf("artifact %s: %w", digests[0], ErrNotFound)
+			}
+			break
+		}
+		var found []string
+		var idList []any
+		for _, d := range level { // the order asked, referrers after their subjects
+			if id, ok := ids[d]; ok {
+				found = append(found, d)
+				idList = append(idList, id)
+			}
+		}
+		if err := db.queryIn(ctx, tx, `SELECT name FROM tags WHERE artifact_id IN (%s)`, nil, idList, func(r *sql.Rows) error {
+			var name string
+			err := r.Scan(&name)
+			out.Tags = append(out.Tags, name)
+			return err
+		}); err != nil {
+			return out, err
+		}
+		var aliases []string
+		if err := db.queryIn(ctx, tx, `SELECT alias FROM digest_aliases WHERE repository = ? AND kind = ? AND digest IN (%s)`,
+			[]any{repo, AliasManifest}, anySlice(found), func(r *sql.Rows) error {
+				var a string
+				err := r.Scan(&a)
+				aliases = append(aliases, a)
+				return err
+			}); err != nil {
+			return out, err
+		}
+		var next []string
+		if err := db.queryIn(ctx, tx, `SELECT digest FROM artifacts WHERE repository_id = ? AND subject_digest IN (%s)`,
+			[]any{repoID}, anySlice(append(slices.Clone(found), aliases...)), func(r *sql.Rows) error {
+				var d string
+				if err := r.Scan(&d); err != nil {
+					return err
+				}
+				if !seen[d] {
+					seen[d] = true
+					next = append(next, d)
+				}
+				return nil
+			}); err != nil {
+			return out, err
+		}
+		artIDs := make([]int64, len(idList))
+		for i, id := range idList {
+			artIDs[i] = id.(int64)
+		}
+		if err := db.deleteArtifactsTx(ctx, tx, repoID, artIDs); err != nil {
+			return out, err
+		}
+		if err := db.execIn(ctx, tx, `DELETE FROM digest_aliases WHERE repository = ? AND kind = ? AND digest IN (%s)`,
+			[]any{repo, AliasManifest}, anySlice(found)); err != nil {
+			return out, err
+		}
+		out.Digests = append(out.Digests, found...)
+		out.Aliases = append(out.Aliases, aliases...)
+		level = next
+	}
+	for _, d := range append(slices.Clone(out.Digests), out.Aliases...) {
+		out.Keys = append(out.Keys, SyncKey{repo, SyncManifest, d})
+	}
+	for _, t := range out.Tags {
+		out.Keys = append(out.Keys, SyncKey{repo, SyncTag, t})
+	}
+	out.SyncIDs, err = db.addSyncTx(ctx, tx, owner, out.Keys...)
+	return out, err
+}
+
+// deleteTagsTx deletes tags of repository repoID (names not there are
+// skipped; the guard is asked first) and returns those it deleted.
+func (db *DB) deleteTagsTx(ctx context.Context, tx *sql.Tx, repoID int64, names []string) ([]string, error) {
+	if err := db.lockRepos(ctx, tx, repoID); err != nil {
+		return nil, err
+	}
+	var found []string
+	var arts []int64
+	if err := db.queryIn(ctx, tx, `SELECT name, artifact_id FROM tags WHERE repository_id = ? AND name IN (%s)`, []any{repoID}, anySlice(names), func(r *sql.Rows) error {
+		var name string
+		var art int64
+		err := r.Scan(&name, &art)
+		found, arts = append(found, name), append(arts, art)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	if len(found) == 0 {
+		return nil, nil
+	}
+	if err := db.guardRepoTags(ctx, tx, repoID, found...); err != nil {
+		return nil, err
+	}
+	if err := db.execIn(ctx, tx, `DELETE FROM tags WHERE repository_id = ? AND name IN (%s)`, []any{repoID}, anySlice(found)); err != nil {
+		return nil, err
+	}
+	if _, err := tx.ExecContext(ctx, db.q(`UPDATE repositories SET tag_count = tag_count - ? WHERE id = ?`), len(found), repoID); err != nil {
+		return nil, err
+	}
+	if err := db.queueUntagged(ctx, tx, repoID, arts...); err != nil {
+		return nil, err
+	}
+	return found, db.relist(ctx, tx, arts...) // a child untagged is listed no more
+}
