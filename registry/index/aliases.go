@@ -98,7 +98,13 @@ func (b *blobs) name() string { return b.repo.Named().Name() }
 func (b *blobs) Stat(ctx context.Context, dgst digest.Digest) (v1.Descriptor, error) {
 	desc, err := b.BlobStore.Stat(ctx, dgst)
 	if err == nil {
-		b.repo.ix.linkSeen(ctx, b.name(), desc.Digest.String())
+		linked, lerr := b.repo.ix.linkSeen(ctx, b.name(), desc.Digest.String())
+		switch {
+		case lerr != nil:
+			return v1.Descriptor{}, lerr
+		case !linked:
+			return v1.Descriptor{}, distribution.ErrBlobUnknown
+		}
 	}
 	if err == nil && IsAlias(dgst) {
 		desc.Digest = dgst
@@ -220,6 +226,24 @@ func (ix *Indexer) sourceStat(ctx context.Context, from reference.Canonical) (di
 		return "", err
 	}
 	return desc.Digest, nil
+}
+
+// Put stores a small blob as an upload would (Create, Write, Commit), so
+// it is indexed like one.
+func (b *blobs) Put(ctx context.Context, mediaType string, p []byte) (v1.Descriptor, error) {
+	bw, err := b.Create(ctx)
+	if err != nil {
+		return v1.Descriptor{}, err
+	}
+	if _, err := bw.Write(p); err != nil {
+		_ = bw.Cancel(ctx)
+		return v1.Descriptor{}, err
+	}
+	desc, err := bw.Commit(ctx, v1.Descriptor{MediaType: mediaType, Digest: digest.FromBytes(p), Size: int64(len(p))})
+	if err != nil {
+		_ = bw.Cancel(ctx)
+	}
+	return desc, err
 }
 
 func (b *blobs) Resume(ctx context.Context, id string) (distribution.BlobWriter, error) {

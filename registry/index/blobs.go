@@ -60,14 +60,25 @@ func (ix *Indexer) ForgetBlob(ctx context.Context, d string) {
 // per link and instance: a client then has at least nine tenths of the
 // delay to push the manifest that uses it, and a write per HEAD would slow
 // pushes and pulls for nothing.
-func (ix *Indexer) linkSeen(ctx context.Context, repo, d string) {
+//
+// It reports whether the index still links the blob into repo. A link a
+// collector has just removed may still be in storage until its copy is
+// brought in line: a client told it is there would push a manifest that
+// then finds it gone, so it is told the blob is not there and uploads it.
+func (ix *Indexer) linkSeen(ctx context.Context, repo, d string) (bool, error) {
+	key := repo + "@" + d
 	every := min(max(ix.gcDelay/10, 10*time.Millisecond), time.Minute)
-	if !ix.seen.due(repo+"@"+d, every) {
-		return
+	if ix.seen.fresh(key, every) {
+		return true, nil // refreshed within a tenth of the delay: no collector can have it
 	}
-	if err := ix.db.TouchLink(ctx, repo, d); err != nil {
-		ix.log.DebugContext(ctx, "index: refreshing a blob link", "repository", repo, "digest", d, "err", err)
+	linked, err := ix.db.TouchLink(ctx, repo, d)
+	if err != nil {
+		return false, ix.dbError(ctx, err)
 	}
+	if linked {
+		ix.seen.mark(key)
+	}
+	return linked, nil
 }
 
 // SetGCDelay tells the index garbage collection's delay (gc.delay).
@@ -79,16 +90,20 @@ type seenMemo struct {
 	m  map[string]time.Time
 }
 
-func (s *seenMemo) due(key string, every time.Duration) bool {
-	now := time.Now()
+// fresh reports whether key was marked within every.
+func (s *seenMemo) fresh(key string, every time.Duration) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, ok := s.m[key]
+	return ok && time.Since(t) < every
+}
+
+// mark notes that key was refreshed now.
+func (s *seenMemo) mark(key string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.m == nil || len(s.m) > 1<<16 {
 		s.m = map[string]time.Time{}
 	}
-	if t, ok := s.m[key]; ok && now.Sub(t) < every {
-		return false
-	}
-	s.m[key] = now
-	return true
+	s.m[key] = time.Now()
 }
