@@ -130,8 +130,10 @@ func (db *DB) TagTarget(ctx context.Context, repo, tag string) (string, error) {
 func (db *DB) LinkedManifest(ctx context.Context, repo, digest string) (string, error) {
 	var d string
 	err := db.hot(ctx, db.sql).QueryRow(`SELECT a.digest FROM artifacts a JOIN repositories r ON r.id = a.repository_id
-		WHERE r.name = ? AND (a.digest = ? OR a.digest IN (SELECT digest FROM digest_aliases
-		WHERE repository = ? AND kind = 'manifest' AND alias = ?))`, repo, digest, repo, digest).Scan(&d)
+		WHERE r.name = ? AND a.digest = ?
+		UNION ALL SELECT a.digest FROM digest_aliases x JOIN repositories r ON r.name = x.repository
+		JOIN artifacts a ON a.repository_id = r.id AND a.digest = x.digest
+		WHERE x.repository = ? AND x.kind = 'manifest' AND x.alias = ? LIMIT 1`, repo, digest, repo, digest).Scan(&d)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", fmt.Errorf("manifest %s@%s: %w", repo, digest, ErrNotFound)
 	}

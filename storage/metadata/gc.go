@@ -210,8 +210,9 @@ func (db *DB) queueUntagged(ctx context.Context, tx *sql.Tx, repoID int64, artID
 // (ErrNotFound).
 func (db *DB) LinkedBlob(ctx context.Context, repo, digest string) (string, error) {
 	var d string
-	err := db.hot(ctx, db.sql).QueryRow(`SELECT b.digest FROM repository_blobs b WHERE b.repository = ?
-		AND (b.digest = ? OR b.digest IN (SELECT digest FROM digest_aliases WHERE repository = ? AND kind = 'blob' AND alias = ?))`,
+	err := db.hot(ctx, db.sql).QueryRow(`SELECT b.digest FROM repository_blobs b WHERE b.repository = ? AND b.digest = ?
+		UNION ALL SELECT b.digest FROM digest_aliases x JOIN repository_blobs b ON b.repository = x.repository AND b.digest = x.digest
+		WHERE x.repository = ? AND x.kind = 'blob' AND x.alias = ? LIMIT 1`,
 		repo, digest, repo, digest).Scan(&d)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", fmt.Errorf("blob %s@%s: %w", repo, digest, ErrNotFound)

@@ -201,8 +201,8 @@ func (db *DB) reviewManifestTx(ctx context.Context, tx *sql.Tx, repo, digest str
 	}
 	var held boolish
 	err = tx.QueryRowContext(ctx, db.q(`SELECT EXISTS (SELECT 1 FROM tags WHERE artifact_id = ?)
-		OR EXISTS (SELECT 1 FROM artifact_references ref JOIN artifacts p ON p.id = ref.parent_id
-			WHERE p.repository_id = ? AND ref.child_digest = ?)
+		OR EXISTS (SELECT 1 FROM artifact_references ref CROSS JOIN artifacts p
+			WHERE p.id = ref.parent_id AND p.repository_id = ? AND ref.child_digest = ?)
 		OR (? <> '' AND EXISTS (SELECT 1 FROM artifacts s WHERE s.repository_id = ? AND s.digest = ?))`),
 		id, repoID, digest, subject, repoID, subject).Scan(&held)
 	if err != nil || held {

@@ -158,8 +158,8 @@ func (db *DB) EvaluateReview(ctx context.Context, r Review, cutoff time.Time) (R
 		var held boolish
 		err := db.sql.QueryRowContext(ctx, db.q(`SELECT a.push_time,
 			EXISTS (SELECT 1 FROM tags t WHERE t.artifact_id = a.id)
-			OR EXISTS (SELECT 1 FROM artifact_references ref JOIN artifacts p ON p.id = ref.parent_id
-				WHERE p.repository_id = a.repository_id AND ref.child_digest = a.digest)
+			OR EXISTS (SELECT 1 FROM artifact_references ref CROSS JOIN artifacts p
+				WHERE p.id = ref.parent_id AND p.repository_id = a.repository_id AND ref.child_digest = a.digest)
 			OR (a.subject_digest <> '' AND EXISTS (SELECT 1 FROM artifacts s WHERE s.repository_id = a.repository_id AND s.digest = a.subject_digest))
 			FROM artifacts a JOIN repositories r ON r.id = a.repository_id WHERE r.name = ? AND a.digest = ?`), r.Repository, r.Digest).Scan(&pushed, &held)
 		if errors.Is(err, sql.ErrNoRows) {

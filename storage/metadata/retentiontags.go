@@ -137,8 +137,8 @@ func (db *DB) RemoveUntagged(ctx context.Context, repo string, digests []string,
 		var loose []string
 		if err := db.queryIn(ctx, tx, `SELECT a.digest FROM artifacts a WHERE a.repository_id = ? AND a.digest IN (%s)
 			AND NOT EXISTS (SELECT 1 FROM tags t WHERE t.artifact_id = a.id)
-			AND NOT EXISTS (SELECT 1 FROM artifact_references ref JOIN artifacts p ON p.id = ref.parent_id
-				WHERE p.repository_id = a.repository_id AND ref.child_digest = a.digest)
+			AND NOT EXISTS (SELECT 1 FROM artifact_references ref CROSS JOIN artifacts p
+				WHERE p.id = ref.parent_id AND p.repository_id = a.repository_id AND ref.child_digest = a.digest)
 			AND NOT (a.subject_digest <> '' AND EXISTS (SELECT 1 FROM artifacts s WHERE s.repository_id = a.repository_id AND s.digest = a.subject_digest))`,
 			[]any{repoID}, anySlice(digests), func(r *sql.Rows) error {
 				var d string
