@@ -9,7 +9,7 @@ DATA_DIR ?= ./berth-data
 ADDR ?= 127.0.0.1:5000
 GO_TEST_FLAGS ?= -count=1 -timeout 30m
 
-.PHONY: all build run test unit e2e conformance tools lint fmt clean bench bench-gc image
+.PHONY: all build run test unit e2e conformance tools lint fmt clean bench bench-gc bench-retention image
 
 all: build
 
@@ -76,3 +76,7 @@ bench: build
 ## bench-gc: garbage-collection throughput and memory (MinIO + PostgreSQL, filesystem + SQLite; see docs/benchmarks.md)
 bench-gc: tools
 	BERTH_BENCH=1 $(GO) test ./registry/gc -run TestGCScale -count=1 -v -timeout 60m
+
+## bench-retention: a retention run over a million tags (SQLite and PostgreSQL; BERTH_BENCH_RET_TAGS, _REPOS, _DB; see docs/benchmarks.md)
+bench-retention: tools
+	BERTH_BENCH=1 $(GO) test ./registry/retention -run TestRetentionScale -count=1 -v -timeout 120m
