@@ -99,6 +99,11 @@ func New(ctx context.Context, cfg Config, db *metadata.DB, access AccessControl,
 	if cfg.Storage.Redirect {
 		ix.ServeRedirects()
 	}
+	uploads, err := newUploads(ctx, &cfg.Storage, driver)
+	if err != nil {
+		return nil, err
+	}
+	ix.UseUploads(uploads)
 	s := &Server{cfg: cfg, log: log, driver: driver, db: db, ix: ix, domain: domain.New(ix, log), v2routes: v2.Router(), access: access}
 	dc := cfg.distributionConfig(secret)
 	dc.Middleware["registry"] = []configuration.Middleware{{

@@ -53,6 +53,9 @@ func (s *Server) serveV2(w http.ResponseWriter, r *http.Request) {
 			writeOCIError(w, http.StatusServiceUnavailable, "UNAVAILABLE", "metadata database unavailable, try again later")
 			return
 		}
+		if route == v2.RouteNameBlobUploadChunk {
+			r = withUploadHint(r)
+		}
 		if route == v2.RouteNameBlobUpload && r.Method == http.MethodPost {
 			if err := s.ix.CheckQuota(r.Context(), name, nil); errors.Is(err, index.ErrQuotaExceeded) {
 				writeOCIError(w, http.StatusForbidden, "DENIED", err.Error())

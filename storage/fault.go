@@ -101,3 +101,8 @@ func IsFull(err error) bool {
 	}
 	return false
 }
+
+// Observe records on ctx what kind of fault err is, if any, for storage
+// calls made outside a guarded driver (berth's own upload writer); it
+// returns err.
+func Observe(ctx context.Context, err error) error { return observe(ctx, err) }

@@ -167,7 +167,8 @@ func (w *etagWriter) Write(p []byte) (int, error) { w.fix(); return w.ResponseWr
 
 func (w *etagWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// Create starts an upload whose commit by an alias is indexed. A mount by
+// Create starts an upload whose commit by an alias is indexed, written by
+// berth's upload store when there is one (see storage/upload). A mount by
 // an alias mounts the canonical blob and links the alias beside it; when
 // the source does not hold the blob, an upload starts instead.
 func (b *blobs) Create(ctx context.Context, options ...distribution.BlobCreateOption) (distribution.BlobWriter, error) {
@@ -177,38 +178,63 @@ func (b *blobs) Create(ctx context.Context, options ...distribution.BlobCreateOp
 			return b.writer(b.BlobStore.Create(ctx, options...))
 		}
 	}
-	if !opts.Mount.ShouldMount || opts.Mount.From == nil || !IsAlias(opts.Mount.From.Digest()) {
-		bw, err := b.BlobStore.Create(ctx, options...)
-		var mounted distribution.ErrBlobMounted
-		if errors.As(err, &mounted) {
-			if lerr := b.repo.ix.blobCommitted(ctx, b.name(), mounted.Descriptor); lerr != nil {
-				return nil, lerr
-			}
-		}
-		return b.writer(bw, err)
+	if !opts.Mount.ShouldMount || opts.Mount.From == nil {
+		return b.create(ctx)
+	}
+	if !IsAlias(opts.Mount.From.Digest()) {
+		return b.mount(ctx, options...)
 	}
 	alias := opts.Mount.From.Digest()
 	canonical, err := b.repo.ix.sourceStat(ctx, opts.Mount.From)
 	if err != nil {
-		return b.writer(b.BlobStore.Create(ctx))
+		return b.create(ctx)
 	}
 	from, err := reference.WithDigest(reference.TrimNamed(opts.Mount.From), canonical)
 	if err != nil {
 		return nil, err
 	}
-	bw, err := b.BlobStore.Create(ctx, diststorage.WithMountFrom(from))
+	bw, err := b.mount(ctx, diststorage.WithMountFrom(from))
 	var mounted distribution.ErrBlobMounted
 	if !errors.As(err, &mounted) {
-		return b.writer(bw, err)
+		return bw, err
 	}
 	if err := b.repo.ix.linkAlias(ctx, b.name(), metadata.AliasBlob, alias, canonical); err != nil {
 		return nil, err
 	}
-	if err := b.repo.ix.blobCommitted(ctx, b.name(), mounted.Descriptor); err != nil {
-		return nil, err
-	}
 	mounted.Descriptor.Digest = alias
 	return nil, mounted
+}
+
+// create starts an upload.
+func (b *blobs) create(ctx context.Context) (distribution.BlobWriter, error) {
+	if up := b.repo.ix.uploads; up != nil {
+		w, err := up.Create(ctx, b.name())
+		if err != nil {
+			return nil, err
+		}
+		return b.writer(w, nil)
+	}
+	return b.writer(b.BlobStore.Create(ctx))
+}
+
+// mount asks distribution to mount (it links the blob, copying nothing);
+// when the source does not hold the blob, distribution starts an upload of
+// its own, which is dropped for one of berth's.
+func (b *blobs) mount(ctx context.Context, options ...distribution.BlobCreateOption) (distribution.BlobWriter, error) {
+	bw, err := b.BlobStore.Create(ctx, options...)
+	var mounted distribution.ErrBlobMounted
+	if errors.As(err, &mounted) {
+		if lerr := b.repo.ix.blobCommitted(ctx, b.name(), mounted.Descriptor); lerr != nil {
+			return nil, lerr
+		}
+	}
+	if err != nil || b.repo.ix.uploads == nil {
+		return b.writer(bw, err)
+	}
+	if err := bw.Cancel(ctx); err != nil {
+		b.repo.ix.log.WarnContext(ctx, "index: dropping the upload of a failed mount", "repository", b.name(), "err", err)
+	}
+	return b.create(ctx)
 }
 
 // sourceStat finds the canonical digest of the blob a mount names by alias.
@@ -247,6 +273,13 @@ func (b *blobs) Put(ctx context.Context, mediaType string, p []byte) (v1.Descrip
 }
 
 func (b *blobs) Resume(ctx context.Context, id string) (distribution.BlobWriter, error) {
+	if up := b.repo.ix.uploads; up != nil {
+		w, err := up.Resume(ctx, b.name(), id)
+		if err != nil {
+			return nil, err
+		}
+		return b.writer(w, nil)
+	}
 	return b.writer(b.BlobStore.Resume(ctx, id))
 }
 

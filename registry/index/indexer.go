@@ -16,6 +16,7 @@ import (
 
 	"github.com/berth-registry/berth/storage"
 	"github.com/berth-registry/berth/storage/metadata"
+	"github.com/berth-registry/berth/storage/upload"
 )
 
 // ErrQuotaExceeded is returned for a push that would take a project over
@@ -69,7 +70,8 @@ type Indexer struct {
 	pushable   pushMemo
 	sync       *syncer // see sync.go
 	gcDelay    time.Duration
-	seen       seenMemo // blob links refreshed lately (blobs.go)
+	seen       seenMemo      // blob links refreshed lately (blobs.go)
+	uploads    *upload.Store // nil: distribution writes uploads
 
 	mu     sync.RWMutex
 	ns     distribution.Namespace // wrapped: changes go through the index
@@ -86,6 +88,10 @@ func New(db *metadata.DB, log *slog.Logger, autoCreate bool) *Indexer {
 // ServeRedirects leaves blob GETs to distribution, which redirects clients
 // to the storage backend (storage.redirect); call it before serving.
 func (ix *Indexer) ServeRedirects() { ix.redirects = true }
+
+// UseUploads has uploads written by st instead of distribution's blob
+// writer; call it before serving.
+func (ix *Indexer) UseUploads(st *upload.Store) { ix.uploads = st }
 
 // DB is the index database.
 func (ix *Indexer) DB() *metadata.DB { return ix.db }
