@@ -17,6 +17,15 @@ func newUploads(_ context.Context, c *storage.Config, driver storagedriver.Stora
 	switch c.Driver {
 	case storage.DriverFilesystem:
 		return upload.NewFilesystem(driver, upload.FilesystemOptions{RootDirectory: c.Filesystem.RootDirectory}), nil
+	case storage.DriverS3:
+		client, err := c.S3.Client()
+		if err != nil {
+			return nil, err
+		}
+		return upload.NewS3(driver, upload.S3Options{
+			Client: client, Bucket: c.S3.Bucket, KeyPrefix: c.S3.KeyPrefix(),
+			PartSize: c.S3.ChunkSize, Timeout: c.Timeout,
+		}), nil
 	}
 	return nil, nil
 }

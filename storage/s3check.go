@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/minio/minio-go/v7"
@@ -19,36 +20,9 @@ const s3CheckTimeout = 10 * time.Second
 // configuration allows, and turns every failure into a message that says
 // what to fix.
 func checkS3(ctx context.Context, s *S3Config) error {
-	host := "s3.amazonaws.com"
-	secure := true
-	if s.Endpoint != "" {
-		var err error
-		host, secure, err = s.endpointHost()
-		if err != nil {
-			return fieldErr("storage.s3.endpoint", "%v", err)
-		}
-	}
-	lookup := minio.BucketLookupDNS
-	if s.PathStyle {
-		lookup = minio.BucketLookupPath
-	}
-	tr, err := minio.DefaultTransport(secure)
+	client, host, err := s.client(1)
 	if err != nil {
-		return fmt.Errorf("storage: s3 transport: %w", err)
-	}
-	if s.SkipVerify && tr.TLSClientConfig != nil {
-		tr.TLSClientConfig.InsecureSkipVerify = true
-	}
-	client, err := minio.New(host, &minio.Options{
-		Creds:        credentials.NewStaticV4(s.AccessKey, s.SecretKey, ""),
-		Secure:       secure,
-		Region:       s.Region,
-		BucketLookup: lookup,
-		Transport:    tr,
-		MaxRetries:   1,
-	})
-	if err != nil {
-		return fieldErr("storage.s3.endpoint", "%v", err)
+		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, s3CheckTimeout)
 	defer cancel()
@@ -97,4 +71,57 @@ func firstNonEmpty(s ...string) string {
 		}
 	}
 	return ""
+}
+
+// client is a MinIO client for the configured endpoint, which retries a
+// failed request up to retries times, and the endpoint's host.
+func (s *S3Config) client(retries int) (*minio.Client, string, error) {
+	host := "s3.amazonaws.com"
+	secure := true
+	if s.Endpoint != "" {
+		var err error
+		host, secure, err = s.endpointHost()
+		if err != nil {
+			return nil, "", fieldErr("storage.s3.endpoint", "%v", err)
+		}
+	}
+	lookup := minio.BucketLookupDNS
+	if s.PathStyle {
+		lookup = minio.BucketLookupPath
+	}
+	tr, err := minio.DefaultTransport(secure)
+	if err != nil {
+		return nil, "", fmt.Errorf("storage: s3 transport: %w", err)
+	}
+	if s.SkipVerify && tr.TLSClientConfig != nil {
+		tr.TLSClientConfig.InsecureSkipVerify = true
+	}
+	client, err := minio.New(host, &minio.Options{
+		Creds:        credentials.NewStaticV4(s.AccessKey, s.SecretKey, ""),
+		Secure:       secure,
+		Region:       s.Region,
+		BucketLookup: lookup,
+		Transport:    tr,
+		MaxRetries:   retries,
+	})
+	if err != nil {
+		return nil, "", fieldErr("storage.s3.endpoint", "%v", err)
+	}
+	return client, host, nil
+}
+
+// Client is a MinIO client for the configured endpoint (berth's own S3
+// calls; distribution's driver has its own).
+func (s *S3Config) Client() (*minio.Client, error) {
+	c, _, err := s.client(3)
+	return c, err
+}
+
+// KeyPrefix is what the S3 driver puts before a storage path to make the
+// object key (distribution's s3Path): the root directory, no leading "/".
+func (s *S3Config) KeyPrefix() string {
+	if s.RootDirectory == "" {
+		return ""
+	}
+	return strings.Trim(s.RootDirectory, "/")
 }

@@ -82,6 +82,8 @@ func (s *fsSink) size() int64 { return s.off }
 
 func (s *fsSink) phase() int { return int(s.off % align) }
 
+func (s *fsSink) resumable() bool { return true }
+
 func (s *fsSink) write(ps [][]byte) error {
 	s.dirty = true
 	for len(ps) > 0 {

@@ -49,6 +49,9 @@ type sink interface {
 	write(ps [][]byte) error // append ps in order
 	// flush makes everything accepted durable; size is then what is stored.
 	flush(ctx context.Context) error
+	// resumable: flushed data stays with the upload for the next request
+	// (false when it streamed to the blob's own key).
+	resumable() bool
 	// reader reads the flushed data back (only when no hash state was kept).
 	reader(ctx context.Context) (io.ReadCloser, error)
 	// commit makes the flushed data the blob canonical names.

@@ -116,12 +116,13 @@ func (w *Writer) Close() error {
 	}
 	err := w.sink.flush(w.ctx)
 	w.size = w.sink.size()
-	if err == nil && w.h != nil && w.hashed == w.size && w.size > 0 && w.size != w.kept {
+	if err == nil && w.h != nil && w.hashed == w.size && w.size > 0 && w.size != w.kept && w.sink.resumable() {
 		if err = w.s.storeState(w.ctx, w.repo, w.id, w.size, w.h); err == nil {
 			w.kept = w.size
 		}
 	}
 	err = errors.Join(err, w.sink.release())
+	w.size = w.sink.size()
 	w.sink = nil
 	return storage.Observe(w.ctx, err)
 }

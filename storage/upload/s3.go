@@ -1,0 +1,424 @@
+package upload
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	storagedriver "github.com/distribution/distribution/v3/registry/storage/driver"
+	"github.com/minio/minio-go/v7"
+	"github.com/opencontainers/go-digest"
+)
+
+// S3Options select the S3 backend.
+type S3Options struct {
+	Client    *minio.Client
+	Bucket    string
+	KeyPrefix string // what comes before a storage path in a key (the driver's root directory)
+	PartSize  int64  // storage.s3.chunkSize
+	// Timeout bounds each S3 call, and how long a part upload may make no
+	// progress while bytes wait for it.
+	Timeout time.Duration
+}
+
+// NewS3 returns a Store writing uploads as multipart uploads, in the
+// layout distribution's S3 driver uses (the multipart upload of an
+// upload's data key), with driver (the guarded S3 driver) for the rest.
+//
+// Parts stream from the request to S3: with a Content-Length, each part is
+// sent as its bytes arrive, never held; without one, one part at a time is
+// buffered. A request's parts are PartSize bytes, its last part absorbs a
+// remainder under 5 MiB, so a chunked upload's parts stay valid whatever
+// its PATCH sizes. A PUT that names a sha256 digest and carries the whole
+// blob streams straight to the blob's own key (an incomplete multipart
+// upload is invisible to readers) and completes only if the digest
+// matches: nothing is copied at commit. Other uploads are completed at
+// their data key and copied into place by S3 (server-side) at commit,
+// as distribution does.
+func NewS3(driver storagedriver.StorageDriver, o S3Options) *Store {
+	prefix := ""
+	if p := strings.Trim(o.KeyPrefix, "/"); p != "" {
+		prefix = p
+	}
+	return &Store{driver: driver, back: &s3Backend{
+		core: minio.Core{Client: o.Client}, bucket: o.Bucket, prefix: prefix,
+		partSize: max(o.PartSize, minPart), timeout: o.Timeout, driver: driver,
+	}}
+}
+
+type s3Backend struct {
+	core     minio.Core
+	bucket   string
+	prefix   string
+	partSize int64
+	timeout  time.Duration
+	driver   storagedriver.StorageDriver
+}
+
+// key is the object key of a storage path (distribution's s3Path).
+func (b *s3Backend) key(path string) string { return strings.TrimLeft(b.prefix+path, "/") }
+
+func (b *s3Backend) putState(ctx context.Context, path string, data []byte) error {
+	return b.driver.PutContent(ctx, path, data)
+}
+
+func (b *s3Backend) open(ctx context.Context, repo, id string, h Hint) (sink, error) {
+	path := dataPath(repo, id)
+	s := &s3Sink{b: b, ctx: ctx, path: path, key: b.key(path), remaining: h.Length}
+	uploadID, err := b.findUpload(ctx, s.key)
+	if err != nil {
+		return nil, err
+	}
+	if uploadID != "" {
+		s.uploadID = uploadID
+		if s.parts, s.stored, s.tail, err = b.listParts(ctx, s.key, uploadID); err != nil {
+			return nil, err
+		}
+		return s, nil
+	}
+	fi, err := b.driver.Stat(ctx, path)
+	var nf storagedriver.PathNotFoundError
+	switch {
+	case err == nil:
+		s.object, s.stored = true, fi.Size() // completed already (see reader)
+	case !errors.As(err, &nf):
+		return nil, err
+	case h.Digest != "" && h.Digest.Validate() == nil && h.Digest.Algorithm() == stateAlg:
+		s.final = h.Digest
+		s.key = b.key(blobDataPath(h.Digest))
+	}
+	return s, nil
+}
+
+// findUpload returns the multipart upload in progress at key ("": none).
+func (b *s3Backend) findUpload(ctx context.Context, key string) (string, error) {
+	ctx, cancel := b.bounded(ctx)
+	defer cancel()
+	res, err := b.core.ListMultipartUploads(ctx, b.bucket, key, "", "", "", 1000)
+	if err != nil {
+		return "", err
+	}
+	for _, u := range res.Uploads {
+		if u.Key == key {
+			return u.UploadID, nil
+		}
+	}
+	return "", nil
+}
+
+// listParts returns the parts of a multipart upload, their total size and
+// the size of the last one.
+func (b *s3Backend) listParts(ctx context.Context, key, uploadID string) ([]minio.CompletePart, int64, int64, error) {
+	ctx, cancel := b.bounded(ctx)
+	defer cancel()
+	var parts []minio.CompletePart
+	var total, last int64
+	marker := 0
+	for {
+		res, err := b.core.ListObjectParts(ctx, b.bucket, key, uploadID, marker, 1000)
+		if err != nil {
+			return nil, 0, 0, err
+		}
+		for _, p := range res.ObjectParts {
+			parts = append(parts, minio.CompletePart{PartNumber: p.PartNumber, ETag: p.ETag})
+			total += p.Size
+			last = p.Size
+		}
+		if !res.IsTruncated {
+			return parts, total, last, nil
+		}
+		marker = res.NextPartNumberMarker
+	}
+}
+
+// s3Sink is the data of an upload during one request.
+type s3Sink struct {
+	b         *s3Backend
+	ctx       context.Context
+	path, key string        // the upload's data path; the key parts go to
+	final     digest.Digest // the parts go straight to this blob's key
+	uploadID  string        // "" until the first part
+	parts     []minio.CompletePart
+	stored    int64 // bytes in completed parts (or in the object)
+	tail      int64 // size of the last part stored before this request
+	object    bool  // the data is a completed object at the data key
+	remaining int64 // bytes the request announced and has not sent (-1: unknown)
+	cur       *partStream
+	buf       *bytes.Buffer            // unknown length: the part being filled
+	fw        storagedriver.FileWriter // resumed with a part under 5 MiB: distribution's writer
+}
+
+func (s *s3Sink) size() int64 {
+	if s.fw != nil {
+		return s.fw.Size()
+	}
+	return s.stored
+}
+
+func (s *s3Sink) phase() int { return 0 }
+
+func (s *s3Sink) resumable() bool { return s.final == "" }
+
+func (s *s3Sink) write(ps [][]byte) error {
+	for _, p := range ps {
+		if err := s.writeOne(p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *s3Sink) writeOne(p []byte) error {
+	switch {
+	case s.object:
+		return errors.New("upload: the upload's data was completed already")
+	case s.fw != nil || (s.tail > 0 && s.tail < minPart):
+		// A part under 5 MiB can only be the last one: distribution's
+		// writer knows how to carry on from there (it completes the
+		// multipart upload and restarts it), at the cost of a copy.
+		if s.fw == nil {
+			fw, err := s.b.driver.Writer(s.ctx, s.path, true)
+			if err != nil {
+				return err
+			}
+			s.fw = fw
+		}
+		_, err := s.fw.Write(p)
+		return err
+	}
+	for len(p) > 0 {
+		if s.remaining < 0 {
+			n, err := s.fill(p)
+			if err != nil {
+				return err
+			}
+			p = p[n:]
+			continue
+		}
+		if s.cur == nil {
+			if err := s.begin(); err != nil {
+				return err
+			}
+			s.cur = s.startPart(len(s.parts)+1, s.plan())
+		}
+		n := int(min(int64(len(p)), s.cur.left))
+		if err := s.cur.write(p[:n]); err != nil {
+			return s.endPart(err)
+		}
+		p, s.remaining = p[n:], s.remaining-int64(n)
+		if s.cur.left == 0 {
+			if err := s.endPart(nil); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// plan sizes the next part of a request with remaining bytes to come:
+// PartSize, or all that is left when that is under PartSize + 5 MiB, and
+// larger when 10,000 parts would not hold the rest.
+func (s *s3Sink) plan() int64 {
+	size := s.b.partSize
+	if left := int64(maxParts - len(s.parts)); left > 1 {
+		size = max(size, (s.remaining+left-1)/left)
+	}
+	if s.remaining < size+minPart {
+		return s.remaining
+	}
+	return size
+}
+
+// fill buffers p (unknown length) and uploads the buffer once it holds a part.
+func (s *s3Sink) fill(p []byte) (int, error) {
+	if s.buf == nil {
+		s.buf = bytes.NewBuffer(make([]byte, 0, s.b.partSize))
+	}
+	n := min(len(p), int(s.b.partSize)-s.buf.Len())
+	s.buf.Write(p[:n])
+	if int64(s.buf.Len()) == s.b.partSize {
+		return n, s.putBuffered()
+	}
+	return n, nil
+}
+
+func (s *s3Sink) putBuffered() error {
+	if s.buf == nil || s.buf.Len() == 0 {
+		return nil
+	}
+	if err := s.begin(); err != nil {
+		return err
+	}
+	size := int64(s.buf.Len())
+	part, err := s.b.putPart(s.ctx, s.key, s.uploadID, len(s.parts)+1, bytes.NewReader(s.buf.Bytes()), size)
+	if err != nil {
+		return err
+	}
+	s.parts, s.stored = append(s.parts, part), s.stored+size
+	s.buf.Reset()
+	return nil
+}
+
+// begin creates the multipart upload at the first part.
+func (s *s3Sink) begin() error {
+	if s.uploadID != "" {
+		return nil
+	}
+	ctx, cancel := s.b.bounded(s.ctx)
+	defer cancel()
+	id, err := s.b.core.NewMultipartUpload(ctx, s.b.bucket, s.key, minio.PutObjectOptions{ContentType: "application/octet-stream"})
+	if err != nil {
+		return err
+	}
+	s.uploadID = id
+	return nil
+}
+
+// endPart waits for the current part (failing it when abandon is set).
+func (s *s3Sink) endPart(abandon error) error {
+	cur := s.cur
+	s.cur = nil
+	res := cur.finish(abandon)
+	if abandon != nil {
+		return errors.Join(abandon, res.err)
+	}
+	if res.err != nil {
+		return res.err
+	}
+	s.parts, s.stored = append(s.parts, res.part), s.stored+cur.size
+	return nil
+}
+
+// flush stores what the request sent: a part cut short (the client sent
+// less than it announced) is dropped, a buffered one is uploaded.
+func (s *s3Sink) flush(context.Context) error {
+	var err error
+	if s.cur != nil {
+		err = s.endPart(io.ErrUnexpectedEOF)
+	}
+	if s.fw != nil {
+		return errors.Join(err, s.fw.Close(), s.reopenAfterClose())
+	}
+	if err != nil {
+		return err
+	}
+	return s.putBuffered()
+}
+
+// reopenAfterClose: distribution's writer cannot be used after Close.
+func (s *s3Sink) reopenAfterClose() error {
+	size := s.fw.Size()
+	s.fw = nil
+	id, err := s.b.findUpload(s.ctx, s.key)
+	if err != nil || id == "" {
+		return err
+	}
+	s.uploadID = id
+	s.parts, s.stored, s.tail, err = s.b.listParts(s.ctx, s.key, id)
+	if err == nil && s.stored != size {
+		err = fmt.Errorf("upload: %d bytes stored, %d expected", s.stored, size)
+	}
+	return err
+}
+
+// complete completes the multipart upload.
+func (s *s3Sink) complete(ctx context.Context) error {
+	ctx, cancel := s.b.bounded(ctx)
+	defer cancel()
+	parts := slices.Clone(s.parts)
+	slices.SortFunc(parts, func(a, b minio.CompletePart) int { return a.PartNumber - b.PartNumber })
+	_, err := s.b.core.CompleteMultipartUpload(ctx, s.b.bucket, s.key, s.uploadID, parts, minio.PutObjectOptions{ContentType: "application/octet-stream"})
+	return err
+}
+
+// reader completes the upload at its data key (no longer appendable: the
+// commit follows) and reads it back.
+func (s *s3Sink) reader(ctx context.Context) (io.ReadCloser, error) {
+	if s.final != "" {
+		return nil, errors.New("upload: streamed to its blob, nothing to read back")
+	}
+	if !s.object && s.uploadID != "" {
+		if err := s.complete(ctx); err != nil {
+			return nil, err
+		}
+		s.object, s.uploadID = true, ""
+	}
+	if !s.object {
+		return io.NopCloser(bytes.NewReader(nil)), nil
+	}
+	return s.b.driver.Reader(ctx, s.path, 0)
+}
+
+func (s *s3Sink) commit(ctx context.Context, canonical digest.Digest) error {
+	blob := blobDataPath(canonical)
+	if s.final != "" {
+		if s.final != canonical {
+			return fmt.Errorf("upload: streamed to %s but committed as %s", s.final, canonical)
+		}
+		if s.uploadID == "" {
+			return s.b.driver.PutContent(ctx, blob, nil)
+		}
+		if err := s.complete(ctx); err != nil {
+			return err
+		}
+		s.uploadID = ""
+		return nil
+	}
+	if !s.object && s.uploadID == "" {
+		return s.b.driver.PutContent(ctx, blob, nil) // nothing was sent: the empty blob
+	}
+	if !s.object {
+		if err := s.complete(ctx); err != nil {
+			return err
+		}
+		s.object, s.uploadID = true, ""
+	}
+	if _, err := s.b.driver.Stat(ctx, blob); err == nil {
+		return nil // stored already; the upload's copy goes with its directory
+	}
+	return s.b.driver.Move(ctx, s.path, blob)
+}
+
+func (s *s3Sink) discard(ctx context.Context) error {
+	var err error
+	if s.cur != nil {
+		err = s.endPart(errors.New("upload cancelled"))
+	}
+	if s.fw != nil {
+		err = errors.Join(err, s.fw.Cancel(ctx))
+		s.fw = nil
+		s.uploadID = ""
+	}
+	if s.uploadID != "" {
+		actx, cancel := s.b.bounded(ctx)
+		err = errors.Join(err, s.b.core.AbortMultipartUpload(actx, s.b.bucket, s.key, s.uploadID))
+		cancel()
+		s.uploadID = ""
+	}
+	return err
+}
+
+// release ends the request. What streamed to a blob's key is dropped
+// unless the request committed it (the upload itself holds nothing); the
+// abort runs in the background, so a failing backend does not hold the
+// answer back a second time.
+func (s *s3Sink) release() error {
+	if s.cur != nil {
+		_ = s.endPart(errors.New("upload: request ended"))
+	}
+	if s.final != "" && s.uploadID != "" {
+		key, id := s.key, s.uploadID
+		s.uploadID, s.parts, s.stored = "", nil, 0
+		go func() {
+			ctx, cancel := s.b.bounded(context.WithoutCancel(s.ctx))
+			defer cancel()
+			_ = s.b.core.AbortMultipartUpload(ctx, s.b.bucket, key, id)
+		}()
+	}
+	return nil
+}

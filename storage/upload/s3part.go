@@ -1,0 +1,126 @@
+package upload
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+)
+
+// Parts of a multipart upload: S3 wants every part but the last to be at
+// least 5 MiB, and at most 10,000 parts.
+const (
+	minPart  = 5 << 20
+	maxParts = 10000
+)
+
+// errStalled is how a storage call that made no progress for the timeout
+// fails; it wraps context.DeadlineExceeded, so it reads as the backend not
+// answering (503).
+type errStalled struct{ d time.Duration }
+
+func (e errStalled) Error() string {
+	return fmt.Sprintf("storage made no progress for %s", e.d)
+}
+
+func (e errStalled) Unwrap() error { return context.DeadlineExceeded }
+
+// partStream is one part being uploaded while its bytes arrive: the
+// request's bytes go into a pipe that the S3 client reads as the part's
+// body, so a part is never held in memory.
+type partStream struct {
+	number int
+	size   int64
+	left   int64
+	pw     *io.PipeWriter
+	done   chan partResult
+}
+
+type partResult struct {
+	part minio.CompletePart
+	err  error
+}
+
+// startPart begins uploading part number of size bytes from a pipe.
+func (s *s3Sink) startPart(number int, size int64) *partStream {
+	pr, pw := io.Pipe()
+	ps := &partStream{number: number, size: size, left: size, pw: pw, done: make(chan partResult, 1)}
+	go func() {
+		part, err := s.b.putPart(s.ctx, s.key, s.uploadID, number, pr, size)
+		pr.CloseWithError(errors.Join(err, io.ErrClosedPipe))
+		ps.done <- partResult{part, err}
+	}()
+	return ps
+}
+
+func (ps *partStream) write(p []byte) error {
+	n, err := ps.pw.Write(p)
+	ps.left -= int64(n)
+	return err
+}
+
+// finish waits for the part; abandon (err != nil) fails it first.
+func (ps *partStream) finish(abandon error) partResult {
+	if abandon != nil {
+		ps.pw.CloseWithError(abandon)
+	} else {
+		ps.pw.Close()
+	}
+	return <-ps.done
+}
+
+// putPart uploads one part from r. The payload is not signed
+// (UNSIGNED-PAYLOAD: integrity on the wire is TLS's job, as with any
+// client), so it is hashed once, for its digest, not a second time for a
+// signature. A part on which the backend makes no progress for the
+// timeout, while bytes are waiting for it, fails with errStalled.
+func (b *s3Backend) putPart(ctx context.Context, key, uploadID string, number int, r io.Reader, size int64) (minio.CompletePart, error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stall := errStalled{b.timeout}
+	timer := time.AfterFunc(b.timeout, func() { cancel(stall) })
+	defer timer.Stop()
+	body := io.Reader(&idleReader{r: r, timer: timer, d: b.timeout})
+	if br, ok := r.(*bytes.Reader); ok {
+		body = &idleReadSeeker{idleReader{r: r, timer: timer, d: b.timeout}, br} // retryable
+	}
+	part, err := b.core.PutObjectPart(ctx, b.bucket, key, uploadID, number, body, size, minio.PutObjectPartOptions{DisableContentSha256: true})
+	if err != nil {
+		if errors.Is(context.Cause(ctx), stall) {
+			err = stall
+		}
+		return minio.CompletePart{}, err
+	}
+	return minio.CompletePart{PartNumber: number, ETag: part.ETag}, nil
+}
+
+// idleReader stops the stall timer while the client waits for bytes (that
+// wait is the sender's, not the backend's) and restarts it after.
+type idleReader struct {
+	r     io.Reader
+	timer *time.Timer
+	d     time.Duration
+}
+
+func (i *idleReader) Read(p []byte) (int, error) {
+	i.timer.Stop()
+	n, err := i.r.Read(p)
+	i.timer.Reset(i.d)
+	return n, err
+}
+
+type idleReadSeeker struct {
+	idleReader
+	s io.Seeker
+}
+
+func (i *idleReadSeeker) Seek(off int64, whence int) (int64, error) { return i.s.Seek(off, whence) }
+
+// bounded runs a metadata call with the timeout.
+func (b *s3Backend) bounded(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, b.timeout)
+}
