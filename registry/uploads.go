@@ -16,7 +16,9 @@ import (
 func newUploads(_ context.Context, c *storage.Config, driver storagedriver.StorageDriver) (*upload.Store, error) {
 	switch c.Driver {
 	case storage.DriverFilesystem:
-		return upload.NewFilesystem(driver, upload.FilesystemOptions{RootDirectory: c.Filesystem.RootDirectory}), nil
+		return upload.NewFilesystem(driver, upload.FilesystemOptions{
+			RootDirectory: c.Filesystem.RootDirectory, Buffered: !c.Filesystem.DirectWrites,
+		}), nil
 	case storage.DriverS3:
 		client, err := c.S3.Client()
 		if err != nil {

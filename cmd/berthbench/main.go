@@ -28,6 +28,7 @@ type options struct {
 	rounds                               int
 	out                                  string
 	berthBin, registryBin, minioBin      string
+	berthEnv                             []string // extra BERTH_* settings
 	workDir                              string
 	sizes                                []int64       // blob sizes
 	clients                              []int         // concurrent blob clients
@@ -72,6 +73,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.minioBin, "minio", ".tools/bin/minio", "MinIO binary for -s3 (make tools)")
 	fs.StringVar(&o.workDir, "workdir", "", "directory for the servers' data and logs (default: a new temporary one, removed at the end)")
 	fs.BoolVar(&o.keepWork, "keep", false, "keep the work directory")
+	berthEnv := fs.String("berth-env", "", "extra settings for berth, comma-separated BERTH_KEY=value (e.g. BERTH_STORAGE_FILESYSTEM_DIRECT_WRITES=true)")
 	sizes := fs.String("sizes", "", "blob sizes, e.g. 1M,64M,512M (default by mode)")
 	clients := fs.String("clients", "", "concurrent blob clients, e.g. 1,16 (default by mode)")
 	fs.DurationVar(&o.duration, "duration", 0, "how long each manifest case runs (default 5s, quick 1s)")
@@ -104,6 +106,15 @@ func parseFlags(args []string) (*options, error) {
 			}
 			o.clients = append(o.clients, n)
 		}
+	}
+	for _, kv := range strings.Split(*berthEnv, ",") {
+		if kv = strings.TrimSpace(kv); kv == "" {
+			continue
+		}
+		if !strings.HasPrefix(kv, "BERTH_") || !strings.Contains(kv, "=") {
+			return nil, fmt.Errorf("-berth-env: %q is not BERTH_KEY=value", kv)
+		}
+		o.berthEnv = append(o.berthEnv, kv)
 	}
 	if o.rounds < 1 {
 		return nil, errors.New("-rounds must be at least 1")

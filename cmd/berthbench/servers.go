@@ -166,7 +166,7 @@ const benchAdminPassword = "berthbench-Admin-pw1"
 
 // startBerth runs `berth serve` on a free port with its data in dir/berth
 // (filesystem storage there too, or the MinIO bucket under /berth).
-func startBerth(ctx context.Context, bin, dir string, m *minio) (*server, error) {
+func startBerth(ctx context.Context, bin, dir string, m *minio, extra []string) (*server, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
@@ -191,6 +191,7 @@ func startBerth(ctx context.Context, bin, dir string, m *minio) (*server, error)
 			"BERTH_STORAGE_S3_CHUNK_SIZE=5242880",
 		)
 	}
+	env = append(env, extra...)
 	p, err := startProc(dir, "berth", env, bin, "serve", "--addr", addr, "--data-dir", data)
 	if err != nil {
 		return nil, err
@@ -281,7 +282,7 @@ func startEnv(ctx context.Context, log *slog.Logger, o *options) (*env, error) {
 		}
 		log.Info("minio started", "endpoint", e.minio.endpoint)
 	}
-	if e.berth, err = startBerth(ctx, o.berthBin, o.workDir, e.minio); err != nil {
+	if e.berth, err = startBerth(ctx, o.berthBin, o.workDir, e.minio, o.berthEnv); err != nil {
 		e.close()
 		return nil, err
 	}

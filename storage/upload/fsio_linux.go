@@ -47,3 +47,9 @@ func pwritev(f *os.File, bs [][]byte, off int64) (int, error) {
 	}
 	return total, nil
 }
+
+// preallocate allocates n bytes at off without changing the file's size
+// (best effort: not every filesystem can).
+func preallocate(f *os.File, off, n int64) {
+	_ = unix.Fallocate(int(f.Fd()), unix.FALLOC_FL_KEEP_SIZE, off, n)
+}
