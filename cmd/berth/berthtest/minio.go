@@ -101,6 +101,7 @@ func (m *MinIO) Stop() {
 		return
 	default:
 	}
+	_ = m.cmd.Process.Signal(syscall.SIGCONT) // a paused server cannot act on SIGTERM
 	_ = m.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-m.done:
