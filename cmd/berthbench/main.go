@@ -74,7 +74,8 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.workDir, "workdir", "", "directory for the servers' data and logs (default: a new temporary one, removed at the end)")
 	fs.BoolVar(&o.keepWork, "keep", false, "keep the work directory")
 	berthEnv := fs.String("berth-env", "", "extra settings for berth, comma-separated BERTH_KEY=value (e.g. BERTH_STORAGE_FILESYSTEM_DIRECT_WRITES=true)")
-	sizes := fs.String("sizes", "", "blob sizes, e.g. 1M,64M,512M (default by mode)")
+	sizes := fs.String("sizes", "", "blob sizes, e.g. 1M,64M,512M (default by mode; 16 clients only up to 8 GiB in all)")
+	chunk := fs.String("chunk", "", "PATCH size of chunked uploads, e.g. 5M (default 5 MiB, quick 2 MiB)")
 	clients := fs.String("clients", "", "concurrent blob clients, e.g. 1,16 (default by mode)")
 	fs.DurationVar(&o.duration, "duration", 0, "how long each manifest case runs (default 5s, quick 1s)")
 	fs.IntVar(&o.tags, "tags", 0, "tags in the tags/list repository (default 10000)")
@@ -90,6 +91,13 @@ func parseFlags(args []string) (*options, error) {
 	var err error
 	if o.only, err = regexp.Compile(*only); err != nil {
 		return nil, fmt.Errorf("-only: %w", err)
+	}
+	if *chunk != "" {
+		cs, err := parseSizes(*chunk)
+		if err != nil || len(cs) != 1 {
+			return nil, fmt.Errorf("-chunk: bad size %q", *chunk)
+		}
+		o.chunk = cs[0]
 	}
 	o.defaults()
 	if *sizes != "" {
@@ -132,10 +140,14 @@ func (o *options) defaults() {
 			}
 		}
 	}
-	o.sizes, o.clients, o.chunk = []int64{1 << 20, 64 << 20, 512 << 20}, []int{1, 16}, 8<<20
+	o.sizes, o.clients = []int64{1 << 20, 64 << 20, 256 << 20, 512 << 20, 1 << 30}, []int{1, 16}
+	chunk := int64(5 << 20) // the smallest S3 part, as docker-style clients often send
 	if o.quick {
-		o.sizes, o.clients, o.chunk = []int64{1 << 20, 8 << 20}, []int{1, 4}, 2<<20
+		o.sizes, o.clients, chunk = []int64{1 << 20, 8 << 20}, []int{1, 4}, 2<<20
 		o.rounds = 1
+	}
+	if o.chunk == 0 {
+		o.chunk = chunk
 	}
 	o.repBytes, o.minBlobTime = 256<<20, 3*time.Second
 	if o.quick {

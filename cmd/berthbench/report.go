@@ -17,6 +17,7 @@ const (
 	ratioAtLeast            // berth/stock ≥ x (throughput, requests/s)
 	ratioAtMost             // berth/stock ≤ x (times: 0.1 = ten times faster)
 	berthBelow              // berth's median < x, in the row's unit
+	limitAtMost             // berth's median ≤ x × the row's limit
 )
 
 type target struct {
@@ -32,6 +33,8 @@ func (t target) String() string {
 		return fmt.Sprintf("≤ %.3g× (%.3g× faster)", t.x, 1/t.x)
 	case berthBelow:
 		return fmt.Sprintf("< %.3g", t.x)
+	case limitAtMost:
+		return fmt.Sprintf("≤ %.3g× limit", t.x)
 	}
 	return ""
 }
@@ -41,7 +44,18 @@ type row struct {
 	section, name, unit string
 	target              target
 	berth, stock        []float64
-	note                string // replaces the values, e.g. "n/a (endpoint missing)"
+	// limits is what the machine allowed in each round (see limits.go):
+	// MB/s for a push, CPU s/GB of one SHA-256 pass for its cost.
+	limits []float64
+	note   string // replaces the values, e.g. "n/a (endpoint missing)"
+}
+
+// limitRatio is median(berth)/median(limits), NaN without both.
+func (r *row) limitRatio() float64 {
+	if len(r.berth) == 0 || len(r.limits) == 0 {
+		return math.NaN()
+	}
+	return median(r.berth) / median(r.limits)
 }
 
 // ratio is median(berth)/median(stock), NaN when either is missing.
@@ -67,6 +81,12 @@ func (r *row) verdict() string {
 			return ""
 		}
 		ok = median(r.berth) < r.target.x
+	case limitAtMost:
+		q := r.limitRatio()
+		if math.IsNaN(q) {
+			return ""
+		}
+		ok = q <= r.target.x
 	default:
 		return ""
 	}
@@ -106,6 +126,14 @@ func (rp *report) add(section, name, unit string, t target, srv string, v float6
 	}
 }
 
+// limit records one round's limit of a row.
+func (rp *report) limit(section, name, unit string, t target, v float64) {
+	rp.mu.Lock()
+	defer rp.mu.Unlock()
+	r := rp.row(section, name, unit, t)
+	r.limits = append(r.limits, v)
+}
+
 // na records a row that could not be measured, with the reason.
 func (rp *report) na(section, name, unit string, t target, why string) {
 	rp.mu.Lock()
@@ -134,20 +162,37 @@ func (rp *report) markdown() string {
 	slices.SortStableFunc(rows, func(x, y *row) int {
 		return slices.Index(sections, x.section) - slices.Index(sections, y.section)
 	})
-	section := ""
+	section, withLimits := "", false
 	for _, r := range rows {
 		if r.section != section {
 			section = r.section
+			withLimits = slices.ContainsFunc(rows, func(x *row) bool { return x.section == section && len(x.limits) > 0 })
 			fmt.Fprintf(&b, "\n### %s\n\n", section)
-			b.WriteString("| case | unit | berth | stock | berth/stock | target | result |\n")
-			b.WriteString("|---|---|---:|---:|---:|---|---|\n")
+			if withLimits {
+				b.WriteString("| case | unit | berth | stock | berth/stock | limit | berth/limit | target | result |\n")
+				b.WriteString("|---|---|---:|---:|---:|---:|---:|---|---|\n")
+			} else {
+				b.WriteString("| case | unit | berth | stock | berth/stock | target | result |\n")
+				b.WriteString("|---|---|---:|---:|---:|---|---|\n")
+			}
 		}
+		cells := []string{r.name, r.unit, r.note, "", ""}
+		if r.note == "" {
+			cells = []string{r.name, r.unit, fmtMedian(r.berth), fmtMedian(r.stock), r.ratioText()}
+		}
+		if withLimits {
+			if r.note != "" || len(r.limits) == 0 {
+				cells = append(cells, "", "")
+			} else {
+				cells = append(cells, fmtMedian(r.limits), fmtRatio(r.limitRatio()))
+			}
+		}
+		verdict := r.verdict()
 		if r.note != "" {
-			fmt.Fprintf(&b, "| %s | %s | %s | | | %s | |\n", r.name, r.unit, r.note, r.target)
-			continue
+			verdict = ""
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s |\n", r.name, r.unit,
-			fmtMedian(r.berth), fmtMedian(r.stock), r.ratioText(), r.target, r.verdict())
+		cells = append(cells, r.target.String(), verdict)
+		fmt.Fprintf(&b, "| %s |\n", strings.Join(cells, " | "))
 	}
 	if len(rp.notes) > 0 {
 		b.WriteString("\n")

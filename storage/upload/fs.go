@@ -89,6 +89,18 @@ func (s *fsSink) phase() int { return int(s.off % align) }
 
 func (s *fsSink) resumable() bool { return true }
 
+// depth: direct writes wait for the disk, so more buffers wait to be
+// written together, in one larger write the device splits and runs in
+// parallel.
+func (s *fsSink) depth() int {
+	if s.direct {
+		return directDepth
+	}
+	return pipeDepth
+}
+
+const directDepth = 8
+
 func (s *fsSink) write(ps [][]byte) error {
 	s.dirty = true
 	if s.announced > 0 {
@@ -154,7 +166,7 @@ func (s *fsSink) alignedRun(ps [][]byte) (run, rest [][]byte) {
 }
 
 // writebackEvery is how much buffered data is handed to writeback at once.
-const writebackEvery = 8 << 20
+const writebackEvery = 1 << 20
 
 // directFile opens the O_DIRECT descriptor once; false when direct I/O is
 // off or unavailable here.

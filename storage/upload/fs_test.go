@@ -24,11 +24,17 @@ const testRepo = "library/up"
 func fsStore(t *testing.T, buffered bool) (*Store, storagedriver.StorageDriver, string) {
 	t.Helper()
 	root := t.TempDir()
+	d := filesystemDriver(t, root)
+	return NewFilesystem(d, FilesystemOptions{RootDirectory: root, Buffered: buffered}), d, root
+}
+
+func filesystemDriver(tb testing.TB, root string) storagedriver.StorageDriver {
+	tb.Helper()
 	d, err := filesystem.FromParameters(map[string]any{"rootdirectory": root})
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	return NewFilesystem(d, FilesystemOptions{RootDirectory: root, Buffered: buffered}), d, root
+	return d
 }
 
 // push sends data in requests of the given sizes (the last request is the

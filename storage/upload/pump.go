@@ -12,7 +12,7 @@ import (
 // one large I/O, few enough that 16 uploads in flight hold 64 MiB.
 const (
 	bufSize   = 1 << 20
-	pipeDepth = 4    // per upload: one read, one written, one hashed, one spare
+	pipeDepth = 4    // per upload by default: one read, one written, one hashed, one spare
 	align     = 4096 // of buffers in memory, and of direct writes on disk
 )
 
@@ -42,19 +42,21 @@ type chunk struct {
 // went wrong. A write error stops the reading (werr); a read error (rerr,
 // never io.EOF) ends the copy after what was read is written.
 //
+// depth is the number of buffers in flight (at least 2).
+//
 // phase is where in its buffer the first byte goes: with phase equal to the
 // destination offset modulo align, every buffer after the first starts at
 // an aligned offset both in memory and in the destination (direct I/O).
-func pump(src io.Reader, phase int, write func([][]byte) error, hashes []hash.Hash) (n int64, rerr, werr error) {
-	free := make(chan *chunk, pipeDepth)
-	for range pipeDepth {
+func pump(src io.Reader, phase, depth int, write func([][]byte) error, hashes []hash.Hash) (n int64, rerr, werr error) {
+	free := make(chan *chunk, depth)
+	for range depth {
 		free <- &chunk{buf: bufPool.Get().(*[]byte)}
 	}
-	toWrite := make(chan *chunk, pipeDepth)
+	toWrite := make(chan *chunk, depth)
 	queues := make([]chan *chunk, len(hashes))
 	var wg sync.WaitGroup
 	for i, h := range hashes {
-		q := make(chan *chunk, pipeDepth)
+		q := make(chan *chunk, depth)
 		queues[i] = q
 		wg.Add(1)
 		go func() {
@@ -76,14 +78,14 @@ func pump(src io.Reader, phase int, write func([][]byte) error, hashes []hash.Ha
 				close(q)
 			}
 		}()
-		batch := make([]*chunk, 0, pipeDepth)
-		ps := make([][]byte, 0, pipeDepth)
+		batch := make([]*chunk, 0, depth)
+		ps := make([][]byte, 0, depth)
 		for c := range toWrite {
 			// Whatever else is ready goes in the same write: when storage
 			// is the slower side, its writes grow instead of queueing.
 			batch, ps = append(batch[:0], c), append(ps[:0], c.p)
 		more:
-			for len(batch) < pipeDepth {
+			for len(batch) < depth {
 				select {
 				case c, ok := <-toWrite:
 					if !ok {
@@ -135,7 +137,7 @@ func pump(src io.Reader, phase int, write func([][]byte) error, hashes []hash.Ha
 	}
 	close(toWrite)
 	wg.Wait()
-	for range pipeDepth {
+	for range depth {
 		c := <-free
 		bufPool.Put(c.buf)
 	}

@@ -62,7 +62,7 @@ func TestPumpCopiesAndHashesEveryByteOnce(t *testing.T) {
 			}
 			h1, h2 := sha256.New(), sha512.New()
 			src := &dribble{r: bytes.NewReader(data), max: c.max, rnd: rand.New(rand.NewPCG(1, 2))}
-			n, rerr, werr := pump(src, c.phase, write, []hash.Hash{h1, h2})
+			n, rerr, werr := pump(src, c.phase, pipeDepth, write, []hash.Hash{h1, h2})
 			if rerr != nil || werr != nil || n != int64(c.size) {
 				t.Fatalf("pump: n=%d rerr=%v werr=%v, want n=%d", n, rerr, werr, c.size)
 			}
@@ -97,7 +97,7 @@ func TestPumpWriteErrorHashesOnlyWhatWasWritten(t *testing.T) {
 		return nil
 	}
 	h := sha256.New()
-	n, rerr, werr := pump(bytes.NewReader(data), 0, write, []hash.Hash{h})
+	n, rerr, werr := pump(bytes.NewReader(data), 0, pipeDepth, write, []hash.Hash{h})
 	if !errors.Is(werr, boom) || rerr != nil {
 		t.Fatalf("errors: read %v, write %v", rerr, werr)
 	}
@@ -116,7 +116,7 @@ func TestPumpReadError(t *testing.T) {
 	src := io.MultiReader(bytes.NewReader(data), &failing{broken})
 	var got bytes.Buffer
 	h := sha256.New()
-	n, rerr, werr := pump(src, 0, func(ps [][]byte) error {
+	n, rerr, werr := pump(src, 0, pipeDepth, func(ps [][]byte) error {
 		for _, p := range ps {
 			got.Write(p)
 		}

@@ -162,6 +162,8 @@ func (s *s3Sink) size() int64 {
 
 func (s *s3Sink) phase() int { return 0 }
 
+func (s *s3Sink) depth() int { return pipeDepth }
+
 func (s *s3Sink) resumable() bool { return s.final == "" }
 
 func (s *s3Sink) write(ps [][]byte) error {

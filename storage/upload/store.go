@@ -46,6 +46,7 @@ type backend interface {
 type sink interface {
 	size() int64             // bytes stored (after flush) or accepted so far
 	phase() int              // where in an aligned buffer the next byte should sit
+	depth() int              // buffers to keep in flight
 	write(ps [][]byte) error // append ps in order
 	// flush makes everything accepted durable; size is then what is stored.
 	flush(ctx context.Context) error

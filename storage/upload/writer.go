@@ -94,7 +94,7 @@ func (w *Writer) ReadFrom(r io.Reader) (int64, error) {
 			hashes = append(hashes, h)
 		}
 	}
-	n, rerr, werr := pump(r, w.sink.phase(), w.sink.write, hashes)
+	n, rerr, werr := pump(r, w.sink.phase(), w.sink.depth(), w.sink.write, hashes)
 	w.hashed += n
 	if werr != nil {
 		return n, storage.Observe(w.ctx, werr)
