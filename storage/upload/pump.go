@@ -16,8 +16,6 @@ const (
 	align     = 4096 // of buffers in memory, and of direct writes on disk
 )
 
-var bufPool = sync.Pool{New: func() any { return newAligned(bufSize) }}
-
 // newAligned allocates n bytes starting at a multiple of align.
 func newAligned(n int) *[]byte {
 	b := make([]byte, n+align)
@@ -27,8 +25,8 @@ func newAligned(n int) *[]byte {
 }
 
 type chunk struct {
-	buf  *[]byte // the pooled buffer
-	p    []byte  // the bytes of it in use
+	buf  []byte // the buffer (see buffers.go)
+	p    []byte // the bytes of it in use
 	refs atomic.Int32
 }
 
@@ -42,15 +40,18 @@ type chunk struct {
 // went wrong. A write error stops the reading (werr); a read error (rerr,
 // never io.EOF) ends the copy after what was read is written.
 //
-// depth is the number of buffers in flight (at least 2).
+// depth is the number of buffers wanted in flight (see buffers.go).
 //
 // phase is where in its buffer the first byte goes: with phase equal to the
 // destination offset modulo align, every buffer after the first starts at
 // an aligned offset both in memory and in the destination (direct I/O).
 func pump(src io.Reader, phase, depth int, write func([][]byte) error, hashes []hash.Hash) (n int64, rerr, werr error) {
+	bufs := buffers.take(depth)
+	defer buffers.give(bufs)
+	depth = len(bufs)
 	free := make(chan *chunk, depth)
-	for range depth {
-		free <- &chunk{buf: bufPool.Get().(*[]byte)}
+	for _, b := range bufs {
+		free <- &chunk{buf: b}
 	}
 	toWrite := make(chan *chunk, depth)
 	queues := make([]chan *chunk, len(hashes))
@@ -119,7 +120,7 @@ func pump(src io.Reader, phase, depth int, write func([][]byte) error, hashes []
 	}()
 	for !failed.Load() {
 		c := <-free
-		b := (*c.buf)[phase:]
+		b := c.buf[phase:]
 		phase = 0
 		m, err := readFull(src, b)
 		if m > 0 {
@@ -138,8 +139,7 @@ func pump(src io.Reader, phase, depth int, write func([][]byte) error, hashes []
 	close(toWrite)
 	wg.Wait()
 	for range depth {
-		c := <-free
-		bufPool.Put(c.buf)
+		<-free // every buffer is back: none is in use when they are given back
 	}
 	return n, rerr, werr
 }

@@ -211,9 +211,9 @@ func (w *Writer) verify(ctx context.Context, want digest.Digest, size int64) (di
 		if err != nil {
 			return "", false, err
 		}
-		bp := bufPool.Get().(*[]byte)
-		n, err := io.CopyBuffer(io.MultiWriter(writers(hs)...), rc, *bp)
-		bufPool.Put(bp)
+		bs := buffers.take(1)
+		n, err := io.CopyBuffer(io.MultiWriter(writers(hs)...), rc, bs[0])
+		buffers.give(bs)
 		rc.Close()
 		if err != nil {
 			return "", false, err

@@ -1,0 +1,7 @@
+//go:build !linux
+
+package upload
+
+func allocBuffer() []byte { return *newAligned(bufSize) }
+
+func freeBuffer([]byte) {}
