@@ -12,6 +12,8 @@ import (
 	_ "github.com/distribution/distribution/v3/manifest/ocischema" // registers the OCI manifest kind
 	"github.com/distribution/distribution/v3/registry/api/errcode"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/berth-registry/berth/storage/upload"
 )
 
 // pusherKey is the context key distribution puts the authenticated user
@@ -40,7 +42,13 @@ func (s *Service) PushBlob(ctx context.Context, repo string, desc v1.Descriptor,
 	if got, err := bs.Stat(ctx, desc.Digest); err == nil && got.Size == desc.Size {
 		return nil
 	}
-	bw, err := bs.Create(ctx)
+	// The digest and size are known up front: on S3 the blob streams
+	// straight to its own key.
+	hint := upload.Hint{Digest: desc.Digest, Length: desc.Size}
+	if hint.Length <= 0 {
+		hint.Length = -1
+	}
+	bw, err := bs.Create(upload.WithHint(ctx, hint))
 	if err != nil {
 		return fmt.Errorf("domain: blob upload in %s: %w", repo, err)
 	}

@@ -29,6 +29,14 @@ func (b *fsBackend) open(_ context.Context, repo, id string, h Hint) (sink, erro
 	if err != nil {
 		return nil, err
 	}
+	// One request at a time writes an upload: a second one waits here, then
+	// finds the upload longer than its state says and is refused (416),
+	// where two writers at the same offset would mix their bytes under one
+	// hash state.
+	if err := lockFile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
 	fi, err := f.Stat()
 	if err != nil {
 		f.Close()

@@ -274,3 +274,39 @@ func TestFilesystemInteroperatesWithDistribution(t *testing.T) {
 		})
 	}
 }
+
+// Two requests on one upload take turns: the second one resumes where the
+// first left the upload, never at the same offset.
+func TestFilesystemOneWriterAtATime(t *testing.T) {
+	ctx := context.Background()
+	s, _, _ := fsStore(t, false)
+	w, _ := s.Create(ctx, testRepo)
+	id := w.ID()
+	first, err := s.Resume(ctx, testRepo, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second := make(chan *Writer)
+	go func() {
+		w, err := s.Resume(ctx, testRepo, id)
+		if err != nil {
+			t.Error(err)
+		}
+		second <- w
+	}()
+	data := randomBytes(11, 3*bufSize)
+	if _, err := first.ReadFrom(bytes.NewReader(data)); err != nil {
+		t.Fatal(err)
+	}
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+	w2 := <-second
+	if w2 == nil {
+		t.FailNow()
+	}
+	defer w2.Close()
+	if w2.Size() != int64(len(data)) {
+		t.Fatalf("the second request resumed at %d while the first wrote %d bytes", w2.Size(), len(data))
+	}
+}

@@ -53,3 +53,13 @@ func pwritev(f *os.File, bs [][]byte, off int64) (int, error) {
 func preallocate(f *os.File, off, n int64) {
 	_ = unix.Fallocate(int(f.Fd()), unix.FALLOC_FL_KEEP_SIZE, off, n)
 }
+
+// lockFile takes an exclusive lock on f, held until f is closed.
+func lockFile(f *os.File) error {
+	for {
+		err := unix.Flock(int(f.Fd()), unix.LOCK_EX)
+		if err != unix.EINTR {
+			return err
+		}
+	}
+}

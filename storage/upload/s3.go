@@ -194,6 +194,9 @@ func (s *s3Sink) writeOne(p []byte) error {
 		return err
 	}
 	for len(p) > 0 {
+		if s.remaining == 0 && s.cur == nil {
+			s.remaining = -1 // more than was announced: buffer from here on
+		}
 		if s.remaining < 0 {
 			n, err := s.fill(p)
 			if err != nil {
