@@ -50,7 +50,14 @@ func (s *Server) purgeUploads(ctx context.Context) {
 	}
 	start := time.Now()
 	deleted, errs := diststorage.PurgeUploads(ctx, s.driver, start.Add(-p.Age), !p.DryRun)
-	attrs := []any{"removed", len(deleted), "olderThan", p.Age.String(), "dryRun", p.DryRun, "duration", time.Since(start).String()}
+	aborted := 0
+	if s.uploads != nil {
+		var err error
+		if aborted, err = s.uploads.PurgeStale(ctx, start.Add(-p.Age), p.DryRun); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	attrs := []any{"removed", len(deleted), "multipartAborted", aborted, "olderThan", p.Age.String(), "dryRun", p.DryRun, "duration", time.Since(start).String()}
 	if len(errs) > 0 {
 		s.log.WarnContext(ctx, "upload purge", append(attrs, "errors", len(errs), "firstError", errs[0])...)
 		return

@@ -23,6 +23,7 @@ import (
 	"github.com/berth-registry/berth/registry/retention"
 	"github.com/berth-registry/berth/storage"
 	"github.com/berth-registry/berth/storage/metadata"
+	"github.com/berth-registry/berth/storage/upload"
 )
 
 // Server is a running registry core: distribution's app, berth's own view of
@@ -36,6 +37,7 @@ type Server struct {
 	v2routes *mux.Router
 	db       *metadata.DB
 	ix       *index.Indexer
+	uploads  *upload.Store // berth's push path (nil: distribution's)
 	domain   *domain.Service
 	pulls    *index.Pulls
 	access   AccessControl
@@ -104,7 +106,7 @@ func New(ctx context.Context, cfg Config, db *metadata.DB, access AccessControl,
 		return nil, err
 	}
 	ix.UseUploads(uploads)
-	s := &Server{cfg: cfg, log: log, driver: driver, db: db, ix: ix, domain: domain.New(ix, log), v2routes: v2.Router(), access: access}
+	s := &Server{cfg: cfg, log: log, driver: driver, db: db, ix: ix, domain: domain.New(ix, log), v2routes: v2.Router(), access: access, uploads: uploads}
 	dc := cfg.distributionConfig(secret)
 	dc.Middleware["registry"] = []configuration.Middleware{{
 		Name: index.MiddlewareName, Options: configuration.Parameters{"indexer": ix},

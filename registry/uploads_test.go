@@ -339,3 +339,33 @@ func TestS3UploadStalledByStorage(t *testing.T) {
 		t.Errorf("error %q does not say what happened", err)
 	}
 }
+
+// What a crash mid-push leaves on S3 (multipart uploads never completed,
+// at an upload's data key or streaming to a blob's own key) is aborted by
+// the purge once older than the age, and not before.
+func TestS3PurgeStale(t *testing.T) {
+	m := berthtest.SharedMinIO(t)
+	e := newS3Env(t, m, "uploads-purge")
+	ctx := context.Background()
+	core := minio.Core{Client: e.client}
+	for _, key := range []string{
+		"prefix/docker/registry/v2/repositories/library/up/_uploads/abc/data",
+		"prefix" + blobPath(digest.FromString("crashed")),
+	} {
+		if _, err := core.NewMultipartUpload(ctx, e.cfg.S3.Bucket, key, minio.PutObjectOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := e.store.PurgeStale(ctx, time.Now().Add(-time.Hour), false); err != nil || n != 0 {
+		t.Fatalf("purge of uploads older than an hour: %d, %v; want none", n, err)
+	}
+	if n, err := e.store.PurgeStale(ctx, time.Now().Add(time.Minute), true); err != nil || n != 2 || len(e.multiparts(t)) != 2 {
+		t.Fatalf("dry run: %d, %v, %d left; want 2 counted, 2 left", n, err, len(e.multiparts(t)))
+	}
+	if n, err := e.store.PurgeStale(ctx, time.Now().Add(time.Minute), false); err != nil || n != 2 {
+		t.Fatalf("purge: %d, %v; want 2", n, err)
+	}
+	if left := e.multiparts(t); len(left) > 0 {
+		t.Fatalf("left after the purge: %v", left)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"time"
 	"unsafe"
 
 	"github.com/opencontainers/go-digest"
@@ -44,6 +45,8 @@ func (b *fsBackend) open(_ context.Context, repo, id string, h Hint) (sink, erro
 	}
 	return &fsSink{b: b, path: p, f: f, off: fi.Size(), direct: b.direct, synced: fi.Size(), announced: h.Length}, nil
 }
+
+func (b *fsBackend) purge(context.Context, time.Time, bool) (int, error) { return 0, nil }
 
 // putState writes a file atomically (a temporary name, then a rename) but
 // without fsync: see storeState.

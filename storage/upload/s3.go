@@ -95,6 +95,32 @@ func (b *s3Backend) open(ctx context.Context, repo, id string, h Hint) (sink, er
 	return s, nil
 }
 
+func (b *s3Backend) purge(ctx context.Context, before time.Time, dryRun bool) (int, error) {
+	n := 0
+	var errs []error
+	// MinIO lists multipart uploads by exact key or all of them, not by a
+	// shorter prefix: all of them, then.
+	prefix := b.key(v2Root + "/")
+	for u := range b.core.ListIncompleteUploads(ctx, b.bucket, "", true) {
+		if u.Err != nil {
+			return n, u.Err
+		}
+		if !strings.HasPrefix(u.Key, prefix) || !u.Initiated.Before(before) {
+			continue
+		}
+		n++
+		if dryRun {
+			continue
+		}
+		actx, cancel := b.bounded(ctx)
+		if err := b.core.AbortMultipartUpload(actx, b.bucket, u.Key, u.UploadID); err != nil {
+			errs = append(errs, err)
+		}
+		cancel()
+	}
+	return n, errors.Join(errs...)
+}
+
 // findUpload returns the multipart upload in progress at key ("": none).
 func (b *s3Backend) findUpload(ctx context.Context, key string) (string, error) {
 	ctx, cancel := b.bounded(ctx)
@@ -165,139 +191,6 @@ func (s *s3Sink) phase() int { return 0 }
 func (s *s3Sink) depth() int { return pipeDepth }
 
 func (s *s3Sink) resumable() bool { return s.final == "" }
-
-func (s *s3Sink) write(ps [][]byte) error {
-	for _, p := range ps {
-		if err := s.writeOne(p); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (s *s3Sink) writeOne(p []byte) error {
-	switch {
-	case s.object:
-		return errors.New("upload: the upload's data was completed already")
-	case s.fw != nil || (s.tail > 0 && s.tail < minPart):
-		// A part under 5 MiB can only be the last one: distribution's
-		// writer knows how to carry on from there (it completes the
-		// multipart upload and restarts it), at the cost of a copy.
-		if s.fw == nil {
-			fw, err := s.b.driver.Writer(s.ctx, s.path, true)
-			if err != nil {
-				return err
-			}
-			s.fw = fw
-		}
-		_, err := s.fw.Write(p)
-		return err
-	}
-	for len(p) > 0 {
-		if s.remaining == 0 && s.cur == nil {
-			s.remaining = -1 // more than was announced: buffer from here on
-		}
-		if s.remaining < 0 {
-			n, err := s.fill(p)
-			if err != nil {
-				return err
-			}
-			p = p[n:]
-			continue
-		}
-		if s.cur == nil {
-			if err := s.begin(); err != nil {
-				return err
-			}
-			s.cur = s.startPart(len(s.parts)+1, s.plan())
-		}
-		n := int(min(int64(len(p)), s.cur.left))
-		if err := s.cur.write(p[:n]); err != nil {
-			return s.endPart(err)
-		}
-		p, s.remaining = p[n:], s.remaining-int64(n)
-		if s.cur.left == 0 {
-			if err := s.endPart(nil); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-// plan sizes the next part of a request with remaining bytes to come:
-// PartSize, or all that is left when that is under PartSize + 5 MiB, and
-// larger when 10,000 parts would not hold the rest.
-func (s *s3Sink) plan() int64 {
-	size := s.b.partSize
-	if left := int64(maxParts - len(s.parts)); left > 1 {
-		size = max(size, (s.remaining+left-1)/left)
-	}
-	if s.remaining < size+minPart {
-		return s.remaining
-	}
-	return size
-}
-
-// fill buffers p (unknown length) and uploads the buffer once it holds a part.
-func (s *s3Sink) fill(p []byte) (int, error) {
-	if s.buf == nil {
-		s.buf = bytes.NewBuffer(make([]byte, 0, s.b.partSize))
-	}
-	n := min(len(p), int(s.b.partSize)-s.buf.Len())
-	s.buf.Write(p[:n])
-	if int64(s.buf.Len()) == s.b.partSize {
-		return n, s.putBuffered()
-	}
-	return n, nil
-}
-
-func (s *s3Sink) putBuffered() error {
-	if s.buf == nil || s.buf.Len() == 0 {
-		return nil
-	}
-	if err := s.begin(); err != nil {
-		return err
-	}
-	size := int64(s.buf.Len())
-	part, err := s.b.putPart(s.ctx, s.key, s.uploadID, len(s.parts)+1, bytes.NewReader(s.buf.Bytes()), size)
-	if err != nil {
-		return err
-	}
-	s.parts, s.stored = append(s.parts, part), s.stored+size
-	s.buf.Reset()
-	return nil
-}
-
-// begin creates the multipart upload at the first part.
-func (s *s3Sink) begin() error {
-	if s.uploadID != "" {
-		return nil
-	}
-	ctx, cancel := s.b.bounded(s.ctx)
-	defer cancel()
-	id, err := s.b.core.NewMultipartUpload(ctx, s.b.bucket, s.key, minio.PutObjectOptions{ContentType: "application/octet-stream"})
-	if err != nil {
-		return err
-	}
-	s.uploadID = id
-	return nil
-}
-
-// endPart waits for the current part (failing it when abandon is set).
-func (s *s3Sink) endPart(abandon error) error {
-	cur := s.cur
-	s.cur = nil
-	res := cur.finish(abandon)
-	if abandon != nil {
-		return errors.Join(abandon, res.err)
-	}
-	if res.err != nil {
-		return res.err
-	}
-	s.parts, s.stored = append(s.parts, res.part), s.stored+cur.size
-	return nil
-}
 
 // flush stores what the request sent: a part cut short (the client sent
 // less than it announced) is dropped, a buffered one is uploaded.

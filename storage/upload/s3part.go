@@ -29,6 +29,139 @@ func (e errStalled) Error() string {
 
 func (e errStalled) Unwrap() error { return context.DeadlineExceeded }
 
+func (s *s3Sink) write(ps [][]byte) error {
+	for _, p := range ps {
+		if err := s.writeOne(p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *s3Sink) writeOne(p []byte) error {
+	switch {
+	case s.object:
+		return errors.New("upload: the upload's data was completed already")
+	case s.fw != nil || (s.tail > 0 && s.tail < minPart):
+		// A part under 5 MiB can only be the last one: distribution's
+		// writer knows how to carry on from there (it completes the
+		// multipart upload and restarts it), at the cost of a copy.
+		if s.fw == nil {
+			fw, err := s.b.driver.Writer(s.ctx, s.path, true)
+			if err != nil {
+				return err
+			}
+			s.fw = fw
+		}
+		_, err := s.fw.Write(p)
+		return err
+	}
+	for len(p) > 0 {
+		if s.remaining == 0 && s.cur == nil {
+			s.remaining = -1 // more than was announced: buffer from here on
+		}
+		if s.remaining < 0 {
+			n, err := s.fill(p)
+			if err != nil {
+				return err
+			}
+			p = p[n:]
+			continue
+		}
+		if s.cur == nil {
+			if err := s.begin(); err != nil {
+				return err
+			}
+			s.cur = s.startPart(len(s.parts)+1, s.plan())
+		}
+		n := int(min(int64(len(p)), s.cur.left))
+		if err := s.cur.write(p[:n]); err != nil {
+			return s.endPart(err)
+		}
+		p, s.remaining = p[n:], s.remaining-int64(n)
+		if s.cur.left == 0 {
+			if err := s.endPart(nil); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// plan sizes the next part of a request with remaining bytes to come:
+// PartSize, or all that is left when that is under PartSize + 5 MiB, and
+// larger when 10,000 parts would not hold the rest.
+func (s *s3Sink) plan() int64 {
+	size := s.b.partSize
+	if left := int64(maxParts - len(s.parts)); left > 1 {
+		size = max(size, (s.remaining+left-1)/left)
+	}
+	if s.remaining < size+minPart {
+		return s.remaining
+	}
+	return size
+}
+
+// fill buffers p (unknown length) and uploads the buffer once it holds a part.
+func (s *s3Sink) fill(p []byte) (int, error) {
+	if s.buf == nil {
+		s.buf = bytes.NewBuffer(make([]byte, 0, s.b.partSize))
+	}
+	n := min(len(p), int(s.b.partSize)-s.buf.Len())
+	s.buf.Write(p[:n])
+	if int64(s.buf.Len()) == s.b.partSize {
+		return n, s.putBuffered()
+	}
+	return n, nil
+}
+
+func (s *s3Sink) putBuffered() error {
+	if s.buf == nil || s.buf.Len() == 0 {
+		return nil
+	}
+	if err := s.begin(); err != nil {
+		return err
+	}
+	size := int64(s.buf.Len())
+	part, err := s.b.putPart(s.ctx, s.key, s.uploadID, len(s.parts)+1, bytes.NewReader(s.buf.Bytes()), size)
+	if err != nil {
+		return err
+	}
+	s.parts, s.stored = append(s.parts, part), s.stored+size
+	s.buf.Reset()
+	return nil
+}
+
+// begin creates the multipart upload at the first part.
+func (s *s3Sink) begin() error {
+	if s.uploadID != "" {
+		return nil
+	}
+	ctx, cancel := s.b.bounded(s.ctx)
+	defer cancel()
+	id, err := s.b.core.NewMultipartUpload(ctx, s.b.bucket, s.key, minio.PutObjectOptions{ContentType: "application/octet-stream"})
+	if err != nil {
+		return err
+	}
+	s.uploadID = id
+	return nil
+}
+
+// endPart waits for the current part (failing it when abandon is set).
+func (s *s3Sink) endPart(abandon error) error {
+	cur := s.cur
+	s.cur = nil
+	res := cur.finish(abandon)
+	if abandon != nil {
+		return errors.Join(abandon, res.err)
+	}
+	if res.err != nil {
+		return res.err
+	}
+	s.parts, s.stored = append(s.parts, res.part), s.stored+cur.size
+	return nil
+}
+
 // partStream is one part being uploaded while its bytes arrive: the
 // request's bytes go into a pipe that the S3 client reads as the part's
 // body, so a part is never held in memory.

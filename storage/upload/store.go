@@ -39,6 +39,9 @@ type backend interface {
 	open(ctx context.Context, repo, id string, h Hint) (sink, error)
 	// putState stores a small file that need not survive a crash.
 	putState(ctx context.Context, path string, b []byte) error
+	// purge drops what uploads started before a time left behind outside
+	// their directories (see PurgeStale).
+	purge(ctx context.Context, before time.Time, dryRun bool) (int, error)
 }
 
 // sink is an upload's data during one request. write is called from one
@@ -106,4 +109,14 @@ func (s *Store) Resume(ctx context.Context, repo, id string) (*Writer, error) {
 		return nil, err
 	}
 	return w, nil
+}
+
+// PurgeStale aborts the multipart uploads started before the given time
+// and never completed: a crash in the middle of a push leaves them (its
+// parts stay in the bucket, unseen, until they are aborted), and the
+// purge of abandoned upload directories does not see them, least of all
+// those streaming to a blob's own key. Nothing to do on the filesystem.
+// It returns how many it aborted (would abort, with dryRun).
+func (s *Store) PurgeStale(ctx context.Context, before time.Time, dryRun bool) (int, error) {
+	return s.back.purge(ctx, before, dryRun)
 }
