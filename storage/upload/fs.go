@@ -226,18 +226,21 @@ func (s *fsSink) reader(context.Context) (io.ReadCloser, error) { return os.Open
 // commit renames the data into place; a blob already there (content
 // addressed, so the same bytes) is kept and the upload's copy dropped with
 // the upload directory.
+//
+// The rename happens before the lock is let go: a request waiting for it
+// then finds the blob's file, not the upload's, and is refused.
 func (s *fsSink) commit(_ context.Context, canonical digest.Digest) error {
-	if err := s.release(); err != nil {
-		return err
-	}
 	dst := s.b.full(blobDataPath(canonical))
-	if _, err := os.Stat(dst); err == nil {
-		return nil
+	if _, err := os.Stat(dst); err != nil {
+		err = os.MkdirAll(filepath.Dir(dst), 0o777)
+		if err == nil {
+			err = os.Rename(s.path, dst)
+		}
+		if err != nil {
+			return errors.Join(err, s.release())
+		}
 	}
-	if err := os.MkdirAll(filepath.Dir(dst), 0o777); err != nil {
-		return err
-	}
-	return os.Rename(s.path, dst)
+	return s.release()
 }
 
 func (s *fsSink) discard(context.Context) error {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"os"
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -14,11 +15,15 @@ import (
 
 // BenchmarkFilesystemPush pushes a blob through a Writer on the
 // filesystem (no HTTP): the write path alone, buffered and direct, with
-// the process's CPU per GB. BENCH_DIR picks the disk (default: a temp dir).
+// the process's CPU per GB. BENCH_DIR picks the disk (default: a temp dir),
+// BENCH_MIB the blob size (default 512).
 //
 //	go test ./storage/upload -run - -bench FilesystemPush -benchtime 4x
 func BenchmarkFilesystemPush(b *testing.B) {
-	const size = 512 << 20
+	size := 512 << 20
+	if v, err := strconv.Atoi(os.Getenv("BENCH_MIB")); err == nil && v > 0 {
+		size = v << 20
+	}
 	src := randomBytes(42, 64<<20)
 	dgst := func() digest.Digest {
 		d := digest.Canonical.Digester()
@@ -45,7 +50,7 @@ func BenchmarkFilesystemPush(b *testing.B) {
 			}
 			s := NewFilesystem(filesystemDriver(b, dir), FilesystemOptions{RootDirectory: dir, Buffered: mode.buffered})
 			ctx := context.Background()
-			b.SetBytes(size)
+			b.SetBytes(int64(size))
 			var cpu time.Duration
 			for i := 0; i < b.N; i++ {
 				b.StopTimer()
@@ -54,13 +59,13 @@ func BenchmarkFilesystemPush(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				w, err = s.Resume(WithHint(ctx, Hint{Digest: dgst, Length: size}), testRepo, w.ID())
+				w, err = s.Resume(WithHint(ctx, Hint{Digest: dgst, Length: int64(size)}), testRepo, w.ID())
 				if err != nil {
 					b.Fatal(err)
 				}
 				c0 := processCPU()
 				b.StartTimer()
-				if _, err := w.ReadFrom(io.LimitReader(&repeat{b: src}, size)); err != nil {
+				if _, err := w.ReadFrom(io.LimitReader(&repeat{b: src}, int64(size))); err != nil {
 					b.Fatal(err)
 				}
 				if _, err := w.Commit(ctx, v1.Descriptor{Digest: dgst}); err != nil {
@@ -70,7 +75,7 @@ func BenchmarkFilesystemPush(b *testing.B) {
 				cpu += processCPU() - c0
 				os.Remove(dir + blobDataPath(dgst)) // the next push stores it again
 			}
-			b.ReportMetric(cpu.Seconds()/(float64(b.N)*size/1e9), "cpu-s/GB")
+			b.ReportMetric(cpu.Seconds()/(float64(b.N)*float64(size)/1e9), "cpu-s/GB")
 		})
 	}
 }
