@@ -146,7 +146,7 @@ func testData(seed uint64, n int) []byte {
 }
 
 func TestS3Uploads(t *testing.T) {
-	m := berthtest.SharedMinIO(t)
+	m := berthtest.StartMinIO(t)
 	e := newS3Env(t, m, "uploads-test")
 	const mib = 1 << 20
 	data := testData(1, 13*mib+12345)
@@ -227,7 +227,7 @@ func TestS3Uploads(t *testing.T) {
 
 // Distribution's S3 writer and berth's continue each other's uploads.
 func TestS3UploadsInteroperateWithDistribution(t *testing.T) {
-	m := berthtest.SharedMinIO(t)
+	m := berthtest.StartMinIO(t)
 	e := newS3Env(t, m, "uploads-interop")
 	ctx := context.Background()
 	reg, err := diststorage.NewRegistry(ctx, e.driver)
@@ -344,7 +344,7 @@ func TestS3UploadStalledByStorage(t *testing.T) {
 // at an upload's data key or streaming to a blob's own key) is aborted by
 // the purge once older than the age, and not before.
 func TestS3PurgeStale(t *testing.T) {
-	m := berthtest.SharedMinIO(t)
+	m := berthtest.StartMinIO(t)
 	e := newS3Env(t, m, "uploads-purge")
 	ctx := context.Background()
 	core := minio.Core{Client: e.client}
