@@ -88,8 +88,11 @@ func InstallAuthTransport() {
 
 // Main runs a test binary whose plain HTTP requests act as the admin of
 // every berth this package started (InstallAuthTransport): call it from
-// TestMain. Tests of anonymous access use AnonymousClient.
+// TestMain. Tests of anonymous access use AnonymousClient. Afterwards the
+// shared servers stop and their directories go (see StopShared).
 func Main(m *testing.M) {
 	InstallAuthTransport()
-	os.Exit(m.Run())
+	code := m.Run()
+	StopShared()
+	os.Exit(code)
 }
