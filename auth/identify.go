@@ -30,7 +30,14 @@ func (s *Service) Identify(r *http.Request) (Principal, *Claims, error) {
 		}
 	}
 	if err == nil && p.Authenticated() {
-		observe.SetUser(r.Context(), p.DisplayName())
+		a := observe.Actor{Kind: p.Kind, Name: p.DisplayName()}
+		switch p.Kind {
+		case KindUser:
+			a.ID = p.UserID
+		case KindApp:
+			a.ID = p.AppID
+		}
+		observe.SetActor(r.Context(), a)
 	}
 	return p, c, err
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/berth-registry/berth/registry/events"
 	"github.com/berth-registry/berth/registry/gc"
 	"github.com/berth-registry/berth/storage"
 )
@@ -59,6 +60,8 @@ type Config struct {
 	Storage          storage.Config `yaml:"storage"`
 	// GC is online garbage collection.
 	GC gc.Config `yaml:"gc"`
+	// Events are webhooks and the audit log.
+	Events events.Config `yaml:"events"`
 }
 
 // DatabaseConfig locates the metadata database.
@@ -107,6 +110,7 @@ func Defaults() Config {
 		Storage:           storage.Defaults(),
 		Database:          DatabaseConfig{PullFlushInterval: 2 * time.Second, Timeout: 5 * time.Second},
 		GC:                gc.Defaults(),
+		Events:            events.Defaults(),
 		ForeignLayerURLs:  `^https?://`,
 	}
 }
@@ -173,6 +177,7 @@ func (c *Config) Validate() error {
 		errs = append(errs, fieldErr("database.pullFlushInterval", "must be a positive duration"))
 	}
 	errs = append(errs, c.GC.Validate()...)
+	errs = append(errs, c.Events.Validate()...)
 	if c.Database.Timeout < 100*time.Millisecond {
 		errs = append(errs, fieldErr("database.timeout", "must be a duration of at least 100ms"))
 	}

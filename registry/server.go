@@ -17,6 +17,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/berth-registry/berth/registry/domain"
+	"github.com/berth-registry/berth/registry/events"
 	"github.com/berth-registry/berth/registry/gc"
 	"github.com/berth-registry/berth/registry/index"
 	"github.com/berth-registry/berth/registry/observe"
@@ -47,6 +48,7 @@ type Server struct {
 	purgeDone chan struct{}
 	gc        *gc.Collector
 	retention *retention.Runner
+	events    *events.Service
 	fast      fastRoutes // see manifestroute.go
 	// controller is the same access controller distribution uses, for the
 	// checks berth makes before handing a request to distribution.
@@ -107,6 +109,7 @@ func New(ctx context.Context, cfg Config, db *metadata.DB, access AccessControl,
 	}
 	ix.UseUploads(uploads)
 	s := &Server{cfg: cfg, log: log, driver: driver, db: db, ix: ix, domain: domain.New(ix, log), v2routes: v2.Router(), access: access, uploads: uploads}
+	s.events = events.New(db, cfg.Events, cfg.PublicURL, log)
 	dc := cfg.distributionConfig(secret)
 	dc.Middleware["registry"] = []configuration.Middleware{{
 		Name: index.MiddlewareName, Options: configuration.Parameters{"indexer": ix},
@@ -139,8 +142,12 @@ func New(ctx context.Context, cfg Config, db *metadata.DB, access AccessControl,
 		return nil, err
 	}
 	s.router = s.routes()
+	s.events.Start()
 	return s, nil
 }
+
+// Events records and delivers events (for the management API).
+func (s *Server) Events() *events.Service { return s.events }
 
 // Domain is the domain service every dialect uses.
 func (s *Server) Domain() *domain.Service { return s.domain }
@@ -172,7 +179,7 @@ func (s *Server) Driver() storagedriver.StorageDriver { return s.driver }
 
 // Handler is the whole HTTP surface with berth's request middleware.
 func (s *Server) Handler() http.Handler {
-	return withRequestLog(s.log, withRecovery(s.log, withBodyProgress(s.cfg.BodyTimeout, withUnavailable(s.log, http.HandlerFunc(s.serveHTTP)))))
+	return withRequestLog(s.log, s.withEvents(withRecovery(s.log, withBodyProgress(s.cfg.BodyTimeout, withUnavailable(s.log, http.HandlerFunc(s.serveHTTP))))))
 }
 
 // Close stops distribution's background work (upload purger, notifications)
@@ -192,6 +199,9 @@ func (s *Server) Close() error {
 		if perr := s.pulls.Close(context.Background()); perr != nil && err == nil {
 			err = perr
 		}
+	}
+	if s.events != nil {
+		s.events.Close()
 	}
 	if s.hot != nil {
 		if herr := s.hot.index.Close(); herr != nil && err == nil {

@@ -3,6 +3,7 @@ package registry
 import (
 	"errors"
 	"net/http"
+	"strings"
 
 	v2 "github.com/distribution/distribution/v3/registry/api/v2"
 	distauth "github.com/distribution/distribution/v3/registry/auth"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/berth-registry/berth/registry/domain"
 	"github.com/berth-registry/berth/registry/index"
+	"github.com/berth-registry/berth/registry/observe"
 	"github.com/berth-registry/berth/storage/metadata"
 )
 
@@ -58,6 +60,9 @@ func (s *Server) serveV2(w http.ResponseWriter, r *http.Request) {
 		}
 		if route == v2.RouteNameBlobUpload && r.Method == http.MethodPost {
 			if err := s.ix.CheckQuota(r.Context(), name, nil); errors.Is(err, index.ErrQuotaExceeded) {
+				project, _, _ := strings.Cut(name, "/")
+				observe.Emit(r.Context(), observe.Event{Action: observe.QuotaExceeded, Repository: name, Project: project,
+					Result: observe.ResultRefused})
 				writeOCIError(w, http.StatusForbidden, "DENIED", err.Error())
 				return
 			}

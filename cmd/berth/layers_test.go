@@ -45,7 +45,7 @@ func layer(pkg string) int {
 }
 
 // dialectMayUse are the core packages a dialect imports.
-var dialectMayUse = []string{"registry/domain", "registry/builder", "registry/gc", "registry/retention", "registry/observe"}
+var dialectMayUse = []string{"registry/domain", "registry/builder", "registry/gc", "registry/retention", "registry/observe", "registry/events"}
 
 func TestImportsPointDown(t *testing.T) {
 	out, err := exec.Command("go", "list", "-f", "{{.ImportPath}}{{range .Imports}} {{.}}{{end}}", module+"/...").Output()

@@ -12,6 +12,7 @@ import (
 
 	"github.com/berth-registry/berth/ext/dialect"
 	"github.com/berth-registry/berth/registry/domain"
+	"github.com/berth-registry/berth/registry/events"
 	"github.com/berth-registry/berth/registry/gc"
 	"github.com/berth-registry/berth/registry/observe"
 	"github.com/berth-registry/berth/registry/retention"
@@ -28,12 +29,14 @@ type api struct {
 	*dialect.API[string]
 	gc        *gc.Collector
 	retention *retention.Runner
+	events    *events.Service
 }
 
 // Services are the core's services this API runs beside the domain.
 type Services struct {
 	GC        *gc.Collector
 	Retention *retention.Runner
+	Events    *events.Service // webhooks and the audit log
 }
 
 // Mount adds the management API to r. Every route identifies the caller;
@@ -41,7 +44,7 @@ type Services struct {
 // collection routes need a system administrator (or the user, for a
 // credential reset).
 func Mount(r *mux.Router, core dialect.Core, svc Services) {
-	a := &api{gc: svc.GC, retention: svc.Retention}
+	a := &api{gc: svc.GC, retention: svc.Retention, events: svc.Events}
 	a.API = &dialect.API[string]{Core: core, Name: "berthv1", Prefix: Prefix, OwnPrefix: true, Routes: a.routes(),
 		Errors: errorTable, Envelope: a.envelope, Anonymous: true, MaxBody: maxBody,
 		Header: http.Header{"Content-Type": {"application/json"}}}
@@ -51,7 +54,7 @@ func Mount(r *mux.Router, core dialect.Core, svc Services) {
 // routes is the API's one route table.
 func (a *api) routes() []dialect.Route {
 	const get, put, post, del = http.MethodGet, http.MethodPut, http.MethodPost, http.MethodDelete
-	return []dialect.Route{
+	return append([]dialect.Route{
 		{Path: "/projects", Methods: map[string]dialect.Op{get: {Serve: a.listProjects},
 			post: {Serve: a.createProject, Action: observe.ProjectCreate}}},
 		{Path: "/projects/{project}", Methods: map[string]dialect.Op{get: {Serve: a.getProject},
@@ -71,7 +74,7 @@ func (a *api) routes() []dialect.Route {
 		{Path: "/projects/{project}/immutability", Methods: map[string]dialect.Op{get: {Serve: a.listImmutable},
 			post: {Serve: a.createImmutable, Action: observe.ImmutableRuleAdd}}},
 		{Path: "/projects/{project}/immutability/{id}", Methods: map[string]dialect.Op{del: {Serve: a.deleteImmutable, Action: observe.ImmutableRuleDel}}},
-	}
+	}, a.eventRoutes()...)
 }
 
 // errorTable is the one error table of this API.

@@ -89,7 +89,8 @@ type Route struct {
 	// .../tags/list is an OCI tag list), instead of a 405.
 	FallThrough bool
 
-	segs []string // Path split, set by Mount
+	segs     []string // Path split, set by Mount
+	template string   // "<dialect> <prefix><path>", the route's metrics label
 }
 
 // API is one dialect.
@@ -166,5 +167,6 @@ func (a *API[C]) init() {
 		if a.Routes[i].segs == nil {
 			a.Routes[i].segs = strings.Split(a.Routes[i].Path, "/")
 		}
+		a.Routes[i].template = a.Name + " " + a.Prefix + a.Routes[i].Path
 	}
 }

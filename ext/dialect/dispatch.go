@@ -33,6 +33,7 @@ func (a *API[C]) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	r = r.WithContext(context.WithValue(ctx, routeKey{}, rt.Name))
+	observe.SetRoute(ctx, &rt.template)
 	if a.Check != nil {
 		if err := a.Check(r, rawVars(raw)); err != nil {
 			a.Fail(w, r, err)
@@ -65,6 +66,10 @@ func (a *API[C]) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx = withVars(auth.WithPrincipal(r.Context(), p), v)
 	ev := &observe.Event{Action: op.Action, Actor: actor(p), RequestID: observe.RequestID(ctx)}
+	if op.Action != "" {
+		observe.SetActor(ctx, ev.Actor)
+		ctx = observe.WithPending(ctx, ev)
+	}
 	r = r.WithContext(context.WithValue(ctx, eventKey{}, ev))
 	err = op.Serve(w, r)
 	if err != nil {
@@ -79,6 +84,12 @@ func (a *API[C]) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		observe.Audit(r.Context(), a.Log, *ev)
+		// One audit record per change: the change's transaction wrote it,
+		// or (a refused or failed attempt, a change no transaction
+		// records) it is written now.
+		if !observe.Recorded(ctx) {
+			observe.Emit(ctx, *ev)
+		}
 	}
 }
 

@@ -8,9 +8,10 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"strings"
 	"syscall"
 	"time"
+
+	"github.com/berth-registry/berth/registry/netguard"
 )
 
 // fetcher downloads what definitions name by URL: a download definition's
@@ -28,43 +29,11 @@ type fetcher struct {
 }
 
 // errFetchRefused marks a download refused by the address policy.
-var errFetchRefused = errors.New("address not allowed")
-
-// nonPublic are the ranges refused unless allowed, besides what
-// netip.Addr's predicates already exclude (loopback, link-local, multicast,
-// unspecified, private).
-var nonPublic = []netip.Prefix{
-	netip.MustParsePrefix("0.0.0.0/8"),      // "this network"; Linux dials 0.x as the host itself
-	netip.MustParsePrefix("100.64.0.0/10"),  // carrier-grade NAT (shared address space)
-	netip.MustParsePrefix("192.0.0.0/24"),   // IETF protocol assignments
-	netip.MustParsePrefix("198.18.0.0/15"),  // benchmarking
-	netip.MustParsePrefix("240.0.0.0/4"),    // reserved, and the broadcast address
-	netip.MustParsePrefix("64:ff9b::/96"),   // NAT64: reaches any IPv4 address
-	netip.MustParsePrefix("64:ff9b:1::/48"), // local-use NAT64
-	netip.MustParsePrefix("2002::/16"),      // 6to4: embeds an IPv4 address
-	netip.MustParsePrefix("2001::/32"),      // Teredo: embeds an IPv4 address
-	netip.MustParsePrefix("100::/64"),       // discard-only
-	netip.MustParsePrefix("2001:db8::/32"),  // documentation
-	netip.MustParsePrefix("fec0::/10"),      // deprecated site-local
-}
+var errFetchRefused = netguard.ErrRefused
 
 // ParseFetchAllow parses imagebuild.fetchAllow: CIDR prefixes or single
 // addresses, separated by commas or spaces.
-func ParseFetchAllow(s string) ([]netip.Prefix, error) {
-	var out []netip.Prefix
-	for _, f := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' || r == '\n' }) {
-		if p, err := netip.ParsePrefix(f); err == nil {
-			out = append(out, p.Masked())
-			continue
-		}
-		a, err := netip.ParseAddr(f)
-		if err != nil {
-			return nil, fmt.Errorf("%q is neither a CIDR prefix (10.0.0.0/8) nor an address", f)
-		}
-		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
-	}
-	return out, nil
-}
+func ParseFetchAllow(s string) ([]netip.Prefix, error) { return netguard.ParseAllow(s) }
 
 func newFetcher(allow []netip.Prefix) *fetcher {
 	f := &fetcher{allow: allow}
@@ -93,35 +62,16 @@ func newFetcher(allow []netip.Prefix) *fetcher {
 }
 
 // permits reports whether a download may connect to a.
-func (f *fetcher) permits(a netip.Addr) bool {
-	a = a.Unmap()
-	for _, p := range f.allow {
-		if p.Contains(a) {
-			return true
-		}
-	}
-	if !a.IsValid() || !a.IsGlobalUnicast() || a.IsPrivate() {
-		return false
-	}
-	for _, p := range nonPublic {
-		if p.Contains(a) {
-			return false
-		}
-	}
-	return true
+func (f *fetcher) permits(a netip.Addr) bool { return f.policy().Permits(a) }
+
+func (f *fetcher) policy() netguard.Policy {
+	return netguard.Policy{Allow: f.allow, Key: "imagebuild.fetchAllow"}
 }
 
 // control runs on every connection the fetcher's dialer opens, with the
 // address about to be dialled.
-func (f *fetcher) control(_, address string, _ syscall.RawConn) error {
-	ap, err := netip.ParseAddrPort(address)
-	if err != nil {
-		return fmt.Errorf("%w: %s", errFetchRefused, address)
-	}
-	if !f.permits(ap.Addr()) {
-		return fmt.Errorf("%w: %s is not a public address (allow it with imagebuild.fetchAllow)", errFetchRefused, ap.Addr().Unmap())
-	}
-	return nil
+func (f *fetcher) control(network, address string, c syscall.RawConn) error {
+	return f.policy().Control(network, address, c)
 }
 
 // get GETs an http(s) URL and returns its body, refusing more than max

@@ -3,11 +3,13 @@ package index
 import (
 	"context"
 	"errors"
+	"strings"
 
 	"github.com/distribution/distribution/v3"
 	"github.com/distribution/distribution/v3/registry/api/errcode"
 	"github.com/opencontainers/go-digest"
 
+	"github.com/berth-registry/berth/registry/observe"
 	"github.com/berth-registry/berth/storage/metadata"
 )
 
@@ -79,6 +81,8 @@ func (m *manifests) Put(ctx context.Context, man distribution.Manifest, options 
 	}
 	p, err := ix.checkQuota(ctx, m.name(), a.Blobs)
 	if errors.Is(err, ErrQuotaExceeded) {
+		observe.Emit(ctx, observe.Event{Action: observe.QuotaExceeded, Repository: m.name(), Project: strings.SplitN(m.name(), "/", 2)[0],
+			Digest: canonical.String(), MediaType: a.MediaType, Size: a.Size, Result: observe.ResultRefused})
 		return "", errcode.ErrorCodeDenied.WithMessage(err.Error())
 	} else if err != nil {
 		return "", ix.dbError(ctx, err)

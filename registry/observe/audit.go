@@ -60,8 +60,10 @@ type Actor struct {
 
 // Event is one management action: what was done, by whom, to what, and
 // how it ended. Every API writes the same shape (Audit), refused and
-// failed attempts included; events and webhooks are meant to be fed from
-// it later.
+// failed attempts included. It is berth's one event model: a change
+// records it in the change's own transaction (storage/metadata's outbox),
+// what no transaction records goes through Emit, and registry/events
+// turns the stored rows into the audit log, CloudEvents and webhooks.
 type Event struct {
 	Action     string
 	Actor      Actor
@@ -74,6 +76,12 @@ type Event struct {
 	Target    string
 	Result    string
 	RequestID string
+	// ClientAddr and UserAgent are the caller's (observe.SetClient).
+	ClientAddr string
+	UserAgent  string
+	// Size and MediaType describe an artifact or chart where one is named.
+	Size      int64
+	MediaType string
 }
 
 // Audit writes e as one line, "audit", at info level. The request id is

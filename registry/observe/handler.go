@@ -51,7 +51,10 @@ func (h handler) Handle(ctx context.Context, rec slog.Record) error {
 			hasUser = hasUser || a.Key == KeyUser
 			return true
 		})
-		u := r.user.Load()
+		var u *string
+		if a := r.actor.Load(); a != nil {
+			u = &a.Name
+		}
 		switch {
 		case !hasID && !hasUser && u != nil:
 			rec.AddAttrs(slog.String(KeyRequestID, r.id), slog.String(KeyUser, *u))

@@ -21,8 +21,18 @@ const Header = "X-Request-Id"
 // once the caller is identified, which happens below the middleware that
 // made the context, so it is a shared, mutable field.
 type request struct {
-	id   string
-	user atomic.Pointer[string]
+	id string
+	// actor is who the request acts for, once identified (SetUser names
+	// one with a name only, SetActor in full).
+	actor atomic.Pointer[Actor]
+	// client is the caller's address and user agent (SetClient).
+	addr, agent string
+	// route is the route template that serves the request (SetRoute).
+	route atomic.Pointer[string]
+	// recorded: a change the request made wrote its event in its own
+	// transaction (MarkRecorded), so the audit record is written already.
+	recorded atomic.Bool
+	sink     Sink
 }
 
 type requestKey struct{}
@@ -51,15 +61,33 @@ func RequestID(ctx context.Context) string {
 // user an application credential acts for); a no-op outside a request.
 func SetUser(ctx context.Context, name string) {
 	if r := from(ctx); r != nil && name != "" {
-		r.user.Store(&name)
+		r.actor.Store(&Actor{Name: name})
 	}
+}
+
+// SetActor names who the request acts for in full (kind, id, name).
+func SetActor(ctx context.Context, a Actor) {
+	if r := from(ctx); r != nil && a.Name != "" {
+		r.actor.Store(&a)
+	}
+}
+
+// ActorOf is who the request acts for: SetActor's or SetUser's, else
+// anonymous.
+func ActorOf(ctx context.Context) Actor {
+	if r := from(ctx); r != nil {
+		if a := r.actor.Load(); a != nil {
+			return *a
+		}
+	}
+	return Actor{Kind: "anonymous"}
 }
 
 // User is the name SetUser gave the request, or "".
 func User(ctx context.Context) string {
 	if r := from(ctx); r != nil {
-		if u := r.user.Load(); u != nil {
-			return *u
+		if a := r.actor.Load(); a != nil {
+			return a.Name
 		}
 	}
 	return ""

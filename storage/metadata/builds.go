@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -57,8 +59,20 @@ func (db *DB) CreateBuild(ctx context.Context, b Build) (Build, error) {
 
 // UpdateBuild writes a build's progress: state, logs, digest, times.
 func (db *DB) UpdateBuild(ctx context.Context, b Build) error {
-	res, err := db.sql.ExecContext(ctx, db.q(`UPDATE build_history SET state = ?, logs = ?, digest = ?, started_at = ?, finished_at = ?, heartbeat_at = ?
-		WHERE id = ?`), b.State, b.Logs, b.Digest, millis(b.StartedAt), millis(b.FinishedAt), millis(b.HeartbeatAt), b.ID)
+	const update = `UPDATE build_history SET state = ?, logs = ?, digest = ?, started_at = ?, finished_at = ?, heartbeat_at = ?
+		WHERE id = ?`
+	args := []any{b.State, b.Logs, b.Digest, millis(b.StartedAt), millis(b.FinishedAt), millis(b.HeartbeatAt), b.ID}
+	if b.FinishedAt.IsZero() {
+		res, err := db.sql.ExecContext(ctx, db.q(update), args...)
+		return affected(res, err, "build", b.ID)
+	}
+	// A build that finished is an event (build.finish).
+	repo, tag := b.Image, ""
+	if i := strings.LastIndex(b.Image, ":"); i > strings.LastIndex(b.Image, "/") {
+		repo, tag = b.Image[:i], b.Image[i+1:]
+	}
+	res, err := db.execEvent(ctx, Event{Type: EventBuildFinish, Repository: repo, Tag: tag, Digest: b.Digest,
+		Target: strconv.FormatInt(b.ID, 10), Data: toJSON(map[string]any{"build": b.ID, "state": b.State})}, nil, update, args...)
 	return affected(res, err, "build", b.ID)
 }
 

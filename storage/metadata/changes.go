@@ -38,11 +38,20 @@ func (db *DB) PushManifest(ctx context.Context, projectID int64, repo string, a 
 		for i, id := range ids {
 			rows[i] = Sync{SyncKey: keys[i], ID: id}
 		}
-		return err
+		if err != nil {
+			return err
+		}
+		typ := EventArtifactPush
+		if a.ConfigMediaType == helmConfigMediaType {
+			typ = EventChartUpload
+		}
+		return db.emit(ctx, tx, Event{Type: typ, Repository: repo, Tag: tag, Digest: a.Digest,
+			MediaType: a.MediaType, Size: a.Size})
 	})
 	if err != nil {
 		return a, nil, fmt.Errorf("metadata: push %s@%s: %w", repo, a.Digest, err)
 	}
+	db.committed(ctx)
 	return a, rows, nil
 }
 
@@ -62,9 +71,14 @@ func (db *DB) MoveTag(ctx context.Context, repo, tag, digest, owner string, at t
 		if err := db.putTagTx(ctx, tx, repoID, artID, tag, at); err != nil {
 			return err
 		}
-		ids, err = db.addSyncTx(ctx, tx, owner, SyncKey{repo, SyncTag, tag})
-		return err
+		if ids, err = db.addSyncTx(ctx, tx, owner, SyncKey{repo, SyncTag, tag}); err != nil {
+			return err
+		}
+		return db.emit(ctx, tx, Event{Type: EventArtifactPush, Repository: repo, Tag: tag, Digest: digest})
 	})
+	if err == nil {
+		db.committed(ctx)
+	}
 	return ids, err
 }
 
@@ -77,12 +91,20 @@ func (db *DB) RemoveTag(ctx context.Context, repo, tag, owner string) ([]int64, 
 		if err != nil {
 			return err
 		}
+		var digest string
+		_ = tx.QueryRowContext(ctx, db.q(`SELECT a.digest FROM tags t JOIN artifacts a ON a.id = t.artifact_id
+			WHERE t.repository_id = ? AND t.name = ?`), repoID, tag).Scan(&digest)
 		if err := db.deleteTagTx(ctx, tx, repoID, tag); err != nil {
 			return err
 		}
-		ids, err = db.addSyncTx(ctx, tx, owner, SyncKey{repo, SyncTag, tag})
-		return err
+		if ids, err = db.addSyncTx(ctx, tx, owner, SyncKey{repo, SyncTag, tag}); err != nil {
+			return err
+		}
+		return db.emit(ctx, tx, Event{Type: EventTagDelete, Repository: repo, Tag: tag, Digest: digest})
 	})
+	if err == nil {
+		db.committed(ctx)
+	}
 	return ids, err
 }
 
@@ -102,10 +124,19 @@ type Removed struct {
 // not indexed.
 func (db *DB) DeleteManifest(ctx context.Context, repo, digest, owner string) (Removed, error) {
 	var out Removed
-	err := db.tx(ctx, func(tx *sql.Tx) error {
+	err := db.emitted(ctx, func(tx *sql.Tx) error {
+		e := Event{Type: EventArtifactDelete, Repository: repo, Digest: digest}
+		var chart, version string
+		if tx.QueryRowContext(ctx, db.q(`SELECT c.name, c.version FROM chart_versions c JOIN artifacts a ON a.id = c.artifact_id
+			JOIN repositories r ON r.id = a.repository_id WHERE r.name = ? AND a.digest = ?`), repo, digest).Scan(&chart, &version) == nil {
+			e.Type, e.Target, e.Tag = EventChartDelete, chart, version
+		}
 		var err error
-		out, err = db.deleteManifestTx(ctx, tx, repo, digest, owner)
-		return err
+		if out, err = db.deleteManifestTx(ctx, tx, repo, digest, owner); err != nil {
+			return err
+		}
+		e.Data = toJSON(map[string]any{"digests": out.Digests, "tags": out.Tags})
+		return db.emit(ctx, tx, e)
 	})
 	return out, err
 }

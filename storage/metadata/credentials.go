@@ -26,7 +26,7 @@ type AppCredential struct {
 // CreateAppCredential stores a credential and its scopes.
 func (db *DB) CreateAppCredential(ctx context.Context, c AppCredential) (AppCredential, error) {
 	now := time.Now()
-	err := db.tx(ctx, func(tx *sql.Tx) error {
+	err := db.emitted(ctx, func(tx *sql.Tx) error {
 		err := tx.QueryRowContext(ctx, db.q(`INSERT INTO app_credentials (access_key, secret_hash, name, creator, expires_at, created_at)
 			VALUES (?, ?, ?, ?, ?, ?) RETURNING id`), c.AccessKey, c.SecretHash, c.Name, c.Creator, millis(c.ExpiresAt), millis(now)).Scan(&c.ID)
 		if err != nil {
@@ -37,7 +37,7 @@ func (db *DB) CreateAppCredential(ctx context.Context, c AppCredential) (AppCred
 				return err
 			}
 		}
-		return nil
+		return db.emit(ctx, tx, Event{Type: EventRobotCreate, Target: c.AccessKey})
 	})
 	if isUniqueViolation(err) {
 		return c, fmt.Errorf("credential %q: %w", c.AccessKey, ErrExists)

@@ -47,6 +47,8 @@ type DB struct {
 	// untaggedReviews: changes that leave a manifest untagged queue its
 	// garbage-collection review (gc.untagged delete).
 	untaggedReviews bool
+	// events connects the outbox to requests (events.go).
+	events EventHooks
 }
 
 // dialect holds what differs between SQLite and PostgreSQL.

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 )
 
@@ -29,7 +30,7 @@ const keepRuns = 1000
 // RecordGCRun stores a pass (keeping the last 1000) and returns its id.
 func (db *DB) RecordGCRun(ctx context.Context, r GCRun) (int64, error) {
 	var id int64
-	err := db.tx(ctx, func(tx *sql.Tx) error {
+	err := db.emitted(ctx, func(tx *sql.Tx) error {
 		err := tx.QueryRowContext(ctx, db.q(`INSERT INTO gc_runs (cause, dry_run, started_at, duration_ms, blobs_deleted, bytes_freed,
 			manifests_deleted, links_removed, postponed, errors, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
 			r.Cause, r.DryRun, millis(r.Started), int64(r.Duration*1000), r.BlobsDeleted, r.BytesFreed,
@@ -37,8 +38,12 @@ func (db *DB) RecordGCRun(ctx context.Context, r GCRun) (int64, error) {
 		if err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, db.q(`DELETE FROM gc_runs WHERE id <= ?`), id-keepRuns)
-		return err
+		if _, err = tx.ExecContext(ctx, db.q(`DELETE FROM gc_runs WHERE id <= ?`), id-keepRuns); err != nil {
+			return err
+		}
+		return db.emit(ctx, tx, Event{Type: EventGCRun, Target: strconv.FormatInt(id, 10), Data: toJSON(map[string]any{
+			"run": id, "cause": r.Cause, "dryRun": r.DryRun, "blobsDeleted": r.BlobsDeleted, "bytesFreed": r.BytesFreed,
+			"manifestsDeleted": r.ManifestsDeleted, "linksRemoved": r.LinksRemoved, "errors": r.Errors, "error": r.Error})})
 	})
 	if err != nil {
 		return 0, fmt.Errorf("metadata: gc run: %w", err)

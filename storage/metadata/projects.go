@@ -31,9 +31,15 @@ func (db *DB) CreateProject(ctx context.Context, p Project) (Project, error) {
 	if p.QuotaBytes == 0 {
 		p.QuotaBytes = -1
 	}
-	err := db.sql.QueryRowContext(ctx, db.q(`INSERT INTO projects (name, public, quota_bytes, creator, attrs, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`),
-		p.Name, p.Public, p.QuotaBytes, p.Creator, toJSON(p.Attrs), millis(now), millis(now)).Scan(&p.ID)
+	err := db.emitted(ctx, func(tx *sql.Tx) error {
+		err := tx.QueryRowContext(ctx, db.q(`INSERT INTO projects (name, public, quota_bytes, creator, attrs, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`),
+			p.Name, p.Public, p.QuotaBytes, p.Creator, toJSON(p.Attrs), millis(now), millis(now)).Scan(&p.ID)
+		if err != nil {
+			return err
+		}
+		return db.emit(ctx, tx, Event{Type: EventProjectCreate, Project: p.Name})
+	})
 	if isUniqueViolation(err) {
 		return p, fmt.Errorf("project %q: %w", p.Name, ErrExists)
 	}
@@ -224,7 +230,7 @@ func (db *DB) UpdateProject(ctx context.Context, p Project) error {
 // DeleteProject removes a project. Without force, a project that still has
 // repositories is refused with ErrNotEmpty.
 func (db *DB) DeleteProject(ctx context.Context, id int64, force bool) error {
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	return db.emitted(ctx, func(tx *sql.Tx) error {
 		if !force {
 			var n int64
 			if err := tx.QueryRowContext(ctx, db.q(`SELECT count(*) FROM repositories WHERE project_id = ?`), id).Scan(&n); err != nil {
@@ -234,8 +240,13 @@ func (db *DB) DeleteProject(ctx context.Context, id int64, force bool) error {
 				return fmt.Errorf("project has %d repositories: %w", n, ErrNotEmpty)
 			}
 		}
+		var name string
+		_ = tx.QueryRowContext(ctx, db.q(`SELECT name FROM projects WHERE id = ?`), id).Scan(&name)
 		res, err := tx.ExecContext(ctx, db.q(`DELETE FROM projects WHERE id = ?`), id)
-		return affected(res, err, "project", id)
+		if err := affected(res, err, "project", id); err != nil {
+			return err
+		}
+		return db.emit(ctx, tx, Event{Type: EventProjectDelete, Project: name})
 	})
 }
 

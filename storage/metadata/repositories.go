@@ -47,9 +47,15 @@ func (db *DB) ensureRepo(ctx context.Context, q querier, projectID int64, name s
 // creating one before the first push); ErrExists when it exists.
 func (db *DB) CreateRepository(ctx context.Context, r Repository) (Repository, error) {
 	now := time.Now()
-	err := db.sql.QueryRowContext(ctx, db.q(`INSERT INTO repositories (project_id, name, summary, detail, attrs, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`),
-		r.ProjectID, r.Name, r.Summary, r.Detail, toJSON(r.Attrs), millis(now), millis(now)).Scan(&r.ID)
+	err := db.emitted(ctx, func(tx *sql.Tx) error {
+		err := tx.QueryRowContext(ctx, db.q(`INSERT INTO repositories (project_id, name, summary, detail, attrs, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`),
+			r.ProjectID, r.Name, r.Summary, r.Detail, toJSON(r.Attrs), millis(now), millis(now)).Scan(&r.ID)
+		if err != nil {
+			return err
+		}
+		return db.emit(ctx, tx, Event{Type: EventRepositoryCreate, Repository: r.Name})
+	})
 	if isUniqueViolation(err) {
 		return r, fmt.Errorf("repository %q: %w", r.Name, ErrExists)
 	}
@@ -194,7 +200,7 @@ func (db *DB) UpdateRepository(ctx context.Context, r Repository) error {
 // DeleteRepository removes a repository and everything indexed in it,
 // releasing its blobs from the project's usage.
 func (db *DB) DeleteRepository(ctx context.Context, id int64) error {
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	return db.emitted(ctx, func(tx *sql.Tx) error {
 		if err := db.lockRepos(ctx, tx, id); err != nil {
 			return err
 		}
@@ -216,8 +222,10 @@ func (db *DB) DeleteRepository(ctx context.Context, id int64) error {
 			}
 		}
 		// Its last artifact may have taken the row already.
-		_, err = tx.ExecContext(ctx, db.q(`DELETE FROM repositories WHERE id = ?`), id)
-		return err
+		if _, err = tx.ExecContext(ctx, db.q(`DELETE FROM repositories WHERE id = ?`), id); err != nil {
+			return err
+		}
+		return db.emit(ctx, tx, Event{Type: EventRepositoryDelete, Repository: name})
 	})
 }
 
@@ -241,8 +249,9 @@ func (db *DB) Recount(ctx context.Context) error {
 // digest aliases), reporting whether it did; a repository a concurrent push
 // filled stays.
 func (db *DB) DeleteEmptyRepository(ctx context.Context, name string) (bool, error) {
-	var deleted bool
-	err := db.tx(ctx, func(tx *sql.Tx) error {
+	var deleted, recorded bool
+	err := db.emitted(ctx, func(tx *sql.Tx) error {
+		deleted, recorded = false, false
 		res, err := tx.ExecContext(ctx, db.q(`DELETE FROM repositories WHERE name = ?
 			AND NOT EXISTS (SELECT 1 FROM artifacts a WHERE a.repository_id = repositories.id)`), name)
 		if err != nil {
@@ -253,13 +262,23 @@ func (db *DB) DeleteEmptyRepository(ctx context.Context, name string) (bool, err
 			return err
 		}
 		deleted = true
-		_, err = tx.ExecContext(ctx, db.q(`DELETE FROM digest_aliases WHERE repository = ?`), name)
-		return err
+		if _, err = tx.ExecContext(ctx, db.q(`DELETE FROM digest_aliases WHERE repository = ?`), name); err != nil {
+			return err
+		}
+		recorded = true
+		return db.emit(ctx, tx, Event{Type: EventRepositoryDelete, Repository: name})
 	})
 	if err == nil && !deleted {
 		// Gone already (its last artifact took it), unless a push brought it back.
 		if _, gerr := db.GetRepository(ctx, name); errors.Is(gerr, ErrNotFound) {
 			deleted = true
+		}
+	}
+	if err == nil && deleted && !recorded {
+		// The row went with the last artifact's transaction: the event
+		// follows it.
+		if _, rerr := db.RecordEvent(ctx, Event{Type: EventRepositoryDelete, Repository: name, Deliver: true}); rerr == nil {
+			db.committed(ctx)
 		}
 	}
 	if err == nil && deleted {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -95,10 +96,23 @@ func (db *DB) StartRetentionRun(ctx context.Context, r RetentionRun) (RetentionR
 // FinishRetentionRun records a run's outcome.
 func (db *DB) FinishRetentionRun(ctx context.Context, r RetentionRun) error {
 	kept, _ := json.Marshal(r.Kept)
-	_, err := db.sql.ExecContext(ctx, db.q(`UPDATE retention_runs SET finished_at = ?, status = ?, tags_seen = ?, tags_removed = ?,
-		manifests_removed = ?, kept = ?, longest_write_ms = ?, error = ? WHERE id = ?`), millis(r.Finished), r.Status, r.TagsSeen, r.TagsRemoved,
-		r.ManifestsRemoved, string(kept), r.LongestWriteMs, r.Error, r.ID)
-	return err
+	return db.emitted(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, db.q(`UPDATE retention_runs SET finished_at = ?, status = ?, tags_seen = ?, tags_removed = ?,
+			manifests_removed = ?, kept = ?, longest_write_ms = ?, error = ? WHERE id = ?`), millis(r.Finished), r.Status, r.TagsSeen, r.TagsRemoved,
+			r.ManifestsRemoved, string(kept), r.LongestWriteMs, r.Error, r.ID); err != nil {
+			return err
+		}
+		var project, actor string
+		_ = tx.QueryRowContext(ctx, db.q(`SELECT p.name, r.actor FROM retention_runs r JOIN projects p ON p.id = r.project_id
+			WHERE r.id = ?`), r.ID).Scan(&project, &actor)
+		e := Event{Type: EventRetentionRun, Project: project, Target: strconv.FormatInt(r.ID, 10), Data: toJSON(map[string]any{
+			"run": r.ID, "dryRun": r.DryRun, "status": r.Status, "tagsSeen": r.TagsSeen, "tagsRemoved": r.TagsRemoved,
+			"manifestsRemoved": r.ManifestsRemoved, "error": r.Error})}
+		if actor != "" {
+			e.ActorKind, e.ActorName = "user", actor
+		}
+		return db.emit(ctx, tx, e)
+	})
 }
 
 const runCols = `id, project_id, dry_run, cause, actor, started_at, finished_at, status, tags_seen, tags_removed, manifests_removed, kept, longest_write_ms, error`

@@ -238,7 +238,7 @@ func (db *DB) RecordPulls(ctx context.Context, pulls []Pull) error {
 	if len(pulls) == 0 {
 		return nil
 	}
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	return db.emitted(ctx, func(tx *sql.Tx) error {
 		// The repositories first, all of them, in id order (lockRepos).
 		repoIDs := map[string]int64{}
 		var ids []int64
@@ -277,6 +277,12 @@ func (db *DB) RecordPulls(ctx context.Context, pulls []Pull) error {
 				}
 			}
 			if _, err := tx.ExecContext(ctx, db.q(`UPDATE repositories SET pull_count = pull_count + ? WHERE id = ?`), p.Count, repoID); err != nil {
+				return err
+			}
+			// Pulls are counted in memory and flushed in batches: one
+			// event per artifact and tag of the batch, with the count.
+			if err := db.emit(ctx, tx, Event{Type: EventArtifactPull, Repository: p.Repository, Tag: p.Tag, Digest: p.Digest,
+				At: p.At, ActorKind: "system", Data: toJSON(map[string]any{"count": p.Count})}); err != nil {
 				return err
 			}
 		}

@@ -37,8 +37,13 @@ func scanUser(sc interface{ Scan(...any) error }) (User, error) {
 // CreateUser inserts a user; ErrExists when the name is taken.
 func (db *DB) CreateUser(ctx context.Context, u User) (User, error) {
 	now := time.Now()
-	err := db.sql.QueryRowContext(ctx, db.q(`INSERT INTO users (username, password_hash, admin, disabled, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?) RETURNING id`), u.Username, u.PasswordHash, u.Admin, u.Disabled, millis(now), millis(now)).Scan(&u.ID)
+	err := db.emitted(ctx, func(tx *sql.Tx) error {
+		if err := tx.QueryRowContext(ctx, db.q(`INSERT INTO users (username, password_hash, admin, disabled, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?) RETURNING id`), u.Username, u.PasswordHash, u.Admin, u.Disabled, millis(now), millis(now)).Scan(&u.ID); err != nil {
+			return err
+		}
+		return db.emit(ctx, tx, Event{Type: EventUserCreate, Target: u.Username})
+	})
 	if isUniqueViolation(err) {
 		return u, fmt.Errorf("user %q: %w", u.Username, ErrExists)
 	}
@@ -92,7 +97,8 @@ func (db *DB) ListUsers(ctx context.Context) ([]User, error) {
 // SetPassword replaces a user's password hash and bumps the credential
 // version, invalidating every cached credential of the user.
 func (db *DB) SetPassword(ctx context.Context, userID int64, hash string) error {
-	res, err := db.sql.ExecContext(ctx, db.q(`UPDATE users SET password_hash = ?, credential_version = credential_version + 1, updated_at = ? WHERE id = ?`),
+	res, err := db.execEvent(ctx, Event{Type: EventCredentialReset}, db.names(ctx, 0, userID),
+		`UPDATE users SET password_hash = ?, credential_version = credential_version + 1, updated_at = ? WHERE id = ?`,
 		hash, millis(time.Now()), userID)
 	return affected(res, err, "user", userID)
 }
@@ -120,8 +126,9 @@ type Member struct {
 
 // SetMember gives a user a role in a project (creating or changing it).
 func (db *DB) SetMember(ctx context.Context, projectID, userID int64, role string) error {
-	_, err := db.sql.ExecContext(ctx, db.q(`INSERT INTO members (project_id, user_id, role, created_at) VALUES (?, ?, ?, ?)
-		ON CONFLICT (project_id, user_id) DO UPDATE SET role = excluded.role`), projectID, userID, role, millis(time.Now()))
+	_, err := db.execEvent(ctx, Event{Type: EventMemberSet, Data: toJSON(map[string]string{"role": role})}, db.names(ctx, projectID, userID),
+		`INSERT INTO members (project_id, user_id, role, created_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (project_id, user_id) DO UPDATE SET role = excluded.role`, projectID, userID, role, millis(time.Now()))
 	if err != nil {
 		return fmt.Errorf("metadata: set member: %w", err)
 	}
@@ -130,7 +137,8 @@ func (db *DB) SetMember(ctx context.Context, projectID, userID int64, role strin
 
 // RemoveMember removes a user from a project.
 func (db *DB) RemoveMember(ctx context.Context, projectID, userID int64) error {
-	res, err := db.sql.ExecContext(ctx, db.q(`DELETE FROM members WHERE project_id = ? AND user_id = ?`), projectID, userID)
+	res, err := db.execEvent(ctx, Event{Type: EventMemberRemove}, db.names(ctx, projectID, userID),
+		`DELETE FROM members WHERE project_id = ? AND user_id = ?`, projectID, userID)
 	return affected(res, err, "member", userID)
 }
 

@@ -1,0 +1,99 @@
+package berthtest
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+
+	"github.com/berth-registry/berth/registry/events"
+)
+
+// Receiver is a webhook receiver on loopback (httptest) that keeps every
+// CloudEvent posted to it and checks each signature with its secret.
+type Receiver struct {
+	URL    string
+	secret string
+	mu     sync.Mutex
+	events []events.CloudEvent
+	seen   map[string]int // event id: deliveries
+	bad    []string       // what was wrong with refused posts
+	down   bool
+}
+
+// StartReceiver starts a receiver checking signatures with secret ("":
+// none expected); it stops when the test ends.
+func StartReceiver(t testing.TB, secret string) *Receiver {
+	t.Helper()
+	rc := &Receiver{secret: secret, seen: map[string]int{}}
+	srv := httptest.NewServer(http.HandlerFunc(rc.serve))
+	t.Cleanup(srv.Close)
+	rc.URL = srv.URL + "/hook"
+	return rc
+}
+
+func (rc *Receiver) serve(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if rc.down {
+		http.Error(w, "down", http.StatusServiceUnavailable)
+		return
+	}
+	sig := r.Header.Get(events.SignatureHeader)
+	switch {
+	case r.Method != http.MethodPost || r.Header.Get("Content-Type") != events.ContentType:
+		rc.bad = append(rc.bad, "method or content type: "+r.Method+" "+r.Header.Get("Content-Type"))
+	case rc.secret != "" && !events.Verify(rc.secret, body, sig):
+		rc.bad = append(rc.bad, "signature "+sig+" does not verify")
+	case rc.secret == "" && sig != "":
+		rc.bad = append(rc.bad, "signature without a secret")
+	default:
+		var ce events.CloudEvent
+		if err := json.Unmarshal(body, &ce); err != nil || ce.SpecVersion != "1.0" || ce.ID == "" {
+			rc.bad = append(rc.bad, "not a CloudEvent: "+string(body))
+			break
+		}
+		rc.seen[ce.ID]++
+		if rc.seen[ce.ID] == 1 {
+			rc.events = append(rc.events, ce)
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	http.Error(w, "refused", http.StatusBadRequest)
+}
+
+// SetDown makes the receiver answer 503 (true) or accept again (false).
+func (rc *Receiver) SetDown(down bool) {
+	rc.mu.Lock()
+	rc.down = down
+	rc.mu.Unlock()
+}
+
+// Events are the distinct events received, in arrival order.
+func (rc *Receiver) Events() []events.CloudEvent {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return append([]events.CloudEvent(nil), rc.events...)
+}
+
+// Of are the events received of one type (its action: "artifact.push").
+func (rc *Receiver) Of(action string) []events.CloudEvent {
+	var out []events.CloudEvent
+	for _, e := range rc.Events() {
+		if e.Data.Action == action {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// Bad lists refused posts (wrong signature, not a CloudEvent).
+func (rc *Receiver) Bad() []string {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return append([]string(nil), rc.bad...)
+}
