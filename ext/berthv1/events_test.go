@@ -141,7 +141,7 @@ func TestAuditLog(t *testing.T) {
 		Total  int
 		Events []struct {
 			Type, Action, Result, Project, Repository, Target string
-			Actor                                              struct{ Kind, Name string }
+			Actor                                             struct{ Kind, Name string }
 		}
 	}
 	get := func(user, query string, want int) page {
@@ -176,7 +176,7 @@ func TestAuditLog(t *testing.T) {
 	if p := get("alice", "?project=team", 200); p.Total != all.Total {
 		t.Errorf("the project's admin sees %d records, want %d", p.Total, all.Total)
 	}
-	get("alice", "", 403)        // only system admins read everything
+	get("alice", "", 403) // only system admins read everything
 	get("alice", "?project=library", 403)
 	for _, q := range []string{"?page=-1", "?page=0", "?page=99999999999", "?pageSize=0", "?pageSize=100000", "?from=yesterday"} {
 		code, body := berthtest.APICall(t, b, "GET", "/api/berth/v1/audit"+q, "admin", b.AdminPassword, nil)

@@ -41,12 +41,11 @@ func (db *DB) PushManifest(ctx context.Context, projectID int64, repo string, a 
 		if err != nil {
 			return err
 		}
-		typ := EventArtifactPush
-		if a.ConfigMediaType == helmConfigMediaType {
-			typ = EventChartUpload
+		e := Event{Type: EventArtifactPush, Repository: repo, Tag: tag, Digest: a.Digest, MediaType: a.MediaType, Size: a.Size}
+		if a.ConfigMediaType == helmConfigMediaType && tag != "" {
+			e.Type, e.Target = EventChartUpload, chartName(repo)
 		}
-		return db.emit(ctx, tx, Event{Type: typ, Repository: repo, Tag: tag, Digest: a.Digest,
-			MediaType: a.MediaType, Size: a.Size})
+		return db.emit(ctx, tx, e)
 	})
 	if err != nil {
 		return a, nil, fmt.Errorf("metadata: push %s@%s: %w", repo, a.Digest, err)
@@ -74,7 +73,14 @@ func (db *DB) MoveTag(ctx context.Context, repo, tag, digest, owner string, at t
 		if ids, err = db.addSyncTx(ctx, tx, owner, SyncKey{repo, SyncTag, tag}); err != nil {
 			return err
 		}
-		return db.emit(ctx, tx, Event{Type: EventArtifactPush, Repository: repo, Tag: tag, Digest: digest})
+		e := Event{Type: EventArtifactPush, Repository: repo, Tag: tag, Digest: digest}
+		var config string
+		_ = tx.QueryRowContext(ctx, db.q(`SELECT media_type, size, config_media_type FROM artifacts WHERE id = ?`), artID).
+			Scan(&e.MediaType, &e.Size, &config)
+		if config == helmConfigMediaType {
+			e.Type, e.Target = EventChartUpload, chartName(repo)
+		}
+		return db.emit(ctx, tx, e)
 	})
 	if err == nil {
 		db.committed(ctx)

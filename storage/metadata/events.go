@@ -259,6 +259,12 @@ func (db *DB) emitted(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	return nil
 }
 
+// chartName is the chart a repository holds: its path in the project.
+func chartName(repo string) string {
+	_, name, _ := strings.Cut(repo, "/")
+	return name
+}
+
 // helmConfigMediaType marks a Helm chart stored as an OCI artifact.
 const helmConfigMediaType = "application/vnd.cncf.helm.config.v1+json"
 

@@ -1,15 +1,66 @@
 package berthtest
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
-
-	"github.com/berth-registry/berth/registry/events"
 )
+
+// CloudEvent is what a webhook receives, decoded as a receiver would from
+// README's description (not from berth's own types).
+type CloudEvent struct {
+	SpecVersion     string `json:"specversion"`
+	ID              string `json:"id"`
+	Source          string `json:"source"`
+	Type            string `json:"type"`
+	Subject         string `json:"subject"`
+	Time            string `json:"time"`
+	DataContentType string `json:"datacontenttype"`
+	Data            struct {
+		Action string `json:"action"`
+		Actor  struct {
+			Kind string `json:"kind"`
+			ID   int64  `json:"id"`
+			Name string `json:"name"`
+		} `json:"actor"`
+		ClientAddr string         `json:"clientAddr"`
+		UserAgent  string         `json:"userAgent"`
+		RequestID  string         `json:"requestId"`
+		Project    string         `json:"project"`
+		Repository string         `json:"repository"`
+		Tag        string         `json:"tag"`
+		Digest     string         `json:"digest"`
+		MediaType  string         `json:"mediaType"`
+		Size       int64          `json:"size"`
+		Target     string         `json:"target"`
+		Result     string         `json:"result"`
+		Details    map[string]any `json:"details"`
+	} `json:"data"`
+}
+
+// The headers of a delivery (README, "Events and webhooks").
+const (
+	signatureHeader = "X-Berth-Signature-256"
+	cloudEventsType = "application/cloudevents+json"
+)
+
+// verify checks a signature header the way README tells receivers to.
+func verify(secret string, body []byte, header string) bool {
+	got, ok := strings.CutPrefix(header, "sha256=")
+	if !ok {
+		return false
+	}
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write(body)
+	return hmac.Equal([]byte(got), []byte(hex.EncodeToString(m.Sum(nil))))
+}
 
 // Receiver is a webhook receiver on loopback (httptest) that keeps every
 // CloudEvent posted to it and checks each signature with its secret.
@@ -17,7 +68,7 @@ type Receiver struct {
 	URL    string
 	secret string
 	mu     sync.Mutex
-	events []events.CloudEvent
+	events []CloudEvent
 	seen   map[string]int // event id: deliveries
 	bad    []string       // what was wrong with refused posts
 	down   bool
@@ -42,16 +93,16 @@ func (rc *Receiver) serve(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "down", http.StatusServiceUnavailable)
 		return
 	}
-	sig := r.Header.Get(events.SignatureHeader)
+	sig := r.Header.Get(signatureHeader)
 	switch {
-	case r.Method != http.MethodPost || r.Header.Get("Content-Type") != events.ContentType:
+	case r.Method != http.MethodPost || r.Header.Get("Content-Type") != cloudEventsType:
 		rc.bad = append(rc.bad, "method or content type: "+r.Method+" "+r.Header.Get("Content-Type"))
-	case rc.secret != "" && !events.Verify(rc.secret, body, sig):
+	case rc.secret != "" && !verify(rc.secret, body, sig):
 		rc.bad = append(rc.bad, "signature "+sig+" does not verify")
 	case rc.secret == "" && sig != "":
 		rc.bad = append(rc.bad, "signature without a secret")
 	default:
-		var ce events.CloudEvent
+		var ce CloudEvent
 		if err := json.Unmarshal(body, &ce); err != nil || ce.SpecVersion != "1.0" || ce.ID == "" {
 			rc.bad = append(rc.bad, "not a CloudEvent: "+string(body))
 			break
@@ -74,15 +125,15 @@ func (rc *Receiver) SetDown(down bool) {
 }
 
 // Events are the distinct events received, in arrival order.
-func (rc *Receiver) Events() []events.CloudEvent {
+func (rc *Receiver) Events() []CloudEvent {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
-	return append([]events.CloudEvent(nil), rc.events...)
+	return append([]CloudEvent(nil), rc.events...)
 }
 
 // Of are the events received of one type (its action: "artifact.push").
-func (rc *Receiver) Of(action string) []events.CloudEvent {
-	var out []events.CloudEvent
+func (rc *Receiver) Of(action string) []CloudEvent {
+	var out []CloudEvent
 	for _, e := range rc.Events() {
 		if e.Data.Action == action {
 			out = append(out, e)
