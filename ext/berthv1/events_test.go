@@ -75,6 +75,23 @@ func TestWebhooks(t *testing.T) {
 		}
 	}
 
+	// Metrics: every route by its template, the events' gauges.
+	metrics := berthtest.MustAPI(t, b, "GET", "/metrics", nil, 200)
+	for _, want := range []string{
+		`berth_http_requests_total{code="2xx",method="POST",route="berthv1 /api/berth/v1/projects/{project}/webhooks"} 1`,
+		`berth_http_requests_total{code="2xx",method="PUT",route="/v2/{name}/manifests/{reference}"}`,
+		`berth_http_request_duration_seconds_bucket{method="GET",route="berthv1 /api/berth/v1/projects/{project}/webhooks/{id}",le="`,
+		"berth_http_pushed_bytes_total ", "berth_events_outbox_backlog ", `berth_events_webhook_deliveries{status="pending"}`,
+		`berth_events_webhook_attempts_total{outcome="delivered"}`, "berth_events_webhook_delivery_latency_seconds_count ",
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if strings.Contains(metrics, `route="/api/berth/v1/projects/team`) {
+		t.Error("/metrics labels a route with a raw path")
+	}
+
 	type envelope struct {
 		Error struct{ Code, Message string }
 	}

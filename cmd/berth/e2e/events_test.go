@@ -125,10 +125,10 @@ func TestEventsRealClients(t *testing.T) {
 }
 
 // TestEventsRolledBackWrite: a push an immutability rule refuses rolls its
-// transaction back, and with it its event: no webhook and no audit
-// record claims the tag moved.
+// transaction back, and with it its event: no webhook, no audit record and
+// no JSON line on standard output (events.stdout) claims the tag moved.
 func TestEventsRolledBackWrite(t *testing.T) {
-	b := berthtest.Start(t, berthtest.Options{Env: eventsEnv})
+	b := berthtest.Start(t, berthtest.Options{Env: append([]string{"BERTH_EVENTS_STDOUT=true"}, eventsEnv...)})
 	rc := berthtest.StartReceiver(t, "")
 	addWebhook(t, b, rc, "")
 	mustAPI(t, b, http.MethodPost, "/api/berth/v1/projects", map[string]any{"name": "imm"}, http.StatusCreated)
@@ -152,6 +152,15 @@ func TestEventsRolledBackWrite(t *testing.T) {
 	out := mustAPI(t, b, http.MethodGet, "/api/berth/v1/audit?repository=imm/app&type=artifact.push", nil, http.StatusOK)
 	if strings.Count(out, `"tag":"v1"`) != 1 {
 		t.Errorf("audit log of the pushes: %s", out)
+	}
+	var lines []string
+	for _, l := range strings.Split(b.Logs(), "\n") {
+		if strings.HasPrefix(l, `{"specversion":"1.0"`) && strings.Contains(l, `"type":"io.berth.artifact.push"`) && strings.Contains(l, `"subject":"imm/app:v1"`) {
+			lines = append(lines, l)
+		}
+	}
+	if len(lines) != 1 || !strings.Contains(lines[0], first.Digest) {
+		t.Errorf("standard output's JSON lines for imm/app:v1: %q", lines)
 	}
 }
 
