@@ -4,11 +4,12 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/docker/go-metrics"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/berth-registry/berth/registry/observe"
 )
@@ -20,18 +21,25 @@ var (
 	httpNS        = metrics.NewNamespace("berth", "http", nil)
 	httpRequests  = httpNS.NewLabeledCounter("requests", "Requests by route template, method and status class", "route", "method", "code")
 	httpDurations = httpNS.NewLabeledTimer("request_duration", "Request latency by route template and method", "route", "method")
-	bytesPushed   = httpNS.NewCounter("pushed_bytes", "Bytes of blob and manifest uploads received on the OCI API")
-	bytesPulled   = httpNS.NewCounter("pulled_bytes", "Bytes of blobs and manifests sent on the OCI API")
+	// Plain Prometheus counters: go-metrics' Inc takes a variadic slice,
+	// an allocation per request.
+	bytesPushed = prometheus.NewCounter(prometheus.CounterOpts{Namespace: "berth", Subsystem: "http", Name: "pushed_bytes_total",
+		Help: "Bytes of blob and manifest uploads received on the OCI API"})
+	bytesPulled = prometheus.NewCounter(prometheus.CounterOpts{Namespace: "berth", Subsystem: "http", Name: "pulled_bytes_total",
+		Help: "Bytes of blobs and manifests sent on the OCI API"})
 )
 
-func init() { metrics.Register(httpNS) }
+func init() {
+	httpNS.Add(bytesPushed)
+	httpNS.Add(bytesPulled)
+	metrics.Register(httpNS)
+}
 
-// withEvents gives each request what its events and metrics need: the
-// client (address and user agent) and the sink of events no transaction
-// records (observe.SetClient, SetSink); after it, the request's metrics.
+// withEvents gives each request what its events need: the client
+// (address and user agent) and the sink of events no transaction records
+// (observe.SetClient, SetSink); and it counts the bytes of uploads.
 func (s *Server) withEvents(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
 		ctx := r.Context()
 		host, _, err := net.SplitHostPort(r.RemoteAddr)
 		if err != nil {
@@ -41,31 +49,69 @@ func (s *Server) withEvents(next http.Handler) http.Handler {
 		if s.events != nil {
 			observe.SetSink(ctx, s.events)
 		}
-		oci := strings.HasPrefix(r.URL.Path, "/v2/")
-		var in *countingBody
-		if oci && (r.Method == http.MethodPut || r.Method == http.MethodPatch || r.Method == http.MethodPost) && r.Body != nil {
-			in = &countingBody{ReadCloser: r.Body}
-			r.Body = in
+		if r.Method == http.MethodGet || r.Method == http.MethodHead || r.Body == nil || !strings.HasPrefix(r.URL.Path, "/v2/") {
+			next.ServeHTTP(w, r)
+			return
 		}
+		in := &countingBody{ReadCloser: r.Body}
+		r.Body = in
 		sw := &statusWriter{ResponseWriter: w}
 		next.ServeHTTP(sw, r)
-		status := sw.status
-		if status == 0 {
-			status = http.StatusOK
-		}
-		route := observe.Route(ctx)
-		if route == "" {
-			route = routeKind(r.URL.Path)
-		}
-		httpRequests.WithValues(route, r.Method, strconv.Itoa(status/100)+"xx").Inc(1)
-		httpDurations.WithValues(route, r.Method).UpdateSince(start)
-		if in != nil && status < 300 {
-			bytesPushed.Inc(float64(in.n))
-		}
-		if oci && r.Method == http.MethodGet && status < 300 {
-			bytesPulled.Inc(float64(sw.bytes))
+		if sw.status < 300 {
+			bytesPushed.Add(float64(in.n))
 		}
 	})
+}
+
+// series are one route's, method's and status class's metrics.
+type series struct {
+	requests metrics.Counter
+	duration metrics.Timer
+}
+
+type seriesKey struct {
+	route, method string
+	class         int
+}
+
+// routeSeries caches the series by key: looking a labelled series up in
+// Prometheus allocates, a map lookup does not.
+var routeSeries = struct {
+	sync.RWMutex
+	m map[seriesKey]series
+}{m: map[seriesKey]series{}}
+
+var codeClasses = [...]string{"1xx", "1xx", "2xx", "3xx", "4xx", "5xx"}
+
+// observeRequest counts a request and its latency under its route
+// template (observe.Route, else routeKind of path).
+func observeRequest(r *http.Request, status int, bytes int64, took time.Duration) {
+	route := observe.Route(r.Context())
+	if route == "" {
+		route = routeKind(r.URL.Path)
+	}
+	method := r.Method
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions:
+	default:
+		method = "other" // clients choose methods: the label stays bounded
+	}
+	class := min(max(status/100, 1), 5)
+	k := seriesKey{route, method, class}
+	routeSeries.RLock()
+	sr, ok := routeSeries.m[k]
+	routeSeries.RUnlock()
+	if !ok {
+		sr = series{httpRequests.WithValues(route, method, codeClasses[class]), httpDurations.WithValues(route, method)}
+		routeSeries.Lock()
+		routeSeries.m[k] = sr
+		routeSeries.Unlock()
+	}
+	sr.requests.Inc()
+	sr.duration.Update(took)
+	if class == 2 && r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/v2/") {
+		bytesPulled.Add(float64(bytes))
+	}
 }
 
 // routeKind names a request no dialect route served: the OCI API's route

@@ -69,6 +69,8 @@ func withRequestLog(log *slog.Logger, next http.Handler) http.Handler {
 		if status == 0 {
 			status = http.StatusOK
 		}
+		took := time.Since(start)
+		observeRequest(r, status, sw.bytes, took)
 		level := slog.LevelInfo
 		attrs := []slog.Attr{ // built in one go: observe.Handler adds nothing
 			slog.String(observe.KeyRequestID, id),
@@ -76,7 +78,7 @@ func withRequestLog(log *slog.Logger, next http.Handler) http.Handler {
 			slog.String("path", truncate(r.URL.EscapedPath(), 1024)),
 			slog.Int("status", status),
 			slog.Int64("bytes", sw.bytes),
-			slog.Duration("duration", time.Since(start)),
+			slog.Duration("duration", took),
 			slog.String("remote", r.RemoteAddr),
 		}
 		if u := observe.User(ctx); u != "" {
