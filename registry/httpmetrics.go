@@ -29,9 +29,21 @@ var (
 		Help: "Bytes of blobs and manifests sent on the OCI API"})
 )
 
+// Hits and misses of the in-memory manifest cache (manifestCache), and
+// requests a backend failed (storage or the database: unavailable, full).
+var (
+	manifestCacheHits = prometheus.NewCounter(prometheus.CounterOpts{Namespace: "berth", Subsystem: "manifest_cache", Name: "hits_total",
+		Help: "Manifest GET/HEAD answered from the in-memory cache"})
+	manifestCacheMisses = prometheus.NewCounter(prometheus.CounterOpts{Namespace: "berth", Subsystem: "manifest_cache", Name: "misses_total",
+		Help: "Manifest GET/HEAD whose manifest the cache had to load"})
+	backendFaults = httpNS.NewLabeledCounter("backend_faults", "Requests a backend (storage, database) failed, by kind (unavailable, full)", "kind")
+)
+
 func init() {
 	httpNS.Add(bytesPushed)
 	httpNS.Add(bytesPulled)
+	httpNS.Add(manifestCacheHits)
+	httpNS.Add(manifestCacheMisses)
 	metrics.Register(httpNS)
 }
 

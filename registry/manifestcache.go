@@ -107,7 +107,10 @@ func (s *Server) serveHotManifest(w http.ResponseWriter, r *http.Request, name, 
 		return false // an unknown tag, or database trouble: distribution answers
 	}
 	m, ok := h.cache.get(d)
-	if !ok {
+	if ok {
+		manifestCacheHits.Inc()
+	} else {
+		manifestCacheMisses.Inc()
 		if m, err = s.loadManifest(ctx, name, d); err != nil {
 			s.log.DebugContext(ctx, "hot manifest: load", "repository", name, "digest", d, "err", err)
 			return false

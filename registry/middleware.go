@@ -71,6 +71,12 @@ func withRequestLog(log *slog.Logger, next http.Handler) http.Handler {
 		}
 		took := time.Since(start)
 		observeRequest(r, status, sw.bytes, took)
+		switch fault() {
+		case storage.Unavailable:
+			backendFaults.WithValues("unavailable").Inc()
+		case storage.Full:
+			backendFaults.WithValues("full").Inc()
+		}
 		level := slog.LevelInfo
 		attrs := []slog.Attr{ // built in one go: observe.Handler adds nothing
 			slog.String(observe.KeyRequestID, id),

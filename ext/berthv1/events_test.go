@@ -83,6 +83,7 @@ func TestWebhooks(t *testing.T) {
 		`berth_http_request_duration_seconds_bucket{method="GET",route="berthv1 /api/berth/v1/projects/{project}/webhooks/{id}",le="`,
 		"berth_http_pushed_bytes_total ", "berth_events_outbox_backlog ", `berth_events_webhook_deliveries{status="pending"}`,
 		`berth_events_webhook_attempts_total{outcome="delivered"}`, "berth_events_webhook_delivery_latency_seconds_count ",
+		`berth_events_recorded_total{type="artifact.push"}`, "berth_manifest_cache_misses_total ",
 	} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("/metrics lacks %s", want)

@@ -17,6 +17,7 @@ import (
 // Prometheus metrics of events, served on /metrics.
 var (
 	ns              = metrics.NewNamespace("berth", "events", nil)
+	eventsTotal     = ns.NewLabeledCounter("recorded", "Events and audit records, by type (the action), counted once across replicas", "type")
 	attemptsTotal   = ns.NewLabeledCounter("webhook_attempts", "Webhook delivery attempts by outcome (delivered, retry, failed)", "outcome")
 	deliveryLatency = ns.NewTimer("webhook_delivery_latency", "Time from handing an event to a webhook to its delivery (retries included)")
 	outboxBacklog   = ns.NewGauge("outbox_backlog", "Events committed and not yet handed to the webhooks", metrics.Unit(""))

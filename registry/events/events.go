@@ -125,6 +125,7 @@ func (s *Service) Emit(ctx context.Context, e observe.Event) {
 		return
 	}
 	if !stored.Deliver {
+		eventsTotal.WithValues(stored.Type).Inc()
 		s.writeLine(stored)
 	}
 }
@@ -171,10 +172,17 @@ func (s *Service) run(ctx context.Context) {
 		s.pass(ctx)
 		if s.cfg.Retention > 0 && time.Since(pruned) > time.Hour {
 			pruned = time.Now()
-			if n, err := s.db.PruneEvents(ctx, time.Now().Add(-s.cfg.Retention), 10000); err != nil {
-				s.log.WarnContext(ctx, "events: pruning the audit log", "err", err)
+			before := time.Now().Add(-s.cfg.Retention)
+			n, err := s.db.PruneEvents(ctx, before, 10000)
+			if err == nil {
+				var d int64
+				d, err = s.db.PruneDeliveries(ctx, before, 10000)
+				n += d
+			}
+			if err != nil {
+				s.log.WarnContext(ctx, "events: pruning the audit log and delivery log", "err", err)
 			} else if n > 0 {
-				s.log.InfoContext(ctx, "events: pruned the audit log", "events", n)
+				s.log.InfoContext(ctx, "events: pruned the audit log and delivery log", "rows", n)
 			}
 		}
 		select {
@@ -196,6 +204,7 @@ func (s *Service) pass(ctx context.Context) {
 			break
 		}
 		for _, e := range evs {
+			eventsTotal.WithValues(e.Type).Inc()
 			s.writeLine(e)
 		}
 		if len(evs) < batch {

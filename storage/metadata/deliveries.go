@@ -188,3 +188,26 @@ func (db *DB) QueueDelivery(ctx context.Context, webhookID int64, eventID, event
 	db.committed(context.Background())
 	return id, nil
 }
+
+// PruneDeliveries deletes up to limit deliveries made or given up before
+// before, with their attempts; it returns how many.
+func (db *DB) PruneDeliveries(ctx context.Context, before time.Time, limit int) (int64, error) {
+	var n int64
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		ids, err := column[int64](ctx, tx, db.q(`SELECT id FROM webhook_deliveries WHERE status <> 'pending' AND created_at < ?
+			ORDER BY id LIMIT ?`), millis(before), limit)
+		if err != nil || len(ids) == 0 {
+			return err
+		}
+		list := idArgs(ids)
+		if err := db.execIn(ctx, tx, `DELETE FROM webhook_attempts WHERE delivery_id IN (%s)`, nil, list); err != nil {
+			return err
+		}
+		n = int64(len(ids))
+		return db.execIn(ctx, tx, `DELETE FROM webhook_deliveries WHERE id IN (%s)`, nil, list)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("metadata: prune deliveries: %w", err)
+	}
+	return n, nil
+}
