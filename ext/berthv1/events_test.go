@@ -67,7 +67,13 @@ func TestWebhooks(t *testing.T) {
 
 	// Send test event; the delivery log has it with its attempt.
 	out = must("POST", fmt.Sprintf("/api/berth/v1/projects/team/webhooks/%d/test", hook.ID), nil, 202)
+	if !strings.Contains(out, `"delivery":`) {
+		t.Errorf("test event: %s", out)
+	}
 	berthtest.WaitFor(t, "test event", func() bool { return len(rc.Of("webhook.test")) == 1 })
+	if e := rc.Of("webhook.test")[0]; e.Data.Target != "ci" || e.Data.Project != "team" || e.Data.Actor.Name != "admin" {
+		t.Errorf("test event: %+v", e)
+	}
 	log := must("GET", fmt.Sprintf("/api/berth/v1/projects/team/webhooks/%d/deliveries", hook.ID), nil, 200)
 	for _, want := range []string{`"eventType":"io.berth.webhook.test"`, `"status":"delivered"`, `"statusCode":204`, `"eventType":"io.berth.tag.delete"`} {
 		if !strings.Contains(log, want) {

@@ -39,8 +39,9 @@ type Service struct {
 	stdout io.Writer
 	outMu  sync.Mutex
 
-	stop context.CancelFunc
-	done chan struct{}
+	stop   context.CancelFunc
+	done   chan struct{}
+	gauged time.Time // the worker's last refresh of the gauges
 }
 
 // New makes the service and connects it to db: from now on every change
@@ -189,15 +190,25 @@ func (s *Service) run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-s.wake:
+			// Let the commits of a burst (a push of many tags) gather
+			// into one hand-out: on SQLite every pass's write queues for
+			// the one write lock with the pushes.
+			time.Sleep(gather)
 		case <-t.C:
 		}
 	}
 }
 
+// gather is how long a woken worker waits for more commits.
+const gather = 5 * time.Millisecond
+
 // pass hands out what was committed, then delivers what is due.
 func (s *Service) pass(ctx context.Context) {
 	const batch = 100
 	for ctx.Err() == nil {
+		if n, err := s.db.EventBacklog(ctx); err != nil || n == 0 {
+			break // a read: no write lock taken when there is nothing to do
+		}
 		evs, err := s.db.DispatchEvents(ctx, batch, func(e metadata.Event) (string, error) { return Render(e, s.source) })
 		if err != nil {
 			s.log.WarnContext(ctx, "events: dispatch", "err", err)
@@ -230,5 +241,8 @@ func (s *Service) pass(ctx context.Context) {
 			break
 		}
 	}
-	s.gauges(ctx)
+	if time.Since(s.gauged) >= time.Second {
+		s.gauged = time.Now()
+		s.gauges(ctx)
+	}
 }

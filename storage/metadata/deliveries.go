@@ -3,6 +3,7 @@ package metadata
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -48,7 +49,18 @@ type Attempt struct {
 // the order they were committed.
 func (db *DB) ClaimDeliveries(ctx context.Context, owner string, lease time.Duration, limit int) ([]Delivery, error) {
 	var out []Delivery
-	err := db.tx(ctx, func(tx *sql.Tx) error {
+	// A read first: most passes find nothing due, and take no write lock.
+	var one int
+	now := millis(time.Now())
+	err := db.sql.QueryRowContext(ctx, db.q(`SELECT 1 FROM webhook_deliveries WHERE status = 'pending' AND next_at <= ?
+		AND lease_until <= ? LIMIT 1`), now, now).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("metadata: claim deliveries: %w", err)
+	}
+	err = db.tx(ctx, func(tx *sql.Tx) error {
 		out = out[:0]
 		now := millis(time.Now())
 		rows, err := tx.QueryContext(ctx, db.q(`SELECT d.id, d.webhook_id, d.event_seq, d.event_id, d.event_type, d.ordering,
@@ -163,9 +175,8 @@ func (db *DB) DeliveryLog(ctx context.Context, webhookID, before int64, limit in
 
 // DeliveryCounts is how many deliveries are pending and failed.
 func (db *DB) DeliveryCounts(ctx context.Context) (pending, failed int64, err error) {
-	err = db.sql.QueryRowContext(ctx, `SELECT
-		COALESCE(SUM(CASE WHEN status = 'pending' THEN 1 ELSE 0 END), 0),
-		COALESCE(SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END), 0) FROM webhook_deliveries`).Scan(&pending, &failed)
+	err = db.sql.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM webhook_deliveries WHERE status = 'pending'),
+		(SELECT count(*) FROM webhook_deliveries WHERE status = 'failed')`).Scan(&pending, &failed)
 	return pending, failed, err
 }
 
