@@ -266,10 +266,12 @@ func (db *DB) RecordPulls(ctx context.Context, pulls []Pull) error {
 				continue
 			}
 			at := millis(p.At)
-			if _, err := tx.ExecContext(ctx, db.q(`UPDATE artifacts SET pull_count = pull_count + ?, pull_time = ? WHERE repository_id = ? AND digest = ?`),
-				p.Count, at, repoID, p.Digest); err != nil {
+			res, err := tx.ExecContext(ctx, db.q(`UPDATE artifacts SET pull_count = pull_count + ?, pull_time = ? WHERE repository_id = ? AND digest = ?`),
+				p.Count, at, repoID, p.Digest)
+			if err != nil {
 				return err
 			}
+			pulled, _ := res.RowsAffected()
 			if p.Tag != "" {
 				// A download of the version (bk-repo counts per version).
 				if _, err := tx.ExecContext(ctx, db.q(`UPDATE tags SET pull_time = ?, pull_count = pull_count + ? WHERE repository_id = ? AND name = ?`), at, p.Count, repoID, p.Tag); err != nil {
@@ -281,6 +283,9 @@ func (db *DB) RecordPulls(ctx context.Context, pulls []Pull) error {
 			}
 			// Pulls are counted in memory and flushed in batches: one
 			// event per artifact and tag of the batch, with the count.
+			if pulled == 0 {
+				continue // deleted since
+			}
 			if err := db.emit(ctx, tx, Event{Type: EventArtifactPull, Repository: p.Repository, Tag: p.Tag, Digest: p.Digest,
 				At: p.At, ActorKind: "system", Data: toJSON(map[string]any{"count": p.Count})}); err != nil {
 				return err

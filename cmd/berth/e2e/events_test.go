@@ -43,6 +43,9 @@ func TestEventsRealClients(t *testing.T) {
 	mustAPI(t, b, http.MethodPost, "/api/berth/v1/projects", map[string]any{"name": "evt"}, http.StatusCreated)
 	pushed := craneAppend(t, b.Addr+"/evt/app:v1", nil, filepath.Join(dir, "a.tar"))
 	berthtest.Output(t, crane, "manifest", b.Addr+"/evt/app:v1", "--insecure") // a pull
+	// Pulls are counted in memory and flushed in batches (200ms here): the
+	// event follows the flush, before the delete below.
+	berthtest.WaitFor(t, "the pull event", func() bool { return len(rc.Of("artifact.pull")) > 0 })
 	berthtest.Run(t, crane, "tag", b.Addr+"/evt/app:v1", "v2", "--insecure")
 	berthtest.Run(t, crane, "delete", b.Addr+"/evt/app@"+pushed, "--insecure")
 
