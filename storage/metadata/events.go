@@ -90,6 +90,9 @@ func (db *DB) stamp(ctx context.Context, e *Event) {
 	if db.events.Stamp != nil {
 		db.events.Stamp(ctx, e)
 	}
+	if e.ActorKind == "" && e.ActorName == "" {
+		e.ActorKind = "system" // a command (berth gc), no request
+	}
 	if e.ID == "" {
 		e.ID = NewEventID()
 	}
