@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // CloudEvent is what a webhook receives, decoded as a receiver would from
@@ -72,6 +73,7 @@ type Receiver struct {
 	seen   map[string]int // event id: deliveries
 	bad    []string       // what was wrong with refused posts
 	down   bool
+	delay  time.Duration
 }
 
 // StartReceiver starts a receiver checking signatures with secret ("":
@@ -87,6 +89,10 @@ func StartReceiver(t testing.TB, secret string) *Receiver {
 
 func (rc *Receiver) serve(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
+	rc.mu.Lock()
+	delay := rc.delay
+	rc.mu.Unlock()
+	time.Sleep(delay)
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
 	if rc.down {
@@ -122,6 +128,24 @@ func (rc *Receiver) SetDown(down bool) {
 	rc.mu.Lock()
 	rc.down = down
 	rc.mu.Unlock()
+}
+
+// SetDelay makes the receiver take d before it answers each post.
+func (rc *Receiver) SetDelay(d time.Duration) {
+	rc.mu.Lock()
+	rc.delay = d
+	rc.mu.Unlock()
+}
+
+// Duplicates is how many posts repeated an event already received.
+func (rc *Receiver) Duplicates() int {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	n := 0
+	for _, c := range rc.seen {
+		n += c - 1
+	}
+	return n
 }
 
 // Events are the distinct events received, in arrival order.

@@ -232,10 +232,14 @@ func TestEventsReplicasPostgres(t *testing.T) {
 	if os.Getenv("BERTH_SKIP_POSTGRES") != "" {
 		t.Skip("BERTH_SKIP_POSTGRES")
 	}
-	env := append(append(berthtest.StartMinIO(t).Env("events"), "BERTH_DATABASE_URL="+berthtest.SharedPostgres(t).NewDatabase(t)), eventsEnv...)
+	// A killed replica's deliveries in flight go out again once their lease
+	// (2 × events.timeout + 5s) runs out.
+	env := append(append(berthtest.StartMinIO(t).Env("events"), "BERTH_DATABASE_URL="+berthtest.SharedPostgres(t).NewDatabase(t),
+		"BERTH_EVENTS_TIMEOUT=1s"), eventsEnv...)
 	r1 := berthtest.Start(t, berthtest.Options{Env: env})
 	r2 := berthtest.Start(t, berthtest.Options{Env: env})
 	rc := berthtest.StartReceiver(t, "rep")
+	rc.SetDelay(200 * time.Millisecond) // deliveries are in flight when r1 dies
 	addWebhook(t, r1, rc, "rep")
 	want := map[string]bool{}
 	for i := range 8 {
@@ -248,7 +252,7 @@ func TestEventsReplicasPostgres(t *testing.T) {
 		berthtest.PushRawImage(t, r2, fmt.Sprintf("library/r%d", i%3), fmt.Sprintf("t%d", i), "amd64", berthtest.LayerBytes(200+i))
 		want[fmt.Sprintf("library/r%d:t%d", i%3, i)] = true
 	}
-	berthtest.WaitFor(t, "every push delivered", func() bool {
+	waitLong(t, 30*time.Second, "every push delivered", func() bool {
 		got := 0
 		for _, e := range rc.Of("artifact.push") {
 			if want[e.Data.Repository+":"+e.Data.Tag] {
@@ -257,10 +261,21 @@ func TestEventsReplicasPostgres(t *testing.T) {
 		}
 		return got == len(want)
 	})
+	t.Logf("%d deliveries repeated an event already received (de-duplicated on the id)", rc.Duplicates())
 	out := mustAPI(t, r2, http.MethodGet, "/api/berth/v1/audit?type=artifact.push&pageSize=200", nil, http.StatusOK)
 	var page struct{ Total int }
 	_ = json.Unmarshal([]byte(out), &page)
 	if page.Total != len(want) {
 		t.Errorf("audit log: %d pushes, want %d", page.Total, len(want))
+	}
+}
+
+// waitLong is berthtest.WaitFor with a longer deadline.
+func waitLong(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(d); !cond(); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
 	}
 }
