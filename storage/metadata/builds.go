@@ -71,8 +71,12 @@ func (db *DB) UpdateBuild(ctx context.Context, b Build) error {
 	if i := strings.LastIndex(b.Image, ":"); i > strings.LastIndex(b.Image, "/") {
 		repo, tag = b.Image[:i], b.Image[i+1:]
 	}
-	res, err := db.execEvent(ctx, Event{Type: EventBuildFinish, Repository: repo, Tag: tag, Digest: b.Digest,
-		Target: strconv.FormatInt(b.ID, 10), Data: toJSON(map[string]any{"build": b.ID, "state": b.State})}, nil, update, args...)
+	e := Event{Type: EventBuildFinish, Repository: repo, Tag: tag, Digest: b.Digest,
+		Target: strconv.FormatInt(b.ID, 10), Data: toJSON(map[string]any{"build": b.ID, "state": b.State})}
+	if b.Operator != "" {
+		e.ActorKind, e.ActorName = "user", b.Operator // who started it
+	}
+	res, err := db.execEvent(ctx, e, nil, update, args...)
 	return affected(res, err, "build", b.ID)
 }
 

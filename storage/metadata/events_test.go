@@ -132,3 +132,22 @@ func TestWebhookDeliveries(t *testing.T) {
 		}
 	})
 }
+
+// A build that finishes is an event naming the image it pushed and who
+// started it; its earlier updates are not.
+func TestBuildFinishEvent(t *testing.T) {
+	eachDB(t, func(t *testing.T, db *DB) {
+		ctx := context.Background()
+		p := must[BuildProject](t)(db.CreateBuildProject(ctx, BuildProject{Name: "web", Cluster: "library"}))
+		b := must[Build](t)(db.CreateBuild(ctx, Build{ProjectID: p.ID, Tag: "v1", Operator: "bob", Image: "library/web:v1"}))
+		b.StartedAt = time.Now()
+		must0(t, db.UpdateBuild(ctx, b))
+		b.FinishedAt, b.State, b.Digest = time.Now(), 2, "sha256:d"
+		must0(t, db.UpdateBuild(ctx, b))
+		evs, total, err := db.Events(ctx, EventFilter{Type: EventBuildFinish}, ListOptions{})
+		if err != nil || total != 1 || evs[0].Repository != "library/web" || evs[0].Tag != "v1" || evs[0].Digest != "sha256:d" ||
+			evs[0].ActorName != "bob" || evs[0].Project != "library" {
+			t.Fatalf("build events: %d %+v %v", total, evs, err)
+		}
+	})
+}
