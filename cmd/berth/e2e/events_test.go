@@ -66,8 +66,15 @@ func TestEventsRealClients(t *testing.T) {
 	}
 	mustAPI(t, b, http.MethodPost, "/api/berth/v1/projects", map[string]any{"name": "gone"}, http.StatusCreated)
 	mustAPI(t, b, http.MethodDelete, "/api/berth/v1/projects/gone", nil, http.StatusNoContent)
+	// Another dialect: SWR creates a repository, deletes a tag and the repository.
+	tok := swrToken(t, b, "admin", b.AdminPassword)
+	mustSWR(t, b, tok, http.MethodPost, "/v2/manage/namespaces/evt/repos", map[string]any{"repository": "tools/cli"}, http.StatusCreated)
+	berthtest.PushRawImage(t, b, "evt/tools/cli", "v1", "amd64", berthtest.LayerBytes(7))
+	mustSWR(t, b, tok, http.MethodDelete, "/v2/manage/namespaces/evt/repos/tools$cli/tags/v1", nil, http.StatusNoContent)
+	mustSWR(t, b, tok, http.MethodDelete, "/v2/manage/namespaces/evt/repos/tools$cli", nil, http.StatusNoContent)
 
 	want := []string{"project.create", "artifact.push", "artifact.pull", "artifact.delete", "chart.upload", "chart.delete",
+		"repository.create", "tag.delete", "repository.delete",
 		"user.create", "member.set", "member.remove", "user.credential.reset", "robot.create", "gc.run", "quota.exceeded", "project.delete"}
 	berthtest.WaitFor(t, "an event of every type", func() bool {
 		for _, typ := range want {
@@ -118,6 +125,12 @@ func TestEventsRealClients(t *testing.T) {
 	if e := one("quota.exceeded", func(e berthtest.CloudEvent) bool { return true }); e.Data.Project != "tiny" || e.Data.Result != "refused" {
 		t.Errorf("quota event: %+v", e)
 	}
+	if e := one("tag.delete", func(e berthtest.CloudEvent) bool { return e.Data.Repository == "evt/tools/cli" }); e.Data.Tag != "v1" ||
+		e.Data.Digest == "" || e.Data.Actor.Name != "admin" {
+		t.Errorf("SWR tag delete event: %+v", e)
+	}
+	one("repository.create", func(e berthtest.CloudEvent) bool { return e.Data.Repository == "evt/tools/cli" })
+	one("repository.delete", func(e berthtest.CloudEvent) bool { return e.Data.Repository == "evt/tools/cli" })
 	seen := map[string]bool{}
 	for _, e := range rc.Events() {
 		if seen[e.ID] {
