@@ -14,6 +14,7 @@ import (
 	"github.com/berth-registry/berth/registry/domain"
 	"github.com/berth-registry/berth/registry/gc"
 	"github.com/berth-registry/berth/registry/observe"
+	"github.com/berth-registry/berth/registry/proxy"
 	"github.com/berth-registry/berth/registry/retention"
 )
 
@@ -28,12 +29,14 @@ type api struct {
 	*dialect.API[string]
 	gc        *gc.Collector
 	retention *retention.Runner
+	proxy     *proxy.Service
 }
 
 // Services are the core's services this API runs beside the domain.
 type Services struct {
 	GC        *gc.Collector
 	Retention *retention.Runner
+	Proxy     *proxy.Service // nil: no /proxies routes
 }
 
 // Mount adds the management API to r. Every route identifies the caller;
@@ -41,7 +44,7 @@ type Services struct {
 // collection routes need a system administrator (or the user, for a
 // credential reset).
 func Mount(r *mux.Router, core dialect.Core, svc Services) {
-	a := &api{gc: svc.GC, retention: svc.Retention}
+	a := &api{gc: svc.GC, retention: svc.Retention, proxy: svc.Proxy}
 	a.API = &dialect.API[string]{Core: core, Name: "berthv1", Prefix: Prefix, OwnPrefix: true, Routes: a.routes(),
 		Errors: errorTable, Envelope: a.envelope, Anonymous: true, MaxBody: maxBody,
 		Header: http.Header{"Content-Type": {"application/json"}}}
@@ -71,6 +74,10 @@ func (a *api) routes() []dialect.Route {
 		{Path: "/projects/{project}/immutability", Methods: map[string]dialect.Op{get: {Serve: a.listImmutable},
 			post: {Serve: a.createImmutable, Action: observe.ImmutableRuleAdd}}},
 		{Path: "/projects/{project}/immutability/{id}", Methods: map[string]dialect.Op{del: {Serve: a.deleteImmutable, Action: observe.ImmutableRuleDel}}},
+		{Path: "/proxies", Methods: map[string]dialect.Op{get: {Serve: a.listProxies}, post: {Serve: a.createProxy, Action: observe.ProxySet}}},
+		{Path: "/proxies/{project}", Methods: map[string]dialect.Op{get: {Serve: a.getProxy},
+			put: {Serve: a.updateProxy, Action: observe.ProxySet}, del: {Serve: a.deleteProxy, Action: observe.ProxyDelete}}},
+		{Path: "/proxies/{project}/ping", Methods: map[string]dialect.Op{post: {Serve: a.pingProxy}}},
 	}
 }
 
