@@ -66,7 +66,9 @@ func TestProxiesAPI(t *testing.T) {
 				p = b.AdminPassword
 			}
 			code, body := berthtest.APICall(t, b, c.method, c.path, c.user, p, c.body)
-			var e struct{ Error struct{ Code, Message string } }
+			var e struct {
+				Error struct{ Code, Message string }
+			}
 			if err := json.Unmarshal([]byte(body), &e); err != nil || code != c.status || e.Error.Code != c.code || e.Error.Message == "" {
 				t.Errorf("%d %s, want %d %s", code, body, c.status, c.code)
 			}
