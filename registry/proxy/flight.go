@@ -118,6 +118,7 @@ func (s *Service) fly(ctx context.Context, f *flight, b *binding, repo string, d
 		finish(true, nil)
 		return
 	}
+	s.log.DebugContext(ctx, "proxy: fetching a blob from the upstream", "repository", repo, "digest", dgst, "upstream", b.URL, "owner", s.owner)
 	err = s.download(ctx, f, b, repo, dgst, lease, start)
 	if err != nil {
 		upstreamErrors.Inc(1)
@@ -185,7 +186,13 @@ func (s *Service) download(ctx context.Context, f *flight, b *binding, repo stri
 	f.mu.Unlock()
 	start()
 	verifier := dgst.Algorithm().Hash()
-	n, err := s.copyBlob(ctx, f, resp.Body, io.MultiWriter(tmp, bw, hashWriter{verifier}), lease)
+	// One ReadFrom: distribution's writer keeps its digest state right only
+	// when it sees the whole stream at once (as an upload's PATCH does).
+	src := &progressReader{s: s, ctx: ctx, f: f, src: resp.Body, copies: io.MultiWriter(tmp, hashWriter{verifier}), lease: lease, renewed: time.Now()}
+	n, err := bw.ReadFrom(src)
+	if err == nil {
+		err = src.err // a failure of the temporary file or the lease
+	}
 	misses.Inc(1)
 	bytesFetched.Inc(float64(n))
 	if err != nil {
@@ -208,37 +215,45 @@ type hashWriter struct{ h hash.Hash }
 
 func (w hashWriter) Write(p []byte) (int, error) { return w.h.Write(p) }
 
-// copyBlob copies src to dst, telling readers of each chunk and renewing
-// the lease as it goes.
-func (s *Service) copyBlob(ctx context.Context, f *flight, src io.Reader, dst io.Writer, lease string) (int64, error) {
-	buf := make([]byte, readChunk)
-	var n int64
-	renewed := time.Now()
-	for {
-		k, rerr := src.Read(buf)
-		if k > 0 {
-			if _, err := dst.Write(buf[:k]); err != nil {
-				return n, err
-			}
-			n += int64(k)
-			f.mu.Lock()
-			f.written = n
-			f.cond.Broadcast()
-			f.mu.Unlock()
+// progressReader reads the upstream's body into the blob writer, copying
+// each chunk to the temporary file (telling readers) and the verifier, and
+// renewing the lease as it goes.
+type progressReader struct {
+	s       *Service
+	ctx     context.Context
+	f       *flight
+	src     io.Reader
+	copies  io.Writer
+	lease   string
+	n       int64
+	renewed time.Time
+	err     error
+}
+
+func (p *progressReader) Read(b []byte) (int, error) {
+	if len(b) > readChunk {
+		b = b[:readChunk]
+	}
+	k, rerr := p.src.Read(b)
+	if k > 0 {
+		if _, err := p.copies.Write(b[:k]); err != nil {
+			p.err = err
+			return 0, err
 		}
-		if rerr == io.EOF {
-			return n, nil
-		}
-		if rerr != nil {
-			return n, rerr
-		}
-		if time.Since(renewed) > leaseTTL/3 {
-			renewed = time.Now()
-			if ok, err := s.db.TryLease(ctx, lease, s.owner, leaseTTL); err != nil || !ok {
-				return n, fmt.Errorf("lost the download's lease: %v", err)
-			}
+		p.n += int64(k)
+		p.f.mu.Lock()
+		p.f.written = p.n
+		p.f.cond.Broadcast()
+		p.f.mu.Unlock()
+	}
+	if rerr == nil && time.Since(p.renewed) > leaseTTL/3 {
+		p.renewed = time.Now()
+		if ok, err := p.s.db.TryLease(p.ctx, p.lease, p.s.owner, leaseTTL); err != nil || !ok {
+			p.err = fmt.Errorf("lost the download's lease: %v", err)
+			return k, p.err
 		}
 	}
+	return k, rerr
 }
 
 // blobWriter starts a blob upload into repo through the index.

@@ -107,7 +107,7 @@ type front struct {
 	srv  *http.Server
 
 	mu     sync.Mutex
-	counts map[string]int // "GET /v2/.../blobs/sha256:..." → requests
+	counts map[string]int // "GET /v2/.../blobs/sha256:..." → requests answered (challenges aside)
 	slow   time.Duration  // pause per 64 KiB of a blob body
 	cut    string         // digest whose next blob body is cut after half
 	down   bool
@@ -125,6 +125,9 @@ func startFront(t *testing.T, target string) *front {
 	rp.Transport = &http.Transport{} // never the tests' credential-adding transport
 	rp.ModifyResponse = func(resp *http.Response) error {
 		f.mu.Lock()
+		if resp.StatusCode != http.StatusUnauthorized { // a challenge serves nothing
+			f.counts[resp.Request.Method+" "+resp.Request.URL.Path]++
+		}
 		slow, cut := f.slow, f.cut != "" && strings.HasSuffix(resp.Request.URL.Path, "/blobs/"+f.cut)
 		if cut {
 			f.cut = ""
@@ -141,7 +144,6 @@ func startFront(t *testing.T, target string) *front {
 	f.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
 		down := f.down
-		f.counts[r.Method+" "+r.URL.Path]++
 		f.mu.Unlock()
 		if down {
 			hj, ok := w.(http.Hijacker)
@@ -168,8 +170,9 @@ func cutAt(cut bool, n int64) int64 {
 	return n / 2
 }
 
-// count is how many requests of method for a path ending in suffix
-// reached the upstream.
+// count is how many requests of method for a path ending in suffix the
+// upstream answered (its 401 challenges aside: the request that follows
+// with credentials is the one that counts).
 func (f *front) count(method, suffix string) int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
