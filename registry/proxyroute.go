@@ -36,6 +36,42 @@ func (s *Server) serveProxy(w http.ResponseWriter, r *http.Request) bool {
 	return s.proxy.ServeBlob(w, r, name, d)
 }
 
+// mirrorRequest rewrites a request of mirror mode (proxy.mirrors):
+// /v2/<name>/... as the upstream names it, with containerd's ?ns=<host> or
+// without (Docker's registry-mirrors, docker.io; see proxy.MirrorProject
+// for when), becomes
+// /v2/<proxy project>/<name>/...; anything else is returned as it is.
+func (s *Server) mirrorRequest(r *http.Request) *http.Request {
+	if s.proxy == nil || !s.proxy.Mirroring() || r.URL.RawPath != "" {
+		return r
+	}
+	rest, ok := strings.CutPrefix(r.URL.Path, "/v2/")
+	if !ok {
+		return r
+	}
+	name := ""
+	for _, k := range []string{"/manifests/", "/blobs/", "/tags/"} {
+		if i := strings.LastIndex(rest, k); i > 0 {
+			name = rest[:i]
+			break
+		}
+	}
+	if name == "" || !validName(name) {
+		return r
+	}
+	project, ok := s.proxy.MirrorProject(r.Context(), r.Method, r.URL.Query().Get("ns"), name)
+	if !ok {
+		return r
+	}
+	r2 := new(http.Request)
+	*r2 = *r
+	u := *r.URL
+	u.Path = "/v2/" + project + "/" + rest
+	r2.URL = &u
+	r2.RequestURI = u.RequestURI()
+	return r2
+}
+
 // parseProxyPath splits /v2/<name>/(manifests|blobs)/<ref>.
 func parseProxyPath(p string) (name, kind, ref string, ok bool) {
 	rest, found := strings.CutPrefix(p, "/v2/")

@@ -68,6 +68,7 @@ type Service struct {
 	owner  string // this replica, in leases
 	mirror map[string]string
 	flights
+	projects projectMemo // mirror.go
 
 	mu       sync.Mutex
 	bindings map[string]*binding // project name → binding
