@@ -45,6 +45,9 @@ func (s *Server) mirrorRequest(r *http.Request) *http.Request {
 	if s.proxy == nil || !s.proxy.Mirroring() || r.URL.RawPath != "" {
 		return r
 	}
+	if r.URL.Path == "/service/token" {
+		return s.mirrorTokenRequest(r)
+	}
 	rest, ok := strings.CutPrefix(r.URL.Path, "/v2/")
 	if !ok {
 		return r
@@ -67,6 +70,38 @@ func (s *Server) mirrorRequest(r *http.Request) *http.Request {
 	*r2 = *r
 	u := *r.URL
 	u.Path = "/v2/" + project + "/" + rest
+	r2.URL = &u
+	r2.RequestURI = u.RequestURI()
+	return r2
+}
+
+// mirrorTokenRequest adds, to a token request for pulling a repository
+// that mirror mode would serve from a proxy project, the same scope on the
+// proxy project's repository: Docker asks for a token for library/alpine,
+// then pulls /v2/library/alpine/..., which berth serves (and authorizes)
+// as hub/library/alpine. Scopes that ask for more than pull are left alone.
+func (s *Server) mirrorTokenRequest(r *http.Request) *http.Request {
+	q := r.URL.Query()
+	scopes := q["scope"]
+	added := false
+	for _, sc := range scopes {
+		typ, rest, _ := strings.Cut(sc, ":")
+		i := strings.LastIndex(rest, ":")
+		if typ != "repository" || i <= 0 || rest[i+1:] != "pull" || !validName(rest[:i]) {
+			continue
+		}
+		if project, ok := s.proxy.MirrorProject(r.Context(), http.MethodGet, "", rest[:i]); ok {
+			q.Add("scope", "repository:"+project+"/"+rest[:i]+":pull")
+			added = true
+		}
+	}
+	if !added {
+		return r
+	}
+	r2 := new(http.Request)
+	*r2 = *r
+	u := *r.URL
+	u.RawQuery = q.Encode()
 	r2.URL = &u
 	r2.RequestURI = u.RequestURI()
 	return r2
