@@ -23,7 +23,7 @@ func (s *Server) serveProxy(w http.ResponseWriter, r *http.Request) bool {
 		return false
 	}
 	name, kind, ref, ok := parseProxyPath(r.URL.Path)
-	if !ok || !s.proxy.IsProxy(r.Context(), name) || !s.mayPull(r, name) {
+	if !ok || !s.proxy.IsProxy(r.Context(), name) || s.proxy.Local(r.Context(), kind, name, ref) || !s.mayPull(r, name) {
 		return false // the registry answers (or challenges) as for any project
 	}
 	if kind == "manifests" {

@@ -69,19 +69,14 @@ func (s *Service) prepareDigest(ctx context.Context, b *binding, repo string, d 
 
 func (s *Service) prepareTag(ctx context.Context, b *binding, repo, tag string) error {
 	local := s.localTag(ctx, repo, tag)
-	if local != "" {
-		checked, err := s.db.ProxyTagChecked(ctx, repo, tag)
-		if err == nil && time.Since(checked) < b.ttl() {
-			hits.Inc(1)
-			return nil
-		}
+	if local != "" && s.tagFresh(ctx, b, repo, tag) {
+		hits.Inc(1)
+		return nil
 	}
 	return s.once(ctx, "t:"+repo+":"+tag, func(ctx context.Context) error {
 		local := s.localTag(ctx, repo, tag)
-		if local != "" {
-			if checked, err := s.db.ProxyTagChecked(ctx, repo, tag); err == nil && time.Since(checked) < b.ttl() {
-				return nil // checked by another replica meanwhile
-			}
+		if local != "" && s.tagFresh(ctx, b, repo, tag) {
+			return nil // checked by another replica meanwhile
 		}
 		remote, err := s.headManifest(ctx, b, repo, tag)
 		switch {
@@ -96,7 +91,7 @@ func (s *Service) prepareTag(ctx context.Context, b *binding, repo, tag string) 
 			return err
 		case remote == local:
 			hits.Inc(1)
-			return s.db.MarkProxyTagChecked(ctx, repo, tag, time.Now())
+			return s.markChecked(ctx, repo, tag)
 		}
 		var want digest.Digest
 		if d, err := digest.Parse(remote); err == nil {
@@ -114,8 +109,72 @@ func (s *Service) prepareTag(ctx context.Context, b *binding, repo, tag string) 
 			}
 			return err
 		}
-		return s.db.MarkProxyTagChecked(ctx, repo, tag, time.Now())
+		return s.markChecked(ctx, repo, tag)
 	})
+}
+
+// tagFresh reports whether repo's tag was checked against the upstream
+// less than the binding's ttl ago: by this replica (remembered), or by any
+// (the database).
+func (s *Service) tagFresh(ctx context.Context, b *binding, repo, tag string) bool {
+	key := repo + ":" + tag
+	s.checks.Lock()
+	at, ok := s.checks.m[key]
+	s.checks.Unlock()
+	if ok && time.Since(at) < b.ttl() {
+		return true
+	}
+	at, err := s.db.ProxyTagChecked(ctx, repo, tag)
+	if err != nil || time.Since(at) >= b.ttl() {
+		return false
+	}
+	s.rememberCheck(key, at)
+	return true
+}
+
+// markChecked records that repo's tag was checked now.
+func (s *Service) markChecked(ctx context.Context, repo, tag string) error {
+	now := time.Now()
+	if err := s.db.MarkProxyTagChecked(ctx, repo, tag, now); err != nil {
+		return err
+	}
+	s.rememberCheck(repo+":"+tag, now)
+	return nil
+}
+
+func (s *Service) rememberCheck(key string, at time.Time) {
+	s.checks.Lock()
+	defer s.checks.Unlock()
+	if s.checks.m == nil || len(s.checks.m) > 1<<16 {
+		s.checks.m = map[string]time.Time{}
+	}
+	s.checks.m[key] = at
+}
+
+// Local reports whether berth answers a GET or HEAD of repo's manifest or
+// blob (kind "manifests" or "blobs") by ref without the upstream: it
+// holds it, and a tag was checked within the ttl. It is cheap (no
+// authorization, which the registry does for the answer), so the hot path
+// of a warm pull stays as it is for any project.
+func (s *Service) Local(ctx context.Context, kind, repo, ref string) bool {
+	b := s.lookup(ctx, repo)
+	if b == nil {
+		return true
+	}
+	d, err := digest.Parse(ref)
+	var ok bool
+	switch {
+	case kind == "blobs":
+		ok = err == nil && s.blobLocal(ctx, repo, d)
+	case err == nil:
+		ok = s.manifestLocal(ctx, repo, d)
+	default:
+		ok = s.localTag(ctx, repo, ref) != "" && s.tagFresh(ctx, b, repo, ref)
+	}
+	if ok {
+		hits.Inc(1)
+	}
+	return ok
 }
 
 // headManifest is the digest the upstream names for tag ("" when it does

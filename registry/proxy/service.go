@@ -69,6 +69,10 @@ type Service struct {
 	mirror map[string]string
 	flights
 	projects projectMemo // mirror.go
+	checks   struct {    // repo:tag → when this replica last saw it checked
+		sync.Mutex
+		m map[string]time.Time
+	}
 
 	mu       sync.Mutex
 	bindings map[string]*binding // project name → binding
