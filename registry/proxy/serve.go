@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/distribution/distribution/v3/registry/api/errcode"
 	"github.com/docker/go-metrics"
 	"github.com/opencontainers/go-digest"
 
@@ -104,6 +105,13 @@ func (s *Service) headBlob(w http.ResponseWriter, r *http.Request, b *binding, r
 // writeUpstreamError answers a failed fetch: the upstream's 404 is the
 // registry's (code unknown), anything else is 502 with what went wrong.
 func writeUpstreamError(w http.ResponseWriter, err error, unknown, msg string) {
+	var ec errcode.Error
+	if errors.As(err, &ec) {
+		// berth refused to store it (a quota, a full disk, the database):
+		// its own answer, as to a push.
+		writeError(w, ec.Code.Descriptor().HTTPStatusCode, ec.Code.String(), ec.Message)
+		return
+	}
 	var es *errStatus
 	if errors.As(err, &es) && es.status == http.StatusNotFound {
 		writeError(w, http.StatusNotFound, unknown, msg)

@@ -124,6 +124,18 @@ func TestProxyUpstreamDiesMidBlob(t *testing.T) {
 	if n := fr.count("GET", "/blobs/"+layer); n != 2 {
 		t.Fatalf("the layer was fetched %d times, want 2 (the cut one stored nothing)", n)
 	}
+
+	// A proxy project's quota holds like a push's: what would take it over
+	// is refused (403 DENIED), not cached.
+	bindProxy(t, b, map[string]any{"project": "tiny", "url": "http://" + fr.Addr, "username": up.User, "password": up.PW})
+	berthtest.MustAPI(t, b, http.MethodPut, "/api/berth/v1/projects/tiny", map[string]any{"quota": 1000}, 200)
+	resp, body := getManifest(t, b, http.MethodGet, "tiny/library/cut", "v1")
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(string(body), "DENIED") || !strings.Contains(string(body), "quota") {
+		t.Fatalf("a proxied pull over the project's quota = %d %s, want 403 DENIED (quota)", resp.StatusCode, body)
+	}
+	if resp, _ := httpDo(t, http.MethodGet, b.URL("/v2/tiny/library/cut/tags/list"), nil); resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("the refused image was indexed: tags/list %d", resp.StatusCode)
+	}
 }
 
 func mustJSON(t *testing.T, v any) string {
