@@ -54,15 +54,18 @@ type flight struct {
 	file    string // the growing temporary file
 	size    int64  // from the upstream's Content-Length (-1: unknown)
 	written int64
-	done    bool
-	local   bool // stored by another replica meanwhile: serve it locally
-	err     error
+	// verified: all of it arrived and matches the digest; readers get the
+	// last byte (storing it may still fail: then only the cache misses it)
+	verified bool
+	done     bool
+	local    bool // stored by another replica meanwhile: serve it locally
+	err      error
 }
 
-// avail is how many bytes readers may have: all once verified, else all
-// but the last (held back until the digest is verified).
+// avail is how many bytes readers may have: all once the digest is
+// verified, else all but the last.
 func (f *flight) avail() int64 {
-	if f.done && f.err == nil {
+	if f.verified {
 		return f.written
 	}
 	return max(f.written-1, 0)
@@ -204,6 +207,12 @@ func (s *Service) download(ctx context.Context, f *flight, b *binding, repo stri
 	if got := digest.NewDigest(dgst.Algorithm(), verifier); got != dgst {
 		return fmt.Errorf("the upstream sent content of digest %s for %s", got, dgst)
 	}
+	// The clients have all they need: the commit (which syncs the data to
+	// disk on a filesystem) does not keep them waiting.
+	f.mu.Lock()
+	f.verified = true
+	f.cond.Broadcast()
+	f.mu.Unlock()
 	if _, err := bw.Commit(ctx, v1.Descriptor{Digest: dgst, Size: n, MediaType: "application/octet-stream"}); err != nil {
 		return fmt.Errorf("storing the blob: %w", err)
 	}
@@ -302,18 +311,21 @@ func (f *flight) stream(ctx context.Context, w io.Writer, file *os.File) error {
 	var off int64
 	for {
 		f.mu.Lock()
-		for off >= f.avail() && !f.done && ctx.Err() == nil {
+		for off >= f.avail() && !f.done && !(f.verified && off >= f.written) && ctx.Err() == nil {
 			f.cond.Wait()
 		}
-		avail, done, ferr := f.avail(), f.done, f.err
+		avail, done, ferr, verified := f.avail(), f.done, f.err, f.verified
 		f.mu.Unlock()
 		switch {
 		case ctx.Err() != nil:
 			return ctx.Err()
-		case ferr != nil:
+		case off >= avail && (done || verified):
+			if ferr != nil && !verified {
+				return ferr
+			}
+			return nil // all of it, verified
+		case ferr != nil && !verified:
 			return ferr
-		case off >= avail && done:
-			return nil
 		}
 		k, err := file.ReadAt(buf[:min(avail-off, int64(len(buf)))], off)
 		if k > 0 {

@@ -30,7 +30,7 @@ type upstreamRegistry struct {
 	User, PW string
 }
 
-func startUpstreamRegistry(t *testing.T) *upstreamRegistry {
+func startUpstreamRegistry(t testing.TB) *upstreamRegistry {
 	t.Helper()
 	bin := berthtest.Tool(t, "registry")
 	dir := t.TempDir()
@@ -41,7 +41,9 @@ func startUpstreamRegistry(t *testing.T) *upstreamRegistry {
 		t.Fatal(err)
 	}
 	htpasswd := filepath.Join(dir, "htpasswd")
-	writeFile(t, htpasswd, []byte(u.User+":"+string(hash)+"\n"))
+	if err := os.WriteFile(htpasswd, []byte(u.User+":"+string(hash)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	cfg := fmt.Sprintf(`version: 0.1
 storage:
   filesystem: {rootdirectory: %s}
@@ -52,7 +54,9 @@ auth:
 log: {level: error, accesslog: {disabled: true}}
 `, filepath.Join(dir, "data"), addr, htpasswd)
 	cfgPath := filepath.Join(dir, "config.yml")
-	writeFile(t, cfgPath, []byte(cfg))
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	var logs bytes.Buffer
 	var mu sync.Mutex
 	cmd := exec.Command(bin, "serve", cfgPath)
@@ -113,7 +117,7 @@ type front struct {
 	down   bool
 }
 
-func startFront(t *testing.T, target string) *front {
+func startFront(t testing.TB, target string) *front {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -237,7 +241,7 @@ func pushRandomImage(t *testing.T, ref string, size int) (manifestDigest, layerD
 }
 
 // bindProxy makes project a proxy of upstream through the management API.
-func bindProxy(t *testing.T, b *berthtest.Berth, body map[string]any) map[string]any {
+func bindProxy(t testing.TB, b *berthtest.Berth, body map[string]any) map[string]any {
 	t.Helper()
 	status, out := berthtest.APICall(t, b, http.MethodPost, "/api/berth/v1/proxies", "admin", b.AdminPassword, body)
 	if status != http.StatusCreated {
