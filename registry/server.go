@@ -184,6 +184,9 @@ func (s *Server) Handler() http.Handler {
 // and writes pending pull counts; the database stays open (its opener
 // closes it).
 func (s *Server) Close() error {
+	if s.proxy != nil {
+		s.proxy.Close() // its downloads store through distribution's app
+	}
 	err := s.app.Shutdown()
 	if s.gc != nil {
 		s.gc.Stop()

@@ -85,8 +85,9 @@ func (s *Service) blobFlight(ctx context.Context, b *binding, repo string, dgst 
 	s.m[key] = f
 	// The download serves every client of the blob: it does not end with
 	// the first one's request, only with its own time limit.
-	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), flightLimit)
+	fctx, cancel := s.background(ctx, flightLimit)
 	go func() {
+		defer s.wg.Done()
 		defer cancel()
 		s.fly(fctx, f, b, repo, dgst)
 	}()
@@ -168,7 +169,11 @@ func (s *Service) download(ctx context.Context, f *flight, b *binding, repo stri
 	if resp.StatusCode != http.StatusOK {
 		return &errStatus{status: resp.StatusCode, url: b.URL + "/v2/" + up + "/blobs/" + dgst.String()}
 	}
-	tmp, err := os.CreateTemp("", "berth-proxy-*")
+	dir, err := s.tempDir()
+	if err != nil {
+		return fmt.Errorf("proxy: temporary directory: %w", err)
+	}
+	tmp, err := os.CreateTemp(dir, "blob-*")
 	if err != nil {
 		return fmt.Errorf("proxy: temporary file: %w", err)
 	}
@@ -340,6 +345,39 @@ func (f *flight) stream(ctx context.Context, w io.Writer, file *os.File) error {
 		if err != nil && err != io.EOF {
 			return err
 		}
+	}
+}
+
+// background is a context for work that outlives the request ctx (its
+// values kept) and ends with Close or after limit; the caller runs it
+// with s.wg counted (done here) and calls s.wg.Done when it ends.
+func (s *Service) background(ctx context.Context, limit time.Duration) (context.Context, context.CancelFunc) {
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), limit)
+	stop := context.AfterFunc(s.base, cancel)
+	s.wg.Add(1)
+	return fctx, func() { stop(); cancel() }
+}
+
+// tempDir is this process's directory of downloads in flight, removed by
+// Close.
+func (s *Service) tempDir() (string, error) {
+	s.tmpOnce.Do(func() { s.tmpDir, s.tmpErr = os.MkdirTemp("", "berth-proxy-") })
+	return s.tmpDir, s.tmpErr
+}
+
+// Close ends the downloads in flight (what they stored is kept; an
+// unfinished upload is cancelled) and removes their temporary files.
+func (s *Service) Close() {
+	s.stop()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		s.log.Warn("proxy: downloads still running at shutdown")
+	}
+	if s.tmpDir != "" {
+		_ = os.RemoveAll(s.tmpDir)
 	}
 }
 

@@ -357,8 +357,9 @@ func (s *Service) once(ctx context.Context, key string, fn func(context.Context)
 		c = &call{done: make(chan struct{})}
 		calls.m[local] = c
 		calls.Unlock()
-		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
+		fctx, cancel := s.background(ctx, 5*time.Minute)
 		go func() {
+			defer s.wg.Done()
 			defer cancel()
 			c.err = s.leased(fctx, "proxy:"+key, fn)
 			calls.Lock()

@@ -68,8 +68,14 @@ type Service struct {
 	owner  string // this replica, in leases
 	mirror map[string]string
 	flights
-	projects projectMemo // mirror.go
-	checks   struct {    // repo:tag → when this replica last saw it checked
+	projects projectMemo     // mirror.go
+	base     context.Context // ends with Close
+	stop     context.CancelFunc
+	wg       sync.WaitGroup // downloads and checks in flight
+	tmpOnce  sync.Once
+	tmpDir   string
+	tmpErr   error
+	checks   struct { // repo:tag → when this replica last saw it checked
 		sync.Mutex
 		m map[string]time.Time
 	}
@@ -88,9 +94,11 @@ type binding struct {
 // New returns the pull-through cache over the index; mirrors maps upstream
 // hosts (docker.io) to the proxy project that mirrors them (mirror mode).
 func New(ix *index.Indexer, log *slog.Logger, owner string, mirrors map[string]string) *Service {
-	return &Service{db: ix.DB(), ix: ix, log: log, owner: owner, mirror: mirrors,
+	s := &Service{db: ix.DB(), ix: ix, log: log, owner: owner, mirror: mirrors,
 		client:  &http.Client{Transport: transport()},
 		flights: flights{m: map[string]*flight{}}}
+	s.base, s.stop = context.WithCancel(context.Background())
+	return s
 }
 
 // transport is the default transport's settings (proxy environment,
