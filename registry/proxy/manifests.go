@@ -17,6 +17,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/berth-registry/berth/registry/domain"
 	"github.com/berth-registry/berth/registry/index"
 )
 
@@ -248,7 +249,7 @@ func (s *Service) storeManifest(ctx context.Context, b *binding, repo, tag, medi
 	if err != nil {
 		return err
 	}
-	ctx = index.WithTagHolder(withPusher(ctx))
+	ctx = index.WithTagHolder(domain.WithPusher(ctx, Pusher))
 	var opts []distribution.ManifestServiceOption
 	if tag != "" {
 		opts = append(opts, distribution.WithTag(tag))
@@ -281,11 +282,6 @@ func configOf(m distribution.Manifest) (digest.Digest, bool) {
 		}
 	}
 	return "", false
-}
-
-//lint:ignore SA1029 distribution reads the user under its own string key
-func withPusher(ctx context.Context) context.Context {
-	return context.WithValue(ctx, "auth.user.name", Pusher) //nolint:staticcheck
 }
 
 // manifestLocal reports whether repo holds the manifest d.

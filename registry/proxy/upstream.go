@@ -25,14 +25,13 @@ var manifestAccept = strings.Join([]string{
 // service and scope) fetched with those credentials and kept per scope
 // until they expire.
 type upstream struct {
-	base     string // scheme://host[:port]
-	user     string
-	secret   string
-	client   *http.Client
-	mu       sync.Mutex
-	basic    bool             // the upstream asked for Basic credentials
-	tokens   map[string]token // scope → token
-	tokenTTL time.Duration
+	base   string // scheme://host[:port]
+	user   string
+	secret string
+	client *http.Client
+	mu     sync.Mutex
+	basic  bool             // the upstream asked for Basic credentials
+	tokens map[string]token // scope → token
 }
 
 type token struct {
