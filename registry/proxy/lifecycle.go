@@ -42,4 +42,3 @@ func (s *Service) Close() {
 		_ = os.RemoveAll(s.tmpDir)
 	}
 }
-
