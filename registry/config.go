@@ -62,6 +62,39 @@ type Config struct {
 	GC gc.Config `yaml:"gc"`
 	// Events are webhooks and the audit log.
 	Events events.Config `yaml:"events"`
+	// Proxy is the pull-through cache (proxy projects, mirror mode).
+	Proxy ProxyConfig `yaml:"proxy"`
+}
+
+// ProxyConfig configures mirror mode: Docker's registry-mirrors and
+// containerd's hosts.toml mirrors pull /v2/<name>/... without a project
+// (containerd adds ?ns=<upstream host>), which berth serves from the proxy
+// project configured for that upstream host.
+type ProxyConfig struct {
+	// Mirrors maps upstream hosts to proxy projects: "docker.io=hub,ghcr.io=ghcr".
+	// A request without ?ns= is for docker.io (Docker's registry-mirrors).
+	Mirrors string `yaml:"mirrors"`
+}
+
+// ParseMirrors parses proxy.mirrors into host → project.
+func (c ProxyConfig) ParseMirrors() (map[string]string, error) {
+	out := map[string]string{}
+	for item := range strings.SplitSeq(c.Mirrors, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		host, project, ok := strings.Cut(item, "=")
+		host, project = strings.ToLower(strings.TrimSpace(host)), strings.TrimSpace(project)
+		if !ok || host == "" || project == "" || strings.ContainsAny(host, "/ ") || strings.Contains(project, "/") {
+			return nil, fieldErr("proxy.mirrors", "%q must be host=project pairs separated by commas, e.g. docker.io=hub", c.Mirrors)
+		}
+		if _, dup := out[host]; dup {
+			return nil, fieldErr("proxy.mirrors", "names %s twice", host)
+		}
+		out[host] = project
+	}
+	return out, nil
 }
 
 // DatabaseConfig locates the metadata database.
@@ -178,6 +211,9 @@ func (c *Config) Validate() error {
 	}
 	errs = append(errs, c.GC.Validate()...)
 	errs = append(errs, c.Events.Validate()...)
+	if _, err := c.Proxy.ParseMirrors(); err != nil {
+		errs = append(errs, err)
+	}
 	if c.Database.Timeout < 100*time.Millisecond {
 		errs = append(errs, fieldErr("database.timeout", "must be a duration of at least 100ms"))
 	}

@@ -42,6 +42,10 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		writeOCIError(w, http.StatusBadRequest, "NAME_INVALID", "invalid repository name: a repository name is at most 255 characters")
 		return
 	}
+	r = s.mirrorRequest(r)
+	if s.serveProxy(w, r) {
+		return
+	}
 	if r.URL.RawPath == "" && strings.HasPrefix(r.URL.Path, "/v2/") && s.fastRoutable(r.URL.Path) {
 		if s.hot != nil && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
 			if name, ref, ok := parseManifestPath(r.URL.Path); ok {

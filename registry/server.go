@@ -21,6 +21,7 @@ import (
 	"github.com/berth-registry/berth/registry/gc"
 	"github.com/berth-registry/berth/registry/index"
 	"github.com/berth-registry/berth/registry/observe"
+	"github.com/berth-registry/berth/registry/proxy"
 	"github.com/berth-registry/berth/registry/retention"
 	"github.com/berth-registry/berth/storage"
 	"github.com/berth-registry/berth/storage/metadata"
@@ -50,6 +51,7 @@ type Server struct {
 	retention *retention.Runner
 	events    *events.Service
 	fast      fastRoutes // see manifestroute.go
+	proxy     *proxy.Service
 	// controller is the same access controller distribution uses, for the
 	// checks berth makes before handing a request to distribution.
 	controller distauth.AccessController
@@ -135,6 +137,9 @@ func New(ctx context.Context, cfg Config, db *metadata.DB, access AccessControl,
 	s.gc.Start(ctx)
 	s.retention = retention.NewRunner(s.ix, log)
 	s.retention.StartSchedules(ctx, time.Minute)
+	mirrors, _ := cfg.Proxy.ParseMirrors() // checked by Validate
+	s.proxy = proxy.New(s.ix, log, s.ix.Owner(), mirrors)
+	s.ix.SetPushGuard(s.proxy.RefusePush)
 	s.pulls = index.NewPulls(db, log, cfg.Database.PullFlushInterval)
 	s.domain.CountDownloads(s.pulls)
 	if s.hot, err = newHotManifests(ctx, db, cfg.ManifestCache); err != nil {
@@ -186,6 +191,9 @@ func (s *Server) Handler() http.Handler {
 // and writes pending pull counts; the database stays open (its opener
 // closes it).
 func (s *Server) Close() error {
+	if s.proxy != nil {
+		s.proxy.Close() // its downloads store through distribution's app
+	}
 	err := s.app.Shutdown()
 	if s.gc != nil {
 		s.gc.Stop()

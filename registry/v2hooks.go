@@ -43,7 +43,7 @@ func (s *Server) serveV2(w http.ResponseWriter, r *http.Request) {
 			check = s.ix.CheckPush
 		}
 		if err := check(r.Context(), name); err != nil {
-			if errors.Is(err, index.ErrNoProject) {
+			if errors.Is(err, index.ErrNoProject) || errors.Is(err, index.ErrPushRefused) {
 				// Only a caller allowed to push learns that the project is missing.
 				if s.challenged(w, r, name) {
 					return

@@ -17,8 +17,9 @@ import (
 //     registry → storage. A package may import its own layer and those
 //     below it.
 //  2. A dialect (ext/..., charts) talks to the core through its services
-//     (registry/domain, and registry/builder, registry/gc and
-//     registry/retention, which berth's own API manages) and the
+//     (registry/domain, and registry/builder, registry/gc,
+//     registry/retention and registry/proxy, which berth's own API
+//     manages) and the
 //     observability leaf (registry/observe): never the server (registry),
 //     the index (registry/index) or storage and the database (storage/...),
 //     so a change there cannot ripple into the APIs.
@@ -45,7 +46,7 @@ func layer(pkg string) int {
 }
 
 // dialectMayUse are the core packages a dialect imports.
-var dialectMayUse = []string{"registry/domain", "registry/builder", "registry/gc", "registry/retention", "registry/observe", "registry/events"}
+var dialectMayUse = []string{"registry/domain", "registry/builder", "registry/gc", "registry/retention", "registry/proxy", "registry/observe", "registry/events"}
 
 func TestImportsPointDown(t *testing.T) {
 	out, err := exec.Command("go", "list", "-f", "{{.ImportPath}}{{range .Imports}} {{.}}{{end}}", module+"/...").Output()

@@ -15,6 +15,7 @@ import (
 	"github.com/berth-registry/berth/registry/events"
 	"github.com/berth-registry/berth/registry/gc"
 	"github.com/berth-registry/berth/registry/observe"
+	"github.com/berth-registry/berth/registry/proxy"
 	"github.com/berth-registry/berth/registry/retention"
 )
 
@@ -30,6 +31,7 @@ type api struct {
 	gc        *gc.Collector
 	retention *retention.Runner
 	events    *events.Service
+	proxy     *proxy.Service
 }
 
 // Services are the core's services this API runs beside the domain.
@@ -37,6 +39,7 @@ type Services struct {
 	GC        *gc.Collector
 	Retention *retention.Runner
 	Events    *events.Service // webhooks and the audit log
+	Proxy     *proxy.Service  // nil: no /proxies routes
 }
 
 // Mount adds the management API to r. Every route identifies the caller;
@@ -44,7 +47,7 @@ type Services struct {
 // collection routes need a system administrator (or the user, for a
 // credential reset).
 func Mount(r *mux.Router, core dialect.Core, svc Services) {
-	a := &api{gc: svc.GC, retention: svc.Retention, events: svc.Events}
+	a := &api{gc: svc.GC, retention: svc.Retention, events: svc.Events, proxy: svc.Proxy}
 	a.API = &dialect.API[string]{Core: core, Name: "berthv1", Prefix: Prefix, OwnPrefix: true, Routes: a.routes(),
 		Errors: errorTable, Envelope: a.envelope, Anonymous: true, MaxBody: maxBody,
 		Header: http.Header{"Content-Type": {"application/json"}}}
@@ -74,6 +77,10 @@ func (a *api) routes() []dialect.Route {
 		{Path: "/projects/{project}/immutability", Methods: map[string]dialect.Op{get: {Serve: a.listImmutable},
 			post: {Serve: a.createImmutable, Action: observe.ImmutableRuleAdd}}},
 		{Path: "/projects/{project}/immutability/{id}", Methods: map[string]dialect.Op{del: {Serve: a.deleteImmutable, Action: observe.ImmutableRuleDel}}},
+		{Path: "/proxies", Methods: map[string]dialect.Op{get: {Serve: a.listProxies}, post: {Serve: a.createProxy, Action: observe.ProxySet}}},
+		{Path: "/proxies/{project}", Methods: map[string]dialect.Op{get: {Serve: a.getProxy},
+			put: {Serve: a.updateProxy, Action: observe.ProxySet}, del: {Serve: a.deleteProxy, Action: observe.ProxyDelete}}},
+		{Path: "/proxies/{project}/ping", Methods: map[string]dialect.Op{post: {Serve: a.pingProxy}}},
 	}, a.eventRoutes()...)
 }
 

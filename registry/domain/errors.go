@@ -81,7 +81,7 @@ func Translate(err error, what string) error {
 		return errorf(ErrAlreadyExists, "%s already exists", what)
 	case errors.Is(err, metadata.ErrNotEmpty):
 		return errorf(ErrNotEmpty, "%s is not empty", what)
-	case errors.Is(err, index.ErrNoProject):
+	case errors.Is(err, index.ErrNoProject), errors.Is(err, index.ErrPushRefused):
 		return errorf(ErrDenied, "%s", err.Error())
 	}
 	return err

@@ -72,6 +72,7 @@ type Indexer struct {
 	gcDelay    time.Duration
 	seen       seenMemo      // blob links refreshed lately (blobs.go)
 	uploads    *upload.Store // nil: distribution writes uploads
+	pushGuard  func(ctx context.Context, repo string) error
 
 	mu     sync.RWMutex
 	ns     distribution.Namespace // wrapped: changes go through the index
@@ -127,6 +128,9 @@ func ProjectName(repo string) string {
 // or pushes may create it. It creates nothing: the project is created with
 // the first manifest, when the pusher is known.
 func (ix *Indexer) CheckPush(ctx context.Context, repo string) error {
+	if err := ix.guardPush(ctx, repo); err != nil {
+		return err
+	}
 	_, err := ix.checkPush(ctx, repo)
 	return err
 }
@@ -134,6 +138,9 @@ func (ix *Indexer) CheckPush(ctx context.Context, repo string) error {
 // CheckUpload is CheckPush for the requests of a blob upload, which trust
 // a project found for pushMemoTTL (see pushMemo).
 func (ix *Indexer) CheckUpload(ctx context.Context, repo string) error {
+	if err := ix.guardPush(ctx, repo); err != nil {
+		return err
+	}
 	now := time.Now()
 	name := ProjectName(repo)
 	if strings.Contains(repo, "/") && ix.pushable.has(name, now) {
@@ -144,6 +151,23 @@ func (ix *Indexer) CheckUpload(ctx context.Context, repo string) error {
 		ix.pushable.add(name, now)
 	}
 	return err
+}
+
+// ErrPushRefused is a push the push guard refused (a proxy project's).
+var ErrPushRefused = errors.New("push refused")
+
+// SetPushGuard names a check every push (CheckPush, CheckUpload) passes
+// first: the pull-through cache refuses pushes into proxy projects. Call
+// it before serving; its errors wrap ErrPushRefused.
+func (ix *Indexer) SetPushGuard(guard func(ctx context.Context, repo string) error) {
+	ix.pushGuard = guard
+}
+
+func (ix *Indexer) guardPush(ctx context.Context, repo string) error {
+	if ix.pushGuard == nil {
+		return nil
+	}
+	return ix.pushGuard(ctx, repo)
 }
 
 // checkPush is CheckPush, also saying whether the project exists.

@@ -39,6 +39,8 @@ const (
 	RetentionRun       = "retention.run"
 	ImmutableRuleAdd   = "immutable.rule.create"
 	ImmutableRuleDel   = "immutable.rule.delete"
+	ProxySet           = "proxy.set"
+	ProxyDelete        = "proxy.delete"
 )
 
 // Results of an Event.

@@ -86,7 +86,7 @@ func (a *App) mount() error {
 	r := a.registry.Router()
 	r.Handle("/service/token", a.auth.TokenHandler())
 	core := dialect.Core{Auth: a.auth, Dom: a.registry.Domain(), Log: a.log, PublicURL: a.registry.PublicURL}
-	berthv1.Mount(r, core, berthv1.Services{GC: a.registry.GC(), Retention: a.registry.Retention(), Events: a.registry.Events()})
+	berthv1.Mount(r, core, berthv1.Services{GC: a.registry.GC(), Retention: a.registry.Retention(), Events: a.registry.Events(), Proxy: a.registry.Proxy()})
 	swr.Mount(r, core)
 	bkrepo.Mount(r, core)
 	harborv1.Mount(r, core)

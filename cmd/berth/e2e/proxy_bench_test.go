@@ -1,0 +1,133 @@
+package e2e
+
+import (
+	"bytes"
+	"crypto/rand"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strconv"
+	"testing"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/berth-registry/berth/cmd/berth/berthtest"
+)
+
+// BenchmarkProxyPull measures the pull-through cache against its targets
+// (issue #23): a warm pull of a proxied blob against the same blob pulled
+// from an ordinary project (target: within 10 %), and a cold pull of a
+// large blob through the proxy against pulling it from the upstream
+// directly (target: at most 1.2×). The blob size is
+// BERTH_PROXY_BENCH_MB MiB (default 256). Numbers are for a quiet machine.
+func BenchmarkProxyPull(b *testing.B) {
+	size := 256 << 20
+	if v := os.Getenv("BERTH_PROXY_BENCH_MB"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			b.Fatalf("BERTH_PROXY_BENCH_MB=%q", v)
+		}
+		size = n << 20
+	}
+	up := startUpstreamRegistry(b)
+	br := berthtest.Start(b, berthtest.Options{})
+	bindProxy(b, br, map[string]any{"project": "hub", "url": "http://" + up.Addr, "username": up.User, "password": up.PW})
+	upstream := func(path string) string { return "http://" + up.Addr + path }
+	get := func(url string, auth bool) {
+		req, _ := http.NewRequest(http.MethodGet, url, nil)
+		if auth {
+			req.SetBasicAuth(up.User, up.PW)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		n, err := io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK || n != int64(size) {
+			b.Fatalf("GET %s: %d, %d bytes, %v", url, resp.StatusCode, n, err)
+		}
+	}
+	push := func(base, repo string, auth bool) digest.Digest {
+		data := make([]byte, size)
+		_, _ = rand.Read(data)
+		return uploadBlob(b, base, repo, data, auth, up)
+	}
+
+	b.Run("warm/local", func(b *testing.B) {
+		d := push("http://"+br.Addr, "team/local", false)
+		b.SetBytes(int64(size))
+		b.ResetTimer()
+		for range b.N {
+			get(br.URL("/v2/team/local/blobs/"+d.String()), false)
+		}
+	})
+	b.Run("warm/proxy", func(b *testing.B) {
+		d := push("http://"+up.Addr, "library/warm", true)
+		get(br.URL("/v2/hub/library/warm/blobs/"+d.String()), false) // cold once
+		b.SetBytes(int64(size))
+		b.ResetTimer()
+		for range b.N {
+			get(br.URL("/v2/hub/library/warm/blobs/"+d.String()), false)
+		}
+	})
+	b.Run("cold/upstream-direct", func(b *testing.B) {
+		b.SetBytes(int64(size))
+		for i := range b.N {
+			b.StopTimer()
+			d := push("http://"+up.Addr, fmt.Sprintf("library/direct%d", i), true)
+			b.StartTimer()
+			get(upstream(fmt.Sprintf("/v2/library/direct%d/blobs/%s", i, d)), true)
+		}
+	})
+	b.Run("cold/proxy", func(b *testing.B) {
+		b.SetBytes(int64(size))
+		for i := range b.N {
+			b.StopTimer()
+			d := push("http://"+up.Addr, fmt.Sprintf("library/cold%d", i), true)
+			b.StartTimer()
+			get(br.URL(fmt.Sprintf("/v2/hub/library/cold%d/blobs/%s", i, d)), false)
+		}
+	})
+}
+
+// uploadBlob pushes data as a blob of repo (monolithic upload) to the
+// registry at base, with the upstream's Basic credentials when auth.
+func uploadBlob(t testing.TB, base, repo string, data []byte, auth bool, up *upstreamRegistry) digest.Digest {
+	t.Helper()
+	d := digest.FromBytes(data)
+	do := func(method, url string, body io.Reader) *http.Response {
+		req, _ := http.NewRequest(method, url, body)
+		if auth {
+			req.SetBasicAuth(up.User, up.PW)
+		}
+		if body != nil {
+			req.Header.Set("Content-Type", "application/octet-stream")
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp
+	}
+	resp := do(http.MethodPost, base+"/v2/"+repo+"/blobs/uploads/", nil)
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("POST upload to %s: %d", base, resp.StatusCode)
+	}
+	loc := resp.Header.Get("Location")
+	if loc != "" && loc[0] == '/' {
+		loc = base + loc
+	}
+	sep := "?"
+	if bytes.ContainsRune([]byte(loc), '?') {
+		sep = "&"
+	}
+	resp = do(http.MethodPut, loc+sep+"digest="+d.String(), bytes.NewReader(data))
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("PUT upload to %s: %d", base, resp.StatusCode)
+	}
+	return d
+}
