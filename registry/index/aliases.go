@@ -99,6 +99,11 @@ func (b *blobs) Stat(ctx context.Context, dgst digest.Digest) (v1.Descriptor, er
 	desc, err := b.BlobStore.Stat(ctx, dgst)
 	if err == nil {
 		linked, lerr := b.repo.ix.linkSeen(ctx, b.name(), desc.Digest.String())
+		if lerr == nil && !linked {
+			// A manifest is a blob of its repository too (distribution serves
+			// it from /blobs/), indexed as an artifact rather than a link.
+			linked, lerr = b.repo.ix.manifestLinked(ctx, b.name(), desc.Digest.String())
+		}
 		switch {
 		case lerr != nil:
 			return v1.Descriptor{}, lerr

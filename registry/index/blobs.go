@@ -2,6 +2,7 @@ package index
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -106,4 +107,16 @@ func (s *seenMemo) mark(key string) {
 		s.m = map[string]time.Time{}
 	}
 	s.m[key] = time.Now()
+}
+
+// manifestLinked reports whether repo holds a manifest of digest d.
+func (ix *Indexer) manifestLinked(ctx context.Context, repo, d string) (bool, error) {
+	_, err := ix.db.LinkedManifest(ctx, repo, d)
+	switch {
+	case errors.Is(err, metadata.ErrNotFound):
+		return false, nil
+	case err != nil:
+		return false, ix.dbError(ctx, err)
+	}
+	return true, nil
 }

@@ -122,6 +122,14 @@ func TestStorageOutageGives503(t *testing.T) {
 		t.Fatalf("warm-up GET on the caching replica: %d %s", warm.StatusCode, warmBody)
 	}
 
+	// A manifest is a blob of its repository too: distribution serves it
+	// from /blobs/, and so does berth.
+	if resp, err := http.Get(b.URL("/v2/library/outage/blobs/" + dgst)); err != nil {
+		t.Fatal(err)
+	} else if body := readAll(t, resp); resp.StatusCode != 200 || body != warmBody {
+		t.Fatalf("GET /blobs/ of the manifest digest = %d %q, want 200 and the manifest", resp.StatusCode, body)
+	}
+
 	minio.Stop()
 	resp, err := http.Get(hot.URL("/v2/library/outage/manifests/v1"))
 	if err != nil {
