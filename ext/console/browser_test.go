@@ -19,13 +19,13 @@ func TestMain(m *testing.M) { berthtest.Main(m) }
 // browser is a cookie-keeping client without credentials that does not
 // follow redirects, as a test sees a browser's requests one by one.
 type browser struct {
-	t    *testing.T
+	t    testing.TB
 	b    *berthtest.Berth
 	c    *http.Client
 	csrf string // the last page's form token
 }
 
-func newBrowser(t *testing.T, b *berthtest.Berth) *browser {
+func newBrowser(t testing.TB, b *berthtest.Berth) *browser {
 	jar, _ := cookiejar.New(nil)
 	return &browser{t: t, b: b, c: &http.Client{Transport: berthtest.AnonymousClient.Transport, Jar: jar,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}

@@ -101,7 +101,9 @@ func (c *console) artifact(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	m, err := rp.Manifest(r.Context(), a.Digest)
+	// The manifest's bytes as the index keeps them (storage's, for an
+	// artifact indexed before it kept them).
+	withBytes, err := rp.ArtifactsByDigest(r.Context(), []string{a.Digest}, true)
 	if err != nil {
 		return err
 	}
@@ -122,7 +124,7 @@ func (c *console) artifact(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	c.render(w, r, http.StatusOK, "artifact", pageData{Title: rp.Name + "@" + shortDigest(a.Digest), Crumbs: c.repoCrumbs(pr, rp.Name),
-		Data: map[string]any{"Repo": rp.Repository, "A": a, "Manifest": indent(m.Payload), "MediaType": m.MediaType, "Config": config,
+		Data: map[string]any{"Repo": rp.Repository, "A": a, "Manifest": indent(withBytes[a.Digest].Manifest), "MediaType": a.MediaType, "Config": config,
 			"Referrers": refs, "CanDelete": canDelete}})
 	return nil
 }

@@ -15,3 +15,10 @@ CREATE TABLE console_sessions (
 );
 CREATE INDEX console_sessions_expiry ON console_sessions (expires_at);
 CREATE INDEX console_sessions_user ON console_sessions (user_id);
+-- The referrers of a manifest (the console's referrers tree, and
+-- /v2/<name>/referrers/<digest>) are read in digest order: with only
+-- (repository_id, subject_digest) SQLite walked the repository's every
+-- artifact through the (repository_id, digest) key instead (137 ms at
+-- 100,000 artifacts, 0.3 ms with this index, which also holds the order).
+CREATE INDEX artifacts_subject_digest ON artifacts (repository_id, subject_digest, digest);
+DROP INDEX artifacts_subject;
