@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -70,6 +71,43 @@ func TestLoginSessions(t *testing.T) {
 	replay.c.Jar.SetCookies(u, []*http.Cookie{old})
 	if code, loc, _ := replay.get("/console/account"); code != http.StatusSeeOther || !strings.HasPrefix(loc, "/console/login") {
 		t.Fatalf("a logged-out session still works: %d %q", code, loc)
+	}
+	// Behind a proxy that terminates TLS: Secure cookies with the __Host-
+	// prefix (bound to this host and path /).
+	tls := func(method string, form url.Values, cookie string) *http.Response {
+		var body *strings.Reader
+		if form != nil {
+			body = strings.NewReader(form.Encode())
+		} else {
+			body = strings.NewReader("")
+		}
+		req, _ := http.NewRequest(method, b.URL("/console/login"), body)
+		req.Header.Set("X-Forwarded-Proto", "https")
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if cookie != "" {
+			req.Header.Set("Cookie", cookie)
+		}
+		resp, err := berthtest.AnonymousClient.Transport.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	page := tls("GET", nil, "")
+	var loginCookie *http.Cookie
+	for _, ck := range page.Cookies() {
+		if ck.Name == "__Host-berth-login" && ck.Secure && ck.HttpOnly && ck.Path == "/" {
+			loginCookie = ck
+		}
+	}
+	if loginCookie == nil {
+		t.Fatalf("login cookie under TLS: %v", page.Header.Values("Set-Cookie"))
+	}
+	resp = tls("POST", url.Values{"username": {"admin"}, "password": {b.AdminPassword}, "csrf": {loginCookie.Value}}, "__Host-berth-login="+loginCookie.Value)
+	if got := strings.Join(resp.Header.Values("Set-Cookie"), "\n"); resp.StatusCode != http.StatusSeeOther ||
+		!regexp.MustCompile(`(?m)^__Host-berth-session=[^;]+; Path=/; HttpOnly; Secure; SameSite=Strict$`).MatchString(got) {
+		t.Errorf("login under TLS: %d %s", resp.StatusCode, got)
 	}
 	// Redirects after login stay inside the console.
 	for _, next := range []string{"https://evil.example/", "//evil.example/x", "/v2/", "/console\\..\\x"} {

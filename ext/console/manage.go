@@ -196,7 +196,7 @@ func (c *console) changePassword(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	setCookie(w, r, sessionCookie, ses.Token, 0)
+	c.setCookie(w, r, sessionCookie, ses.Token, 0)
 	c.render(w, r, http.StatusOK, "account", pageData{Title: "Your account", CSRF: ses.CSRF, Notice: "Password changed."})
 	return nil
 }

@@ -79,6 +79,11 @@ func TestManage(t *testing.T) {
 		t.Errorf("robot login: %d", code)
 	}
 	berthtest.RememberCredentials(t, b.Addr, "admin", b.AdminPassword)
+	robot := newBrowser(t, b)
+	robot.get("/console/login")
+	if code, _, _ := robot.post("/console/login", url.Values{"username": {key[1]}, "password": {secret[1]}}); code != http.StatusUnauthorized {
+		t.Errorf("a robot logging in to the console: %d", code)
+	}
 
 	// Deleting a tag, then an artifact, each after its confirmation.
 	img := berthtest.PushRawImage(t, b, "ops/tool", "v1", "amd64", berthtest.LayerBytes(1))

@@ -28,10 +28,15 @@ const (
 	loginCookie   = "berth-login"
 )
 
-func secure(r *http.Request) bool { return r.TLS != nil }
+// secure reports whether browsers reach the console over TLS: berth's own,
+// or a proxy's that says so (X-Forwarded-Proto) or the configured public
+// URL names.
+func (c *console) secure(r *http.Request) bool {
+	return r.TLS != nil || (c.PublicURL != nil && strings.HasPrefix(c.PublicURL(r), "https://"))
+}
 
-func cookieName(r *http.Request, name string) string {
-	if secure(r) {
+func (c *console) cookieName(r *http.Request, name string) string {
+	if c.secure(r) {
 		return "__Host-" + name
 	}
 	return name
@@ -39,17 +44,17 @@ func cookieName(r *http.Request, name string) string {
 
 // setCookie sets an HttpOnly, SameSite=Strict cookie for the whole host
 // (Secure under TLS); maxAge < 0 deletes it.
-func setCookie(w http.ResponseWriter, r *http.Request, name, value string, maxAge int) {
-	http.SetCookie(w, &http.Cookie{Name: cookieName(r, name), Value: value, Path: "/", MaxAge: maxAge,
-		HttpOnly: true, Secure: secure(r), SameSite: http.SameSiteStrictMode})
+func (c *console) setCookie(w http.ResponseWriter, r *http.Request, name, value string, maxAge int) {
+	http.SetCookie(w, &http.Cookie{Name: c.cookieName(r, name), Value: value, Path: "/", MaxAge: maxAge,
+		HttpOnly: true, Secure: c.secure(r), SameSite: http.SameSiteStrictMode})
 }
 
-func cookie(r *http.Request, name string) string {
-	c, err := r.Cookie(cookieName(r, name))
+func (c *console) cookie(r *http.Request, name string) string {
+	ck, err := r.Cookie(c.cookieName(r, name))
 	if err != nil {
 		return ""
 	}
-	return c.Value
+	return ck.Value
 }
 
 // identify is the kit's credentials step for the console: the session
@@ -57,7 +62,7 @@ func cookie(r *http.Request, name string) string {
 // too (the pages ask to log in again), and a request with credentials of
 // the other APIs is not the console's: they are ignored.
 func (c *console) identify(r *http.Request) (auth.Principal, error) {
-	token := cookie(r, sessionCookie)
+	token := c.cookie(r, sessionCookie)
 	if token == "" {
 		return auth.Anonymous, nil
 	}
@@ -94,7 +99,7 @@ func (c *console) loginPage(w http.ResponseWriter, r *http.Request) error {
 
 func (c *console) showLogin(w http.ResponseWriter, r *http.Request, status int, msg string) error {
 	token := auth.RandomSecret(24)
-	setCookie(w, r, loginCookie, token, 3600)
+	c.setCookie(w, r, loginCookie, token, 3600)
 	c.render(w, r, status, "login", pageData{Title: "Log in", CSRF: token, Error: msg,
 		Data: map[string]string{"Next": safeNext(r.FormValue("next"))}})
 	return nil
@@ -108,7 +113,7 @@ func (c *console) login(w http.ResponseWriter, r *http.Request) error {
 	if err := r.ParseForm(); err != nil {
 		return domain.Errorf(dialect.ErrBadBody, "the form could not be read: %v", err)
 	}
-	want := cookie(r, loginCookie)
+	want := c.cookie(r, loginCookie)
 	if want == "" || subtle.ConstantTimeCompare([]byte(r.PostForm.Get("csrf")), []byte(want)) != 1 {
 		return errBadCSRF
 	}
@@ -121,15 +126,15 @@ func (c *console) login(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if old := cookie(r, sessionCookie); old != "" {
+	if old := c.cookie(r, sessionCookie); old != "" {
 		_ = c.Auth.EndSession(r.Context(), old)
 	}
 	ses, err := c.Auth.StartSession(r.Context(), p)
 	if err != nil {
 		return err
 	}
-	setCookie(w, r, loginCookie, "", -1)
-	setCookie(w, r, sessionCookie, ses.Token, 0)
+	c.setCookie(w, r, loginCookie, "", -1)
+	c.setCookie(w, r, sessionCookie, ses.Token, 0)
 	c.Log.InfoContext(r.Context(), "console login", "username", p.Name)
 	http.Redirect(w, r, safeNext(r.PostForm.Get("next")), http.StatusSeeOther)
 	return nil
@@ -142,7 +147,7 @@ func (c *console) logout(w http.ResponseWriter, r *http.Request) error {
 	if err := c.Auth.EndSession(r.Context(), ses.Token); err != nil {
 		return err
 	}
-	setCookie(w, r, sessionCookie, "", -1)
+	c.setCookie(w, r, sessionCookie, "", -1)
 	http.Redirect(w, r, Prefix+"/login", http.StatusSeeOther)
 	return nil
 }
