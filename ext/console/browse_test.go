@@ -163,3 +163,55 @@ func TestPagesAndOtherRoutes(t *testing.T) {
 		t.Errorf("management API: %s", out)
 	}
 }
+
+// TestChartsAndPolicies: a project's Helm charts with their versions, and
+// its retention policy and immutable-tag rules, read-only, as the
+// management API set them.
+func TestChartsAndPolicies(t *testing.T) {
+	b := apptest.Start(t, berthtest.Options{})
+	berthtest.MustAPI(t, b, http.MethodPost, "/api/berth/v1/projects", map[string]any{"name": "helmy"}, http.StatusCreated)
+	for _, v := range []string{"1.0.0", "1.1.0"} {
+		tgz := berthtest.CraftTgz(t, berthtest.TarEntry{Name: "demo/Chart.yaml", Body: "apiVersion: v2\nname: demo\nversion: " + v + "\nappVersion: \"9.9\"\ndescription: a demo chart\n"})
+		if code, body := berthtest.UploadChart(t, b, "helmy", tgz, nil, "", "admin", b.AdminPassword); code != http.StatusCreated {
+			t.Fatalf("upload %s: %d %s", v, code, body)
+		}
+	}
+	berthtest.MustAPI(t, b, "PUT", "/api/berth/v1/projects/helmy/retention",
+		map[string]any{"rules": []any{map[string]any{"keep": "latestPushed", "count": 5}}}, 200)
+	berthtest.MustAPI(t, b, "POST", "/api/berth/v1/projects/helmy/immutability", map[string]any{"repositories": "demo", "tags": "1.*"}, 201)
+
+	br := newBrowser(t, b)
+	br.login("admin", b.AdminPassword)
+	_, _, body := br.get("/console/projects/helmy/charts")
+	for _, want := range []string{`<h2 id="chart-demo">demo</h2>`, ">1.0.0</a>", ">1.1.0</a>", "a demo chart", "helm repo add helmy"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("charts page lacks %q", want)
+		}
+	}
+	_, _, body = br.get("/console/projects/helmy/settings")
+	body = html.UnescapeString(body)
+	for _, want := range []string{`"count": 5`, "<code>demo</code></td><td><code>1.*</code>"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("settings page lacks %q", want)
+		}
+	}
+}
+
+// TestLoginThrottled: the console's login is the identity layer's, with
+// its lockout: after too many wrong passwords the right one is refused
+// too, alike.
+func TestLoginThrottled(t *testing.T) {
+	b := apptest.Start(t, berthtest.Options{Env: []string{"BERTH_AUTH_MAX_FAILURES=3", "BERTH_AUTH_LOCKOUT_PERIOD=1m"}})
+	br := newBrowser(t, b)
+	for range 3 {
+		br.get("/console/login")
+		if code, _, _ := br.post("/console/login", url.Values{"username": {"admin"}, "password": {"Wrong-pass-1"}}); code != http.StatusUnauthorized {
+			t.Fatalf("wrong password: %d", code)
+		}
+	}
+	br.get("/console/login")
+	if code, _, body := br.post("/console/login", url.Values{"username": {"admin"}, "password": {b.AdminPassword}}); code != http.StatusUnauthorized ||
+		!strings.Contains(body, "Wrong username or password") {
+		t.Errorf("the right password during a lockout: %d", code)
+	}
+}

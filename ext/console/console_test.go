@@ -23,7 +23,7 @@ func TestLoginSessions(t *testing.T) {
 	br := newBrowser(t, b)
 
 	code, loc, _ := br.get("/console/account")
-	if code != http.StatusSeeOther || loc != "/console/login?next=/console/account" {
+	if code != http.StatusSeeOther || loc != "/console/login?next=%2Fconsole%2Faccount" {
 		t.Fatalf("anonymous account page: %d %q", code, loc)
 	}
 	br.get("/console/login")

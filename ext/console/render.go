@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"mime"
 	"net/http"
+	"net/url"
 	"path"
 	"strings"
 	"time"
@@ -116,7 +117,7 @@ func (c *console) errorPage(w http.ResponseWriter, r *http.Request, f dialect.Fa
 	w.Header().Del("WWW-Authenticate") // no Basic prompt in a browser
 	if f.Status == http.StatusUnauthorized && r.Method == http.MethodGet {
 		securityHeaders(w.Header())
-		http.Redirect(w, r, Prefix+"/login?next="+strings.ReplaceAll(r.URL.RequestURI(), "&", "%26"), http.StatusSeeOther)
+		http.Redirect(w, r, Prefix+"/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
 		return
 	}
 	c.render(w, r, f.Status, "error", pageData{Title: f.Code, Error: f.Message})
@@ -125,8 +126,11 @@ func (c *console) errorPage(w http.ResponseWriter, r *http.Request, f dialect.Fa
 // GET /static/{file}: the CSS and the JavaScript, embedded.
 func (c *console) static(w http.ResponseWriter, r *http.Request) error {
 	name := dialect.Var(r, "file")
+	if strings.ContainsAny(name, "/\\") {
+		return dialect.NotFoundf("no static file %q", dialect.Clip(name))
+	}
 	b, err := staticFS.ReadFile("static/" + name)
-	if err != nil || strings.Contains(name, "/") {
+	if err != nil {
 		return dialect.NotFoundf("no static file %q", dialect.Clip(name))
 	}
 	h := w.Header()
