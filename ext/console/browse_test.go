@@ -60,8 +60,8 @@ func TestBrowse(t *testing.T) {
 	if len(first) != 50 || first[0] != "multi" || first[49] != "v048" || strings.Contains(body, "Previous page") {
 		t.Fatalf("first page: %d tags %v", len(first), first)
 	}
-	if !strings.Contains(body, "docker pull "+b.Addr+"/shop/web:multi") {
-		t.Errorf("no pull command for multi")
+	if !strings.Contains(body, "docker pull "+b.Addr+"/shop/web:multi") || !strings.Contains(body, "<td>multi-platform</td>") || !strings.Contains(body, "<td>linux/amd64</td>") {
+		t.Errorf("no pull command or platform for multi")
 	}
 	second, body := tagsOf("/console/repositories/shop/web?after=v048")
 	if len(second) != 50 || second[0] != "v049" || !strings.Contains(body, "before=v049") || !strings.Contains(body, "after=v098") {

@@ -46,7 +46,10 @@ var funcs = template.FuncMap{
 	"repoURL": repoURL,
 	"artURL":  artURL,
 	"path":    pathEscape,
-	"nodes":   func(repo string, n []referrer) treeData { return treeData{repo, n} },
+	"isIndex": func(mediaType string) bool {
+		return strings.HasSuffix(mediaType, ".index.v1+json") || strings.HasSuffix(mediaType, ".manifest.list.v2+json")
+	},
+	"nodes": func(repo string, n []referrer) treeData { return treeData{repo, n} },
 }
 
 // treeData is one level of the referrers tree template.
