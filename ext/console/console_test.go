@@ -72,6 +72,9 @@ func TestLoginSessions(t *testing.T) {
 	if code, loc, _ := replay.get("/console/account"); code != http.StatusSeeOther || !strings.HasPrefix(loc, "/console/login") {
 		t.Fatalf("a logged-out session still works: %d %q", code, loc)
 	}
+	if code, loc, _ := replay.post("/console/projects", url.Values{"name": {"late"}, "csrf": {"x"}}); code != http.StatusSeeOther || loc != "/console/login" {
+		t.Errorf("a form of a logged-out session: %d %q", code, loc)
+	}
 	// Behind a proxy that terminates TLS: Secure cookies with the __Host-
 	// prefix (bound to this host and path /).
 	tls := func(method string, form url.Values, cookie string) *http.Response {

@@ -118,9 +118,15 @@ func (c *console) render(w http.ResponseWriter, r *http.Request, status int, nam
 // log in (after which it returns here), or that says what failed.
 func (c *console) errorPage(w http.ResponseWriter, r *http.Request, f dialect.Failure[string]) {
 	w.Header().Del("WWW-Authenticate") // no Basic prompt in a browser
-	if f.Status == http.StatusUnauthorized && r.Method == http.MethodGet {
+	if f.Status == http.StatusUnauthorized && r.URL.Path != Prefix+"/login" {
+		// A page comes back after the login; a form whose session ended
+		// is not replayed.
+		to := Prefix + "/login"
+		if r.Method == http.MethodGet {
+			to += "?next=" + url.QueryEscape(r.URL.RequestURI())
+		}
 		securityHeaders(w.Header())
-		http.Redirect(w, r, Prefix+"/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+		http.Redirect(w, r, to, http.StatusSeeOther)
 		return
 	}
 	c.render(w, r, f.Status, "error", pageData{Title: f.Code, Error: f.Message})
