@@ -106,8 +106,8 @@ func (c *console) showLogin(w http.ResponseWriter, r *http.Request, status int, 
 }
 
 // POST /login: username, password, csrf (the login cookie's), next. The
-// password is checked by auth.Login, with its throttling: a locked-out user
-// reads exactly like a wrong password.
+// password is checked by auth.Login, with its lockout: while a login is
+// locked out even the right password does not log in.
 func (c *console) login(w http.ResponseWriter, r *http.Request) error {
 	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
 	if err := r.ParseForm(); err != nil {
@@ -122,6 +122,11 @@ func (c *console) login(w http.ResponseWriter, r *http.Request) error {
 	if errors.Is(err, auth.ErrUnauthenticated) || (err == nil && p.Kind != auth.KindUser) {
 		c.Log.InfoContext(r.Context(), "console login refused", "username", dialect.Clip(name))
 		return c.showLogin(w, r, http.StatusUnauthorized, "Wrong username or password (or too many attempts: wait and try again).")
+	}
+	if f := errorTable.Classify("", err); err != nil && f.Status == http.StatusTooManyRequests {
+		// The identity layer locked the login out: it says for how long.
+		c.Log.InfoContext(r.Context(), "console login locked out", "username", dialect.Clip(name))
+		return c.showLogin(w, r, f.Status, f.Message)
 	}
 	if err != nil {
 		return err
