@@ -83,8 +83,8 @@ func sessionOf(r *http.Request) (auth.Session, bool) {
 	return s, ok
 }
 
-// csrf is the token the page's forms carry: the session's, or on the login
-// page the login cookie's.
+// csrf is the token the page's forms carry: the session's ("" without
+// one; the login page passes its login cookie's own).
 func csrf(r *http.Request) string {
 	if s, ok := sessionOf(r); ok {
 		return s.CSRF
