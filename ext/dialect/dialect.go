@@ -110,6 +110,11 @@ type API[C any] struct {
 	// in the dialect's shape (Fail calls it).
 	Errors   Table[C]
 	Envelope func(w http.ResponseWriter, r *http.Request, f Failure[C])
+	// Identify replaces the credentials step for an API whose callers
+	// prove who they are another way (the web console's session cookie):
+	// Anonymous when it finds none, ErrUnauthenticated when what it found
+	// does not verify; nil: Auth.Identify.
+	Identify func(r *http.Request) (auth.Principal, error)
 	// Anonymous lets callers without credentials reach the handlers
 	// (public projects); otherwise they are 401 before the method is
 	// looked at. Credentials that do not verify are 401 either way.

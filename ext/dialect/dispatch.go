@@ -40,7 +40,13 @@ func (a *API[C]) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	p, _, err := a.Auth.Identify(r)
+	var p auth.Principal
+	var err error
+	if a.Identify != nil {
+		p, err = a.Identify(r)
+	} else {
+		p, _, err = a.Auth.Identify(r)
+	}
 	if err == nil && !p.Authenticated() && !a.Anonymous {
 		err = auth.ErrUnauthenticated
 	}

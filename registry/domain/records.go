@@ -57,6 +57,8 @@ type RepoFilter struct {
 	// Prefix keeps names starting with it; the query's Filter then
 	// matches the rest of the name only.
 	Prefix string
+	// After keeps names after it in byte order (keyset paging by name).
+	After string
 }
 
 // Artifact is one manifest (image, index or other artifact) in a
@@ -188,7 +190,7 @@ func (r Repository) row() metadata.Repository {
 }
 
 func (f RepoFilter) row() metadata.RepoFilter {
-	return metadata.RepoFilter{ProjectID: f.ProjectID, ProjectIDs: f.ProjectIDs, Prefix: f.Prefix}
+	return metadata.RepoFilter{ProjectID: f.ProjectID, ProjectIDs: f.ProjectIDs, Prefix: f.Prefix, After: f.After}
 }
 
 func tagOf(t metadata.Tag) Tag {

@@ -22,6 +22,7 @@ import (
 	"github.com/berth-registry/berth/ext/berthv1"
 	"github.com/berth-registry/berth/ext/bkrepo"
 	"github.com/berth-registry/berth/ext/ccr"
+	"github.com/berth-registry/berth/ext/console"
 	"github.com/berth-registry/berth/ext/dialect"
 	"github.com/berth-registry/berth/ext/harborv1"
 	"github.com/berth-registry/berth/ext/imagebuild"
@@ -97,6 +98,7 @@ func (a *App) mount() error {
 	}
 	a.builds = builder.New(a.cfg.ImageBuild, a.db, core.Dom, imagebuild.Tokens{Auth: a.auth, TTL: a.cfg.ImageBuild.Timeout}, a.log)
 	imagebuild.Mount(r, core, a.builds)
+	console.Mount(r, core, console.Services{GC: a.registry.GC(), Retention: a.registry.Retention()})
 	return nil
 }
 
