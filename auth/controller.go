@@ -56,7 +56,16 @@ func (c *controller) Authorized(r *http.Request, access ...distauth.Access) (*di
 		case a.Type == "registry" && a.Name == "catalog":
 			ok = true // filtered by visibility when listed
 		case claims != nil:
+			// What the token granted, and only while its subject still
+			// may: membership, the project's visibility and the
+			// subject's state are read again (rights, at most 1 s old).
 			ok = claims.Allows(a.Type, a.Name, a.Action)
+			if ok && a.Type == "repository" {
+				if ok, err = c.s.stillAllowed(ctx, p, a.Name, a.Action); err != nil {
+					storage.Mark(ctx, storage.Unavailable)
+					return nil, err
+				}
+			}
 		case a.Type == "repository":
 			acts, err := c.s.repoActions(ctx, p, a.Name, []string{a.Action})
 			if err != nil {

@@ -144,28 +144,31 @@ func (s *Service) fromToken(ctx context.Context, token string) (Principal, *Clai
 	return p, &c, nil
 }
 
-// tokenSubject reads the user or app credential a token names; a missing
-// or disabled one is ErrUnauthenticated.
+// tokenSubject reads the user or app credential a token names, as it is
+// now: a missing, disabled or expired one, or one whose credentials were
+// reset since the token was issued (another credential version), is
+// ErrUnauthenticated.
 func (s *Service) tokenSubject(ctx context.Context, c Claims) (Principal, error) {
 	switch c.Kind {
 	case KindApp:
 		ac, err := s.db.GetAppCredential(ctx, c.Subject)
-		if errors.Is(err, metadata.ErrNotFound) || (err == nil && ac.Disabled) {
+		if errors.Is(err, metadata.ErrNotFound) || (err == nil && (ac.Disabled || ac.CredentialVersion != c.Version ||
+			(!ac.ExpiresAt.IsZero() && !time.Now().Before(ac.ExpiresAt)))) {
 			return Anonymous, ErrUnauthenticated
 		}
 		if err != nil {
 			return Anonymous, err
 		}
-		return Principal{Kind: KindApp, Name: ac.AccessKey, AppID: ac.ID, Scopes: ac.Scopes, ViaToken: true}, nil
+		return Principal{Kind: KindApp, Name: ac.AccessKey, AppID: ac.ID, Scopes: ac.Scopes, CredentialVersion: ac.CredentialVersion, ViaToken: true}, nil
 	default:
 		u, err := s.db.GetUser(ctx, c.Subject)
-		if errors.Is(err, metadata.ErrNotFound) || (err == nil && u.Disabled) {
+		if errors.Is(err, metadata.ErrNotFound) || (err == nil && (u.Disabled || u.CredentialVersion != c.Version)) {
 			return Anonymous, ErrUnauthenticated
 		}
 		if err != nil {
 			return Anonymous, err
 		}
-		return Principal{Kind: KindUser, Name: u.Username, UserID: u.ID, Admin: u.Admin, ViaToken: true}, nil
+		return Principal{Kind: KindUser, Name: u.Username, UserID: u.ID, Admin: u.Admin, CredentialVersion: u.CredentialVersion, ViaToken: true}, nil
 	}
 }
 

@@ -29,6 +29,10 @@ type Principal struct {
 	Scopes map[int64]string // app credentials: project id → role
 	// ActingUser is the user an app credential acts for (X-BKREPO-UID).
 	ActingUser string
+	// CredentialVersion is the user's or app credential's version when
+	// the credentials were verified; a token carries it, and stops
+	// working once a password reset (or an update) has moved it on.
+	CredentialVersion int64
 	// ViaToken marks a principal proven by a short-lived token rather than
 	// its password: enough to use the registry, not to change credentials.
 	ViaToken bool

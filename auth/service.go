@@ -88,6 +88,8 @@ type Service struct {
 	signer   *signer
 	// principals holds the subjects of recently seen tokens (principalTTL).
 	principals tokenPrincipals
+	// rights holds a token subject's rights on repositories (rightsTTL).
+	rights rightsMemo
 	// schemes are the dialects' ways of presenting credentials (AddScheme).
 	schemes []Scheme
 }
@@ -187,7 +189,7 @@ func (s *Service) verify(ctx context.Context, name, password string) (Principal,
 		if !checkHash(c.SecretHash, password) || c.Disabled || (!c.ExpiresAt.IsZero() && time.Now().After(c.ExpiresAt)) {
 			return Anonymous, 0, ErrUnauthenticated
 		}
-		return Principal{Kind: KindApp, Name: c.AccessKey, AppID: c.ID, Scopes: c.Scopes}, c.CredentialVersion, nil
+		return Principal{Kind: KindApp, Name: c.AccessKey, AppID: c.ID, Scopes: c.Scopes, CredentialVersion: c.CredentialVersion}, c.CredentialVersion, nil
 	}
 	u, err := s.db.GetUser(ctx, name)
 	if err != nil && !errors.Is(err, metadata.ErrNotFound) {
@@ -196,7 +198,7 @@ func (s *Service) verify(ctx context.Context, name, password string) (Principal,
 	if !checkHash(u.PasswordHash, password) || u.Disabled {
 		return Anonymous, 0, ErrUnauthenticated
 	}
-	return Principal{Kind: KindUser, Name: u.Username, UserID: u.ID, Admin: u.Admin}, u.CredentialVersion, nil
+	return Principal{Kind: KindUser, Name: u.Username, UserID: u.ID, Admin: u.Admin, CredentialVersion: u.CredentialVersion}, u.CredentialVersion, nil
 }
 
 // credCache remembers verified credentials so bcrypt does not run on every

@@ -25,15 +25,18 @@ type ResourceActions struct {
 
 // Claims of a berth token.
 type Claims struct {
-	Issuer    string            `json:"iss"`
-	Subject   string            `json:"sub"`
-	Audience  string            `json:"aud"`
-	Expiry    int64             `json:"exp"`
-	NotBefore int64             `json:"nbf"`
-	IssuedAt  int64             `json:"iat"`
-	ID        string            `json:"jti"`
-	Kind      string            `json:"kind,omitempty"` // user or app
-	Access    []ResourceActions `json:"access"`
+	Issuer    string `json:"iss"`
+	Subject   string `json:"sub"`
+	Audience  string `json:"aud"`
+	Expiry    int64  `json:"exp"`
+	NotBefore int64  `json:"nbf"`
+	IssuedAt  int64  `json:"iat"`
+	ID        string `json:"jti"`
+	Kind      string `json:"kind,omitempty"` // user or app
+	// Version is the subject's credential version at issue: a token of
+	// an older version (the password was reset since) no longer works.
+	Version int64             `json:"ver,omitempty"`
+	Access  []ResourceActions `json:"access"`
 }
 
 // Allows reports whether the claims grant action on a resource.

@@ -81,7 +81,7 @@ func (s *Service) TokenHandler() http.Handler {
 			kind, sub = KindAnonymous, "anonymous"
 		}
 		token, err := s.signer.sign(Claims{
-			Issuer: tokenIssuer, Subject: sub, Audience: s.cfg.Service, Kind: kind,
+			Issuer: tokenIssuer, Subject: sub, Audience: s.cfg.Service, Kind: kind, Version: p.CredentialVersion,
 			IssuedAt: now.Unix(), NotBefore: now.Unix(), Expiry: now.Add(s.cfg.TokenTTL).Unix(),
 			ID: RandomSecret(12), Access: access,
 		})

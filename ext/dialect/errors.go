@@ -18,6 +18,10 @@ var (
 	ErrBadBody = errors.New("invalid request body")
 	// ErrCrossSite: a change a browser sent from another site (guard).
 	ErrCrossSite = errors.New("cross-origin request refused")
+	// ErrMediaType: a JSON body sent as another media type (a browser's
+	// form or text/plain). It is an ErrBadBody, so a table without a row
+	// of its own answers it as bad input; Invalid answers 415.
+	ErrMediaType = fmt.Errorf("%w: unsupported media type", ErrBadBody)
 )
 
 // Invalidf is bad input a dialect found (domain.ErrInvalid: 400 in every

@@ -54,9 +54,10 @@ func Unauthenticated[C any](code C, hint string) []Row[C] {
 }
 
 // Invalid is bad input (400): the core's and the identity layer's, a path
-// or a body the kit could not decode, and the dialect's own kinds more.
+// or a body the kit could not decode, and the dialect's own kinds more; a
+// JSON body sent as another media type is 415 with the same code.
 func Invalid[C any](code C, more ...error) []Row[C] {
-	return Rows(http.StatusBadRequest, code, append([]error{domain.ErrInvalid, auth.ErrInvalid, auth.ErrWeakPassword, ErrBadPath, ErrBadBody}, more...)...)
+	return append(Rows(http.StatusUnsupportedMediaType, code, ErrMediaType), Rows(http.StatusBadRequest, code, append([]error{domain.ErrInvalid, auth.ErrInvalid, auth.ErrWeakPassword, ErrBadPath, ErrBadBody}, more...)...)...)
 }
 
 // Method is a method the route does not serve (405, with Allow).
