@@ -34,8 +34,9 @@ type Config struct {
 	// CredentialCacheTTL bounds how long a verified password is remembered
 	// (each use still checks the credential version in the database).
 	CredentialCacheTTL time.Duration `yaml:"credentialCacheTtl"`
-	// MaxFailures within FailureWindow lock a user or client address out
-	// for LockoutPeriod.
+	// MaxFailures within FailureWindow lock a user out from the client
+	// address that failed for LockoutPeriod, each further lock in a row
+	// twice as long (up to an hour); 0 LockoutPeriod: no locks.
 	MaxFailures   int           `yaml:"maxFailures"`
 	FailureWindow time.Duration `yaml:"failureWindow"`
 	LockoutPeriod time.Duration `yaml:"lockoutPeriod"`
@@ -114,7 +115,7 @@ func New(ctx context.Context, cfg Config, db *metadata.DB, log *slog.Logger) (*S
 	return &Service{
 		cfg: cfg, db: db, log: log, signer: sg,
 		cache:    newCredCache(cfg.CredentialCacheTTL),
-		throttle: newThrottle(cfg.MaxFailures, cfg.FailureWindow, cfg.LockoutPeriod),
+		throttle: newThrottle(db, log, cfg.MaxFailures, cfg.FailureWindow, cfg.LockoutPeriod),
 	}, nil
 }
 
@@ -156,13 +157,15 @@ func (s *Service) Bootstrap(ctx context.Context, password, dataDir string) error
 	return nil
 }
 
-// Login verifies a username (or access key) and password, with throttling
-// and the verified-credential cache. Unknown users and wrong passwords fail
-// alike: ErrUnauthenticated.
+// Login verifies a username (or access key) and password from the client
+// address client, with throttling and the verified-credential cache.
+// Unknown users and wrong passwords fail alike: ErrUnauthenticated. A user
+// who failed too often from client lately is refused unchecked, with a
+// *ThrottledError (ErrThrottled, and ErrUnauthenticated too) saying when to
+// try again; the same user from another address is not.
 func (s *Service) Login(ctx context.Context, name, password, client string) (Principal, error) {
-	if s.throttle.blocked(name, client) {
-		checkHash("", password) // same cost as a real attempt
-		return Anonymous, ErrUnauthenticated
+	if err := s.throttle.blocked(ctx, name, client); err != nil {
+		return Anonymous, err
 	}
 	key := sha256.Sum256([]byte(name + "\x00" + password))
 	if p, ok := s.cache.get(ctx, s.db, key); ok {
@@ -170,12 +173,12 @@ func (s *Service) Login(ctx context.Context, name, password, client string) (Pri
 	}
 	p, version, err := s.verify(ctx, name, password)
 	if errors.Is(err, ErrUnauthenticated) {
-		s.throttle.fail(name, client)
+		s.throttle.fail(ctx, name, client)
 	}
 	if err != nil {
 		return Anonymous, err // a database error is not a failed login
 	}
-	s.throttle.success(name, client)
+	s.throttle.success(ctx, name, client)
 	s.cache.put(key, p, version)
 	return p, nil
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -46,6 +47,11 @@ func (s *Service) TokenHandler() http.Handler {
 		if err != nil && !errors.Is(err, ErrUnauthenticated) {
 			s.log.ErrorContext(r.Context(), "token: credentials cannot be checked", "err", err)
 			writeTokenError(w, http.StatusServiceUnavailable, "UNAVAILABLE", "credentials cannot be checked now (the metadata database did not answer), try again later")
+			return
+		}
+		if secs := RetryAfter(err); secs > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(secs))
+			writeTokenError(w, http.StatusTooManyRequests, "TOO_MANY_REQUESTS", err.Error())
 			return
 		}
 		if err != nil {

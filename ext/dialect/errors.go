@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 
 	"github.com/berth-registry/berth/auth"
 	"github.com/berth-registry/berth/registry/domain"
@@ -116,6 +117,9 @@ func (a *API[C]) Fail(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	if f.Status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Basic realm="berth"`)
+	}
+	if secs := auth.RetryAfter(err); secs > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
 	}
 	a.Envelope(w, r, f)
 }

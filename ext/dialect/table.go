@@ -48,9 +48,12 @@ func Faults[C any](unavailable, full C) []Row[C] {
 
 // Unauthenticated is a caller without credentials where the dialect needs
 // them, or with credentials that do not verify (401); hint says what to
-// send ("" keeps the error's message).
+// send ("" keeps the error's message). A login locked out after too many
+// failures is 429 with the same code and its own message (Fail adds
+// Retry-After).
 func Unauthenticated[C any](code C, hint string) []Row[C] {
-	return []Row[C]{{Kind: auth.ErrUnauthenticated, Status: http.StatusUnauthorized, Code: code, Message: hint}}
+	return []Row[C]{{Kind: auth.ErrThrottled, Status: http.StatusTooManyRequests, Code: code},
+		{Kind: auth.ErrUnauthenticated, Status: http.StatusUnauthorized, Code: code, Message: hint}}
 }
 
 // Invalid is bad input (400): the core's and the identity layer's, a path
