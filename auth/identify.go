@@ -47,9 +47,9 @@ func (s *Service) Identify(r *http.Request) (Principal, *Claims, error) {
 type Credentials struct {
 	Token              string
 	Username, Password string
-	// ActingUser is the user an application credential acts for: it is
-	// who made a change (Principal.DisplayName), as bk-repo's X-BKREPO-UID
-	// names one.
+	// ActingUser is the user an application credential says it acts for
+	// (bk-repo's X-BKREPO-UID): kept as Principal.ActingUser, beside the
+	// credential that is who made a change.
 	ActingUser string
 }
 

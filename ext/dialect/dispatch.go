@@ -169,7 +169,7 @@ func Subject(r *http.Request) *observe.Event {
 }
 
 func actor(p auth.Principal) observe.Actor {
-	a := observe.Actor{Kind: p.Kind, Name: p.DisplayName()}
+	a := observe.Actor{Kind: p.Kind, Name: p.DisplayName(), Asserted: p.ActingUser}
 	switch p.Kind {
 	case auth.KindUser:
 		a.ID = p.UserID
