@@ -118,6 +118,14 @@ func (s *Service) Check(ctx context.Context, p Principal, project, action string
 			if !p.Authenticated() {
 				return proj, ErrUnauthenticated
 			}
+			// The same work as for a project p may not see (below), so
+			// that neither the answer nor its time tells them apart.
+			if _, err := s.Can(ctx, p, proj, action); err != nil {
+				return proj, err
+			}
+			if _, err := s.visible(ctx, p, proj); err != nil {
+				return proj, err
+			}
 			return proj, ErrNotFound
 		}
 		return proj, err
@@ -172,6 +180,14 @@ func (s *Service) repoActions(ctx context.Context, p Principal, repo string, req
 				}
 			}
 			return out, nil
+		}
+		// Refused like a private project: after the same role lookup.
+		for _, a := range []string{ActionPull, ActionPush, ActionDelete} {
+			if want[a] {
+				if _, err := s.Can(ctx, p, proj, a); err != nil {
+					return nil, err
+				}
+			}
 		}
 		return nil, nil
 	}
