@@ -2,8 +2,10 @@ package e2e
 
 import (
 	"bytes"
+	"fmt"
 	"mime/multipart"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -96,6 +98,21 @@ func TestCrossSiteChangesAreRefused(t *testing.T) {
 				t.Errorf("%s as %q: %d %s, want 415", a.name, ct, code, out)
 			}
 		}
+	}
+
+	// The token service's password grant (a form POST) from another site
+	// is refused before the password is looked at: a page cannot make a
+	// visitor's browser lock the admin out from the visitor's address.
+	for i := 0; i < 12; i++ {
+		code, out := webCall(t, b, "POST", "/service/token", "", "", "application/x-www-form-urlencoded",
+			"grant_type=password&service=berth&username=admin&password=guess"+fmt.Sprint(i), map[string]string{"Origin": "https://evil.example"})
+		if code != http.StatusForbidden {
+			t.Fatalf("cross-site password grant #%d: %d %s", i+1, code, out)
+		}
+	}
+	if code, out := webCall(t, b, "POST", "/service/token", "", "", "application/x-www-form-urlencoded",
+		"grant_type=password&service=berth&username=admin&password="+url.QueryEscape(pw), nil); code != 200 {
+		t.Errorf("the admin's password grant after the cross-site guesses: %d %s", code, out)
 	}
 
 	// Nothing happened.
