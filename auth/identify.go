@@ -152,7 +152,7 @@ func (s *Service) tokenSubject(ctx context.Context, c Claims) (Principal, error)
 	switch c.Kind {
 	case KindApp:
 		ac, err := s.db.GetAppCredential(ctx, c.Subject)
-		if errors.Is(err, metadata.ErrNotFound) || (err == nil && (ac.Disabled || ac.CredentialVersion != c.Version ||
+		if errors.Is(err, metadata.ErrNotFound) || (err == nil && (ac.Disabled || ac.CredentialVersion != c.Version || ac.ID != c.SubjectID ||
 			(!ac.ExpiresAt.IsZero() && !time.Now().Before(ac.ExpiresAt)))) {
 			return Anonymous, ErrUnauthenticated
 		}
@@ -162,7 +162,7 @@ func (s *Service) tokenSubject(ctx context.Context, c Claims) (Principal, error)
 		return Principal{Kind: KindApp, Name: ac.AccessKey, AppID: ac.ID, Scopes: ac.Scopes, CredentialVersion: ac.CredentialVersion, ViaToken: true}, nil
 	default:
 		u, err := s.db.GetUser(ctx, c.Subject)
-		if errors.Is(err, metadata.ErrNotFound) || (err == nil && (u.Disabled || u.CredentialVersion != c.Version)) {
+		if errors.Is(err, metadata.ErrNotFound) || (err == nil && (u.Disabled || u.CredentialVersion != c.Version || u.ID != c.SubjectID)) {
 			return Anonymous, ErrUnauthenticated
 		}
 		if err != nil {

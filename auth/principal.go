@@ -41,6 +41,14 @@ type Principal struct {
 	ViaToken bool
 }
 
+// subjectID is the id a token names its subject by.
+func (p Principal) subjectID() int64 {
+	if p.Kind == KindApp {
+		return p.AppID
+	}
+	return p.UserID
+}
+
 // Anonymous is the principal of a request without credentials.
 var Anonymous = Principal{Kind: KindAnonymous}
 

@@ -35,8 +35,11 @@ type Claims struct {
 	Kind      string `json:"kind,omitempty"` // user or app
 	// Version is the subject's credential version at issue: a token of
 	// an older version (the password was reset since) no longer works.
-	Version int64             `json:"ver,omitempty"`
-	Access  []ResourceActions `json:"access"`
+	Version int64 `json:"ver,omitempty"`
+	// SubjectID is the user's (or app credential's) id: a user deleted
+	// and created again under the same name is another subject.
+	SubjectID int64             `json:"sid,omitempty"`
+	Access    []ResourceActions `json:"access"`
 }
 
 // Allows reports whether the claims grant action on a resource.

@@ -94,7 +94,7 @@ func (s *Service) TokenHandler() http.Handler {
 			kind, sub = KindAnonymous, "anonymous"
 		}
 		token, err := s.signer.sign(Claims{
-			Issuer: tokenIssuer, Subject: sub, Audience: s.cfg.Service, Kind: kind, Version: p.CredentialVersion,
+			Issuer: tokenIssuer, Subject: sub, Audience: s.cfg.Service, Kind: kind, Version: p.CredentialVersion, SubjectID: p.subjectID(),
 			IssuedAt: now.Unix(), NotBefore: now.Unix(), Expiry: now.Add(s.cfg.TokenTTL).Unix(),
 			ID: RandomSecret(12), Access: access,
 		})

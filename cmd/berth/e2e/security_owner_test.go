@@ -45,6 +45,7 @@ func TestRecreatedUserInheritsNothing(t *testing.T) {
 		}
 	}
 	check(b, http.StatusOK)
+	oldToken := registryToken(t, b, "alice", pw, "repository:team/app:pull")
 	if err := b.Stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -64,6 +65,13 @@ func TestRecreatedUserInheritsNothing(t *testing.T) {
 	}
 	b = berthtest.Start(t, berthtest.Options{DataDir: b.DataDir})
 	check(b, http.StatusNotFound)
+	// The old alice's unexpired token is no token of the new alice.
+	if code := withToken(t, b, "/v2/team/app/manifests/v1", "Authorization", oldToken); code != http.StatusUnauthorized {
+		t.Errorf("the old alice's token after she was re-created: %d, want 401", code)
+	}
+	if code := withToken(t, b, "/api/berth/v1/projects", "X-Auth-Token", oldToken); code != http.StatusUnauthorized {
+		t.Errorf("the old alice's X-Auth-Token after she was re-created: %d, want 401", code)
+	}
 	// The old alice's project still says who created it.
 	if out := berthtest.MustAPI(t, b, "GET", "/api/berth/v1/projects/owned", nil, 200); !strings.Contains(out, `"creator":"alice"`) {
 		t.Errorf("project owned after alice was re-created: %s", out)
