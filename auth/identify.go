@@ -30,7 +30,7 @@ func (s *Service) Identify(r *http.Request) (Principal, *Claims, error) {
 		}
 	}
 	if err == nil && p.Authenticated() {
-		a := observe.Actor{Kind: p.Kind, Name: p.DisplayName()}
+		a := observe.Actor{Kind: p.Kind, Name: p.DisplayName(), Asserted: p.ActingUser}
 		switch p.Kind {
 		case KindUser:
 			a.ID = p.UserID
