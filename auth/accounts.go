@@ -52,11 +52,12 @@ func (s *Service) Members(ctx context.Context, projectID int64) ([]Member, error
 	return out, err
 }
 
-// RemoveMember takes a user's role in a project away.
+// RemoveMember takes a user's role in a project away. A name no user has
+// is answered like a user who is not a member: not found, either way.
 func (s *Service) RemoveMember(ctx context.Context, projectID int64, username string) error {
 	u, err := s.db.GetUser(ctx, username)
 	if err != nil {
-		return domain.Translate(err, "user "+username)
+		return domain.Translate(err, "member "+username)
 	}
 	return domain.Translate(s.db.RemoveMember(ctx, projectID, u.ID), "member "+username)
 }

@@ -28,8 +28,10 @@ func (s *Service) role(ctx context.Context, p Principal, proj domain.Project) (s
 		if r := roles[proj.ID]; r != "" {
 			return r, nil
 		}
-		if proj.Creator != "" && proj.Creator == p.Name {
-			return RoleAdmin, nil // whoever created a project administers it
+		if proj.CreatorID != 0 && proj.CreatorID == p.UserID {
+			// Whoever created a project administers it: that user, not
+			// a user created later under the same name.
+			return RoleAdmin, nil
 		}
 	}
 	return "", nil
@@ -86,13 +88,13 @@ func (s *Service) VisibleProjects(ctx context.Context, p Principal) ([]int64, er
 		}
 	case KindUser:
 		roles, err := s.db.Roles(ctx, p.UserID)
-		if err != nil {
-			return nil, err
+		if err != nil || p.UserID == 0 {
+			return ids, err
 		}
 		for id := range roles {
 			add(id)
 		}
-		created, _, err := s.db.ListProjects(ctx, metadata.ProjectFilter{Creator: p.Name}, metadata.ListOptions{})
+		created, _, err := s.db.ListProjects(ctx, metadata.ProjectFilter{CreatorID: p.UserID}, metadata.ListOptions{})
 		if err != nil {
 			return nil, err
 		}
@@ -115,6 +117,14 @@ func (s *Service) Check(ctx context.Context, p Principal, project, action string
 		if errors.Is(err, metadata.ErrNotFound) {
 			if !p.Authenticated() {
 				return proj, ErrUnauthenticated
+			}
+			// The same work as for a project p may not see (below), so
+			// that neither the answer nor its time tells them apart.
+			if _, err := s.Can(ctx, p, proj, action); err != nil {
+				return proj, err
+			}
+			if _, err := s.visible(ctx, p, proj); err != nil {
+				return proj, err
 			}
 			return proj, ErrNotFound
 		}
@@ -170,6 +180,14 @@ func (s *Service) repoActions(ctx context.Context, p Principal, repo string, req
 				}
 			}
 			return out, nil
+		}
+		// Refused like a private project: after the same role lookup.
+		for _, a := range []string{ActionPull, ActionPush, ActionDelete} {
+			if want[a] {
+				if _, err := s.Can(ctx, p, proj, a); err != nil {
+					return nil, err
+				}
+			}
 		}
 		return nil, nil
 	}

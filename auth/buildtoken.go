@@ -38,7 +38,7 @@ func (s *Service) IssueToken(ctx context.Context, p Principal, pull, push []stri
 	}
 	now := time.Now()
 	return s.signer.sign(Claims{
-		Issuer: tokenIssuer, Subject: p.Name, Audience: s.cfg.Service, Kind: p.Kind,
+		Issuer: tokenIssuer, Subject: p.Name, Audience: s.cfg.Service, Kind: p.Kind, Version: p.CredentialVersion, SubjectID: p.subjectID(),
 		IssuedAt: now.Unix(), NotBefore: now.Unix(), Expiry: now.Add(ttl).Unix(),
 		ID: RandomSecret(12), Access: access,
 	})

@@ -42,7 +42,9 @@ func (c *controller) Authorized(r *http.Request, access ...distauth.Access) (*di
 		return nil, err
 	}
 	if err != nil {
-		return nil, c.challenge(r, access, "invalid_token")
+		ch := c.challenge(r, access, "invalid_token").(*challenge)
+		ch.retryAfter = RetryAfter(err) // a lockout: not a wrong password
+		return nil, ch
 	}
 	if len(access) == 0 && !p.Authenticated() && claims == nil {
 		// The base route: clients learn here how to authenticate.
@@ -56,7 +58,16 @@ func (c *controller) Authorized(r *http.Request, access ...distauth.Access) (*di
 		case a.Type == "registry" && a.Name == "catalog":
 			ok = true // filtered by visibility when listed
 		case claims != nil:
+			// What the token granted, and only while its subject still
+			// may: membership, the project's visibility and the
+			// subject's state are read again (rights, at most 1 s old).
 			ok = claims.Allows(a.Type, a.Name, a.Action)
+			if ok && a.Type == "repository" {
+				if ok, err = c.s.stillAllowed(ctx, p, a.Name, a.Action); err != nil {
+					storage.Mark(ctx, storage.Unavailable)
+					return nil, err
+				}
+			}
 		case a.Type == "repository":
 			acts, err := c.s.repoActions(ctx, p, a.Name, []string{a.Action})
 			if err != nil {
@@ -89,9 +100,13 @@ func (c *controller) challenge(r *http.Request, access []distauth.Access, reason
 type challenge struct {
 	realm, service, reason string
 	access                 []distauth.Access
+	retryAfter             int // seconds: the login is locked out
 }
 
 func (ch *challenge) Error() string {
+	if ch.retryAfter > 0 {
+		return fmt.Sprintf("too many failed logins for this user from this address: try again in %d s", ch.retryAfter)
+	}
 	if ch.reason != "" {
 		return "authorization failed: " + ch.reason
 	}
@@ -108,6 +123,9 @@ func (ch *challenge) SetHeaders(_ *http.Request, w http.ResponseWriter) {
 		h += fmt.Sprintf(`,error=%q`, ch.reason)
 	}
 	w.Header().Add("WWW-Authenticate", h)
+	if ch.retryAfter > 0 {
+		w.Header().Set("Retry-After", fmt.Sprint(ch.retryAfter))
+	}
 }
 
 // scopeOf renders the requested access as token scopes, one per resource.

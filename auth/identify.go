@@ -30,7 +30,7 @@ func (s *Service) Identify(r *http.Request) (Principal, *Claims, error) {
 		}
 	}
 	if err == nil && p.Authenticated() {
-		a := observe.Actor{Kind: p.Kind, Name: p.DisplayName()}
+		a := observe.Actor{Kind: p.Kind, Name: p.DisplayName(), Asserted: p.ActingUser}
 		switch p.Kind {
 		case KindUser:
 			a.ID = p.UserID
@@ -47,9 +47,9 @@ func (s *Service) Identify(r *http.Request) (Principal, *Claims, error) {
 type Credentials struct {
 	Token              string
 	Username, Password string
-	// ActingUser is the user an application credential acts for: it is
-	// who made a change (Principal.DisplayName), as bk-repo's X-BKREPO-UID
-	// names one.
+	// ActingUser is the user an application credential says it acts for
+	// (bk-repo's X-BKREPO-UID): kept as Principal.ActingUser, beside the
+	// credential that is who made a change.
 	ActingUser string
 }
 
@@ -144,28 +144,31 @@ func (s *Service) fromToken(ctx context.Context, token string) (Principal, *Clai
 	return p, &c, nil
 }
 
-// tokenSubject reads the user or app credential a token names; a missing
-// or disabled one is ErrUnauthenticated.
+// tokenSubject reads the user or app credential a token names, as it is
+// now: a missing, disabled or expired one, or one whose credentials were
+// reset since the token was issued (another credential version), is
+// ErrUnauthenticated.
 func (s *Service) tokenSubject(ctx context.Context, c Claims) (Principal, error) {
 	switch c.Kind {
 	case KindApp:
 		ac, err := s.db.GetAppCredential(ctx, c.Subject)
-		if errors.Is(err, metadata.ErrNotFound) || (err == nil && ac.Disabled) {
+		if errors.Is(err, metadata.ErrNotFound) || (err == nil && (ac.Disabled || ac.CredentialVersion != c.Version || ac.ID != c.SubjectID ||
+			(!ac.ExpiresAt.IsZero() && !time.Now().Before(ac.ExpiresAt)))) {
 			return Anonymous, ErrUnauthenticated
 		}
 		if err != nil {
 			return Anonymous, err
 		}
-		return Principal{Kind: KindApp, Name: ac.AccessKey, AppID: ac.ID, Scopes: ac.Scopes, ViaToken: true}, nil
+		return Principal{Kind: KindApp, Name: ac.AccessKey, AppID: ac.ID, Scopes: ac.Scopes, CredentialVersion: ac.CredentialVersion, ViaToken: true}, nil
 	default:
 		u, err := s.db.GetUser(ctx, c.Subject)
-		if errors.Is(err, metadata.ErrNotFound) || (err == nil && u.Disabled) {
+		if errors.Is(err, metadata.ErrNotFound) || (err == nil && (u.Disabled || u.CredentialVersion != c.Version || u.ID != c.SubjectID)) {
 			return Anonymous, ErrUnauthenticated
 		}
 		if err != nil {
 			return Anonymous, err
 		}
-		return Principal{Kind: KindUser, Name: u.Username, UserID: u.ID, Admin: u.Admin, ViaToken: true}, nil
+		return Principal{Kind: KindUser, Name: u.Username, UserID: u.ID, Admin: u.Admin, CredentialVersion: u.CredentialVersion, ViaToken: true}, nil
 	}
 }
 

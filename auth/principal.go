@@ -27,11 +27,26 @@ type Principal struct {
 	AppID  int64
 	Admin  bool             // system admin
 	Scopes map[int64]string // app credentials: project id → role
-	// ActingUser is the user an app credential acts for (X-BKREPO-UID).
+	// ActingUser is the user an app credential says it acts for
+	// (bk-repo's X-BKREPO-UID): asserted by the caller, never verified,
+	// so it is recorded beside the credential (the audit event's
+	// actor.asserted), never instead of it.
 	ActingUser string
+	// CredentialVersion is the user's or app credential's version when
+	// the credentials were verified; a token carries it, and stops
+	// working once a password reset (or an update) has moved it on.
+	CredentialVersion int64
 	// ViaToken marks a principal proven by a short-lived token rather than
 	// its password: enough to use the registry, not to change credentials.
 	ViaToken bool
+}
+
+// subjectID is the id a token names its subject by.
+func (p Principal) subjectID() int64 {
+	if p.Kind == KindApp {
+		return p.AppID
+	}
+	return p.UserID
 }
 
 // Anonymous is the principal of a request without credentials.
@@ -40,13 +55,10 @@ var Anonymous = Principal{Kind: KindAnonymous}
 // Authenticated reports whether credentials were presented and verified.
 func (p Principal) Authenticated() bool { return p.Kind != KindAnonymous && p.Kind != "" }
 
-// DisplayName is who did something, for "pushed by" and logs.
-func (p Principal) DisplayName() string {
-	if p.ActingUser != "" {
-		return p.ActingUser
-	}
-	return p.Name
-}
+// DisplayName is who did something, for "pushed by" and logs: the
+// authenticated identity (a username, or an app credential's access key),
+// never a user the caller only names (ActingUser).
+func (p Principal) DisplayName() string { return p.Name }
 
 type principalKey struct{}
 

@@ -34,8 +34,9 @@ type Config struct {
 	// CredentialCacheTTL bounds how long a verified password is remembered
 	// (each use still checks the credential version in the database).
 	CredentialCacheTTL time.Duration `yaml:"credentialCacheTtl"`
-	// MaxFailures within FailureWindow lock a user or client address out
-	// for LockoutPeriod.
+	// MaxFailures within FailureWindow lock a user out from the client
+	// address that failed for LockoutPeriod, each further lock in a row
+	// twice as long (up to an hour); 0 LockoutPeriod: no locks.
 	MaxFailures   int           `yaml:"maxFailures"`
 	FailureWindow time.Duration `yaml:"failureWindow"`
 	LockoutPeriod time.Duration `yaml:"lockoutPeriod"`
@@ -88,6 +89,8 @@ type Service struct {
 	signer   *signer
 	// principals holds the subjects of recently seen tokens (principalTTL).
 	principals tokenPrincipals
+	// rights holds a token subject's rights on repositories (rightsTTL).
+	rights rightsMemo
 	// schemes are the dialects' ways of presenting credentials (AddScheme).
 	schemes []Scheme
 }
@@ -112,7 +115,7 @@ func New(ctx context.Context, cfg Config, db *metadata.DB, log *slog.Logger) (*S
 	return &Service{
 		cfg: cfg, db: db, log: log, signer: sg,
 		cache:    newCredCache(cfg.CredentialCacheTTL),
-		throttle: newThrottle(cfg.MaxFailures, cfg.FailureWindow, cfg.LockoutPeriod),
+		throttle: newThrottle(db, log, cfg.MaxFailures, cfg.FailureWindow, cfg.LockoutPeriod),
 	}, nil
 }
 
@@ -154,13 +157,15 @@ func (s *Service) Bootstrap(ctx context.Context, password, dataDir string) error
 	return nil
 }
 
-// Login verifies a username (or access key) and password, with throttling
-// and the verified-credential cache. Unknown users and wrong passwords fail
-// alike: ErrUnauthenticated.
+// Login verifies a username (or access key) and password from the client
+// address client, with throttling and the verified-credential cache.
+// Unknown users and wrong passwords fail alike: ErrUnauthenticated. A user
+// who failed too often from client lately is refused unchecked, with a
+// *ThrottledError (ErrThrottled, and ErrUnauthenticated too) saying when to
+// try again; the same user from another address is not.
 func (s *Service) Login(ctx context.Context, name, password, client string) (Principal, error) {
-	if s.throttle.blocked(name, client) {
-		checkHash("", password) // same cost as a real attempt
-		return Anonymous, ErrUnauthenticated
+	if err := s.throttle.blocked(ctx, name, client); err != nil {
+		return Anonymous, err
 	}
 	key := sha256.Sum256([]byte(name + "\x00" + password))
 	if p, ok := s.cache.get(ctx, s.db, key); ok {
@@ -168,12 +173,12 @@ func (s *Service) Login(ctx context.Context, name, password, client string) (Pri
 	}
 	p, version, err := s.verify(ctx, name, password)
 	if errors.Is(err, ErrUnauthenticated) {
-		s.throttle.fail(name, client)
+		s.throttle.fail(ctx, name, client)
 	}
 	if err != nil {
 		return Anonymous, err // a database error is not a failed login
 	}
-	s.throttle.success(name, client)
+	s.throttle.success(ctx, name, client)
 	s.cache.put(key, p, version)
 	return p, nil
 }
@@ -187,7 +192,7 @@ func (s *Service) verify(ctx context.Context, name, password string) (Principal,
 		if !checkHash(c.SecretHash, password) || c.Disabled || (!c.ExpiresAt.IsZero() && time.Now().After(c.ExpiresAt)) {
 			return Anonymous, 0, ErrUnauthenticated
 		}
-		return Principal{Kind: KindApp, Name: c.AccessKey, AppID: c.ID, Scopes: c.Scopes}, c.CredentialVersion, nil
+		return Principal{Kind: KindApp, Name: c.AccessKey, AppID: c.ID, Scopes: c.Scopes, CredentialVersion: c.CredentialVersion}, c.CredentialVersion, nil
 	}
 	u, err := s.db.GetUser(ctx, name)
 	if err != nil && !errors.Is(err, metadata.ErrNotFound) {
@@ -196,7 +201,7 @@ func (s *Service) verify(ctx context.Context, name, password string) (Principal,
 	if !checkHash(u.PasswordHash, password) || u.Disabled {
 		return Anonymous, 0, ErrUnauthenticated
 	}
-	return Principal{Kind: KindUser, Name: u.Username, UserID: u.ID, Admin: u.Admin}, u.CredentialVersion, nil
+	return Principal{Kind: KindUser, Name: u.Username, UserID: u.ID, Admin: u.Admin, CredentialVersion: u.CredentialVersion}, u.CredentialVersion, nil
 }
 
 // credCache remembers verified credentials so bcrypt does not run on every

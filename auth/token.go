@@ -25,14 +25,20 @@ type ResourceActions struct {
 
 // Claims of a berth token.
 type Claims struct {
-	Issuer    string            `json:"iss"`
-	Subject   string            `json:"sub"`
-	Audience  string            `json:"aud"`
-	Expiry    int64             `json:"exp"`
-	NotBefore int64             `json:"nbf"`
-	IssuedAt  int64             `json:"iat"`
-	ID        string            `json:"jti"`
-	Kind      string            `json:"kind,omitempty"` // user or app
+	Issuer    string `json:"iss"`
+	Subject   string `json:"sub"`
+	Audience  string `json:"aud"`
+	Expiry    int64  `json:"exp"`
+	NotBefore int64  `json:"nbf"`
+	IssuedAt  int64  `json:"iat"`
+	ID        string `json:"jti"`
+	Kind      string `json:"kind,omitempty"` // user or app
+	// Version is the subject's credential version at issue: a token of
+	// an older version (the password was reset since) no longer works.
+	Version int64 `json:"ver,omitempty"`
+	// SubjectID is the user's (or app credential's) id: a user deleted
+	// and created again under the same name is another subject.
+	SubjectID int64             `json:"sid,omitempty"`
 	Access    []ResourceActions `json:"access"`
 }
 

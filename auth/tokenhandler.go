@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -22,6 +24,12 @@ func (s *Service) TokenHandler() http.Handler {
 		var p Principal
 		var claims *Claims
 		var err error
+		if r.Method == http.MethodPost && crossSite(r) {
+			// Another site's page posting guesses from a visitor's
+			// browser would lock the user out from the visitor's address.
+			writeTokenError(w, http.StatusForbidden, "DENIED", "cross-origin request refused")
+			return
+		}
 		if r.Method == http.MethodPost {
 			// OAuth2 password grant, as containerd and others send it.
 			r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
@@ -46,6 +54,11 @@ func (s *Service) TokenHandler() http.Handler {
 		if err != nil && !errors.Is(err, ErrUnauthenticated) {
 			s.log.ErrorContext(r.Context(), "token: credentials cannot be checked", "err", err)
 			writeTokenError(w, http.StatusServiceUnavailable, "UNAVAILABLE", "credentials cannot be checked now (the metadata database did not answer), try again later")
+			return
+		}
+		if secs := RetryAfter(err); secs > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(secs))
+			writeTokenError(w, http.StatusTooManyRequests, "TOO_MANY_REQUESTS", err.Error())
 			return
 		}
 		if err != nil {
@@ -81,7 +94,7 @@ func (s *Service) TokenHandler() http.Handler {
 			kind, sub = KindAnonymous, "anonymous"
 		}
 		token, err := s.signer.sign(Claims{
-			Issuer: tokenIssuer, Subject: sub, Audience: s.cfg.Service, Kind: kind,
+			Issuer: tokenIssuer, Subject: sub, Audience: s.cfg.Service, Kind: kind, Version: p.CredentialVersion, SubjectID: p.subjectID(),
 			IssuedAt: now.Unix(), NotBefore: now.Unix(), Expiry: now.Add(s.cfg.TokenTTL).Unix(),
 			ID: RandomSecret(12), Access: access,
 		})
@@ -136,4 +149,22 @@ func writeTokenError(w http.ResponseWriter, status int, code, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(map[string]any{"errors": []map[string]string{{"code": code, "message": msg}}})
+}
+
+// crossSite reports whether a browser sent r from another site: the
+// management APIs' rule (ext/dialect's guard) for the token service's
+// form POST. Clients that are not browsers send neither header.
+func crossSite(r *http.Request) bool {
+	if site := r.Header.Get("Sec-Fetch-Site"); site == "cross-site" || site == "same-site" {
+		return true
+	}
+	o, ok := r.Header["Origin"]
+	if !ok {
+		return false
+	}
+	if len(o) != 1 {
+		return true
+	}
+	u, err := url.Parse(o[0])
+	return err != nil || u.Host == "" || !strings.EqualFold(u.Host, r.Host)
 }

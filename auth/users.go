@@ -103,6 +103,16 @@ func (s *Service) ResetCredential(ctx context.Context, actor Principal, name, pa
 
 // SetMember gives a user a role in a project.
 func (s *Service) SetMember(ctx context.Context, project, username, role string) error {
+	return s.SetMemberAs(ctx, Principal{Admin: true}, project, username, role)
+}
+
+// SetMemberAs gives a user a role in a project on behalf of actor, who
+// manages the project. Only a system administrator (who may list the
+// users anyway) is told that no user has the name: to anyone else an
+// unknown name is answered exactly like a user made a member, and
+// nothing is stored, so adding members does not enumerate the users of
+// berth. (The project's member list shows who is a member.)
+func (s *Service) SetMemberAs(ctx context.Context, actor Principal, project, username, role string) error {
 	if !ValidRole(role) {
 		return fmt.Errorf("%w: role %q must be guest, developer or admin", ErrInvalid, role)
 	}
@@ -111,10 +121,22 @@ func (s *Service) SetMember(ctx context.Context, project, username, role string)
 		return domain.Translate(err, "project "+project)
 	}
 	u, err := s.db.GetUser(ctx, username)
+	if errors.Is(err, metadata.ErrNotFound) && !actor.Admin {
+		s.log.InfoContext(ctx, "membership of an unknown user not stored (the caller is not told)", "project", project, "target", clip(username))
+		return nil
+	}
 	if err != nil {
 		return domain.Translate(err, "user "+username)
 	}
 	return s.db.SetMember(ctx, proj.ID, u.ID, role)
+}
+
+// clip bounds a caller's string in a log line.
+func clip(s string) string {
+	if len(s) > maxThrottleKey {
+		return s[:maxThrottleKey] + "..."
+	}
+	return s
 }
 
 // AppCredential is a newly created credential; Secret is shown once.

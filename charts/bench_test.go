@@ -32,7 +32,7 @@ func seedCharts(b *testing.B) (*Service, *metadata.DB, metadata.Project) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { db.Close() })
-	p, err := db.EnsureProject(ctx, "bench", "bench")
+	p, err := db.EnsureProject(ctx, "bench", "bench", 0)
 	if err != nil {
 		b.Fatal(err)
 	}

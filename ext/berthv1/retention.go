@@ -49,6 +49,9 @@ func (a *api) putPolicy(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if err := dialect.RequireJSON(r); err != nil {
+		return err
+	}
 	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 	if err != nil {
 		return domain.Errorf(dialect.ErrBadBody, "request body: %v", err)

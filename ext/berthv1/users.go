@@ -41,7 +41,7 @@ func (a *api) setMember(w http.ResponseWriter, r *http.Request) error {
 	if err := a.DecodeJSON(w, r, &body); err != nil {
 		return err
 	}
-	if err := a.Auth.SetMember(r.Context(), pr.Name, user, body.Role); err != nil {
+	if err := a.Auth.SetMemberAs(r.Context(), dialect.Caller(r), pr.Name, user, body.Role); err != nil {
 		return err
 	}
 	a.JSON(w, http.StatusOK, map[string]string{"user": user, "role": body.Role})

@@ -142,6 +142,7 @@ func TestDecodeBody(t *testing.T) {
 	for _, c := range cases {
 		rec := httptest.NewRecorder()
 		req := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(c.in))
+		req.Header.Set("Content-Type", "application/json")
 		var b body
 		err := decodeBody(rec, req, &b)
 		if c.ok != (err == nil) {

@@ -198,8 +198,8 @@ func TestChartsAndPolicies(t *testing.T) {
 }
 
 // TestLoginThrottled: the console's login is the identity layer's, with
-// its lockout: after too many wrong passwords the right one is refused
-// too, alike.
+// its lockout: after too many wrong passwords from an address the right
+// one is refused from there too, with the lockout's own answer.
 func TestLoginThrottled(t *testing.T) {
 	b := apptest.Start(t, berthtest.Options{Env: []string{"BERTH_AUTH_MAX_FAILURES=3", "BERTH_AUTH_LOCKOUT_PERIOD=1m"}})
 	br := newBrowser(t, b)
@@ -210,9 +210,11 @@ func TestLoginThrottled(t *testing.T) {
 		}
 	}
 	br.get("/console/login")
-	// Refused as a wrong password, or as a lockout (429), never logged in.
-	if code, _, body := br.post("/console/login", url.Values{"username": {"admin"}, "password": {b.AdminPassword}}); (code != http.StatusUnauthorized &&
-		code != http.StatusTooManyRequests) || br.cookie("berth-session") != nil || !strings.Contains(body, `id="username"`) {
+	// Refused as a lockout (429, saying so and for how long), not as a
+	// wrong password, and never logged in.
+	if code, _, body := br.post("/console/login", url.Values{"username": {"admin"}, "password": {b.AdminPassword}}); code != http.StatusTooManyRequests ||
+		br.cookie("berth-session") != nil || !strings.Contains(body, `id="username"`) || !strings.Contains(body, "too many failed logins") ||
+		strings.Contains(body, "Wrong username or password") {
 		t.Errorf("the right password during a lockout: %d", code)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/berth-registry/berth/auth"
@@ -119,14 +120,19 @@ func (c *console) login(w http.ResponseWriter, r *http.Request) error {
 	}
 	name := strings.TrimSpace(r.PostForm.Get("username"))
 	p, err := c.Auth.Login(r.Context(), name, r.PostForm.Get("password"), clientAddr(r))
+	if f := errorTable.Classify("", err); err != nil && f.Status == http.StatusTooManyRequests {
+		// The identity layer locked the login out from this address (an
+		// auth.ErrThrottled, which is an ErrUnauthenticated too, so it
+		// is told apart first): it says for how long.
+		c.Log.InfoContext(r.Context(), "console login locked out", "username", dialect.Clip(name))
+		if secs := auth.RetryAfter(err); secs > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(secs))
+		}
+		return c.showLogin(w, r, f.Status, f.Message)
+	}
 	if errors.Is(err, auth.ErrUnauthenticated) || (err == nil && p.Kind != auth.KindUser) {
 		c.Log.InfoContext(r.Context(), "console login refused", "username", dialect.Clip(name))
-		return c.showLogin(w, r, http.StatusUnauthorized, "Wrong username or password (or too many attempts: wait and try again).")
-	}
-	if f := errorTable.Classify("", err); err != nil && f.Status == http.StatusTooManyRequests {
-		// The identity layer locked the login out: it says for how long.
-		c.Log.InfoContext(r.Context(), "console login locked out", "username", dialect.Clip(name))
-		return c.showLogin(w, r, f.Status, f.Message)
+		return c.showLogin(w, r, http.StatusUnauthorized, "Wrong username or password.")
 	}
 	if err != nil {
 		return err

@@ -16,8 +16,8 @@
 //     or there are none where the dialect serves no anonymous caller
 //     (401);
 //  3. method: the route does not serve it: ErrMethod (405) with Allow;
-//  4. guard: a browser's cross-site change, where the dialect refuses
-//     them;
+//  4. guard: a change a browser sends from another site (every
+//     dialect refuses them);
 //  5. decode: the path variables, with the dialect's segment rules;
 //  6. the handler, whose error goes through Fail; a change is audited.
 //
@@ -129,8 +129,8 @@ type API[C any] struct {
 	// (bk-repo: a bad segment, else not found); nil, or nil from it:
 	// ErrNoRoute.
 	NoRoute func(r *http.Request) error
-	// SameOrigin refuses changes a browser sends from another site (see
-	// guard).
+	// SameOrigin is kept so Mounts that set it compile: every API of the
+	// kit refuses changes a browser sends from another site (see guard).
 	SameOrigin bool
 	// Header is set on every JSON answer (JSON); nil: Content-Type
 	// application/json; charset=utf-8.

@@ -316,9 +316,85 @@ func TestDecodeJSON(t *testing.T) {
 	} {
 		a := &API[string]{StrictJSON: c.strict}
 		var b body
-		err := a.DecodeJSON(httptest.NewRecorder(), httptest.NewRequest("POST", "/", strings.NewReader(c.in)), &b)
+		req := httptest.NewRequest("POST", "/", strings.NewReader(c.in))
+		req.Header.Set("Content-Type", "application/json; charset=utf-8")
+		err := a.DecodeJSON(httptest.NewRecorder(), req, &b)
 		if (err == nil) != c.ok || (err != nil && !errors.Is(err, ErrBadBody)) {
 			t.Errorf("strict %v %.30q: %v", c.strict, c.in, err)
 		}
+	}
+}
+
+// A JSON body is taken only as JSON: what a browser may send another site
+// without asking first (a form, text/plain, a typeless blob) is
+// ErrMediaType, an ErrBadBody that Invalid answers 415.
+func TestDecodeJSONMediaType(t *testing.T) {
+	for _, c := range []struct {
+		ct string
+		ok bool
+	}{
+		{"application/json", true},
+		{"application/json; charset=utf-8", true},
+		{"application/vnd.api+json", true},
+		{"", false},
+		{"text/plain", false},
+		{"text/plain;charset=UTF-8", false},
+		{"application/x-www-form-urlencoded", false},
+		{"multipart/form-data; boundary=x", false},
+		{"application/jsonx", false},
+	} {
+		req := httptest.NewRequest("POST", "/", strings.NewReader(`{"name":"a"}`))
+		if c.ct != "" {
+			req.Header.Set("Content-Type", c.ct)
+		}
+		var b struct{ Name string }
+		err := (&API[string]{}).DecodeJSON(httptest.NewRecorder(), req, &b)
+		if (err == nil) != c.ok || (err != nil && !errors.Is(err, ErrMediaType)) {
+			t.Errorf("%q: %v", c.ct, err)
+		}
+	}
+	tab := NewTable(Invalid("BAD"), Internal(500, "X", "internal"))
+	if f := tab.Classify("", RequireJSON(httptest.NewRequest("POST", "/", nil))); f.Status != 415 || f.Code != "BAD" {
+		t.Errorf("no content type: %d %s, want 415 BAD", f.Status, f.Code)
+	}
+}
+
+// TestGuardRefusesCrossSiteChanges: every API refuses a change a browser
+// sends from another site (no SameOrigin needed), Origin "null" included,
+// and lets through its own origin, a read from anywhere and a client that
+// names no origin at all (curl, helm, docker).
+func TestGuardRefusesCrossSiteChanges(t *testing.T) {
+	srv, _ := toy(t, func(a *API[string]) {
+		a.PublicURL = func(*http.Request) string { return "https://registry.example" }
+	})
+	with := func(h map[string]string) map[string]string {
+		h["Authorization"] = admin["Authorization"]
+		return h
+	}
+	host := strings.TrimPrefix(srv.URL, "http://")
+	for _, c := range []struct {
+		name, method string
+		hdr          map[string]string
+		status       int
+	}{
+		{"no origin", "PUT", with(map[string]string{}), 200},
+		{"own origin", "PUT", with(map[string]string{"Origin": "http://" + host, "Sec-Fetch-Site": "same-origin"}), 200},
+		{"public origin", "PUT", with(map[string]string{"Origin": "https://registry.example"}), 200},
+		{"user typed it", "PUT", with(map[string]string{"Sec-Fetch-Site": "none"}), 200},
+		{"other origin", "PUT", with(map[string]string{"Origin": "https://evil.example"}), 403},
+		{"other port", "PUT", with(map[string]string{"Origin": "http://127.0.0.1:1"}), 403},
+		{"null origin", "PUT", with(map[string]string{"Origin": "null"}), 403},
+		{"empty origin", "PUT", with(map[string]string{"Origin": ""}), 403},
+		{"cross-site", "PUT", with(map[string]string{"Sec-Fetch-Site": "cross-site"}), 403},
+		{"same-site", "PUT", with(map[string]string{"Sec-Fetch-Site": "same-site"}), 403},
+		{"cross-site delete", "DELETE", with(map[string]string{"Origin": "https://evil.example"}), 403},
+		{"cross-site read", "GET", with(map[string]string{"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"}), 200},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			a := call(t, srv, c.method, "/toy/items/p/x", c.hdr)
+			if a.status != c.status || (c.status == 403 && a.body["code"] != "SITE") {
+				t.Fatalf("%d %v, want %d", a.status, a.body, c.status)
+			}
+		})
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/berth-registry/berth/auth"
 	"github.com/berth-registry/berth/registry/domain"
@@ -100,22 +101,40 @@ func (a *API[C]) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // guard refuses what no route of the dialect may serve whoever asks. It
-// is the one place for checks every management API should make: today,
-// for a dialect with SameOrigin (the image market, whose forms browsers
-// post with replayed Basic credentials), a change a browser sends from
-// another site.
+// is the one place for checks every management API makes: a change
+// (any method but GET, HEAD and OPTIONS) a browser sends from another
+// site is refused on every API of the kit, so Basic credentials a browser
+// cached for berth cannot be replayed by another site's page (a form, a
+// text/plain fetch, a multipart upload). A browser names the sender in
+// Sec-Fetch-Site and Origin: cross-site and same-site are refused, and an
+// Origin that is not berth's own host (the request's Host or the public
+// URL's), "null" (a sandboxed frame, a data: URL) included. Clients that
+// are not browsers (curl, helm, docker, the SDKs) send neither header and
+// are not affected.
 func (a *API[C]) guard(r *http.Request) error {
-	if a.SameOrigin && r.Method != http.MethodGet && r.Method != http.MethodHead {
-		if site := r.Header.Get("Sec-Fetch-Site"); site == "cross-site" || site == "same-site" {
-			return domain.Errorf(ErrCrossSite, "cross-origin request refused")
-		}
-		if o := r.Header.Get("Origin"); o != "" && o != "null" {
-			if u, err := url.Parse(o); err != nil || u.Host != r.Host {
-				return domain.Errorf(ErrCrossSite, "cross-origin request refused")
-			}
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+		return nil
+	}
+	if site := r.Header.Get("Sec-Fetch-Site"); site == "cross-site" || site == "same-site" {
+		return domain.Errorf(ErrCrossSite, "cross-origin request refused (Sec-Fetch-Site: %s)", site)
+	}
+	if o, ok := r.Header["Origin"]; ok {
+		if len(o) != 1 || !a.sameOrigin(r, o[0]) {
+			return domain.Errorf(ErrCrossSite, "cross-origin request refused (Origin: %.100q)", strings.Join(o, ", "))
 		}
 	}
 	return nil
+}
+
+// sameOrigin reports whether origin is berth's own: the host the request
+// was sent to, or the configured public URL's.
+func (a *API[C]) sameOrigin(r *http.Request, origin string) bool {
+	u, err := url.Parse(origin)
+	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+		return false // "null", or not an origin at all
+	}
+	return strings.EqualFold(u.Host, r.Host) || strings.EqualFold(u.Host, a.PublicHost(r))
 }
 
 // rawVars are raw variables as Vars (their first segment each), for Check.
@@ -150,7 +169,7 @@ func Subject(r *http.Request) *observe.Event {
 }
 
 func actor(p auth.Principal) observe.Actor {
-	a := observe.Actor{Kind: p.Kind, Name: p.DisplayName()}
+	a := observe.Actor{Kind: p.Kind, Name: p.DisplayName(), Asserted: p.ActingUser}
 	switch p.Kind {
 	case auth.KindUser:
 		a.ID = p.UserID

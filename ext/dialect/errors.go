@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 
 	"github.com/berth-registry/berth/auth"
 	"github.com/berth-registry/berth/registry/domain"
@@ -18,6 +19,10 @@ var (
 	ErrBadBody = errors.New("invalid request body")
 	// ErrCrossSite: a change a browser sent from another site (guard).
 	ErrCrossSite = errors.New("cross-origin request refused")
+	// ErrMediaType: a JSON body sent as another media type (a browser's
+	// form or text/plain). It is an ErrBadBody, so a table without a row
+	// of its own answers it as bad input; Invalid answers 415.
+	ErrMediaType = fmt.Errorf("%w: unsupported media type", ErrBadBody)
 )
 
 // Invalidf is bad input a dialect found (domain.ErrInvalid: 400 in every
@@ -112,6 +117,9 @@ func (a *API[C]) Fail(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	if f.Status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Basic realm="berth"`)
+	}
+	if secs := auth.RetryAfter(err); secs > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
 	}
 	a.Envelope(w, r, f)
 }

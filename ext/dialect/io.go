@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"mime"
 	"net/http"
+	"strings"
 
 	"github.com/berth-registry/berth/registry/domain"
 )
@@ -26,8 +28,12 @@ func (a *API[C]) JSON(w http.ResponseWriter, status int, v any) {
 
 // DecodeJSON reads one JSON object of at most MaxBody bytes into v; with
 // StrictJSON, unknown fields and data after the object are refused. Every
-// failure is ErrBadBody.
+// failure is ErrBadBody; a body not sent as JSON is ErrMediaType
+// (RequireJSON).
 func (a *API[C]) DecodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
+	if err := RequireJSON(r); err != nil {
+		return err
+	}
 	limit := a.MaxBody
 	if limit <= 0 {
 		limit = 64 << 10
@@ -68,4 +74,21 @@ func (a *API[C]) Authorize(r *http.Request, project, action string) (domain.Proj
 // every project, for a system administrator), for lists.
 func (a *API[C]) VisibleProjects(r *http.Request) ([]int64, error) {
 	return a.Auth.VisibleProjects(r.Context(), Caller(r))
+}
+
+// RequireJSON refuses a body whose Content-Type is not application/json
+// (or a +json type): ErrMediaType. A browser can send a form, text/plain
+// or a typeless blob to another site without asking first, never JSON, so
+// a JSON API that insists on its media type cannot be driven by another
+// site's page; clients of the API send the type anyway.
+func RequireJSON(r *http.Request) error {
+	ct := r.Header.Get("Content-Type")
+	mt, _, err := mime.ParseMediaType(ct)
+	if err == nil && (mt == "application/json" || (strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json"))) {
+		return nil
+	}
+	if ct == "" {
+		ct = "none"
+	}
+	return domain.Errorf(ErrMediaType, "the request body must be JSON sent as Content-Type: application/json, not %.100q", ct)
 }

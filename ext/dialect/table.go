@@ -48,15 +48,19 @@ func Faults[C any](unavailable, full C) []Row[C] {
 
 // Unauthenticated is a caller without credentials where the dialect needs
 // them, or with credentials that do not verify (401); hint says what to
-// send ("" keeps the error's message).
+// send ("" keeps the error's message). A login locked out after too many
+// failures is 429 with the same code and its own message (Fail adds
+// Retry-After).
 func Unauthenticated[C any](code C, hint string) []Row[C] {
-	return []Row[C]{{Kind: auth.ErrUnauthenticated, Status: http.StatusUnauthorized, Code: code, Message: hint}}
+	return []Row[C]{{Kind: auth.ErrThrottled, Status: http.StatusTooManyRequests, Code: code},
+		{Kind: auth.ErrUnauthenticated, Status: http.StatusUnauthorized, Code: code, Message: hint}}
 }
 
 // Invalid is bad input (400): the core's and the identity layer's, a path
-// or a body the kit could not decode, and the dialect's own kinds more.
+// or a body the kit could not decode, and the dialect's own kinds more; a
+// JSON body sent as another media type is 415 with the same code.
 func Invalid[C any](code C, more ...error) []Row[C] {
-	return Rows(http.StatusBadRequest, code, append([]error{domain.ErrInvalid, auth.ErrInvalid, auth.ErrWeakPassword, ErrBadPath, ErrBadBody}, more...)...)
+	return append(Rows(http.StatusUnsupportedMediaType, code, ErrMediaType), Rows(http.StatusBadRequest, code, append([]error{domain.ErrInvalid, auth.ErrInvalid, auth.ErrWeakPassword, ErrBadPath, ErrBadBody}, more...)...)...)
 }
 
 // Method is a method the route does not serve (405, with Allow).

@@ -87,6 +87,7 @@ func errorTable() dialect.Table[int] {
 	missing := []error{builder.ErrNotFound, auth.ErrNotFound}
 	add("", []error{domain.ErrUnavailable, builder.ErrUnavailable}, CodeInternal, http.StatusServiceUnavailable)
 	add("", []error{domain.ErrFull}, CodeInternal, http.StatusInsufficientStorage)
+	add("", []error{auth.ErrThrottled}, CodeUnauthenticated, http.StatusTooManyRequests)
 	add("", []error{auth.ErrUnauthenticated}, CodeUnauthenticated, http.StatusUnauthorized)
 	add("", []error{auth.ErrDenied, dialect.ErrCrossSite, domain.ErrDenied}, CodeDenied, ok)
 	add("save", invalidKinds, CodeInvalidSave, ok)

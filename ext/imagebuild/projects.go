@@ -1,6 +1,7 @@
 package imagebuild
 
 import (
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -41,7 +42,17 @@ func (h *handler) project(r *http.Request, name, action string) (builder.Project
 	if err != nil {
 		return p, err
 	}
-	return p, h.authorize(r, p.Cluster, action)
+	return p, hidden(name, h.authorize(r, p.Cluster, action))
+}
+
+// hidden answers a build project in a Cluster the caller may not see
+// exactly like a missing one (builder.MissingProject): the same code and
+// message on every route.
+func hidden(name string, err error) error {
+	if errors.Is(err, auth.ErrNotFound) {
+		return builder.MissingProject(name)
+	}
+	return err
 }
 
 // create is /api/project/new: projectName, operator, optional Cluster
@@ -164,11 +175,16 @@ func (h *handler) save(w http.ResponseWriter, r *http.Request, p params, who aut
 	}
 	mode := strings.ToLower(p.get("addOrUpdate"))
 	existing, err := h.b.GetProject(r.Context(), name)
-	switch {
-	case err == nil && mode == "add":
-		if err := h.authorize(r, existing.Cluster, auth.ActionPull); err != nil {
+	if err == nil {
+		// One in a Cluster the caller may not see is missing to them.
+		if err = hidden(name, h.authorize(r, existing.Cluster, auth.ActionPull)); errors.Is(err, builder.ErrNotFound) {
+			existing = builder.Project{}
+		} else if err != nil {
 			return err
 		}
+	}
+	switch {
+	case err == nil && mode == "add":
 		return domain.Errorf(builder.ErrExists, "project: %s already exist", name)
 	case err == nil:
 		mode = "update"

@@ -21,6 +21,7 @@ type Project struct {
 	QuotaBytes  int64 // -1: unlimited
 	StorageUsed int64 // each blob counted once
 	Creator     string
+	CreatorID   int64             // the user who created it; 0: none (berth, a robot, a user since deleted)
 	Attrs       map[string]string // per-dialect attributes
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
@@ -29,10 +30,11 @@ type Project struct {
 
 // ProjectFilter narrows ListProjects.
 type ProjectFilter struct {
-	Public  *bool    // only public (true) or private (false) projects
-	Names   []string // these names only; nil: all
-	IDs     []int64  // these ids only (what a caller may see); nil: all
-	Creator string   // the projects this user created
+	Public    *bool    // only public (true) or private (false) projects
+	Names     []string // these names only; nil: all
+	IDs       []int64  // these ids only (what a caller may see); nil: all
+	Creator   string   // the projects created under this name
+	CreatorID int64    // the projects this user created
 }
 
 // Repository is one OCI repository, named in full (<project>/<path>).
@@ -167,16 +169,16 @@ type ChartFilter struct {
 // hands the dialects this.
 func ProjectOf(p metadata.Project) Project {
 	return Project{ID: p.ID, Name: p.Name, Public: p.Public, QuotaBytes: p.QuotaBytes, StorageUsed: p.StorageUsed,
-		Creator: p.Creator, Attrs: p.Attrs, CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt, RepoCount: p.RepoCount}
+		Creator: p.Creator, CreatorID: p.CreatorID, Attrs: p.Attrs, CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt, RepoCount: p.RepoCount}
 }
 
 func (p Project) row() metadata.Project {
 	return metadata.Project{ID: p.ID, Name: p.Name, Public: p.Public, QuotaBytes: p.QuotaBytes, StorageUsed: p.StorageUsed,
-		Creator: p.Creator, Attrs: p.Attrs, CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt, RepoCount: p.RepoCount}
+		Creator: p.Creator, CreatorID: p.CreatorID, Attrs: p.Attrs, CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt, RepoCount: p.RepoCount}
 }
 
 func (f ProjectFilter) row() metadata.ProjectFilter {
-	return metadata.ProjectFilter{Public: f.Public, Names: f.Names, IDs: f.IDs, Creator: f.Creator}
+	return metadata.ProjectFilter{Public: f.Public, Names: f.Names, IDs: f.IDs, Creator: f.Creator, CreatorID: f.CreatorID}
 }
 
 func repositoryOf(r metadata.Repository) Repository {

@@ -200,7 +200,7 @@ func (ix *Indexer) ProjectForPush(ctx context.Context, repo string) (metadata.Pr
 	if !ix.autoCreate {
 		return p, fmt.Errorf("project %q does not exist: %w", name, ErrNoProject)
 	}
-	return ix.db.EnsureProject(ctx, name, pusher(ctx))
+	return ix.db.EnsureProject(ctx, name, pusher(ctx), 0)
 }
 
 // pusher is the authenticated user distribution put in the context.

@@ -284,7 +284,7 @@ func indexArtifact(ix *Indexer, name string, sr *storedRepo, d string, m distrib
 
 // reindexManifest indexes a stored manifest (its bytes and its chart too).
 func reindexManifest(ctx context.Context, ix *Indexer, name string, sr *storedRepo, d string) error {
-	p, err := ix.db.EnsureProject(ctx, ProjectName(name), "reindex")
+	p, err := ix.db.EnsureProject(ctx, ProjectName(name), "reindex", metadata.NoCreator)
 	if err != nil {
 		return err
 	}

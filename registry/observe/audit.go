@@ -54,10 +54,13 @@ const (
 type Actor struct {
 	Kind string // "user", "app" (an application credential) or "anonymous"
 	ID   int64  // the user's or the application credential's id (0: anonymous)
-	// Name is who acted: the username, the access key of an application
-	// credential, or the user such a credential acts for when it names
-	// one (bk-repo's X-BKREPO-UID).
+	// Name is who acted, as authenticated: the username, or the access
+	// key of an application credential.
 	Name string
+	// Asserted is the user an application credential says it acts for
+	// (bk-repo's X-BKREPO-UID): the caller's word, never verified, so
+	// never the Name.
+	Asserted string
 }
 
 // Event is one management action: what was done, by whom, to what, and
@@ -89,10 +92,11 @@ type Event struct {
 // Audit writes e as one line, "audit", at info level. The request id is
 // the context's (Handler adds it); empty fields are left out.
 func Audit(ctx context.Context, log *slog.Logger, e Event) {
-	attrs := []slog.Attr{
-		slog.String("action", e.Action),
-		slog.Group("actor", slog.String("kind", e.Actor.Kind), slog.Int64("id", e.Actor.ID), slog.String("name", e.Actor.Name)),
+	actor := []any{slog.String("kind", e.Actor.Kind), slog.Int64("id", e.Actor.ID), slog.String("name", e.Actor.Name)}
+	if e.Actor.Asserted != "" {
+		actor = append(actor, slog.String("asserted", e.Actor.Asserted))
 	}
+	attrs := []slog.Attr{slog.String("action", e.Action), slog.Group("actor", actor...)}
 	for _, f := range []struct{ k, v string }{
 		{"project", e.Project}, {"repository", e.Repository}, {"tag", e.Tag}, {"digest", e.Digest}, {"target", e.Target},
 		{"result", e.Result},

@@ -9,14 +9,14 @@ import (
 	"time"
 )
 
-const projectCols = `p.id, p.name, p.public, p.quota_bytes, p.storage_used, p.creator, p.attrs, p.created_at, p.updated_at`
+const projectCols = `p.id, p.name, p.public, p.quota_bytes, p.storage_used, p.creator, p.creator_id, p.attrs, p.created_at, p.updated_at`
 
 func scanProject(sc interface{ Scan(...any) error }, extra ...any) (Project, error) {
 	var p Project
 	var public boolish
 	var attrs string
 	var created, updated int64
-	dst := append([]any{&p.ID, &p.Name, &public, &p.QuotaBytes, &p.StorageUsed, &p.Creator, &attrs, &created, &updated}, extra...)
+	dst := append([]any{&p.ID, &p.Name, &public, &p.QuotaBytes, &p.StorageUsed, &p.Creator, &p.CreatorID, &attrs, &created, &updated}, extra...)
 	if err := sc.Scan(dst...); err != nil {
 		return p, err
 	}
@@ -25,16 +25,23 @@ func scanProject(sc interface{ Scan(...any) error }, extra ...any) (Project, err
 	return p, nil
 }
 
-// CreateProject inserts a project; ErrExists when the name is taken.
+// NoCreator is a CreatorID that binds a project to no user whatever its
+// Creator reads ("reindex").
+const NoCreator = -1
+
+// CreateProject inserts a project; ErrExists when the name is taken. A
+// project without a CreatorID is bound to the user named Creator now, if
+// there is one (the user who pushed it into being); NoCreator binds it to
+// none.
 func (db *DB) CreateProject(ctx context.Context, p Project) (Project, error) {
 	now := time.Now()
 	if p.QuotaBytes == 0 {
 		p.QuotaBytes = -1
 	}
 	err := db.emitted(ctx, func(tx *sql.Tx) error {
-		err := tx.QueryRowContext(ctx, db.q(`INSERT INTO projects (name, public, quota_bytes, creator, attrs, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`),
-			p.Name, p.Public, p.QuotaBytes, p.Creator, toJSON(p.Attrs), millis(now), millis(now)).Scan(&p.ID)
+		err := tx.QueryRowContext(ctx, db.q(`INSERT INTO projects (name, public, quota_bytes, creator, creator_id, attrs, created_at, updated_at)
+			VALUES (?, ?, ?, ?, CASE WHEN ? > 0 THEN ? WHEN ? < 0 THEN 0 ELSE COALESCE((SELECT id FROM users WHERE username = ?), 0) END, ?, ?, ?) RETURNING id, creator_id`),
+			p.Name, p.Public, p.QuotaBytes, p.Creator, p.CreatorID, p.CreatorID, p.CreatorID, p.Creator, toJSON(p.Attrs), millis(now), millis(now)).Scan(&p.ID, &p.CreatorID)
 		if err != nil {
 			return err
 		}
@@ -50,13 +57,15 @@ func (db *DB) CreateProject(ctx context.Context, p Project) (Project, error) {
 	return p, nil
 }
 
-// EnsureProject returns the named project, creating it when absent.
-func (db *DB) EnsureProject(ctx context.Context, name, creator string) (Project, error) {
+// EnsureProject returns the named project, creating it when absent, as
+// CreateProject does (creatorID 0: the user named creator, NoCreator:
+// none).
+func (db *DB) EnsureProject(ctx context.Context, name, creator string, creatorID int64) (Project, error) {
 	p, err := db.GetProject(ctx, name)
 	if err == nil || !errors.Is(err, ErrNotFound) {
 		return p, err
 	}
-	p, err = db.CreateProject(ctx, Project{Name: name, Creator: creator, QuotaBytes: -1})
+	p, err = db.CreateProject(ctx, Project{Name: name, Creator: creator, CreatorID: creatorID, QuotaBytes: -1})
 	if errors.Is(err, ErrExists) {
 		return db.GetProject(ctx, name)
 	}
@@ -157,8 +166,10 @@ type ProjectFilter struct {
 	Public *bool    // only public (true) or private (false) projects
 	Names  []string // restrict to these names; nil: all
 	IDs    []int64  // restrict to these ids (visibility); nil: all
-	// Creator keeps the projects this user created.
-	Creator string
+	// Creator keeps the projects created under this name, CreatorID
+	// those the user of this id created (0: no such filter).
+	Creator   string
+	CreatorID int64
 }
 
 // ListProjects returns one page of projects sorted by name (or
@@ -185,6 +196,10 @@ func (db *DB) ListProjects(ctx context.Context, f ProjectFilter, opt ListOptions
 	if f.Creator != "" {
 		where += " AND p.creator = ?"
 		args = append(args, f.Creator)
+	}
+	if f.CreatorID != 0 {
+		where += " AND p.creator_id = ?"
+		args = append(args, f.CreatorID)
 	}
 	if f.IDs != nil {
 		if len(f.IDs) == 0 {

@@ -14,10 +14,13 @@ type Project struct {
 	QuotaBytes  int64 // -1: unlimited
 	StorageUsed int64 // each blob counted once
 	Creator     string
-	Attrs       map[string]string // per-dialect attributes
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
-	RepoCount   int64 // filled by lists
+	// CreatorID is the user who created the project (0: none, or berth):
+	// the owner, bound to the user, not the name.
+	CreatorID int64
+	Attrs     map[string]string // per-dialect attributes
+	CreatedAt time.Time
+	UpdatedAt time.Time
+	RepoCount int64 // filled by lists
 }
 
 // Repository is one OCI repository, named in full (project/path...).

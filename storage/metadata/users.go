@@ -110,10 +110,18 @@ func (db *DB) UpdateUser(ctx context.Context, u User) error {
 	return affected(res, err, "user", u.Username)
 }
 
-// DeleteUser removes a user and their memberships.
+// DeleteUser removes a user, their memberships (the foreign key) and
+// their ownership of the projects they created: a user created later
+// under the same name inherits none of it.
 func (db *DB) DeleteUser(ctx context.Context, username string) error {
-	res, err := db.sql.ExecContext(ctx, db.q(`DELETE FROM users WHERE username = ?`), username)
-	return affected(res, err, "user", username)
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, db.q(`UPDATE projects SET creator_id = 0
+			WHERE creator_id IN (SELECT id FROM users WHERE username = ?)`), username); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, db.q(`DELETE FROM users WHERE username = ?`), username)
+		return affected(res, err, "user", username)
+	})
 }
 
 // Member is a user's role in a project.

@@ -107,59 +107,124 @@ func getFrom(t *testing.T, src, url, user, pw string) (int, string) {
 	return resp.StatusCode, readAll(t, resp)
 }
 
-// TestLoginThrottling: after maxFailures failed logins the user (and the
-// client address) is locked out for lockoutPeriod, even with the right
-// password, which works again afterwards.
+// TestLoginThrottling: after maxFailures failed logins of a user from one
+// address, that user is locked out from that address only: the right
+// password from there is refused with an answer of its own (429 and
+// Retry-After on the token service and the management APIs, Retry-After
+// on /v2), never "wrong username or password", and a WARN line names the
+// user and the address (never the password). The same user from another
+// address logs in all along. The lock ends after lockoutPeriod; the next
+// lock in a row lasts twice as long.
 func TestLoginThrottling(t *testing.T) {
 	b := berthtest.Start(t, berthtest.Options{Env: []string{"BERTH_AUTH_MAX_FAILURES=3", "BERTH_AUTH_LOCKOUT_PERIOD=2s"}})
-	const pw = "t1-Passw0rd"
+	const pw, wrong = "t1-Passw0rd", "wrong-Passw0rd-xyzzy"
 	credMustAPI(t, b, "POST", "/users", map[string]any{"username": "t1", "password": pw}, http.StatusCreated)
-	credMustAPI(t, b, "POST", "/users", map[string]any{"username": "t2", "password": pw}, http.StatusCreated)
 	v2 := b.URL("/v2/")
 	tokenURL := b.URL("/service/token?service=berth&scope=repository:library/x:pull")
+	mgmt := b.URL("/api/berth/v1/projects")
 
 	if code, body := getFrom(t, "127.0.0.1", v2, "t1", pw); code != http.StatusOK {
 		t.Fatalf("t1 before any failure = %d %s", code, body) // and now cached
 	}
-	var wrongBody string
-	for i := 0; i < 3; i++ {
-		var code int
-		if code, wrongBody = getFrom(t, "127.0.0.1", v2, "t1", "wrong-Passw0rd"); code != http.StatusUnauthorized {
-			t.Fatalf("wrong password #%d = %d", i+1, code)
+	lock := func(src string) time.Time {
+		t.Helper()
+		for i := 0; i < 3; i++ {
+			if code, _ := getFrom(t, src, v2, "t1", wrong); code != http.StatusUnauthorized {
+				t.Fatalf("wrong password #%d from %s = %d", i+1, src, code)
+			}
+		}
+		return time.Now()
+	}
+	lockedAt := lock("127.0.0.1")
+	for _, u := range []string{v2, tokenURL, mgmt} {
+		_, wrongBody := getFrom(t, "127.0.0.9", u, "t1", wrong) // one failure there, no lock
+		resp, body := headersFrom(t, "127.0.0.1", u, "t1", pw)
+		want := http.StatusTooManyRequests
+		if u == v2 {
+			want = http.StatusUnauthorized // distribution answers every refused login 401
+		}
+		// distribution writes /v2's body itself: there Retry-After is
+		// what tells the lockout from a wrong password.
+		if resp.StatusCode != want || resp.Header.Get("Retry-After") == "" || (u != v2 && body == wrongBody) ||
+			strings.Contains(body, "wrong username or password") {
+			t.Errorf("right password during the lockout on %s = %d Retry-After %q %s, want %d with Retry-After, not a wrong password's answer",
+				u, resp.StatusCode, resp.Header.Get("Retry-After"), body, want)
+		}
+		if u != v2 && !strings.Contains(body, "too many failed logins") {
+			t.Errorf("lockout answer on %s does not say why: %s", u, body)
 		}
 	}
-	lockedAt := time.Now()
-	for _, u := range []string{v2, tokenURL} {
-		code, body := getFrom(t, "127.0.0.1", u, "t1", pw)
-		if code != http.StatusUnauthorized {
-			t.Errorf("right password during lockout on %s = %d, want 401", u, code)
-		}
-		if u == v2 && body != wrongBody {
-			t.Errorf("lockout answer differs from a wrong password's:\n%s\n%s", body, wrongBody)
+	// Another address is never denied the right password.
+	for _, u := range []string{v2, tokenURL, mgmt} {
+		if code, body := getFrom(t, "127.0.0.2", u, "t1", pw); code != http.StatusOK {
+			t.Errorf("t1 from another address during the lockout on %s = %d %s, want 200", u, code, body)
 		}
 	}
+	logs := b.Logs()
+	if !regexpLine(logs, `"level":"WARN".*login locked.*"username":"t1".*"client":"127.0.0.1"`) {
+		t.Error("no WARN line names the locked user and address")
+	}
+	if strings.Contains(logs, wrong) || strings.Contains(logs, pw) {
+		t.Error("a password is in the log")
+	}
+
 	if time.Since(lockedAt) > 1500*time.Millisecond {
 		t.Skip("machine too slow to observe a 2s lockout")
 	}
 	time.Sleep(time.Until(lockedAt.Add(2500 * time.Millisecond)))
-	for _, u := range []string{v2, tokenURL} {
-		if code, body := getFrom(t, "127.0.0.1", u, "t1", pw); code != http.StatusOK {
-			t.Errorf("right password after the lockout on %s = %d %s, want 200", u, code, body)
-		}
+	// The lock is over; failing again locks again, for twice as long.
+	lock("127.0.0.1")
+	resp, body := headersFrom(t, "127.0.0.1", tokenURL, "t1", pw)
+	if resp.StatusCode != http.StatusTooManyRequests || (resp.Header.Get("Retry-After") != "4" && resp.Header.Get("Retry-After") != "3") {
+		t.Errorf("second lock in a row = %d Retry-After %q %s, want 429 with about 4 s", resp.StatusCode, resp.Header.Get("Retry-After"), body)
 	}
+	if code, body := getFrom(t, "127.0.0.3", v2, "t1", pw); code != http.StatusOK {
+		t.Errorf("t1 from a third address = %d %s", code, body)
+	}
+}
 
-	// One user attacked from many addresses is locked out too, from every
-	// address; other users are not.
-	for i, src := range []string{"127.0.0.2", "127.0.0.3", "127.0.0.4"} {
-		if code, _ := getFrom(t, src, v2, "t2", "wrong-Passw0rd"); code != http.StatusUnauthorized {
-			t.Fatalf("t2 wrong password #%d from %s = %d", i+1, src, code)
+// headersFrom is getFrom with the response's headers.
+func headersFrom(t *testing.T, src, url, user, pw string) (*http.Response, string) {
+	t.Helper()
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
+	c := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		return d.DialContext(ctx, network, addr)
+	}}}
+	defer c.CloseIdleConnections()
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	req.SetBasicAuth(user, pw)
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, readAll(t, resp)
+}
+
+// TestLoginThrottlingAcrossReplicas: two replicas on one PostgreSQL count
+// failed logins together: failures on one lock the user out from that
+// address on the other, and the other address logs in on both.
+func TestLoginThrottlingAcrossReplicas(t *testing.T) {
+	env := []string{"BERTH_AUTH_MAX_FAILURES=4", "BERTH_AUTH_LOCKOUT_PERIOD=60s",
+		"BERTH_DATABASE_URL=" + berthtest.SharedPostgres(t).NewDatabase(t)}
+	a := berthtest.Start(t, berthtest.Options{Env: env})
+	b := berthtest.Start(t, berthtest.Options{Env: env})
+	const pw, wrong = "r1-Passw0rd", "wrong-Passw0rd"
+	credMustAPI(t, a, "POST", "/users", map[string]any{"username": "r1", "password": pw}, http.StatusCreated)
+	tokenA := a.URL("/service/token?service=berth&scope=repository:library/x:pull")
+	tokenB := b.URL("/service/token?service=berth&scope=repository:library/x:pull")
+	// Two failures on each replica: four in all, the limit.
+	for _, u := range []string{tokenA, tokenB, tokenA, tokenB} {
+		if code, body := getFrom(t, "127.0.0.1", u, "r1", wrong); code != http.StatusUnauthorized {
+			t.Fatalf("wrong password on %s = %d %s", u, code, body)
 		}
 	}
-	if code, _ := getFrom(t, "127.0.0.5", v2, "t2", pw); code != http.StatusUnauthorized {
-		t.Errorf("locked-out t2 from a fresh address = %d, want 401", code)
-	}
-	if code, body := getFrom(t, "127.0.0.6", v2, "t1", pw); code != http.StatusOK {
-		t.Errorf("t1 while t2 is locked out = %d %s, want 200", code, body)
+	for _, u := range []string{tokenA, tokenB} {
+		if code, body := getFrom(t, "127.0.0.1", u, "r1", pw); code != http.StatusTooManyRequests {
+			t.Errorf("right password from the guessing address on %s = %d %s, want 429", u, code, body)
+		}
+		if code, body := getFrom(t, "127.0.0.2", u, "r1", pw); code != http.StatusOK {
+			t.Errorf("right password from another address on %s = %d %s, want 200", u, code, body)
+		}
 	}
 }
 

@@ -180,6 +180,7 @@ func TestTokensCannotChangeCredentials(t *testing.T) {
 	} {
 		req, _ := http.NewRequest(c.method, b.URL(c.path), strings.NewReader(c.body))
 		req.Header.Set("Authorization", "Bearer "+tok.Token)
+		req.Header.Set("Content-Type", "application/json")
 		code, out := sendAs(t, req, "", "")
 		if code != http.StatusForbidden {
 			t.Errorf("%s %s with a token: %d %s", c.method, c.path, code, out)

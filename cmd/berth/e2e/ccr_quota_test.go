@@ -143,6 +143,7 @@ func TestCCRAccountReset(t *testing.T) {
 	tok := swrToken(t, b, "ccruser", pw2)
 	req, _ := http.NewRequest(http.MethodPost, b.URL(ccrBase+"/account/reset"), strings.NewReader(`{"username":"ccruser","new_password":"Token-pass-333"}`))
 	req.Header.Set("Authorization", "Bearer "+tok)
+	req.Header.Set("Content-Type", "application/json")
 	code, out := sendAs(t, req, "", "")
 	if code != http.StatusForbidden || !strings.Contains(out, "CCR.RespPermissionDenied") {
 		t.Errorf("reset with a token: %d %s", code, out)

@@ -95,7 +95,11 @@ func TestReplicasBehindOneAddress(t *testing.T) {
 		"BERTH_DATABASE_URL="+berthtest.SharedPostgres(t).NewDatabase(t),
 		"BERTH_PUBLIC_URL=http://"+proxy.Addr,
 		// Passes run when a step asks for them, with nothing held back.
-		"BERTH_GC_ENABLED=false", "BERTH_GC_DELAY=0s")
+		"BERTH_GC_ENABLED=false", "BERTH_GC_DELAY=0s",
+		// The credential step tries old passwords on every replica from
+		// one address on purpose: more than a guesser's allowance, which
+		// the replicas count together (TestLoginThrottlingAcrossReplicas).
+		"BERTH_AUTH_MAX_FAILURES=100")
 
 	// Like a Deployment rolling out on empty storage: all start at once.
 	rs := &replicaSet{proxy: proxy, redis: redis, env: env, replicas: make([]*berthtest.Berth, 3)}
