@@ -1,15 +1,12 @@
 package e2e
 
 import (
-	"bytes"
 	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -58,34 +55,11 @@ func startDockerd(t *testing.T, mirror string) string {
 	sock := filepath.Join(dir, "d.sock")
 	cfg := filepath.Join(dir, "daemon.json")
 	writeFile(t, cfg, []byte(fmt.Sprintf(`{"registry-mirrors": ["http://%s"], "insecure-registries": [%q]}`, mirror, mirror)))
-	var logs bytes.Buffer
-	var mu sync.Mutex
 	cmd := exec.Command(bin, "--config-file", cfg, "--data-root", filepath.Join(dir, "data"), "--exec-root", filepath.Join(dir, "exec"),
 		"--pidfile", filepath.Join(dir, "pid"), "-H", "unix://"+sock, "--bridge=none", "--iptables=false", "--ip6tables=false", "--storage-driver=vfs")
 	cmd.Env = append(os.Environ(), "HTTPS_PROXY=http://127.0.0.1:9", "HTTP_PROXY=http://127.0.0.1:9", "NO_PROXY=127.0.0.1")
-	cmd.Stdout = lbLockedWriter{mu: &mu, w: &logs}
-	cmd.Stderr = lbLockedWriter{mu: &mu, w: &logs}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-		if t.Failed() {
-			mu.Lock()
-			t.Logf("dockerd logs:\n%s", logs.String())
-			mu.Unlock()
-		}
-		_ = os.RemoveAll(dir)
-	})
+	t.Cleanup(func() { _ = os.RemoveAll(dir) }) // after the daemon stopped
+	done, logs := startDaemon(t, "dockerd", cmd)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		if out, err := berthtest.RunErr(t, "docker", "-H", "unix://"+sock, "info"); err == nil && strings.Contains(out, mirror) {
@@ -93,9 +67,7 @@ func startDockerd(t *testing.T, mirror string) string {
 		}
 		select {
 		case <-done:
-			mu.Lock()
-			defer mu.Unlock()
-			t.Fatalf("dockerd exited:\n%s", logs.String())
+			t.Fatalf("dockerd exited:\n%s", logs())
 		default:
 		}
 		if time.Now().After(deadline) {

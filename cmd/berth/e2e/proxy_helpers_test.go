@@ -57,32 +57,9 @@ log: {level: error, accesslog: {disabled: true}}
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	var logs bytes.Buffer
-	var mu sync.Mutex
 	cmd := exec.Command(bin, "serve", cfgPath)
 	cmd.Env = append(os.Environ(), "OTEL_TRACES_EXPORTER=none")
-	cmd.Stdout = lbLockedWriter{mu: &mu, w: &logs}
-	cmd.Stderr = lbLockedWriter{mu: &mu, w: &logs}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-		if t.Failed() {
-			mu.Lock()
-			t.Logf("upstream registry logs:\n%s", logs.String())
-			mu.Unlock()
-		}
-	})
+	startDaemon(t, "upstream registry", cmd)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		resp, err := http.Get("http://" + addr + "/v2/")
@@ -252,4 +229,35 @@ func bindProxy(t testing.TB, b *berthtest.Berth, body map[string]any) map[string
 		t.Fatal(err)
 	}
 	return got
+}
+
+// startDaemon starts cmd (killed with the test process), stops it with
+// SIGTERM (SIGKILL after 20 s) when the test ends, and shows its output
+// when the test failed. done closes when it exits; logs reads its output.
+func startDaemon(t testing.TB, name string, cmd *exec.Cmd) (done <-chan struct{}, logs func() string) {
+	t.Helper()
+	var out bytes.Buffer
+	var mu sync.Mutex
+	cmd.Stdout = lbLockedWriter{mu: &mu, w: &out}
+	cmd.Stderr = lbLockedWriter{mu: &mu, w: &out}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	logs = func() string { mu.Lock(); defer mu.Unlock(); return out.String() }
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(20 * time.Second):
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+		if t.Failed() {
+			t.Logf("%s logs:\n%s", name, logs())
+		}
+	})
+	return exited, logs
 }

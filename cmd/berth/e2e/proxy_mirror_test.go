@@ -1,15 +1,12 @@
 package e2e
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"net/http"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -124,31 +121,8 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 [metrics]
   address = ""
 `, filepath.Join(dir, "root"), filepath.Join(dir, "state"), sock, sock+".ttrpc")))
-	var logs bytes.Buffer
-	var mu sync.Mutex
 	cmd := exec.Command(bin, "--config", cfg)
-	cmd.Stdout = lbLockedWriter{mu: &mu, w: &logs}
-	cmd.Stderr = lbLockedWriter{mu: &mu, w: &logs}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-		if t.Failed() {
-			mu.Lock()
-			t.Logf("containerd logs:\n%s", logs.String())
-			mu.Unlock()
-		}
-	})
+	done, logs := startDaemon(t, "containerd", cmd)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		if _, err := berthtest.RunErr(t, "ctr", "--address", sock, "version"); err == nil {
@@ -156,9 +130,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 		}
 		select {
 		case <-done:
-			mu.Lock()
-			defer mu.Unlock()
-			t.Fatalf("containerd exited:\n%s", logs.String())
+			t.Fatalf("containerd exited:\n%s", logs())
 		default:
 		}
 		if time.Now().After(deadline) {
