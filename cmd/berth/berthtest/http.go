@@ -82,7 +82,14 @@ func MustAPI(t testing.TB, b *Berth, method, path string, body any, want int) st
 // WaitFor polls cond for up to 10s.
 func WaitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	WaitWithin(t, 10*time.Second, what, cond)
+}
+
+// WaitWithin is WaitFor with its own limit, for what waits on a lease or
+// a timer longer than WaitFor's 10 s.
+func WaitWithin(t testing.TB, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)

@@ -183,9 +183,14 @@ func TestEventsRolledBackWrite(t *testing.T) {
 // TestEventsKill9AndReceiverDown: berth is killed (SIGKILL) while clients
 // push and while its receiver is down. Restarted, it delivers an event
 // for every push it acknowledged, none for a push that did not commit,
-// and each repository's events in the order they were committed.
+// and each repository's events in the order they were committed. A
+// delivery the killed process had in flight stays leased to it for
+// 2 × events.timeout + 5 s (no replica can tell a dead owner from a slow
+// one), and the later events of its repository wait behind it: with a 1 s
+// timeout that is 7 s after the kill.
 func TestEventsKill9AndReceiverDown(t *testing.T) {
-	b := berthtest.Start(t, berthtest.Options{Env: eventsEnv})
+	env := append([]string{"BERTH_EVENTS_TIMEOUT=1s"}, eventsEnv...)
+	b := berthtest.Start(t, berthtest.Options{Env: env})
 	rc := berthtest.StartReceiver(t, "k")
 	addWebhook(t, b, rc, "k")
 	rc.SetDown(true)
@@ -196,10 +201,10 @@ func TestEventsKill9AndReceiverDown(t *testing.T) {
 		order = append(order, tag)
 	}
 	acked := pushUntilKilled(t, b, 6, 10)
-	b = berthtest.Start(t, berthtest.Options{Env: eventsEnv, DataDir: b.DataDir})
+	b = berthtest.Start(t, berthtest.Options{Env: env, DataDir: b.DataDir})
 	time.Sleep(500 * time.Millisecond) // a few failed attempts first
 	rc.SetDown(false)
-	berthtest.WaitFor(t, "every acknowledged push delivered", func() bool {
+	berthtest.WaitWithin(t, 30*time.Second, "every acknowledged push delivered", func() bool {
 		got := map[string]bool{}
 		for _, e := range rc.Of("artifact.push") {
 			got[e.Data.Repository+":"+e.Data.Tag] = true
