@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"cmp"
 	"errors"
 	"net/http"
 	"strings"
@@ -34,6 +35,23 @@ func (s *Server) serveV2(w http.ResponseWriter, r *http.Request) {
 		}
 		name, route = m.Vars["name"], m.Route.GetName()
 	}
+	act := v2Write(route, r)
+	if act == "" {
+		s.routeV2(w, r, name, route, m.Vars)
+		return
+	}
+	sw := &statusWriter{ResponseWriter: w}
+	s.routeV2(sw, r, name, route, m.Vars)
+	ref := m.Vars["reference"]
+	if ref == "" {
+		ref = m.Vars["digest"]
+	}
+	auditV2(r, act, name, ref, cmp.Or(sw.status, http.StatusOK))
+}
+
+// routeV2 serves a /v2 request of route (distribution's route name) on
+// repository name; vars are the route's variables.
+func (s *Server) routeV2(w http.ResponseWriter, r *http.Request, name, route string, vars map[string]string) {
 	switch {
 	case isPush(route, r.Method):
 		r = r.WithContext(metadata.WithProjectMemo(r.Context())) // one project lookup per push request
@@ -69,7 +87,7 @@ func (s *Server) serveV2(w http.ResponseWriter, r *http.Request) {
 		}
 		if route == v2.RouteNameManifest {
 			ctx, subject := index.WithSubjectHolder(index.WithTagHolder(r.Context()))
-			aw, ar := s.aliasManifestPut(w, r.WithContext(ctx), name, m.Vars["reference"])
+			aw, ar := s.aliasManifestPut(w, r.WithContext(ctx), name, vars["reference"])
 			if ar == nil {
 				return
 			}
@@ -92,13 +110,13 @@ func (s *Server) serveV2(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	case route == v2.RouteNameManifest && r.Method == http.MethodDelete:
-		if s.refusedManifestDelete(w, r, name, m.Vars["reference"]) {
+		if s.refusedManifestDelete(w, r, name, vars["reference"]) {
 			return
 		}
-	case route == v2.RouteNameManifest && s.serveHotManifest(w, r, name, m.Vars["reference"]):
+	case route == v2.RouteNameManifest && s.serveHotManifest(w, r, name, vars["reference"]):
 		return // answered from memory (see manifestcache.go)
 	case route == v2.RouteNameManifest:
-		s.serveManifestPull(w, r, name, m.Vars["reference"])
+		s.serveManifestPull(w, r, name, vars["reference"])
 		return
 	}
 	s.app.ServeHTTP(w, r)

@@ -8,6 +8,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/berth-registry/berth/registry/observe"
 	"github.com/berth-registry/berth/storage/metadata"
 )
 
@@ -40,6 +41,9 @@ func (r *Repo) CheckManifestDelete(ctx context.Context, d string) error {
 // (CheckManifestDelete), and taking with it the children of an index that
 // nothing else holds (no tag, no other index).
 func (r *Repo) DeleteArtifact(ctx context.Context, ref string) error {
+	// One record (artifact.delete, or chart.delete for a chart) names the
+	// tags taken first; the children that go with it write none.
+	ctx = observe.WithUmbrella(ctx, observe.ArtifactDelete, observe.ChartDelete)
 	a, err := r.artifact(ctx, ref)
 	if err != nil {
 		return err

@@ -8,6 +8,7 @@ import (
 	"github.com/distribution/distribution/v3"
 
 	"github.com/berth-registry/berth/registry/index"
+	"github.com/berth-registry/berth/registry/observe"
 	"github.com/berth-registry/berth/storage/metadata"
 )
 
@@ -68,8 +69,10 @@ func (r *Repo) Update(ctx context.Context) error {
 }
 
 // Delete deletes every artifact and tag of the repository (each from the
-// index, then storage), then the repository itself.
+// index, then storage), then the repository itself: one audit record and
+// event (repository.delete) names them all.
 func (r *Repo) Delete(ctx context.Context) error {
+	ctx = observe.WithUmbrella(ctx, observe.RepositoryDelete) // one record, naming every tag and manifest
 	dr, err := r.storage(ctx)
 	if err != nil {
 		return err

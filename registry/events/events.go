@@ -71,7 +71,7 @@ func New(db *metadata.DB, cfg Config, source string, log *slog.Logger) *Service 
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
 	}
-	db.SetEventHooks(metadata.EventHooks{Stamp: stamp, Committed: observe.MarkRecorded, Wake: s.wake})
+	db.SetEventHooks(metadata.EventHooks{Stamp: stamp, Committed: committed, Fold: fold, Wake: s.wake})
 	return s
 }
 
@@ -120,6 +120,10 @@ func (s *Service) Emit(ctx context.Context, e observe.Event) {
 	}
 	// Recorded even when the request's context is cancelled (the client
 	// went away after the change).
+	if u := observe.UmbrellaOf(ctx); u != nil {
+		tags, digests := u.Folded()
+		row.Data = withFolded(row.Data, tags, digests)
+	}
 	stored, err := s.db.RecordEvent(context.WithoutCancel(ctx), row)
 	if err != nil {
 		s.log.WarnContext(ctx, "events: cannot record an event", "action", e.Action, "err", err)

@@ -229,7 +229,7 @@ func (b *blobs) mount(ctx context.Context, options ...distribution.BlobCreateOpt
 	bw, err := b.BlobStore.Create(ctx, options...)
 	var mounted distribution.ErrBlobMounted
 	if errors.As(err, &mounted) {
-		if lerr := b.repo.ix.blobCommitted(ctx, b.name(), mounted.Descriptor); lerr != nil {
+		if lerr := b.repo.ix.blobCommitted(ctx, b.name(), mounted.Descriptor, metadata.EventBlobMount); lerr != nil {
 			return nil, lerr
 		}
 	}
@@ -309,7 +309,7 @@ func (w *blobWriter) Commit(ctx context.Context, desc v1.Descriptor) (v1.Descrip
 		return got, err
 	}
 	ix := w.blobs.repo.ix
-	if err := ix.blobCommitted(ctx, w.blobs.name(), got); err != nil {
+	if err := ix.blobCommitted(ctx, w.blobs.name(), got, metadata.EventBlobPush); err != nil {
 		return got, err
 	}
 	if !IsAlias(alias) || got.Digest == alias {

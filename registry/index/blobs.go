@@ -19,9 +19,10 @@ import (
 // path that commits a blob calls it before it answers. When a collector
 // had deleted the blob's data, the data must be there again (the upload
 // wrote it); if a collector removed it after the commit found it present,
-// the client is told to upload it again.
-func (ix *Indexer) blobCommitted(ctx context.Context, repo string, desc v1.Descriptor) error {
-	wasDeleted, err := ix.db.LinkBlob(ctx, repo, metadata.Blob{Digest: desc.Digest.String(), Size: desc.Size, MediaType: desc.MediaType})
+// the client is told to upload it again. how is the audit record of the
+// commit (metadata.EventBlobPush or EventBlobMount).
+func (ix *Indexer) blobCommitted(ctx context.Context, repo string, desc v1.Descriptor, how string) error {
+	wasDeleted, err := ix.db.LinkBlob(ctx, repo, metadata.Blob{Digest: desc.Digest.String(), Size: desc.Size, MediaType: desc.MediaType}, how)
 	if err != nil {
 		return ix.dbError(ctx, err)
 	}

@@ -41,6 +41,9 @@ const (
 	ImmutableRuleDel   = "immutable.rule.delete"
 	ProxySet           = "proxy.set"
 	ProxyDelete        = "proxy.delete"
+	BlobPush           = "blob.push"   // an upload committed (audit log only)
+	BlobMount          = "blob.mount"  // a cross-repository mount (audit log only)
+	BlobDelete         = "blob.delete" // (audit log only)
 )
 
 // Results of an Event.

@@ -77,7 +77,8 @@ func Route(ctx context.Context) string {
 }
 
 // MarkRecorded says a change of the request wrote its event in the
-// change's own transaction: the audit record exists (Recorded).
+// change's own transaction: the audit record exists (Recorded). Emit
+// marks it too.
 func MarkRecorded(ctx context.Context) {
 	if r := from(ctx); r != nil {
 		r.recorded.Store(true)
@@ -134,6 +135,7 @@ func Emit(ctx context.Context, e Event) {
 	}
 	Complete(ctx, &e)
 	r.sink.Emit(ctx, e)
+	r.recorded.Store(true) // the request's one record (Recorded)
 }
 
 // Webhook management: audit records, like every management action.

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -111,5 +112,38 @@ func TestAudit(t *testing.T) {
 		l["result"] != "ok" || l["request_id"] != "id-2" || l["user"] != "alice" || l["digest"] != nil ||
 		actor["kind"] != "app" || actor["id"] != 7.0 || actor["name"] != "alice" {
 		t.Errorf("audit line: %v", l)
+	}
+}
+
+func TestUmbrella(t *testing.T) {
+	ctx := WithUmbrella(context.Background(), "repository.delete")
+	if WithUmbrella(ctx, "tag.delete") != ctx {
+		t.Fatal("an inner umbrella replaced the outer one")
+	}
+	u := UmbrellaOf(ctx)
+	steps := []struct {
+		typ           string
+		tags, digests []string
+		record        bool
+		wantTags      []string
+		wantDigests   []string
+	}{
+		{"tag.delete", []string{"v1"}, []string{"sha256:a"}, false, nil, nil},
+		{"tag.delete", []string{"v2"}, []string{"sha256:a"}, false, nil, nil},
+		{"artifact.delete", []string{"v1"}, []string{"sha256:a", "sha256:b"}, false, nil, nil},
+		{"repository.delete", nil, nil, true, []string{"v1", "v2"}, []string{"sha256:a", "sha256:b"}},
+		{"repository.delete", nil, nil, false, nil, nil}, // one record only
+	}
+	for i, s := range steps {
+		record, tags, digests := u.Take(s.typ, s.tags, s.digests)
+		if record != s.record || !slices.Equal(tags, s.wantTags) || !slices.Equal(digests, s.wantDigests) {
+			t.Errorf("step %d (%s): record %v tags %v digests %v, want %v %v %v", i, s.typ, record, tags, digests, s.record, s.wantTags, s.wantDigests)
+		}
+	}
+	if !u.Written() {
+		t.Error("the record was written")
+	}
+	if UmbrellaOf(context.Background()) != nil {
+		t.Error("an umbrella out of nothing")
 	}
 }

@@ -33,6 +33,7 @@ type request struct {
 	// transaction (MarkRecorded), so the audit record is written already.
 	recorded atomic.Bool
 	sink     Sink
+	umbrella atomic.Pointer[Umbrella] // WithUmbrella
 }
 
 type requestKey struct{}

@@ -45,6 +45,10 @@ type Event struct {
 type EventHooks struct {
 	Stamp     func(ctx context.Context, e *Event)
 	Committed func(ctx context.Context)
+	// Fold reports whether e is folded into another record of the same
+	// action (one record for a repository delete, not one per tag): it
+	// is then not written. It may add to e.Data what it folded before.
+	Fold func(ctx context.Context, e *Event) bool
 	// Wake is told (without blocking) that events were committed.
 	Wake chan<- struct{}
 }
@@ -78,6 +82,9 @@ func (db *DB) emit(ctx context.Context, q querier, e Event) error {
 	e.Deliver = true
 	if e.Project == "" && e.Repository != "" {
 		e.Project = projectOf(e.Repository)
+	}
+	if db.events.Fold != nil && db.events.Fold(ctx, &e) {
+		return nil
 	}
 	db.stamp(ctx, &e)
 	if _, err := db.hot(ctx, q).Exec(insertEvent, eventArgs(&e)...); err != nil {
@@ -292,7 +299,19 @@ const (
 	EventCredentialReset  = "user.credential.reset"
 	EventRobotCreate      = "robot.create"
 	EventBuildFinish      = "build.finish"
+	// A blob an upload committed, a cross-repository mount and a blob
+	// delete: audit records, never webhook deliveries (AuditOnly).
+	EventBlobPush   = "blob.push"
+	EventBlobMount  = "blob.mount"
+	EventBlobDelete = "blob.delete"
 )
+
+// AuditOnly reports whether events of typ are the audit log's alone: no
+// webhook gets them, whatever its filter (a push of an image is one
+// artifact.push for a receiver, not one event per layer).
+func AuditOnly(typ string) bool {
+	return strings.HasPrefix(typ, "blob.")
+}
 
 // execEvent runs one statement and records e in the same transaction;
 // fill (optional) completes e from the database first. A statement that

@@ -50,7 +50,10 @@ func (db *DB) queueReview(ctx context.Context, q querier, kind, repo, digest str
 // are reviewed gc.delay from now (a layer no manifest ever uses goes). It
 // reports whether garbage collection had deleted the blob's data before:
 // the caller then checks the data is there (an upload racing the delete).
-func (db *DB) LinkBlob(ctx context.Context, repo string, b Blob) (wasDeleted bool, err error) {
+//
+// how (EventBlobPush, EventBlobMount, or "" for none) is the audit record
+// the same transaction writes.
+func (db *DB) LinkBlob(ctx context.Context, repo string, b Blob, how string) (wasDeleted bool, err error) {
 	err = db.tx(ctx, func(tx *sql.Tx) error {
 		var err error
 		if wasDeleted, err = db.touchBlobTx(ctx, tx, b, true); err != nil {
@@ -62,8 +65,14 @@ func (db *DB) LinkBlob(ctx context.Context, repo string, b Blob) (wasDeleted boo
 		if err := db.queueReview(ctx, tx, ReviewLink, repo, b.Digest); err != nil {
 			return err
 		}
-		return db.queueReview(ctx, tx, ReviewBlob, "", b.Digest)
+		if err := db.queueReview(ctx, tx, ReviewBlob, "", b.Digest); err != nil || how == "" {
+			return err
+		}
+		return db.emit(ctx, tx, Event{Type: how, Repository: repo, Digest: b.Digest, Size: b.Size, MediaType: b.MediaType})
 	})
+	if err == nil && how != "" {
+		db.committed(ctx)
+	}
 	return wasDeleted, err
 }
 

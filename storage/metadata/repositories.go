@@ -277,8 +277,11 @@ func (db *DB) DeleteEmptyRepository(ctx context.Context, name string) (bool, err
 	if err == nil && deleted && !recorded {
 		// The row went with the last artifact's transaction: the event
 		// follows it.
-		if _, rerr := db.RecordEvent(ctx, Event{Type: EventRepositoryDelete, Repository: name, Deliver: true}); rerr == nil {
-			db.committed(ctx)
+		e := Event{Type: EventRepositoryDelete, Repository: name, Deliver: true}
+		if db.events.Fold == nil || !db.events.Fold(ctx, &e) {
+			if _, rerr := db.RecordEvent(ctx, e); rerr == nil {
+				db.committed(ctx)
+			}
 		}
 	}
 	if err == nil && deleted {

@@ -25,6 +25,9 @@ type Webhook struct {
 
 // Wants reports whether the webhook delivers events of this type.
 func (w Webhook) Wants(typ string) bool {
+	if AuditOnly(typ) {
+		return false
+	}
 	if len(w.Types) == 0 {
 		return true
 	}

@@ -1,0 +1,189 @@
+package e2e
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/berth-registry/berth/cmd/berth/berthtest"
+)
+
+// auditRecord is a record of GET /api/berth/v1/audit.
+type auditRecord struct {
+	Action     string         `json:"action"`
+	RequestID  string         `json:"requestId"`
+	Repository string         `json:"repository"`
+	Tag        string         `json:"tag"`
+	Digest     string         `json:"digest"`
+	Result     string         `json:"result"`
+	Size       int64          `json:"size"`
+	Actor      map[string]any `json:"actor"`
+	Details    map[string]any `json:"details"`
+}
+
+// auditLog reads the whole audit log (every page).
+func auditLog(t *testing.T, b *berthtest.Berth) []auditRecord {
+	t.Helper()
+	var all []auditRecord
+	for page := 1; ; page++ {
+		var p struct {
+			Total  int           `json:"total"`
+			Events []auditRecord `json:"events"`
+		}
+		out := mustAPI(t, b, http.MethodGet, fmt.Sprintf("/api/berth/v1/audit?page=%d&pageSize=200", page), nil, http.StatusOK)
+		if err := json.Unmarshal([]byte(out), &p); err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, p.Events...)
+		if len(p.Events) == 0 || len(all) >= p.Total {
+			return all
+		}
+	}
+}
+
+// requestLine is one line of berth's request log.
+type requestLine struct {
+	ID, Method, Path, User string
+	Status                 int
+}
+
+func requestLines(t *testing.T, logs string) []requestLine {
+	t.Helper()
+	var out []requestLine
+	sc := bufio.NewScanner(strings.NewReader(logs))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var l struct {
+			Msg, Method, Path, User string
+			RequestID               string `json:"request_id"`
+			Status                  int
+		}
+		if json.Unmarshal(sc.Bytes(), &l) == nil && l.Msg == "request" {
+			out = append(out, requestLine{ID: l.RequestID, Method: l.Method, Path: l.Path, User: l.User, Status: l.Status})
+		}
+	}
+	return out
+}
+
+var (
+	uploadStep = regexp.MustCompile(`^/v2/.+/blobs/uploads/`)
+	uploadPost = regexp.MustCompile(`^/v2/.+/blobs/uploads/$`)
+)
+
+// wantRecords is how many audit records a request must have written: one
+// for each write (a /v2 manifest or blob change, a committed upload or a
+// mount, any change of a management API), refused and failed ones too;
+// none for a read, for a step of an upload that succeeded (its commit
+// writes the one record), or for the challenge answering a caller who
+// sent no credentials.
+func wantRecords(l requestLine) int {
+	switch {
+	case l.Method == http.MethodGet || l.Method == http.MethodHead || l.Method == http.MethodOptions:
+		return 0
+	case l.Status == http.StatusUnauthorized && l.User == "":
+		return 0
+	case uploadStep.MatchString(l.Path) && (l.Status == http.StatusAccepted || l.Status == http.StatusNoContent):
+		return 0 // a start, a chunk, a mount that became an upload, a cancel
+	case uploadPost.MatchString(l.Path) && l.Status == http.StatusCreated:
+		return 1 // a monolithic upload or a mount
+	}
+	return 1
+}
+
+// TestAuditOneRecordPerWrite: real clients and the management APIs make
+// changes, refused ones included; every write request leaves exactly one
+// audit record carrying its request id, and no read or upload step leaves
+// one. A repository deleted through a dialect is one record naming every
+// tag and manifest it took, not one per tag.
+func TestAuditOneRecordPerWrite(t *testing.T) {
+	b := berthtest.Start(t, berthtest.Options{Env: eventsEnv})
+	crane := berthtest.Tool(t, "crane")
+	dir := t.TempDir()
+	writeTar(t, filepath.Join(dir, "a.tar"), map[string][]byte{"etc/audit.txt": []byte("one record per write\n")})
+
+	mustAPI(t, b, http.MethodPost, "/api/berth/v1/projects", map[string]any{"name": "aud"}, http.StatusCreated)
+	mustAPI(t, b, http.MethodPost, "/api/berth/v1/users", map[string]any{"username": "gus", "password": "Gus-pass-123"}, http.StatusCreated)
+	mustAPI(t, b, http.MethodPut, "/api/berth/v1/projects/aud/members/gus", map[string]string{"role": "guest"}, http.StatusOK)
+	pushed := craneAppend(t, b.Addr+"/aud/app:v1", nil, filepath.Join(dir, "a.tar"))
+	berthtest.Run(t, crane, "tag", b.Addr+"/aud/app:v1", "v2", "--insecure")
+	berthtest.Run(t, crane, "copy", b.Addr+"/aud/app:v1", b.Addr+"/aud/copy:c1", "--insecure") // mounts
+	berthtest.Run(t, crane, "tag", b.Addr+"/aud/copy:c1", "c2", "--insecure")
+	// Refused: an immutable tag moved, a manifest that is not one.
+	guest := credHome(t)
+	berthtest.RunEnv(t, guest, crane, "auth", "login", b.Addr, "-u", "gus", "-p", "Gus-pass-123")
+	mustAPI(t, b, http.MethodPost, "/api/berth/v1/projects/aud/immutability", map[string]string{"repositories": "app", "tags": "v1"}, http.StatusCreated)
+	other := berthtest.PushRawImage(t, b, "aud/app", "", "arm64", berthtest.LayerBytes(31))
+	if code, body := berthtest.PutManifest(t, b, "aud/app", "v1", "application/vnd.oci.image.manifest.v1+json", other.Manifest); code != http.StatusForbidden {
+		t.Fatalf("moving an immutable tag: %d %s", code, body)
+	}
+	if code, _ := berthtest.PutManifest(t, b, "aud/app", "broken", "application/vnd.oci.image.manifest.v1+json", []byte("{not json")); code != http.StatusBadRequest {
+		t.Fatalf("a broken manifest: %d", code)
+	}
+	// A blob delete through /v2, and a repository deleted through CCR.
+	layer := berthtest.PushBlob(t, b, "aud/loose", berthtest.LayerBytes(32))
+	req, _ := http.NewRequest(http.MethodDelete, b.URL("/v2/aud/loose/blobs/"+layer), nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	ccr(t, b, http.MethodDelete, ccrBase+"/projects/aud/repositories/copy", nil)
+
+	// Guest: pulls are fine, a push is refused (and recorded).
+	if _, err := berthtest.RunEnvErr(t, guest, crane, "append", "-t", b.Addr+"/aud/app:byguest", "-f", filepath.Join(dir, "a.tar"), "--insecure"); err == nil {
+		t.Fatal("a guest pushed")
+	}
+
+	records := auditLog(t, b)
+	byRequest := map[string][]auditRecord{}
+	for _, r := range records {
+		byRequest[r.RequestID] = append(byRequest[r.RequestID], r)
+	}
+	writes := 0
+	for _, l := range requestLines(t, b.Logs()) {
+		want := wantRecords(l)
+		writes += want
+		if got := byRequest[l.ID]; len(got) != want {
+			t.Errorf("%s %s (%d, user %q): %d audit records %+v, want %d", l.Method, l.Path, l.Status, l.User, len(got), got, want)
+		}
+	}
+	if writes < 20 {
+		t.Errorf("only %d write requests seen in the log", writes)
+	}
+
+	find := func(match func(auditRecord) bool) auditRecord {
+		t.Helper()
+		for _, r := range records {
+			if match(r) {
+				return r
+			}
+		}
+		t.Fatalf("no such audit record in %+v", records)
+		return auditRecord{}
+	}
+	if r := find(func(r auditRecord) bool { return r.Action == "blob.push" && r.Repository == "aud/app" && r.Result == "ok" }); r.Size == 0 || r.Digest == "" {
+		t.Errorf("a blob upload's record: %+v", r)
+	}
+	find(func(r auditRecord) bool { return r.Action == "blob.mount" && r.Repository == "aud/copy" && r.Result == "ok" })
+	find(func(r auditRecord) bool { return r.Action == "blob.delete" && r.Digest == layer })
+	find(func(r auditRecord) bool {
+		return r.Action == "artifact.push" && r.Tag == "v1" && r.Result == "refused" && r.Actor["name"] == "admin"
+	})
+	find(func(r auditRecord) bool { return r.Action == "artifact.push" && r.Tag == "broken" && r.Result == "refused" })
+	find(func(r auditRecord) bool { return r.Repository == "aud/app" && r.Result == "refused" && r.Actor["name"] == "gus" })
+	find(func(r auditRecord) bool { return r.Action == "artifact.push" && r.Tag == "v1" && r.Digest == pushed && r.Result == "ok" })
+	del := find(func(r auditRecord) bool { return r.Action == "repository.delete" && r.Repository == "aud/copy" })
+	if tags, _ := del.Details["tags"].([]any); len(tags) != 2 || del.Result != "ok" {
+		t.Errorf("the repository delete names both tags it took: %+v", del)
+	}
+	for _, r := range records {
+		if r.Repository == "aud/copy" && (r.Action == "tag.delete" || r.Action == "artifact.delete") {
+			t.Errorf("a part of the repository delete has a record of its own: %+v", r)
+		}
+	}
+}
