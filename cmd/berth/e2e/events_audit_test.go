@@ -166,17 +166,27 @@ func TestAuditOneRecordPerWrite(t *testing.T) {
 		t.Fatalf("no such audit record in %+v", records)
 		return auditRecord{}
 	}
-	if r := find(func(r auditRecord) bool { return r.Action == "blob.push" && r.Repository == "aud/app" && r.Result == "ok" }); r.Size == 0 || r.Digest == "" {
+	if r := find(func(r auditRecord) bool {
+		return r.Action == "blob.push" && r.Repository == "aud/app" && r.Result == "ok"
+	}); r.Size == 0 || r.Digest == "" {
 		t.Errorf("a blob upload's record: %+v", r)
 	}
-	find(func(r auditRecord) bool { return r.Action == "blob.mount" && r.Repository == "aud/copy" && r.Result == "ok" })
+	find(func(r auditRecord) bool {
+		return r.Action == "blob.mount" && r.Repository == "aud/copy" && r.Result == "ok"
+	})
 	find(func(r auditRecord) bool { return r.Action == "blob.delete" && r.Digest == layer })
 	find(func(r auditRecord) bool {
 		return r.Action == "artifact.push" && r.Tag == "v1" && r.Result == "refused" && r.Actor["name"] == "admin"
 	})
-	find(func(r auditRecord) bool { return r.Action == "artifact.push" && r.Tag == "broken" && r.Result == "refused" })
-	find(func(r auditRecord) bool { return r.Repository == "aud/app" && r.Result == "refused" && r.Actor["name"] == "gus" })
-	find(func(r auditRecord) bool { return r.Action == "artifact.push" && r.Tag == "v1" && r.Digest == pushed && r.Result == "ok" })
+	find(func(r auditRecord) bool {
+		return r.Action == "artifact.push" && r.Tag == "broken" && r.Result == "refused"
+	})
+	find(func(r auditRecord) bool {
+		return r.Repository == "aud/app" && r.Result == "refused" && r.Actor["name"] == "gus"
+	})
+	find(func(r auditRecord) bool {
+		return r.Action == "artifact.push" && r.Tag == "v1" && r.Digest == pushed && r.Result == "ok"
+	})
 	del := find(func(r auditRecord) bool { return r.Action == "repository.delete" && r.Repository == "aud/copy" })
 	if tags, _ := del.Details["tags"].([]any); len(tags) != 2 || del.Result != "ok" {
 		t.Errorf("the repository delete names both tags it took: %+v", del)
