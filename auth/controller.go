@@ -38,7 +38,7 @@ func (c *controller) Authorized(r *http.Request, access ...distauth.Access) (*di
 	p, claims, err := c.s.Identify(r)
 	if err != nil && !errors.Is(err, ErrUnauthenticated) {
 		// Unverifiable now, not wrong: the HTTP layer answers 503.
-		storage.Mark(r.Context(), storage.Unavailable)
+		storage.MarkDatabase(r.Context(), storage.Unavailable)
 		return nil, err
 	}
 	if err != nil {
@@ -64,14 +64,14 @@ func (c *controller) Authorized(r *http.Request, access ...distauth.Access) (*di
 			ok = claims.Allows(a.Type, a.Name, a.Action)
 			if ok && a.Type == "repository" {
 				if ok, err = c.s.stillAllowed(ctx, p, a.Name, a.Action); err != nil {
-					storage.Mark(ctx, storage.Unavailable)
+					storage.MarkDatabase(ctx, storage.Unavailable)
 					return nil, err
 				}
 			}
 		case a.Type == "repository":
 			acts, err := c.s.repoActions(ctx, p, a.Name, []string{a.Action})
 			if err != nil {
-				storage.Mark(ctx, storage.Unavailable)
+				storage.MarkDatabase(ctx, storage.Unavailable)
 				return nil, err
 			}
 			ok = len(acts) == 1

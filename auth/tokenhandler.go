@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/berth-registry/berth/storage"
 )
 
 // TokenHandler is the Docker token service (/service/token): it exchanges
@@ -53,6 +55,7 @@ func (s *Service) TokenHandler() http.Handler {
 		}
 		if err != nil && !errors.Is(err, ErrUnauthenticated) {
 			s.log.ErrorContext(r.Context(), "token: credentials cannot be checked", "err", err)
+			storage.MarkDatabase(r.Context(), storage.Unavailable)
 			writeTokenError(w, http.StatusServiceUnavailable, "UNAVAILABLE", "credentials cannot be checked now (the metadata database did not answer), try again later")
 			return
 		}
@@ -76,6 +79,7 @@ func (s *Service) TokenHandler() http.Handler {
 				granted, err := s.grant(r, p, ra)
 				if err != nil {
 					s.log.ErrorContext(r.Context(), "token: authorizing scope", "err", err)
+					storage.MarkDatabase(r.Context(), storage.Unavailable)
 					writeTokenError(w, http.StatusServiceUnavailable, "UNAVAILABLE", "try again later")
 					return
 				}

@@ -36,7 +36,7 @@ var (
 		Help: "Manifest GET/HEAD answered from the in-memory cache"})
 	manifestCacheMisses = prometheus.NewCounter(prometheus.CounterOpts{Namespace: "berth", Subsystem: "manifest_cache", Name: "misses_total",
 		Help: "Manifest GET/HEAD whose manifest the cache had to load"})
-	backendFaults = httpNS.NewLabeledCounter("backend_faults", "Requests a backend (storage, database) failed, by kind (unavailable, full)", "kind")
+	backendFaults = httpNS.NewLabeledCounter("backend_faults", "Requests a backend failed, by backend (storage, database) and kind (unavailable, full)", "backend", "kind")
 )
 
 func init() {

@@ -3,6 +3,7 @@ package registry
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"log/slog"
 	"net"
@@ -71,12 +72,7 @@ func withRequestLog(log *slog.Logger, next http.Handler) http.Handler {
 		}
 		took := time.Since(start)
 		observeRequest(r, status, sw.bytes, took)
-		switch fault() {
-		case storage.Unavailable:
-			backendFaults.WithValues("unavailable").Inc()
-		case storage.Full:
-			backendFaults.WithValues("full").Inc()
-		}
+		countFaults(ctx)
 		level := slog.LevelInfo
 		attrs := []slog.Attr{ // built in one go: observe.Handler adds nothing
 			slog.String(observe.KeyRequestID, id),
@@ -103,6 +99,22 @@ func withRequestLog(log *slog.Logger, next http.Handler) http.Handler {
 	})
 }
 
+// countFaults counts what each backend's failures did to the request.
+func countFaults(ctx context.Context) {
+	st, db := storage.FaultsBy(ctx)
+	for _, f := range []struct {
+		backend string
+		fault   storage.Fault
+	}{{"storage", st}, {"database", db}} {
+		switch f.fault {
+		case storage.Unavailable:
+			backendFaults.WithValues(f.backend, "unavailable").Inc()
+		case storage.Full:
+			backendFaults.WithValues(f.backend, "full").Inc()
+		}
+	}
+}
+
 // withRecovery turns a panic in any handler into a 500 with a logged stack,
 // never a dropped connection without a trace.
 func withRecovery(log *slog.Logger, next http.Handler) http.Handler {
@@ -125,7 +137,8 @@ func withRecovery(log *slog.Logger, next http.Handler) http.Handler {
 // that reason. A success status is held back until the first byte of the
 // body, so a blob whose stream cannot be opened still gets a clean 503
 // rather than a 200 with a truncated body. Only the OCI API (/v2) is
-// rewritten: the management dialects answer faults in their own envelopes.
+// rewritten: the management dialects, SWR's under /v2/manage too, answer
+// faults in their own envelopes.
 //
 // Any other 5xx of the OCI API is answered as a plain internal error: what
 // distribution would put in its detail (storage paths, driver messages) is
@@ -137,7 +150,7 @@ func withUnavailable(log *slog.Logger, next http.Handler) http.Handler {
 			return
 		}
 		ctx := r.Context()
-		uw := &unavailableWriter{ResponseWriter: w, fault: storage.FaultOf(ctx)}
+		uw := &unavailableWriter{ResponseWriter: w, fault: storage.FaultOf(ctx), ctx: ctx}
 		next.ServeHTTP(uw, r)
 		uw.finish()
 		if uw.internal != nil {
@@ -149,6 +162,7 @@ func withUnavailable(log *slog.Logger, next http.Handler) http.Handler {
 
 type unavailableWriter struct {
 	http.ResponseWriter
+	ctx       context.Context
 	fault     func() storage.Fault
 	pending   int // success status not yet sent
 	committed bool
@@ -158,6 +172,12 @@ type unavailableWriter struct {
 
 func (w *unavailableWriter) WriteHeader(code int) {
 	if w.committed || w.swallow || w.pending != 0 {
+		return
+	}
+	if observe.Route(w.ctx) != "" {
+		// A dialect mounted under /v2 (SWR's /v2/manage) answered in its
+		// own envelope.
+		w.commit(code)
 		return
 	}
 	if code >= 400 && w.fault() != storage.NoFault {

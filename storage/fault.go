@@ -23,22 +23,38 @@ const (
 
 type faultKey struct{}
 
+// mark is what a request's context records: the worst fault of storage
+// and of the metadata database, apart (for metrics).
+type mark struct{ storage, database atomic.Int32 }
+
+func (m *mark) worst() Fault { return max(Fault(m.storage.Load()), Fault(m.database.Load())) }
+
 // WithFaultMark returns a context in which guarded drivers, and the
 // database callers that see their errors, record infrastructure faults,
 // and a function that reports the worst recorded.
 func WithFaultMark(ctx context.Context) (context.Context, func() Fault) {
-	flag := new(atomic.Int32)
-	return context.WithValue(ctx, faultKey{}, flag), func() Fault { return Fault(flag.Load()) }
+	m := new(mark)
+	return context.WithValue(ctx, faultKey{}, m), m.worst
 }
 
 // FaultOf reports the worst fault recorded in ctx (see WithFaultMark); a
 // context without a mark reports NoFault.
 func FaultOf(ctx context.Context) func() Fault {
-	flag, ok := ctx.Value(faultKey{}).(*atomic.Int32)
+	m, ok := ctx.Value(faultKey{}).(*mark)
 	if !ok {
 		return func() Fault { return NoFault }
 	}
-	return func() Fault { return Fault(flag.Load()) }
+	return m.worst
+}
+
+// FaultsBy reports the worst fault recorded in ctx of storage and of the
+// metadata database, each.
+func FaultsBy(ctx context.Context) (storage, database Fault) {
+	m, ok := ctx.Value(faultKey{}).(*mark)
+	if !ok {
+		return NoFault, NoFault
+	}
+	return Fault(m.storage.Load()), Fault(m.database.Load())
 }
 
 // WithUnavailableMark is WithFaultMark reporting whether any fault happened.
@@ -47,12 +63,22 @@ func WithUnavailableMark(ctx context.Context) (context.Context, func() bool) {
 	return ctx, func() bool { return fault() != NoFault }
 }
 
-// Mark records a fault on the request ctx belongs to.
+// Mark records a fault of storage on the request ctx belongs to.
 func Mark(ctx context.Context, f Fault) {
-	flag, ok := ctx.Value(faultKey{}).(*atomic.Int32)
-	if !ok {
-		return
+	if m, ok := ctx.Value(faultKey{}).(*mark); ok {
+		raise(&m.storage, f)
 	}
+}
+
+// MarkDatabase records a fault of the metadata database on the request
+// ctx belongs to.
+func MarkDatabase(ctx context.Context, f Fault) {
+	if m, ok := ctx.Value(faultKey{}).(*mark); ok {
+		raise(&m.database, f)
+	}
+}
+
+func raise(flag *atomic.Int32, f Fault) {
 	for {
 		old := flag.Load()
 		if Fault(old) >= f || flag.CompareAndSwap(old, int32(f)) {

@@ -109,6 +109,7 @@ func (t Table[C]) Classify(route string, err error) Failure[C] {
 // error level, with the request id) and, at debug level, why a request
 // was refused. A 401 carries the Basic challenge.
 func (a *API[C]) Fail(w http.ResponseWriter, r *http.Request, err error) {
+	domain.MarkFault(r.Context(), err)
 	f := a.Errors.Classify(routeName(r), err)
 	if f.Kind == nil {
 		a.Log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.EscapedPath(), "err", err)

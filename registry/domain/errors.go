@@ -4,6 +4,7 @@
 package domain
 
 import (
+	"context"
 	"errors"
 	"fmt"
 
@@ -46,6 +47,23 @@ func Classify(err error) error {
 		return &Error{Kind: ErrUnavailable, Msg: "a backend (storage or the metadata database) did not answer: nothing was changed, try again later"}
 	}
 	return err
+}
+
+// MarkFault records on the request ctx belongs to that the metadata
+// database failed it, when err says a backend failed and storage did not
+// (a guarded storage driver marks its own failures where they happen, so
+// an ErrUnavailable or ErrFull storage did not mark is the database's):
+// the backend metrics tell the two apart.
+func MarkFault(ctx context.Context, err error) {
+	if st, _ := storage.FaultsBy(ctx); st != storage.NoFault || err == nil {
+		return
+	}
+	switch {
+	case metadata.IsFull(err) || errors.Is(err, ErrFull):
+		storage.MarkDatabase(ctx, storage.Full)
+	case metadata.IsUnavailable(err) || errors.Is(err, ErrUnavailable):
+		storage.MarkDatabase(ctx, storage.Unavailable)
+	}
 }
 
 // Error is a domain failure with a message fit for a client.

@@ -257,10 +257,10 @@ func (ix *Indexer) dbError(ctx context.Context, err error) error {
 	case errors.Is(err, ErrNoProject):
 		return errcode.ErrorCodeDenied.WithMessage(err.Error())
 	case metadata.IsFull(err):
-		storage.Mark(ctx, storage.Full)
+		storage.MarkDatabase(ctx, storage.Full)
 		return errcode.ErrorCodeUnavailable.WithMessage("the metadata database's disk is full")
 	case metadata.IsUnavailable(err):
-		storage.Mark(ctx, storage.Unavailable)
+		storage.MarkDatabase(ctx, storage.Unavailable)
 		return errcode.ErrorCodeUnavailable.WithMessage("metadata database unavailable, try again later")
 	}
 	return err

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -66,6 +67,9 @@ func TestFaultsDatabaseOutage(t *testing.T) {
 
 	pg.Stop()
 	check("database stopped")
+	if db, st := backendFaults(t, b, "database"), backendFaults(t, b, "storage"); db < float64(len(probes)-1) || st != 0 {
+		t.Errorf("metrics count %v requests the database failed and %v storage failed, want %d and 0", db, st, len(probes)-1)
+	}
 	pg.Restart(t)
 	waitStatus(t, b.URL("/readyz"), http.StatusOK, 30*time.Second)
 	if resp, _ := httpDo(t, http.MethodGet, b.URL("/v2/db/app/tags/list"), nil); resp.StatusCode != http.StatusOK {
@@ -118,6 +122,10 @@ func TestFaultsStorageOutage(t *testing.T) {
 		if resp, _ := httpDo(t, http.MethodGet, b.URL("/v2/st/app/blobs/"+layer), nil); resp.StatusCode != http.StatusOK {
 			t.Errorf("blob GET after MinIO %s and came back: %d", phase, resp.StatusCode)
 		}
+	}
+
+	if st, db := backendFaults(t, b, "storage"), backendFaults(t, b, "database"); st < 2 || db != 0 {
+		t.Errorf("metrics count %v requests storage failed and %v the database failed, want at least 2 and 0", st, db)
 	}
 
 	big := pushBlob(t, b, "st/app", bytes.Repeat([]byte("0123456789abcdef"), 2<<20)) // 32 MiB
@@ -207,4 +215,26 @@ func parseManifestLayers(t *testing.T, raw []byte) []string {
 		t.Fatalf("no layers in %s", raw)
 	}
 	return out
+}
+
+// backendFaults is the sum over kinds of berth_http_backend_faults_total
+// for backend.
+func backendFaults(t *testing.T, b *berthtest.Berth, backend string) float64 {
+	t.Helper()
+	resp, body := httpDo(t, http.MethodGet, b.URL("/metrics"), nil)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /metrics: %d", resp.StatusCode)
+	}
+	var sum float64
+	for _, l := range strings.Split(string(body), "\n") {
+		if strings.HasPrefix(l, "berth_http_backend_faults_total{") && strings.Contains(l, `backend="`+backend+`"`) {
+			f := strings.Fields(l)
+			v, err := strconv.ParseFloat(f[len(f)-1], 64)
+			if err != nil {
+				t.Fatalf("metric line %q: %v", l, err)
+			}
+			sum += v
+		}
+	}
+	return sum
 }
