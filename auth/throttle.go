@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/berth-registry/berth/registry/observe"
 	"github.com/berth-registry/berth/storage/metadata"
 )
 
@@ -128,9 +129,15 @@ func (t *throttle) blocked(ctx context.Context, name, client string) error {
 	return nil
 }
 
-// fail counts a failed login; the failure that starts a lock is logged
-// (the user and the address, never the password).
+// fail records a failed login (an event: login.failed) and counts it;
+// the failure that starts a lock is logged and is an event of its own
+// (user.lockout), naming the user and the address, never the password.
 func (t *throttle) fail(ctx context.Context, name, client string) {
+	who := name
+	if len(who) > 256 {
+		who = who[:256] // what the caller sent: bounded
+	}
+	observe.Emit(ctx, observe.Event{Action: observe.LoginFailed, Target: who, Result: observe.ResultRefused})
 	if t.cfg.Lockout <= 0 {
 		return
 	}
@@ -143,6 +150,7 @@ func (t *throttle) fail(ctx context.Context, name, client string) {
 	}
 	t.remember(k, heldLock{until: until, read: now})
 	if !until.IsZero() {
+		observe.Emit(ctx, observe.Event{Action: observe.UserLockout, Target: who, Result: observe.ResultRefused})
 		t.log.WarnContext(ctx, "login locked: too many failed logins for this user from this address",
 			"username", k.name, "client", client, "failures", t.cfg.Max, "locks_in_a_row", lockouts,
 			"locked_for", until.Sub(now).Round(time.Second).String())

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -195,5 +196,78 @@ func TestAuditOneRecordPerWrite(t *testing.T) {
 		if r.Repository == "aud/copy" && (r.Action == "tag.delete" || r.Action == "artifact.delete") {
 			t.Errorf("a part of the repository delete has a record of its own: %+v", r)
 		}
+	}
+}
+
+// TestEventsLoginsRetentionBuilds: the events no client's change makes by
+// itself reach a webhook, signed: a finished build, a retention run, and
+// failed logins with the lockout they cause (naming the user tried and
+// the address, never a password).
+func TestEventsLoginsRetentionBuilds(t *testing.T) {
+	e := startIBEnv(t, berthtest.Options{Env: append([]string{"BERTH_AUTH_MAX_FAILURES=3", "BERTH_AUTH_LOCKOUT_PERIOD=10m"}, eventsEnv...)})
+	b := e.b
+	rc := berthtest.StartReceiver(t, "sys-secret")
+	addWebhook(t, b, rc, "sys-secret")
+
+	// A build of the image market, started by dev.
+	devAuth := basicAuth("dev", e.pw)
+	if res := ibCall(t, b, http.MethodPost, "/api/project/new", devAuth, map[string]any{"projectName": "evb", "operator": "dev", "Cluster": "apps"}); res.code != 10000 {
+		t.Fatalf("new: %s", res.body)
+	}
+	form := url.Values{"project": {"evb"}, "Cluster": {"apps"}, "DefineDockerFileType": {"tool"}, "addOrUpdate": {"update"},
+		"$$plugin": {"base_image"}, "base_image.image": {b.Addr + "/base/tiny:1"}}
+	if res := ibCall(t, b, http.MethodPost, "/api/project/save", devAuth, form); res.code != 10000 {
+		t.Fatalf("save: %s", res.body)
+	}
+	res := ibCall(t, b, http.MethodPost, "/api/project/build", devAuth, map[string]any{"projectName": "evb", "operator": "dev", "tag": "b1"})
+	id, _ := res.content.(map[string]any)["idStr"].(string)
+	if build := waitBuild(t, b, "evb", id); build["state"] != float64(1) {
+		t.Fatalf("build: %v", build)
+	}
+
+	// A retention run that removes one tag of two.
+	berthtest.PushRawImage(t, b, "apps/kept", "old", "amd64", berthtest.LayerBytes(41))
+	berthtest.PushRawImage(t, b, "apps/kept", "new", "amd64", berthtest.LayerBytes(42))
+	mustAPI(t, b, http.MethodPut, "/api/berth/v1/projects/apps/retention",
+		map[string]any{"rules": []map[string]any{{"keep": "latestPushed", "count": 1, "repositories": "kept"}}}, http.StatusOK)
+	mustAPI(t, b, http.MethodPost, "/api/berth/v1/projects/apps/retention/runs", nil, http.StatusOK)
+
+	// Three wrong passwords for viewer: three failed logins, then a lock.
+	for i := range 3 {
+		req, _ := http.NewRequest(http.MethodGet, b.URL("/v2/"), nil)
+		req.SetBasicAuth("viewer", "not-the-password")
+		resp, err := berthtest.AnonymousClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("wrong password %d: %d", i, resp.StatusCode)
+		}
+	}
+
+	berthtest.WaitFor(t, "build, retention and login events", func() bool {
+		return len(rc.Of("build.finish")) > 0 && len(rc.Of("retention.run")) > 0 && len(rc.Of("login.failed")) >= 3 && len(rc.Of("user.lockout")) > 0
+	})
+	if bad := rc.Bad(); len(bad) > 0 {
+		t.Errorf("posts that were not signed CloudEvents: %q", bad)
+	}
+	if ev := rc.Of("build.finish")[0]; ev.Data.Repository != "apps/evb" || ev.Data.Tag != "b1" || !strings.HasPrefix(ev.Data.Digest, "sha256:") ||
+		ev.Data.Result != "ok" {
+		t.Errorf("build event: %+v", ev)
+	}
+	if ev := rc.Of("retention.run")[0]; ev.Data.Project != "apps" || ev.Data.Details == nil {
+		t.Errorf("retention event: %+v", ev)
+	}
+	for _, ev := range append(rc.Of("login.failed"), rc.Of("user.lockout")...) {
+		if ev.Data.Target != "viewer" || ev.Data.ClientAddr != "127.0.0.1" || ev.Data.Result != "refused" || ev.Data.Actor.Kind != "anonymous" {
+			t.Errorf("%s event: %+v", ev.Type, ev)
+		}
+	}
+	if n := len(rc.Of("user.lockout")); n != 1 {
+		t.Errorf("%d lockout events, want 1", n)
+	}
+	if strings.Contains(b.Logs(), "not-the-password") {
+		t.Error("a password was logged")
 	}
 }
