@@ -79,12 +79,17 @@ var (
 // wantRecords is how many audit records a request must have written: one
 // for each write (a /v2 manifest or blob change, a committed upload or a
 // mount, any change of a management API), refused and failed ones too;
-// none for a read, for a step of an upload that succeeded (its commit
-// writes the one record), or for the challenge answering a caller who
+// none for a read, a login, a step of an upload that succeeded (its
+// commit writes the one record), or the challenge answering a caller who
 // sent no credentials.
 func wantRecords(l requestLine) int {
 	switch {
 	case l.Method == http.MethodGet || l.Method == http.MethodHead || l.Method == http.MethodOptions:
+		return 0
+	case l.Path == "/service/token": // a login (a POST of OAuth2's password grant)
+		if l.Status == http.StatusUnauthorized {
+			return 1 // login.failed
+		}
 		return 0
 	case l.Status == http.StatusUnauthorized && l.User == "":
 		return 0
@@ -94,6 +99,29 @@ func wantRecords(l requestLine) int {
 		return 1 // a monolithic upload or a mount
 	}
 	return 1
+}
+
+// oneRecordPerWrite checks every request in b's log against the audit log
+// (wantRecords), expecting at least least writes, and returns the log.
+func oneRecordPerWrite(t *testing.T, b *berthtest.Berth, least int) []auditRecord {
+	t.Helper()
+	records := auditLog(t, b)
+	byRequest := map[string][]auditRecord{}
+	for _, r := range records {
+		byRequest[r.RequestID] = append(byRequest[r.RequestID], r)
+	}
+	writes := 0
+	for _, l := range requestLines(t, b.Logs()) {
+		want := wantRecords(l)
+		writes += want
+		if got := byRequest[l.ID]; len(got) != want {
+			t.Errorf("%s %s (%d, user %q): %d audit records %+v, want %d", l.Method, l.Path, l.Status, l.User, len(got), got, want)
+		}
+	}
+	if writes < least {
+		t.Errorf("only %d write requests seen in the log", writes)
+	}
+	return records
 }
 
 // TestAuditOneRecordPerWrite: real clients and the management APIs make
@@ -134,28 +162,26 @@ func TestAuditOneRecordPerWrite(t *testing.T) {
 	}
 	resp.Body.Close()
 	ccr(t, b, http.MethodDelete, ccrBase+"/projects/aud/repositories/copy", nil)
+	// Harbor v1, bk-repo and the image market change things too.
+	berthtest.PushRawImage(t, b, "aud/docker-local/img", "v1", "amd64", berthtest.LayerBytes(33))
+	for _, c := range []struct{ method, path string }{
+		{http.MethodDelete, "/api/repositories?repo_name=aud/app&tag=v2"},
+		{http.MethodDelete, "/docker/ext/version/delete/aud/docker-local?packageKey=docker://img&version=v1"},
+	} {
+		if resp, body := httpDo(t, c.method, b.URL(c.path), nil); resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s %s: %d %s", c.method, c.path, resp.StatusCode, body)
+		}
+	}
+	if res := ibCall(t, b, http.MethodPost, "/api/project/new", "admin", map[string]any{"projectName": "audb", "operator": "admin", "Cluster": "aud"}); res.code != 10000 {
+		t.Fatalf("image market project: %s", res.body)
+	}
 
 	// Guest: pulls are fine, a push is refused (and recorded).
 	if _, err := berthtest.RunEnvErr(t, guest, crane, "append", "-t", b.Addr+"/aud/app:byguest", "-f", filepath.Join(dir, "a.tar"), "--insecure"); err == nil {
 		t.Fatal("a guest pushed")
 	}
 
-	records := auditLog(t, b)
-	byRequest := map[string][]auditRecord{}
-	for _, r := range records {
-		byRequest[r.RequestID] = append(byRequest[r.RequestID], r)
-	}
-	writes := 0
-	for _, l := range requestLines(t, b.Logs()) {
-		want := wantRecords(l)
-		writes += want
-		if got := byRequest[l.ID]; len(got) != want {
-			t.Errorf("%s %s (%d, user %q): %d audit records %+v, want %d", l.Method, l.Path, l.Status, l.User, len(got), got, want)
-		}
-	}
-	if writes < 20 {
-		t.Errorf("only %d write requests seen in the log", writes)
-	}
+	records := oneRecordPerWrite(t, b, 20)
 
 	find := func(match func(auditRecord) bool) auditRecord {
 		t.Helper()

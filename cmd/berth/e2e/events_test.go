@@ -131,6 +131,7 @@ func TestEventsRealClients(t *testing.T) {
 	}
 	one("repository.create", func(e berthtest.CloudEvent) bool { return e.Data.Repository == "evt/tools/cli" })
 	one("repository.delete", func(e berthtest.CloudEvent) bool { return e.Data.Repository == "evt/tools/cli" })
+	oneRecordPerWrite(t, b, 25) // every dialect's writes, one audit record each
 	seen := map[string]bool{}
 	for _, e := range rc.Events() {
 		if seen[e.ID] {
