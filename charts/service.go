@@ -168,7 +168,8 @@ func (s *Service) DeleteChart(ctx context.Context, project, name string) error {
 	if len(vs) == 0 {
 		return dialect.NotFoundf("chart %s not found in project %s", name, project)
 	}
-	ctx = observe.WithUmbrella(ctx, observe.ChartDelete) // one record for the chart
+	ctx, end := observe.WithUmbrella(ctx, observe.ChartDelete) // one record for the chart
+	defer end()
 	for _, v := range vs {
 		if err := s.deleteVersion(ctx, v); err != nil {
 			return err

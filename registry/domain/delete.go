@@ -43,7 +43,8 @@ func (r *Repo) CheckManifestDelete(ctx context.Context, d string) error {
 func (r *Repo) DeleteArtifact(ctx context.Context, ref string) error {
 	// One record (artifact.delete, or chart.delete for a chart) names the
 	// tags taken first; the children that go with it write none.
-	ctx = observe.WithUmbrella(ctx, observe.ArtifactDelete, observe.ChartDelete)
+	ctx, end := observe.WithUmbrella(ctx, observe.ArtifactDelete, observe.ChartDelete)
+	defer end()
 	a, err := r.artifact(ctx, ref)
 	if err != nil {
 		return err

@@ -72,7 +72,8 @@ func (r *Repo) Update(ctx context.Context) error {
 // index, then storage), then the repository itself: one audit record and
 // event (repository.delete) names them all.
 func (r *Repo) Delete(ctx context.Context) error {
-	ctx = observe.WithUmbrella(ctx, observe.RepositoryDelete) // one record, naming every tag and manifest
+	ctx, end := observe.WithUmbrella(ctx, observe.RepositoryDelete) // one record, naming every tag and manifest
+	defer end()
 	dr, err := r.storage(ctx)
 	if err != nil {
 		return err

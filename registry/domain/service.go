@@ -114,6 +114,10 @@ func (s *Service) DeleteProject(ctx context.Context, name string, force bool) er
 		return err
 	}
 	if force {
+		// One record: the project's delete, naming what its repositories held.
+		var end func()
+		ctx, end = observe.WithUmbrella(ctx, observe.ProjectDelete)
+		defer end()
 		for {
 			repos, _, err := s.db.ListRepositories(ctx, metadata.RepoFilter{ProjectID: p.ID}, metadata.ListOptions{Limit: 100})
 			if err != nil {

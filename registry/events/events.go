@@ -120,10 +120,7 @@ func (s *Service) Emit(ctx context.Context, e observe.Event) {
 	}
 	// Recorded even when the request's context is cancelled (the client
 	// went away after the change).
-	if u := observe.UmbrellaOf(ctx); u != nil {
-		tags, digests := u.Folded()
-		row.Data = withFolded(row.Data, tags, digests)
-	}
+	row.Data = withFolded(row.Data, observe.FoldedOf(ctx, e.Action))
 	stored, err := s.db.RecordEvent(context.WithoutCancel(ctx), row)
 	if err != nil {
 		s.log.WarnContext(ctx, "events: cannot record an event", "action", e.Action, "err", err)

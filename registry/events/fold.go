@@ -20,11 +20,11 @@ func fold(ctx context.Context, e *metadata.Event) bool {
 	_ = json.Unmarshal([]byte(e.Data), &data)
 	tags, digests := stringList(data["tags"]), stringList(data["digests"])
 	tags, digests = append([]string{e.Tag}, tags...), append([]string{e.Digest}, digests...)
-	record, tags, digests := u.Take(e.Type, tags, digests)
+	record, f := u.Take(e.Type, tags, digests)
 	if !record {
 		return true
 	}
-	e.Data = withFolded(e.Data, tags, digests)
+	e.Data = withFolded(e.Data, f)
 	return false
 }
 
@@ -38,19 +38,22 @@ func committed(ctx context.Context) {
 	observe.MarkRecorded(ctx)
 }
 
-// withFolded is data (a JSON object, or "") with tags and digests set to
-// the lists given when they are not empty.
-func withFolded(data string, tags, digests []string) string {
-	if len(tags) == 0 && len(digests) == 0 {
+// withFolded is data (a JSON object, or "") with the tags and digests f
+// names, when it names any, and "truncated" when it could not name all.
+func withFolded(data string, f observe.Folded) string {
+	if len(f.Tags) == 0 && len(f.Digests) == 0 {
 		return data
 	}
 	m := map[string]any{}
 	_ = json.Unmarshal([]byte(data), &m)
-	if len(tags) > 0 {
-		m["tags"] = tags
+	if len(f.Tags) > 0 {
+		m["tags"] = f.Tags
 	}
-	if len(digests) > 0 {
-		m["digests"] = digests
+	if len(f.Digests) > 0 {
+		m["digests"] = f.Digests
+	}
+	if f.Truncated {
+		m["truncated"] = true
 	}
 	b, err := json.Marshal(m)
 	if err != nil {

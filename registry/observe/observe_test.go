@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"regexp"
 	"slices"
@@ -116,11 +117,16 @@ func TestAudit(t *testing.T) {
 }
 
 func TestUmbrella(t *testing.T) {
-	ctx := WithUmbrella(context.Background(), "repository.delete")
-	if WithUmbrella(ctx, "tag.delete") != ctx {
+	ctx, end := WithUmbrella(context.Background(), "repository.delete")
+	if inner, innerEnd := WithUmbrella(ctx, "tag.delete"); inner != ctx {
 		t.Fatal("an inner umbrella replaced the outer one")
+	} else {
+		innerEnd() // ends nothing: the outer one stays open
 	}
 	u := UmbrellaOf(ctx)
+	if u == nil {
+		t.Fatal("no open umbrella")
+	}
 	steps := []struct {
 		typ           string
 		tags, digests []string
@@ -135,15 +141,51 @@ func TestUmbrella(t *testing.T) {
 		{"repository.delete", nil, nil, false, nil, nil}, // one record only
 	}
 	for i, s := range steps {
-		record, tags, digests := u.Take(s.typ, s.tags, s.digests)
-		if record != s.record || !slices.Equal(tags, s.wantTags) || !slices.Equal(digests, s.wantDigests) {
-			t.Errorf("step %d (%s): record %v tags %v digests %v, want %v %v %v", i, s.typ, record, tags, digests, s.record, s.wantTags, s.wantDigests)
+		record, f := u.Take(s.typ, s.tags, s.digests)
+		if record != s.record || !slices.Equal(f.Tags, s.wantTags) || !slices.Equal(f.Digests, s.wantDigests) || f.Truncated {
+			t.Errorf("step %d (%s): record %v folded %+v, want %v %v %v", i, s.typ, record, f, s.record, s.wantTags, s.wantDigests)
 		}
 	}
 	if !u.Written() {
 		t.Error("the record was written")
 	}
+	end()
+	if UmbrellaOf(ctx) != nil {
+		t.Error("an ended umbrella still folds")
+	}
+	if f := FoldedOf(ctx, "repository.delete"); len(f.Tags) != 2 {
+		t.Errorf("an ended umbrella forgot what it folded: %+v", f)
+	}
+	if f := FoldedOf(ctx, "project.create"); len(f.Tags) != 0 {
+		t.Errorf("another action's record names what the umbrella folded: %+v", f)
+	}
+	// Within a request the umbrella is the request's, seen from any of its
+	// contexts, and ends the same way.
+	req := WithRequest(context.Background(), "r1")
+	inner, endReq := WithUmbrella(context.WithValue(req, struct{}{}, 1), "repository.delete")
+	if UmbrellaOf(req) == nil || UmbrellaOf(inner) != UmbrellaOf(req) {
+		t.Error("the request's umbrella is not seen from its other contexts")
+	}
+	endReq()
+	if UmbrellaOf(req) != nil {
+		t.Error("a request's ended umbrella still folds")
+	}
 	if UmbrellaOf(context.Background()) != nil {
 		t.Error("an umbrella out of nothing")
+	}
+}
+
+// TestUmbrellaBounded: a record names MaxFolded tags at most, and says it
+// could not name them all.
+func TestUmbrellaBounded(t *testing.T) {
+	ctx, end := WithUmbrella(context.Background(), "repository.delete")
+	defer end()
+	u := UmbrellaOf(ctx)
+	for i := range MaxFolded + 10 {
+		u.Take("tag.delete", []string{fmt.Sprintf("t%d", i), "t0"}, []string{"sha256:a"})
+	}
+	record, f := u.Take("repository.delete", nil, nil)
+	if !record || len(f.Tags) != MaxFolded || !f.Truncated || len(f.Digests) != 1 {
+		t.Errorf("record %v, %d tags, truncated %v, digests %v", record, len(f.Tags), f.Truncated, f.Digests)
 	}
 }

@@ -18,6 +18,7 @@ import (
 type auditRecord struct {
 	Action     string         `json:"action"`
 	RequestID  string         `json:"requestId"`
+	Project    string         `json:"project"`
 	Repository string         `json:"repository"`
 	Tag        string         `json:"tag"`
 	Digest     string         `json:"digest"`
@@ -176,6 +177,13 @@ func TestAuditOneRecordPerWrite(t *testing.T) {
 		t.Fatalf("image market project: %s", res.body)
 	}
 
+	// A project deleted with everything in it: one record, as the last step
+	// of a request that first deletes its repositories.
+	mustAPI(t, b, http.MethodPost, "/api/berth/v1/projects", map[string]any{"name": "gone"}, http.StatusCreated)
+	berthtest.PushRawImage(t, b, "gone/a", "v1", "amd64", berthtest.LayerBytes(34))
+	berthtest.PushRawImage(t, b, "gone/b", "v1", "amd64", berthtest.LayerBytes(35))
+	mustAPI(t, b, http.MethodDelete, "/api/berth/v1/projects/gone?force=true", nil, http.StatusNoContent)
+
 	// Guest: pulls are fine, a push is refused (and recorded).
 	if _, err := berthtest.RunEnvErr(t, guest, crane, "append", "-t", b.Addr+"/aud/app:byguest", "-f", filepath.Join(dir, "a.tar"), "--insecure"); err == nil {
 		t.Fatal("a guest pushed")
@@ -218,9 +226,14 @@ func TestAuditOneRecordPerWrite(t *testing.T) {
 	if tags, _ := del.Details["tags"].([]any); len(tags) != 2 || del.Result != "ok" {
 		t.Errorf("the repository delete names both tags it took: %+v", del)
 	}
+	gone := find(func(r auditRecord) bool { return r.Action == "project.delete" && r.Project == "gone" })
+	if digests, _ := gone.Details["digests"].([]any); len(digests) != 2 || gone.Result != "ok" {
+		t.Errorf("the project delete names both manifests its repositories held: %+v", gone)
+	}
 	for _, r := range records {
-		if r.Repository == "aud/copy" && (r.Action == "tag.delete" || r.Action == "artifact.delete") {
-			t.Errorf("a part of the repository delete has a record of its own: %+v", r)
+		part := (r.Repository == "aud/copy" && r.Action != "repository.delete") || (r.Project == "gone" && r.Action != "project.delete")
+		if part && strings.HasSuffix(r.Action, ".delete") {
+			t.Errorf("a part of a repository or project delete has a record of its own: %+v", r)
 		}
 	}
 }
