@@ -128,3 +128,26 @@ func TestNextRun(t *testing.T) {
 		}
 	}
 }
+
+func TestPace(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		start int
+		took  []time.Duration
+		want  int
+	}{
+		{"slow halves", 200, []time.Duration{120 * time.Millisecond}, 100},
+		{"never under min", 12, []time.Duration{time.Second, time.Second}, 10},
+		{"fast grows by a quarter", 100, []time.Duration{5 * time.Millisecond}, 126},
+		{"never over max", 900, []time.Duration{time.Millisecond, time.Millisecond}, 1000},
+		{"on target stays", 300, []time.Duration{40 * time.Millisecond, 30 * time.Millisecond}, 300},
+	} {
+		p := pace{n: tc.start, min: 10, max: 1000}
+		for _, d := range tc.took {
+			p.took(d)
+		}
+		if p.n != tc.want {
+			t.Errorf("%s: %d, want %d", tc.name, p.n, tc.want)
+		}
+	}
+}

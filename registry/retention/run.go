@@ -27,9 +27,9 @@ func NewRunner(ix *index.Indexer, log *slog.Logger) *Runner {
 	return &Runner{db: ix.DB(), ix: ix, log: log}
 }
 
-// Work sizes: a page of tags read at a time, tags removed per transaction
-// (each holds the write lock for a few tens of milliseconds, so pushes keep
-// flowing), manifests per transaction, and the items a run records.
+// Work sizes: a page of tags read at a time, the items a run records, and
+// the first sizes of the write transactions (tags removed, manifests
+// removed), which then follow their pace.
 const (
 	tagPage        = 2000
 	tagBatch       = 250
@@ -75,7 +75,8 @@ func (rn *Runner) Run(ctx context.Context, project string, o Options) (metadata.
 	if err != nil {
 		return metadata.RetentionRun{}, err
 	}
-	w := &walk{rn: rn, policy: policy, dry: o.DryRun, now: time.Now()}
+	w := &walk{rn: rn, policy: policy, dry: o.DryRun, now: time.Now(),
+		tags: pace{n: tagBatch, min: 10, max: 1000}, manifests: pace{n: manifestBatch, min: 5, max: 200}}
 	if !o.DryRun {
 		w.lease, w.holder = fmt.Sprintf("retention-run:%d", p.ID), fmt.Sprintf("%s/%d", rn.ix.Owner(), time.Now().UnixNano())
 		held, err := rn.db.TryLease(ctx, w.lease, w.holder, leaseTTL)
@@ -124,6 +125,8 @@ type walk struct {
 	seq    int64
 	// lease keeps other real runs of the project out (holder: this run).
 	lease, holder string
+	// tags and manifests size the write transactions.
+	tags, manifests pace
 }
 
 func (w *walk) project(ctx context.Context, projectID int64) error {
@@ -181,7 +184,7 @@ func (w *walk) repository(ctx context.Context, r metadata.Repository) error {
 				continue
 			}
 			remove = append(remove, removal{t, w.whyNot(rules, t, position)})
-			if len(remove) == tagBatch {
+			if len(remove) >= w.tags.n {
 				if err := w.remove(ctx, r.Name, remove); err != nil {
 					return err
 				}
@@ -282,7 +285,7 @@ func (w *walk) remove(ctx context.Context, repo string, tags []removal) error {
 	}
 	start := time.Now()
 	rows, changed, err := w.rn.db.RemoveTags(ctx, repo, batch, w.rn.ix.Owner())
-	w.wrote(start)
+	w.wrote(start, &w.tags)
 	if err != nil {
 		return err
 	}
@@ -301,10 +304,10 @@ func (w *walk) remove(ctx context.Context, repo string, tags []removal) error {
 	w.run.TagsRemoved += int64(len(rows))
 	w.rn.ix.SettleAsync(ctx, rows)
 	for len(digests) > 0 {
-		n := min(len(digests), manifestBatch)
+		n := min(len(digests), w.manifests.n)
 		start := time.Now()
 		removed, err := w.rn.db.RemoveUntagged(ctx, repo, digests[:n], w.rn.ix.Owner())
-		w.wrote(start)
+		w.wrote(start, &w.manifests)
 		if err != nil {
 			return err
 		}
@@ -322,9 +325,31 @@ func (w *walk) remove(ctx context.Context, repo string, tags []removal) error {
 	return nil
 }
 
-// wrote notes a write transaction that began at start.
-func (w *walk) wrote(start time.Time) {
-	w.run.LongestWriteMs = max(w.run.LongestWriteMs, time.Since(start).Milliseconds())
+// wrote notes a write transaction that began at start, and paces p by it.
+func (w *walk) wrote(start time.Time, p *pace) {
+	took := time.Since(start)
+	w.run.LongestWriteMs = max(w.run.LongestWriteMs, took.Milliseconds())
+	p.took(took)
+}
+
+// writeTarget is how long a run's write transaction should take: pushes
+// wait for the write lock (SQLite has one) at most about twice that.
+const writeTarget = 50 * time.Millisecond
+
+// pace sizes one kind of write transaction of a run (n items) so that it
+// takes about writeTarget, whatever the database, the machine and the
+// load: halved after a transaction that took longer (waiting for the lock
+// included: a busy registry gets shorter ones), grown by a quarter after
+// one that took under half.
+type pace struct{ n, min, max int }
+
+func (p *pace) took(d time.Duration) {
+	switch {
+	case d > writeTarget:
+		p.n = max(p.min, p.n/2)
+	case d < writeTarget/2:
+		p.n = min(p.max, p.n+p.n/4+1)
+	}
 }
 
 func (w *walk) record(repo, tag, digest, decision string) {
