@@ -74,6 +74,14 @@ type ProxyConfig struct {
 	// Mirrors maps upstream hosts to proxy projects: "docker.io=hub,ghcr.io=ghcr".
 	// A request without ?ns= is for docker.io (Docker's registry-mirrors).
 	Mirrors string `yaml:"mirrors"`
+	// EvictInterval is how often an instance checks the proxy projects
+	// with a size cap and evicts from those over it (one instance at a
+	// time; a fill that takes a project over its cap starts a check too).
+	EvictInterval time.Duration `yaml:"evictInterval"`
+	// EvictGrace keeps artifacts pulled or cached less than this ago from
+	// eviction: clients may still be fetching their blobs, and another
+	// replica's pulls reach the index within database.pullFlushInterval.
+	EvictGrace time.Duration `yaml:"evictGrace"`
 }
 
 // ParseMirrors parses proxy.mirrors into host → project.
@@ -144,6 +152,7 @@ func Defaults() Config {
 		Database:          DatabaseConfig{PullFlushInterval: 2 * time.Second, Timeout: 5 * time.Second},
 		GC:                gc.Defaults(),
 		Events:            events.Defaults(),
+		Proxy:             ProxyConfig{EvictInterval: 5 * time.Minute, EvictGrace: time.Minute},
 		ForeignLayerURLs:  `^https?://`,
 	}
 }
@@ -213,6 +222,12 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.Events.Validate()...)
 	if _, err := c.Proxy.ParseMirrors(); err != nil {
 		errs = append(errs, err)
+	}
+	if c.Proxy.EvictInterval < time.Second {
+		errs = append(errs, fieldErr("proxy.evictInterval", "must be a duration of at least 1s"))
+	}
+	if c.Proxy.EvictGrace < 0 {
+		errs = append(errs, fieldErr("proxy.evictGrace", "must not be negative"))
 	}
 	if c.Database.Timeout < 100*time.Millisecond {
 		errs = append(errs, fieldErr("database.timeout", "must be a duration of at least 100ms"))

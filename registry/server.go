@@ -141,6 +141,7 @@ func New(ctx context.Context, cfg Config, db *metadata.DB, access AccessControl,
 	s.proxy = proxy.New(s.ix, log, s.ix.Owner(), mirrors)
 	s.ix.SetPushGuard(s.proxy.RefusePush)
 	s.pulls = index.NewPulls(db, log, cfg.Database.PullFlushInterval)
+	s.proxy.StartEviction(proxy.EvictConfig{Interval: cfg.Proxy.EvictInterval, Grace: cfg.Proxy.EvictGrace, FlushPulls: s.pulls.Flush})
 	s.domain.CountDownloads(s.pulls)
 	if s.hot, err = newHotManifests(ctx, db, cfg.ManifestCache); err != nil {
 		s.Close()

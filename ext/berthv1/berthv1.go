@@ -81,6 +81,7 @@ func (a *api) routes() []dialect.Route {
 		{Path: "/proxies/{project}", Methods: map[string]dialect.Op{get: {Serve: a.getProxy},
 			put: {Serve: a.updateProxy, Action: observe.ProxySet}, del: {Serve: a.deleteProxy, Action: observe.ProxyDelete}}},
 		{Path: "/proxies/{project}/ping", Methods: map[string]dialect.Op{post: {Serve: a.pingProxy}}},
+		{Path: "/proxies/{project}/evict", Methods: map[string]dialect.Op{post: {Serve: a.evictProxy, Action: observe.ProxyEvict}}},
 	}, a.eventRoutes()...)
 }
 
@@ -94,7 +95,7 @@ var errorTable = dialect.NewTable(
 	dialect.Method("METHOD_NOT_ALLOWED"),
 	dialect.Rows(http.StatusConflict, "ALREADY_EXISTS", domain.ErrAlreadyExists),
 	dialect.Rows(http.StatusConflict, "NOT_EMPTY", domain.ErrNotEmpty),
-	dialect.Rows(http.StatusConflict, "CONFLICT", retention.ErrBusy),
+	dialect.Rows(http.StatusConflict, "CONFLICT", retention.ErrBusy, proxy.ErrEvictBusy),
 	dialect.Internal(http.StatusInternalServerError, "INTERNAL", ""),
 )
 

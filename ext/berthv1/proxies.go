@@ -1,6 +1,7 @@
 package berthv1
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"time"
@@ -36,10 +37,11 @@ type proxyBody struct {
 	Password  *string `json:"password"`
 	Namespace *string `json:"namespace"`
 	TTL       *string `json:"ttl"`
+	CapBytes  *int64  `json:"capBytes"`
 }
 
 func (b proxyBody) spec() (proxy.Spec, error) {
-	s := proxy.Spec{URL: b.URL, Username: b.Username, Secret: b.Password, Namespace: b.Namespace}
+	s := proxy.Spec{URL: b.URL, Username: b.Username, Secret: b.Password, Namespace: b.Namespace, CapBytes: b.CapBytes}
 	if b.TTL != nil {
 		d, err := time.ParseDuration(*b.TTL)
 		if err != nil {
@@ -74,7 +76,7 @@ func (a *api) listProxies(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// POST /proxies {"project","url","username","password","namespace","ttl","public"}:
+// POST /proxies {"project","url","username","password","namespace","ttl","capBytes","public"}:
 // binds the project (created when absent) to its upstream.
 func (a *api) createProxy(w http.ResponseWriter, r *http.Request) error {
 	if err := a.proxies(r); err != nil {
@@ -189,5 +191,24 @@ func (a *api) pingProxy(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	a.JSON(w, http.StatusOK, map[string]any{"ok": true})
+	return nil
+}
+
+// POST /proxies/{project}/evict: an eviction run now (after the one in
+// progress, if any): when the project's usage is over 90 % of its cap, the
+// least recently pulled artifacts are removed until it is under. The
+// answer is the run; garbage collection frees the bytes later.
+func (a *api) evictProxy(w http.ResponseWriter, r *http.Request) error {
+	if err := a.proxies(r); err != nil {
+		return err
+	}
+	name := dialect.Var(r, "project")
+	dialect.Subject(r).Project = name
+	// A client that stops waiting does not stop the run.
+	run, err := a.proxy.Evict(context.WithoutCancel(r.Context()), name, dialect.Caller(r).DisplayName())
+	if err != nil {
+		return err
+	}
+	a.JSON(w, http.StatusOK, run)
 	return nil
 }

@@ -34,6 +34,18 @@ func TestProxiesAPI(t *testing.T) {
 			t.Fatalf("GET %s: %s", path, out)
 		}
 	}
+	// A size cap: shown with the project's usage; an eviction run of a
+	// project under its cap removes nothing.
+	out = must("PUT", "/api/berth/v1/proxies/hub", map[string]any{"capBytes": 10 << 20}, 200)
+	if !strings.Contains(out, `"capBytes":10485760`) || !strings.Contains(out, `"usedBytes":0`) {
+		t.Fatalf("cap set: %s", out)
+	}
+	if out := must("GET", "/api/berth/v1/proxies/hub", nil, 200); !strings.Contains(out, `"capBytes":10485760`) || !strings.Contains(out, `"usedBytes":0`) {
+		t.Fatalf("GET with a cap: %s", out)
+	}
+	if out := must("POST", "/api/berth/v1/proxies/hub/evict", nil, 200); !strings.Contains(out, `"artifactsEvicted":0`) || !strings.Contains(out, `"capBytes":10485760`) {
+		t.Fatalf("evict under the cap: %s", out)
+	}
 	// The upstream is down: the test says so, in a 200.
 	if out := must("POST", "/api/berth/v1/proxies/hub/ping", nil, 200); !strings.Contains(out, `"ok":false`) {
 		t.Fatalf("ping: %s", out)
@@ -51,6 +63,13 @@ func TestProxiesAPI(t *testing.T) {
 		{"negative ttl", "PUT", "/api/berth/v1/proxies/hub", "admin", map[string]any{"ttl": "-1s"}, 400, "INVALID"},
 		{"bad namespace", "PUT", "/api/berth/v1/proxies/hub", "admin", map[string]any{"namespace": "Bad NS"}, 400, "INVALID"},
 		{"secret without user", "PUT", "/api/berth/v1/proxies/hub", "admin", map[string]any{"username": "", "password": "x"}, 400, "INVALID"},
+		{"negative cap", "PUT", "/api/berth/v1/proxies/hub", "admin", map[string]any{"capBytes": -1}, 400, "INVALID"},
+		{"absurd cap", "PUT", "/api/berth/v1/proxies/hub", "admin", map[string]any{"capBytes": int64(1) << 60}, 400, "INVALID"},
+		{"cap beyond int64", "PUT", "/api/berth/v1/proxies/hub", "admin", map[string]any{"capBytes": 1e30}, 400, "INVALID"},
+		{"cap not a number", "PUT", "/api/berth/v1/proxies/hub", "admin", map[string]any{"capBytes": "10G"}, 400, "INVALID"},
+		{"negative cap on create", "POST", "/api/berth/v1/proxies", "admin", map[string]any{"project": "p6", "url": "http://h", "capBytes": -5}, 400, "INVALID"},
+		{"evict not a proxy", "POST", "/api/berth/v1/proxies/library/evict", "admin", nil, 404, "NOT_FOUND"},
+		{"evict admins only", "POST", "/api/berth/v1/proxies/hub/evict", "alice", nil, 403, "DENIED"},
 		{"bad project name", "POST", "/api/berth/v1/proxies", "admin", map[string]any{"project": "Bad", "url": "http://h"}, 400, "INVALID"},
 		{"already a proxy", "POST", "/api/berth/v1/proxies", "admin", map[string]any{"project": "hub", "url": "http://h"}, 409, "ALREADY_EXISTS"},
 		{"not a proxy", "GET", "/api/berth/v1/proxies/library", "admin", nil, 404, "NOT_FOUND"},
@@ -75,8 +94,11 @@ func TestProxiesAPI(t *testing.T) {
 		})
 	}
 	// Nothing half-written: the refused creations made no project.
-	for _, p := range []string{"p1", "p2", "p3", "p4"} {
+	for _, p := range []string{"p1", "p2", "p3", "p4", "p6"} {
 		must("GET", "/api/berth/v1/projects/"+p, nil, 404)
+	}
+	if out := must("GET", "/api/berth/v1/proxies/hub", nil, 200); !strings.Contains(out, `"capBytes":10485760`) {
+		t.Fatalf("refused updates changed the cap: %s", out)
 	}
 	must("DELETE", "/api/berth/v1/proxies/hub", nil, 204)
 	must("GET", "/api/berth/v1/proxies/hub", nil, 404)

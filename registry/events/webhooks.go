@@ -18,7 +18,7 @@ import (
 var Types = []string{
 	observe.ArtifactPush, observe.ArtifactPull, observe.ArtifactDelete, observe.TagDelete,
 	observe.RepositoryCreate, observe.RepositoryDelete, observe.ProjectCreate, observe.ProjectDelete,
-	observe.ChartUpload, observe.ChartDelete, observe.QuotaExceeded, observe.GCRun, observe.RetentionRun,
+	observe.ChartUpload, observe.ChartDelete, observe.QuotaExceeded, observe.GCRun, observe.RetentionRun, observe.ProxyEvict,
 	observe.LoginFailed, observe.UserLockout, observe.CredentialReset, observe.UserCreate, observe.RobotCreate,
 	observe.MemberSet, observe.MemberRemove, observe.BuildFinish, observe.WebhookTest,
 }

@@ -57,6 +57,29 @@ func (ix *Indexer) ForgetBlob(ctx context.Context, d string) {
 	}
 }
 
+// BlobStored reports whether d's data is in storage. distribution's blob
+// descriptor cache may remember a blob garbage collection deleted (its
+// global entries are not forgotten); the pull-through cache, which indexes
+// a manifest before its layers are stored, asks here before it serves a
+// blob as held. A yes is remembered for a tenth of the GC delay (at most a
+// minute): a collector deletes data only when it was unused for the delay.
+func (ix *Indexer) BlobStored(ctx context.Context, d digest.Digest) bool {
+	key := "data@" + d.String()
+	if ix.seen.fresh(key, min(max(ix.gcDelay/10, 10*time.Millisecond), time.Minute)) {
+		return true
+	}
+	path, err := blobDataPath(d)
+	driver := ix.storageDriver()
+	if err != nil || driver == nil {
+		return false
+	}
+	if _, err := driver.Stat(ctx, path); err != nil {
+		return false
+	}
+	ix.seen.mark(key)
+	return true
+}
+
 // linkSeen restarts the review of repo's link of a blob a client found
 // there, at most once a minute (or a tenth of the GC delay, if shorter)
 // per link and instance: a client then has at least nine tenths of the

@@ -44,6 +44,7 @@ const (
 	BlobPush           = "blob.push"   // an upload committed (audit log only)
 	BlobMount          = "blob.mount"  // a cross-repository mount (audit log only)
 	BlobDelete         = "blob.delete" // (audit log only)
+	ProxyEvict         = "proxy.evict"
 )
 
 // Results of an Event.

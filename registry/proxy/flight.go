@@ -298,8 +298,13 @@ func (s *Service) blobLocal(ctx context.Context, repo string, dgst digest.Digest
 	if err != nil {
 		return false
 	}
-	_, err = dr.Blobs(ctx).Stat(ctx, dgst)
-	return err == nil
+	if _, err = dr.Blobs(ctx).Stat(ctx, dgst); err != nil {
+		return false
+	}
+	// A blob evicted and deleted by garbage collection may still be in
+	// distribution's descriptor cache, and linked again by a manifest
+	// fetched since: only stored data counts.
+	return s.ix.BlobStored(ctx, dgst)
 }
 
 // stream writes the flight's bytes to w as they arrive. It returns an

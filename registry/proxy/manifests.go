@@ -19,6 +19,7 @@ import (
 
 	"github.com/berth-registry/berth/registry/domain"
 	"github.com/berth-registry/berth/registry/index"
+	"github.com/berth-registry/berth/storage/metadata"
 )
 
 // maxManifest bounds a manifest fetched from an upstream (distribution's
@@ -249,7 +250,9 @@ func (s *Service) storeManifest(ctx context.Context, b *binding, repo, tag, medi
 	if err != nil {
 		return err
 	}
-	ctx = index.WithTagHolder(domain.WithPusher(ctx, Pusher))
+	// Its blobs are fetched when clients ask for them, those garbage
+	// collection deleted (evicted earlier) too.
+	ctx = metadata.WithLazyBlobs(index.WithTagHolder(domain.WithPusher(ctx, Pusher)))
 	var opts []distribution.ManifestServiceOption
 	if tag != "" {
 		opts = append(opts, distribution.WithTag(tag))
@@ -258,6 +261,7 @@ func (s *Service) storeManifest(ctx context.Context, b *binding, repo, tag, medi
 	if err != nil {
 		return fmt.Errorf("storing the manifest: %w", err)
 	}
+	defer s.afterFill(b, repo, d.String())
 	if tag == "" {
 		return nil
 	}

@@ -14,12 +14,14 @@ import (
 
 // Prometheus metrics of the pull-through cache, served on /metrics.
 var (
-	ns             = metrics.NewNamespace("berth", "proxy", nil)
-	hits           = ns.NewCounter("hits", "Pulls of proxy projects answered from what berth stored")
-	misses         = ns.NewCounter("misses", "Blobs and manifests fetched from an upstream")
-	upstreamErrors = ns.NewCounter("upstream_errors", "Upstream fetches and checks that failed")
-	staleServed    = ns.NewCounter("stale_served", "Tags served from cache because the upstream could not be checked")
-	bytesFetched   = ns.NewCounter("upstream_bytes", "Bytes of blobs fetched from upstreams")
+	ns               = metrics.NewNamespace("berth", "proxy", nil)
+	hits             = ns.NewCounter("hits", "Pulls of proxy projects answered from what berth stored")
+	misses           = ns.NewCounter("misses", "Blobs and manifests fetched from an upstream")
+	upstreamErrors   = ns.NewCounter("upstream_errors", "Upstream fetches and checks that failed")
+	staleServed      = ns.NewCounter("stale_served", "Tags served from cache because the upstream could not be checked")
+	bytesFetched     = ns.NewCounter("upstream_bytes", "Bytes of blobs fetched from upstreams")
+	evictedArtifacts = ns.NewCounter("evicted_artifacts", "Artifacts evicted from proxy projects over their size cap")
+	evictedBytes     = ns.NewCounter("evicted_bytes", "Bytes by which evictions brought proxy projects' usage down")
 )
 
 func init() { metrics.Register(ns) }

@@ -45,8 +45,12 @@ type Binding struct {
 	HasSecret bool          `json:"hasSecret"`
 	Namespace string        `json:"namespace,omitempty"`
 	TTL       time.Duration `json:"-"`
-	UpdatedBy string        `json:"updatedBy,omitempty"`
-	UpdatedAt time.Time     `json:"updatedAt"`
+	// CapBytes caps the project's usage (0: no cap); UsedBytes is its
+	// usage (storage_used, as quotas count it).
+	CapBytes  int64     `json:"capBytes"`
+	UsedBytes int64     `json:"usedBytes"`
+	UpdatedBy string    `json:"updatedBy,omitempty"`
+	UpdatedAt time.Time `json:"updatedAt"`
 }
 
 // Spec changes a binding: nil fields stay as they are (Secret nil keeps the
@@ -57,6 +61,7 @@ type Spec struct {
 	Secret    *string
 	Namespace *string
 	TTL       *time.Duration
+	CapBytes  *int64
 }
 
 // Service is the pull-through cache of one berth.
@@ -83,6 +88,7 @@ type Service struct {
 	mu       sync.Mutex
 	bindings map[string]*binding // project name → binding
 	loadedAt time.Time
+	ev       evictor // evict.go
 }
 
 // binding is a loaded binding with its upstream client.
@@ -137,13 +143,20 @@ func (s *Service) reloadLocked(ctx context.Context) {
 	}
 	next := make(map[string]*binding, len(list))
 	for _, u := range list {
-		if old := s.bindings[u.Project]; old != nil && old.ProxyUpstream == u {
+		if old := s.bindings[u.Project]; old != nil && old.sameAs(u) {
 			next[u.Project] = old // keeps its tokens
 			continue
 		}
 		next[u.Project] = &binding{ProxyUpstream: u, up: newUpstream(u.URL, u.Username, u.Secret, s.client)}
 	}
 	s.bindings, s.loadedAt = next, time.Now()
+}
+
+// sameAs reports whether b is bound as u says (the project's usage aside).
+func (b *binding) sameAs(u metadata.ProxyUpstream) bool {
+	v := b.ProxyUpstream
+	v.Used = u.Used
+	return v == u
 }
 
 // invalidate makes the next lookup reload.
@@ -180,7 +193,7 @@ func (b *binding) ttl() time.Duration {
 
 func toBinding(u metadata.ProxyUpstream) Binding {
 	return Binding{Project: u.Project, URL: u.URL, Username: u.Username, HasSecret: u.Secret != "", Namespace: u.Namespace,
-		TTL: u.TTL, UpdatedBy: u.UpdatedBy, UpdatedAt: u.UpdatedAt}
+		TTL: u.TTL, CapBytes: u.CapBytes, UsedBytes: u.Used, UpdatedBy: u.UpdatedBy, UpdatedAt: u.UpdatedAt}
 }
 
 // List returns every binding.
@@ -226,6 +239,9 @@ func (s *Service) Put(ctx context.Context, projectID int64, project string, spec
 		return Binding{}, domain.Classify(domain.Translate(err, "project "+project))
 	}
 	s.invalidate()
+	if u.CapBytes > 0 {
+		s.queueEviction(project, "") // a lowered cap takes effect now
+	}
 	return s.Get(ctx, project)
 }
 
@@ -254,6 +270,9 @@ func applySpec(u *metadata.ProxyUpstream, spec Spec) {
 	if spec.TTL != nil {
 		u.TTL = *spec.TTL
 	}
+	if spec.CapBytes != nil {
+		u.CapBytes = *spec.CapBytes
+	}
 }
 
 // validate checks a binding and normalises its URL and namespace.
@@ -272,6 +291,9 @@ func validate(u *metadata.ProxyUpstream) error {
 	}
 	if u.TTL < 0 || u.TTL > 365*24*time.Hour {
 		return domain.Errorf(domain.ErrInvalid, "ttl must be between 0 (the default, %s) and a year", DefaultTTL)
+	}
+	if u.CapBytes < 0 || u.CapBytes > MaxCap {
+		return domain.Errorf(domain.ErrInvalid, "capBytes must be between 0 (no cap) and %d (1 PiB)", int64(MaxCap))
 	}
 	if u.Username == "" && u.Secret != "" {
 		return domain.Errorf(domain.ErrInvalid, "a secret needs a username")

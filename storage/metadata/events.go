@@ -293,6 +293,7 @@ const (
 	EventChartDelete      = "chart.delete"
 	EventGCRun            = "gc.run"
 	EventRetentionRun     = "retention.run"
+	EventProxyEvict       = "proxy.evict"
 	EventMemberSet        = "member.set"
 	EventMemberRemove     = "member.remove"
 	EventUserCreate       = "user.create"

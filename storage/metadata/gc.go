@@ -130,6 +130,23 @@ func (db *DB) TouchBlob(ctx context.Context, b Blob) error {
 	})
 }
 
+type lazyBlobsKey struct{}
+
+// WithLazyBlobs marks a manifest push whose config and layers arrive after
+// it: the pull-through cache (registry/proxy) stores a manifest from its
+// upstream before clients ask for the layers, which it then fetches. A
+// blob garbage collection deleted (the cache evicted the image and a
+// collector freed its bytes) is then recorded as not stored yet, as one
+// the index never saw is, instead of refusing the push.
+func WithLazyBlobs(ctx context.Context) context.Context {
+	return context.WithValue(ctx, lazyBlobsKey{}, true)
+}
+
+func lazyBlobs(ctx context.Context) bool {
+	lazy, _ := ctx.Value(lazyBlobsKey{}).(bool)
+	return lazy
+}
+
 // useBlobsTx marks the blobs a new manifest of repo uses in use now: its
 // own bytes, and its config and layers, which repo links. A config or layer
 // garbage collection deleted refuses the push (ErrBlobDeleted) unless
@@ -141,7 +158,7 @@ func (db *DB) useBlobsTx(ctx context.Context, tx *sql.Tx, repo, manifest string,
 	var keys []SyncKey
 	for _, b := range sorted {
 		own := b.Digest == manifest // stored just before this push by it
-		if _, err := db.touchBlobTx(ctx, tx, b, revive || own); err != nil {
+		if _, err := db.touchBlobTx(ctx, tx, b, revive || own || lazyBlobs(ctx)); err != nil {
 			return nil, err
 		}
 		if own {

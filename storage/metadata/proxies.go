@@ -17,27 +17,31 @@ type ProxyUpstream struct {
 	Secret    string // password or token; never leaves the core
 	Namespace string // prefix of upstream names, e.g. "library/"
 	TTL       time.Duration
+	// CapBytes caps the project's storage (0: no cap): eviction removes
+	// the least recently pulled artifacts above it.
+	CapBytes  int64
 	UpdatedBy string
 	UpdatedAt time.Time
+	Used      int64 // the project's storage_used (read only)
 }
 
-const proxyCols = `u.project_id, p.name, u.url, u.username, u.secret, u.namespace, u.ttl_ms, u.updated_by, u.updated_at`
+const proxyCols = `u.project_id, p.name, u.url, u.username, u.secret, u.namespace, u.ttl_ms, u.cap_bytes, u.updated_by, u.updated_at, p.storage_used`
 
 func scanProxy(sc interface{ Scan(...any) error }) (ProxyUpstream, error) {
 	var u ProxyUpstream
 	var ttl, at int64
-	err := sc.Scan(&u.ProjectID, &u.Project, &u.URL, &u.Username, &u.Secret, &u.Namespace, &ttl, &u.UpdatedBy, &at)
+	err := sc.Scan(&u.ProjectID, &u.Project, &u.URL, &u.Username, &u.Secret, &u.Namespace, &ttl, &u.CapBytes, &u.UpdatedBy, &at, &u.Used)
 	u.TTL, u.UpdatedAt = time.Duration(ttl)*time.Millisecond, fromMillis(at)
 	return u, err
 }
 
 // PutProxyUpstream creates or replaces the binding of u.ProjectID.
 func (db *DB) PutProxyUpstream(ctx context.Context, u ProxyUpstream) error {
-	_, err := db.sql.ExecContext(ctx, db.q(`INSERT INTO proxy_upstreams (project_id, url, username, secret, namespace, ttl_ms, updated_by, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (project_id) DO UPDATE SET url = excluded.url, username = excluded.username,
-		secret = excluded.secret, namespace = excluded.namespace, ttl_ms = excluded.ttl_ms, updated_by = excluded.updated_by,
+	_, err := db.sql.ExecContext(ctx, db.q(`INSERT INTO proxy_upstreams (project_id, url, username, secret, namespace, ttl_ms, cap_bytes, updated_by, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (project_id) DO UPDATE SET url = excluded.url, username = excluded.username,
+		secret = excluded.secret, namespace = excluded.namespace, ttl_ms = excluded.ttl_ms, cap_bytes = excluded.cap_bytes, updated_by = excluded.updated_by,
 		updated_at = excluded.updated_at`),
-		u.ProjectID, u.URL, u.Username, u.Secret, u.Namespace, u.TTL.Milliseconds(), u.UpdatedBy, millis(time.Now()))
+		u.ProjectID, u.URL, u.Username, u.Secret, u.Namespace, u.TTL.Milliseconds(), u.CapBytes, u.UpdatedBy, millis(time.Now()))
 	if isForeignKeyViolation(err) {
 		return fmt.Errorf("project %d: %w", u.ProjectID, ErrNotFound)
 	}
