@@ -162,7 +162,7 @@ func TestUmbrella(t *testing.T) {
 	// Within a request the umbrella is the request's, seen from any of its
 	// contexts, and ends the same way.
 	req := WithRequest(context.Background(), "r1")
-	inner, endReq := WithUmbrella(context.WithValue(req, struct{}{}, 1), "repository.delete")
+	inner, endReq := WithUmbrella(context.WithValue(req, otherKey{}, 1), "repository.delete")
 	if UmbrellaOf(req) == nil || UmbrellaOf(inner) != UmbrellaOf(req) {
 		t.Error("the request's umbrella is not seen from its other contexts")
 	}
@@ -174,6 +174,8 @@ func TestUmbrella(t *testing.T) {
 		t.Error("an umbrella out of nothing")
 	}
 }
+
+type otherKey struct{}
 
 // TestUmbrellaBounded: a record names MaxFolded tags at most, and says it
 // could not name them all.
