@@ -31,7 +31,7 @@ func BenchmarkProxyPull(b *testing.B) {
 		size = n << 20
 	}
 	up := startUpstreamRegistry(b)
-	br := berthtest.Start(b, berthtest.Options{})
+	br := berthtest.Start(b, berthtest.Options{Env: []string{"PPROF_ADDR=" + os.Getenv("PPROF_ADDR")}}) // with BERTH_BIN built -tags pprof
 	bindProxy(b, br, map[string]any{"project": "hub", "url": "http://" + up.Addr, "username": up.User, "password": up.PW})
 	upstream := func(path string) string { return "http://" + up.Addr + path }
 	get := func(url string, auth bool) {
