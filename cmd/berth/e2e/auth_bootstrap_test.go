@@ -93,18 +93,8 @@ func TestLoginNoEnumeration(t *testing.T) {
 // so throttling by client address can be told from throttling by user.
 func getFrom(t *testing.T, src, url, user, pw string) (int, string) {
 	t.Helper()
-	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
-	c := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-		return d.DialContext(ctx, network, addr)
-	}}}
-	defer c.CloseIdleConnections()
-	req, _ := http.NewRequest(http.MethodGet, url, nil)
-	req.SetBasicAuth(user, pw)
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, readAll(t, resp)
+	resp, body := headersFrom(t, src, url, user, pw)
+	return resp.StatusCode, body
 }
 
 // TestLoginThrottling: after maxFailures failed logins of a user from one
