@@ -94,11 +94,7 @@ func (c *Collector) account(ctx context.Context, r *Report, mu *sync.Mutex, res 
 		c.mirror(ctx, res.Unlinked)
 	}
 	if len(res.Removed.SyncIDs) > 0 {
-		rows := make([]metadata.Sync, len(res.Removed.SyncIDs))
-		for i, id := range res.Removed.SyncIDs {
-			rows[i] = metadata.Sync{SyncKey: res.Removed.Keys[i], ID: id}
-		}
-		c.mirror(ctx, rows)
+		c.mirror(ctx, res.Removed.SyncRows())
 	}
 	mu.Lock()
 	defer mu.Unlock()

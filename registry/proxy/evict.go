@@ -316,10 +316,6 @@ func (s *Service) removeUntagged(ctx context.Context, repo string, digests []str
 		return nil, err
 	}
 	run.Manifests += int64(len(r.Digests))
-	rows := make([]metadata.Sync, len(r.SyncIDs))
-	for i, id := range r.SyncIDs {
-		rows[i] = metadata.Sync{SyncKey: r.Keys[i], ID: id}
-	}
-	s.ix.Settle(ctx, rows)
+	s.ix.Settle(ctx, r.SyncRows())
 	return r.Digests, nil
 }

@@ -315,11 +315,7 @@ func (w *walk) remove(ctx context.Context, repo string, tags []removal) error {
 			w.record(repo, "", d, "left without a tag")
 		}
 		w.run.ManifestsRemoved += int64(len(removed.Digests))
-		rows := make([]metadata.Sync, len(removed.SyncIDs))
-		for i, id := range removed.SyncIDs {
-			rows[i] = metadata.Sync{SyncKey: removed.Keys[i], ID: id}
-		}
-		w.rn.ix.SettleAsync(ctx, rows)
+		w.rn.ix.SettleAsync(ctx, removed.SyncRows())
 		digests = digests[n:]
 	}
 	return nil

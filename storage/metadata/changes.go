@@ -123,6 +123,16 @@ type Removed struct {
 	SyncIDs []int64
 }
 
+// SyncRows pairs the keys the delete left to bring in line with the ids
+// of their storage sync rows (for the indexer's Settle).
+func (r Removed) SyncRows() []Sync {
+	rows := make([]Sync, len(r.SyncIDs))
+	for i, id := range r.SyncIDs {
+		rows[i] = Sync{SyncKey: r.Keys[i], ID: id}
+	}
+	return rows
+}
+
 // DeleteManifest removes a manifest of repo from the index with, as Harbor
 // does with accessories, every manifest whose subject it is (signatures,
 // SBOMs, recursively) and every tag on them, in one transaction, with sync
