@@ -302,6 +302,9 @@ type blobWriter struct {
 	blobs *blobs
 }
 
+// Unwrap is the writer this one indexes the commit of.
+func (w *blobWriter) Unwrap() distribution.BlobWriter { return w.BlobWriter }
+
 func (w *blobWriter) Commit(ctx context.Context, desc v1.Descriptor) (v1.Descriptor, error) {
 	alias := desc.Digest
 	got, err := w.BlobWriter.Commit(ctx, desc)

@@ -4,11 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"net/http"
 	"os"
-	"strconv"
 	"sync"
 	"time"
 
@@ -16,26 +14,28 @@ import (
 	"github.com/distribution/reference"
 	"github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/berth-registry/berth/storage/upload"
 )
 
 // Single flight. The first cold pull of a blob in a replica starts one
 // download (a flight) that outlives the request: it takes a lease in the
 // database (so another replica's flight of the same blob waits for it and
-// then serves what it stored), reads the upstream's answer into a
-// temporary file and, in the same pass, into a blob upload through the
-// index (distribution's BlobWriter: the commit verifies the digest and
-// indexes the blob like a push). Every client of the blob in the replica,
-// the first included, reads the growing file: all of them stream while it
-// downloads. The last byte is held back until the commit verified the
-// digest, so no client gets all of a blob that was not what it said it was;
-// a failed download ends every reader's answer short (the client sees an
-// error) and stores nothing.
+// then serves what it stored) and reads the upstream's answer into a blob
+// upload through the index (berth's upload store: the commit verifies the
+// digest and indexes the blob like a push). Every client of the blob in the
+// replica, the first included, reads what the upload stored so far: on a
+// filesystem its own data file, elsewhere a copy in an unlinked temporary
+// file; all of them stream while it downloads. The last byte is held back
+// until the digest is verified, so no client gets all of a blob that was
+// not what it said it was; a failed download ends every reader's answer
+// short (the client sees an error) and stores nothing.
 
 const (
 	leaseTTL     = 30 * time.Second // a flight's lease, renewed every leaseTTL/3
 	flightLimit  = 2 * time.Hour    // longest download
 	leaseWait    = 200 * time.Millisecond
-	readChunk    = 256 << 10
+	readChunk    = 1 << 20          // of a reader's copies to its client
 	maxWaitLocal = 10 * time.Minute // a follower of another replica's flight
 )
 
@@ -51,8 +51,9 @@ type flight struct {
 
 	mu      sync.Mutex
 	cond    *sync.Cond
-	file    string // the growing temporary file
-	size    int64  // from the upstream's Content-Length (-1: unknown)
+	data    *os.File // what readers read, open once the first bytes are stored
+	users   int      // holders of data: the download and each reader
+	size    int64    // from the upstream's Content-Length (-1: unknown)
 	written int64
 	// verified: all of it arrived and matches the digest; readers get the
 	// last byte (storing it may still fail: then only the cache misses it)
@@ -80,7 +81,7 @@ func (s *Service) blobFlight(ctx context.Context, b *binding, repo string, dgst 
 	if f := s.m[key]; f != nil {
 		return f
 	}
-	f := &flight{key: key, started: make(chan struct{}), size: -1}
+	f := &flight{key: key, started: make(chan struct{}), size: -1, users: 1}
 	f.cond = sync.NewCond(&f.mu)
 	s.m[key] = f
 	// The download serves every client of the blob: it does not end with
@@ -107,9 +108,7 @@ func (s *Service) fly(ctx context.Context, f *flight, b *binding, repo string, d
 		s.fmu.Lock()
 		delete(s.m, f.key)
 		s.fmu.Unlock()
-		if f.file != "" {
-			_ = os.Remove(f.file) // readers keep their open descriptors
-		}
+		f.leave() // readers still streaming keep the data open
 	}
 	lease := "proxy:" + f.key
 	ok, err := s.waitLease(ctx, lease, repo, dgst)
@@ -154,8 +153,11 @@ func (s *Service) waitLease(ctx context.Context, lease, repo string, dgst digest
 	}
 }
 
-// download copies the upstream's blob into the temporary file and a blob
-// upload, and commits the upload once all of it arrived.
+// download copies the upstream's blob into a blob upload, telling readers
+// what it stored as it goes, and commits the upload once all of it arrived.
+// With berth's upload store (storage/upload) each byte is hashed once, by
+// the upload, and read once from the upstream, written once and read once
+// per client; reading, storing and hashing overlap.
 func (s *Service) download(ctx context.Context, f *flight, b *binding, repo string, dgst digest.Digest, lease string, start func()) error {
 	if err := dgst.Validate(); err != nil {
 		return err
@@ -169,18 +171,8 @@ func (s *Service) download(ctx context.Context, f *flight, b *binding, repo stri
 	if resp.StatusCode != http.StatusOK {
 		return &errStatus{status: resp.StatusCode, url: b.URL + "/v2/" + up + "/blobs/" + dgst.String()}
 	}
-	dir, err := s.tempDir()
+	bw, err := s.blobWriter(upload.WithHint(ctx, upload.Hint{Digest: dgst, Length: resp.ContentLength}), repo)
 	if err != nil {
-		return fmt.Errorf("proxy: temporary directory: %w", err)
-	}
-	tmp, err := os.CreateTemp(dir, "blob-*")
-	if err != nil {
-		return fmt.Errorf("proxy: temporary file: %w", err)
-	}
-	defer tmp.Close()
-	bw, err := s.blobWriter(ctx, repo)
-	if err != nil {
-		_ = os.Remove(tmp.Name())
 		return err
 	}
 	committed := false
@@ -189,18 +181,37 @@ func (s *Service) download(ctx context.Context, f *flight, b *binding, repo stri
 			_ = bw.Cancel(context.WithoutCancel(ctx))
 		}
 	}()
+	tw, fast := unwrapWriter(bw).(teeWriter)
+	fw := &follower{f: f}
+	if fast && tw.LocalPath() != "" {
+		fw.path = tw.LocalPath()
+	} else if fw.spill, err = s.spillFile(); err != nil {
+		return err
+	}
 	f.mu.Lock()
-	f.file, f.size = tmp.Name(), resp.ContentLength
+	f.size = resp.ContentLength
+	if fw.spill != nil {
+		f.data = fw.spill
+	}
 	f.mu.Unlock()
 	start()
-	verifier := dgst.Algorithm().Hash()
-	// One ReadFrom: distribution's writer keeps its digest state right only
-	// when it sees the whole stream at once (as an upload's PATCH does).
-	src := &progressReader{s: s, ctx: ctx, f: f, src: resp.Body, copies: io.MultiWriter(tmp, hashWriter{verifier}), lease: lease, renewed: time.Now()}
-	n, err := bw.ReadFrom(src)
-	if err == nil {
-		err = src.err // a failure of the temporary file or the lease
+	src := &progressReader{s: s, ctx: ctx, src: resp.Body, follow: fw, lease: lease, renewed: time.Now()}
+	var n int64
+	var got digest.Digest
+	if fast {
+		n, err = tw.ReadFromTee(src, fw)
+		if sum, ok := tw.Sum(dgst.Algorithm()); ok {
+			got = sum
+		}
+	} else {
+		// One ReadFrom: distribution's writer keeps its digest state right
+		// only when it sees the whole stream at once (as a PATCH does).
+		verifier := dgst.Algorithm().Hash()
+		src.copies = io.MultiWriter(fw, verifier)
+		n, err = bw.ReadFrom(src)
+		got = digest.NewDigest(dgst.Algorithm(), verifier)
 	}
+	err = errors.Join(err, src.failed(), fw.failed()) // the lease, the readers' copy
 	misses.Inc(1)
 	bytesFetched.Inc(float64(n))
 	if err != nil {
@@ -209,56 +220,68 @@ func (s *Service) download(ctx context.Context, f *flight, b *binding, repo stri
 	if resp.ContentLength >= 0 && n != resp.ContentLength {
 		return fmt.Errorf("the upstream sent %d of %d bytes", n, resp.ContentLength)
 	}
-	if got := digest.NewDigest(dgst.Algorithm(), verifier); got != dgst {
+	if got != "" && got != dgst {
 		return fmt.Errorf("the upstream sent content of digest %s for %s", got, dgst)
 	}
 	// The clients have all they need: the commit (which syncs the data to
-	// disk on a filesystem) does not keep them waiting.
-	f.mu.Lock()
-	f.verified = true
-	f.cond.Broadcast()
-	f.mu.Unlock()
+	// disk on a filesystem, and moves it: readers keep their descriptor)
+	// does not keep them waiting, unless only the commit can tell the digest.
+	if got != "" {
+		f.release()
+	}
 	if _, err := bw.Commit(ctx, v1.Descriptor{Digest: dgst, Size: n, MediaType: "application/octet-stream"}); err != nil {
 		return fmt.Errorf("storing the blob: %w", err)
 	}
 	committed = true
+	f.release()
 	return nil
 }
 
-type hashWriter struct{ h hash.Hash }
+// teeWriter is berth's upload writer (storage/upload.Writer): it copies
+// what it stores to a tee and knows the digest before the commit.
+type teeWriter interface {
+	ReadFromTee(r io.Reader, tee io.Writer) (int64, error)
+	Sum(alg digest.Algorithm) (digest.Digest, bool)
+	LocalPath() string
+}
 
-func (w hashWriter) Write(p []byte) (int, error) { return w.h.Write(p) }
+// unwrapWriter is the writer under the index's wrappers.
+func unwrapWriter(bw distribution.BlobWriter) distribution.BlobWriter {
+	for {
+		u, ok := bw.(interface {
+			Unwrap() distribution.BlobWriter
+		})
+		if !ok {
+			return bw
+		}
+		bw = u.Unwrap()
+	}
+}
 
-// progressReader reads the upstream's body into the blob writer, copying
-// each chunk to the temporary file (telling readers) and the verifier, and
-// renewing the lease as it goes.
+// progressReader reads the upstream's body, copying each chunk to copies
+// when set (else the upload's tee tells the readers), renewing the lease as
+// it goes and stopping when the readers' copy failed.
 type progressReader struct {
 	s       *Service
 	ctx     context.Context
-	f       *flight
 	src     io.Reader
+	follow  *follower
 	copies  io.Writer
 	lease   string
-	n       int64
 	renewed time.Time
 	err     error
 }
 
 func (p *progressReader) Read(b []byte) (int, error) {
-	if len(b) > readChunk {
-		b = b[:readChunk]
+	if err := p.follow.failed(); err != nil {
+		return 0, err
 	}
 	k, rerr := p.src.Read(b)
-	if k > 0 {
+	if k > 0 && p.copies != nil {
 		if _, err := p.copies.Write(b[:k]); err != nil {
 			p.err = err
 			return 0, err
 		}
-		p.n += int64(k)
-		p.f.mu.Lock()
-		p.f.written = p.n
-		p.f.cond.Broadcast()
-		p.f.mu.Unlock()
 	}
 	if rerr == nil && time.Since(p.renewed) > leaseTTL/3 {
 		p.renewed = time.Now()
@@ -269,6 +292,8 @@ func (p *progressReader) Read(b []byte) (int, error) {
 	}
 	return k, rerr
 }
+
+func (p *progressReader) failed() error { return p.err }
 
 // blobWriter starts a blob upload into repo through the index.
 func (s *Service) blobWriter(ctx context.Context, repo string) (distribution.BlobWriter, error) {
@@ -305,75 +330,4 @@ func (s *Service) blobLocal(ctx context.Context, repo string, dgst digest.Digest
 	// distribution's descriptor cache, and linked again by a manifest
 	// fetched since: only stored data counts.
 	return s.ix.BlobStored(ctx, dgst)
-}
-
-// stream writes the flight's bytes to w as they arrive. It returns an
-// error when the download failed or the client went away.
-func (f *flight) stream(ctx context.Context, w io.Writer, file *os.File) error {
-	defer file.Close()
-	stop := context.AfterFunc(ctx, func() {
-		f.mu.Lock()
-		f.cond.Broadcast()
-		f.mu.Unlock()
-	})
-	defer stop()
-	buf := make([]byte, readChunk)
-	var off int64
-	for {
-		f.mu.Lock()
-		for off >= f.avail() && !f.done && !(f.verified && off >= f.written) && ctx.Err() == nil {
-			f.cond.Wait()
-		}
-		avail, done, ferr, verified := f.avail(), f.done, f.err, f.verified
-		f.mu.Unlock()
-		switch {
-		case ctx.Err() != nil:
-			return ctx.Err()
-		case off >= avail && (done || verified):
-			if ferr != nil && !verified {
-				return ferr
-			}
-			return nil // all of it, verified
-		case ferr != nil && !verified:
-			return ferr
-		}
-		k, err := file.ReadAt(buf[:min(avail-off, int64(len(buf)))], off)
-		if k > 0 {
-			if _, werr := w.Write(buf[:k]); werr != nil {
-				return werr
-			}
-			off += int64(k)
-			if fl, ok := w.(http.Flusher); ok && off == avail {
-				fl.Flush()
-			}
-		}
-		if err != nil && err != io.EOF {
-			return err
-		}
-	}
-}
-
-// open opens the growing file for a reader. local: the flight is over and
-// the blob is stored (serve it from storage).
-func (f *flight) open() (file *os.File, local bool, err error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	switch {
-	case f.done && (f.local || f.err == nil):
-		return nil, true, nil
-	case f.done:
-		return nil, false, f.err
-	}
-	file, err = os.Open(f.file)
-	return file, false, err
-}
-
-// contentLength is the header value of a flight's size ("" unknown).
-func (f *flight) contentLength() string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.size < 0 {
-		return ""
-	}
-	return strconv.FormatInt(f.size, 10)
 }

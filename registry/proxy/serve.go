@@ -49,7 +49,7 @@ func (s *Service) ServeBlob(w http.ResponseWriter, r *http.Request, repo string,
 	case <-ctx.Done():
 		return true
 	}
-	file, local, err := f.open()
+	local, err := f.join()
 	if local {
 		return false
 	}
@@ -65,7 +65,7 @@ func (s *Service) ServeBlob(w http.ResponseWriter, r *http.Request, repo string,
 		h.Set("Content-Length", n)
 	}
 	w.WriteHeader(http.StatusOK)
-	if err := f.stream(ctx, w, file); err != nil {
+	if err := f.stream(ctx, w); err != nil {
 		if ctx.Err() == nil {
 			s.log.WarnContext(ctx, "proxy: blob answer cut short", "repository", repo, "digest", dgst, "err", err)
 		}

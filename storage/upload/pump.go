@@ -1,7 +1,6 @@
 package upload
 
 import (
-	"hash"
 	"io"
 	"sync"
 	"sync/atomic"
@@ -31,13 +30,14 @@ type chunk struct {
 }
 
 // pump copies src to write while feeding every byte write accepted to each
-// of hashes, in order. The caller's goroutine reads, one goroutine writes
-// and one per hash hashes, so reading, writing and hashing of consecutive
-// buffers overlap (buffers ready together are written together, one
-// vectored write) and each byte is read from src once, written once and
+// of taps (hashes, and a tee), in order. The caller's goroutine reads, one
+// goroutine writes and one per tap taps, so reading, writing and hashing of
+// consecutive buffers overlap (buffers ready together are written together,
+// one vectored write) and each byte is read from src once, written once and
 // hashed once per hash, never copied in between. Only bytes write accepted
-// are hashed: n bytes are stored and hashed when pump returns, whatever
-// went wrong. A write error stops the reading (werr); a read error (rerr,
+// are tapped: n bytes are stored and hashed when pump returns, whatever
+// went wrong. A tap's errors are its own (a hash never fails; a tee
+// reports its failure to whoever reads src). A write error stops the reading (werr); a read error (rerr,
 // never io.EOF) ends the copy after what was read is written.
 //
 // depth is the number of buffers wanted in flight (see buffers.go).
@@ -45,7 +45,7 @@ type chunk struct {
 // phase is where in its buffer the first byte goes: with phase equal to the
 // destination offset modulo align, every buffer after the first starts at
 // an aligned offset both in memory and in the destination (direct I/O).
-func pump(src io.Reader, phase, depth int, write func([][]byte) error, hashes []hash.Hash) (n int64, rerr, werr error) {
+func pump(src io.Reader, phase, depth int, write func([][]byte) error, taps []io.Writer) (n int64, rerr, werr error) {
 	bufs := buffers.take(depth)
 	defer buffers.give(bufs)
 	depth = len(bufs)
@@ -54,16 +54,16 @@ func pump(src io.Reader, phase, depth int, write func([][]byte) error, hashes []
 		free <- &chunk{buf: b}
 	}
 	toWrite := make(chan *chunk, depth)
-	queues := make([]chan *chunk, len(hashes))
+	queues := make([]chan *chunk, len(taps))
 	var wg sync.WaitGroup
-	for i, h := range hashes {
+	for i, h := range taps {
 		q := make(chan *chunk, depth)
 		queues[i] = q
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for c := range q {
-				h.Write(c.p)
+				_, _ = h.Write(c.p)
 				if c.refs.Add(-1) == 0 {
 					free <- c
 				}

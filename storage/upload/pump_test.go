@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"crypto/sha512"
 	"errors"
-	"hash"
 	"io"
 	"math/rand/v2"
 	"testing"
@@ -62,7 +61,7 @@ func TestPumpCopiesAndHashesEveryByteOnce(t *testing.T) {
 			}
 			h1, h2 := sha256.New(), sha512.New()
 			src := &dribble{r: bytes.NewReader(data), max: c.max, rnd: rand.New(rand.NewPCG(1, 2))}
-			n, rerr, werr := pump(src, c.phase, pipeDepth, write, []hash.Hash{h1, h2})
+			n, rerr, werr := pump(src, c.phase, pipeDepth, write, []io.Writer{h1, h2})
 			if rerr != nil || werr != nil || n != int64(c.size) {
 				t.Fatalf("pump: n=%d rerr=%v werr=%v, want n=%d", n, rerr, werr, c.size)
 			}
@@ -97,7 +96,7 @@ func TestPumpWriteErrorHashesOnlyWhatWasWritten(t *testing.T) {
 		return nil
 	}
 	h := sha256.New()
-	n, rerr, werr := pump(bytes.NewReader(data), 0, pipeDepth, write, []hash.Hash{h})
+	n, rerr, werr := pump(bytes.NewReader(data), 0, pipeDepth, write, []io.Writer{h})
 	if !errors.Is(werr, boom) || rerr != nil {
 		t.Fatalf("errors: read %v, write %v", rerr, werr)
 	}
@@ -121,7 +120,7 @@ func TestPumpReadError(t *testing.T) {
 			got.Write(p)
 		}
 		return nil
-	}, []hash.Hash{h})
+	}, []io.Writer{h})
 	if !errors.Is(rerr, broken) || werr != nil {
 		t.Fatalf("errors: read %v, write %v", rerr, werr)
 	}

@@ -82,24 +82,63 @@ func (w *Writer) open(ctx context.Context) error {
 // ReadFrom appends everything r yields (distribution's handlers copy
 // request bodies with it).
 func (w *Writer) ReadFrom(r io.Reader) (int64, error) {
+	return w.ReadFromTee(r, nil)
+}
+
+// ReadFromTee is ReadFrom that also copies every byte stored, in order, to
+// tee (when not nil), from a goroutine of its own: reading, storing,
+// hashing and the copy overlap. tee's errors do not stop the upload; tee
+// reports its own (to whoever reads r, say).
+func (w *Writer) ReadFromTee(r io.Reader, tee io.Writer) (int64, error) {
 	if w.done {
 		return 0, errors.New("upload: write after commit or cancel")
 	}
 	if err := w.open(w.ctx); err != nil {
 		return 0, err
 	}
-	var hashes []hash.Hash
+	var taps []io.Writer
 	for _, h := range []hash.Hash{w.h, w.alt} {
 		if h != nil {
-			hashes = append(hashes, h)
+			taps = append(taps, h)
 		}
 	}
-	n, rerr, werr := pump(r, w.sink.phase(), w.sink.depth(), w.sink.write, hashes)
+	if tee != nil {
+		taps = append(taps, tee)
+	}
+	n, rerr, werr := pump(r, w.sink.phase(), w.sink.depth(), w.sink.write, taps)
 	w.hashed += n
 	if werr != nil {
 		return n, storage.Observe(w.ctx, werr)
 	}
 	return n, rerr
+}
+
+// Sum is the digest by alg of everything written so far, when the upload
+// hashed it from its first byte with alg (sha256 always, another algorithm
+// when the upload's hint named a digest of it); ok false: only a commit,
+// reading the upload back, can tell.
+func (w *Writer) Sum(alg digest.Algorithm) (d digest.Digest, ok bool) {
+	h := w.h
+	if alg != stateAlg {
+		if alg != w.hint.Digest.Algorithm() {
+			return "", false
+		}
+		h = w.alt
+	}
+	if h == nil || w.hashed != w.Size() {
+		return "", false
+	}
+	return digest.NewDigest(alg, h), true
+}
+
+// LocalPath is the file the upload's data is appended to when storage is
+// a local filesystem, "" otherwise: the bytes a ReadFromTee handed its tee
+// are in it, at their offsets, readable while the upload goes on.
+func (w *Writer) LocalPath() string {
+	if b, ok := w.s.back.(*fsBackend); ok {
+		return b.full(dataPath(w.repo, w.id))
+	}
+	return ""
 }
 
 // Write appends p (through the same aligned buffers as ReadFrom).
