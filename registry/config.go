@@ -82,6 +82,11 @@ type ProxyConfig struct {
 	// eviction: clients may still be fetching their blobs, and another
 	// replica's pulls reach the index within database.pullFlushInterval.
 	EvictGrace time.Duration `yaml:"evictGrace"`
+	// PeerURL is the address other replicas reach this one at
+	// (http://10.0.0.7:5000): their clients of a blob this replica is
+	// downloading stream it from here instead of waiting. Default: the
+	// listen address, its host name when it listens on all interfaces.
+	PeerURL string `yaml:"peerUrl"`
 }
 
 // ParseMirrors parses proxy.mirrors into host → project.

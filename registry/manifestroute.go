@@ -42,6 +42,9 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		writeOCIError(w, http.StatusBadRequest, "NAME_INVALID", "invalid repository name: a repository name is at most 255 characters")
 		return
 	}
+	if s.proxy.ServePeer(w, r) {
+		return
+	}
 	r = s.mirrorRequest(r)
 	if s.serveProxy(w, r) {
 		return

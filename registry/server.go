@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -138,7 +140,7 @@ func New(ctx context.Context, cfg Config, db *metadata.DB, access AccessControl,
 	s.retention = retention.NewRunner(s.ix, log)
 	s.retention.StartSchedules(ctx, time.Minute)
 	mirrors, _ := cfg.Proxy.ParseMirrors() // checked by Validate
-	s.proxy = proxy.New(s.ix, log, s.ix.Owner(), mirrors)
+	s.proxy = proxy.New(s.ix, log, s.ix.Owner(), secret, mirrors)
 	s.ix.SetPushGuard(s.proxy.RefusePush)
 	s.pulls = index.NewPulls(db, log, cfg.Database.PullFlushInterval)
 	s.proxy.StartEviction(proxy.EvictConfig{Interval: cfg.Proxy.EvictInterval, Grace: cfg.Proxy.EvictGrace, FlushPulls: s.pulls.Flush})
@@ -191,6 +193,35 @@ func (s *Server) Handler() http.Handler {
 // Close stops distribution's background work (upload purger, notifications)
 // and writes pending pull counts; the database stays open (its opener
 // closes it).
+// Listening tells the server the address it answers on (host:port), from
+// which other replicas reach it unless proxy.peerUrl says otherwise.
+func (s *Server) Listening(addr string, tls bool) {
+	u := s.cfg.Proxy.PeerURL
+	if u == "" {
+		u = peerURL(addr, tls)
+	}
+	s.proxy.SetPeer(u)
+}
+
+// peerURL is the address of a server listening on addr: its host, or the
+// machine's host name when it listens on every interface.
+func peerURL(addr string, tls bool) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || port == "0" {
+		return ""
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		if host, err = os.Hostname(); err != nil {
+			return ""
+		}
+	}
+	scheme := "http://"
+	if tls {
+		scheme = "https://"
+	}
+	return scheme + net.JoinHostPort(host, port)
+}
+
 func (s *Server) Close() error {
 	if s.proxy != nil {
 		s.proxy.Close() // its downloads store through distribution's app

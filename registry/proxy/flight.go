@@ -110,19 +110,25 @@ func (s *Service) fly(ctx context.Context, f *flight, b *binding, repo string, d
 		s.fmu.Unlock()
 		f.leave() // readers still streaming keep the data open
 	}
-	lease := "proxy:" + f.key
-	ok, err := s.waitLease(ctx, lease, repo, dgst)
+	lease, holder := "proxy:"+f.key, s.holder()
+	ok, err := s.waitLease(ctx, f, lease, holder, repo, dgst, start)
 	if err != nil || !ok {
 		finish(!ok && err == nil, err)
 		return
 	}
-	defer func() { _ = s.db.ReleaseLease(context.WithoutCancel(ctx), lease, s.owner) }()
+	defer func() { _ = s.db.ReleaseLease(context.WithoutCancel(ctx), lease, holder) }()
 	if s.blobLocal(ctx, repo, dgst) {
 		finish(true, nil)
 		return
 	}
+	if f.relayed() {
+		// The other replica's download reached this one's clients whole,
+		// but it did not store the blob: the next pull fetches it again.
+		finish(false, fmt.Errorf("the replica that downloaded %s did not store it", dgst))
+		return
+	}
 	s.log.DebugContext(ctx, "proxy: fetching a blob from the upstream", "repository", repo, "digest", dgst, "upstream", b.URL, "owner", s.owner)
-	err = s.download(ctx, f, b, repo, dgst, lease, start)
+	err = s.download(ctx, f, b, repo, dgst, lease, holder, start)
 	if err != nil {
 		upstreamErrors.Inc(1)
 		s.log.WarnContext(ctx, "proxy: blob download failed: nothing stored", "repository", repo, "digest", dgst, "upstream", b.URL, "err", err)
@@ -132,15 +138,24 @@ func (s *Service) fly(ctx context.Context, f *flight, b *binding, repo string, d
 
 // waitLease takes the flight's lease, or waits while another replica
 // holds it: ok false (and no error) when that replica stored the blob.
-func (s *Service) waitLease(ctx context.Context, lease, repo string, dgst digest.Digest) (ok bool, err error) {
+// Meanwhile this replica's clients stream the other's download (relay).
+func (s *Service) waitLease(ctx context.Context, f *flight, lease, holder, repo string, dgst digest.Digest, start func()) (ok bool, err error) {
 	deadline := time.Now().Add(maxWaitLocal)
+	tried := false
 	for {
-		got, err := s.db.TryLease(ctx, lease, s.owner, leaseTTL)
+		got, err := s.db.TryLease(ctx, lease, holder, leaseTTL)
 		if err != nil || got {
 			return got, err
 		}
 		if s.blobLocal(ctx, repo, dgst) {
 			return false, nil
+		}
+		if !tried {
+			tried = true
+			if _, err := s.relay(ctx, f, lease, repo, dgst, start); err != nil {
+				return false, err
+			}
+			continue // relayed or not, the other replica's commit decides
 		}
 		if time.Now().After(deadline) {
 			return false, fmt.Errorf("another replica's download of %s did not finish within %s", dgst, maxWaitLocal)
@@ -158,7 +173,7 @@ func (s *Service) waitLease(ctx context.Context, lease, repo string, dgst digest
 // With berth's upload store (storage/upload) each byte is hashed once, by
 // the upload, and read once from the upstream, written once and read once
 // per client; reading, storing and hashing overlap.
-func (s *Service) download(ctx context.Context, f *flight, b *binding, repo string, dgst digest.Digest, lease string, start func()) error {
+func (s *Service) download(ctx context.Context, f *flight, b *binding, repo string, dgst digest.Digest, lease, holder string, start func()) error {
 	if err := dgst.Validate(); err != nil {
 		return err
 	}
@@ -195,7 +210,7 @@ func (s *Service) download(ctx context.Context, f *flight, b *binding, repo stri
 	}
 	f.mu.Unlock()
 	start()
-	src := &progressReader{s: s, ctx: ctx, src: resp.Body, follow: fw, lease: lease, renewed: time.Now()}
+	src := &progressReader{s: s, ctx: ctx, src: resp.Body, follow: fw, lease: lease, holder: holder, renewed: time.Now()}
 	var n int64
 	var got digest.Digest
 	if fast {
@@ -268,6 +283,7 @@ type progressReader struct {
 	follow  *follower
 	copies  io.Writer
 	lease   string
+	holder  string
 	renewed time.Time
 	err     error
 }
@@ -285,7 +301,7 @@ func (p *progressReader) Read(b []byte) (int, error) {
 	}
 	if rerr == nil && time.Since(p.renewed) > leaseTTL/3 {
 		p.renewed = time.Now()
-		if ok, err := p.s.db.TryLease(p.ctx, p.lease, p.s.owner, leaseTTL); err != nil || !ok {
+		if ok, err := p.s.db.TryLease(p.ctx, p.lease, p.holder, leaseTTL); err != nil || !ok {
 			p.err = fmt.Errorf("lost the download's lease: %v", err)
 			return k, p.err
 		}

@@ -14,6 +14,13 @@ import (
 // The readers' side of a flight: what the download stored so far, read
 // from one descriptor the flight and its readers share.
 
+// relayed reports whether readers got all of another replica's download.
+func (f *flight) relayed() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.verified
+}
+
 // release lets readers have the last byte: the digest is verified.
 func (f *flight) release() {
 	f.mu.Lock()

@@ -17,6 +17,7 @@ var (
 	ns               = metrics.NewNamespace("berth", "proxy", nil)
 	hits             = ns.NewCounter("hits", "Pulls of proxy projects answered from what berth stored")
 	misses           = ns.NewCounter("misses", "Blobs and manifests fetched from an upstream")
+	relays           = ns.NewCounter("relays", "Blob downloads of another replica streamed to this one's clients")
 	upstreamErrors   = ns.NewCounter("upstream_errors", "Upstream fetches and checks that failed")
 	staleServed      = ns.NewCounter("stale_served", "Tags served from cache because the upstream could not be checked")
 	bytesFetched     = ns.NewCounter("upstream_bytes", "Bytes of blobs fetched from upstreams")

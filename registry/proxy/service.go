@@ -73,6 +73,10 @@ type Service struct {
 	owner  string // this replica, in leases
 	mirror map[string]string
 	flights
+	secret   string       // the HTTP secret every replica shares: signs relays
+	peers    *http.Client // relays from other replicas (peer.go)
+	peerMu   sync.Mutex
+	peerURL  string          // this replica's address for the others
 	projects projectMemo     // mirror.go
 	base     context.Context // ends with Close
 	stop     context.CancelFunc
@@ -98,10 +102,14 @@ type binding struct {
 }
 
 // New returns the pull-through cache over the index; mirrors maps upstream
-// hosts (docker.io) to the proxy project that mirrors them (mirror mode).
-func New(ix *index.Indexer, log *slog.Logger, owner string, mirrors map[string]string) *Service {
-	s := &Service{db: ix.DB(), ix: ix, log: log, owner: owner, mirror: mirrors,
+// hosts (docker.io) to the proxy project that mirrors them (mirror mode);
+// secret (shared by the replicas) signs relays between them (see SetPeer).
+func New(ix *index.Indexer, log *slog.Logger, owner, secret string, mirrors map[string]string) *Service {
+	peers := transport()
+	peers.Proxy = nil // replicas reach each other directly
+	s := &Service{db: ix.DB(), ix: ix, log: log, owner: owner, mirror: mirrors, secret: secret,
 		client:  &http.Client{Transport: transport()},
+		peers:   &http.Client{Transport: peers},
 		flights: flights{m: map[string]*flight{}}}
 	s.base, s.stop = context.WithCancel(context.Background())
 	return s

@@ -2,6 +2,8 @@ package metadata
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -25,4 +27,18 @@ func (db *DB) TryLease(ctx context.Context, name, owner string, ttl time.Duratio
 func (db *DB) ReleaseLease(ctx context.Context, name, owner string) error {
 	_, err := db.sql.ExecContext(ctx, db.q(`DELETE FROM leases WHERE name = ? AND owner = ?`), name, owner)
 	return err
+}
+
+// LeaseHolder is the owner holding the lease name now ("" when nobody
+// does, or the lease expired).
+func (db *DB) LeaseHolder(ctx context.Context, name string) (string, error) {
+	var owner string
+	err := db.sql.QueryRowContext(ctx, db.q(`SELECT owner FROM leases WHERE name = ? AND expires_at >= ?`), name, millis(time.Now())).Scan(&owner)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("metadata: lease %s: %w", name, err)
+	}
+	return owner, nil
 }

@@ -108,6 +108,7 @@ func (a *App) Handler() http.Handler { return a.registry.Handler() }
 // Start starts what needs the address berth listens on: the image
 // builder pulls its bases and pushes its results there.
 func (a *App) Start(ctx context.Context, addr string) error {
+	a.registry.Listening(addr, a.cfg.TLS.Certificate != "")
 	publicHost := ""
 	if u, err := url.Parse(a.cfg.PublicURL); err == nil && a.cfg.PublicURL != "" {
 		publicHost = u.Host
