@@ -100,7 +100,7 @@ func (m *manifests) Put(ctx context.Context, man distribution.Manifest, options 
 	if err != nil {
 		return "", ix.dbError(ctx, err)
 	}
-	rows := syncRows(keys, ids)
+	rows := metadata.SyncRows(keys, ids)
 	var dgst digest.Digest
 	for attempt := 0; attempt < 3; attempt++ {
 		// A concurrent delete of the same manifest may remove the directory
@@ -205,7 +205,7 @@ func (m *manifests) Delete(ctx context.Context, dgst digest.Digest) error {
 	if err := ix.touchCharts(ctx, m.name()); err != nil {
 		ix.log.ErrorContext(ctx, "index: chart generation", "repository", m.name(), "err", err)
 	}
-	ix.settle(ctx, syncRows(removed.Keys, removed.SyncIDs))
+	ix.settle(ctx, removed.SyncRows())
 	return nil
 }
 

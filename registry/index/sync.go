@@ -108,17 +108,6 @@ func (ix *Indexer) settle(ctx context.Context, rows []metadata.Sync) {
 	}
 }
 
-// syncRows pairs the keys of a change with the ids of their rows.
-func syncRows(keys []metadata.SyncKey, ids []int64) []metadata.Sync {
-	rows := make([]metadata.Sync, 0, len(ids))
-	for i, id := range ids {
-		if i < len(keys) {
-			rows = append(rows, metadata.Sync{SyncKey: keys[i], ID: id})
-		}
-	}
-	return rows
-}
-
 func uniqueKeys(keys []metadata.SyncKey) []metadata.SyncKey {
 	seen := map[metadata.SyncKey]bool{}
 	out := keys[:0:0]
@@ -285,7 +274,7 @@ func (ix *Indexer) restoreRepository(ctx context.Context, name reference.Named) 
 	if err != nil {
 		return err
 	}
-	ix.settle(ctx, syncRows(keys, ids))
+	ix.settle(ctx, metadata.SyncRows(keys, ids))
 	return nil
 }
 

@@ -68,7 +68,7 @@ func (t *tags) Tag(ctx context.Context, tag string, desc v1.Descriptor) error {
 	if err := ix.touchCharts(ctx, t.name()); err != nil {
 		ix.log.ErrorContext(ctx, "index: chart generation", "repository", t.name(), "err", err)
 	}
-	ix.settle(ctx, syncRows([]metadata.SyncKey{{Repository: t.name(), Kind: metadata.SyncTag, Name: tag}}, ids))
+	ix.settle(ctx, metadata.SyncRows([]metadata.SyncKey{{Repository: t.name(), Kind: metadata.SyncTag, Name: tag}}, ids))
 	return nil
 }
 
@@ -116,7 +116,7 @@ func (t *tags) Untag(ctx context.Context, tag string) error {
 	if err := ix.touchCharts(ctx, t.name()); err != nil {
 		ix.log.ErrorContext(ctx, "index: chart generation", "repository", t.name(), "err", err)
 	}
-	ix.settle(ctx, syncRows([]metadata.SyncKey{{Repository: t.name(), Kind: metadata.SyncTag, Name: tag}}, ids))
+	ix.settle(ctx, metadata.SyncRows([]metadata.SyncKey{{Repository: t.name(), Kind: metadata.SyncTag, Name: tag}}, ids))
 	return nil
 }
 

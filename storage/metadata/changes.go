@@ -125,10 +125,15 @@ type Removed struct {
 
 // SyncRows pairs the keys the delete left to bring in line with the ids
 // of their storage sync rows (for the indexer's Settle).
-func (r Removed) SyncRows() []Sync {
-	rows := make([]Sync, len(r.SyncIDs))
-	for i, id := range r.SyncIDs {
-		rows[i] = Sync{SyncKey: r.Keys[i], ID: id}
+func (r Removed) SyncRows() []Sync { return SyncRows(r.Keys, r.SyncIDs) }
+
+// SyncRows pairs the keys of a change with the ids of their storage sync
+// rows, in order (a key without an id, or an id without a key, is left
+// out).
+func SyncRows(keys []SyncKey, ids []int64) []Sync {
+	rows := make([]Sync, 0, min(len(keys), len(ids)))
+	for i, id := range ids[:min(len(keys), len(ids))] {
+		rows = append(rows, Sync{SyncKey: keys[i], ID: id})
 	}
 	return rows
 }
