@@ -155,7 +155,10 @@ func (s *Service) waitLease(ctx context.Context, f *flight, lease, holder, repo 
 			if _, err := s.relay(ctx, f, lease, repo, dgst, start); err != nil {
 				return false, err
 			}
-			continue // relayed or not, the other replica's commit decides
+			// Relayed or not, the other replica's commit decides; a relay
+			// may take long, so the wait for it starts over.
+			deadline = time.Now().Add(maxWaitLocal)
+			continue
 		}
 		if time.Now().After(deadline) {
 			return false, fmt.Errorf("another replica's download of %s did not finish within %s", dgst, maxWaitLocal)

@@ -104,3 +104,75 @@ func TestProxySingleFlight(t *testing.T) {
 		t.Errorf("the tag was checked %d times, want 1", n)
 	}
 }
+
+// TestProxyRelayLeaderKilled: the replica downloading a blob is killed
+// (-9) while a client of the other replica streams the download relayed
+// from it. That client's answer breaks off (never a whole 200 of a blob
+// that did not arrive), the other replica stores nothing from it, and once
+// the dead replica's lease has run out the blob pulls through the survivor,
+// whole and right.
+func TestProxyRelayLeaderKilled(t *testing.T) {
+	up := startUpstreamRegistry(t)
+	fr := startFront(t, up.Addr)
+	_, layer := pushRandomImage(t, up.Addr+"/library/big:v1", 4<<20)
+	fr.set(func(f *front) { f.slow = 40 * time.Millisecond }) // ~2.6s per copy of the layer
+
+	minio := berthtest.StartMinIO(t)
+	env := append(minio.Env("proxyrelay"), "BERTH_DATABASE_URL="+berthtest.SharedPostgres(t).NewDatabase(t), "BERTH_CACHE=none")
+	leader := berthtest.Start(t, berthtest.Options{Env: env, StrictProjects: true})
+	survivor := berthtest.Start(t, berthtest.Options{Env: env, StrictProjects: true})
+	bindProxy(t, leader, map[string]any{"project": "hub", "url": "http://" + fr.Addr, "username": up.User, "password": up.PW})
+	time.Sleep(2500 * time.Millisecond) // the other replica reloads its bindings every 2s
+	path := "/v2/hub/library/big/blobs/" + layer
+
+	// The leader starts the download; its own client is cut off by the kill.
+	go func() {
+		if resp, err := http.Get(leader.URL(path)); err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+	}()
+	berthtest.WaitWithin(t, 10*time.Second, "the leader's download", func() bool { return fr.count("GET", "/blobs/"+layer) == 1 })
+
+	resp, err := http.Get(survivor.URL(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := make([]byte, 64<<10)
+	if _, err := io.ReadFull(resp.Body, first); err != nil {
+		t.Fatalf("the relayed answer: %d, %v", resp.StatusCode, err)
+	}
+	leader.Kill()
+	h := sha256.New()
+	h.Write(first)
+	n, err := io.Copy(h, resp.Body)
+	resp.Body.Close()
+	if err == nil && "sha256:"+hex.EncodeToString(h.Sum(nil)) == layer {
+		t.Fatalf("the relayed answer completed (%d bytes) although the download died", int64(len(first))+n)
+	}
+	if err == nil {
+		t.Fatalf("the relayed answer ended cleanly after %d of %s bytes: the client cannot tell it is cut short", int64(len(first))+n, resp.Header.Get("Content-Length"))
+	}
+
+	// The survivor fetches the blob itself once the lease has expired
+	// (leaseTTL, 30s): until then a pull waits, or fails, never lies.
+	fr.set(func(f *front) { f.slow = 0 })
+	berthtest.WaitWithin(t, 60*time.Second, "a pull through the survivor", func() bool {
+		resp, err := http.Get(survivor.URL(path))
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		h := sha256.New()
+		if _, err := io.Copy(h, resp.Body); err != nil || resp.StatusCode != http.StatusOK {
+			return false
+		}
+		if got := "sha256:" + hex.EncodeToString(h.Sum(nil)); got != layer {
+			t.Fatalf("the survivor served %s for %s", got, layer)
+		}
+		return true
+	})
+	if n := fr.count("GET", "/blobs/"+layer); n != 2 {
+		t.Errorf("the upstream served the blob %d times, want 2 (the killed download, the survivor's)", n)
+	}
+}
