@@ -37,8 +37,9 @@ type chunk struct {
 // hashed once per hash, never copied in between. Only bytes write accepted
 // are tapped: n bytes are stored and hashed when pump returns, whatever
 // went wrong. A tap's errors are its own (a hash never fails; a tee
-// reports its failure to whoever reads src). A write error stops the reading (werr); a read error (rerr,
-// never io.EOF) ends the copy after what was read is written.
+// reports its failure to whoever reads src). A write error stops the
+// reading (werr); a read error (rerr, never io.EOF) ends the copy after
+// what was read is written.
 //
 // depth is the number of buffers wanted in flight (see buffers.go).
 //
