@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -103,7 +105,49 @@ func TestProxySingleFlight(t *testing.T) {
 	if n := fr.count("HEAD", "/manifests/v1"); n != 1 {
 		t.Errorf("the tag was checked %d times, want 1", n)
 	}
+
+	// A real client: crane pulls a new image through both replicas at once.
+	// The layer comes from the upstream once, and the replica that did not
+	// fetch it streamed it from the one that did (its relay request is in
+	// that replica's request log).
+	_, layer2 := pushRandomImage(t, up.Addr+"/library/other:v1", 8<<20)
+	crane := berthtest.Tool(t, "crane")
+	errs := make([]error, len(replicas))
+	var cwg sync.WaitGroup
+	for i, b := range replicas {
+		tarball := filepath.Join(t.TempDir(), "img.tar")
+		cwg.Add(1)
+		go func() {
+			defer cwg.Done()
+			if out, err := berthtest.RunErr(t, crane, "pull", b.Addr+"/hub/library/other:v1", tarball, "--insecure"); err != nil {
+				errs[i] = fmt.Errorf("%v: %s", err, out)
+			}
+		}()
+	}
+	cwg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("crane pull through replica %d: %v", i, err)
+		}
+	}
+	if n := fr.count("GET", "/blobs/"+layer2); n != 1 {
+		t.Errorf("two crane pulls on 2 replicas fetched the layer %d times from the upstream, want 1", n)
+	}
+	relayed := 0
+	for _, b := range replicas {
+		for _, line := range strings.Split(b.Logs(), "\n") {
+			if strings.Contains(line, `"path":"`+proxyPeerPath+`"`) && strings.Contains(line, `"status":200`) {
+				relayed++
+			}
+		}
+	}
+	if relayed == 0 {
+		t.Error("no replica served a relay of the download to the other")
+	}
 }
+
+// proxyPeerPath is where a replica relays its downloads (registry/proxy.PeerPath).
+const proxyPeerPath = "/internal/berth/proxy/flight"
 
 // TestProxyRelayLeaderKilled: the replica downloading a blob is killed
 // (-9) while a client of the other replica streams the download relayed
