@@ -91,12 +91,9 @@ func (m *manifests) Put(ctx context.Context, man distribution.Manifest, options 
 	if alias, ok := manifestAlias(ctx); ok {
 		keys = append(keys, metadata.SyncKey{Repository: m.name(), Kind: metadata.SyncManifest, Name: alias.String()})
 	}
-	ids, err := ix.db.AddSync(ctx, ix.sync.owner, keys...)
-	if err == nil {
-		// In use from now: a collector deleting these bytes finishes first,
-		// so the put below stores them again; one that comes later keeps them.
-		err = ix.db.TouchBlob(ctx, a.Blobs[0])
-	}
+	// In use from now: a collector deleting these bytes finishes first, so
+	// the put below stores them again; one that comes later keeps them.
+	ids, err := ix.db.AddSyncTouch(ctx, ix.sync.owner, a.Blobs[0], keys...)
 	if err != nil {
 		return "", ix.dbError(ctx, err)
 	}

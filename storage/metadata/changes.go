@@ -20,7 +20,7 @@ import (
 // garbage collection deleted meanwhile refuses the push: ErrBlobDeleted.
 func (db *DB) PushManifest(ctx context.Context, projectID int64, repo string, a Artifact, tag, owner string) (Artifact, []Sync, error) {
 	var rows []Sync
-	err := db.tx(ctx, func(tx *sql.Tx) error {
+	err := db.txShared(ctx, func(tx *sql.Tx) error {
 		keys, err := db.putArtifactTx(ctx, tx, projectID, repo, &a, false)
 		if err != nil {
 			return err
@@ -58,7 +58,7 @@ func (db *DB) PushManifest(ctx context.Context, projectID int64, repo string, a 
 // tag. ErrNotFound when the repository or the manifest is not indexed.
 func (db *DB) MoveTag(ctx context.Context, repo, tag, digest, owner string, at time.Time) ([]int64, error) {
 	var ids []int64
-	err := db.tx(ctx, func(tx *sql.Tx) error {
+	err := db.txShared(ctx, func(tx *sql.Tx) error {
 		repoID, err := db.repoID(ctx, tx, repo)
 		if err != nil {
 			return err
@@ -92,7 +92,7 @@ func (db *DB) MoveTag(ctx context.Context, repo, tag, digest, owner string, at t
 // the tag is not indexed.
 func (db *DB) RemoveTag(ctx context.Context, repo, tag, owner string) ([]int64, error) {
 	var ids []int64
-	err := db.tx(ctx, func(tx *sql.Tx) error {
+	err := db.txShared(ctx, func(tx *sql.Tx) error {
 		repoID, err := db.repoID(ctx, tx, repo)
 		if err != nil {
 			return err

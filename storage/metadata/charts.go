@@ -91,8 +91,8 @@ func (db *DB) TouchCharts(ctx context.Context, project string) error {
 	if err != nil {
 		return err
 	}
-	_, err = db.sql.ExecContext(ctx, db.q(`UPDATE chart_repos SET generation = generation + 1
-		WHERE project_id = (SELECT id FROM projects WHERE name = ?)`), project)
+	_, err = db.exec(ctx, `UPDATE chart_repos SET generation = generation + 1
+		WHERE project_id = (SELECT id FROM projects WHERE name = ?)`, project)
 	return err
 }
 

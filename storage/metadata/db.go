@@ -34,11 +34,12 @@ var (
 type DB struct {
 	sql *sql.DB
 	d   dialect
-	// writer, on SQLite, lets one transaction of this process at a time
-	// ask for the database's single write lock: the others queue here and
-	// start the moment it is free, instead of polling in SQLite's busy
-	// handler, which sleeps up to 100 ms between tries. nil on PostgreSQL.
-	writer chan struct{}
+	// writer, on SQLite, runs the write transactions of this process one at
+	// a time, sharing one between the small writes of pushes (group.go):
+	// they queue there instead of polling for the database's single write
+	// lock in SQLite's busy handler, which sleeps up to 100 ms between
+	// tries. nil on PostgreSQL.
+	writer *writer
 	// stmts holds the prepared statements of the hot queries (SQLite only:
 	// pgx caches statements itself), by query text.
 	stmts sync.Map
@@ -129,18 +130,19 @@ func Open(ctx context.Context, dsn string, timeout time.Duration) (*DB, error) {
 		// a SQLite connection (pragmas, schema parse) cost more than a query
 		// under concurrent reads.
 		sdb.SetMaxIdleConns(8)
-		db = &DB{sql: sdb, d: sqliteDialect, writer: make(chan struct{}, 1)}
+		db = &DB{sql: sdb, d: sqliteDialect, writer: newWriter()}
+		go db.runWriter()
 	}
 	db.bound = bound{timeout}
 	pctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	if err := db.sql.PingContext(WithTimeout(pctx, 0)); err != nil {
-		db.sql.Close()
+		db.Close()
 		return nil, fmt.Errorf("metadata: cannot reach the %s database: %w", db.d.name, err)
 	}
 	// Migrations may rewrite big tables: bounded by the start-up, not the call timeout.
 	if err := db.migrate(WithTimeout(ctx, 0)); err != nil {
-		db.sql.Close()
+		db.Close()
 		return nil, err
 	}
 	return db, nil
@@ -148,6 +150,7 @@ func Open(ctx context.Context, dsn string, timeout time.Duration) (*DB, error) {
 
 // Close releases the connections.
 func (db *DB) Close() error {
+	db.closeWriter()
 	db.stmts.Range(func(_, s any) bool {
 		_ = s.(*sql.Stmt).Close()
 		return true
@@ -241,19 +244,29 @@ func (h hot) Exec(query string, args ...any) (sql.Result, error) {
 	return h.q.ExecContext(h.ctx, h.db.q(query), args...)
 }
 
-// tx runs fn in a transaction, committing when it returns nil.
+// tx runs fn in a transaction, committing when it returns nil. On SQLite it
+// runs on the writer (group.go), alone.
 func (db *DB) tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	if db.writer != nil {
-		wctx, cancel := db.bound.ctx(ctx)
-		select {
-		case db.writer <- struct{}{}:
-			cancel()
-			defer func() { <-db.writer }()
-		case <-wctx.Done():
-			cancel()
-			return fmt.Errorf("metadata: begin: waiting for the write lock: %w", wctx.Err())
-		}
+		return db.do(&write{ctx: ctx, fn: fn, done: make(chan error, 1)})
 	}
+	return db.pgTx(ctx, fn)
+}
+
+// txShared is tx for a small write that may share its transaction with
+// other such writes (on SQLite, group.go): fn must touch nothing but the
+// database, and may see the writes committed with it before it.
+func (db *DB) txShared(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	if db.writer != nil {
+		// A write with a bound of its own (WithTimeout: maintenance) runs
+		// alone: a shared transaction has the bound of its first write.
+		_, own := ctx.Value(timeoutKey{}).(time.Duration)
+		return db.do(&write{ctx: ctx, fn: fn, shared: !own, done: make(chan error, 1)})
+	}
+	return db.pgTx(ctx, fn)
+}
+
+func (db *DB) pgTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	for attempt := 1; ; attempt++ {
 		err := db.runTx(ctx, fn)
 		// PostgreSQL breaks deadlocks and serialization conflicts between
@@ -269,6 +282,12 @@ func (db *DB) runTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	if err != nil {
 		return fmt.Errorf("metadata: begin: %w", err)
 	}
+	defer func() {
+		if v := recover(); v != nil {
+			_ = tx.Rollback() // not left open until its context ends
+			panic(v)
+		}
+	}()
 	if err := fn(tx); err != nil {
 		_ = tx.Rollback()
 		return err

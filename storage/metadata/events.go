@@ -138,7 +138,7 @@ func (db *DB) RecordEvent(ctx context.Context, e Event) (Event, error) {
 		e.Project = projectOf(e.Repository)
 	}
 	db.stamp(ctx, &e)
-	if _, err := db.sql.ExecContext(ctx, db.q(insertEvent), eventArgs(&e)...); err != nil {
+	if _, err := db.exec(ctx, insertEvent, eventArgs(&e)...); err != nil {
 		return e, fmt.Errorf("metadata: record event %s: %w", e.Type, err)
 	}
 	if e.Deliver && db.events.Wake != nil {
@@ -244,8 +244,8 @@ func (db *DB) Events(ctx context.Context, f EventFilter, opt ListOptions) ([]Eve
 // PruneEvents deletes events older than before that are no longer
 // pending, at most limit of them; it returns how many it deleted.
 func (db *DB) PruneEvents(ctx context.Context, before time.Time, limit int) (int64, error) {
-	res, err := db.sql.ExecContext(ctx, db.q(`DELETE FROM events WHERE seq IN (SELECT seq FROM events
-		WHERE at < ? AND pending = ? ORDER BY seq LIMIT ?)`), millis(before), false, limit)
+	res, err := db.exec(ctx, `DELETE FROM events WHERE seq IN (SELECT seq FROM events
+		WHERE at < ? AND pending = ? ORDER BY seq LIMIT ?)`, millis(before), false, limit)
 	if err != nil {
 		return 0, fmt.Errorf("metadata: prune events: %w", err)
 	}

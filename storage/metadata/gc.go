@@ -54,7 +54,7 @@ func (db *DB) queueReview(ctx context.Context, q querier, kind, repo, digest str
 // how (EventBlobPush, EventBlobMount, or "" for none) is the audit record
 // the same transaction writes.
 func (db *DB) LinkBlob(ctx context.Context, repo string, b Blob, how string) (wasDeleted bool, err error) {
-	err = db.tx(ctx, func(tx *sql.Tx) error {
+	err = db.txShared(ctx, func(tx *sql.Tx) error {
 		var err error
 		if wasDeleted, err = db.touchBlobTx(ctx, tx, b, true); err != nil {
 			return err
@@ -124,7 +124,7 @@ func (db *DB) linkRepoBlobTx(ctx context.Context, tx *sql.Tx, repo, digest strin
 // own bytes, stored by the push that follows): a collector deleting it
 // finishes first, and one that comes later finds it fresh.
 func (db *DB) TouchBlob(ctx context.Context, b Blob) error {
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	return db.txShared(ctx, func(tx *sql.Tx) error {
 		_, err := db.touchBlobTx(ctx, tx, b, true)
 		return err
 	})
@@ -251,7 +251,7 @@ func (db *DB) LinkedBlob(ctx context.Context, repo, digest string) (string, erro
 // still has the link: a collector that removed it meanwhile (its storage
 // copy goes next) wins, and the blob is not in the repository.
 func (db *DB) TouchLink(ctx context.Context, repo, digest string) (bool, error) {
-	res, err := db.hot(ctx, db.sql).Exec(`UPDATE repository_blobs SET linked_at = ? WHERE repository = ? AND digest = ?`, millis(time.Now()), repo, digest)
+	res, err := db.execHot(ctx, `UPDATE repository_blobs SET linked_at = ? WHERE repository = ? AND digest = ?`, millis(time.Now()), repo, digest)
 	if err != nil {
 		return false, err
 	}

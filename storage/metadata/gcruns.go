@@ -189,7 +189,7 @@ func (db *DB) EvaluateReview(ctx context.Context, r Review, cutoff time.Time) (R
 // delay).
 func (db *DB) FailedReview(ctx context.Context, r Review, delay time.Duration) error {
 	backoff := min(time.Duration(1<<min(r.Attempts, 12))*time.Second, time.Hour)
-	_, err := db.sql.ExecContext(ctx, db.q(`UPDATE gc_reviews SET attempts = attempts + 1, queued_at = ? WHERE kind = ? AND repository = ? AND digest = ?`),
+	_, err := db.exec(ctx, `UPDATE gc_reviews SET attempts = attempts + 1, queued_at = ? WHERE kind = ? AND repository = ? AND digest = ?`,
 		millis(time.Now().Add(backoff-delay)), r.Kind, r.Repository, r.Digest)
 	return err
 }

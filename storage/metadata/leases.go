@@ -13,9 +13,9 @@ import (
 // Instances sharing the database use it to run a job one at a time.
 func (db *DB) TryLease(ctx context.Context, name, owner string, ttl time.Duration) (bool, error) {
 	now := time.Now()
-	res, err := db.sql.ExecContext(ctx, db.q(`INSERT INTO leases (name, owner, expires_at) VALUES (?, ?, ?)
+	res, err := db.exec(ctx, `INSERT INTO leases (name, owner, expires_at) VALUES (?, ?, ?)
 		ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
-		WHERE leases.expires_at < ? OR leases.owner = excluded.owner`), name, owner, millis(now.Add(ttl)), millis(now))
+		WHERE leases.expires_at < ? OR leases.owner = excluded.owner`, name, owner, millis(now.Add(ttl)), millis(now))
 	if err != nil {
 		return false, fmt.Errorf("metadata: lease %s: %w", name, err)
 	}
@@ -25,7 +25,7 @@ func (db *DB) TryLease(ctx context.Context, name, owner string, ttl time.Duratio
 
 // ReleaseLease gives up owner's lease name.
 func (db *DB) ReleaseLease(ctx context.Context, name, owner string) error {
-	_, err := db.sql.ExecContext(ctx, db.q(`DELETE FROM leases WHERE name = ? AND owner = ?`), name, owner)
+	_, err := db.exec(ctx, `DELETE FROM leases WHERE name = ? AND owner = ?`, name, owner)
 	return err
 }
 

@@ -54,9 +54,9 @@ func (db *DB) PutManifest(ctx context.Context, repoID int64, digest string, payl
 	if len(payload) == 0 {
 		return nil
 	}
-	_, err := db.sql.ExecContext(ctx, db.q(`INSERT INTO artifact_manifests (artifact_id, payload)
+	_, err := db.exec(ctx, `INSERT INTO artifact_manifests (artifact_id, payload)
 		SELECT id, ? FROM artifacts WHERE repository_id = ? AND digest = ?
-		ON CONFLICT (artifact_id) DO NOTHING`), payload, repoID, digest)
+		ON CONFLICT (artifact_id) DO NOTHING`, payload, repoID, digest)
 	if err != nil {
 		return fmt.Errorf("metadata: put manifest %s: %w", digest, err)
 	}

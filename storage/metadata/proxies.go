@@ -105,7 +105,7 @@ func (db *DB) ProxyTagChecked(ctx context.Context, repo, tag string) (time.Time,
 
 // MarkProxyTagChecked records that a proxied tag was checked at at.
 func (db *DB) MarkProxyTagChecked(ctx context.Context, repo, tag string, at time.Time) error {
-	_, err := db.hot(ctx, db.sql).Exec(`INSERT INTO proxy_tag_checks (repository, tag, checked_at) VALUES (?, ?, ?)
+	_, err := db.execHot(ctx, `INSERT INTO proxy_tag_checks (repository, tag, checked_at) VALUES (?, ?, ?)
 		ON CONFLICT (repository, tag) DO UPDATE SET checked_at = excluded.checked_at`, repo, tag, millis(at))
 	if err != nil {
 		return fmt.Errorf("metadata: proxy tag check: %w", err)

@@ -44,9 +44,25 @@ type Sync struct {
 // records its key before it writes storage) and returns their row ids.
 func (db *DB) AddSync(ctx context.Context, owner string, keys ...SyncKey) ([]int64, error) {
 	var ids []int64
-	err := db.tx(ctx, func(tx *sql.Tx) error {
+	err := db.txShared(ctx, func(tx *sql.Tx) error {
 		var err error
 		ids, err = db.addSyncTx(ctx, tx, owner, keys...)
+		return err
+	})
+	return ids, err
+}
+
+// AddSyncTouch is AddSync and TouchBlob(b) in one transaction: a manifest
+// push records its keys and marks its own bytes in use before it stores
+// them.
+func (db *DB) AddSyncTouch(ctx context.Context, owner string, b Blob, keys ...SyncKey) ([]int64, error) {
+	var ids []int64
+	err := db.txShared(ctx, func(tx *sql.Tx) error {
+		var err error
+		if ids, err = db.addSyncTx(ctx, tx, owner, keys...); err != nil {
+			return err
+		}
+		_, err = db.touchBlobTx(ctx, tx, b, true)
 		return err
 	})
 	return ids, err
@@ -75,7 +91,7 @@ func (db *DB) DoneSync(ctx context.Context, ids []int64) error {
 		for i, id := range ids[:n] {
 			args[i] = id
 		}
-		if _, err := db.sql.ExecContext(ctx, db.q(`DELETE FROM storage_sync WHERE id IN (`+placeholders(n)+`)`), args...); err != nil {
+		if _, err := db.exec(ctx, `DELETE FROM storage_sync WHERE id IN (`+placeholders(n)+`)`, args...); err != nil {
 			return fmt.Errorf("metadata: storage sync done: %w", err)
 		}
 		ids = ids[n:]
@@ -114,7 +130,7 @@ func (db *DB) PendingSync(ctx context.Context, limit int) ([]Sync, error) {
 
 // Heartbeat records that instance id (started at started) is alive.
 func (db *DB) Heartbeat(ctx context.Context, id string, started time.Time) error {
-	_, err := db.hot(ctx, db.sql).Exec(`INSERT INTO instances (id, started_at, heartbeat_at) VALUES (?, ?, ?)
+	_, err := db.execHot(ctx, `INSERT INTO instances (id, started_at, heartbeat_at) VALUES (?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at`, id, millis(started), millis(time.Now()))
 	if err != nil {
 		return fmt.Errorf("metadata: heartbeat: %w", err)
