@@ -54,6 +54,11 @@ func aliasLinkPath(repo, kind string, d digest.Digest) string {
 	return path.Join("/docker/registry/v2/repositories", repo, dir, d.Algorithm().String(), d.Encoded(), "link")
 }
 
+// tagLinkPath is where distribution keeps what a tag points at.
+func tagLinkPath(repo, tag string) string {
+	return path.Join("/docker/registry/v2/repositories", repo, "_manifests/tags", tag, "current/link")
+}
+
 // linkAlias links content already in repo under canonical by alias too and
 // records the alias in the index.
 func (ix *Indexer) linkAlias(ctx context.Context, repo, kind string, alias, canonical digest.Digest) error {

@@ -177,8 +177,7 @@ func seedStorage(t *testing.T, root string, p bigProject) {
 				hexd := strings.TrimPrefix(d, "sha256:")
 				tag := filepath.Join(dir, "tags", fmt.Sprintf("t%07d", i))
 				for _, l := range [][2]string{
-					{filepath.Join(tag, "current/link"), d},
-					{filepath.Join(tag, "index/sha256", hexd, "link"), d},
+					{filepath.Join(tag, "current/link"), d}, // what berth writes of a tag
 					{filepath.Join(dir, "revisions/sha256", hexd, "link"), d},
 				} {
 					if err := link(l[0], l[1]); err != nil {

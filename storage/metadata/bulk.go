@@ -146,11 +146,10 @@ func (db *DB) deleteArtifactsTx(ctx context.Context, tx *sql.Tx, repoID int64, i
 	}
 	uses := map[string]int64{}
 	var listed, tags int64
+	var reviews []review
 	for _, id := range found {
 		a := arts[id]
-		if err := db.queueAfterDelete(ctx, tx, repo, a.digest, a.blobs, a.children); err != nil {
-			return err
-		}
+		reviews = append(reviews, db.reviewsAfterDelete(repo, a.digest, a.blobs, a.children)...)
 		for _, d := range a.blobs {
 			uses[d]++
 		}
@@ -158,6 +157,9 @@ func (db *DB) deleteArtifactsTx(ctx context.Context, tx *sql.Tx, repoID int64, i
 			listed++
 		}
 		tags += a.tags
+	}
+	if err := db.queueReviews(ctx, tx, reviews); err != nil {
+		return err
 	}
 	if err := db.releaseBlobsTx(ctx, tx, projectID, uses); err != nil {
 		return err

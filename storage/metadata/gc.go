@@ -1,12 +1,14 @@
 package metadata
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -41,6 +43,40 @@ func (db *DB) queueReview(ctx context.Context, q querier, kind, repo, digest str
 		kind, repo, digest, millis(time.Now()))
 	if err != nil {
 		return fmt.Errorf("metadata: queue %s review: %w", kind, err)
+	}
+	return nil
+}
+
+// review is one garbage-collection review to queue.
+type review struct{ kind, repo, digest string }
+
+// queueReviews is queueReview for many, in a statement per 500 (each
+// review once: one statement may not update a row twice).
+func (db *DB) queueReviews(ctx context.Context, q querier, reviews []review) error {
+	seen := make(map[review]bool, len(reviews))
+	uniq := reviews[:0:0]
+	for _, r := range reviews {
+		if !seen[r] {
+			seen[r] = true
+			uniq = append(uniq, r)
+		}
+	}
+	slices.SortFunc(uniq, func(a, b review) int { // one lock order (PostgreSQL)
+		return cmp.Or(strings.Compare(a.kind, b.kind), strings.Compare(a.repo, b.repo), strings.Compare(a.digest, b.digest))
+	})
+	now := millis(time.Now())
+	for len(uniq) > 0 {
+		n := min(len(uniq), 500)
+		args := make([]any, 0, 4*n)
+		for _, r := range uniq[:n] {
+			args = append(args, r.kind, r.repo, r.digest, now)
+		}
+		if _, err := q.ExecContext(ctx, db.q(`INSERT INTO gc_reviews (kind, repository, digest, queued_at) VALUES `+
+			strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?),", n), ",")+`
+			ON CONFLICT (kind, repository, digest) DO UPDATE SET queued_at = excluded.queued_at, attempts = 0`), args...); err != nil {
+			return fmt.Errorf("metadata: queue reviews: %w", err)
+		}
+		uniq = uniq[n:]
 	}
 	return nil
 }
@@ -175,28 +211,26 @@ func (db *DB) useBlobsTx(ctx context.Context, tx *sql.Tx, repo, manifest string,
 	return keys, nil
 }
 
-// queueAfterDelete queues what a deleted artifact leaves possibly unused:
+// reviewsAfterDelete are the reviews of what a deleted artifact leaves
+// possibly unused:
 // its manifest's bytes, its repository's links of its blobs, and (with
 // untagged reviews) the manifests it referred to as an index.
-func (db *DB) queueAfterDelete(ctx context.Context, tx *sql.Tx, repo, artDigest string, blobs []string, children []string) error {
+func (db *DB) reviewsAfterDelete(repo, artDigest string, blobs []string, children []string) []review {
+	var out []review
 	for _, d := range blobs {
 		kind, r := ReviewLink, repo
 		if d == artDigest {
 			kind, r = ReviewBlob, ""
 		}
-		if err := db.queueReview(ctx, tx, kind, r, d); err != nil {
-			return err
-		}
+		out = append(out, review{kind, r, d})
 	}
 	if !db.untaggedReviews {
-		return nil
+		return out
 	}
 	for _, c := range children {
-		if err := db.queueReview(ctx, tx, ReviewManifest, repo, c); err != nil {
-			return err
-		}
+		out = append(out, review{ReviewManifest, repo, c})
 	}
-	return nil
+	return out
 }
 
 // queueUntagged queues the reviews of manifests (artifacts artIDs of the
@@ -222,13 +256,11 @@ func (db *DB) queueUntagged(ctx context.Context, tx *sql.Tx, repoID int64, artID
 	if err != nil {
 		return err
 	}
-	slices.Sort(digests)
-	for _, d := range slices.Compact(digests) {
-		if err := db.queueReview(ctx, tx, ReviewManifest, repo, d); err != nil {
-			return err
-		}
+	reviews := make([]review, len(digests))
+	for i, d := range digests {
+		reviews[i] = review{ReviewManifest, repo, d}
 	}
-	return nil
+	return db.queueReviews(ctx, tx, reviews)
 }
 
 // LinkedBlob is the canonical digest of the blob repo links under digest

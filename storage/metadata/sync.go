@@ -3,6 +3,7 @@ package metadata
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -71,14 +72,50 @@ func (db *DB) AddSyncTouch(ctx context.Context, owner string, b Blob, keys ...Sy
 func (db *DB) addSyncTx(ctx context.Context, q querier, owner string, keys ...SyncKey) ([]int64, error) {
 	ids := make([]int64, 0, len(keys))
 	now := millis(time.Now())
-	h := db.hot(ctx, q)
-	for _, k := range keys {
+	if len(keys) == 1 { // a push's: the prepared statement
 		var id int64
-		if err := h.QueryRow(`INSERT INTO storage_sync (repository, kind, name, owner, created_at) VALUES (?, ?, ?, ?, ?) RETURNING id`,
+		k := keys[0]
+		if err := db.hot(ctx, q).QueryRow(`INSERT INTO storage_sync (repository, kind, name, owner, created_at) VALUES (?, ?, ?, ?, ?) RETURNING id`,
 			k.Repository, k.Kind, k.Name, owner, now).Scan(&id); err != nil {
 			return nil, fmt.Errorf("metadata: storage sync: %w", err)
 		}
-		ids = append(ids, id)
+		return append(ids, id), nil
+	}
+	for len(keys) > 0 {
+		n := min(len(keys), 500)
+		args := make([]any, 0, 5*n)
+		for _, k := range keys[:n] {
+			args = append(args, k.Repository, k.Kind, k.Name, owner, now)
+		}
+		// RETURNING promises no order: ids are paired with their keys by
+		// value (a key listed twice has two rows; which id each gets does
+		// not matter).
+		rows, err := q.QueryContext(ctx, db.q(`INSERT INTO storage_sync (repository, kind, name, owner, created_at) VALUES `+
+			strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?),", n), ",")+` RETURNING id, repository, kind, name`), args...)
+		if err != nil {
+			return nil, fmt.Errorf("metadata: storage sync: %w", err)
+		}
+		got := make(map[SyncKey][]int64, n)
+		for rows.Next() {
+			var id int64
+			var k SyncKey
+			if err := rows.Scan(&id, &k.Repository, &k.Kind, &k.Name); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("metadata: storage sync: %w", err)
+			}
+			got[k] = append(got[k], id)
+		}
+		if err := errors.Join(rows.Close(), rows.Err()); err != nil {
+			return nil, fmt.Errorf("metadata: storage sync: %w", err)
+		}
+		for _, k := range keys[:n] {
+			if len(got[k]) == 0 {
+				return nil, fmt.Errorf("metadata: storage sync: no row returned for %s", k)
+			}
+			ids = append(ids, got[k][0])
+			got[k] = got[k][1:]
+		}
+		keys = keys[n:]
 	}
 	return ids, nil
 }
