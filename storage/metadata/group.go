@@ -152,13 +152,18 @@ func (db *DB) writeBatch() bool {
 		first.done <- fmt.Errorf("metadata: begin: %w", err)
 		return true
 	}
+	// The first write needs no savepoint: when it fails, the transaction,
+	// which holds nothing else yet, is rolled back.
+	if err := guard(func() error { return first.fn(tx) }); err != nil {
+		_ = tx.Rollback()
+		first.done <- err
+		return true
+	}
 	start := time.Now()
-	var ok []*write
+	ok := []*write{first}
 	var broken error
-	for w := first; w != nil; w = db.nextShared(start, len(ok)) {
-		if w != first {
-			wr.writes.Add(1)
-		}
+	for w := db.nextShared(start, 1); w != nil; w = db.nextShared(start, len(ok)) {
+		wr.writes.Add(1)
 		err := savepoint(w, tx)
 		if err == nil {
 			ok = append(ok, w)
@@ -172,7 +177,7 @@ func (db *DB) writeBatch() bool {
 		}
 		w.done <- err
 	}
-	if broken == nil && len(ok) > 0 {
+	if broken == nil {
 		broken = tx.Commit()
 		if broken != nil {
 			broken = fmt.Errorf("metadata: commit: %w", broken)

@@ -76,16 +76,18 @@ func TestWriterSharedTransaction(t *testing.T) {
 		steps       []step
 		wantRows    []string // keys committed
 		wantErr     map[string]string
-		wantShared  bool // the writes ran in one transaction
+		wantTx      int // transactions the writes took
 		wantPanicky string
 	}{
-		{name: "all succeed", steps: []step{{"a", ""}, {"b", ""}, {"c", ""}}, wantRows: []string{"a", "b", "c"}, wantShared: true},
+		{name: "all succeed", steps: []step{{"a", ""}, {"b", ""}, {"c", ""}}, wantRows: []string{"a", "b", "c"}, wantTx: 1},
 		{name: "one fails alone", steps: []step{{"a", ""}, {"b", "error"}, {"c", ""}}, wantRows: []string{"a", "c"},
-			wantErr: map[string]string{"b": "refused b"}, wantShared: true},
+			wantErr: map[string]string{"b": "refused b"}, wantTx: 1},
+		{name: "the first fails alone", steps: []step{{"a", "error"}, {"b", ""}, {"c", ""}}, wantRows: []string{"b", "c"},
+			wantErr: map[string]string{"a": "refused a"}, wantTx: 2},
 		{name: "a panic is the asker's, and only its", steps: []step{{"a", ""}, {"b", "panic"}, {"c", ""}}, wantRows: []string{"a", "c"},
-			wantPanicky: "b", wantShared: true},
+			wantPanicky: "b", wantTx: 1},
 		{name: "a broken transaction fails every write in it", steps: []step{{"a", ""}, {"b", "break"}, {"c", ""}}, wantRows: []string{"c"},
-			wantErr: map[string]string{"a": "sharing the transaction failed", "b": "broke"}},
+			wantErr: map[string]string{"a": "sharing the transaction failed", "b": "broke"}, wantTx: 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			db := groupTestDB(t)
@@ -166,8 +168,8 @@ func TestWriterSharedTransaction(t *testing.T) {
 			if writes-writes0 != int64(len(tc.steps)+1) {
 				t.Errorf("writer ran %d writes, want %d", writes-writes0, len(tc.steps)+1)
 			}
-			if tc.wantShared && batches-batches0 != 2 {
-				t.Errorf("%d transactions for the held write and %d shared ones, want 2", batches-batches0, len(tc.steps))
+			if batches-batches0 != int64(1+tc.wantTx) {
+				t.Errorf("%d transactions for the held write and %d shared ones, want 1 + %d", batches-batches0, len(tc.steps), tc.wantTx)
 			}
 		})
 	}
