@@ -248,6 +248,14 @@ func TestCheckAndReindex(t *testing.T) {
 			if err != nil || len(entries) == 0 {
 				t.Fatalf("no tags to tamper with: %v", err)
 			}
+			// A tag's storage copy is its current link alone, which is what
+			// distribution reads of a tag (and check just compared).
+			for _, e := range entries {
+				inside, err := os.ReadDir(filepath.Join(tagsDir, e.Name()))
+				if err != nil || len(inside) != 1 || inside[0].Name() != "current" {
+					t.Fatalf("tag %s holds %v in storage (%v), want only current/", e.Name(), inside, err)
+				}
+			}
 			victim := entries[0].Name()
 			if err := os.RemoveAll(filepath.Join(tagsDir, victim)); err != nil {
 				t.Fatal(err)
