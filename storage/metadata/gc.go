@@ -156,16 +156,6 @@ func (db *DB) linkRepoBlobTx(ctx context.Context, tx *sql.Tx, repo, digest strin
 	return true, nil
 }
 
-// TouchBlob marks a blob in use before its data is written (a manifest's
-// own bytes, stored by the push that follows): a collector deleting it
-// finishes first, and one that comes later finds it fresh.
-func (db *DB) TouchBlob(ctx context.Context, b Blob) error {
-	return db.txShared(ctx, func(tx *sql.Tx) error {
-		_, err := db.touchBlobTx(ctx, tx, b, true)
-		return err
-	})
-}
-
 type lazyBlobsKey struct{}
 
 // WithLazyBlobs marks a manifest push whose config and layers arrive after
@@ -212,9 +202,9 @@ func (db *DB) useBlobsTx(ctx context.Context, tx *sql.Tx, repo, manifest string,
 }
 
 // reviewsAfterDelete are the reviews of what a deleted artifact leaves
-// possibly unused:
-// its manifest's bytes, its repository's links of its blobs, and (with
-// untagged reviews) the manifests it referred to as an index.
+// possibly unused: its manifest's bytes, its repository's links of its
+// blobs, and (with untagged reviews) the manifests it referred to as an
+// index.
 func (db *DB) reviewsAfterDelete(repo, artDigest string, blobs []string, children []string) []review {
 	var out []review
 	for _, d := range blobs {

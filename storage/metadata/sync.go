@@ -53,9 +53,10 @@ func (db *DB) AddSync(ctx context.Context, owner string, keys ...SyncKey) ([]int
 	return ids, err
 }
 
-// AddSyncTouch is AddSync and TouchBlob(b) in one transaction: a manifest
-// push records its keys and marks its own bytes in use before it stores
-// them.
+// AddSyncTouch records keys (as AddSync) and marks b in use now, in one
+// transaction: a manifest push does both before it stores its bytes, so a
+// collector deleting them finishes first (the push stores them again) and
+// one that comes later finds them fresh.
 func (db *DB) AddSyncTouch(ctx context.Context, owner string, b Blob, keys ...SyncKey) ([]int64, error) {
 	var ids []int64
 	err := db.txShared(ctx, func(tx *sql.Tx) error {
