@@ -16,12 +16,14 @@ import (
 // are as large as the small writes of a push. So on SQLite every write
 // transaction of this process runs on one goroutine, the writer, in the
 // order asked; and consecutive small writes marked as sharing (txShared:
-// the writes of a push) run in one transaction, each in a savepoint of its
-// own: one that fails is rolled back alone, and none returns before the
-// transaction holding it commits. A write is never run twice. When the
-// shared transaction breaks (SQLite rolls a transaction back whole on a
-// full disk, an I/O error or an interrupted statement) or its commit fails,
-// every write in it fails with that error, as each would have failed alone.
+// the writes of a push) run in one transaction, each after the first in a
+// savepoint of its own: one that fails is rolled back alone, and none
+// returns before the transaction holding it commits. A write is never run
+// twice. When the shared transaction breaks (SQLite rolls a transaction
+// back whole on a full disk, an I/O error, or a statement interrupted
+// because its asker went away) or its commit fails, every write in it fails
+// and nothing of them is committed: the others' askers get an error they
+// would not have had alone, never a lost or half-written change.
 // PostgreSQL runs transactions concurrently: there, both are plain
 // transactions.
 
