@@ -262,3 +262,54 @@ func TestWriterConcurrentShared(t *testing.T) {
 	b, w := db.WriteGrouping()
 	t.Logf("%d writes in %d transactions", w, b)
 }
+
+// A write interrupted mid-statement (its asker went away) may take the
+// shared transaction down with it (SQLite rolls back a transaction whose
+// write statement is interrupted): whatever happens, every other write's
+// answer matches what was committed.
+func TestWriterInterruptedWrite(t *testing.T) {
+	db := groupTestDB(t)
+	release, held := holdWriter(t, db)
+	type result struct {
+		key string
+		err error
+	}
+	results := make(chan result, 3)
+	insert := func(ctx context.Context, key, query string) {
+		results <- result{key, db.txShared(ctx, func(tx *sql.Tx) error {
+			_, err := tx.ExecContext(ctx, query)
+			return err
+		})}
+	}
+	go insert(context.Background(), "a", `INSERT INTO gt (k, v) VALUES ('a', 1)`)
+	queued(t, db, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	go insert(ctx, "b", `INSERT INTO gt (k, v) WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 50000000)
+		SELECT 'b' || i, i FROM n`)
+	queued(t, db, 2)
+	go insert(context.Background(), "c", `INSERT INTO gt (k, v) VALUES ('c', 1)`)
+	queued(t, db, 3)
+	release()
+	if err := <-held; err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond) // b is inserting its rows by now
+	cancel()
+	for range 3 {
+		r := <-results
+		switch r.key {
+		case "b":
+			if r.err == nil {
+				t.Fatal("the interrupted write succeeded")
+			}
+			if n := gtCount(t, db, "k LIKE 'b%'"); n != 0 {
+				t.Fatalf("the interrupted write left %d rows", n)
+			}
+		default:
+			if n := gtCount(t, db, "k = '"+r.key+"'"); (r.err == nil) != (n == 1) {
+				t.Fatalf("%s: answered %v, %d rows committed", r.key, r.err, n)
+			}
+			t.Logf("%s: %v", r.key, r.err)
+		}
+	}
+}
