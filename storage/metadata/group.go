@@ -265,9 +265,9 @@ func (db *DB) closeWriter() {
 	<-db.writer.exited
 }
 
-// WriteGrouping reports the write transactions run on SQLite and the writes
+// writeGrouping reports the write transactions run on SQLite and the writes
 // they held (0, 0 on PostgreSQL).
-func (db *DB) WriteGrouping() (transactions, writes int64) {
+func (db *DB) writeGrouping() (transactions, writes int64) {
 	if db.writer == nil {
 		return 0, 0
 	}

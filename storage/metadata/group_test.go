@@ -91,7 +91,7 @@ func TestWriterSharedTransaction(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			db := groupTestDB(t)
-			batches0, writes0 := db.WriteGrouping()
+			batches0, writes0 := db.writeGrouping()
 			release, held := holdWriter(t, db)
 			type result struct {
 				key      string
@@ -164,7 +164,7 @@ func TestWriterSharedTransaction(t *testing.T) {
 					t.Errorf("%s not committed", k)
 				}
 			}
-			batches, writes := db.WriteGrouping()
+			batches, writes := db.writeGrouping()
 			if writes-writes0 != int64(len(tc.steps)+1) {
 				t.Errorf("writer ran %d writes, want %d", writes-writes0, len(tc.steps)+1)
 			}
@@ -190,7 +190,7 @@ func TestWriterAloneWritesDoNotShare(t *testing.T) {
 		}()
 		queued(t, db, i+1)
 	}
-	b0, _ := db.WriteGrouping()
+	b0, _ := db.writeGrouping()
 	release()
 	if err := <-held; err != nil {
 		t.Fatal(err)
@@ -200,7 +200,7 @@ func TestWriterAloneWritesDoNotShare(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if b, _ := db.WriteGrouping(); b-b0 != 3 {
+	if b, _ := db.writeGrouping(); b-b0 != 3 {
 		t.Errorf("%d transactions for three writes alone, want 3", b-b0)
 	}
 }
@@ -259,7 +259,7 @@ func TestWriterConcurrentShared(t *testing.T) {
 	if err := db.sql.QueryRow(`SELECT v FROM gt WHERE k = 'n'`).Scan(&v); err != nil || v != 800 {
 		t.Fatalf("counter %d (%v), want 800", v, err)
 	}
-	b, w := db.WriteGrouping()
+	b, w := db.writeGrouping()
 	t.Logf("%d writes in %d transactions", w, b)
 }
 
