@@ -40,6 +40,9 @@ type DB struct {
 	// lock in SQLite's busy handler, which sleeps up to 100 ms between
 	// tries. nil on PostgreSQL.
 	writer *writer
+	// ckpt, on SQLite, runs the checkpoints of the write-ahead log beside
+	// the writer (checkpoint.go). nil on PostgreSQL.
+	ckpt *checkpointer
 	// stmts holds the prepared statements of the hot queries (SQLite only:
 	// pgx caches statements itself), by query text.
 	stmts sync.Map
@@ -87,6 +90,9 @@ var (
 	}
 )
 
+// sqliteBusyTimeout is how long a SQLite statement waits for a lock.
+const sqliteBusyTimeout = 10 * time.Second
+
 // Open connects to the database named by dsn and applies migrations. dsn is
 // a postgres:// URL, or a SQLite file path (optionally sqlite://PATH). Every
 // call is bounded by timeout (0: DefaultTimeout).
@@ -117,7 +123,7 @@ func Open(ctx context.Context, dsn string, timeout time.Duration) (*DB, error) {
 			return nil, fmt.Errorf("metadata: %w", err)
 		}
 		q := url.Values{}
-		for _, p := range []string{"foreign_keys(1)", "journal_mode(WAL)", "busy_timeout(10000)", "synchronous(NORMAL)"} {
+		for _, p := range []string{"foreign_keys(1)", "journal_mode(WAL)", fmt.Sprintf("busy_timeout(%d)", sqliteBusyTimeout.Milliseconds()), "synchronous(NORMAL)", "wal_autocheckpoint(0)"} {
 			q.Add("_pragma", p)
 		}
 		q.Set("_txlock", "immediate")
@@ -130,8 +136,9 @@ func Open(ctx context.Context, dsn string, timeout time.Duration) (*DB, error) {
 		// a SQLite connection (pragmas, schema parse) cost more than a query
 		// under concurrent reads.
 		sdb.SetMaxIdleConns(8)
-		db = &DB{sql: sdb, d: sqliteDialect, writer: newWriter()}
+		db = &DB{sql: sdb, d: sqliteDialect, writer: newWriter(), ckpt: newCheckpointer()}
 		go db.runWriter()
+		go db.runCheckpointer()
 	}
 	db.bound = bound{timeout}
 	pctx, cancel := context.WithTimeout(ctx, 15*time.Second)
@@ -151,6 +158,7 @@ func Open(ctx context.Context, dsn string, timeout time.Duration) (*DB, error) {
 // Close releases the connections.
 func (db *DB) Close() error {
 	db.closeWriter()
+	db.closeCheckpointer()
 	db.stmts.Range(func(_, s any) bool {
 		_ = s.(*sql.Stmt).Close()
 		return true

@@ -121,6 +121,8 @@ func (db *DB) runWriter() {
 			return
 		}
 		for db.writeBatch() {
+			db.ckpt.committed()
+			db.finishCheckpoint()
 		}
 	}
 }

@@ -1,0 +1,180 @@
+package metadata
+
+import (
+	"context"
+	"database/sql/driver"
+	"fmt"
+	"sync/atomic"
+	"time"
+)
+
+// Checkpoints (SQLite). In WAL mode a commit appends the pages it changed
+// to the log; a checkpoint copies them into the database file and syncs
+// both files. SQLite runs one itself inside the commit that grows the log
+// past 1,000 pages, so that commit, which on the writer is a push's or a
+// retention batch's, waits for two fsyncs (on a busy disk, tens of
+// milliseconds; during a retention run the writer spent about two fifths of
+// its time there) and every write queued behind it waits too. Here
+// automatic checkpoints are off on every connection and one goroutine, the
+// checkpointer, runs passive checkpoints beside the writer: a passive
+// checkpoint takes no write lock and never waits for one, so the writer
+// goes on committing while the database file is written and synced.
+//
+// A log is only started over (written again from its beginning) by a write
+// transaction that began when every frame of it was already in the database
+// file. Under a steady stream of writes that never happens after a
+// checkpoint run beside the writer: the writer has appended more by the
+// time it ends, and the log would grow without end. So when a checkpoint
+// leaves a log of checkpointRestart pages or more, the writer runs one more
+// between two of its transactions: it copies what was appended since (a
+// fraction of what the first one copied, into a file mostly synced
+// already), and the transaction after it starts the log over.
+//
+// Nothing changes in what is durable: with synchronous=NORMAL a commit is
+// in the log (not yet synced) either way, and SQLite recovers the log after
+// a crash whether or not it was checkpointed.
+
+const (
+	// checkpointGap is the least time between two checkpoints while writes
+	// go on: the log holds about that much of the writes.
+	checkpointGap = 250 * time.Millisecond
+	// checkpointIdle is how often the checkpointer looks without being
+	// told of a commit (a write made outside the writer, a checkpoint that
+	// readers kept from finishing). A checkpoint with nothing to copy
+	// costs a read of the log's index, no I/O.
+	checkpointIdle = time.Second
+	// checkpointRestart is the log size (pages) at which the writer
+	// finishes a checkpoint itself so that the log starts over (16 MiB of
+	// 4 KiB pages; SQLite's own automatic checkpoint comes at 1,000).
+	checkpointRestart = 4096
+)
+
+// checkpointer runs the passive checkpoints of a SQLite database.
+type checkpointer struct {
+	poke   chan struct{} // a commit happened
+	stop   chan struct{}
+	exited chan struct{}
+	// restart asks the writer to finish a checkpoint (see above) once the
+	// log holds restartPages.
+	restart      atomic.Bool
+	restartPages atomic.Int64
+	// runs, finished, restarts: checkpoints run, those of them the writer
+	// ran, and how often the log was seen started over (tests read them);
+	// lastLog: the log's size at the last checkpoint.
+	runs, finished, restarts, lastLog atomic.Int64
+}
+
+func newCheckpointer() *checkpointer {
+	c := &checkpointer{poke: make(chan struct{}, 1), stop: make(chan struct{}), exited: make(chan struct{})}
+	c.restartPages.Store(checkpointRestart)
+	return c
+}
+
+// committed tells the checkpointer the log grew.
+func (c *checkpointer) committed() {
+	if c == nil {
+		return
+	}
+	select {
+	case c.poke <- struct{}{}:
+	default:
+	}
+}
+
+func (db *DB) runCheckpointer() {
+	c := db.ckpt
+	defer close(c.exited)
+	idle := time.NewTicker(checkpointIdle)
+	defer idle.Stop()
+	var last time.Time
+	for {
+		select {
+		case <-c.stop:
+			return
+		case <-c.poke:
+		case <-idle.C:
+		}
+		if wait := checkpointGap - time.Since(last); wait > 0 {
+			select {
+			case <-c.stop:
+				return
+			case <-time.After(wait):
+			}
+		}
+		last = time.Now()
+		if db.checkpoint() >= c.restartPages.Load() {
+			c.restart.Store(true)
+		}
+	}
+}
+
+// checkpoint copies what it can of the log into the database file: every
+// frame no reader still needs. It returns the log's size in pages. An error
+// (a full disk, say) is left for the next try; the log keeps the commits
+// meanwhile.
+func (db *DB) checkpoint() (logPages int64) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var busy, copied int64
+	if err := db.sql.QueryRowContext(WithTimeout(ctx, 0), `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &logPages, &copied); err != nil {
+		return 0
+	}
+	db.ckpt.ran(logPages)
+	return logPages
+}
+
+func (c *checkpointer) ran(logPages int64) {
+	c.runs.Add(1)
+	if logPages < c.lastLog.Swap(logPages) {
+		c.restarts.Add(1)
+	}
+}
+
+// finishWait bounds how long the writer waits for readers still on the
+// log when it finishes a checkpoint; a log they kept is finished next time.
+const finishWait = 20 * time.Millisecond
+
+// finishCheckpoint runs on the writer, between two transactions, when the
+// checkpointer asked for it: a restart checkpoint, which copies what was
+// appended since the checkpointer's and waits (at most finishWait) for the
+// readers still on the log, so that the next write starts it over. Readers
+// come and go all the time on a busy registry; without that wait one of
+// them is nearly always on the log, and it is never started over.
+func (db *DB) finishCheckpoint() {
+	if db.ckpt == nil || !db.ckpt.restart.CompareAndSwap(true, false) {
+		return
+	}
+	db.ckpt.finished.Add(1)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	ctx = WithTimeout(ctx, 0)
+	conn, err := db.sql.Conn(ctx)
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, fmt.Sprintf(`PRAGMA busy_timeout = %d`, finishWait.Milliseconds())); err != nil {
+		return
+	}
+	var busy, logPages, copied int64
+	if err := conn.QueryRowContext(ctx, `PRAGMA wal_checkpoint(RESTART)`).Scan(&busy, &logPages, &copied); err == nil {
+		db.ckpt.ran(logPages)
+	}
+	if _, err := conn.ExecContext(ctx, fmt.Sprintf(`PRAGMA busy_timeout = %d`, sqliteBusyTimeout.Milliseconds())); err != nil {
+		_ = conn.Raw(func(any) error { return driver.ErrBadConn }) // not back to the pool with a short timeout
+	}
+}
+
+// closeCheckpointer stops the checkpointer; closing the last connection
+// checkpoints what is left.
+func (db *DB) closeCheckpointer() {
+	if db.ckpt == nil {
+		return
+	}
+	select {
+	case <-db.ckpt.stop:
+	default:
+		close(db.ckpt.stop)
+	}
+	<-db.ckpt.exited
+}
