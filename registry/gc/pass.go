@@ -45,6 +45,7 @@ func (c *Collector) Pass(ctx context.Context, cause string, dryRun bool) (Report
 // wetPass runs workers until no review due at cutoff is left; reviews
 // queued during the pass wait for the next.
 func (c *Collector) wetPass(ctx context.Context, cutoff, start time.Time, r *Report) error {
+	ctx = metadata.Background(ctx) // requests' writes go first
 	var mu sync.Mutex
 	var errs []string
 	var firstErr error

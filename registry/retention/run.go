@@ -94,7 +94,8 @@ func (rn *Runner) Run(ctx context.Context, project string, o Options) (metadata.
 	}
 	run.Kept = map[string]int64{}
 	w.run = &run
-	err = w.project(ctx, p.ID)
+	// The run's writes let those of requests go first (pushes keep flowing).
+	err = w.project(metadata.Background(ctx), p.ID)
 	if err == nil {
 		err = rn.db.AddRetentionItems(ctx, run.ID, w.items)
 	}

@@ -256,7 +256,7 @@ func (h hot) Exec(query string, args ...any) (sql.Result, error) {
 // runs on the writer (group.go), alone.
 func (db *DB) tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	if db.writer != nil {
-		return db.do(&write{ctx: ctx, fn: fn, done: make(chan error, 1)})
+		return db.do(&write{ctx: ctx, fn: fn, background: isBackground(ctx), done: make(chan error, 1)})
 	}
 	return db.pgTx(ctx, fn)
 }
@@ -269,7 +269,7 @@ func (db *DB) txShared(ctx context.Context, fn func(tx *sql.Tx) error) error {
 		// A write with a bound of its own (WithTimeout: maintenance) runs
 		// alone: a shared transaction has the bound of its first write.
 		_, own := ctx.Value(timeoutKey{}).(time.Duration)
-		return db.do(&write{ctx: ctx, fn: fn, shared: !own, done: make(chan error, 1)})
+		return db.do(&write{ctx: ctx, fn: fn, shared: !own, background: isBackground(ctx), done: make(chan error, 1)})
 	}
 	return db.pgTx(ctx, fn)
 }

@@ -15,7 +15,7 @@ import (
 // lock to the next goroutine, which on a busy machine waits to be scheduled)
 // are as large as the small writes of a push. So on SQLite every write
 // transaction of this process runs on one goroutine, the writer, in the
-// order asked; and consecutive small writes marked as sharing (txShared:
+// order asked (background work after requests: priority.go); and consecutive small writes marked as sharing (txShared:
 // the writes of a push) run in one transaction, each after the first in a
 // savepoint of its own: one that fails is rolled back alone, and none
 // returns before the transaction holding it commits. A write is never run
@@ -37,8 +37,12 @@ type write struct {
 	ctx    context.Context
 	fn     func(*sql.Tx) error
 	shared bool
-	state  atomic.Int32 // writeQueued, writeTaken, writeAbandoned
-	done   chan error
+	// background: a write of background work (retention, garbage
+	// collection), which lets the writes of requests go first.
+	background bool
+	queued     time.Time
+	state      atomic.Int32 // writeQueued, writeTaken, writeAbandoned
+	done       chan error
 }
 
 const (
@@ -56,13 +60,15 @@ type writer struct {
 	wake   chan struct{}
 	stop   chan struct{}
 	exited chan struct{}
+	// backgroundWait: see priority.go (tests shorten it).
+	backgroundWait time.Duration
 	// batches and writes count the transactions run and the writes in
 	// them (the ratio is the grouping achieved).
 	batches, writes atomic.Int64
 }
 
 func newWriter() *writer {
-	return &writer{wake: make(chan struct{}, 1), stop: make(chan struct{}), exited: make(chan struct{})}
+	return &writer{wake: make(chan struct{}, 1), stop: make(chan struct{}), exited: make(chan struct{}), backgroundWait: backgroundWait}
 }
 
 // errClosed is a write asked of a closed database.
@@ -82,6 +88,7 @@ func (db *DB) do(w *write) error {
 		wr.mu.Unlock()
 		return errClosed
 	}
+	w.queued = time.Now()
 	wr.queue = append(wr.queue, w)
 	wr.mu.Unlock()
 	select {
@@ -127,20 +134,13 @@ func (db *DB) runWriter() {
 	}
 }
 
-// writeBatch runs the next transaction: the first write in the queue, with
-// the shared writes that follow it when it is shared. It reports whether
+// writeBatch runs the next transaction: the next write of the queue (see
+// take), with the shared writes that follow it when it is shared. It reports whether
 // the queue had one.
 func (db *DB) writeBatch() bool {
 	wr := db.writer
 	wr.mu.Lock()
-	var first *write
-	for len(wr.queue) > 0 && first == nil {
-		w := wr.queue[0]
-		wr.queue = wr.queue[1:]
-		if w.state.CompareAndSwap(writeQueued, writeTaken) {
-			first = w
-		}
-	}
+	first := wr.take(false)
 	wr.mu.Unlock()
 	if first == nil {
 		return false
@@ -196,7 +196,7 @@ func (db *DB) writeBatch() bool {
 }
 
 // nextShared takes the next write for the shared transaction begun at
-// start that holds n writes: a shared write at the head of the queue.
+// start that holds n writes, when the next write of the queue is shared.
 func (db *DB) nextShared(start time.Time, n int) *write {
 	if n >= groupMax || time.Since(start) > groupSpan {
 		return nil
@@ -204,17 +204,7 @@ func (db *DB) nextShared(start time.Time, n int) *write {
 	wr := db.writer
 	wr.mu.Lock()
 	defer wr.mu.Unlock()
-	for len(wr.queue) > 0 {
-		w := wr.queue[0]
-		if !w.shared {
-			return nil
-		}
-		wr.queue = wr.queue[1:]
-		if w.state.CompareAndSwap(writeQueued, writeTaken) {
-			return w
-		}
-	}
-	return nil
+	return wr.take(true)
 }
 
 // broke is a write whose failure ended the shared transaction: err is what
