@@ -26,9 +26,10 @@ import (
 // checkpoint run beside the writer: the writer has appended more by the
 // time it ends, and the log would grow without end. So when a checkpoint
 // leaves a log of checkpointRestart pages or more, the writer runs one more
-// between two of its transactions: it copies what was appended since (a
-// fraction of what the first one copied, into a file mostly synced
-// already), and the transaction after it starts the log over.
+// between two of its transactions (finishCheckpoint): it copies what was
+// appended since (a fraction of what the first one copied, into a file
+// mostly synced already) and waits a moment for the readers still on the
+// log, and the transaction after it starts the log over.
 //
 // Nothing changes in what is durable: with synchronous=NORMAL a commit is
 // in the log (not yet synced) either way, and SQLite recovers the log after
