@@ -303,7 +303,7 @@ func (ix *Indexer) SettleAsync(ctx context.Context, rows []metadata.Sync) {
 		for range 8 {
 			go func() {
 				for batch := range ix.sync.pool {
-					ix.settle(metadata.Background(context.Background()), batch)
+					ix.settle(context.Background(), batch)
 					ix.sync.pending.Done()
 				}
 			}()
