@@ -15,8 +15,9 @@ import (
 // lock to the next goroutine, which on a busy machine waits to be scheduled)
 // are as large as the small writes of a push. So on SQLite every write
 // transaction of this process runs on one goroutine, the writer, in the
-// order asked (background work after requests: priority.go); and consecutive small writes marked as sharing (txShared:
-// the writes of a push) run in one transaction, each after the first in a
+// order asked (background work after requests: priority.go); and
+// consecutive small writes marked as sharing (txShared: the writes of a
+// push) run in one transaction, each after the first in a
 // savepoint of its own: one that fails is rolled back alone, and none
 // returns before the transaction holding it commits. A write is never run
 // twice. When the shared transaction breaks (SQLite rolls a transaction
