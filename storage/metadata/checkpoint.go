@@ -71,11 +71,9 @@ func newCheckpointer() *checkpointer {
 	return c
 }
 
-// committed tells the checkpointer the log grew.
+// committed tells the checkpointer the log grew. (The writer and the
+// checkpointer exist together: SQLite has both, PostgreSQL neither.)
 func (c *checkpointer) committed() {
-	if c == nil {
-		return
-	}
 	select {
 	case c.poke <- struct{}{}:
 	default:
@@ -142,7 +140,7 @@ const finishWait = 20 * time.Millisecond
 // come and go all the time on a busy registry; without that wait one of
 // them is nearly always on the log, and it is never started over.
 func (db *DB) finishCheckpoint() {
-	if db.ckpt == nil || !db.ckpt.restart.CompareAndSwap(true, false) {
+	if !db.ckpt.restart.CompareAndSwap(true, false) {
 		return
 	}
 	db.ckpt.finished.Add(1)
