@@ -94,8 +94,9 @@ func (rn *Runner) Run(ctx context.Context, project string, o Options) (metadata.
 	}
 	run.Kept = map[string]int64{}
 	w.run = &run
-	// The run's writes let those of requests go first (pushes keep flowing).
-	err = w.project(metadata.Background(ctx), p.ID)
+	// The run's writes let those of requests go first (pushes keep flowing),
+	// and report how long each held the write lock (pace).
+	err = w.project(metadata.TimeHeld(metadata.Background(ctx), &w.held), p.ID)
 	if err == nil {
 		err = rn.db.AddRetentionItems(ctx, run.ID, w.items)
 	}
@@ -126,8 +127,10 @@ type walk struct {
 	seq    int64
 	// lease keeps other real runs of the project out (holder: this run).
 	lease, holder string
-	// tags and manifests size the write transactions.
+	// tags and manifests size the write transactions; held is how long the
+	// last one held the write lock.
 	tags, manifests pace
+	held            time.Duration
 }
 
 func (w *walk) project(ctx context.Context, projectID int64) error {
@@ -284,9 +287,9 @@ func (w *walk) remove(ctx context.Context, repo string, tags []removal) error {
 		w.run.TagsRemoved += int64(len(tags))
 		return nil
 	}
-	start := time.Now()
+	w.held = 0
 	rows, changed, err := w.rn.db.RemoveTags(ctx, repo, batch, w.rn.ix.Owner())
-	w.wrote(start, &w.tags)
+	w.wrote(&w.tags)
 	if err != nil {
 		return err
 	}
@@ -306,9 +309,9 @@ func (w *walk) remove(ctx context.Context, repo string, tags []removal) error {
 	w.rn.ix.SettleAsync(ctx, rows)
 	for len(digests) > 0 {
 		n := min(len(digests), w.manifests.n)
-		start := time.Now()
+		w.held = 0
 		removed, err := w.rn.db.RemoveUntagged(ctx, repo, digests[:n], w.rn.ix.Owner())
-		w.wrote(start, &w.manifests)
+		w.wrote(&w.manifests)
 		if err != nil {
 			return err
 		}
@@ -322,22 +325,25 @@ func (w *walk) remove(ctx context.Context, repo string, tags []removal) error {
 	return nil
 }
 
-// wrote notes a write transaction that began at start, and paces p by it.
-func (w *walk) wrote(start time.Time, p *pace) {
-	took := time.Since(start)
-	w.run.LongestWriteMs = max(w.run.LongestWriteMs, took.Milliseconds())
-	p.took(took)
+// wrote notes the write transaction that just ran (w.held), and paces p by
+// it.
+func (w *walk) wrote(p *pace) {
+	w.run.LongestWriteMs = max(w.run.LongestWriteMs, w.held.Milliseconds())
+	p.took(w.held)
 }
 
-// writeTarget is how long a run's write transaction should take: pushes
-// wait for the write lock (SQLite has one) at most about twice that.
+// writeTarget is how long a run's write transaction should hold the write
+// lock: a push's write waits at most about that for one (on SQLite,
+// requests' writes go before the run's, so it waits for the one running at
+// most).
 const writeTarget = 50 * time.Millisecond
 
 // pace sizes one kind of write transaction of a run (n items) so that it
-// takes about writeTarget, whatever the database, the machine and the
-// load: halved after a transaction that took longer (waiting for the lock
-// included: a busy registry gets shorter ones), grown by a quarter after
-// one that took under half.
+// holds the write lock about writeTarget, whatever the database and the
+// machine: halved after a transaction that held it longer, grown by a
+// quarter after one that held it under half. Its wait to begin is not
+// counted: it says how busy the registry is, not how big a batch is (and
+// shrinking batches while requests go first would only add transactions).
 type pace struct{ n, min, max int }
 
 func (p *pace) took(d time.Duration) {

@@ -79,8 +79,9 @@ type RetentionRun struct {
 	TagsRemoved      int64            `json:"tagsRemoved"`
 	ManifestsRemoved int64            `json:"manifestsRemoved"`
 	Kept             map[string]int64 `json:"kept"` // tags kept, by the rule (or reason) that kept them
-	// LongestWriteMs is the longest of the run's write transactions,
-	// waiting for the database's write lock included.
+	// LongestWriteMs is the longest any of the run's write transactions
+	// held the database's write lock (from begin to commit; its wait to
+	// begin, behind requests' writes, not counted).
 	LongestWriteMs int64  `json:"longestWriteMs"`
 	Error          string `json:"error,omitempty"`
 }
