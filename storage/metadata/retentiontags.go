@@ -59,6 +59,13 @@ func (db *DB) RetentionTags(ctx context.Context, repoID int64, after TagCursor, 
 	return out, after, rows.Err()
 }
 
+// weighedTags reads tags by id (the "(%s)" list). Their repository is
+// checked by the caller: with "t.repository_id = ?" in the query, SQLite's
+// planner read every tag of the repository through its push-time index
+// for each batch instead of looking the ids up.
+const weighedTags = `SELECT t.id, t.repository_id, t.name, t.push_time, a.digest
+	FROM tags t JOIN artifacts a ON a.id = t.artifact_id WHERE t.id IN (%s)`
+
 // RemoveTags deletes tags of repo, as RetentionTags returned them, in one
 // transaction with their storage sync rows. A tag is removed only while it
 // is still the one weighed: a tag since deleted, re-pushed or moved to
@@ -84,14 +91,13 @@ func (db *DB) RemoveTags(ctx context.Context, repo string, tags []RetentionTag, 
 			weighed[t.ID], ids[i] = t, t.ID
 		}
 		var names []string
-		if err := db.queryIn(ctx, tx, `SELECT t.id, t.name, t.push_time, a.digest FROM tags t JOIN artifacts a ON a.id = t.artifact_id
-			WHERE t.repository_id = ? AND t.id IN (%s)`, []any{repoID}, idArgs(ids), func(r *sql.Rows) error {
-			var id, push int64
+		if err := db.queryIn(ctx, tx, weighedTags, nil, idArgs(ids), func(r *sql.Rows) error {
+			var id, repo, push int64
 			var name, digest string
-			if err := r.Scan(&id, &name, &push, &digest); err != nil {
+			if err := r.Scan(&id, &repo, &name, &push, &digest); err != nil {
 				return err
 			}
-			if w := weighed[id]; w.Name == name && millis(w.PushTime) == push && w.Digest == digest {
+			if w := weighed[id]; repo == repoID && w.Name == name && millis(w.PushTime) == push && w.Digest == digest {
 				names = append(names, name)
 			}
 			return nil
@@ -116,6 +122,20 @@ func (db *DB) RemoveTags(ctx context.Context, repo string, tags []RetentionTag, 
 	return rows, changed, err
 }
 
+// looseManifests selects, among digests of a repository (the "(%s)" list),
+// the manifests nothing holds: no tag, no index of the repository, no
+// subject the repository has. The digests are looked up through the
+// repository's (repository_id, digest) index in a subquery: written as
+// "a.repository_id = ? AND a.digest IN (...)", SQLite's planner picked the
+// index on (repository_id, subject_digest, digest), which covers the whole
+// query, and read every manifest of the repository for each batch.
+const looseManifests = `SELECT a.digest FROM artifacts a
+	WHERE a.id IN (SELECT id FROM artifacts WHERE repository_id = ? AND digest IN (%s))
+	AND NOT EXISTS (SELECT 1 FROM tags t WHERE t.artifact_id = a.id)
+	AND NOT EXISTS (SELECT 1 FROM artifact_references ref CROSS JOIN artifacts p
+		WHERE p.id = ref.parent_id AND p.repository_id = a.repository_id AND ref.child_digest = a.digest)
+	AND NOT (a.subject_digest <> '' AND EXISTS (SELECT 1 FROM artifacts s WHERE s.repository_id = a.repository_id AND s.digest = a.subject_digest))`
+
 // RemoveUntagged deletes, in one transaction, the manifests of repo among
 // digests that have no tag, no index of the repository refers to and are
 // no referrer of a subject the repository holds, with their referrers
@@ -135,17 +155,12 @@ func (db *DB) RemoveUntagged(ctx context.Context, repo string, digests []string,
 			return err
 		}
 		var loose []string
-		if err := db.queryIn(ctx, tx, `SELECT a.digest FROM artifacts a WHERE a.repository_id = ? AND a.digest IN (%s)
-			AND NOT EXISTS (SELECT 1 FROM tags t WHERE t.artifact_id = a.id)
-			AND NOT EXISTS (SELECT 1 FROM artifact_references ref CROSS JOIN artifacts p
-				WHERE p.id = ref.parent_id AND p.repository_id = a.repository_id AND ref.child_digest = a.digest)
-			AND NOT (a.subject_digest <> '' AND EXISTS (SELECT 1 FROM artifacts s WHERE s.repository_id = a.repository_id AND s.digest = a.subject_digest))`,
-			[]any{repoID}, anySlice(digests), func(r *sql.Rows) error {
-				var d string
-				err := r.Scan(&d)
-				loose = append(loose, d)
-				return err
-			}); err != nil {
+		if err := db.queryIn(ctx, tx, looseManifests, []any{repoID}, anySlice(digests), func(r *sql.Rows) error {
+			var d string
+			err := r.Scan(&d)
+			loose = append(loose, d)
+			return err
+		}); err != nil {
 			return err
 		}
 		if len(loose) == 0 {
