@@ -62,6 +62,14 @@ func idArgs(ids []int64) []any {
 	return out
 }
 
+// artifactsByID reads artifacts by id (the "(%s)" list) with their tag
+// counts. Their repository is checked by the caller: with
+// "a.repository_id = ?" in the query, SQLite's planner read every artifact
+// of the repository through an index on it instead of looking the ids up,
+// for lists of as few as five.
+const artifactsByID = `SELECT a.id, a.repository_id, a.digest, a.listed, (SELECT count(*) FROM tags t WHERE t.artifact_id = a.id)
+	FROM artifacts a WHERE a.id IN (%s)`
+
 // deleteArtifactsTx deletes the artifacts ids of repository repoID (ids
 // gone or of another repository are skipped) with what hangs on them:
 // their tags (the guard asked first), the project's accounting of their
@@ -89,13 +97,15 @@ func (db *DB) deleteArtifactsTx(ctx context.Context, tx *sql.Tx, repoID int64, i
 	}
 	arts := map[int64]*art{}
 	var found []int64
-	err = db.queryIn(ctx, tx, `SELECT a.id, a.digest, a.listed, (SELECT count(*) FROM tags t WHERE t.artifact_id = a.id)
-		FROM artifacts a WHERE a.repository_id = ? AND a.id IN (%s)`, []any{repoID}, idArgs(ids), func(r *sql.Rows) error {
-		var id int64
+	err = db.queryIn(ctx, tx, artifactsByID, nil, idArgs(ids), func(r *sql.Rows) error {
+		var id, repoOf int64
 		var a art
 		var listed boolish
-		if err := r.Scan(&id, &a.digest, &listed, &a.tags); err != nil {
+		if err := r.Scan(&id, &repoOf, &a.digest, &listed, &a.tags); err != nil {
 			return err
+		}
+		if repoOf != repoID {
+			return nil // not one of the repository's
 		}
 		a.listed = bool(listed)
 		arts[id] = &a

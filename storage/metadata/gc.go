@@ -223,6 +223,13 @@ func (db *DB) reviewsAfterDelete(repo, artDigest string, blobs []string, childre
 	return out
 }
 
+// untaggedByID reads which of a list of artifacts (ids, the "(%s)" list)
+// have no tag. Their repository is checked by the caller (see
+// artifactsByID: "a.repository_id = ?" here made SQLite read the whole
+// repository for lists of five or more).
+const untaggedByID = `SELECT a.repository_id, r.name, a.digest FROM artifacts a JOIN repositories r ON r.id = a.repository_id
+	WHERE a.id IN (%s) AND NOT EXISTS (SELECT 1 FROM tags t WHERE t.artifact_id = a.id)`
+
 // queueUntagged queues the reviews of manifests (artifacts artIDs of the
 // repository repoID) a change left without tags.
 func (db *DB) queueUntagged(ctx context.Context, tx *sql.Tx, repoID int64, artIDs ...int64) error {
@@ -235,14 +242,17 @@ func (db *DB) queueUntagged(ctx context.Context, tx *sql.Tx, repoID int64, artID
 	}
 	var repo string
 	var digests []string
-	err := db.queryIn(ctx, tx, `SELECT r.name, a.digest FROM artifacts a JOIN repositories r ON r.id = a.repository_id
-		WHERE a.repository_id = ? AND a.id IN (%s) AND NOT EXISTS (SELECT 1 FROM tags t WHERE t.artifact_id = a.id)`,
-		[]any{repoID}, idArgs(ids), func(r *sql.Rows) error {
-			var d string
-			err := r.Scan(&repo, &d)
-			digests = append(digests, d)
+	err := db.queryIn(ctx, tx, untaggedByID, nil, idArgs(ids), func(r *sql.Rows) error {
+		var name, d string
+		var repoOf int64
+		if err := r.Scan(&repoOf, &name, &d); err != nil {
 			return err
-		})
+		}
+		if repoOf == repoID {
+			repo, digests = name, append(digests, d)
+		}
+		return nil
+	})
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package metadata
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -12,17 +13,40 @@ import (
 // repository for every batch of a retention run).
 func TestPlansLookListsUp(t *testing.T) {
 	db := openTestDB(t, "sqlite")
-	for _, tc := range []struct {
+	// The planner weighs a list by its length (a short one may be read
+	// through another index): lists of 1, 5 and 100, as batches are.
+	list := func(n int, query string, pre []any, item func(i int) any) (string, []any) {
+		args := slices.Clone(pre)
+		for i := range n {
+			args = append(args, item(i))
+		}
+		return fmt.Sprintf(query, strings.TrimSuffix(strings.Repeat("?, ", n), ", ")), args
+	}
+	digest := func(i int) any { return fmt.Sprintf("sha256:%064x", i) }
+	id := func(i int) any { return i + 1 }
+	type stmt struct {
 		name  string
 		query string
-		args  []any
+		pre   []any
+		item  func(int) any
 		want  string // a step that looks the list up
-	}{
-		{"retention's manifests nothing holds", fmt.Sprintf(looseManifests, "?, ?"), []any{1, "sha256:a", "sha256:b"}, "(repository_id=? AND digest=?)"},
-		{"retention's tags as weighed", fmt.Sprintf(weighedTags, "?, ?"), []any{1, 2}, "INTEGER PRIMARY KEY (rowid=?)"},
-	} {
+	}
+	var cases []stmt
+	for _, n := range []int{1, 5, 100} {
+		for _, s := range []stmt{
+			{"retention's manifests nothing holds", looseManifests, []any{1}, digest, "(repository_id=? AND digest=?)"},
+			{"retention's tags as weighed", weighedTags, nil, id, "INTEGER PRIMARY KEY (rowid=?)"},
+			{"artifacts to delete", artifactsByID, nil, id, "INTEGER PRIMARY KEY (rowid=?)"},
+			{"artifacts left without a tag", untaggedByID, nil, id, "INTEGER PRIMARY KEY (rowid=?)"},
+		} {
+			s.name = fmt.Sprintf("%s, %d", s.name, n)
+			s.query, s.pre = list(n, s.query, s.pre, s.item)
+			cases = append(cases, s)
+		}
+	}
+	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			rows, err := db.sql.Query("EXPLAIN QUERY PLAN "+tc.query, tc.args...)
+			rows, err := db.sql.Query("EXPLAIN QUERY PLAN "+tc.query, tc.pre...)
 			if err != nil {
 				t.Fatal(err)
 			}
