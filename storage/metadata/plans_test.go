@@ -27,7 +27,7 @@ func TestPlansLookListsUp(t *testing.T) {
 	type stmt struct {
 		name  string
 		query string
-		pre   []any
+		args  []any // those before the list, then all of them
 		item  func(int) any
 		want  string // a step that looks the list up
 	}
@@ -40,13 +40,13 @@ func TestPlansLookListsUp(t *testing.T) {
 			{"artifacts left without a tag", untaggedByID, nil, id, "INTEGER PRIMARY KEY (rowid=?)"},
 		} {
 			s.name = fmt.Sprintf("%s, %d", s.name, n)
-			s.query, s.pre = list(n, s.query, s.pre, s.item)
+			s.query, s.args = list(n, s.query, s.args, s.item)
 			cases = append(cases, s)
 		}
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			rows, err := db.sql.Query("EXPLAIN QUERY PLAN "+tc.query, tc.pre...)
+			rows, err := db.sql.Query("EXPLAIN QUERY PLAN "+tc.query, tc.args...)
 			if err != nil {
 				t.Fatal(err)
 			}
