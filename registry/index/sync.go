@@ -88,17 +88,14 @@ func (ix *Indexer) settle(ctx context.Context, rows []metadata.Sync) {
 	for i, r := range rows {
 		keys[i] = r.SyncKey
 	}
-	failed := map[metadata.SyncKey]bool{}
-	for _, k := range uniqueKeys(keys) {
-		if err := ix.mirror(ctx, k); err != nil {
-			failed[k] = true
-			ix.log.WarnContext(ctx, "index: storage copy left to the reconciler", "key", k.String(), "err", err)
-		}
+	failed := ix.mirrorAll(ctx, uniqueKeys(keys))
+	for k, err := range failed {
+		ix.log.WarnContext(ctx, "index: storage copy left to the reconciler", "key", k.String(), "err", err)
 	}
 	ix.sync.mu.Lock()
 	defer ix.sync.mu.Unlock()
 	for _, r := range rows {
-		if failed[r.SyncKey] {
+		if _, ok := failed[r.SyncKey]; ok {
 			r.Owner = ix.sync.owner
 			ix.sync.retry = append(ix.sync.retry, r)
 			continue

@@ -38,6 +38,9 @@ func TestPlansLookListsUp(t *testing.T) {
 			{"retention's tags as weighed", weighedTags, nil, id, "INTEGER PRIMARY KEY (rowid=?)"},
 			{"artifacts to delete", artifactsByID, nil, id, "INTEGER PRIMARY KEY (rowid=?)"},
 			{"artifacts left without a tag", untaggedByID, nil, id, "INTEGER PRIMARY KEY (rowid=?)"},
+			{"tags to mirror", tagTargets, []any{1}, func(i int) any { return fmt.Sprintf("t%d", i) }, "(repository_id=? AND name=?)"},
+			{"manifests to mirror", manifestsByDigest, []any{1}, digest, "(repository_id=? AND digest=?)"},
+			{"manifest aliases to mirror", manifestsByAlias, []any{1, "p/r"}, digest, "(repository=? AND kind=? AND alias=?)"},
 		} {
 			s.name = fmt.Sprintf("%s, %d", s.name, n)
 			s.query, s.args = list(n, s.query, s.args, s.item)
