@@ -18,12 +18,35 @@ import (
 // inChunk is how many values an IN list holds at most.
 const inChunk = 500
 
+// padIn lengthens a list to the next of a few sizes by repeating its last
+// value, which changes no IN test: a statement then has a handful of
+// texts, each prepared once (hot), instead of one per list length, parsed
+// at every call (on SQLite parsing cost as much as a small batch's reads).
+func padIn(list []any) []any {
+	size := inChunk
+	for s := 1; s < inChunk; s *= 2 {
+		if len(list) <= s {
+			size = s
+			break
+		}
+	}
+	if len(list) == 0 || len(list) >= size {
+		return list
+	}
+	out := make([]any, size)
+	copy(out, list)
+	for i := len(list); i < size; i++ {
+		out[i] = list[len(list)-1]
+	}
+	return out
+}
+
 // queryIn runs query, whose "(%s)" is an IN list, over list in chunks,
 // with pre as the arguments before the list, calling scan on every row.
 func (db *DB) queryIn(ctx context.Context, q querier, query string, pre, list []any, scan func(*sql.Rows) error) error {
 	for start := 0; start < len(list); start += inChunk {
-		part := list[start:min(start+inChunk, len(list))]
-		rows, err := q.QueryContext(ctx, db.q(fmt.Sprintf(query, placeholders(len(part)))), append(slices.Clone(pre), part...)...)
+		part := padIn(list[start:min(start+inChunk, len(list))])
+		rows, err := db.hot(ctx, q).Query(fmt.Sprintf(query, placeholders(len(part))), append(slices.Clone(pre), part...)...)
 		if err != nil {
 			return err
 		}
@@ -46,8 +69,8 @@ func (db *DB) queryIn(ctx context.Context, q querier, query string, pre, list []
 // execIn runs a statement whose "(%s)" is an IN list over list in chunks.
 func (db *DB) execIn(ctx context.Context, q querier, stmt string, pre, list []any) error {
 	for start := 0; start < len(list); start += inChunk {
-		part := list[start:min(start+inChunk, len(list))]
-		if _, err := q.ExecContext(ctx, db.q(fmt.Sprintf(stmt, placeholders(len(part)))), append(slices.Clone(pre), part...)...); err != nil {
+		part := padIn(list[start:min(start+inChunk, len(list))])
+		if _, err := db.hot(ctx, q).Exec(fmt.Sprintf(stmt, placeholders(len(part))), append(slices.Clone(pre), part...)...); err != nil {
 			return err
 		}
 	}

@@ -245,6 +245,13 @@ func (h hot) QueryRow(query string, args ...any) *sql.Row {
 	return h.q.QueryRowContext(h.ctx, h.db.q(query), args...)
 }
 
+func (h hot) Query(query string, args ...any) (*sql.Rows, error) {
+	if s := h.stmt(query); s != nil {
+		return s.QueryContext(h.ctx, args...)
+	}
+	return h.q.QueryContext(h.ctx, h.db.q(query), args...)
+}
+
 func (h hot) Exec(query string, args ...any) (sql.Result, error) {
 	if s := h.stmt(query); s != nil {
 		return s.ExecContext(h.ctx, args...)

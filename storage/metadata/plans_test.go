@@ -79,3 +79,27 @@ func TestPlansLookListsUp(t *testing.T) {
 		})
 	}
 }
+
+// IN lists are padded to a few lengths with their last value: the same
+// values, so the same IN test, and a handful of statement texts.
+func TestPadIn(t *testing.T) {
+	for _, c := range []struct{ n, want int }{
+		{0, 0}, {1, 1}, {2, 2}, {3, 4}, {5, 8}, {100, 128}, {256, 256}, {257, inChunk}, {inChunk - 1, inChunk}, {inChunk, inChunk},
+	} {
+		list := make([]any, c.n)
+		for i := range list {
+			list[i] = i
+		}
+		got := padIn(list)
+		if len(got) != c.want {
+			t.Errorf("%d values: padded to %d, want %d", c.n, len(got), c.want)
+			continue
+		}
+		for i, v := range got {
+			if want := min(i, c.n-1); v != want {
+				t.Errorf("%d values: item %d is %v, want %v", c.n, i, v, want)
+				break
+			}
+		}
+	}
+}
