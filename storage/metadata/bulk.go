@@ -105,7 +105,7 @@ func (db *DB) deleteArtifactsTx(ctx context.Context, tx *sql.Tx, repoID int64, i
 	}
 	var projectID int64
 	var repo string
-	err := tx.QueryRowContext(ctx, db.q(`SELECT project_id, name FROM repositories WHERE id = ?`), repoID).Scan(&projectID, &repo)
+	err := db.hot(ctx, tx).QueryRow(`SELECT project_id, name FROM repositories WHERE id = ?`, repoID).Scan(&projectID, &repo)
 	if errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("repository %d: %w", repoID, ErrNotFound)
 	}
@@ -200,8 +200,8 @@ func (db *DB) deleteArtifactsTx(ctx context.Context, tx *sql.Tx, repoID int64, i
 	if err := db.execIn(ctx, tx, `DELETE FROM artifacts WHERE id IN (%s)`, nil, args); err != nil {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, db.q(`UPDATE repositories SET artifact_count = artifact_count - ?, listed_count = listed_count - ?,
-		tag_count = tag_count - ? WHERE id = ?`), len(found), listed, tags, repoID); err != nil {
+	if _, err := db.hot(ctx, tx).Exec(`UPDATE repositories SET artifact_count = artifact_count - ?, listed_count = listed_count - ?,
+		tag_count = tag_count - ? WHERE id = ?`, len(found), listed, tags, repoID); err != nil {
 		return err
 	}
 	if err := db.relist(ctx, tx, childIDs...); err != nil { // they may stand alone now
@@ -209,46 +209,48 @@ func (db *DB) deleteArtifactsTx(ctx context.Context, tx *sql.Tx, repoID int64, i
 	}
 	// A repository its last artifact leaves is gone (as in Harbor): from the
 	// catalog and every list. A push re-creates it.
-	_, err = tx.ExecContext(ctx, db.q(`DELETE FROM repositories WHERE id = ? AND artifact_count <= 0
-		AND NOT EXISTS (SELECT 1 FROM artifacts a WHERE a.repository_id = repositories.id)`), repoID)
+	_, err = db.hot(ctx, tx).Exec(`DELETE FROM repositories WHERE id = ? AND artifact_count <= 0
+		AND NOT EXISTS (SELECT 1 FROM artifacts a WHERE a.repository_id = repositories.id)`, repoID)
 	return err
 }
 
 // releaseBlobsTx takes uses (blob digest: how many deleted artifacts used
 // it) off the project's accounting, dropping the blobs it no longer uses
-// from its storage_used.
+// from its storage_used. Those the deletes leave unused are deleted in one
+// statement (not updated to zero refs, then deleted): a retention run
+// releases two or three per manifest, nearly all for good.
 func (db *DB) releaseBlobsTx(ctx context.Context, tx *sql.Tx, projectID int64, uses map[string]int64) error {
 	byCount := map[int64][]string{}
 	for d, n := range uses {
 		byCount[n] = append(byCount[n], d)
 	}
-	var gone []any
 	var freed int64
 	for _, n := range slices.Sorted(maps.Keys(byCount)) {
 		digests := byCount[n]
 		slices.Sort(digests) // one lock order
-		err := db.queryIn(ctx, tx, `UPDATE project_blobs SET refs = refs - ? WHERE project_id = ? AND digest IN (%s) RETURNING digest, refs, size`,
-			[]any{n, projectID}, anySlice(digests), func(r *sql.Rows) error {
+		gone := map[string]bool{}
+		err := db.queryIn(ctx, tx, `DELETE FROM project_blobs WHERE project_id = ? AND refs <= ? AND digest IN (%s) RETURNING digest, size`,
+			[]any{projectID, n}, anySlice(digests), func(r *sql.Rows) error {
 				var d string
-				var refs, size int64
-				if err := r.Scan(&d, &refs, &size); err != nil {
+				var size int64
+				if err := r.Scan(&d, &size); err != nil {
 					return err
 				}
-				if refs <= 0 {
-					gone = append(gone, d)
-					freed += size
-				}
+				gone[d] = true
+				freed += size
 				return nil
 			})
 		if err != nil {
 			return err
 		}
-	}
-	if err := db.execIn(ctx, tx, `DELETE FROM project_blobs WHERE project_id = ? AND refs <= 0 AND digest IN (%s)`, []any{projectID}, gone); err != nil {
-		return err
+		rest := slices.DeleteFunc(digests, func(d string) bool { return gone[d] })
+		if err := db.execIn(ctx, tx, `UPDATE project_blobs SET refs = refs - ? WHERE project_id = ? AND digest IN (%s)`,
+			[]any{n, projectID}, anySlice(rest)); err != nil {
+			return err
+		}
 	}
 	if freed != 0 {
-		if _, err := tx.ExecContext(ctx, db.q(`UPDATE projects SET storage_used = storage_used - ? WHERE id = ?`), freed, projectID); err != nil {
+		if _, err := db.hot(ctx, tx).Exec(`UPDATE projects SET storage_used = storage_used - ? WHERE id = ?`, freed, projectID); err != nil {
 			return err
 		}
 	}
@@ -382,7 +384,7 @@ func (db *DB) deleteTagsTx(ctx context.Context, tx *sql.Tx, repoID int64, names 
 	if err := db.execIn(ctx, tx, `DELETE FROM tags WHERE repository_id = ? AND name IN (%s)`, []any{repoID}, anySlice(found)); err != nil {
 		return nil, err
 	}
-	if _, err := tx.ExecContext(ctx, db.q(`UPDATE repositories SET tag_count = tag_count - ? WHERE id = ?`), len(found), repoID); err != nil {
+	if _, err := db.hot(ctx, tx).Exec(`UPDATE repositories SET tag_count = tag_count - ? WHERE id = ?`, len(found), repoID); err != nil {
 		return nil, err
 	}
 	if err := db.queueUntagged(ctx, tx, repoID, arts...); err != nil {
