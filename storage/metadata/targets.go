@@ -30,11 +30,8 @@ const manifestsByAlias = `SELECT x.alias, a.digest FROM digest_aliases x
 func (db *DB) TagTargets(ctx context.Context, repo string, tags []string) (map[string]string, error) {
 	out := map[string]string{}
 	repoID, err := db.repoID(ctx, db.sql, repo)
-	if errors.Is(err, ErrNotFound) {
-		return out, nil
-	}
 	if err != nil {
-		return nil, err
+		return noRepo(out, err)
 	}
 	err = db.queryIn(ctx, db.sql, tagTargets, []any{repoID}, anySlice(tags), func(r *sql.Rows) error {
 		var name, d string
@@ -51,11 +48,8 @@ func (db *DB) TagTargets(ctx context.Context, repo string, tags []string) (map[s
 func (db *DB) LinkedManifests(ctx context.Context, repo string, digests []string) (map[string]string, error) {
 	out := map[string]string{}
 	repoID, err := db.repoID(ctx, db.sql, repo)
-	if errors.Is(err, ErrNotFound) {
-		return out, nil
-	}
 	if err != nil {
-		return nil, err
+		return noRepo(out, err)
 	}
 	if err := db.queryIn(ctx, db.sql, manifestsByDigest, []any{repoID}, anySlice(digests), func(r *sql.Rows) error {
 		var d string
@@ -81,4 +75,14 @@ func (db *DB) LinkedManifests(ctx context.Context, repo string, digests []string
 		return err
 	})
 	return out, err
+}
+
+// noRepo is what a read of many keys of a repository returns when looking
+// the repository up failed with err: none of them (empty) when there is
+// no such repository.
+func noRepo(empty map[string]string, err error) (map[string]string, error) {
+	if errors.Is(err, ErrNotFound) {
+		return empty, nil
+	}
+	return nil, err
 }
