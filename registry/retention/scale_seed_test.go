@@ -152,9 +152,10 @@ func seedIndex(t *testing.T, dsn string, p bigProject) {
 	}
 }
 
-// seedStorage writes what distribution keeps for each tag on the
-// filesystem: the tag's current link, its index entry and the manifest's
-// revision link, so a run removes real files as it would in production.
+// seedStorage writes what berth keeps for each tag on the filesystem: the
+// tag's current link (not distribution's per-tag index, which berth does
+// not write) and the manifest's revision link, so a run removes real files
+// as it would in production.
 func seedStorage(t *testing.T, root string, p bigProject) {
 	link := func(path, content string) error {
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
