@@ -159,10 +159,8 @@ func (db *DB) insertArtifact(ctx context.Context, tx *sql.Tx, projectID int64, a
 	if err != nil {
 		return false, nil, err
 	}
-	if added != 0 {
-		if _, err := h.Exec(`UPDATE projects SET storage_used = storage_used + ? WHERE id = ?`, added, projectID); err != nil {
-			return false, nil, err
-		}
+	if err := db.addUsage(ctx, tx, projectID, added); err != nil {
+		return false, nil, err
 	}
 	if _, err = h.Exec(`UPDATE repositories SET updated_at = ?, artifact_count = artifact_count + 1, listed_count = listed_count + 1 WHERE id = ?`, millis(a.PushTime), a.RepositoryID); err != nil {
 		return false, nil, err

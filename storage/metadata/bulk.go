@@ -249,12 +249,7 @@ func (db *DB) releaseBlobsTx(ctx context.Context, tx *sql.Tx, projectID int64, u
 			return err
 		}
 	}
-	if freed != 0 {
-		if _, err := db.hot(ctx, tx).Exec(`UPDATE projects SET storage_used = storage_used - ? WHERE id = ?`, freed, projectID); err != nil {
-			return err
-		}
-	}
-	return nil
+	return db.addUsage(ctx, tx, projectID, -freed)
 }
 
 // deleteManifestsTx removes manifests of repo (those not indexed are

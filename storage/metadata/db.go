@@ -53,6 +53,9 @@ type DB struct {
 	untaggedReviews bool
 	// events connects the outbox to requests (events.go).
 	events EventHooks
+	// usage holds, on PostgreSQL, each open transaction's changes to
+	// projects' storage_used until it commits (usage.go).
+	usage sync.Map
 }
 
 // dialect holds what differs between SQLite and PostgreSQL.
@@ -300,11 +303,17 @@ func (db *DB) runTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	}
 	defer func() {
 		if v := recover(); v != nil {
+			db.forgetUsage(tx)
 			_ = tx.Rollback() // not left open until its context ends
 			panic(v)
 		}
 	}()
-	if err := fn(tx); err != nil {
+	err = fn(tx)
+	if err == nil {
+		err = db.flushUsage(ctx, tx)
+	}
+	if err != nil {
+		db.forgetUsage(tx)
 		_ = tx.Rollback()
 		return err
 	}
