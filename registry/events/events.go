@@ -207,7 +207,7 @@ const gather = 5 * time.Millisecond
 func (s *Service) pass(ctx context.Context) {
 	const batch = 100
 	for ctx.Err() == nil {
-		if n, err := s.db.EventBacklog(ctx); err != nil || n == 0 {
+		if pending, err := s.db.EventsPending(ctx); err != nil || !pending {
 			break // a read: no write lock taken when there is nothing to do
 		}
 		evs, err := s.db.DispatchEvents(ctx, batch, func(e metadata.Event) (string, error) { return Render(e, s.source) })

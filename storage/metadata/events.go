@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -257,6 +258,19 @@ func (db *DB) EventBacklog(ctx context.Context) (int64, error) {
 	var n int64
 	err := db.sql.QueryRowContext(ctx, db.q(`SELECT count(*) FROM events WHERE pending = ?`), true).Scan(&n)
 	return n, err
+}
+
+// EventsPending reports whether any event waits to be handed to the
+// webhooks: the check every commit's wake-up makes, so it stops at the
+// first (on PostgreSQL a count walked the index entries of every event
+// handed out since the last vacuum: 2 ms per wake-up in a busy run).
+func (db *DB) EventsPending(ctx context.Context) (bool, error) {
+	var one int
+	err := db.sql.QueryRowContext(ctx, db.q(`SELECT 1 FROM events WHERE pending = ? ORDER BY seq LIMIT 1`), true).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, err
 }
 
 // emitted runs fn in a transaction whose events fn writes with emit, and

@@ -79,13 +79,29 @@ func TestWebhookDeliveries(t *testing.T) {
 			must[Event](t)(db.RecordEvent(ctx, Event{Type: EventArtifactPush, Repository: "p/app", Tag: tag, Deliver: true}))
 		}
 		must[Event](t)(db.RecordEvent(ctx, Event{Type: "project.update", Project: "p", Result: "refused"})) // audit only
-		evs, err := db.DispatchEvents(ctx, 100, func(e Event) (string, error) { return e.Type + ":" + e.Tag, nil })
+		if n, _ := db.EventBacklog(ctx); n != 4 {
+			t.Errorf("backlog %d before dispatching, want 4", n)
+		}
+		if pending, err := db.EventsPending(ctx); !pending || err != nil {
+			t.Errorf("EventsPending = %v, %v before dispatching", pending, err)
+		}
+		evs, err := db.DispatchEvents(ctx, 3, func(e Event) (string, error) { return e.Type + ":" + e.Tag, nil })
+		if err != nil || len(evs) != 3 {
+			t.Fatalf("dispatched %d (%v), want the 3 asked for", len(evs), err)
+		}
+		if n, _ := db.EventBacklog(ctx); n != 1 {
+			t.Errorf("backlog %d after dispatching 3 of 4", n)
+		}
+		more, err := db.DispatchEvents(ctx, 100, func(e Event) (string, error) { return e.Type + ":" + e.Tag, nil })
 		// The two project.create events, then the two pushes.
-		if err != nil || len(evs) != 4 {
+		if evs = append(evs, more...); err != nil || len(evs) != 4 {
 			t.Fatalf("dispatched %d (%v)", len(evs), err)
 		}
 		if n, _ := db.EventBacklog(ctx); n != 0 {
 			t.Errorf("backlog %d after dispatching", n)
+		}
+		if pending, err := db.EventsPending(ctx); pending || err != nil {
+			t.Errorf("EventsPending = %v, %v after dispatching", pending, err)
 		}
 		ds := must[[]Delivery](t)(db.ClaimDeliveries(ctx, "w1", time.Minute, 100))
 		got := map[int64][]string{}

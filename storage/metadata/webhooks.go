@@ -215,12 +215,13 @@ func (db *DB) DispatchEvents(ctx context.Context, limit int, render func(Event) 
 					return err
 				}
 			}
-			if _, err := tx.ExecContext(ctx, db.q(`UPDATE events SET pending = ? WHERE seq = ?`), false, e.Seq); err != nil {
-				return err
-			}
 			done = append(done, e)
 		}
-		return nil
+		seqs := make([]any, len(done))
+		for i, e := range done {
+			seqs[i] = e.Seq
+		}
+		return db.execIn(ctx, tx, `UPDATE events SET pending = ? WHERE seq IN (%s)`, []any{false}, seqs)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("metadata: dispatch events: %w", err)
