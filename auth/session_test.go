@@ -5,22 +5,17 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/berth-registry/berth/storage/metadata"
+	"github.com/berth-registry/berth/storage/metadata/metadatatest"
 )
 
 // Console sessions end when they expire, at logout, and when the user's
 // password changes; robots and token-proven callers get none.
 func TestSessions(t *testing.T) {
 	ctx := context.Background()
-	db, err := metadata.Open(ctx, filepath.Join(t.TempDir(), "berth.db"), 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := metadatatest.Open(t, "")
 	s, err := New(ctx, Defaults(), db, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)

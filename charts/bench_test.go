@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"path/filepath"
 	"sort"
 	"testing"
 	"time"
@@ -13,6 +12,7 @@ import (
 	"github.com/berth-registry/berth/registry/domain"
 	"github.com/berth-registry/berth/registry/index"
 	"github.com/berth-registry/berth/storage/metadata"
+	"github.com/berth-registry/berth/storage/metadata/metadatatest"
 )
 
 // benchVersions is the size of the benchmarked chart repository:
@@ -27,11 +27,7 @@ const (
 func seedCharts(b *testing.B) (*Service, *metadata.DB, metadata.Project) {
 	b.Helper()
 	ctx := context.Background()
-	db, err := metadata.Open(ctx, filepath.Join(b.TempDir(), "bench.db"), 0)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { db.Close() })
+	db := metadatatest.Open(b, "")
 	p, err := db.EnsureProject(ctx, "bench", "bench", 0)
 	if err != nil {
 		b.Fatal(err)

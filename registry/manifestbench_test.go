@@ -16,7 +16,7 @@ import (
 
 	"github.com/berth-registry/berth/auth"
 	"github.com/berth-registry/berth/registry"
-	"github.com/berth-registry/berth/storage/metadata"
+	"github.com/berth-registry/berth/storage/metadata/metadatatest"
 )
 
 // BenchmarkHotManifest is the server side of a cached manifest GET/HEAD
@@ -31,10 +31,7 @@ func BenchmarkHotManifest(b *testing.B) {
 	ctx := context.Background()
 	dir := b.TempDir()
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	db, err := metadata.Open(ctx, filepath.Join(dir, "berth.db"), 0)
-	if err != nil {
-		b.Fatal(err)
-	}
+	db := metadatatest.Open(b, filepath.Join(dir, "berth.db"))
 	svc, err := auth.New(ctx, auth.Defaults(), db, log)
 	if err != nil {
 		b.Fatal(err)

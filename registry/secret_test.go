@@ -2,13 +2,12 @@ package registry
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 
 	"github.com/distribution/distribution/v3/registry/storage/driver/inmemory"
 
 	"github.com/berth-registry/berth/storage"
-	"github.com/berth-registry/berth/storage/metadata"
+	"github.com/berth-registry/berth/storage/metadata/metadatatest"
 )
 
 // Two replicas starting together on empty storage may each store a secret
@@ -16,11 +15,7 @@ import (
 // already read its own back); through the database they agree anyway.
 func TestSharedSecretAgreesAcrossReplicas(t *testing.T) {
 	ctx := context.Background()
-	db, err := metadata.Open(ctx, filepath.Join(t.TempDir(), "berth.db"), 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := metadatatest.Open(t, "")
 	d := inmemory.New()
 
 	first, err := sharedSecret(ctx, d, db)
@@ -37,11 +32,7 @@ func TestSharedSecretAgreesAcrossReplicas(t *testing.T) {
 	}
 
 	// An older berth's secret in storage is kept on upgrade.
-	db2, err := metadata.Open(ctx, filepath.Join(t.TempDir(), "berth.db"), 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db2.Close()
+	db2 := metadatatest.Open(t, "")
 	if got, err := sharedSecret(ctx, d, db2); err != nil || got != "0123456789abcdef0123456789abcdef-other" {
 		t.Fatalf("upgrade: secret %q (%v), want the one in storage", got, err)
 	}

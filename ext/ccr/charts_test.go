@@ -20,6 +20,7 @@ import (
 	"github.com/berth-registry/berth/ext/dialect"
 	"github.com/berth-registry/berth/registry/domain"
 	"github.com/berth-registry/berth/storage/metadata"
+	"github.com/berth-registry/berth/storage/metadata/metadatatest"
 )
 
 const (
@@ -80,11 +81,7 @@ func testServer(t *testing.T, store ChartStore) (*httptest.Server, map[string]in
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
-	db, err := metadata.Open(ctx, filepath.Join(dir, "berth.db"), 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := metadatatest.Open(t, filepath.Join(dir, "berth.db"))
 	a, err := auth.New(ctx, auth.Defaults(), db, slog.Default())
 	if err != nil {
 		t.Fatal(err)

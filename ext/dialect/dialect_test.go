@@ -18,6 +18,7 @@ import (
 	"github.com/berth-registry/berth/registry/domain"
 	"github.com/berth-registry/berth/registry/observe"
 	"github.com/berth-registry/berth/storage/metadata"
+	"github.com/berth-registry/berth/storage/metadata/metadatatest"
 )
 
 const adminPw = "Admin-pass-123"
@@ -46,11 +47,7 @@ func toy(t *testing.T, configure func(a *API[string])) (*httptest.Server, *bytes
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
-	db, err := metadata.Open(ctx, filepath.Join(dir, "berth.db"), 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := metadatatest.Open(t, filepath.Join(dir, "berth.db"))
 	logs := &bytes.Buffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	as, err := auth.New(ctx, auth.Defaults(), db, log)

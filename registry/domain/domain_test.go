@@ -7,7 +7,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"path/filepath"
 	"testing"
 
 	"github.com/distribution/distribution/v3/registry/storage/driver/inmemory"
@@ -16,7 +15,7 @@ import (
 
 	"github.com/berth-registry/berth/registry/domain"
 	"github.com/berth-registry/berth/registry/index"
-	"github.com/berth-registry/berth/storage/metadata"
+	"github.com/berth-registry/berth/storage/metadata/metadatatest"
 )
 
 // newDomain is the domain over a real SQLite index and distribution's
@@ -24,11 +23,7 @@ import (
 func newDomain(t *testing.T) *domain.Service {
 	t.Helper()
 	ctx := context.Background()
-	db, err := metadata.Open(ctx, filepath.Join(t.TempDir(), "berth.db"), 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := metadatatest.Open(t, "")
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	ix, err := index.Standalone(ctx, db, log, inmemory.New(), false)
 	if err != nil {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -14,7 +13,7 @@ import (
 	"github.com/distribution/reference"
 
 	"github.com/berth-registry/berth/registry/index"
-	"github.com/berth-registry/berth/storage/metadata"
+	"github.com/berth-registry/berth/storage/metadata/metadatatest"
 )
 
 // A collector that removed a repository's link of a blob has committed in
@@ -24,11 +23,7 @@ import (
 // then finds the blob gone (MANIFEST_BLOB_UNKNOWN).
 func TestStatAfterCollectorRemovedLink(t *testing.T) {
 	ctx := context.Background()
-	db, err := metadata.Open(ctx, filepath.Join(t.TempDir(), "berth.db"), 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := metadatatest.Open(t, "")
 	ix, err := index.Standalone(ctx, db, slog.New(slog.NewTextHandler(io.Discard, nil)), inmemory.New(), true)
 	if err != nil {
 		t.Fatal(err)

@@ -17,6 +17,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/berth-registry/berth/storage/metadata"
+	"github.com/berth-registry/berth/storage/metadata/metadatatest"
 )
 
 // hookDriver calls onPut before each PutContent (a writer racing the
@@ -39,11 +40,7 @@ func (h *hookDriver) PutContent(ctx context.Context, path string, content []byte
 func TestMirrorAllFollowsTheIndex(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	db, err := metadata.Open(ctx, filepath.Join(dir, "berth.db"), 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := metadatatest.Open(t, filepath.Join(dir, "berth.db"))
 	root := filepath.Join(dir, "registry")
 	driver := &hookDriver{StorageDriver: filesystem.New(filesystem.DriverParameters{RootDirectory: root, MaxThreads: 100})}
 	ns, err := diststorage.NewRegistry(ctx, driver, diststorage.EnableDelete)

@@ -5,22 +5,18 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/berth-registry/berth/storage/metadata"
+	"github.com/berth-registry/berth/storage/metadata/metadatatest"
 )
 
 // CheckUpload trusts a project it found for pushMemoTTL; CheckPush (used
 // for manifests) always reads it.
 func TestCheckUploadMemo(t *testing.T) {
 	ctx := context.Background()
-	db, err := metadata.Open(ctx, filepath.Join(t.TempDir(), "berth.db"), 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := metadatatest.Open(t, "")
 	ix := New(db, slog.New(slog.NewTextHandler(io.Discard, nil)), false)
 	if err := ix.CheckUpload(ctx, "team/app"); !errors.Is(err, ErrNoProject) {
 		t.Fatalf("upload into a missing project = %v, want ErrNoProject", err)

@@ -17,16 +17,12 @@ import (
 
 	"github.com/berth-registry/berth/cmd/berth/berthtest"
 	"github.com/berth-registry/berth/storage/metadata"
+	"github.com/berth-registry/berth/storage/metadata/metadatatest"
 )
 
 func openIndex(t *testing.T, b *berthtest.Berth) *metadata.DB {
 	t.Helper()
-	db, err := metadata.Open(context.Background(), b.DatabaseURL(), 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return db
+	return metadatatest.Open(t, b.DatabaseURL())
 }
 
 func tagNames(ts []metadata.Tag) []string {
