@@ -19,10 +19,13 @@ func (c *Collector) Pass(ctx context.Context, cause string, dryRun bool) (Report
 	start := time.Now()
 	cutoff := start.Add(-c.cfg.Delay)
 	r := Report{metadata.GCRun{Cause: cause, DryRun: dryRun, Started: start}}
-	var err error
-	if dryRun {
+	// Reviews deletes logged (metadata.FoldReviews) join the queue when due.
+	_, err := c.db.FoldReviews(metadata.Background(ctx), cutoff)
+	switch {
+	case err != nil:
+	case dryRun:
 		err = c.dryPass(ctx, cutoff, &r)
-	} else {
+	default:
 		err = c.wetPass(ctx, cutoff, start, &r)
 	}
 	r.Duration = time.Since(start).Seconds()

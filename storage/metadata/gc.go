@@ -1,14 +1,12 @@
 package metadata
 
 import (
-	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
 	"slices"
 	"sort"
-	"strings"
 	"time"
 )
 
@@ -43,40 +41,6 @@ func (db *DB) queueReview(ctx context.Context, q querier, kind, repo, digest str
 		kind, repo, digest, millis(time.Now()))
 	if err != nil {
 		return fmt.Errorf("metadata: queue %s review: %w", kind, err)
-	}
-	return nil
-}
-
-// review is one garbage-collection review to queue.
-type review struct{ kind, repo, digest string }
-
-// queueReviews is queueReview for many, in a statement per 500 (each
-// review once: one statement may not update a row twice).
-func (db *DB) queueReviews(ctx context.Context, q querier, reviews []review) error {
-	seen := make(map[review]bool, len(reviews))
-	uniq := reviews[:0:0]
-	for _, r := range reviews {
-		if !seen[r] {
-			seen[r] = true
-			uniq = append(uniq, r)
-		}
-	}
-	slices.SortFunc(uniq, func(a, b review) int { // one lock order (PostgreSQL)
-		return cmp.Or(strings.Compare(a.kind, b.kind), strings.Compare(a.repo, b.repo), strings.Compare(a.digest, b.digest))
-	})
-	now := millis(time.Now())
-	for len(uniq) > 0 {
-		n := min(len(uniq), 500)
-		args := make([]any, 0, 4*n)
-		for _, r := range uniq[:n] {
-			args = append(args, r.kind, r.repo, r.digest, now)
-		}
-		if _, err := q.ExecContext(ctx, db.q(`INSERT INTO gc_reviews (kind, repository, digest, queued_at) VALUES `+
-			strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?),", n), ",")+`
-			ON CONFLICT (kind, repository, digest) DO UPDATE SET queued_at = excluded.queued_at, attempts = 0`), args...); err != nil {
-			return fmt.Errorf("metadata: queue reviews: %w", err)
-		}
-		uniq = uniq[n:]
 	}
 	return nil
 }
@@ -212,13 +176,13 @@ func (db *DB) reviewsAfterDelete(repo, artDigest string, blobs []string, childre
 		if d == artDigest {
 			kind, r = ReviewBlob, ""
 		}
-		out = append(out, review{kind, r, d})
+		out = append(out, review{kind: kind, repo: r, digest: d})
 	}
 	if !db.untaggedReviews {
 		return out
 	}
 	for _, c := range children {
-		out = append(out, review{ReviewManifest, repo, c})
+		out = append(out, review{kind: ReviewManifest, repo: repo, digest: c})
 	}
 	return out
 }
@@ -258,7 +222,7 @@ func (db *DB) queueUntagged(ctx context.Context, tx *sql.Tx, repoID int64, artID
 	}
 	reviews := make([]review, len(digests))
 	for i, d := range digests {
-		reviews[i] = review{ReviewManifest, repo, d}
+		reviews[i] = review{kind: ReviewManifest, repo: repo, digest: d}
 	}
 	return db.queueReviews(ctx, tx, reviews)
 }

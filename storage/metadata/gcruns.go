@@ -74,10 +74,12 @@ func (db *DB) GCRuns(ctx context.Context, limit int) ([]GCRun, error) {
 	return out, rows.Err()
 }
 
-// GCQueue counts queued reviews and those due before cutoff.
+// GCQueue counts queued reviews (those in the log too) and those due
+// before cutoff.
 func (db *DB) GCQueue(ctx context.Context, cutoff time.Time) (queued, due int64, err error) {
-	err = db.sql.QueryRowContext(ctx, db.q(`SELECT count(*), COALESCE(sum(CASE WHEN queued_at <= ? THEN 1 ELSE 0 END), 0) FROM gc_reviews`),
-		millis(cutoff)).Scan(&queued, &due)
+	err = db.sql.QueryRowContext(ctx, db.q(`SELECT (SELECT count(*) FROM gc_reviews) + (SELECT count(*) FROM gc_review_log),
+		(SELECT count(*) FROM gc_reviews WHERE queued_at <= ?) + (SELECT count(*) FROM gc_review_log WHERE queued_at <= ?)`),
+		millis(cutoff), millis(cutoff)).Scan(&queued, &due)
 	return queued, due, err
 }
 
