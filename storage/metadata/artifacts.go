@@ -85,6 +85,9 @@ func (db *DB) lockedRepo(ctx context.Context, tx *sql.Tx, projectID int64, repo 
 		}
 		var id int64
 		err = tx.QueryRowContext(ctx, db.q(`SELECT id FROM repositories WHERE id = ? FOR UPDATE`), repoID).Scan(&id)
+		if err == nil {
+			db.txState(tx).locked[repoID] = true
+		}
 		if !errors.Is(err, sql.ErrNoRows) {
 			return repoID, err
 		}

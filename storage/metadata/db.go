@@ -53,9 +53,9 @@ type DB struct {
 	untaggedReviews bool
 	// events connects the outbox to requests (events.go).
 	events EventHooks
-	// usage holds, on PostgreSQL, each open transaction's changes to
-	// projects' storage_used until it commits (usage.go).
-	usage sync.Map
+	// txs holds, on PostgreSQL, what each open transaction remembers
+	// until it ends (txstate.go).
+	txs sync.Map
 }
 
 // dialect holds what differs between SQLite and PostgreSQL.
@@ -301,9 +301,9 @@ func (db *DB) runTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	if err != nil {
 		return fmt.Errorf("metadata: begin: %w", err)
 	}
+	defer db.forgetTx(tx)
 	defer func() {
 		if v := recover(); v != nil {
-			db.forgetUsage(tx)
 			_ = tx.Rollback() // not left open until its context ends
 			panic(v)
 		}
@@ -313,7 +313,6 @@ func (db *DB) runTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 		err = db.flushUsage(ctx, tx)
 	}
 	if err != nil {
-		db.forgetUsage(tx)
 		_ = tx.Rollback()
 		return err
 	}

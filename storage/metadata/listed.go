@@ -127,13 +127,25 @@ func (db *DB) lockRepos(ctx context.Context, tx *sql.Tx, ids ...int64) error {
 	if db.d.name != "postgres" || len(ids) == 0 {
 		return nil
 	}
-	args := make([]any, len(ids))
-	for i, id := range ids {
-		args[i] = id
+	locked := db.txState(tx).locked
+	var args []any
+	for _, id := range ids {
+		if !locked[id] {
+			args = append(args, id)
+		}
 	}
-	rows, err := tx.QueryContext(ctx, db.q(`SELECT id FROM repositories WHERE id IN (`+placeholders(len(ids))+`) ORDER BY id FOR UPDATE`), args...)
+	if len(args) == 0 {
+		return nil // this transaction holds them already
+	}
+	rows, err := tx.QueryContext(ctx, db.q(`SELECT id FROM repositories WHERE id IN (`+placeholders(len(args))+`) ORDER BY id FOR UPDATE`), args...)
 	if err != nil {
 		return fmt.Errorf("metadata: lock repositories: %w", err)
 	}
-	return rows.Close()
+	if err := rows.Close(); err != nil {
+		return err
+	}
+	for _, id := range args {
+		locked[id.(int64)] = true
+	}
+	return nil
 }

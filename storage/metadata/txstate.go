@@ -7,6 +7,25 @@ import (
 	"slices"
 )
 
+// txState is what a PostgreSQL transaction remembers until it ends (runTx
+// forgets it): its changes to projects' storage_used, written last, and the
+// repositories it has locked. A transaction runs on one goroutine.
+type txState struct {
+	usage  map[int64]int64
+	locked map[int64]bool
+}
+
+func (db *DB) txState(tx *sql.Tx) *txState {
+	if v, ok := db.txs.Load(tx); ok {
+		return v.(*txState)
+	}
+	s := &txState{usage: map[int64]int64{}, locked: map[int64]bool{}}
+	db.txs.Store(tx, s)
+	return s
+}
+
+func (db *DB) forgetTx(tx *sql.Tx) { db.txs.Delete(tx) }
+
 // A project's storage_used is one row that every push and every delete in
 // the project updates. On PostgreSQL a row updated in a transaction stays
 // locked until the transaction ends, so an update in the middle of one
@@ -27,20 +46,18 @@ func (db *DB) addUsage(ctx context.Context, tx *sql.Tx, projectID, delta int64) 
 		_, err := db.hot(ctx, tx).Exec(`UPDATE projects SET storage_used = storage_used + ? WHERE id = ?`, delta, projectID)
 		return err
 	}
-	v, _ := db.usage.LoadOrStore(tx, map[int64]int64{})
-	v.(map[int64]int64)[projectID] += delta // a transaction runs on one goroutine
+	db.txState(tx).usage[projectID] += delta
 	return nil
 }
 
 // flushUsage writes the storage_used changes tx added up, in project order
-// (one lock order), and forgets them; runTx calls it last before the
-// commit. forget drops them after a rollback.
+// (one lock order); runTx calls it last before the commit.
 func (db *DB) flushUsage(ctx context.Context, tx *sql.Tx) error {
-	v, ok := db.usage.LoadAndDelete(tx)
+	v, ok := db.txs.Load(tx)
 	if !ok {
 		return nil
 	}
-	deltas := v.(map[int64]int64)
+	deltas := v.(*txState).usage
 	for _, id := range slices.Sorted(maps.Keys(deltas)) {
 		if deltas[id] == 0 {
 			continue
@@ -49,7 +66,6 @@ func (db *DB) flushUsage(ctx context.Context, tx *sql.Tx) error {
 			return err
 		}
 	}
+	clear(deltas)
 	return nil
 }
-
-func (db *DB) forgetUsage(tx *sql.Tx) { db.usage.Delete(tx) }

@@ -59,7 +59,7 @@ func TestUsageWrittenAtCommit(t *testing.T) {
 				t.Errorf("%s: storage_used %d, want %d", tc.name, got, tc.want)
 			}
 			pending := 0
-			db.usage.Range(func(any, any) bool { pending++; return true })
+			db.txs.Range(func(any, any) bool { pending++; return true })
 			if pending != 0 {
 				t.Errorf("%s: %d transactions' usage left behind", tc.name, pending)
 			}
