@@ -10,7 +10,8 @@ import (
 
 // Pass carries out every review due now (queued at least gc.delay ago),
 // with the configured number of workers, and records the report. A dry
-// pass changes nothing and reports what a pass would delete. Passes of
+// pass deletes nothing (it only folds the logged reviews that are due into
+// the queue, as every pass does) and reports what a pass would delete. Passes of
 // several instances (or of `berth gc` beside a server) share the queue
 // safely: each review is one transaction that locks what it reviews.
 func (c *Collector) Pass(ctx context.Context, cause string, dryRun bool) (Report, error) {

@@ -84,7 +84,7 @@ func (db *DB) GCQueue(ctx context.Context, cutoff time.Time) (queued, due int64,
 }
 
 // DueReviews pages through the reviews due at cutoff, in key order after
-// after (for a dry run, which changes nothing).
+// after (for a dry run, which deletes nothing).
 func (db *DB) DueReviews(ctx context.Context, cutoff time.Time, after Review, limit int) ([]Review, error) {
 	rows, err := db.sql.QueryContext(ctx, db.q(`SELECT kind, repository, digest, queued_at, attempts FROM gc_reviews
 		WHERE queued_at <= ? AND (kind > ? OR (kind = ? AND (repository > ? OR (repository = ? AND digest > ?))))
