@@ -176,7 +176,7 @@ func (db *DB) DispatchEvents(ctx context.Context, limit int, render func(Event) 
 				return err
 			}
 		}
-		rows, err := tx.QueryContext(ctx, db.q(`SELECT `+eventColumns+` FROM events WHERE pending = ? ORDER BY seq LIMIT ?`+db.d.skipLocked), true, limit)
+		rows, err := tx.QueryContext(ctx, db.q(outboxPage+db.d.skipLocked), limit)
 		if err != nil {
 			return err
 		}
@@ -228,6 +228,9 @@ func (db *DB) DispatchEvents(ctx context.Context, limit int, render func(Event) 
 	}
 	return done, nil
 }
+
+// outboxPage reads the oldest events not handed out yet.
+const outboxPage = `SELECT ` + eventColumns + ` FROM events WHERE pending ORDER BY seq LIMIT ?`
 
 // dispatchLock is the PostgreSQL advisory lock DispatchEvents holds.
 const dispatchLock = 0x6265727468_6576 // "berth" "ev"
