@@ -79,4 +79,4 @@ bench-gc: tools
 
 ## bench-retention: a retention run over a million tags (SQLite and PostgreSQL; BERTH_BENCH_RET_TAGS, _REPOS, _DB; see docs/benchmarks.md)
 bench-retention: tools
-	BERTH_BENCH=1 $(GO) test ./registry/retention -run TestRetentionScale -count=1 -v -timeout 120m
+	BERTH_BENCH=1 $(GO) test ./registry/retention -run TestRetentionScale -count=1 -v -timeout 180m
