@@ -182,21 +182,7 @@ func TestOutboxReadsItsIndex(t *testing.T) {
 		{"page to hand out", outboxPage, []any{100}},
 		{"backlog", `SELECT count(*) FROM events WHERE pending`, nil},
 	} {
-		rows, err := db.sql.Query("EXPLAIN QUERY PLAN "+tc.query, tc.args...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var plan []string
-		for rows.Next() {
-			var id, parent, unused int
-			var detail string
-			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-				t.Fatal(err)
-			}
-			plan = append(plan, detail)
-		}
-		rows.Close()
-		if len(plan) != 1 || !strings.Contains(plan[0], "USING") || !strings.Contains(plan[0], "INDEX events_outbox") {
+		if plan := explain(t, db, tc.query, tc.args...); len(plan) != 1 || !strings.Contains(plan[0], "USING") || !strings.Contains(plan[0], "INDEX events_outbox") {
 			t.Errorf("%s: plan %q, want a read of events_outbox alone", tc.name, plan)
 		}
 	}
