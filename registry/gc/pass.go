@@ -10,10 +10,10 @@ import (
 
 // Pass carries out every review due now (queued at least gc.delay ago),
 // with the configured number of workers, and records the report. A dry
-// pass deletes nothing (it only folds the logged reviews that are due into
-// the queue, as every pass does) and reports what a pass would delete. Passes of
-// several instances (or of `berth gc` beside a server) share the queue
-// safely: each review is one transaction that locks what it reviews.
+// pass deletes nothing (it only folds the due logged reviews into the
+// queue, as every pass does first) and reports what a pass would delete.
+// Passes of several instances (or of `berth gc` beside a server) share the
+// queue safely: each review is one transaction that locks what it reviews.
 func (c *Collector) Pass(ctx context.Context, cause string, dryRun bool) (Report, error) {
 	c.pass.Lock()
 	defer c.pass.Unlock()
@@ -23,7 +23,7 @@ func (c *Collector) Pass(ctx context.Context, cause string, dryRun bool) (Report
 	// Reviews deletes logged (metadata.FoldReviews) join the queue when due.
 	_, err := c.db.FoldReviews(metadata.Background(ctx), cutoff)
 	switch {
-	case err != nil:
+	case err != nil: // reported; the next pass folds again
 	case dryRun:
 		err = c.dryPass(ctx, cutoff, &r)
 	default:
