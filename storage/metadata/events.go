@@ -260,12 +260,14 @@ func (db *DB) EventBacklog(ctx context.Context) (int64, error) {
 	return n, err
 }
 
-// EventsPending reports whether any event waits to be handed to the
-// webhooks: the check every commit's wake-up makes, so it stops at the
-// first. The queries of the queue say "WHERE pending", the condition of
-// its partial index (migration 021), so both databases read that index.
+// outboxFirst looks for the oldest event not handed out yet. The queries
+// of the outbox say "WHERE pending", the condition of its partial index
+// (migration 021), so both databases read that index.
 const outboxFirst = `SELECT 1 FROM events WHERE pending ORDER BY seq LIMIT 1`
 
+// EventsPending reports whether any event waits to be handed to the
+// webhooks: the check every commit's wake-up makes, so it stops at the
+// first.
 func (db *DB) EventsPending(ctx context.Context) (bool, error) {
 	var one int
 	err := db.sql.QueryRowContext(ctx, db.q(outboxFirst)).Scan(&one)
