@@ -42,6 +42,16 @@ func (db *DB) queueReviews(ctx context.Context, q querier, reviews []review) err
 	return db.appendReviews(ctx, q, logged)
 }
 
+// reviewValues is the VALUES list of an INSERT of reviews, with its
+// arguments.
+func reviewValues(rs []review) (string, []any) {
+	args := make([]any, 0, 4*len(rs))
+	for _, r := range rs {
+		args = append(args, r.kind, r.repo, r.digest, r.at)
+	}
+	return strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?),", len(rs)), ","), args
+}
+
 // reviewChunk is how many reviews one statement writes.
 const reviewChunk = 500
 
@@ -62,12 +72,8 @@ func (db *DB) appendReviews(ctx context.Context, q querier, reviews []review) er
 		for n > len(uniq) {
 			n /= 2
 		}
-		args := make([]any, 0, 4*n)
-		for _, r := range uniq[:n] {
-			args = append(args, r.kind, r.repo, r.digest, r.at)
-		}
-		if _, err := db.hot(ctx, q).Exec(`INSERT INTO gc_review_log (kind, repository, digest, queued_at) VALUES `+
-			strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?),", n), ","), args...); err != nil {
+		values, args := reviewValues(uniq[:n])
+		if _, err := db.hot(ctx, q).Exec(`INSERT INTO gc_review_log (kind, repository, digest, queued_at) VALUES `+values, args...); err != nil {
 			return fmt.Errorf("metadata: log reviews: %w", err)
 		}
 		uniq = uniq[n:]
@@ -95,12 +101,8 @@ func (db *DB) upsertReviews(ctx context.Context, q querier, reviews []review) er
 	})
 	for len(uniq) > 0 {
 		n := min(len(uniq), reviewChunk)
-		args := make([]any, 0, 4*n)
-		for _, r := range uniq[:n] {
-			args = append(args, r.kind, r.repo, r.digest, r.at)
-		}
-		if _, err := q.ExecContext(ctx, db.q(`INSERT INTO gc_reviews (kind, repository, digest, queued_at) VALUES `+
-			strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?),", n), ",")+`
+		values, args := reviewValues(uniq[:n])
+		if _, err := q.ExecContext(ctx, db.q(`INSERT INTO gc_reviews (kind, repository, digest, queued_at) VALUES `+values+`
 			ON CONFLICT (kind, repository, digest) DO UPDATE SET attempts = 0,
 			queued_at = CASE WHEN excluded.queued_at > gc_reviews.queued_at THEN excluded.queued_at ELSE gc_reviews.queued_at END`), args...); err != nil {
 			return fmt.Errorf("metadata: queue reviews: %w", err)
