@@ -1,8 +1,10 @@
 package berthtest
 
 import (
+	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -48,28 +50,43 @@ func startDetachedMinIO(t testing.TB) *MinIO {
 	return launchMinIO(t, dir)
 }
 
+// launchMinIO starts a server on fresh ports. A port free a moment ago may
+// be taken by another test's server before MinIO binds it (MinIO then
+// exits): that launch is retried on new ports.
 func launchMinIO(t testing.TB, dir string) *MinIO {
 	t.Helper()
-	m := &MinIO{
-		Endpoint:  "127.0.0.1:" + strconv.Itoa(FreePort(t)),
-		AccessKey: "berthtest",
-		SecretKey: "berthtest-secret-key",
-		dir:       dir,
-		console:   FreePort(t),
-		logs:      &syncBuffer{},
+	for attempt := 1; ; attempt++ {
+		m := &MinIO{
+			Endpoint:  "127.0.0.1:" + strconv.Itoa(FreePort(t)),
+			AccessKey: "berthtest",
+			SecretKey: "berthtest-secret-key",
+			dir:       dir,
+			console:   FreePort(t),
+			logs:      &syncBuffer{},
+		}
+		err := m.launch(t)
+		if err == nil {
+			return m
+		}
+		if !errors.Is(err, errMinIOExited) || attempt == 3 {
+			t.Fatalf("minio: %v\n%s", err, m.logs.String())
+		}
+		t.Logf("minio on %s: %v; relaunching on new ports\n%s", m.Endpoint, err, tail(m.logs.String(), 10))
 	}
-	m.launch(t)
-	return m
 }
 
 // Restart starts a stopped server again on the same address and data.
 func (m *MinIO) Restart(t testing.TB) {
 	t.Helper()
 	m.Stop()
-	m.launch(t)
+	if err := m.launch(t); err != nil {
+		t.Fatalf("minio: %v\n%s", err, m.logs.String())
+	}
 }
 
-func (m *MinIO) launch(t testing.TB) {
+var errMinIOExited = errors.New("exited before it was ready")
+
+func (m *MinIO) launch(t testing.TB) error {
 	t.Helper()
 	dir := m.dir
 	m.done = make(chan struct{})
@@ -85,13 +102,40 @@ func (m *MinIO) launch(t testing.TB) {
 	m.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	m.cmd.Stdout, m.cmd.Stderr = m.logs, m.logs
 	if err := m.cmd.Start(); err != nil {
-		t.Fatalf("minio: %v", err)
+		return err
 	}
 	go func() { _ = m.cmd.Wait(); close(m.done) }()
-	if err := WaitReady("http://"+m.Endpoint+"/minio/health/ready", 60*time.Second); err != nil {
+	if err := m.waitReady(60 * time.Second); err != nil {
 		m.Stop()
-		t.Fatalf("minio: %v\n%s", err, m.logs.String())
+		return err
 	}
+	return nil
+}
+
+// waitReady polls MinIO's readiness until it answers 200, the process
+// exits (errMinIOExited: whatever answers on its port is another server)
+// or within passes.
+func (m *MinIO) waitReady(within time.Duration) error {
+	url := "http://" + m.Endpoint + "/minio/health/ready"
+	deadline := time.Now().Add(within)
+	last := "no answer"
+	for time.Now().Before(deadline) {
+		if exited(m.done) {
+			return fmt.Errorf("%w (last answer on its port: %s)", errMinIOExited, last)
+		}
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			last = resp.Status + ", Server: " + resp.Header.Get("Server")
+		} else {
+			last = err.Error()
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("%s not ready within %s (process running: %v): %s", url, within, !exited(m.done), last)
 }
 
 // Stop terminates the server and waits for it.
