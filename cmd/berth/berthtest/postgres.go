@@ -254,6 +254,7 @@ func (p *Postgres) launch(port int) error {
 		"-c", "max_connections=200",
 		"-c", "shared_buffers=32MB",
 	)
+	p.cmd.Args = append(p.cmd.Args, pgStatsFlags()...)
 	// SIGQUIT is PostgreSQL's immediate shutdown: unlike SIGKILL it still
 	// makes the postmaster take its backends down and release its shared
 	// memory and lock files. (Go sets it after switching credentials, which

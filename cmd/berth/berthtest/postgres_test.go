@@ -56,3 +56,20 @@ func TestStartPostgres(t *testing.T) {
 		t.Errorf("wrong password accepted:\n%s", out)
 	}
 }
+
+// With PGStatsEnv set, a server counts statements per database.
+func TestPostgresStatements(t *testing.T) {
+	t.Setenv(PGStatsEnv, "1")
+	pg := StartPostgres(t)
+	db := pg.NewDatabase(t)
+	pg.ResetStatements(t, db)
+	psqlQuery(t, db, "create table counted (id int)")
+	for range 3 {
+		psqlQuery(t, db, "select count(*) from counted")
+	}
+	got := pg.Statements(t, db, 20)
+	if !strings.Contains(got, "3 calls") || !strings.Contains(got, "select count(*) from counted") {
+		t.Fatalf("statements of %s:\n%s\nwant the count called 3 times", db, got)
+	}
+	t.Logf("statements:\n%s", got)
+}

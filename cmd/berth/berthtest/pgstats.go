@@ -1,0 +1,64 @@
+package berthtest
+
+import (
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// PGStatsEnv, set to anything, starts test PostgreSQL servers with
+// pg_stat_statements loaded, so a benchmark can say which statements its
+// database time went to (Statements). Off by default: tracking costs a
+// little on every statement.
+const PGStatsEnv = "BERTH_TEST_PG_STATS"
+
+func pgStatsFlags() []string {
+	if os.Getenv(PGStatsEnv) == "" {
+		return nil
+	}
+	return []string{"-c", "shared_preload_libraries=pg_stat_statements", "-c", "pg_stat_statements.track=all"}
+}
+
+// ResetStatements starts counting statements afresh in the database of dsn
+// (one of p's databases). It fails the test when PGStatsEnv is not set.
+func (p *Postgres) ResetStatements(t testing.TB, dsn string) {
+	t.Helper()
+	if os.Getenv(PGStatsEnv) == "" {
+		t.Fatalf("statement statistics need %s=1", PGStatsEnv)
+	}
+	if out, err := p.superSQLIn(dbName(t, dsn), `CREATE EXTENSION IF NOT EXISTS pg_stat_statements`,
+		`SELECT pg_stat_statements_reset()`); err != nil {
+		t.Fatalf("pg_stat_statements: %v\n%s", err, out)
+	}
+}
+
+// Statements returns the n statements of dsn's database that took the most
+// time since ResetStatements, one line each: calls, total and mean time,
+// rows, and the statement's start.
+func (p *Postgres) Statements(t testing.TB, dsn string, n int) string {
+	t.Helper()
+	out, err := p.superSQLIn(dbName(t, dsn), `SELECT format('%8s calls %9s ms %8s ms/call %9s rows | %s',
+		s.calls, round(s.total_exec_time), round((s.total_exec_time / s.calls)::numeric, 3), s.rows,
+		left(regexp_replace(s.query, '\s+', ' ', 'g'), 240))
+		FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid
+		WHERE d.datname = current_database() ORDER BY s.total_exec_time DESC LIMIT `+strconv.Itoa(n))
+	if err != nil {
+		t.Fatalf("pg_stat_statements: %v\n%s", err, out)
+	}
+	return out
+}
+
+// superSQLIn runs statements as the bootstrap superuser in database db.
+func (p *Postgres) superSQLIn(db string, stmts ...string) (string, error) {
+	return p.psql([]string{"-h", p.dir, "-p", strconv.Itoa(p.port), "-U", pgSuper, "-d", db}, stmts...)
+}
+
+func dbName(t testing.TB, dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil || strings.Trim(u.Path, "/") == "" {
+		t.Fatalf("no database in %q: %v", dsn, err)
+	}
+	return strings.Trim(u.Path, "/")
+}
