@@ -21,7 +21,8 @@ import (
 // repository's newest tenth. It is a benchmark, not a test of speed: it
 // runs with BERTH_BENCH=1 (make bench-retention) and prints a Markdown
 // table for docs/benchmarks.md; it does fail when the run removes anything
-// but what the policy says.
+// but what the policy says. With BERTH_TEST_PG_STATS=1 it also logs the
+// statements PostgreSQL spent its time on during the run.
 func TestRetentionScale(t *testing.T) {
 	if os.Getenv("BERTH_BENCH") == "" {
 		t.Skip("a benchmark: run with BERTH_BENCH=1 (make bench-retention)")
@@ -29,6 +30,15 @@ func TestRetentionScale(t *testing.T) {
 	repos := envInt("BERTH_BENCH_RET_REPOS", 100)
 	p := bigProject{name: "big", repos: repos, tagsPer: envInt("BERTH_BENCH_RET_TAGS", 1_000_000) / repos}
 	keep := max(1, p.tagsPer/10)
+	// The pushes beside the run: 4 clients pushing one after another (a
+	// saturated registry), or BERTH_BENCH_RET_PUSH_RATE pushes a second
+	// whatever the registry's pace (an open load: what a push waits for
+	// shows, not what it shares the CPU with).
+	rate := float64(envInt("BERTH_BENCH_RET_PUSH_RATE", 0))
+	load := "4 clients"
+	if rate > 0 {
+		load = fmt.Sprintf("%.0f/s", rate)
+	}
 	var rows []string
 	for _, be := range []struct {
 		name string
@@ -54,7 +64,17 @@ func TestRetentionScale(t *testing.T) {
 		if code, body := call(t, b, http.MethodPut, "/api/berth/v1/projects/big/retention", policy); code != http.StatusOK {
 			t.Fatalf("policy: %d %s", code, body)
 		}
-		alone := berthtest.PushLatencies(t, b, "big/live", 4, 15*time.Second, nil)
+		pushes := func(d time.Duration, stop <-chan struct{}) []time.Duration {
+			if rate > 0 {
+				return berthtest.PacedPushLatencies(t, b, "big/live", rate, d, stop)
+			}
+			return berthtest.PushLatencies(t, b, "big/live", 4, d, stop)
+		}
+		alone := pushes(15*time.Second, nil)
+		pgStats := be.name == "PostgreSQL" && os.Getenv(berthtest.PGStatsEnv) != ""
+		if pgStats {
+			berthtest.SharedPostgres(t).ResetStatements(t, dsn)
+		}
 		type result struct {
 			code int
 			body []byte
@@ -70,8 +90,11 @@ func TestRetentionScale(t *testing.T) {
 			}
 			res <- result{code, body, time.Since(start)}
 		}()
-		during := berthtest.PushLatencies(t, b, "big/live", 4, 0, done)
+		during := pushes(0, done)
 		r := <-res
+		if pgStats {
+			t.Logf("PostgreSQL's statements during the run, most time first:\n%s", berthtest.SharedPostgres(t).Statements(t, dsn, 40))
+		}
 		var run struct {
 			Status                string
 			TagsSeen, TagsRemoved int64
@@ -93,14 +116,14 @@ func TestRetentionScale(t *testing.T) {
 			}
 		}
 		t.Logf("%s: %+v in %s; pushes alone p99 %s, during %s (%d)", be.name, run, r.took, berthtest.Percentile(alone, 99), berthtest.Percentile(during, 99), len(during))
-		rows = append(rows, fmt.Sprintf("| %s | %d | %d | %.0f s | %.0f | %d ms | %s / %s | %s / %s (%d pushes) |",
-			be.name, run.TagsSeen, run.TagsRemoved, r.took.Seconds(), float64(run.TagsRemoved)/r.took.Seconds(), run.LongestWriteMs,
+		rows = append(rows, fmt.Sprintf("| %s, pushes %s | %d | %d | %.0f s | %.0f | %d ms | %s / %s | %s / %s (%d pushes) |",
+			be.name, load, run.TagsSeen, run.TagsRemoved, r.took.Seconds(), float64(run.TagsRemoved)/r.took.Seconds(), run.LongestWriteMs,
 			berthtest.Percentile(alone, 50), berthtest.Percentile(alone, 99), berthtest.Percentile(during, 50), berthtest.Percentile(during, 99), len(during)))
 		if err := b.Stop(); err != nil {
 			t.Fatal(err)
 		}
 	}
-	fmt.Printf("\n| index | tags | removed (and as many manifests) | run | tags/s | longest write | push p50 / p99 alone | push p50 / p99 during the run |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+	fmt.Printf("\n| index, pushes beside the run | tags | removed (and as many manifests) | run | tags/s | longest write | push p50 / p99 alone | push p50 / p99 during the run |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 	for _, r := range rows {
 		fmt.Println(r)
 	}

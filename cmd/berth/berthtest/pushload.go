@@ -54,6 +54,61 @@ func PushLatencies(t testing.TB, b *Berth, repo string, clients int, d time.Dura
 	return out
 }
 
+// PacedPushLatencies pushes one-layer images into repo at rate pushes a
+// second, whatever the pushes before still do (an open load, as a busy
+// registry's clients are, unlike PushLatencies' clients that each wait for
+// their last push), for d or, when stop is given, until it closes. Each
+// push's latency counts from when it was due, so a push that could not
+// start in time (more than 64 in flight) counts its wait too. It returns
+// the latencies, sorted.
+func PacedPushLatencies(t testing.TB, b *Berth, repo string, rate float64, d time.Duration, stop <-chan struct{}) []time.Duration {
+	var mu sync.Mutex
+	var out []time.Duration
+	var wg sync.WaitGroup
+	slots := make(chan struct{}, 64)
+	every := time.Duration(float64(time.Second) / rate)
+	begin := time.Now()
+	round := begin.UnixNano()
+	for i := 0; ; i++ {
+		due := begin.Add(time.Duration(i) * every)
+		if stop == nil && due.After(begin.Add(d)) {
+			break
+		}
+		if stop == nil {
+			time.Sleep(time.Until(due))
+		} else if stopped(stop, time.Until(due)) {
+			break
+		}
+		slots <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-slots; wg.Done() }()
+			if err := PushSmallImage(b, fmt.Sprintf("%s%d", repo, i%4), fmt.Sprintf("p%d-%d", round, i)); err != nil {
+				t.Error(err)
+				return
+			}
+			mu.Lock()
+			out = append(out, time.Since(due))
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	slices.Sort(out)
+	return out
+}
+
+// stopped waits up to wait for stop to close, and says whether it did.
+func stopped(stop <-chan struct{}, wait time.Duration) bool {
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	select {
+	case <-stop:
+		return true
+	case <-timer.C:
+		return false
+	}
+}
+
 // Percentile is the p-th percentile of sorted durations, rounded ("-" for
 // none).
 func Percentile(ds []time.Duration, p int) string {
