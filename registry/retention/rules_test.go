@@ -130,21 +130,27 @@ func TestNextRun(t *testing.T) {
 }
 
 func TestPace(t *testing.T) {
+	ms := func(n time.Duration) metadata.Held { return metadata.Held{Took: n * time.Millisecond} }
+	blocked := func(n time.Duration) metadata.Held { return metadata.Held{Took: n * time.Millisecond, Blocked: true} }
 	for _, tc := range []struct {
 		name  string
 		start int
-		took  []time.Duration
+		took  []metadata.Held
 		want  int
 	}{
-		{"slow halves", 200, []time.Duration{120 * time.Millisecond}, 100},
-		{"never under min", 12, []time.Duration{time.Second, time.Second}, 10},
-		{"fast grows by a quarter", 100, []time.Duration{5 * time.Millisecond}, 126},
-		{"never over max", 900, []time.Duration{time.Millisecond, time.Millisecond}, 1000},
-		{"on target stays", 300, []time.Duration{40 * time.Millisecond, 30 * time.Millisecond}, 300},
+		{"slow halves", 200, []metadata.Held{ms(120)}, 100},
+		{"never under min", 12, []metadata.Held{ms(1000), ms(1000)}, 10},
+		{"fast grows by a quarter", 100, []metadata.Held{ms(5)}, 126},
+		{"never over max", 900, []metadata.Held{ms(1), ms(1)}, 1000},
+		{"on target stays", 300, []metadata.Held{ms(40), ms(30)}, 300},
+		{"a request waited: over 10 ms halves", 300, []metadata.Held{blocked(30)}, 150},
+		{"a request waited: on its target stays", 300, []metadata.Held{blocked(8), blocked(6)}, 300},
+		{"a request waited: fast still grows", 100, []metadata.Held{blocked(2)}, 126},
+		{"requests gone: grows back", 150, []metadata.Held{blocked(30), ms(20), ms(20)}, 118},
 	} {
 		p := pace{n: tc.start, min: 10, max: 1000}
-		for _, d := range tc.took {
-			p.took(d)
+		for _, h := range tc.took {
+			p.took(h)
 		}
 		if p.n != tc.want {
 			t.Errorf("%s: %d, want %d", tc.name, p.n, tc.want)

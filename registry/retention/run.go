@@ -127,10 +127,10 @@ type walk struct {
 	seq    int64
 	// lease keeps other real runs of the project out (holder: this run).
 	lease, holder string
-	// tags and manifests size the write transactions; held is how long the
-	// last one held the write lock.
+	// tags and manifests size the write transactions; held is what the
+	// last one held.
 	tags, manifests pace
-	held            time.Duration
+	held            metadata.Held
 }
 
 func (w *walk) project(ctx context.Context, projectID int64) error {
@@ -287,7 +287,7 @@ func (w *walk) remove(ctx context.Context, repo string, tags []removal) error {
 		w.run.TagsRemoved += int64(len(tags))
 		return nil
 	}
-	w.held = 0
+	w.held = metadata.Held{}
 	rows, changed, err := w.rn.db.RemoveTags(ctx, repo, batch, w.rn.ix.Owner())
 	w.wrote(&w.tags)
 	if err != nil {
@@ -309,7 +309,7 @@ func (w *walk) remove(ctx context.Context, repo string, tags []removal) error {
 	w.rn.ix.SettleAsync(ctx, rows)
 	for len(digests) > 0 {
 		n := min(len(digests), w.manifests.n)
-		w.held = 0
+		w.held = metadata.Held{}
 		removed, err := w.rn.db.RemoveUntagged(ctx, repo, digests[:n], w.rn.ix.Owner())
 		w.wrote(&w.manifests)
 		if err != nil {
@@ -328,29 +328,39 @@ func (w *walk) remove(ctx context.Context, repo string, tags []removal) error {
 // wrote notes the write transaction that just ran (w.held), and paces p by
 // it.
 func (w *walk) wrote(p *pace) {
-	w.run.LongestWriteMs = max(w.run.LongestWriteMs, w.held.Milliseconds())
+	w.run.LongestWriteMs = max(w.run.LongestWriteMs, w.held.Took.Milliseconds())
 	p.took(w.held)
 }
 
 // writeTarget is how long a run's write transaction should hold the write
 // lock: a push's write waits at most about that for one (on SQLite,
 // requests' writes go before the run's, so it waits for the one running at
-// most).
-const writeTarget = 50 * time.Millisecond
+// most). blockedTarget is the target while requests' writes do wait for
+// the run's (a push makes three or four writes in a row, each of which may
+// wait for one): the run then goes in smaller steps, and grows back when
+// the pushes stop.
+const (
+	writeTarget   = 50 * time.Millisecond
+	blockedTarget = 10 * time.Millisecond
+)
 
 // pace sizes one kind of write transaction of a run (n items) so that it
-// holds the write lock about writeTarget, whatever the database and the
+// holds the write lock about its target, whatever the database and the
 // machine: halved after a transaction that held it longer, grown by a
 // quarter after one that held it under half. Its wait to begin is not
 // counted: it says how busy the registry is, not how big a batch is (and
 // shrinking batches while requests go first would only add transactions).
 type pace struct{ n, min, max int }
 
-func (p *pace) took(d time.Duration) {
+func (p *pace) took(h metadata.Held) {
+	target := writeTarget
+	if h.Blocked {
+		target = blockedTarget
+	}
 	switch {
-	case d > writeTarget:
+	case h.Took > target:
 		p.n = max(p.min, p.n/2)
-	case d < writeTarget/2:
+	case h.Took < target/2:
 		p.n = min(p.max, p.n+p.n/4+1)
 	}
 }

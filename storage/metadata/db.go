@@ -296,7 +296,7 @@ func (db *DB) pgTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 }
 
 func (db *DB) runTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	defer noteHeld(ctx, time.Now())
+	defer db.noteHeld(ctx, time.Now())
 	tx, err := db.sql.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("metadata: begin: %w", err)

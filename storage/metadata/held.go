@@ -12,17 +12,41 @@ import (
 
 type heldKey struct{}
 
+// Held is what the last transaction run alone with a TimeHeld context did
+// to other writers.
+type Held struct {
+	// Took is how long it ran, from begin to commit, without the time it
+	// waited to begin.
+	Took time.Duration
+	// Blocked: when it ended, a request's write was waiting for the
+	// writer (SQLite), that is, waited for it. On PostgreSQL, where
+	// transactions run side by side, it is never set.
+	Blocked bool
+}
+
 // TimeHeld returns ctx whose transactions that run alone (tx, not
-// txShared) report in *d how long the last of them ran, from begin to
-// commit, without the time it waited to begin. The caller reads *d after
-// the write returns, from the goroutine that made it.
-func TimeHeld(ctx context.Context, d *time.Duration) context.Context {
-	return context.WithValue(ctx, heldKey{}, d)
+// txShared) report in *h what the last of them held. The caller reads *h
+// after the write returns, from the goroutine that made it.
+func TimeHeld(ctx context.Context, h *Held) context.Context {
+	return context.WithValue(ctx, heldKey{}, h)
 }
 
 // noteHeld reports a transaction that began at start to ctx's TimeHeld.
-func noteHeld(ctx context.Context, start time.Time) {
-	if d, ok := ctx.Value(heldKey{}).(*time.Duration); ok {
-		*d = time.Since(start)
+func (db *DB) noteHeld(ctx context.Context, start time.Time) {
+	if h, ok := ctx.Value(heldKey{}).(*Held); ok {
+		*h = Held{Took: time.Since(start), Blocked: db.writer != nil && db.writer.requestWaiting()}
 	}
+}
+
+// requestWaiting says whether a write of a request (not background work)
+// is queued.
+func (wr *writer) requestWaiting() bool {
+	wr.mu.Lock()
+	defer wr.mu.Unlock()
+	for _, w := range wr.queue {
+		if !w.background && w.state.Load() == writeQueued {
+			return true
+		}
+	}
+	return false
 }
