@@ -297,7 +297,7 @@ func (ix *Indexer) SettleAsync(ctx context.Context, rows []metadata.Sync) {
 	}
 	ix.sync.poolOnce.Do(func() {
 		ix.sync.pool = make(chan []metadata.Sync, 64)
-		for range 8 {
+		for range settleWorkers(ix.storageDriver()) {
 			go func() {
 				for batch := range ix.sync.pool {
 					ix.settle(context.Background(), batch)
@@ -308,6 +308,21 @@ func (ix *Indexer) SettleAsync(ctx context.Context, rows []metadata.Sync) {
 	})
 	ix.sync.pending.Add(1)
 	ix.sync.pool <- rows
+}
+
+// settleWorkers is how many storage copies SettleAsync writes at a time.
+// On an object store each is a round trip: eight overlap them. On a
+// filesystem each is a few system calls in one directory (a repository's
+// tags), which the kernel runs one at a time: more workers than two only
+// contend there, and their journal traffic slows the pushes' fsyncs (a
+// retention run over 20,000 tags with 10 pushes a second beside it took as
+// long with two as with eight, and the pushes' p50 went 184 → 83 ms, p99
+// 936 → 360 ms).
+func settleWorkers(d storagedriver.StorageDriver) int {
+	if d != nil && d.Name() == "filesystem" {
+		return 2
+	}
+	return 8
 }
 
 // WaitSettled waits until the storage copies SettleAsync took are written.
