@@ -77,6 +77,6 @@ bench: build
 bench-gc: tools
 	BERTH_BENCH=1 $(GO) test ./registry/gc -run TestGCScale -count=1 -v -timeout 60m
 
-## bench-retention: a retention run over a million tags (SQLite and PostgreSQL; BERTH_BENCH_RET_TAGS, _REPOS, _DB; see docs/benchmarks.md)
+## bench-retention: a retention run over a million tags (SQLite and PostgreSQL; BERTH_BENCH_RET_TAGS, _REPOS, _DB, _PUSH_RATE; see docs/benchmarks.md)
 bench-retention: tools
 	BERTH_BENCH=1 $(GO) test ./registry/retention -run TestRetentionScale -count=1 -v -timeout 180m
