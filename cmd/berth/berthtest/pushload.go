@@ -19,8 +19,7 @@ import (
 // push's duration, sorted. Benchmarks use it to measure what a background
 // job (a GC pass, a retention run) costs the pushes beside it.
 func PushLatencies(t testing.TB, b *Berth, repo string, clients int, d time.Duration, stop <-chan struct{}) []time.Duration {
-	var mu sync.Mutex
-	var out []time.Duration
+	var out latencies
 	end := time.Now().Add(d)
 	round := time.Now().UnixNano()
 	var wg sync.WaitGroup
@@ -38,20 +37,38 @@ func PushLatencies(t testing.TB, b *Berth, repo string, clients int, d time.Dura
 				} else if time.Now().After(end) {
 					return
 				}
-				start := time.Now()
-				if err := PushSmallImage(b, fmt.Sprintf("%s%d", repo, c), fmt.Sprintf("r%d-%d", round, i)); err != nil {
-					t.Error(err)
+				if !out.push(t, b, fmt.Sprintf("%s%d", repo, c), fmt.Sprintf("r%d-%d", round, i), time.Now()) {
 					return
 				}
-				mu.Lock()
-				out = append(out, time.Since(start))
-				mu.Unlock()
 			}
 		}()
 	}
 	wg.Wait()
-	slices.Sort(out)
-	return out
+	return out.sorted()
+}
+
+// latencies collects push latencies from several goroutines.
+type latencies struct {
+	mu sync.Mutex
+	d  []time.Duration
+}
+
+// push pushes one image (PushSmallImage) and records its latency counted
+// from since; it reports whether the push worked (else the test fails).
+func (l *latencies) push(t testing.TB, b *Berth, repo, tag string, since time.Time) bool {
+	if err := PushSmallImage(b, repo, tag); err != nil {
+		t.Error(err)
+		return false
+	}
+	l.mu.Lock()
+	l.d = append(l.d, time.Since(since))
+	l.mu.Unlock()
+	return true
+}
+
+func (l *latencies) sorted() []time.Duration {
+	slices.Sort(l.d)
+	return l.d
 }
 
 // PacedPushLatencies pushes one-layer images into repo at rate pushes a
@@ -62,8 +79,7 @@ func PushLatencies(t testing.TB, b *Berth, repo string, clients int, d time.Dura
 // start in time (more than 64 in flight) counts its wait too. It returns
 // the latencies, sorted.
 func PacedPushLatencies(t testing.TB, b *Berth, repo string, rate float64, d time.Duration, stop <-chan struct{}) []time.Duration {
-	var mu sync.Mutex
-	var out []time.Duration
+	var out latencies
 	var wg sync.WaitGroup
 	slots := make(chan struct{}, 64)
 	every := time.Duration(float64(time.Second) / rate)
@@ -83,18 +99,11 @@ func PacedPushLatencies(t testing.TB, b *Berth, repo string, rate float64, d tim
 		wg.Add(1)
 		go func() {
 			defer func() { <-slots; wg.Done() }()
-			if err := PushSmallImage(b, fmt.Sprintf("%s%d", repo, i%4), fmt.Sprintf("p%d-%d", round, i)); err != nil {
-				t.Error(err)
-				return
-			}
-			mu.Lock()
-			out = append(out, time.Since(due))
-			mu.Unlock()
+			out.push(t, b, fmt.Sprintf("%s%d", repo, i%4), fmt.Sprintf("p%d-%d", round, i), due)
 		}()
 	}
 	wg.Wait()
-	slices.Sort(out)
-	return out
+	return out.sorted()
 }
 
 // stopped waits up to wait for stop to close, and says whether it did.
