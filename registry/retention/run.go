@@ -349,7 +349,8 @@ const (
 // machine: halved after a transaction that held it longer, grown by a
 // quarter after one that held it under half. Its wait to begin is not
 // counted: it says how busy the registry is, not how big a batch is (and
-// shrinking batches while requests go first would only add transactions).
+// shrinking batches for it would only add transactions); requests' writes
+// that waited for it (Held.Blocked) do count, by the smaller target.
 type pace struct{ n, min, max int }
 
 func (p *pace) took(h metadata.Held) {
