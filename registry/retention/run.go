@@ -98,7 +98,7 @@ func (rn *Runner) Run(ctx context.Context, project string, o Options) (metadata.
 	// and report how long each held the write lock (pace).
 	err = w.project(metadata.TimeHeld(metadata.Background(ctx), &w.held), p.ID)
 	if err == nil {
-		err = rn.db.AddRetentionItems(ctx, run.ID, w.items)
+		err = rn.db.AddRetentionItems(metadata.Background(ctx), run.ID, w.items)
 	}
 	if !o.DryRun {
 		rn.ix.WaitSettled()

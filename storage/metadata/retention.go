@@ -166,27 +166,38 @@ type RetentionItem struct {
 	Decision   string `json:"decision"`
 }
 
-// AddRetentionItems records items of a run.
+// AddRetentionItems records items of a run, itemsPerTx to a transaction
+// (they are read once the run is finished, so they need not commit
+// together).
 func (db *DB) AddRetentionItems(ctx context.Context, runID int64, items []RetentionItem) error {
-	if len(items) == 0 {
-		return nil
-	}
-	return db.tx(ctx, func(tx *sql.Tx) error {
-		for len(items) > 0 {
-			n := min(len(items), 200)
-			rows := strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?),", n), ",")
-			args := make([]any, 0, 6*n)
-			for _, it := range items[:n] {
-				args = append(args, runID, it.Seq, it.Repository, it.Tag, it.Digest, it.Decision)
+	for len(items) > 0 {
+		n := min(len(items), itemsPerTx)
+		if err := db.tx(ctx, func(tx *sql.Tx) error {
+			for chunk := items[:n]; len(chunk) > 0; {
+				m := min(len(chunk), 200)
+				rows := strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?),", m), ",")
+				args := make([]any, 0, 6*m)
+				for _, it := range chunk[:m] {
+					args = append(args, runID, it.Seq, it.Repository, it.Tag, it.Digest, it.Decision)
+				}
+				if _, err := tx.ExecContext(ctx, db.q(`INSERT INTO retention_items (run_id, seq, repository, tag, digest, decision) VALUES `+rows), args...); err != nil {
+					return err
+				}
+				chunk = chunk[m:]
 			}
-			if _, err := tx.ExecContext(ctx, db.q(`INSERT INTO retention_items (run_id, seq, repository, tag, digest, decision) VALUES `+rows), args...); err != nil {
-				return err
-			}
-			items = items[n:]
+			return nil
+		}); err != nil {
+			return err
 		}
-		return nil
-	})
+		items = items[n:]
+	}
+	return nil
 }
+
+// itemsPerTx is how many items AddRetentionItems writes in one transaction:
+// a run's 100,000 in one held SQLite's write lock over a second, and every
+// push waited; a thousand hold it a few milliseconds.
+const itemsPerTx = 1000
 
 // RetentionItems pages through a run's items after seq.
 func (db *DB) RetentionItems(ctx context.Context, runID, after int64, limit int) ([]RetentionItem, error) {

@@ -3,6 +3,7 @@ package metadata
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 )
@@ -74,4 +75,46 @@ func walkTags(t testing.TB) func([]RetentionTag, TagCursor, error) ([]RetentionT
 		}
 		return v, c
 	}
+}
+
+// A run's items are written a thousand to a transaction (on SQLite a
+// run's 100,000 in one held the write lock over a second), and read back
+// whole and in order.
+func TestRetentionItemsInSteps(t *testing.T) {
+	eachDB(t, func(t *testing.T, db *DB) {
+		ctx := context.Background()
+		p := must[Project](t)(db.CreateProject(ctx, Project{Name: "p"}))
+		run := must[RetentionRun](t)(db.StartRetentionRun(ctx, RetentionRun{ProjectID: p.ID}))
+		items := make([]RetentionItem, 2*itemsPerTx+500)
+		for i := range items {
+			items[i] = RetentionItem{Seq: int64(i + 1), Repository: "p/app", Tag: fmt.Sprintf("t%d", i), Digest: "sha256:m", Decision: "no rule keeps it"}
+		}
+		var before int64
+		if db.writer != nil {
+			before = db.writer.batches.Load()
+		}
+		must0(t, db.AddRetentionItems(ctx, run.ID, items))
+		if db.writer != nil {
+			if got := db.writer.batches.Load() - before; got != 3 {
+				t.Errorf("%d items written in %d transactions, want 3", len(items), got)
+			}
+		}
+		var read []RetentionItem
+		for after := int64(0); ; {
+			page := must[[]RetentionItem](t)(db.RetentionItems(ctx, run.ID, after, 700))
+			if len(page) == 0 {
+				break
+			}
+			read = append(read, page...)
+			after = page[len(page)-1].Seq
+		}
+		if len(read) != len(items) {
+			t.Fatalf("read %d items, want %d", len(read), len(items))
+		}
+		for i := range read {
+			if read[i] != items[i] {
+				t.Fatalf("item %d: %+v, want %+v", i, read[i], items[i])
+			}
+		}
+	})
 }
