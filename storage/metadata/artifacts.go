@@ -278,11 +278,17 @@ func column[T any](ctx context.Context, q querier, query string, args ...any) ([
 	return out, rows.Err()
 }
 
+// referrersAfter selects a subject's referrers after a digest. Its test
+// that the subject is not empty is the condition of the referrers index,
+// artifacts_subject_digest (a manifest with no subject is nobody's
+// referrer): without it the index cannot be used.
+const referrersAfter = "a.repository_id = ? AND a.subject_digest <> '' AND a.subject_digest = ? AND a.digest > ?"
+
 // Referrers lists the artifacts of a repository whose subject is digest
 // (optionally only those of one artifact type), in digest order after last,
 // at most limit.
 func (db *DB) Referrers(ctx context.Context, repoID int64, subject, artifactType, last string, limit int) ([]Artifact, error) {
-	where, args := "a.repository_id = ? AND a.subject_digest = ? AND a.digest > ?", []any{repoID, subject, last}
+	where, args := referrersAfter, []any{repoID, subject, last}
 	if artifactType != "" {
 		where += " AND (a.artifact_type = ? OR (a.artifact_type = '' AND a.config_media_type = ?))"
 		args = append(args, artifactType, artifactType)

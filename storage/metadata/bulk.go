@@ -252,6 +252,11 @@ func (db *DB) releaseBlobsTx(ctx context.Context, tx *sql.Tx, projectID int64, u
 	return db.addUsage(ctx, tx, projectID, -freed)
 }
 
+// referrersOf selects the referrers of a repository's manifests (the
+// "(%s)" list of digests), through the referrers index (see
+// referrersAfter).
+const referrersOf = `SELECT digest FROM artifacts WHERE repository_id = ? AND subject_digest <> '' AND subject_digest IN (%s)`
+
 // deleteManifestsTx removes manifests of repo (those not indexed are
 // skipped) with, as Harbor does with accessories, every manifest whose
 // subject they are, recursively, and every tag on them; it records the
@@ -314,7 +319,7 @@ func (db *DB) deleteManifestsTx(ctx context.Context, tx *sql.Tx, repo string, di
 			return out, err
 		}
 		var next []string
-		if err := db.queryIn(ctx, tx, `SELECT digest FROM artifacts WHERE repository_id = ? AND subject_digest IN (%s)`,
+		if err := db.queryIn(ctx, tx, referrersOf,
 			[]any{repoID}, anySlice(append(slices.Clone(found), aliases...)), func(r *sql.Rows) error {
 				var d string
 				if err := r.Scan(&d); err != nil {

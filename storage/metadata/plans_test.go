@@ -41,6 +41,7 @@ func TestPlansLookListsUp(t *testing.T) {
 			{"tags to mirror", tagTargets, []any{1}, func(i int) any { return fmt.Sprintf("t%d", i) }, "(repository_id=? AND name=?)"},
 			{"manifests to mirror", manifestsByDigest, []any{1}, digest, "(repository_id=? AND digest=?)"},
 			{"manifest aliases to mirror", manifestsByAlias, []any{1, "p/r"}, digest, "(repository=? AND kind=? AND alias=?)"},
+			{"referrers of manifests deleted", referrersOf, []any{1}, digest, "artifacts_subject_digest (repository_id=? AND subject_digest=?)"},
 		} {
 			s.name = fmt.Sprintf("%s, %d", s.name, n)
 			s.query, s.args = list(n, s.query, s.args, s.item)
@@ -61,6 +62,17 @@ func TestPlansLookListsUp(t *testing.T) {
 				t.Errorf("no step looks the list up (%s):\n%s", tc.want, strings.Join(plan, "\n"))
 			}
 		})
+	}
+}
+
+// A subject's referrers are read through the referrers index, which holds
+// referrers only, in digest order (no sort step).
+func TestReferrersReadTheirIndex(t *testing.T) {
+	db := openTestDB(t, "sqlite")
+	plan := explain(t, db, `SELECT a.digest FROM artifacts a WHERE `+referrersAfter+` ORDER BY a.digest LIMIT ?`,
+		1, "sha256:s", "", 100)
+	if len(plan) != 1 || !strings.Contains(plan[0], "INDEX artifacts_subject_digest (repository_id=? AND subject_digest=? AND digest>?)") {
+		t.Errorf("plan %q, want one read of artifacts_subject_digest", plan)
 	}
 }
 
