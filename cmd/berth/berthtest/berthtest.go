@@ -11,6 +11,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -308,9 +309,24 @@ func (b *Berth) Pid() int { return b.process().Pid }
 
 // WaitReady polls url until it answers 200.
 func WaitReady(url string, within time.Duration) error {
+	return waitReady(url, within, nil)
+}
+
+// errExited: the process whose readiness was awaited exited first.
+var errExited = errors.New("exited before it was ready")
+
+// waitReady is WaitReady that also gives up, with errExited, once exited
+// (the awaited process's end; nil: none) closes: whatever answers on its
+// port then is another server.
+func waitReady(url string, within time.Duration, exited <-chan struct{}) error {
 	deadline := time.Now().Add(within)
-	var last string
+	last := "no answer"
 	for time.Now().Before(deadline) {
+		select {
+		case <-exited:
+			return fmt.Errorf("%w (last answer on its port: %s)", errExited, last)
+		default:
+		}
 		resp, err := http.Get(url)
 		if err == nil {
 			resp.Body.Close()

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -52,7 +51,7 @@ func startDetachedMinIO(t testing.TB) *MinIO {
 
 // launchMinIO starts a server on fresh ports. A port free a moment ago may
 // be taken by another test's server before MinIO binds it (MinIO then
-// exits): that launch is retried on new ports.
+// exits, errExited): that launch is retried on new ports.
 func launchMinIO(t testing.TB, dir string) *MinIO {
 	t.Helper()
 	for attempt := 1; ; attempt++ {
@@ -68,7 +67,7 @@ func launchMinIO(t testing.TB, dir string) *MinIO {
 		if err == nil {
 			return m
 		}
-		if !errors.Is(err, errMinIOExited) || attempt == 3 {
+		if !errors.Is(err, errExited) || attempt == 3 {
 			t.Fatalf("minio: %v\n%s", err, m.logs.String())
 		}
 		t.Logf("minio on %s: %v; relaunching on new ports\n%s", m.Endpoint, err, tail(m.logs.String(), 10))
@@ -83,8 +82,6 @@ func (m *MinIO) Restart(t testing.TB) {
 		t.Fatalf("minio: %v\n%s", err, m.logs.String())
 	}
 }
-
-var errMinIOExited = errors.New("exited before it was ready")
 
 func (m *MinIO) launch(t testing.TB) error {
 	t.Helper()
@@ -105,37 +102,11 @@ func (m *MinIO) launch(t testing.TB) error {
 		return err
 	}
 	go func() { _ = m.cmd.Wait(); close(m.done) }()
-	if err := m.waitReady(60 * time.Second); err != nil {
+	if err := waitReady("http://"+m.Endpoint+"/minio/health/ready", 60*time.Second, m.done); err != nil {
 		m.Stop()
 		return err
 	}
 	return nil
-}
-
-// waitReady polls MinIO's readiness until it answers 200, the process
-// exits (errMinIOExited: whatever answers on its port is another server)
-// or within passes.
-func (m *MinIO) waitReady(within time.Duration) error {
-	url := "http://" + m.Endpoint + "/minio/health/ready"
-	deadline := time.Now().Add(within)
-	last := "no answer"
-	for time.Now().Before(deadline) {
-		if exited(m.done) {
-			return fmt.Errorf("%w (last answer on its port: %s)", errMinIOExited, last)
-		}
-		resp, err := http.Get(url)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-			last = resp.Status + ", Server: " + resp.Header.Get("Server")
-		} else {
-			last = err.Error()
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	return fmt.Errorf("%s not ready within %s (process running: %v): %s", url, within, !exited(m.done), last)
 }
 
 // Stop terminates the server and waits for it.

@@ -24,8 +24,8 @@ func TestMinIOLaunchNoticesTakenPort(t *testing.T) {
 	m := &MinIO{Endpoint: l.Addr().String(), AccessKey: "berthtest", SecretKey: "berthtest-secret-key",
 		dir: t.TempDir(), console: FreePort(t), logs: &syncBuffer{}}
 	err = m.launch(t)
-	if !errors.Is(err, errMinIOExited) {
-		t.Fatalf("launch on a taken port: %v, want %v\n%s", err, errMinIOExited, m.logs.String())
+	if !errors.Is(err, errExited) {
+		t.Fatalf("launch on a taken port: %v, want %v\n%s", err, errExited, m.logs.String())
 	}
 	t.Logf("launch on a taken port: %v\n%s", err, tail(m.logs.String(), 5))
 

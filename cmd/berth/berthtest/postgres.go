@@ -302,7 +302,7 @@ func (p *Postgres) serverCommand(name string, args ...string) *exec.Cmd {
 
 // superSQL runs statements as the bootstrap superuser over the unix socket.
 func (p *Postgres) superSQL(stmts ...string) (string, error) {
-	return p.psql([]string{"-h", p.dir, "-p", strconv.Itoa(p.port), "-U", pgSuper, "-d", "postgres"}, stmts...)
+	return p.superSQLIn("postgres", stmts...)
 }
 
 // psql runs the psql next to the server (else the one on $PATH) with the
