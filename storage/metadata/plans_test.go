@@ -76,6 +76,35 @@ func TestReferrersReadTheirIndex(t *testing.T) {
 	}
 }
 
+// The storage sync rows are found through indexes, never a scan of the
+// table: it holds a retention run's backlog of storage copies (millions of
+// rows of one live writer) while other writers' rows are looked for.
+func TestSyncQueriesReadTheirIndexes(t *testing.T) {
+	db := openTestDB(t, "sqlite")
+	for _, tc := range []struct {
+		name  string
+		query string
+		args  []any
+		want  string
+	}{
+		{"writers with rows", syncOwners, nil, "USING COVERING INDEX storage_sync_owner (owner>?)"},
+		{"a writer's rows after an id", syncSelect + syncOwnAfter, []any{"w", 0, 500}, "USING INDEX storage_sync_owner (owner=? AND id>?)"},
+		{"old rows", syncSelect + syncOld, []any{0, 500}, "USING INDEX storage_sync_created (created_at<?)"},
+	} {
+		plan := explain(t, db, tc.query, tc.args...)
+		found := false
+		for _, step := range plan {
+			if strings.HasPrefix(step, "SCAN storage_sync") || strings.HasPrefix(step, "SCAN s") || strings.Contains(step, "TEMP B-TREE") {
+				t.Errorf("%s: plan step %q reads the whole table or sorts it", tc.name, step)
+			}
+			found = found || strings.HasSuffix(step, tc.want)
+		}
+		if !found {
+			t.Errorf("%s: no step reads %s:\n%s", tc.name, tc.want, strings.Join(plan, "\n"))
+		}
+	}
+}
+
 // explain is SQLite's plan of query: the detail of each step.
 func explain(t *testing.T, db *DB, query string, args ...any) []string {
 	t.Helper()

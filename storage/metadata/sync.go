@@ -1,10 +1,13 @@
 package metadata
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 )
@@ -137,33 +140,134 @@ func (db *DB) DoneSync(ctx context.Context, ids []int64) error {
 	return nil
 }
 
-// OrphanedSync returns up to limit rows no live writer will finish: those
-// of instances that stopped heartbeating since staleAfter, and any row
-// created before abandonedBefore (a writer gives up long before that).
-func (db *DB) OrphanedSync(ctx context.Context, staleAfter, abandonedBefore time.Time, limit int) ([]Sync, error) {
-	rows, err := db.sql.QueryContext(ctx, db.q(`SELECT id, repository, kind, name, owner, created_at FROM storage_sync s
-		WHERE created_at < ? OR NOT EXISTS (SELECT 1 FROM instances i WHERE i.id = s.owner AND i.heartbeat_at >= ?)
-		ORDER BY id LIMIT ?`), millis(abandonedBefore), millis(staleAfter), limit)
-	if err != nil {
-		return nil, fmt.Errorf("metadata: storage sync: %w", err)
+// OrphanedSync returns up to limit rows no live writer will finish, oldest
+// first: those of writers that stopped heartbeating since staleAfter (or
+// left the instances table), then, to fill the page, any row created
+// before abandonedBefore.
+// Every part reads an index: the writers one seek each (storage_sync_owner),
+// the old rows by age, so a live writer's backlog of a million rows (a
+// retention run's storage copies, see OwnSync) costs nothing to pass over.
+// more says a stopped writer left at least limit rows (another call is due
+// at once; the old rows of live writers are not counted: their writers
+// may still be at them).
+func (db *DB) OrphanedSync(ctx context.Context, staleAfter, abandonedBefore time.Time, limit int) (rows []Sync, more bool, err error) {
+	live := map[string]bool{}
+	if err := db.scan(ctx, `SELECT id FROM instances WHERE heartbeat_at >= ?`, []any{millis(staleAfter)}, func(r *sql.Rows) error {
+		var id string
+		err := r.Scan(&id)
+		live[id] = true
+		return err
+	}); err != nil {
+		return nil, false, fmt.Errorf("metadata: storage sync: %w", err)
 	}
-	defer rows.Close()
-	var out []Sync
-	for rows.Next() {
-		var s Sync
-		var at int64
-		if err := rows.Scan(&s.ID, &s.Repository, &s.Kind, &s.Name, &s.Owner, &at); err != nil {
-			return nil, err
+	var owners []string
+	if err := db.scan(ctx, syncOwners, nil, func(r *sql.Rows) error {
+		var o string
+		err := r.Scan(&o)
+		owners = append(owners, o)
+		return err
+	}); err != nil {
+		return nil, false, fmt.Errorf("metadata: storage sync: %w", err)
+	}
+	dead := map[int64]Sync{}
+	for _, o := range owners {
+		if !live[o] {
+			if err := db.scanSync(ctx, dead, syncOwnAfter, o, 0, limit); err != nil {
+				return nil, false, err
+			}
 		}
-		s.CreatedAt = fromMillis(at)
-		out = append(out, s)
 	}
-	return out, rows.Err()
+	rows = byAge(dead)
+	more = len(rows) >= limit
+	rows = rows[:min(len(rows), limit)]
+	if len(rows) == limit {
+		return rows, more, nil
+	}
+	// Then, to fill the page, the old rows of any writer.
+	old := map[int64]Sync{}
+	if err := db.scanSync(ctx, old, syncOld, millis(abandonedBefore), limit); err != nil {
+		return nil, false, err
+	}
+	for _, r := range rows {
+		delete(old, r.ID)
+	}
+	rest := byAge(old)
+	rows = append(rows, rest[:min(len(rest), limit-len(rows))]...)
+	slices.SortFunc(rows, oldestFirst)
+	return rows, more, nil
+}
+
+func oldestFirst(a, b Sync) int { return cmp.Compare(a.ID, b.ID) }
+
+// byAge is rows by id, oldest first.
+func byAge(rows map[int64]Sync) []Sync { return slices.SortedFunc(maps.Values(rows), oldestFirst) }
+
+// OwnSync returns up to limit of owner's rows after id after, in id order:
+// the backlog its drainer writes.
+func (db *DB) OwnSync(ctx context.Context, owner string, after int64, limit int) ([]Sync, error) {
+	byID := map[int64]Sync{}
+	if err := db.scanSync(ctx, byID, syncOwnAfter, owner, after, limit); err != nil {
+		return nil, err
+	}
+	return byAge(byID), nil
 }
 
 // PendingSync lists every row (for check), oldest first, at most limit.
 func (db *DB) PendingSync(ctx context.Context, limit int) ([]Sync, error) {
-	return db.OrphanedSync(ctx, time.Now().Add(100*365*24*time.Hour), time.Now().Add(time.Hour), limit)
+	byID := map[int64]Sync{}
+	if err := db.scanSync(ctx, byID, `ORDER BY id LIMIT ?`, limit); err != nil {
+		return nil, err
+	}
+	return byAge(byID), nil
+}
+
+// The storage sync rows' queries, each through an index
+// (TestSyncQueriesReadTheirIndexes): the writers that have rows, one seek
+// each (a loose walk of storage_sync_owner); a writer's rows after an id;
+// the rows older than a time. scanSync's take what follows its FROM.
+const (
+	syncOwners = `WITH RECURSIVE o(owner) AS (
+			SELECT MIN(owner) FROM storage_sync
+			UNION ALL
+			SELECT (SELECT MIN(s.owner) FROM storage_sync s WHERE s.owner > o.owner) FROM o WHERE o.owner IS NOT NULL)
+		SELECT owner FROM o WHERE owner IS NOT NULL`
+	syncOwnAfter = `WHERE owner = ? AND id > ? ORDER BY id LIMIT ?`
+	syncOld      = `WHERE created_at < ? ORDER BY created_at, id LIMIT ?`
+	syncSelect   = `SELECT id, repository, kind, name, owner, created_at FROM storage_sync `
+)
+
+// scan runs a query on the read pool and calls each for every row.
+func (db *DB) scan(ctx context.Context, query string, args []any, each func(*sql.Rows) error) error {
+	rows, err := db.sql.QueryContext(ctx, db.q(query), args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := each(rows); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// scanSync adds the storage sync rows a query ending in where selects to
+// into.
+func (db *DB) scanSync(ctx context.Context, into map[int64]Sync, where string, args ...any) error {
+	err := db.scan(ctx, syncSelect+where, args, func(r *sql.Rows) error {
+		var s Sync
+		var at int64
+		if err := r.Scan(&s.ID, &s.Repository, &s.Kind, &s.Name, &s.Owner, &at); err != nil {
+			return err
+		}
+		s.CreatedAt = fromMillis(at)
+		into[s.ID] = s
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("metadata: storage sync: %w", err)
+	}
+	return nil
 }
 
 // Heartbeat records that instance id (started at started) is alive.
