@@ -78,5 +78,9 @@ func (o *Offline) GC(ctx context.Context, dryRun, importStore bool) (gc.ImportRe
 	return imp, r, err
 }
 
-// Close closes the database.
-func (o *Offline) Close() error { return o.db.Close() }
+// Close writes the storage copies the tool's changes left (a retention
+// run does not wait for them), then closes the database.
+func (o *Offline) Close() error {
+	o.ix.StopSync(context.Background())
+	return o.db.Close()
+}

@@ -3,6 +3,7 @@ package index
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/berth-registry/berth/storage/metadata"
@@ -37,8 +38,13 @@ func (ix *Indexer) StartSync(ctx context.Context) {
 			case <-repair.C:
 				if err := ix.db.Heartbeat(ctx, ix.sync.owner, ix.sync.started); err != nil {
 					ix.log.WarnContext(ctx, "index: heartbeat", "err", err)
-				} else if _, err := ix.Repair(ctx); err != nil {
+				} else if _, more, err := ix.Repair(ctx); err != nil {
 					ix.log.WarnContext(ctx, "index: repairing storage copies", "err", err)
+				} else if more {
+					// A stopped writer left a backlog (a retention run's
+					// storage copies): the next page now.
+					repair.Reset(0)
+					continue
 				}
 				repair.Reset(syncInterval)
 			}
@@ -48,11 +54,15 @@ func (ix *Indexer) StartSync(ctx context.Context) {
 
 // StopSync ends the background loop, retires the rows mirrored so far and
 // forgets this instance (its unfinished rows then go to the others).
+// An offline tool (no background loop) first writes every storage copy its
+// changes left, its backlog's included.
 func (ix *Indexer) StopSync(ctx context.Context) {
-	ix.WaitSettled()
 	if ix.sync.stop == nil {
+		ix.WaitSettled()
+		ix.flushDone(ctx)
 		return
 	}
+	ix.stopSettling()
 	ix.sync.stop()
 	ix.sync.wg.Wait()
 	ix.flushDone(ctx)
@@ -88,23 +98,32 @@ func (ix *Indexer) flushDone(ctx context.Context) {
 }
 
 // Repair mirrors this instance's failed keys and the rows no live writer
-// will finish, and returns how many keys it brought in line.
-func (ix *Indexer) Repair(ctx context.Context) (int, error) {
+// will finish, and returns how many keys it brought in line; more says
+// a stopped writer left more than one pass takes. This instance's own
+// rows wait for its drainer while it has a backlog (they are not
+// abandoned, only queued).
+func (ix *Indexer) Repair(ctx context.Context) (fixed int, more bool, err error) {
 	now := time.Now()
-	orphans, err := ix.db.OrphanedSync(ctx, now.Add(-instanceDeadline), now.Add(-abandonedAfter), 500)
+	orphans, more, err := ix.db.OrphanedSync(ctx, now.Add(-instanceDeadline), now.Add(-abandonedAfter), repairPage)
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
-	fixed, err := ix.repairRows(ctx, orphans)
+	if ix.Backlog() {
+		orphans = slices.DeleteFunc(orphans, func(s metadata.Sync) bool { return s.Owner == ix.sync.owner })
+	}
+	fixed, err = ix.repairRows(ctx, orphans)
 	if err != nil {
-		return fixed, err
+		return fixed, more, err
 	}
 	own, err := ix.repairOwn(ctx)
 	if err == nil {
 		err = ix.db.RemoveInstances(ctx, "", now.Add(-24*time.Hour))
 	}
-	return fixed + own, err
+	return fixed + own, more, err
 }
+
+// repairPage is how many rows a repair pass reads.
+const repairPage = 500
 
 // repairOwn mirrors the keys this instance failed to mirror earlier.
 func (ix *Indexer) repairOwn(ctx context.Context) (int, error) {

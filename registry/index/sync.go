@@ -61,6 +61,13 @@ type syncer struct {
 	poolOnce sync.Once            // SettleAsync's workers
 	pool     chan []metadata.Sync // batches for them
 	pending  sync.WaitGroup       // batches not written yet
+	// The backlog: when the pool is full, SettleAsync's rows wait in the
+	// table (they are there already) and a drainer feeds them to the pool.
+	// backlog is true while it runs (under mu); drained is closed when it
+	// ends; stopDrain ends it early.
+	backlog   bool
+	drained   chan struct{}
+	stopDrain context.CancelFunc
 }
 
 func newSyncer() *syncer {
@@ -288,26 +295,98 @@ func NewOffline(db *metadata.DB, log *slog.Logger, ns distribution.Namespace, dr
 }
 
 // SettleAsync is Settle for bulk changes (retention): the storage copies
-// are written by a pool in the background, several at a time, so a run
-// over a million tags is not paced by storage round trips; readers see
-// the index at once either way. When the pool is busy it waits.
+// are written by a pool in the background, several at a time, and the
+// caller does not wait for them: readers see the index at once, and the
+// rows stay in the table until their copies are written. When the pool is
+// full the rows wait there: a drainer reads them back in id order and
+// feeds the pool as it frees up, so memory holds at most the pool's
+// batches however far storage falls behind (a million removed tags on a
+// filesystem take longer to unlink than to remove from the index).
 func (ix *Indexer) SettleAsync(ctx context.Context, rows []metadata.Sync) {
 	if len(rows) == 0 {
 		return
 	}
-	ix.sync.poolOnce.Do(func() {
-		ix.sync.pool = make(chan []metadata.Sync, 64)
-		for range settleWorkers(ix.storageDriver()) {
+	s := ix.sync
+	s.poolOnce.Do(func() {
+		// Two batches queued per worker: the backlog waits in the table,
+		// and a stopping server waits for no more than these.
+		workers := settleWorkers(ix.storageDriver())
+		s.pool = make(chan []metadata.Sync, 2*workers)
+		for range workers {
 			go func() {
-				for batch := range ix.sync.pool {
+				for batch := range s.pool {
 					ix.settle(context.Background(), batch)
-					ix.sync.pending.Done()
+					s.pending.Done()
 				}
 			}()
 		}
 	})
-	ix.sync.pending.Add(1)
-	ix.sync.pool <- rows
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.backlog {
+		return // the drainer will read them
+	}
+	s.pending.Add(1)
+	select {
+	case s.pool <- rows:
+		return
+	default:
+		s.pending.Done()
+	}
+	from := rows[0].ID
+	for _, r := range rows {
+		from = min(from, r.ID)
+	}
+	dctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	s.backlog, s.drained, s.stopDrain = true, make(chan struct{}), stop
+	go ix.drain(dctx, from-1, s.drained)
+}
+
+// drainPage is how many backlog rows the drainer reads at a time.
+const drainPage = 500
+
+// drain feeds the pool this instance's rows after id after, oldest first,
+// until none is left (or ctx ends: the rows stay for a later start or
+// another instance). SettleAsync adds to the backlog only under mu, after
+// its rows committed, so a read under mu that finds none ends it. (A row
+// committed after rows with higher ids the drainer already passed, which
+// PostgreSQL's sequences allow between two runs at once, is left to the
+// repair of old rows, after abandonedAfter.)
+func (ix *Indexer) drain(ctx context.Context, after int64, drained chan struct{}) {
+	s := ix.sync
+	defer close(drained)
+	for {
+		rows, err := ix.db.OwnSync(ctx, s.owner, after, drainPage)
+		if err == nil && len(rows) == 0 {
+			s.mu.Lock()
+			if rows, err = ix.db.OwnSync(ctx, s.owner, after, drainPage); err == nil && len(rows) == 0 {
+				s.backlog = false
+				s.mu.Unlock()
+				return
+			}
+			s.mu.Unlock()
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			ix.log.WarnContext(ctx, "index: reading the storage copies to write", "err", err)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(syncInterval):
+			}
+			continue
+		}
+		after = rows[len(rows)-1].ID
+		s.pending.Add(1)
+		select {
+		case s.pool <- rows:
+		case <-ctx.Done():
+			s.pending.Done()
+			return
+		}
+	}
 }
 
 // settleWorkers is how many storage copies SettleAsync writes at a time.
@@ -325,5 +404,35 @@ func settleWorkers(d storagedriver.StorageDriver) int {
 	return 8
 }
 
-// WaitSettled waits until the storage copies SettleAsync took are written.
-func (ix *Indexer) WaitSettled() { ix.sync.pending.Wait() }
+// WaitSettled waits until the storage copies SettleAsync took are written,
+// its backlog's included (the offline tools do, before they exit).
+func (ix *Indexer) WaitSettled() {
+	ix.sync.mu.Lock()
+	drained := ix.sync.drained
+	ix.sync.mu.Unlock()
+	if drained != nil {
+		<-drained
+	}
+	ix.sync.pending.Wait()
+}
+
+// stopSettling ends the backlog's drainer (its rows stay in the table, for
+// the next start or another instance) and waits for the batches the pool
+// holds.
+func (ix *Indexer) stopSettling() {
+	ix.sync.mu.Lock()
+	stop, drained := ix.sync.stopDrain, ix.sync.drained
+	ix.sync.mu.Unlock()
+	if stop != nil {
+		stop()
+		<-drained
+	}
+	ix.sync.pending.Wait()
+}
+
+// Backlog reports whether storage copies wait in the table for the drainer.
+func (ix *Indexer) Backlog() bool {
+	ix.sync.mu.Lock()
+	defer ix.sync.mu.Unlock()
+	return ix.sync.backlog
+}

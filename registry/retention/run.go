@@ -100,9 +100,10 @@ func (rn *Runner) Run(ctx context.Context, project string, o Options) (metadata.
 	if err == nil {
 		err = rn.db.AddRetentionItems(metadata.Background(ctx), run.ID, w.items)
 	}
-	if !o.DryRun {
-		rn.ix.WaitSettled()
-	}
+	// The run does not wait for the storage copies of what it removed:
+	// the index is the truth, and the copies (unlinks, on a filesystem
+	// slower than the index's removal) are written in the background,
+	// from rows kept in the index until they are (SettleAsync).
 	run.Finished, run.Status = time.Now(), "done"
 	if err != nil {
 		run.Status, run.Error = "failed", err.Error()
