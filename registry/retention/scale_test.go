@@ -2,11 +2,13 @@ package retention_test
 
 import (
 	"bytes"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -16,8 +18,10 @@ import (
 // TestRetentionScale measures a retention run over a project of a million
 // tags (BERTH_BENCH_RET_TAGS, in BERTH_BENCH_RET_REPOS repositories), on
 // SQLite and on PostgreSQL, with filesystem storage holding every tag's
-// links: the run's duration, the longest write transaction it held, and
-// push latency alone and while the run goes. The policy keeps each
+// links: the run's duration, the longest write transaction it held, push
+// latency alone and while the run goes, and, since the run does not wait
+// for storage's copies of what it removed, when they are all written and
+// push latency until then. The policy keeps each
 // repository's newest tenth. It is a benchmark, not a test of speed: it
 // runs with BERTH_BENCH=1 (make bench-retention) and prints a Markdown
 // table for docs/benchmarks.md; it does fail when the run removes anything
@@ -81,17 +85,27 @@ func TestRetentionScale(t *testing.T) {
 			took time.Duration
 		}
 		done, res := make(chan struct{}), make(chan result, 1)
+		runStart := time.Now()
 		go func() {
 			defer close(done)
-			start := time.Now()
 			code, body, err := try(b, http.MethodPost, "/api/berth/v1/projects/big/retention/runs", nil)
 			if err != nil { // not t.Fatal: this goroutine must answer
 				body = []byte(err.Error())
 			}
-			res <- result{code, body, time.Since(start)}
+			res <- result{code, body, time.Since(runStart)}
 		}()
 		during := pushes(0, done)
 		r := <-res
+		// The run does not wait for storage's copies of what it removed:
+		// how much longer they take, and the pushes meanwhile.
+		copied := make(chan struct{})
+		var copies time.Duration
+		go func() {
+			defer close(copied)
+			waitCopies(t, dsn, "big/live")
+			copies = time.Since(runStart)
+		}()
+		copying := pushes(0, copied)
 		if pgStats {
 			t.Logf("PostgreSQL's statements during the run, most time first:\n%s", berthtest.SharedPostgres(t).Statements(t, dsn, 40))
 		}
@@ -115,17 +129,46 @@ func TestRetentionScale(t *testing.T) {
 				t.Errorf("%s: %s keeps %d tags in storage (%v), want the newest %d", be.name, repo, len(tags), err, keep)
 			}
 		}
-		t.Logf("%s: %+v in %s; pushes alone p99 %s, during %s (%d)", be.name, run, r.took, berthtest.Percentile(alone, 99), berthtest.Percentile(during, 99), len(during))
-		rows = append(rows, fmt.Sprintf("| %s, pushes %s | %d | %d | %.0f s | %.0f | %d ms | %s / %s | %s / %s (%d pushes) |",
+		t.Logf("%s: %+v in %s, storage copies by %s; pushes alone p99 %s, during %s (%d), while the copies are written %s (%d)", be.name, run, r.took, copies,
+			berthtest.Percentile(alone, 99), berthtest.Percentile(during, 99), len(during), berthtest.Percentile(copying, 99), len(copying))
+		rows = append(rows, fmt.Sprintf("| %s, pushes %s | %d | %d | %.0f s | %.0f | %d ms | %s / %s | %s / %s (%d pushes) | %.0f s | %s / %s (%d pushes) |",
 			be.name, load, run.TagsSeen, run.TagsRemoved, r.took.Seconds(), float64(run.TagsRemoved)/r.took.Seconds(), run.LongestWriteMs,
-			berthtest.Percentile(alone, 50), berthtest.Percentile(alone, 99), berthtest.Percentile(during, 50), berthtest.Percentile(during, 99), len(during)))
+			berthtest.Percentile(alone, 50), berthtest.Percentile(alone, 99), berthtest.Percentile(during, 50), berthtest.Percentile(during, 99), len(during),
+			copies.Seconds(), berthtest.Percentile(copying, 50), berthtest.Percentile(copying, 99), len(copying)))
 		if err := b.Stop(); err != nil {
 			t.Fatal(err)
 		}
 	}
-	fmt.Printf("\n| index, pushes beside the run | tags | removed (and as many manifests) | run | tags/s | longest write | push p50 / p99 alone | push p50 / p99 during the run |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+	fmt.Printf("\n| index, pushes beside the run | tags | removed (and as many manifests) | run | tags/s | longest write | push p50 / p99 alone | push p50 / p99 during the run | storage copies written by | push p50 / p99 after the run, until then |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 	for _, r := range rows {
 		fmt.Println(r)
+	}
+}
+
+// waitCopies waits until the index holds no storage sync row but those of
+// the repositories named besides* (the pushes'): every storage copy the
+// run left is written.
+func waitCopies(t *testing.T, dsn, besides string) {
+	driver, src, arg := "sqlite", "file:"+dsn+"?mode=ro", "?"
+	if strings.HasPrefix(dsn, "postgres") {
+		driver, src, arg = "pgx", dsn, "$1"
+	}
+	db, err := sql.Open(driver, src)
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	defer db.Close()
+	for {
+		var n int64
+		if err := db.QueryRow(`SELECT count(*) FROM storage_sync WHERE repository NOT LIKE `+arg, besides+"%").Scan(&n); err != nil {
+			t.Errorf("storage sync rows: %v", err)
+			return
+		}
+		if n == 0 {
+			return
+		}
+		time.Sleep(time.Second)
 	}
 }
 
