@@ -302,7 +302,7 @@ func NewOffline(db *metadata.DB, log *slog.Logger, ns distribution.Namespace, dr
 // feeds the pool as it frees up, so memory holds at most the pool's
 // batches however far storage falls behind (a million removed tags on a
 // filesystem take longer to unlink than to remove from the index).
-func (ix *Indexer) SettleAsync(ctx context.Context, rows []metadata.Sync) {
+func (ix *Indexer) SettleAsync(_ context.Context, rows []metadata.Sync) {
 	if len(rows) == 0 {
 		return
 	}
@@ -337,7 +337,9 @@ func (ix *Indexer) SettleAsync(ctx context.Context, rows []metadata.Sync) {
 	for _, r := range rows {
 		from = min(from, r.ID)
 	}
-	dctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	// The drainer is work of its own: not the caller's (a run's context
+	// carries its write accounting), and outlives it.
+	dctx, stop := context.WithCancel(context.Background())
 	s.backlog, s.drained, s.stopDrain = true, make(chan struct{}), stop
 	go ix.drain(dctx, from-1, s.drained)
 }
