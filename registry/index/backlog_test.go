@@ -34,42 +34,22 @@ func TestSettleAsyncBacklog(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
-			dir := t.TempDir()
-			db := metadatatest.Open(t, filepath.Join(dir, "berth.db"))
 			gate := make(chan struct{})
 			var once sync.Once
 			open := func() { once.Do(func() { close(gate) }) }
 			defer open()
-			driver := &hookDriver{
-				StorageDriver: filesystem.New(filesystem.DriverParameters{RootDirectory: filepath.Join(dir, "registry"), MaxThreads: 100}),
-				onPut: func(path string) {
-					if strings.Contains(path, "/_manifests/tags/") {
-						<-gate
-					}
-				},
-			}
-			ns, err := diststorage.NewRegistry(ctx, driver, diststorage.EnableDelete)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ix := NewOffline(db, slog.New(slog.NewTextHandler(io.Discard, nil)), ns, driver)
-			p, err := db.CreateProject(ctx, metadata.Project{Name: "p"})
-			if err != nil {
-				t.Fatal(err)
-			}
-			m := digest.FromString("m").String()
-			a, err := db.PutArtifact(ctx, p.ID, "p/a", metadata.Artifact{Digest: m, MediaType: "application/vnd.oci.image.manifest.v1+json",
-				ManifestSize: 10, Blobs: []metadata.Blob{{Digest: m, Size: 10}}})
-			if err != nil {
-				t.Fatal(err)
-			}
+			ix, db, driver, repoID, m := settleFixture(t, func(path string) {
+				if strings.Contains(path, "/_manifests/tags/") {
+					<-gate
+				}
+			})
 			const batches, per = 40, 25
 			var batchRows [][]metadata.Sync
 			for b := range batches {
 				var keys []metadata.SyncKey
 				for i := range per {
 					name := fmt.Sprintf("t%04d", b*per+i)
-					if err := db.PutTag(ctx, a.RepositoryID, name, m, time.Time{}); err != nil {
+					if err := db.PutTag(ctx, repoID, name, m, time.Time{}); err != nil {
 						t.Fatal(err)
 					}
 					keys = append(keys, metadata.SyncKey{Repository: "p/a", Kind: metadata.SyncTag, Name: name})
@@ -149,5 +129,74 @@ func TestSettleAsyncBacklog(t *testing.T) {
 				t.Errorf("rows left after the backlog drained: %d %v", len(left), err)
 			}
 		})
+	}
+}
+
+// settleFixture is an offline Indexer over a SQLite index and filesystem
+// storage whose PutContent calls onPut first, with a repository p/a
+// holding one manifest m.
+func settleFixture(t *testing.T, onPut func(path string)) (*Indexer, *metadata.DB, *hookDriver, int64, string) {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	db := metadatatest.Open(t, filepath.Join(dir, "berth.db"))
+	driver := &hookDriver{StorageDriver: filesystem.New(filesystem.DriverParameters{RootDirectory: filepath.Join(dir, "registry"), MaxThreads: 100}), onPut: onPut}
+	ns, err := diststorage.NewRegistry(ctx, driver, diststorage.EnableDelete)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ix := NewOffline(db, slog.New(slog.NewTextHandler(io.Discard, nil)), ns, driver)
+	p, err := db.CreateProject(ctx, metadata.Project{Name: "p"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := digest.FromString("m").String()
+	a, err := db.PutArtifact(ctx, p.ID, "p/a", metadata.Artifact{Digest: m, MediaType: "application/vnd.oci.image.manifest.v1+json",
+		ManifestSize: 10, Blobs: []metadata.Blob{{Digest: m, Size: 10}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ix, db, driver, a.RepositoryID, m
+}
+
+// A writer that died with a backlog (kill -9 during a retention run)
+// leaves its rows to the others: a repair pass takes a page of them and
+// says more wait, pass after pass, until every copy is written.
+func TestRepairTakesADeadWritersBacklogPageByPage(t *testing.T) {
+	ctx := context.Background()
+	ix, db, driver, repoID, m := settleFixture(t, nil)
+	const n = 2*repairPage + 100
+	var keys []metadata.SyncKey
+	for i := range n {
+		name := fmt.Sprintf("t%04d", i)
+		if err := db.PutTag(ctx, repoID, name, m, time.Time{}); err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, metadata.SyncKey{Repository: "p/a", Kind: metadata.SyncTag, Name: name})
+	}
+	if _, err := db.AddSync(ctx, "dead-writer", keys...); err != nil { // no heartbeat: gone
+		t.Fatal(err)
+	}
+	var passes []bool
+	for range 10 {
+		fixed, more, err := ix.Repair(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fixed == 0 {
+			break
+		}
+		passes = append(passes, more)
+	}
+	if want := []bool{true, true, false}; fmt.Sprint(passes) != fmt.Sprint(want) {
+		t.Errorf("passes said more: %v, want %v", passes, want)
+	}
+	if left, err := db.PendingSync(ctx, 10); err != nil || len(left) != 0 {
+		t.Errorf("rows left: %d %v", len(left), err)
+	}
+	for _, k := range keys {
+		if got, err := driver.GetContent(ctx, tagLinkPath("p/a", k.Name)); err != nil || string(got) != m {
+			t.Fatalf("%s: %q %v", k.Name, got, err)
+		}
 	}
 }
