@@ -38,11 +38,13 @@ func (ix *Indexer) StartSync(ctx context.Context) {
 			case <-repair.C:
 				if err := ix.db.Heartbeat(ctx, ix.sync.owner, ix.sync.started); err != nil {
 					ix.log.WarnContext(ctx, "index: heartbeat", "err", err)
-				} else if _, more, err := ix.Repair(ctx); err != nil {
+				} else if fixed, more, err := ix.Repair(ctx); err != nil {
 					ix.log.WarnContext(ctx, "index: repairing storage copies", "err", err)
-				} else if more {
+				} else if more && fixed > 0 {
 					// A stopped writer left a backlog (a retention run's
-					// storage copies): the next page now.
+					// storage copies) and this pass got through some: the
+					// next page now (a pass that wrote none, storage down,
+					// waits as usual).
 					repair.Reset(0)
 					continue
 				}
