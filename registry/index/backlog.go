@@ -151,8 +151,8 @@ func (ix *Indexer) stopSettling() {
 	ix.sync.pending.Wait()
 }
 
-// Backlog reports whether storage copies wait in the table for the drainer.
-func (ix *Indexer) Backlog() bool {
+// backlogged reports whether storage copies wait in the table for the drainer.
+func (ix *Indexer) backlogged() bool {
 	ix.sync.mu.Lock()
 	defer ix.sync.mu.Unlock()
 	return ix.sync.backlog

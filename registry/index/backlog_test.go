@@ -74,7 +74,7 @@ func TestSettleAsyncBacklog(t *testing.T) {
 			case <-time.After(time.Minute):
 				t.Fatal("SettleAsync waited for stalled storage")
 			}
-			if !ix.Backlog() {
+			if !ix.backlogged() {
 				t.Fatal("no backlog: the pool took more batches than it holds")
 			}
 
@@ -114,7 +114,7 @@ func TestSettleAsyncBacklog(t *testing.T) {
 			}
 			open()
 			ix.WaitSettled()
-			if ix.Backlog() {
+			if ix.backlogged() {
 				t.Error("backlog left after WaitSettled")
 			}
 			for _, rows := range batchRows {

@@ -110,7 +110,7 @@ func (ix *Indexer) Repair(ctx context.Context) (fixed int, more bool, err error)
 	if err != nil {
 		return 0, false, err
 	}
-	if ix.Backlog() {
+	if ix.backlogged() {
 		orphans = slices.DeleteFunc(orphans, func(s metadata.Sync) bool { return s.Owner == ix.sync.owner })
 	}
 	fixed, err = ix.repairRows(ctx, orphans)

@@ -151,27 +151,17 @@ func (db *DB) DoneSync(ctx context.Context, ids []int64) error {
 // at once; the old rows of live writers are not counted: their writers
 // may still be at them).
 func (db *DB) OrphanedSync(ctx context.Context, staleAfter, abandonedBefore time.Time, limit int) (rows []Sync, more bool, err error) {
-	live := map[string]bool{}
-	if err := db.scan(ctx, `SELECT id FROM instances WHERE heartbeat_at >= ?`, []any{millis(staleAfter)}, func(r *sql.Rows) error {
-		var id string
-		err := r.Scan(&id)
-		live[id] = true
-		return err
-	}); err != nil {
+	liveIDs, err := db.strings(ctx, `SELECT id FROM instances WHERE heartbeat_at >= ?`, millis(staleAfter))
+	if err != nil {
 		return nil, false, fmt.Errorf("metadata: storage sync: %w", err)
 	}
-	var owners []string
-	if err := db.scan(ctx, syncOwners, nil, func(r *sql.Rows) error {
-		var o string
-		err := r.Scan(&o)
-		owners = append(owners, o)
-		return err
-	}); err != nil {
+	owners, err := db.strings(ctx, syncOwners)
+	if err != nil {
 		return nil, false, fmt.Errorf("metadata: storage sync: %w", err)
 	}
 	dead := map[int64]Sync{}
 	for _, o := range owners {
-		if !live[o] {
+		if !slices.Contains(liveIDs, o) {
 			if err := db.scanSync(ctx, dead, syncOwnAfter, o, 0, limit); err != nil {
 				return nil, false, err
 			}
