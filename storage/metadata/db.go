@@ -106,7 +106,7 @@ func Open(ctx context.Context, dsn string, timeout time.Duration) (*DB, error) {
 	var db *DB
 	switch {
 	case strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://"):
-		sdb, err := openBounded("pgx", dsn, timeout)
+		sdb, err := openBounded("pgx", dsn, timeout, pgSession(dsn)...)
 		if err != nil {
 			return nil, fmt.Errorf("metadata: %w", err)
 		}
@@ -156,6 +156,35 @@ func Open(ctx context.Context, dsn string, timeout time.Duration) (*DB, error) {
 		return nil, err
 	}
 	return db, nil
+}
+
+// pgSettings are the session settings berth's PostgreSQL connections take
+// unless dsn sets them itself (as a run-time parameter). Every statement of
+// the index reads an index or a short range: a parallel plan's worker
+// processes took 30 ms and more to start here, where the whole statement
+// needed under 3 (a 500-name tag lookup early in a retention run, when the
+// planner found a hashed scan of a young table cheaper than the index), and
+// JIT compiling (PostgreSQL 11 and later) costs tens of milliseconds on the
+// first statements whose estimates pass its threshold.
+var pgSettings = []struct{ name, value string }{
+	{"max_parallel_workers_per_gather", "0"},
+	{"jit", "off"},
+}
+
+// pgSession returns the SET statements for the settings dsn leaves alone.
+func pgSession(dsn string) []string {
+	var given url.Values
+	if u, err := url.Parse(dsn); err == nil {
+		given = u.Query()
+	}
+	var out []string
+	for _, s := range pgSettings {
+		if given.Has(s.name) || strings.Contains(given.Get("options"), s.name) {
+			continue
+		}
+		out = append(out, "SET "+s.name+" = "+s.value)
+	}
+	return out
 }
 
 // Close releases the connections.

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -51,6 +52,8 @@ func (b bound) ctx(ctx context.Context) (context.Context, context.CancelFunc) {
 type boundConnector struct {
 	inner driver.Connector
 	bound
+	// setup runs on every new connection (session settings).
+	setup []string
 }
 
 func (c *boundConnector) Connect(ctx context.Context) (driver.Conn, error) {
@@ -59,6 +62,19 @@ func (c *boundConnector) Connect(ctx context.Context) (driver.Conn, error) {
 	conn, err := c.inner.Connect(ctx)
 	if err != nil {
 		return nil, err
+	}
+	if len(c.setup) > 0 {
+		ex, ok := conn.(driver.ExecerContext)
+		if !ok {
+			_ = conn.Close()
+			return nil, errors.New("metadata: the driver cannot run a connection's setup")
+		}
+		for _, stmt := range c.setup {
+			if _, err := ex.ExecContext(ctx, stmt, nil); err != nil {
+				_ = conn.Close()
+				return nil, fmt.Errorf("metadata: connection setup %q: %w", stmt, err)
+			}
+		}
 	}
 	return &boundConn{Conn: conn, bound: c.bound}, nil
 }
@@ -76,7 +92,7 @@ func (c dsnConnector) Driver() driver.Driver                        { return c.d
 
 // openBounded opens a pool for the registered driver name whose calls are
 // bounded by timeout.
-func openBounded(name, dsn string, timeout time.Duration) (*sql.DB, error) {
+func openBounded(name, dsn string, timeout time.Duration, setup ...string) (*sql.DB, error) {
 	probe, err := sql.Open(name, dsn)
 	if err != nil {
 		return nil, err
@@ -89,7 +105,7 @@ func openBounded(name, dsn string, timeout time.Duration) (*sql.DB, error) {
 			return nil, err
 		}
 	}
-	return sql.OpenDB(&boundConnector{inner: inner, bound: bound{timeout}}), nil
+	return sql.OpenDB(&boundConnector{inner: inner, bound: bound{timeout}, setup: setup}), nil
 }
 
 // boundConn bounds the calls of one connection. Optional interfaces the
