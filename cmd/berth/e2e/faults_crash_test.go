@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"strings"
 	"sync"
@@ -160,4 +161,124 @@ func tryPush(b *berthtest.Berth, repo, tag string, layer []byte) (string, bool) 
 	}
 	resp.Body.Close()
 	return sha(man), resp.StatusCode == http.StatusCreated
+}
+
+// A retention run's storage copies trail it (the index is the truth; the
+// copies are written behind, from rows the run committed). Killed with
+// every copy still to write (storage paused), on SQLite and on
+// PostgreSQL, the server leaves them in the index as a dead writer's:
+// `berth check` reports them pending, and the restarted server writes
+// them with nobody running a repair, until check is clean; what the run
+// removed stays removed and what it kept still pulls.
+func TestFaultsKill9WithRetentionCopiesPending(t *testing.T) {
+	for _, db := range []string{"sqlite", "postgres"} {
+		t.Run(db, func(t *testing.T) {
+			minio := berthtest.StartMinIO(t)
+			env := append(minio.Env("retkill"), "BERTH_STORAGE_TIMEOUT=2s", "BERTH_GC_ENABLED=false")
+			if db == "postgres" {
+				env = append(env, "BERTH_DATABASE_URL="+berthtest.SharedPostgres(t).NewDatabase(t))
+			}
+			b := berthtest.Start(t, berthtest.Options{Env: env})
+			mustAPI(t, b, http.MethodPost, "/api/berth/v1/projects", map[string]any{"name": "rk"}, http.StatusCreated)
+			const tags, keep = 600, 10
+			start := time.Now()
+			manifests := manifestsOneApart(t, b, "rk/app", tags)
+			t.Logf("%d manifests pushed in %s", tags, time.Since(start))
+			mustAPI(t, b, http.MethodPut, "/api/berth/v1/projects/rk/retention",
+				map[string]any{"rules": []map[string]any{{"keep": "latestPushed", "count": keep}}}, http.StatusOK)
+
+			minio.Pause()
+			var run struct {
+				Status                        string
+				TagsRemoved, ManifestsRemoved int64
+			}
+			_ = json.Unmarshal([]byte(mustAPI(t, b, http.MethodPost, "/api/berth/v1/projects/rk/retention/runs", nil, http.StatusOK)), &run)
+			// The image's own tag (base), older than all, goes too.
+			if gone := int64(tags + 1 - keep); run.Status != "done" || run.TagsRemoved != gone || run.ManifestsRemoved != gone {
+				t.Fatalf("run with storage paused: %+v, want done with %d tags and manifests removed", run, gone)
+			}
+			t.Logf("run done in %s with storage paused; killing berth", time.Since(start))
+			b.Kill()
+			minio.Resume()
+
+			code, out := berthTool(t, b, "check")
+			if pending := strings.Count(out, "storage copy not written yet"); code == 0 || pending < tags-keep {
+				t.Fatalf("berth check after the kill: exit %d, %d pending copies, want at least %d\n%.2000s", code, pending, tags-keep, out)
+			}
+			b = berthtest.Start(t, berthtest.Options{Env: env, DataDir: b.DataDir})
+			restarted := time.Now()
+			waitClean(t, b, 2*time.Minute)
+			t.Logf("check clean %s after the restart", time.Since(restarted))
+			if !strings.Contains(b.Logs(), "repaired a storage copy left by a stopped writer") {
+				t.Error("the restarted server logged no copy repaired for the killed one")
+			}
+			var list struct{ Tags []string }
+			getJSON(t, b.URL("/v2/rk/app/tags/list"), &list, http.StatusOK)
+			if len(list.Tags) != keep {
+				t.Errorf("tags after the restart: %v, want the newest %d", list.Tags, keep)
+			}
+			for i, m := range manifests {
+				resp, _ := getManifest(t, b, http.MethodHead, "rk/app", m)
+				if want := map[bool]int{true: http.StatusOK, false: http.StatusNotFound}[i >= tags-keep]; resp.StatusCode != want {
+					t.Errorf("manifest %d of %d (%s) after the restart: %d, want %d", i, tags, m, resp.StatusCode, want)
+				}
+			}
+		})
+	}
+}
+
+// manifestsOneApart pushes an image under the tag base, then n manifests
+// of it (they differ in an annotation) under tags t0000.., each after the
+// one before, and returns their digests in push order.
+func manifestsOneApart(t *testing.T, b *berthtest.Berth, repo string, n int) []string {
+	t.Helper()
+	img := pushRawImage(t, b, repo, "base", "amd64", layerBytes(3))
+	var man map[string]any
+	if err := json.Unmarshal(img.Manifest, &man); err != nil {
+		t.Fatal(err)
+	}
+	out := make([]string, n)
+	push := func(i int) {
+		m := maps.Clone(man)
+		m["annotations"] = map[string]string{"build": fmt.Sprint(i)}
+		body, _ := json.Marshal(m)
+		// Not PutManifest: it may call t.Fatal, which this goroutine must not.
+		req, _ := http.NewRequest(http.MethodPut, b.URL(fmt.Sprintf("/v2/%s/manifests/t%04d", repo, i)), bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Errorf("PUT manifest %d: %v", i, err)
+			return
+		}
+		msg, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusCreated {
+			t.Errorf("PUT manifest %d: %d %s", i, resp.StatusCode, msg)
+		}
+		out[i] = sha(body)
+	}
+	// Eight at a time, but the newest 20 one after the other, their push
+	// times apart where a keep-the-newest rule draws its line.
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range 8 {
+		wg.Go(func() {
+			for i := range next {
+				push(i)
+			}
+		})
+	}
+	for i := range n - 20 {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	for i := n - 20; i < n; i++ {
+		time.Sleep(3 * time.Millisecond)
+		push(i)
+	}
+	if t.Failed() {
+		t.FailNow()
+	}
+	return out
 }
