@@ -326,7 +326,7 @@ func (db *DB) pgTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 
 func (db *DB) runTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	defer db.noteHeld(ctx, time.Now())
-	tx, err := db.begin(ctx)
+	tx, err := db.sql.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("metadata: begin: %w", err)
 	}

@@ -54,9 +54,6 @@ const (
 
 // writer runs the write transactions of a SQLite database.
 type writer struct {
-	// conn is the connection every write transaction runs on (writerconn.go);
-	// only the writer goroutine uses it.
-	conn   *sql.Conn
 	mu     sync.Mutex
 	once   sync.Once
 	queue  []*write
@@ -120,7 +117,6 @@ func (db *DB) do(w *write) error {
 func (db *DB) runWriter() {
 	wr := db.writer
 	defer close(wr.exited)
-	defer db.releaseWriterConn()
 	for {
 		select {
 		case <-wr.wake:
@@ -156,7 +152,7 @@ func (db *DB) writeBatch() bool {
 		first.done <- guard(func() error { return db.runTx(first.ctx, first.fn) })
 		return true
 	}
-	tx, err := db.begin(context.WithoutCancel(first.ctx))
+	tx, err := db.sql.BeginTx(context.WithoutCancel(first.ctx), nil)
 	if err != nil {
 		first.done <- fmt.Errorf("metadata: begin: %w", err)
 		return true
