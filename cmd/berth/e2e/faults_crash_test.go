@@ -7,6 +7,7 @@ import (
 	"io"
 	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -214,8 +215,12 @@ func TestFaultsKill9WithRetentionCopiesPending(t *testing.T) {
 			}
 			var list struct{ Tags []string }
 			getJSON(t, b.URL("/v2/rk/app/tags/list"), &list, http.StatusOK)
-			if len(list.Tags) != keep {
-				t.Errorf("tags after the restart: %v, want the newest %d", list.Tags, keep)
+			var newest []string
+			for i := tags - keep; i < tags; i++ {
+				newest = append(newest, fmt.Sprintf("t%04d", i))
+			}
+			if slices.Sort(list.Tags); !slices.Equal(list.Tags, newest) {
+				t.Errorf("tags after the restart: %v, want the newest %d: %v", list.Tags, keep, newest)
 			}
 			for i, m := range manifests {
 				resp, _ := getManifest(t, b, http.MethodHead, "rk/app", m)
@@ -228,8 +233,8 @@ func TestFaultsKill9WithRetentionCopiesPending(t *testing.T) {
 }
 
 // manifestsOneApart pushes an image under the tag base, then n manifests
-// of it (they differ in an annotation) under tags t0000.., each after the
-// one before, and returns their digests in push order.
+// of it (they differ in an annotation) under tags t0000.., the newest 20
+// one after the other, and returns their digests by tag number.
 func manifestsOneApart(t *testing.T, b *berthtest.Berth, repo string, n int) []string {
 	t.Helper()
 	img := pushRawImage(t, b, repo, "base", "amd64", layerBytes(3))
