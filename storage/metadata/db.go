@@ -165,7 +165,9 @@ func Open(ctx context.Context, dsn string, timeout time.Duration) (*DB, error) {
 // needed under 3 (a 500-name tag lookup early in a retention run, when the
 // planner found a hashed scan of a young table cheaper than the index), and
 // JIT compiling (PostgreSQL 11 and later) costs tens of milliseconds on the
-// first statements whose estimates pass its threshold.
+// first statements whose estimates pass its threshold. They are SET on
+// each new connection rather than sent as start-up parameters, which
+// connection poolers such as PgBouncer refuse unless told to ignore them.
 var pgSettings = []struct{ name, value string }{
 	{"max_parallel_workers_per_gather", "0"},
 	{"jit", "off"},
