@@ -34,10 +34,12 @@ type S3Options struct {
 // sent as its bytes arrive, never held; without one, one part at a time is
 // buffered. A request's parts are PartSize bytes, its last part absorbs a
 // remainder under 5 MiB, so a chunked upload's parts stay valid whatever
-// its PATCH sizes. A PUT that names a sha256 digest and carries the whole
-// blob streams straight to the blob's own key (an incomplete multipart
-// upload is invisible to readers) and completes only if the digest
-// matches: nothing is copied at commit. Other uploads are completed at
+// its PATCH sizes; a request after one that ended in a part under 5 MiB
+// first rebases the upload on the object of its parts (see rebase). A
+// PUT that names a sha256 digest and carries the whole blob streams
+// straight to the blob's own key (an incomplete multipart upload is
+// invisible to readers) and completes only if the digest matches: nothing
+// is copied at commit. Other uploads are completed at
 // their data key and copied into place by S3 (server-side) at commit,
 // as distribution does.
 func NewS3(driver storagedriver.StorageDriver, o S3Options) *Store {
@@ -79,15 +81,23 @@ func (b *s3Backend) open(ctx context.Context, repo, id string, h Hint) (sink, er
 		if s.parts, s.stored, s.tail, err = b.listParts(ctx, s.key, uploadID); err != nil {
 			return nil, err
 		}
-		return s, nil
+		if len(s.parts) > 0 {
+			return s, nil
+		}
+		// No part yet: a new upload, or a rebase stopped before it copied
+		// the completed object in (see rebase); then the object is the data.
 	}
 	fi, err := b.driver.Stat(ctx, path)
 	var nf storagedriver.PathNotFoundError
 	switch {
 	case err == nil:
-		s.object, s.stored = true, fi.Size() // completed already (see reader)
+		// Completed (by a commit's read-back, or a rebase under way or cut
+		// short): the object holds the upload's data; more data rebases it.
+		s.object, s.stored = true, fi.Size()
 	case !errors.As(err, &nf):
 		return nil, err
+	case s.uploadID != "":
+		return s, nil
 	case h.Digest != "" && h.Digest.Validate() == nil && h.Digest.Algorithm() == stateAlg:
 		s.final = h.Digest
 		s.key = b.key(blobDataPath(h.Digest))
@@ -175,16 +185,10 @@ type s3Sink struct {
 	object    bool  // the data is a completed object at the data key
 	remaining int64 // bytes the request announced and has not sent (-1: unknown)
 	cur       *partStream
-	buf       *bytes.Buffer            // unknown length: the part being filled
-	fw        storagedriver.FileWriter // resumed with a part under 5 MiB: distribution's writer
+	buf       *bytes.Buffer // the part being filled (unknown length, or after a short rebase)
 }
 
-func (s *s3Sink) size() int64 {
-	if s.fw != nil {
-		return s.fw.Size()
-	}
-	return s.stored
-}
+func (s *s3Sink) size() int64 { return s.stored }
 
 func (s *s3Sink) phase() int { return 0 }
 
@@ -193,35 +197,13 @@ func (s *s3Sink) depth() int { return pipeDepth }
 func (s *s3Sink) resumable() bool { return s.final == "" }
 
 // flush stores what the request sent: a part cut short (the client sent
-// less than it announced) is dropped, a buffered one is uploaded.
+// less than it announced) is dropped, a buffered one is uploaded, even when
+// the client has gone away: its bytes are here.
 func (s *s3Sink) flush(context.Context) error {
-	var err error
 	if s.cur != nil {
-		err = s.endPart(io.ErrUnexpectedEOF)
+		return s.endPart(io.ErrUnexpectedEOF) // nothing is buffered while a part streams
 	}
-	if s.fw != nil {
-		return errors.Join(err, s.fw.Close(), s.reopenAfterClose())
-	}
-	if err != nil {
-		return err
-	}
-	return s.putBuffered()
-}
-
-// reopenAfterClose: distribution's writer cannot be used after Close.
-func (s *s3Sink) reopenAfterClose() error {
-	size := s.fw.Size()
-	s.fw = nil
-	id, err := s.b.findUpload(s.ctx, s.key)
-	if err != nil || id == "" {
-		return err
-	}
-	s.uploadID = id
-	s.parts, s.stored, s.tail, err = s.b.listParts(s.ctx, s.key, id)
-	if err == nil && s.stored != size {
-		err = fmt.Errorf("upload: %d bytes stored, %d expected", s.stored, size)
-	}
-	return err
+	return s.putBuffered(context.WithoutCancel(s.ctx))
 }
 
 // complete completes the multipart upload.
@@ -234,12 +216,13 @@ func (s *s3Sink) complete(ctx context.Context) error {
 	return err
 }
 
-// reader completes the upload at its data key (no longer appendable: the
-// commit follows) and reads it back.
+// reader completes the upload at its data key (more data would rebase it;
+// the commit follows) and reads it back.
 func (s *s3Sink) reader(ctx context.Context) (io.ReadCloser, error) {
 	if s.final != "" {
 		return nil, errors.New("upload: streamed to its blob, nothing to read back")
 	}
+	s.dropSpare(ctx)
 	if !s.object && s.uploadID != "" {
 		if err := s.complete(ctx); err != nil {
 			return nil, err
@@ -267,6 +250,7 @@ func (s *s3Sink) commit(ctx context.Context, canonical digest.Digest) error {
 		s.uploadID = ""
 		return nil
 	}
+	s.dropSpare(ctx)
 	if !s.object && s.uploadID == "" {
 		return s.b.driver.PutContent(ctx, blob, nil) // nothing was sent: the empty blob
 	}
@@ -282,15 +266,23 @@ func (s *s3Sink) commit(ctx context.Context, canonical digest.Digest) error {
 	return s.b.driver.Move(ctx, s.path, blob)
 }
 
+// dropSpare aborts the empty multipart upload a rebase cut short left
+// beside the completed object that holds the data (best effort: the purge
+// of stale uploads aborts it otherwise).
+func (s *s3Sink) dropSpare(ctx context.Context) {
+	if !s.object || s.uploadID == "" {
+		return
+	}
+	actx, cancel := s.b.bounded(ctx)
+	defer cancel()
+	_ = s.b.core.AbortMultipartUpload(actx, s.b.bucket, s.key, s.uploadID)
+	s.uploadID = ""
+}
+
 func (s *s3Sink) discard(ctx context.Context) error {
 	var err error
 	if s.cur != nil {
 		err = s.endPart(errors.New("upload cancelled"))
-	}
-	if s.fw != nil {
-		err = errors.Join(err, s.fw.Cancel(ctx))
-		s.fw = nil
-		s.uploadID = ""
 	}
 	if s.uploadID != "" {
 		actx, cancel := s.b.bounded(ctx)

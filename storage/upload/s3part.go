@@ -39,37 +39,28 @@ func (s *s3Sink) write(ps [][]byte) error {
 }
 
 func (s *s3Sink) writeOne(p []byte) error {
-	switch {
-	case s.object:
-		return errors.New("upload: the upload's data was completed already")
-	case s.fw != nil || (s.tail > 0 && s.tail < minPart):
-		// A part under 5 MiB can only be the last one: distribution's
-		// writer knows how to carry on from there (it completes the
-		// multipart upload and restarts it), at the cost of a copy.
-		if s.fw == nil {
-			fw, err := s.b.driver.Writer(s.ctx, s.path, true)
-			if err != nil {
-				return err
-			}
-			s.fw = fw
+	if s.object || (s.tail > 0 && s.tail < minPart) {
+		if err := s.rebase(); err != nil {
+			return err
 		}
-		_, err := s.fw.Write(p)
-		return err
 	}
 	for len(p) > 0 {
 		if s.remaining == 0 && s.cur == nil {
 			s.remaining = -1 // more than was announced: buffer from here on
 		}
-		if s.remaining < 0 {
+		if s.remaining < 0 || (s.buf != nil && s.buf.Len() > 0) {
 			n, err := s.fill(p)
 			if err != nil {
 				return err
 			}
 			p = p[n:]
+			if s.remaining > 0 {
+				s.remaining -= int64(n)
+			}
 			continue
 		}
 		if s.cur == nil {
-			if err := s.begin(); err != nil {
+			if err := s.begin(s.ctx); err != nil {
 				return err
 			}
 			s.cur = s.startPart(len(s.parts)+1, s.plan())
@@ -85,6 +76,55 @@ func (s *s3Sink) writeOne(p []byte) error {
 			}
 		}
 	}
+	return nil
+}
+
+// rebase makes the stored data the start of a new multipart upload, for
+// the request's bytes to follow: every part but the last must be at least
+// 5 MiB, and the upload ends in a shorter part (or was completed into an
+// object at its data key). The parts are completed into that object, a new
+// multipart upload is started, and the object becomes its first part
+// (copied by S3) or, under 5 MiB, the start of the part this request fills.
+// Every state in between reads the same (see open: an object and an upload
+// without parts is the object), and a client going away does not stop it
+// half way.
+func (s *s3Sink) rebase() error {
+	ctx := context.WithoutCancel(s.ctx)
+	if !s.object {
+		if err := s.complete(ctx); err != nil {
+			return err
+		}
+		s.object, s.uploadID, s.parts = true, "", nil
+	}
+	if err := s.begin(ctx); err != nil {
+		return err
+	}
+	bctx, cancel := s.b.bounded(ctx)
+	defer cancel()
+	s.tail, s.object = 0, false
+	if s.stored >= minPart {
+		part, err := s.b.core.CopyObjectPart(bctx, s.b.bucket, s.key, s.b.bucket, s.key, s.uploadID, 1, 0, s.stored, nil)
+		if err != nil {
+			s.object = true
+			return err
+		}
+		s.parts, s.tail = []minio.CompletePart{part}, s.stored
+		return nil
+	}
+	rc, _, _, err := s.b.core.GetObject(bctx, s.b.bucket, s.key, minio.GetObjectOptions{})
+	if err == nil {
+		s.buf = bytes.NewBuffer(make([]byte, 0, s.b.partSize))
+		_, err = io.Copy(s.buf, io.LimitReader(rc, s.stored))
+		rc.Close()
+	}
+	if err == nil && int64(s.buf.Len()) != s.stored {
+		err = fmt.Errorf("upload: read %d bytes of %d back", s.buf.Len(), s.stored)
+	}
+	if err != nil {
+		s.object, s.buf = true, nil
+		return err
+	}
+	s.stored = 0 // the bytes are in the buffer until it is uploaded
 	return nil
 }
 
@@ -110,20 +150,20 @@ func (s *s3Sink) fill(p []byte) (int, error) {
 	n := min(len(p), int(s.b.partSize)-s.buf.Len())
 	s.buf.Write(p[:n])
 	if int64(s.buf.Len()) == s.b.partSize {
-		return n, s.putBuffered()
+		return n, s.putBuffered(s.ctx)
 	}
 	return n, nil
 }
 
-func (s *s3Sink) putBuffered() error {
+func (s *s3Sink) putBuffered(ctx context.Context) error {
 	if s.buf == nil || s.buf.Len() == 0 {
 		return nil
 	}
-	if err := s.begin(); err != nil {
+	if err := s.begin(ctx); err != nil {
 		return err
 	}
 	size := int64(s.buf.Len())
-	part, err := s.b.putPart(s.ctx, s.key, s.uploadID, len(s.parts)+1, bytes.NewReader(s.buf.Bytes()), size)
+	part, err := s.b.putPart(ctx, s.key, s.uploadID, len(s.parts)+1, bytes.NewReader(s.buf.Bytes()), size)
 	if err != nil {
 		return err
 	}
@@ -133,11 +173,11 @@ func (s *s3Sink) putBuffered() error {
 }
 
 // begin creates the multipart upload at the first part.
-func (s *s3Sink) begin() error {
+func (s *s3Sink) begin(ctx context.Context) error {
 	if s.uploadID != "" {
 		return nil
 	}
-	ctx, cancel := s.b.bounded(s.ctx)
+	ctx, cancel := s.b.bounded(ctx)
 	defer cancel()
 	id, err := s.b.core.NewMultipartUpload(ctx, s.b.bucket, s.key, minio.PutObjectOptions{ContentType: "application/octet-stream"})
 	if err != nil {

@@ -149,14 +149,17 @@ func (w *Writer) Write(p []byte) (int, error) {
 
 // Close ends a request: what was written is made durable and the hash
 // state for it is kept, so the next request (on any replica) resumes it.
+// That holds when the client went away mid-request too (its context is
+// cancelled then): what arrived is kept, within the storage timeouts.
 func (w *Writer) Close() error {
 	if w.done || w.sink == nil {
 		return nil
 	}
-	err := w.sink.flush(w.ctx)
+	ctx := context.WithoutCancel(w.ctx)
+	err := w.sink.flush(ctx)
 	w.size = w.sink.size()
 	if err == nil && w.h != nil && w.hashed == w.size && w.size > 0 && w.size != w.kept && w.sink.resumable() {
-		if err = w.s.storeState(w.ctx, w.repo, w.id, w.size, w.h); err == nil {
+		if err = w.s.storeState(ctx, w.repo, w.id, w.size, w.h); err == nil {
 			w.kept = w.size
 		}
 	}

@@ -55,9 +55,9 @@ func TestChunkedUploadAcrossReplicas(t *testing.T) {
 			patches := strings.Count(b.Logs(), `"method":"PATCH"`)
 			cutPatch(t, b, loc, data[off:off+4*mib], 2*mib+5) // the client goes away
 			// The client resumes once the server is done with the cut PATCH
-			// (it logs the request when it has stored what came): on S3, a
-			// status read while another replica still stores a short tail
-			// part may see the upload between two states.
+			// (it logs the request when it has stored what came), as a
+			// client does: two requests writing one upload at once are not
+			// something the protocol allows.
 			berthtest.WaitFor(t, "the server done with the cut-off PATCH", func() bool {
 				return strings.Count(b.Logs(), `"method":"PATCH"`) > patches
 			})

@@ -1,0 +1,198 @@
+package registry
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"testing"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/opencontainers/go-digest"
+	v1 "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/berth-registry/berth/cmd/berth/berthtest"
+	"github.com/berth-registry/berth/storage/upload"
+)
+
+// An upload whose last part is under 5 MiB is rebased before more data
+// follows it: its parts completed into an object at the data key, a new
+// multipart upload started, the object copied in as its first part (read
+// into the next part when under 5 MiB). A request stopped between those
+// steps (a crash, storage failing) leaves the object, alone or beside an
+// upload without parts: either reads as the upload's data, and the next
+// request carries on from it.
+func TestS3UploadResumesEveryRebaseState(t *testing.T) {
+	m := berthtest.StartMinIO(t)
+	e := newS3Env(t, m, "uploads-rebase")
+	core := minio.Core{Client: e.client}
+	ctx := context.Background()
+	const mib = 1 << 20
+	cases := []struct {
+		name      string
+		first     int  // bytes of the first PATCH
+		emptyNext bool // the new multipart upload was started, nothing copied in
+	}{
+		{"object under 5 MiB, no upload", 3*mib + 7, false},
+		{"object under 5 MiB beside an empty upload", 3*mib + 7, true},
+		{"object over 5 MiB, no upload", 6*mib + 7, false},
+		{"object over 5 MiB beside an empty upload", 6*mib + 7, true},
+	}
+	for i, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			data := testData(uint64(10+i), 9*mib+321)
+			dgst := digest.FromBytes(data)
+			id := s3Patch(t, e.store, "", data[:c.first], -1)
+			key := "prefix" + "/docker/registry/v2/repositories/" + s3TestRepo + "/_uploads/" + id + "/data"
+			up, err := core.ListMultipartUploads(ctx, e.cfg.S3.Bucket, key, "", "", "", 10)
+			if err != nil || len(up.Uploads) != 1 {
+				t.Fatalf("the upload at %s: %v %v", key, up.Uploads, err)
+			}
+			uploadID := up.Uploads[0].UploadID
+			parts, err := core.ListObjectParts(ctx, e.cfg.S3.Bucket, key, uploadID, 0, 100)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var done []minio.CompletePart
+			for _, p := range parts.ObjectParts {
+				done = append(done, minio.CompletePart{PartNumber: p.PartNumber, ETag: p.ETag})
+			}
+			if _, err := core.CompleteMultipartUpload(ctx, e.cfg.S3.Bucket, key, uploadID, done, minio.PutObjectOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			if c.emptyNext {
+				if _, err := core.NewMultipartUpload(ctx, e.cfg.S3.Bucket, key, minio.PutObjectOptions{}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			second := c.first + 2*mib
+			s3Patch(t, e.store, id, data[c.first:second], int64(second-c.first))
+			w, err := e.store.Resume(upload.WithHint(ctx, upload.Hint{Digest: dgst, Length: int64(len(data) - second)}), s3TestRepo, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if w.Size() != int64(second) {
+				t.Fatalf("resumed for the PUT at %d, want %d", w.Size(), second)
+			}
+			if _, err := w.ReadFrom(bytes.NewReader(data[second:])); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := w.Commit(ctx, v1.Descriptor{Digest: dgst}); err != nil {
+				t.Fatal(err)
+			}
+			got, err := e.driver.GetContent(ctx, blobPath(dgst))
+			if err != nil || !bytes.Equal(got, data) {
+				t.Fatalf("stored blob differs (%d bytes, %v)", len(got), err)
+			}
+			for _, k := range e.multiparts(t) {
+				if k == key {
+					t.Errorf("multipart upload left behind at %s", k)
+				}
+			}
+		})
+	}
+}
+
+// A client that goes away in the middle of a PATCH (its request's context
+// is cancelled then) after a short last part: the rebase is not left half
+// done, and what arrived is kept for the resumed upload.
+func TestS3UploadClientGoneDuringRebase(t *testing.T) {
+	m := berthtest.StartMinIO(t)
+	e := newS3Env(t, m, "uploads-gone")
+	const mib = 1 << 20
+	data := testData(42, 12*mib+99)
+	first := 3*mib + 1
+	id := s3Patch(t, e.store, "", data[:first], -1)
+	for _, sent := range []int{mib, 4 * mib} { // into the rebased first part; past it, into a streamed one
+		ctx, cancel := context.WithCancel(context.Background())
+		w, err := e.store.Resume(upload.WithHint(ctx, upload.Hint{Length: int64(8 * mib)}), s3TestRepo, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		off := int(w.Size())
+		body := &goneReader{r: bytes.NewReader(data[off : off+sent]), cancel: cancel}
+		// The body's error, or a part's write failing once the context is
+		// cancelled (what was read ahead is still being stored then).
+		if _, err := w.ReadFrom(body); err == nil {
+			t.Fatal("a cut body read without an error")
+		}
+		_ = w.Close()
+		w, err = e.store.Resume(context.Background(), s3TestRepo, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := int(w.Size()); got < off || got > off+sent {
+			t.Fatalf("after %d bytes of a cut PATCH at %d the upload holds %d", sent, off, got)
+		}
+		t.Logf("%d bytes cut at %d: the upload holds %d", sent, off, w.Size())
+		w.Close()
+	}
+	off := s3Size(t, e.store, id)
+	dgst := digest.FromBytes(data)
+	w, err := e.store.Resume(upload.WithHint(context.Background(), upload.Hint{Digest: dgst, Length: int64(len(data) - off)}), s3TestRepo, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.ReadFrom(bytes.NewReader(data[off:])); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Commit(context.Background(), v1.Descriptor{Digest: dgst}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := e.driver.GetContent(context.Background(), blobPath(dgst)); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("stored blob differs (%d bytes, %v)", len(got), err)
+	}
+}
+
+// goneReader yields r, cancels the request's context and then fails as a
+// body whose client went away.
+type goneReader struct {
+	r      *bytes.Reader
+	cancel context.CancelFunc
+}
+
+func (g *goneReader) Read(p []byte) (int, error) {
+	if g.r.Len() == 0 {
+		g.cancel()
+		return 0, io.ErrUnexpectedEOF
+	}
+	return g.r.Read(p)
+}
+
+// s3Patch sends data as one request of upload id (a new upload when id is
+// ""), length -1 for one without a length, and returns the id.
+func s3Patch(t *testing.T, st *upload.Store, id string, data []byte, length int64) string {
+	t.Helper()
+	ctx := context.Background()
+	if id == "" {
+		w, err := st.Create(ctx, s3TestRepo)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id = w.ID()
+	}
+	w, err := st.Resume(upload.WithHint(ctx, upload.Hint{Length: length}), s3TestRepo, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := w.Size()
+	if _, err := w.ReadFrom(bytes.NewReader(data)); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if after := s3Size(t, st, id); after != int(before)+len(data) {
+		t.Fatalf("after a PATCH of %d bytes at %d the upload holds %d", len(data), before, after)
+	}
+	return id
+}
+
+func s3Size(t *testing.T, st *upload.Store, id string) int {
+	t.Helper()
+	w, err := st.Resume(context.Background(), s3TestRepo, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	return int(w.Size())
+}
