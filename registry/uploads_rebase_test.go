@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"strings"
 	"testing"
 
 	"github.com/minio/minio-go/v7"
@@ -27,22 +28,44 @@ func TestS3UploadResumesEveryRebaseState(t *testing.T) {
 	core := minio.Core{Client: e.client}
 	ctx := context.Background()
 	const mib = 1 << 20
+	// S3 copies at most 5 GiB in one call: a store told 10 MiB splits.
+	split := upload.NewS3(e.driver, upload.S3Options{
+		Client: e.client, Bucket: e.cfg.S3.Bucket, KeyPrefix: e.cfg.S3.KeyPrefix(),
+		PartSize: e.cfg.S3.ChunkSize, Timeout: e.cfg.Timeout, CopyPartSize: 10 * mib,
+	})
 	cases := []struct {
 		name      string
-		first     int  // bytes of the first PATCH
+		first     int  // bytes of the first PATCH (without a length: 5 MiB parts, a short last one)
+		completed bool // the parts were completed into the object, and nothing more
 		emptyNext bool // the new multipart upload was started, nothing copied in
+		split     bool // copies of at most 10 MiB
+		parts     int  // parts of the upload after the second PATCH
 	}{
-		{"object under 5 MiB, no upload", 3*mib + 7, false},
-		{"object under 5 MiB beside an empty upload", 3*mib + 7, true},
-		{"object over 5 MiB, no upload", 6*mib + 7, false},
-		{"object over 5 MiB beside an empty upload", 6*mib + 7, true},
+		{"short last part, read back", 3*mib + 7, false, false, false, 1},
+		{"object under 5 MiB, no upload", 3*mib + 7, true, false, false, 1},
+		{"object under 5 MiB beside an empty upload", 3*mib + 7, true, true, false, 1},
+		{"short last part, copied", 6*mib + 7, false, false, false, 2},
+		{"object over 5 MiB, no upload", 6*mib + 7, true, false, false, 2},
+		{"object over 5 MiB beside an empty upload", 6*mib + 7, true, true, false, 2},
+		{"short last part, copied in two", 12*mib + 7, false, false, true, 3},
+		{"object over 10 MiB beside an empty upload, copied in two", 12*mib + 7, true, true, true, 3},
 	}
 	for i, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			data := testData(uint64(10+i), 9*mib+321)
-			dgst := digest.FromBytes(data)
-			id := s3Patch(t, e.store, "", data[:c.first], -1)
+			st := e.store
+			if c.split {
+				st = split
+			}
+			data := testData(uint64(10+i), 16*mib+321)
+			id := s3Patch(t, st, "", data[:c.first], -1)
 			key := "prefix" + "/docker/registry/v2/repositories/" + s3TestRepo + "/_uploads/" + id + "/data"
+			second := c.first + 2*mib
+			if !c.completed {
+				s3Patch(t, st, id, data[c.first:second], int64(second-c.first))
+				uploadAt(t, core, e.cfg.S3.Bucket, key, c.parts)
+				s3Put(t, e, st, id, data, second)
+				return
+			}
 			up, err := core.ListMultipartUploads(ctx, e.cfg.S3.Bucket, key, "", "", "", 10)
 			if err != nil || len(up.Uploads) != 1 {
 				t.Fatalf("the upload at %s: %v %v", key, up.Uploads, err)
@@ -64,31 +87,54 @@ func TestS3UploadResumesEveryRebaseState(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			second := c.first + 2*mib
-			s3Patch(t, e.store, id, data[c.first:second], int64(second-c.first))
-			w, err := e.store.Resume(upload.WithHint(ctx, upload.Hint{Digest: dgst, Length: int64(len(data) - second)}), s3TestRepo, id)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if w.Size() != int64(second) {
-				t.Fatalf("resumed for the PUT at %d, want %d", w.Size(), second)
-			}
-			if _, err := w.ReadFrom(bytes.NewReader(data[second:])); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := w.Commit(ctx, v1.Descriptor{Digest: dgst}); err != nil {
-				t.Fatal(err)
-			}
-			got, err := e.driver.GetContent(ctx, blobPath(dgst))
-			if err != nil || !bytes.Equal(got, data) {
-				t.Fatalf("stored blob differs (%d bytes, %v)", len(got), err)
-			}
-			for _, k := range e.multiparts(t) {
-				if k == key {
-					t.Errorf("multipart upload left behind at %s", k)
-				}
-			}
+			s3Patch(t, st, id, data[c.first:second], int64(second-c.first))
+			uploadAt(t, core, e.cfg.S3.Bucket, key, c.parts)
+			s3Put(t, e, st, id, data, second)
 		})
+	}
+}
+
+// uploadAt checks that key has one multipart upload, of parts parts.
+func uploadAt(t *testing.T, core minio.Core, bucket, key string, parts int) {
+	t.Helper()
+	ctx := context.Background()
+	up, err := core.ListMultipartUploads(ctx, bucket, key, "", "", "", 10)
+	if err != nil || len(up.Uploads) != 1 {
+		t.Fatalf("the upload at %s: %v %v", key, up.Uploads, err)
+	}
+	res, err := core.ListObjectParts(ctx, bucket, key, up.Uploads[0].UploadID, 0, 100)
+	if err != nil || len(res.ObjectParts) != parts {
+		t.Fatalf("the upload at %s has %d parts (%v), want %d", key, len(res.ObjectParts), err, parts)
+	}
+}
+
+// s3Put finishes upload id with a PUT of data past off and checks the blob
+// and that no multipart upload is left at its data key.
+func s3Put(t *testing.T, e *s3Env, st *upload.Store, id string, data []byte, off int) {
+	t.Helper()
+	ctx := context.Background()
+	dgst := digest.FromBytes(data)
+	w, err := st.Resume(upload.WithHint(ctx, upload.Hint{Digest: dgst, Length: int64(len(data) - off)}), s3TestRepo, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.Size() != int64(off) {
+		t.Fatalf("resumed for the PUT at %d, want %d", w.Size(), off)
+	}
+	if _, err := w.ReadFrom(bytes.NewReader(data[off:])); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Commit(ctx, v1.Descriptor{Digest: dgst}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := e.driver.GetContent(ctx, blobPath(dgst))
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("stored blob differs (%d bytes, %v)", len(got), err)
+	}
+	for _, k := range e.multiparts(t) {
+		if strings.Contains(k, id) {
+			t.Errorf("multipart upload left behind at %s", k)
+		}
 	}
 }
 

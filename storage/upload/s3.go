@@ -24,7 +24,13 @@ type S3Options struct {
 	// Timeout bounds each S3 call, and how long a part upload may make no
 	// progress while bytes wait for it.
 	Timeout time.Duration
+	// CopyPartSize is the largest part S3 copies in one call (0: 5 GiB,
+	// S3's limit; at least 10 MiB, so an object split in parts of equal
+	// size has none under 5 MiB; tests set less).
+	CopyPartSize int64
 }
+
+const maxCopyPart = 5 << 30
 
 // NewS3 returns a Store writing uploads as multipart uploads, in the
 // layout distribution's S3 driver uses (the multipart upload of an
@@ -47,9 +53,14 @@ func NewS3(driver storagedriver.StorageDriver, o S3Options) *Store {
 	if p := strings.Trim(o.KeyPrefix, "/"); p != "" {
 		prefix = p
 	}
+	copySize := int64(maxCopyPart)
+	if o.CopyPartSize > 0 {
+		copySize = min(max(o.CopyPartSize, 2*minPart), maxCopyPart)
+	}
 	return &Store{driver: driver, back: &s3Backend{
 		core: minio.Core{Client: o.Client}, bucket: o.Bucket, prefix: prefix,
 		partSize: max(o.PartSize, minPart), timeout: o.Timeout, driver: driver,
+		copySize: copySize,
 	}}
 }
 
@@ -59,6 +70,7 @@ type s3Backend struct {
 	prefix   string
 	partSize int64
 	timeout  time.Duration
+	copySize int64 // the largest part copied in one call
 	driver   storagedriver.StorageDriver
 }
 

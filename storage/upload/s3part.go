@@ -99,18 +99,17 @@ func (s *s3Sink) rebase() error {
 	if err := s.begin(ctx); err != nil {
 		return err
 	}
+	if s.stored >= minPart {
+		parts, err := s.copyObject(ctx)
+		if err != nil {
+			return err
+		}
+		s.parts, s.tail, s.object = parts, s.stored, false
+		return nil
+	}
 	bctx, cancel := s.b.bounded(ctx)
 	defer cancel()
 	s.tail, s.object = 0, false
-	if s.stored >= minPart {
-		part, err := s.b.core.CopyObjectPart(bctx, s.b.bucket, s.key, s.b.bucket, s.key, s.uploadID, 1, 0, s.stored, nil)
-		if err != nil {
-			s.object = true
-			return err
-		}
-		s.parts, s.tail = []minio.CompletePart{part}, s.stored
-		return nil
-	}
 	rc, _, _, err := s.b.core.GetObject(bctx, s.b.bucket, s.key, minio.GetObjectOptions{})
 	if err == nil {
 		s.buf = bytes.NewBuffer(make([]byte, 0, s.b.partSize))
@@ -128,6 +127,28 @@ func (s *s3Sink) rebase() error {
 	return nil
 }
 
+// copyObject copies the object at the data key (s.stored bytes, at least
+// 5 MiB) into the new multipart upload as its first parts: as few as S3's
+// largest copy (CopyPartSize) allows, of equal sizes. A copy has no
+// progress to watch, so each may take the timeout plus what the part needs
+// at 8 MiB/s.
+func (s *s3Sink) copyObject(ctx context.Context) ([]minio.CompletePart, error) {
+	n := (s.stored + s.b.copySize - 1) / s.b.copySize
+	size := (s.stored + n - 1) / n
+	var parts []minio.CompletePart
+	for off := int64(0); off < s.stored; off += size {
+		length := min(size, s.stored-off)
+		cctx, cancel := context.WithTimeout(ctx, s.b.timeout+time.Duration(length/(8<<20))*time.Second)
+		part, err := s.b.core.CopyObjectPart(cctx, s.b.bucket, s.key, s.b.bucket, s.key, s.uploadID, len(parts)+1, off, length, nil)
+		cancel()
+		if err != nil {
+			return nil, err
+		}
+		parts = append(parts, part)
+	}
+	return parts, nil
+}
+
 // plan sizes the next part of a request with remaining bytes to come:
 // PartSize, or all that is left when that is under PartSize + 5 MiB, and
 // larger when 10,000 parts would not hold the rest.
@@ -142,14 +163,21 @@ func (s *s3Sink) plan() int64 {
 	return size
 }
 
-// fill buffers p (unknown length) and uploads the buffer once it holds a part.
+// fill buffers p and uploads the buffer once it holds a part: PartSize
+// bytes, or, when the request's length is known (after a rebase read the
+// upload's start into the buffer), all it has left if that would leave
+// less than 5 MiB after a part.
 func (s *s3Sink) fill(p []byte) (int, error) {
 	if s.buf == nil {
 		s.buf = bytes.NewBuffer(make([]byte, 0, s.b.partSize))
 	}
-	n := min(len(p), int(s.b.partSize)-s.buf.Len())
+	limit := s.b.partSize
+	if s.remaining > 0 && int64(s.buf.Len())+s.remaining < limit+minPart {
+		limit = int64(s.buf.Len()) + s.remaining
+	}
+	n := int(max(0, min(int64(len(p)), limit-int64(s.buf.Len()))))
 	s.buf.Write(p[:n])
-	if int64(s.buf.Len()) == s.b.partSize {
+	if int64(s.buf.Len()) >= limit {
 		return n, s.putBuffered(s.ctx)
 	}
 	return n, nil
