@@ -315,6 +315,9 @@ func WaitReady(url string, within time.Duration) error {
 // errExited: the process whose readiness was awaited exited first.
 var errExited = errors.New("exited before it was ready")
 
+// errNotReady: no ready answer on the port within the time given.
+var errNotReady = errors.New("not ready")
+
 // waitReady is WaitReady that also gives up, with errExited, once exited
 // (the awaited process's end; nil: none) closes: whatever answers on its
 // port then is another server.
@@ -339,7 +342,7 @@ func waitReady(url string, within time.Duration, exited <-chan struct{}) error {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	return fmt.Errorf("%s not ready within %s: %s", url, within, last)
+	return fmt.Errorf("%s %w within %s: %s", url, errNotReady, within, last)
 }
 
 type syncBuffer struct {

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"testing"
+	"time"
 )
 
 // A port taken between FreePort and MinIO's bind: launch says MinIO
@@ -23,7 +24,7 @@ func TestMinIOLaunchNoticesTakenPort(t *testing.T) {
 
 	m := &MinIO{Endpoint: l.Addr().String(), AccessKey: "berthtest", SecretKey: "berthtest-secret-key",
 		dir: t.TempDir(), console: FreePort(t), logs: &syncBuffer{}}
-	err = m.launch(t)
+	err = m.launch(t, 30*time.Second)
 	if !errors.Is(err, errExited) {
 		t.Fatalf("launch on a taken port: %v, want %v\n%s", err, errExited, m.logs.String())
 	}
