@@ -112,7 +112,7 @@ func (b *blobs) Stat(ctx context.Context, dgst digest.Digest) (v1.Descriptor, er
 		switch {
 		case lerr != nil:
 			return v1.Descriptor{}, lerr
-		case !linked:
+		case !linked, b.repo.ix.dataGone(ctx, desc.Digest):
 			return v1.Descriptor{}, distribution.ErrBlobUnknown
 		}
 	}

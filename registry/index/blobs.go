@@ -123,6 +123,21 @@ func (s *seenMemo) fresh(key string, every time.Duration) bool {
 	return ok && time.Since(t) < every
 }
 
+// has reports whether key is marked.
+func (s *seenMemo) has(key string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.m[key]
+	return ok
+}
+
+// forget drops key.
+func (s *seenMemo) forget(key string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.m, key)
+}
+
 // mark notes that key was refreshed now.
 func (s *seenMemo) mark(key string) {
 	s.mu.Lock()

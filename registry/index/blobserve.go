@@ -9,9 +9,11 @@ import (
 	"sync"
 	"time"
 
-	"github.com/berth-registry/berth/storage"
+	"github.com/distribution/distribution/v3/registry/api/errcode"
 	storagedriver "github.com/distribution/distribution/v3/registry/storage/driver"
 	"github.com/opencontainers/go-digest"
+
+	"github.com/berth-registry/berth/storage"
 )
 
 // Blob GETs are served here rather than by distribution's blob server,
@@ -50,6 +52,23 @@ func (ix *Indexer) serveBlob(ctx context.Context, w http.ResponseWriter, r *http
 	if err != nil {
 		return false, nil
 	}
+	content := &driverReadSeeker{ctx: ctx, driver: driver, path: path, size: size}
+	defer content.Close()
+	if r.Method == http.MethodGet && r.Header.Get("Range") == "" && r.Header.Get("If-None-Match") == "" && size > 0 {
+		// A whole blob: open it before the answer starts, so data gone
+		// from storage while the index still links it (lost by hand or
+		// by the backend; garbage collection unlinks first) is unknown,
+		// 404, and forgotten, rather than a 503 as if storage were down.
+		content.rc, content.err = driver.Reader(ctx, path, 0)
+		if errors.As(content.err, new(storagedriver.PathNotFoundError)) {
+			ix.seen.forget("data@" + dgst.String())
+			ix.gone.mark(dgst.String())
+			ix.ForgetBlob(ctx, dgst.String())
+			// distribution's handler reports any error of a blob's
+			// serving as 500: the answer is given here.
+			return true, errcode.ServeJSON(w, errcode.ErrorCodeBlobUnknown.WithDetail(dgst))
+		}
+	}
 	h := w.Header()
 	h.Set("ETag", `"`+dgst.String()+`"`)
 	h.Set("Cache-Control", blobCacheControl)
@@ -62,10 +81,28 @@ func (ix *Indexer) serveBlob(ctx context.Context, w http.ResponseWriter, r *http
 	if h.Get("Content-Length") == "" {
 		h.Set("Content-Length", strconv.FormatInt(size, 10))
 	}
-	content := &driverReadSeeker{ctx: ctx, driver: driver, path: path, size: size}
-	defer content.Close()
 	http.ServeContent(&readFromWriter{ResponseWriter: w}, r, dgst.String(), time.Time{}, content)
 	return true, nil
+}
+
+// dataGone reports whether a GET found d's data gone from storage and it
+// is still not back: distribution's descriptor cache of the repository
+// would go on describing it (a HEAD would say it is there, and a client
+// would not push it again).
+func (ix *Indexer) dataGone(ctx context.Context, d digest.Digest) bool {
+	if !ix.gone.has(d.String()) {
+		return false
+	}
+	path, err := blobDataPath(d)
+	driver := ix.storageDriver()
+	if err != nil || driver == nil {
+		return false
+	}
+	if _, err := driver.Stat(ctx, path); !errors.As(err, new(storagedriver.PathNotFoundError)) {
+		ix.gone.forget(d.String()) // back (pushed or fetched again), or storage cannot tell
+		return false
+	}
+	return true
 }
 
 // driverReadSeeker reads a blob through the storage driver, opening the
@@ -77,22 +114,34 @@ type driverReadSeeker struct {
 	path   string
 	size   int64
 	off    int64
-	rc     io.ReadCloser
+	rc     io.ReadCloser // open at offset at (opened before the answer: at 0)
+	at     int64
+	err    error // opening rc failed before the answer (the first read returns it)
 }
 
 func (s *driverReadSeeker) Read(p []byte) (int, error) {
 	if s.off >= s.size {
 		return 0, io.EOF
 	}
+	if s.err != nil {
+		err := s.err
+		s.err = nil
+		return 0, err
+	}
+	if s.rc != nil && s.at != s.off {
+		_ = s.rc.Close()
+		s.rc = nil
+	}
 	if s.rc == nil {
 		rc, err := s.driver.Reader(s.ctx, s.path, s.off)
 		if err != nil {
 			return 0, err
 		}
-		s.rc = rc
+		s.rc, s.at = rc, s.off
 	}
 	n, err := s.rc.Read(p)
 	s.off += int64(n)
+	s.at = s.off
 	if err == io.EOF && s.off < s.size {
 		err = io.ErrUnexpectedEOF
 	}
@@ -115,11 +164,7 @@ func (s *driverReadSeeker) Seek(offset int64, whence int) (int64, error) {
 	if next < 0 {
 		return s.off, errors.New("seek before the start of the blob")
 	}
-	if next != s.off && s.rc != nil {
-		_ = s.rc.Close()
-		s.rc = nil
-	}
-	s.off = next
+	s.off = next // the stream moves, if need be, at the next read
 	return next, nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	storagedriver "github.com/distribution/distribution/v3/registry/storage/driver"
 	"github.com/distribution/distribution/v3/registry/storage/driver/inmemory"
 	"github.com/opencontainers/go-digest"
 )
@@ -22,7 +23,7 @@ func TestServeBlob(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	drv := inmemory.New()
+	drv := &openCounter{StorageDriver: inmemory.New()}
 	if err := drv.PutContent(ctx, path, []byte(content)); err != nil {
 		t.Fatal(err)
 	}
@@ -32,13 +33,14 @@ func TestServeBlob(t *testing.T) {
 		header       map[string]string
 		status       int
 		body         string
+		opens        int // streams opened in storage
 	}{
-		{"whole", http.MethodGet, nil, 200, content},
-		{"head", http.MethodHead, nil, 200, ""},
-		{"range", http.MethodGet, map[string]string{"Range": "bytes=1000-2999999"}, 206, content[1000:]},
-		{"suffix", http.MethodGet, map[string]string{"Range": "bytes=-5"}, 206, content[len(content)-5:]},
-		{"unsatisfiable", http.MethodGet, map[string]string{"Range": "bytes=9000000-"}, 416, ""},
-		{"not modified", http.MethodGet, map[string]string{"If-None-Match": `"` + d.String() + `"`}, 304, ""},
+		{"whole", http.MethodGet, nil, 200, content, 1},
+		{"head", http.MethodHead, nil, 200, "", 0},
+		{"range", http.MethodGet, map[string]string{"Range": "bytes=1000-2999999"}, 206, content[1000:], 1},
+		{"suffix", http.MethodGet, map[string]string{"Range": "bytes=-5"}, 206, content[len(content)-5:], 1},
+		{"unsatisfiable", http.MethodGet, map[string]string{"Range": "bytes=9000000-"}, 416, "", 0},
+		{"not modified", http.MethodGet, map[string]string{"If-None-Match": `"` + d.String() + `"`}, 304, "", 0},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -47,9 +49,13 @@ func TestServeBlob(t *testing.T) {
 				r.Header.Set(k, v)
 			}
 			w := httptest.NewRecorder()
+			drv.opens = 0
 			ok, err := ix.serveBlob(ctx, w, r, d, int64(len(content)), "application/octet-stream")
 			if !ok || err != nil {
 				t.Fatalf("served %v, %v", ok, err)
+			}
+			if drv.opens != c.opens {
+				t.Errorf("%d streams opened in storage, want %d", drv.opens, c.opens)
 			}
 			if w.Code != c.status {
 				t.Fatalf("status %d, want %d", w.Code, c.status)
@@ -69,9 +75,39 @@ func TestServeBlob(t *testing.T) {
 	if _, err := io.Copy(io.Discard, s); err != io.ErrUnexpectedEOF {
 		t.Errorf("short blob: %v, want unexpected EOF", err)
 	}
+	// Data gone from storage while the blob is still known: 404
+	// BLOB_UNKNOWN before anything else is written, and the blob reads as
+	// gone until its data is back.
+	gone := digest.FromString("gone")
+	w := httptest.NewRecorder()
+	ok, err := ix.serveBlob(ctx, w, httptest.NewRequest(http.MethodGet, "/v2/a/b/blobs/"+gone.String(), nil), gone, 4, "application/octet-stream")
+	if !ok || err != nil || w.Code != http.StatusNotFound || !strings.Contains(w.Body.String(), "BLOB_UNKNOWN") || w.Header().Get("Docker-Content-Digest") != "" {
+		t.Errorf("data gone: served %v, %v: %d %s %v", ok, err, w.Code, w.Body, w.Header())
+	}
+	if !ix.dataGone(ctx, gone) || ix.dataGone(ctx, d) {
+		t.Error("dataGone does not tell the gone blob from the stored one")
+	}
+	goneAt, _ := blobDataPath(gone)
+	if err := drv.PutContent(ctx, goneAt, []byte("gone")); err != nil {
+		t.Fatal(err)
+	}
+	if ix.dataGone(ctx, gone) {
+		t.Error("dataGone after the data is back")
+	}
 	// With redirects on, distribution serves.
 	ix.redirects = true
 	if ok, _ := ix.serveBlob(ctx, httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil), d, 1, ""); ok {
 		t.Error("served with redirects on")
 	}
+}
+
+// openCounter counts the streams opened in storage.
+type openCounter struct {
+	storagedriver.StorageDriver
+	opens int
+}
+
+func (o *openCounter) Reader(ctx context.Context, path string, offset int64) (io.ReadCloser, error) {
+	o.opens++
+	return o.StorageDriver.Reader(ctx, path, offset)
 }

@@ -71,6 +71,7 @@ type Indexer struct {
 	sync       *syncer // see sync.go
 	gcDelay    time.Duration
 	seen       seenMemo      // blob links refreshed lately (blobs.go)
+	gone       seenMemo      // blobs whose data a GET found gone (blobserve.go)
 	uploads    *upload.Store // nil: distribution writes uploads
 	pushGuard  func(ctx context.Context, repo string) error
 
