@@ -38,17 +38,19 @@ func TestS3UploadResumesEveryRebaseState(t *testing.T) {
 		first     int  // bytes of the first PATCH (without a length: 5 MiB parts, a short last one)
 		completed bool // the parts were completed into the object, and nothing more
 		emptyNext bool // the new multipart upload was started, nothing copied in
+		lastOnly  bool // ... and the last of two copied parts was copied in
 		split     bool // copies of at most 10 MiB
 		parts     int  // parts of the upload after the second PATCH
 	}{
-		{"short last part, read back", 3*mib + 7, false, false, false, 1},
-		{"object under 5 MiB, no upload", 3*mib + 7, true, false, false, 1},
-		{"object under 5 MiB beside an empty upload", 3*mib + 7, true, true, false, 1},
-		{"short last part, copied", 6*mib + 7, false, false, false, 2},
-		{"object over 5 MiB, no upload", 6*mib + 7, true, false, false, 2},
-		{"object over 5 MiB beside an empty upload", 6*mib + 7, true, true, false, 2},
-		{"short last part, copied in two", 12*mib + 7, false, false, true, 3},
-		{"object over 10 MiB beside an empty upload, copied in two", 12*mib + 7, true, true, true, 3},
+		{"short last part, read back", 3*mib + 7, false, false, false, false, 1},
+		{"object under 5 MiB, no upload", 3*mib + 7, true, false, false, false, 1},
+		{"object under 5 MiB beside an empty upload", 3*mib + 7, true, true, false, false, 1},
+		{"short last part, copied", 6*mib + 7, false, false, false, false, 2},
+		{"object over 5 MiB, no upload", 6*mib + 7, true, false, false, false, 2},
+		{"object over 5 MiB beside an empty upload", 6*mib + 7, true, true, false, false, 2},
+		{"short last part, copied in two", 12*mib + 7, false, false, false, true, 3},
+		{"object over 10 MiB beside an empty upload, copied in two", 12*mib + 7, true, true, false, true, 3},
+		{"object over 10 MiB beside an upload of its last copied part", 12*mib + 7, true, true, true, true, 3},
 	}
 	for i, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -83,8 +85,15 @@ func TestS3UploadResumesEveryRebaseState(t *testing.T) {
 				t.Fatal(err)
 			}
 			if c.emptyNext {
-				if _, err := core.NewMultipartUpload(ctx, e.cfg.S3.Bucket, key, minio.PutObjectOptions{}); err != nil {
+				next, err := core.NewMultipartUpload(ctx, e.cfg.S3.Bucket, key, minio.PutObjectOptions{})
+				if err != nil {
 					t.Fatal(err)
+				}
+				if c.lastOnly {
+					half := int64(c.first+1) / 2
+					if _, err := core.CopyObjectPart(ctx, e.cfg.S3.Bucket, key, e.cfg.S3.Bucket, key, next, 2, half, int64(c.first)-half, nil); err != nil {
+						t.Fatal(err)
+					}
 				}
 			}
 			s3Patch(t, st, id, data[c.first:second], int64(second-c.first))

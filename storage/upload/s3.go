@@ -93,11 +93,12 @@ func (b *s3Backend) open(ctx context.Context, repo, id string, h Hint) (sink, er
 		if s.parts, s.stored, s.tail, err = b.listParts(ctx, s.key, uploadID); err != nil {
 			return nil, err
 		}
-		if len(s.parts) > 0 {
+		if len(s.parts) > 0 && s.parts[0].PartNumber == 1 {
 			return s, nil
 		}
-		// No part yet: a new upload, or a rebase stopped before it copied
-		// the completed object in (see rebase); then the object is the data.
+		// No first part: a new upload, or a rebase stopped before it had
+		// copied the completed object in (it copies the first part last,
+		// see copyObject); then the object is the data.
 	}
 	fi, err := b.driver.Stat(ctx, path)
 	var nf storagedriver.PathNotFoundError
@@ -105,7 +106,7 @@ func (b *s3Backend) open(ctx context.Context, repo, id string, h Hint) (sink, er
 	case err == nil:
 		// Completed (by a commit's read-back, or a rebase under way or cut
 		// short): the object holds the upload's data; more data rebases it.
-		s.object, s.stored = true, fi.Size()
+		s.object, s.stored, s.parts, s.tail = true, fi.Size(), nil, 0
 	case !errors.As(err, &nf):
 		return nil, err
 	case s.uploadID != "":

@@ -129,22 +129,24 @@ func (s *s3Sink) rebase() error {
 
 // copyObject copies the object at the data key (s.stored bytes, at least
 // 5 MiB) into the new multipart upload as its first parts: as few as S3's
-// largest copy (CopyPartSize) allows, of equal sizes. A copy has no
-// progress to watch, so each may take the timeout plus what the part needs
-// at 8 MiB/s.
+// largest copy (CopyPartSize) allows, of equal sizes, the first one last,
+// so that an upload without its first part reads as the object (see open)
+// until all are there. A copy has no progress to watch, so each may take
+// the timeout plus what the part needs at 8 MiB/s.
 func (s *s3Sink) copyObject(ctx context.Context) ([]minio.CompletePart, error) {
 	n := (s.stored + s.b.copySize - 1) / s.b.copySize
 	size := (s.stored + n - 1) / n
-	var parts []minio.CompletePart
-	for off := int64(0); off < s.stored; off += size {
+	parts := make([]minio.CompletePart, n)
+	for i := n - 1; i >= 0; i-- {
+		off := i * size
 		length := min(size, s.stored-off)
 		cctx, cancel := context.WithTimeout(ctx, s.b.timeout+time.Duration(length/(8<<20))*time.Second)
-		part, err := s.b.core.CopyObjectPart(cctx, s.b.bucket, s.key, s.b.bucket, s.key, s.uploadID, len(parts)+1, off, length, nil)
+		part, err := s.b.core.CopyObjectPart(cctx, s.b.bucket, s.key, s.b.bucket, s.key, s.uploadID, int(i)+1, off, length, nil)
 		cancel()
 		if err != nil {
 			return nil, err
 		}
-		parts = append(parts, part)
+		parts[i] = part
 	}
 	return parts, nil
 }
