@@ -107,7 +107,9 @@ func (ix *Indexer) dataGone(ctx context.Context, d digest.Digest) bool {
 
 // driverReadSeeker reads a blob through the storage driver, opening the
 // stream lazily at the current offset (so HEAD and 304 answers open
-// nothing, and a range opens at its start).
+// nothing, and a range opens at its start) unless serveBlob opened it at
+// 0 for a whole GET; seeks only move the offset (http.ServeContent seeks
+// to the end and back to learn the size), the stream follows at a read.
 type driverReadSeeker struct {
 	ctx    context.Context
 	driver storagedriver.StorageDriver
