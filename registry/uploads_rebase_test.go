@@ -196,7 +196,10 @@ func TestS3UploadClientGoneAfterShortPart(t *testing.T) {
 	}
 	m.Pause()
 	read := make(chan error, 1)
-	go func() { _, err := w.ReadFrom(&goneReader{r: bytes.NewReader(data[off : off+64<<10]), cancel: cancel}); read <- err }()
+	go func() {
+		_, err := w.ReadFrom(&goneReader{r: bytes.NewReader(data[off : off+64<<10]), cancel: cancel})
+		read <- err
+	}()
 	select {
 	case <-ctx.Done():
 	case <-time.After(time.Minute): // a hang detector, not a timing assertion

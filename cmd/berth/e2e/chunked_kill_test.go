@@ -2,9 +2,6 @@ package e2e
 
 import (
 	"bytes"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/hex"
 	"io"
 	"net"
 	"net/http"
@@ -54,10 +51,8 @@ func TestChunkedUploadKilledMidRebase(t *testing.T) {
 				"BERTH_STORAGE_S3_ENDPOINT=http://"+front)})
 
 			const mib = 1 << 20
-			data := make([]byte, 12*mib+777)
-			_, _ = rand.Read(data)
-			sum := sha256.Sum256(data)
-			dgst := "sha256:" + hex.EncodeToString(sum[:])
+			data := randomBytes(t, 12*mib+777)
+			dgst := berthtest.Sha(data)
 			repo := "library/killed"
 			loc := startUpload(t, a, repo)
 			first := 7 * mib // without a length: a 5 MiB part and a 2 MiB one
