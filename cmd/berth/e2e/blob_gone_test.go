@@ -16,7 +16,8 @@ import (
 // with a short body, and the blob is forgotten, so HEAD says 404 too and a
 // client pushing the image again uploads it.
 // Behind a proxy project, the next pull fetches it from the upstream
-// again, and the data is back in storage.
+// again, and the data is back in storage. berth check names the loss, and
+// is clean once the data is back.
 func TestBlobDataGoneFromStorage(t *testing.T) {
 	up := startUpstreamRegistry(t)
 	fr := startFront(t, up.Addr)
@@ -45,6 +46,11 @@ func TestBlobDataGoneFromStorage(t *testing.T) {
 		}
 	}
 
+	// berth check names what storage lost.
+	if code, out := berthTool(t, b, "check"); code != 1 || !strings.Contains(out, "broken") || !strings.Contains(out, local) {
+		t.Fatalf("berth check with a layer's data gone: exit %d\n%s", code, out)
+	}
+
 	code, body := get(http.MethodGet, "library/local", local)
 	if code != http.StatusNotFound || !strings.Contains(body, "BLOB_UNKNOWN") {
 		t.Fatalf("GET of a blob whose data is gone: %d %s, want 404 BLOB_UNKNOWN", code, body)
@@ -70,5 +76,8 @@ func TestBlobDataGoneFromStorage(t *testing.T) {
 	}
 	if _, err := os.Stat(blobData(b, proxied)); err != nil {
 		t.Fatalf("the proxied blob's data is not back in storage: %v", err)
+	}
+	if code, out := berthTool(t, b, "check"); code != 0 {
+		t.Fatalf("berth check once the data is back: exit %d\n%s", code, out)
 	}
 }
