@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -54,12 +55,13 @@ func (ix *Indexer) serveBlob(ctx context.Context, w http.ResponseWriter, r *http
 	}
 	content := &driverReadSeeker{ctx: ctx, driver: driver, path: path, size: size}
 	defer content.Close()
-	if r.Method == http.MethodGet && r.Header.Get("Range") == "" && r.Header.Get("If-None-Match") == "" && size > 0 {
-		// A whole blob: open it before the answer starts, so data gone
-		// from storage while the index still links it (lost by hand or
-		// by the backend; garbage collection unlinks first) is unknown,
-		// 404, and forgotten, rather than a 503 as if storage were down.
-		content.rc, content.err = driver.Reader(ctx, path, 0)
+	if start, ok := bodyStart(r, size); ok {
+		// Open the body before the answer starts, so data gone from
+		// storage while the index still links it (lost by hand or by the
+		// backend; garbage collection unlinks first) is unknown, 404, and
+		// forgotten, rather than a 503 as if storage were down.
+		content.rc, content.err = driver.Reader(ctx, path, start)
+		content.at = start
 		if errors.As(content.err, new(storagedriver.PathNotFoundError)) {
 			ix.seen.forget("data@" + dgst.String())
 			ix.gone.mark(dgst.String())
@@ -85,6 +87,30 @@ func (ix *Indexer) serveBlob(ctx context.Context, w http.ResponseWriter, r *http
 	return true, nil
 }
 
+// bodyStart is where the body of a GET of a blob of size bytes starts: 0,
+// or the start of its one range ("bytes=N-" or "bytes=N-M"); false when
+// the answer may have no body (HEAD, a conditional request) or another
+// shape of range, which open lazily.
+func bodyStart(r *http.Request, size int64) (int64, bool) {
+	if r.Method != http.MethodGet || r.Header.Get("If-None-Match") != "" || size <= 0 {
+		return 0, false
+	}
+	rng := r.Header.Get("Range")
+	if rng == "" {
+		return 0, true
+	}
+	spec, ok := strings.CutPrefix(rng, "bytes=")
+	first, _, dash := strings.Cut(spec, "-")
+	if !ok || !dash || strings.Contains(spec, ",") {
+		return 0, false
+	}
+	start, err := strconv.ParseInt(first, 10, 64)
+	if err != nil || start < 0 || start >= size {
+		return 0, false
+	}
+	return start, true
+}
+
 // dataGone reports whether a GET found d's data gone from storage and it
 // is still not back: distribution's descriptor cache of the repository
 // would go on describing it (a HEAD would say it is there, and a client
@@ -107,8 +133,8 @@ func (ix *Indexer) dataGone(ctx context.Context, d digest.Digest) bool {
 
 // driverReadSeeker reads a blob through the storage driver, opening the
 // stream lazily at the current offset (so HEAD and 304 answers open
-// nothing, and a range opens at its start) unless serveBlob opened it at
-// 0 for a whole GET; seeks only move the offset (http.ServeContent seeks
+// nothing, and a range opens at its start) unless serveBlob opened it
+// where the body starts; seeks only move the offset (http.ServeContent seeks
 // to the end and back to learn the size), the stream follows at a read.
 type driverReadSeeker struct {
 	ctx    context.Context
@@ -116,7 +142,7 @@ type driverReadSeeker struct {
 	path   string
 	size   int64
 	off    int64
-	rc     io.ReadCloser // open at offset at (opened before the answer: at 0)
+	rc     io.ReadCloser // open at offset at
 	at     int64
 	err    error // opening rc failed before the answer (the first read returns it)
 }

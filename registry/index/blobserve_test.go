@@ -38,6 +38,7 @@ func TestServeBlob(t *testing.T) {
 		{"whole", http.MethodGet, nil, 200, content, 1},
 		{"head", http.MethodHead, nil, 200, "", 0},
 		{"range", http.MethodGet, map[string]string{"Range": "bytes=1000-2999999"}, 206, content[1000:], 1},
+		{"open range", http.MethodGet, map[string]string{"Range": "bytes=2999990-"}, 206, content[2999990:], 1},
 		{"suffix", http.MethodGet, map[string]string{"Range": "bytes=-5"}, 206, content[len(content)-5:], 1},
 		{"unsatisfiable", http.MethodGet, map[string]string{"Range": "bytes=9000000-"}, 416, "", 0},
 		{"not modified", http.MethodGet, map[string]string{"If-None-Match": `"` + d.String() + `"`}, 304, "", 0},
@@ -79,10 +80,16 @@ func TestServeBlob(t *testing.T) {
 	// BLOB_UNKNOWN before anything else is written, and the blob reads as
 	// gone until its data is back.
 	gone := digest.FromString("gone")
-	w := httptest.NewRecorder()
-	ok, err := ix.serveBlob(ctx, w, httptest.NewRequest(http.MethodGet, "/v2/a/b/blobs/"+gone.String(), nil), gone, 4, "application/octet-stream")
-	if !ok || err != nil || w.Code != http.StatusNotFound || !strings.Contains(w.Body.String(), "BLOB_UNKNOWN") || w.Header().Get("Docker-Content-Digest") != "" {
-		t.Errorf("data gone: served %v, %v: %d %s %v", ok, err, w.Code, w.Body, w.Header())
+	for _, rng := range []string{"", "bytes=2-", "bytes=1-2"} {
+		w := httptest.NewRecorder()
+		r := httptest.NewRequest(http.MethodGet, "/v2/a/b/blobs/"+gone.String(), nil)
+		if rng != "" {
+			r.Header.Set("Range", rng)
+		}
+		ok, err := ix.serveBlob(ctx, w, r, gone, 4, "application/octet-stream")
+		if !ok || err != nil || w.Code != http.StatusNotFound || !strings.Contains(w.Body.String(), "BLOB_UNKNOWN") || w.Header().Get("Docker-Content-Digest") != "" {
+			t.Errorf("data gone, range %q: served %v, %v: %d %s %v", rng, ok, err, w.Code, w.Body, w.Header())
+		}
 	}
 	if !ix.dataGone(ctx, gone) || ix.dataGone(ctx, d) {
 		t.Error("dataGone does not tell the gone blob from the stored one")
