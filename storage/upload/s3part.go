@@ -85,9 +85,9 @@ func (s *s3Sink) writeOne(p []byte) error {
 // object at its data key). The parts are completed into that object, a new
 // multipart upload is started, and the object becomes its first part
 // (copied by S3) or, under 5 MiB, the start of the part this request fills.
-// Every state in between reads the same (see open: an object and an upload
-// without parts is the object), and a client going away does not stop it
-// half way.
+// Every state in between reads the same (see open: an object beside an
+// upload without its first part is the object), and a client going away
+// does not stop it half way.
 func (s *s3Sink) rebase() error {
 	ctx := context.WithoutCancel(s.ctx)
 	if !s.object {
