@@ -51,9 +51,9 @@ func startDetachedMinIO(t testing.TB) *MinIO {
 
 // launchMinIO starts a server on fresh ports. A port free a moment ago may
 // be taken by another test's server before MinIO binds it: MinIO then
-// exits (errExited), or the port goes on answering something other than
-// ready (seen once under load: 400 for a minute, MinIO still running).
-// Either launch is retried on new ports.
+// exits (errExited). One that answers anything but ready for 30 s is
+// retried on new ports too (errNotReady; seen once: 400 for a minute, the
+// health check then carried a stale berth's credentials, see waitReady).
 func launchMinIO(t testing.TB, dir string) *MinIO {
 	t.Helper()
 	for attempt := 1; ; attempt++ {
