@@ -128,6 +128,7 @@ func Running(t testing.TB, addr, dataDir, adminPassword string, stop func() erro
 	}
 	t.Cleanup(func() {
 		_ = b.Stop()
+		forget(t, addr)
 		if t.Failed() {
 			t.Logf("berth logs:\n%s", tail(b.Logs(), 60))
 		}
@@ -222,6 +223,9 @@ func StartErr(t testing.TB, opts Options) (*Berth, error) {
 	}()
 	t.Cleanup(func() {
 		b.Stop()
+		if b.Addr != "" {
+			forget(t, b.Addr)
+		}
 		if t.Failed() {
 			t.Logf("berth logs:\n%s", tail(b.Logs(), 60))
 		}

@@ -27,6 +27,23 @@ func remember(t testing.TB, addr, user, pw string) {
 	credMu.Lock()
 	defer credMu.Unlock()
 	creds[addr] = [2]string{user, pw}
+	writeDockerConfig(t)
+}
+
+// forget drops the credentials of a berth that stopped: a server started
+// later on its port (MinIO, a stock registry) must not be sent them.
+func forget(t testing.TB, addr string) {
+	t.Helper()
+	credMu.Lock()
+	defer credMu.Unlock()
+	delete(creds, addr)
+	writeDockerConfig(t)
+}
+
+// writeDockerConfig writes creds to the clients' .docker/config.json
+// (credMu held).
+func writeDockerConfig(t testing.TB) {
+	t.Helper()
 	cfg := map[string]any{"auths": map[string]any{}}
 	auths := cfg["auths"].(map[string]any)
 	for a, c := range creds {
