@@ -21,8 +21,8 @@ import (
 // multipart upload started, the object copied in as its first part (read
 // into the next part when under 5 MiB). A request stopped between those
 // steps (a crash, storage failing) leaves the object, alone or beside an
-// upload without parts: either reads as the upload's data, and the next
-// request carries on from it.
+// upload without its first part: either reads as the upload's data, and
+// the next request carries on from it.
 func TestS3UploadResumesEveryRebaseState(t *testing.T) {
 	m := berthtest.StartMinIO(t)
 	e := newS3Env(t, m, "uploads-rebase")
