@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bytes"
-	"io"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -52,7 +51,6 @@ func TestChunkedUploadKilledMidRebase(t *testing.T) {
 
 			const mib = 1 << 20
 			data := randomBytes(t, 12*mib+777)
-			dgst := berthtest.Sha(data)
 			repo := "library/killed"
 			loc := startUpload(t, a, repo)
 			first := 7 * mib // without a length: a 5 MiB part and a 2 MiB one
@@ -78,24 +76,7 @@ func TestChunkedUploadKilledMidRebase(t *testing.T) {
 				t.Fatalf("killed %s: the upload holds %d bytes, want %d", c.name, stored, first)
 			}
 			loc = patch(t, a, loc, data[first:first+3*mib], first, true)
-			req, _ := http.NewRequest(http.MethodPut, withDigest(absolute(a, loc), dgst), bytes.NewReader(data[first+3*mib:]))
-			req.Header.Set("Content-Type", "application/octet-stream")
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if body := readAll(t, resp); resp.StatusCode != http.StatusCreated {
-				t.Fatalf("final PUT: %d %s", resp.StatusCode, body)
-			}
-			resp, err = http.Get(a.URL("/v2/" + repo + "/blobs/" + dgst))
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusOK || !bytes.Equal(got, data) {
-				t.Fatalf("GET blob: %d, %d bytes (want %d)", resp.StatusCode, len(got), len(data))
-			}
+			finishUpload(t, repo, loc, data, first+3*mib, a)
 		})
 	}
 }

@@ -2,10 +2,7 @@ package e2e
 
 import (
 	"bytes"
-	"crypto/rand"
-	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"net"
@@ -36,10 +33,7 @@ func TestChunkedUploadAcrossReplicas(t *testing.T) {
 			a := berthtest.Start(t, berthtest.Options{Env: shared})
 			b := berthtest.Start(t, berthtest.Options{Env: shared})
 			const mib = 1 << 20
-			data := make([]byte, 19*mib+4321)
-			_, _ = rand.Read(data)
-			sum := sha256.Sum256(data)
-			dgst := "sha256:" + hex.EncodeToString(sum[:])
+			data := randomBytes(t, 19*mib+4321)
 			repo := "library/chunky"
 
 			loc := startUpload(t, a, repo)
@@ -69,27 +63,31 @@ func TestChunkedUploadAcrossReplicas(t *testing.T) {
 			t.Logf("a PATCH cut off after %d bytes left the upload at %d (%d before it)", 2*mib+5, stored, off)
 			off = stored
 			send(b, 3*mib, true)
-			req, _ := http.NewRequest(http.MethodPut, withDigest(absolute(a, loc), dgst), bytes.NewReader(data[off:]))
-			req.Header.Set("Content-Type", "application/octet-stream")
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if body := readAll(t, resp); resp.StatusCode != http.StatusCreated || resp.Header.Get("Docker-Content-Digest") != dgst {
-				t.Fatalf("final PUT: %d %s (digest %q)", resp.StatusCode, body, resp.Header.Get("Docker-Content-Digest"))
-			}
-			for _, r := range []*berthtest.Berth{a, b} {
-				resp, err := http.Get(r.URL("/v2/" + repo + "/blobs/" + dgst))
-				if err != nil {
-					t.Fatal(err)
-				}
-				got, _ := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != http.StatusOK || !bytes.Equal(got, data) {
-					t.Fatalf("GET blob from %s: %d, %d bytes (want %d)", r.Addr, resp.StatusCode, len(got), len(data))
-				}
-			}
+			finishUpload(t, repo, loc, data, off, a, b)
 		})
+	}
+}
+
+// finishUpload sends data past off as the final PUT of the upload at loc
+// (on the first replica given) and checks that every replica serves the
+// blob with data's bytes.
+func finishUpload(t *testing.T, repo, loc string, data []byte, off int, replicas ...*berthtest.Berth) {
+	t.Helper()
+	dgst := berthtest.Sha(data)
+	req, _ := http.NewRequest(http.MethodPut, withDigest(absolute(replicas[0], loc), dgst), bytes.NewReader(data[off:]))
+	req.Header.Set("Content-Type", "application/octet-stream")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body := readAll(t, resp); resp.StatusCode != http.StatusCreated || resp.Header.Get("Docker-Content-Digest") != dgst {
+		t.Fatalf("final PUT: %d %s (digest %q)", resp.StatusCode, body, resp.Header.Get("Docker-Content-Digest"))
+	}
+	for _, r := range replicas {
+		resp, got := httpDo(t, http.MethodGet, r.URL("/v2/"+repo+"/blobs/"+dgst), nil)
+		if resp.StatusCode != http.StatusOK || !bytes.Equal(got, data) {
+			t.Fatalf("GET blob from %s: %d, %d bytes (want %d)", r.Addr, resp.StatusCode, len(got), len(data))
+		}
 	}
 }
 
