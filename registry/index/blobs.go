@@ -68,16 +68,25 @@ func (ix *Indexer) BlobStored(ctx context.Context, d digest.Digest) bool {
 	if ix.seen.fresh(key, min(max(ix.gcDelay/10, 10*time.Millisecond), time.Minute)) {
 		return true
 	}
-	path, err := blobDataPath(d)
-	driver := ix.storageDriver()
-	if err != nil || driver == nil {
-		return false
-	}
-	if _, err := driver.Stat(ctx, path); err != nil {
+	if ix.statData(ctx, d) != nil {
 		return false
 	}
 	ix.seen.mark(key)
 	return true
+}
+
+// statData stats d's data in storage (an error when it cannot).
+func (ix *Indexer) statData(ctx context.Context, d digest.Digest) error {
+	path, err := blobDataPath(d)
+	if err != nil {
+		return err
+	}
+	driver := ix.storageDriver()
+	if driver == nil {
+		return errors.New("index: storage not initialised")
+	}
+	_, err = driver.Stat(ctx, path)
+	return err
 }
 
 // linkSeen restarts the review of repo's link of a blob a client found

@@ -119,12 +119,7 @@ func (ix *Indexer) dataGone(ctx context.Context, d digest.Digest) bool {
 	if !ix.gone.has(d.String()) {
 		return false
 	}
-	path, err := blobDataPath(d)
-	driver := ix.storageDriver()
-	if err != nil || driver == nil {
-		return false
-	}
-	if _, err := driver.Stat(ctx, path); !errors.As(err, new(storagedriver.PathNotFoundError)) {
+	if err := ix.statData(ctx, d); !errors.As(err, new(storagedriver.PathNotFoundError)) {
 		ix.gone.forget(d.String()) // back (pushed or fetched again), or storage cannot tell
 		return false
 	}
