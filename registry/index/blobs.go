@@ -22,9 +22,12 @@ import (
 // the client is told to upload it again. how is the audit record of the
 // commit (metadata.EventBlobPush or EventBlobMount).
 func (ix *Indexer) blobCommitted(ctx context.Context, repo string, desc v1.Descriptor, how string) error {
-	wasDeleted, err := ix.db.LinkBlob(ctx, repo, metadata.Blob{Digest: desc.Digest.String(), Size: desc.Size, MediaType: desc.MediaType}, how)
+	wasDeleted, rows, err := ix.db.LinkBlob(ctx, repo, metadata.Blob{Digest: desc.Digest.String(), Size: desc.Size, MediaType: desc.MediaType}, how, ix.sync.owner)
 	if err != nil {
 		return ix.dbError(ctx, err)
+	}
+	if len(rows) > 0 {
+		ix.settle(ctx, rows) // a collector may have deleted the link distribution just wrote
 	}
 	if !wasDeleted {
 		return nil

@@ -53,14 +53,30 @@ func (db *DB) queueReview(ctx context.Context, q querier, kind, repo, digest str
 //
 // how (EventBlobPush, EventBlobMount, or "" for none) is the audit record
 // the same transaction writes.
-func (db *DB) LinkBlob(ctx context.Context, repo string, b Blob, how string) (wasDeleted bool, err error) {
+//
+// A link new to the index is recorded as a sync row of owner's, returned:
+// distribution wrote the storage link before this call, and a collector
+// that removed the link from the index meanwhile may have deleted that
+// copy after it and checked the index before this commit; the caller
+// brings storage in line again (Indexer.settle).
+func (db *DB) LinkBlob(ctx context.Context, repo string, b Blob, how, owner string) (wasDeleted bool, rows []Sync, err error) {
 	err = db.txShared(ctx, func(tx *sql.Tx) error {
 		var err error
+		rows = nil
 		if wasDeleted, err = db.touchBlobTx(ctx, tx, b, true); err != nil {
 			return err
 		}
-		if _, err := db.linkRepoBlobTx(ctx, tx, repo, b.Digest); err != nil {
+		added, err := db.linkRepoBlobTx(ctx, tx, repo, b.Digest)
+		if err != nil {
 			return err
+		}
+		if added {
+			key := SyncKey{Repository: repo, Kind: SyncLayer, Name: b.Digest}
+			ids, err := db.addSyncTx(ctx, tx, owner, key)
+			if err != nil {
+				return err
+			}
+			rows = SyncRows([]SyncKey{key}, ids)
 		}
 		if err := db.queueReview(ctx, tx, ReviewLink, repo, b.Digest); err != nil {
 			return err
@@ -73,7 +89,7 @@ func (db *DB) LinkBlob(ctx context.Context, repo string, b Blob, how string) (wa
 	if err == nil && how != "" {
 		db.committed(ctx)
 	}
-	return wasDeleted, err
+	return wasDeleted, rows, err
 }
 
 // touchBlobTx marks a blob in use now, waiting for a collector deleting it
