@@ -192,8 +192,8 @@ func planRepo(ctx context.Context, ix *Indexer, name string, sr *storedRepo, ir 
 	var drift []Drift
 	add := func(d Drift) { drift = append(drift, d) }
 	for d, m := range sr.manifests {
-		if missing := missingBlobs(ctx, sr, m); missing != "" {
-			add(Drift{Kind: DriftBroken, Object: "blob", Ref: name + "@" + missing, Detail: "referenced by " + d + ", not in storage"})
+		if missing, what := missingBlobs(ctx, ix, sr, m); missing != "" {
+			add(Drift{Kind: DriftBroken, Object: "blob", Ref: name + "@" + missing, Detail: "referenced by " + d + ", " + what + " not in storage"})
 		}
 		if !ir.digests[d] {
 			add(indexArtifact(ix, name, sr, d, m))
@@ -260,17 +260,21 @@ func planRepo(ctx context.Context, ix *Indexer, name string, sr *storedRepo, ir 
 }
 
 // missingBlobs names a blob a stored manifest references that the
-// repository does not hold ("" when all are there).
-func missingBlobs(ctx context.Context, sr *storedRepo, m distribution.Manifest) string {
+// repository does not hold ("" when all are there), and what of it is
+// missing: its data, or the repository's link of it.
+func missingBlobs(ctx context.Context, ix *Indexer, sr *storedRepo, m distribution.Manifest) (string, string) {
 	for _, ref := range m.References() {
 		if len(ref.URLs) > 0 || IsIndex(ref.MediaType) || isManifestType(ref.MediaType) {
 			continue // foreign layers and child manifests are not blobs here
 		}
 		if _, err := sr.repo.Blobs(ctx).Stat(ctx, ref.Digest); err != nil {
-			return ref.Digest.String()
+			if ix.statData(ctx, ref.Digest) != nil {
+				return ref.Digest.String(), "its data"
+			}
+			return ref.Digest.String(), "the repository's link"
 		}
 	}
-	return ""
+	return "", ""
 }
 
 func indexArtifact(ix *Indexer, name string, sr *storedRepo, d string, m distribution.Manifest) Drift {

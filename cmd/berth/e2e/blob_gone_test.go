@@ -47,7 +47,7 @@ func TestBlobDataGoneFromStorage(t *testing.T) {
 	}
 
 	// berth check names what storage lost.
-	if code, out := berthTool(t, b, "check"); code != 1 || !strings.Contains(out, "broken") || !strings.Contains(out, local) {
+	if code, out := berthTool(t, b, "check"); code != 1 || !strings.Contains(out, "broken") || !strings.Contains(out, local) || !strings.Contains(out, "its data not in storage") {
 		t.Fatalf("berth check with a layer's data gone: exit %d\n%s", code, out)
 	}
 

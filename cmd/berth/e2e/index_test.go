@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io/fs"
 	"math/rand"
 	"net/http"
 	"os"
@@ -281,11 +282,28 @@ func TestCheckAndReindex(t *testing.T) {
 			if removed == "" {
 				t.Fatal("no layer blob found")
 			}
+			// First the repositories' links of it: check says which is gone.
+			hex := filepath.Base(filepath.Dir(removed))
+			var links int
+			_ = filepath.WalkDir(filepath.Join(b.DataDir, "registry/docker/registry/v2/repositories"), func(p string, _ fs.DirEntry, err error) error {
+				if err == nil && strings.HasSuffix(p, "/_layers/sha256/"+hex+"/link") {
+					links++
+					return os.Remove(p)
+				}
+				return err
+			})
+			if links == 0 {
+				t.Fatal("no repository links the layer in storage")
+			}
+			code, out = runBerth("check")
+			if code != 1 || !strings.Contains(out, "broken") || !strings.Contains(out, "the repository's link not in storage") {
+				t.Fatalf("check did not report the missing links: exit %d\n%s", code, out)
+			}
 			if err := os.Remove(removed); err != nil {
 				t.Fatal(err)
 			}
 			code, out = runBerth("check")
-			if code != 1 || !strings.Contains(out, "broken") {
+			if code != 1 || !strings.Contains(out, "broken") || !strings.Contains(out, "its data not in storage") {
 				t.Fatalf("check did not report the missing layer: exit %d\n%s", code, out)
 			}
 		})
