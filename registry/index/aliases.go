@@ -327,6 +327,13 @@ func (w *blobWriter) Commit(ctx context.Context, desc v1.Descriptor) (v1.Descrip
 		// The blob is stored and linked under both digests; only a later
 		// delete by its sha256 digest would leave the alias link behind.
 		ix.log.WarnContext(ctx, "index: recording digest alias", "repository", w.blobs.name(), "alias", alias, "err", err)
+	} else {
+		// As blobCommitted does for the sha256 link: a collector may have
+		// deleted the alias link distribution wrote before this commit.
+		key := metadata.SyncKey{Repository: w.blobs.name(), Kind: metadata.SyncLayer, Name: alias.String()}
+		if ids, err := ix.db.AddSync(ctx, ix.sync.owner, key); err == nil {
+			ix.settle(ctx, metadata.SyncRows([]metadata.SyncKey{key}, ids))
+		}
 	}
 	got.Digest = alias
 	return got, nil

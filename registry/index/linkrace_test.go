@@ -12,6 +12,8 @@ import (
 	storagedriver "github.com/distribution/distribution/v3/registry/storage/driver"
 	"github.com/distribution/distribution/v3/registry/storage/driver/inmemory"
 	"github.com/distribution/reference"
+	"github.com/opencontainers/go-digest"
+	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/berth-registry/berth/registry/index"
 	"github.com/berth-registry/berth/storage/metadata"
@@ -27,6 +29,14 @@ import (
 // link the index has (`berth check`: "broken ... not in storage") and a
 // manifest pushed next uses it without noticing.
 func TestUploadRelinksWhileCollectorUnlinks(t *testing.T) {
+	// sha512: distribution links the blob under both digests; the index
+	// holds the sha512 one as an alias of the sha256 one.
+	for _, alg := range []digest.Algorithm{digest.SHA256, digest.SHA512} {
+		t.Run(alg.String(), func(t *testing.T) { uploadRelinksWhileCollectorUnlinks(t, alg) })
+	}
+}
+
+func uploadRelinksWhileCollectorUnlinks(t *testing.T, alg digest.Algorithm) {
 	ctx := context.Background()
 	db := metadatatest.Open(t, "")
 	driver := &hookDriver{StorageDriver: inmemory.New()}
@@ -40,8 +50,19 @@ func TestUploadRelinksWhileCollectorUnlinks(t *testing.T) {
 		t.Fatal(err)
 	}
 	layer := []byte("a layer")
-	desc, err := repo.Blobs(ctx).Put(ctx, "application/octet-stream", layer)
-	if err != nil {
+	desc := v1.Descriptor{MediaType: "application/octet-stream", Digest: alg.FromBytes(layer), Size: int64(len(layer))}
+	upload := func() error {
+		bw, err := repo.Blobs(ctx).Create(ctx)
+		if err != nil {
+			return err
+		}
+		if _, err := bw.Write(layer); err != nil {
+			return err
+		}
+		_, err = bw.Commit(ctx, desc)
+		return err
+	}
+	if err := upload(); err != nil {
 		t.Fatal(err)
 	}
 	// The collector's pass, the link unused and due: the index no longer
@@ -63,7 +84,7 @@ func TestUploadRelinksWhileCollectorUnlinks(t *testing.T) {
 	// The same blob is uploaded again; right after distribution wrote the
 	// link, the collector brings storage in line (deletes it, reads the
 	// index: still unlinked).
-	link := "/docker/registry/v2/repositories/team/app/_layers/" + desc.Digest.Algorithm().String() + "/" + desc.Digest.Encoded() + "/link"
+	link := "/docker/registry/v2/repositories/team/app/_layers/" + alg.String() + "/" + desc.Digest.Encoded() + "/link"
 	var fired bool
 	driver.after(link, func() {
 		fired = true
@@ -72,7 +93,7 @@ func TestUploadRelinksWhileCollectorUnlinks(t *testing.T) {
 			t.Error("the collector's mirror left the storage link (the race was not set up)")
 		}
 	})
-	if _, err := repo.Blobs(ctx).Put(ctx, "application/octet-stream", layer); err != nil {
+	if err := upload(); err != nil {
 		t.Fatal(err)
 	}
 	if !fired {
