@@ -165,7 +165,7 @@ func Open(ctx context.Context, dsn string, timeout time.Duration) (*DB, error) {
 // needed under 3 (a 500-name tag lookup early in a retention run, when the
 // planner found a hashed scan of a young table cheaper than the index), and
 // JIT compiling (PostgreSQL 11 and later) costs tens of milliseconds on the
-// first statements whose estimates pass its threshold. They are SET on
+// first statements whose estimates pass its threshold. They are set on
 // each new connection rather than sent as start-up parameters, which
 // connection poolers such as PgBouncer refuse unless told to ignore them.
 var pgSettings = []struct{ name, value string }{
@@ -173,7 +173,7 @@ var pgSettings = []struct{ name, value string }{
 	{"jit", "off"},
 }
 
-// pgSession returns the SET statements for the settings dsn leaves alone.
+// pgSession returns the statements setting what dsn leaves alone.
 func pgSession(dsn string) []string {
 	var given url.Values
 	if u, err := url.Parse(dsn); err == nil {
@@ -184,7 +184,9 @@ func pgSession(dsn string) []string {
 		if given.Has(s.name) || strings.Contains(given.Get("options"), s.name) {
 			continue
 		}
-		out = append(out, "SET "+s.name+" = "+s.value)
+		// set_config through pg_settings: a server without the setting
+		// (jit before PostgreSQL 11) sets nothing instead of failing.
+		out = append(out, "SELECT set_config(name, '"+s.value+"', false) FROM pg_settings WHERE name = '"+s.name+"'")
 	}
 	return out
 }

@@ -9,7 +9,8 @@ import (
 )
 
 func TestPGSession(t *testing.T) {
-	all := []string{"SET max_parallel_workers_per_gather = 0", "SET jit = off"}
+	all := []string{"SELECT set_config(name, '0', false) FROM pg_settings WHERE name = 'max_parallel_workers_per_gather'",
+		"SELECT set_config(name, 'off', false) FROM pg_settings WHERE name = 'jit'"}
 	for _, c := range []struct {
 		dsn  string
 		want []string
