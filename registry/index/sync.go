@@ -68,6 +68,10 @@ type syncer struct {
 	backlog   bool
 	drained   chan struct{}
 	stopDrain context.CancelFunc
+	// holds counts HoldCopies' holders; resume is closed when the last
+	// lets go (under mu).
+	holds  int
+	resume chan struct{}
 }
 
 func newSyncer() *syncer {

@@ -94,9 +94,17 @@ func (rn *Runner) Run(ctx context.Context, project string, o Options) (metadata.
 	}
 	run.Kept = map[string]int64{}
 	w.run = &run
+	// The storage copies of what the run removes wait until it ends
+	// (HoldCopies): the run and the pushes beside it get the machine.
+	release := func() {}
+	if !o.DryRun {
+		release = rn.ix.HoldCopies()
+	}
+	defer release()
 	// The run's writes let those of requests go first (pushes keep flowing),
 	// and report how long each held the write lock (pace).
 	err = w.project(metadata.TimeHeld(metadata.Background(ctx), &w.held), p.ID)
+	release()
 	if err == nil {
 		err = rn.db.AddRetentionItems(metadata.Background(ctx), run.ID, w.items)
 	}
