@@ -2,22 +2,16 @@ package index_test
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	storagedriver "github.com/distribution/distribution/v3/registry/storage/driver"
 	"github.com/distribution/distribution/v3/registry/storage/driver/inmemory"
-	"github.com/distribution/reference"
 	"github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/berth-registry/berth/registry/index"
-	"github.com/berth-registry/berth/storage/metadata"
-	"github.com/berth-registry/berth/storage/metadata/metadatatest"
 )
 
 // An upload writes its repository's link of the blob in storage first
@@ -38,17 +32,8 @@ func TestUploadRelinksWhileCollectorUnlinks(t *testing.T) {
 
 func uploadRelinksWhileCollectorUnlinks(t *testing.T, alg digest.Algorithm) {
 	ctx := context.Background()
-	db := metadatatest.Open(t, "")
 	driver := &hookDriver{StorageDriver: inmemory.New()}
-	ix, err := index.Standalone(ctx, db, slog.New(slog.NewTextHandler(io.Discard, nil)), driver, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	named, _ := reference.WithName("team/app")
-	repo, err := ix.Namespace().Repository(ctx, named)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ix, db, repo := standaloneRepo(t, driver)
 	layer := []byte("a layer")
 	desc := v1.Descriptor{MediaType: "application/octet-stream", Digest: alg.FromBytes(layer), Size: int64(len(layer))}
 	upload := func() error {
@@ -67,20 +52,7 @@ func uploadRelinksWhileCollectorUnlinks(t *testing.T, alg digest.Algorithm) {
 	}
 	// The collector's pass, the link unused and due: the index no longer
 	// links the blob; the storage copy is not brought in line yet.
-	var unlinked []metadata.Sync
-	for {
-		res, found, err := db.ProcessReview(ctx, time.Now().Add(time.Hour), "collector", func(context.Context, string) error { return nil })
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !found {
-			break
-		}
-		unlinked = append(unlinked, res.Unlinked...)
-	}
-	if len(unlinked) == 0 {
-		t.Fatal("the collector did not remove the unused link")
-	}
+	unlinked := collectorUnlinks(t, db)
 	// The same blob is uploaded again; right after distribution wrote the
 	// link, the collector brings storage in line (deletes it, reads the
 	// index: still unlinked).
