@@ -268,8 +268,10 @@ func missingBlobs(ctx context.Context, ix *Indexer, sr *storedRepo, m distributi
 			continue // foreign layers and child manifests are not blobs here
 		}
 		if _, err := sr.repo.Blobs(ctx).Stat(ctx, ref.Digest); err != nil {
-			if ix.statData(ctx, ref.Digest) != nil {
+			if err := ix.statData(ctx, ref.Digest); IsPathNotFound(err) {
 				return ref.Digest.String(), "its data"
+			} else if err != nil {
+				return ref.Digest.String(), "its data (" + err.Error() + ") or the repository's link"
 			}
 			return ref.Digest.String(), "the repository's link"
 		}
