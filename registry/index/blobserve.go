@@ -55,21 +55,28 @@ func (ix *Indexer) serveBlob(ctx context.Context, w http.ResponseWriter, r *http
 	}
 	content := &driverReadSeeker{ctx: ctx, driver: driver, path: path, size: size}
 	defer content.Close()
+	// Data gone from storage while the index still links it (lost by hand
+	// or by the backend; garbage collection unlinks first) is found before
+	// the answer starts, so the blob is unknown, 404, and forgotten, rather
+	// than a 503 (or a body cut short) as if storage were down: a GET whose
+	// body starts at one place opens it there; one whose body may come in
+	// another shape (several ranges, a suffix, an ETag that does not match)
+	// asks storage whether the data is there.
+	var missing error
 	if start, ok := bodyStart(r, size); ok {
-		// Open the body before the answer starts, so data gone from
-		// storage while the index still links it (lost by hand or by the
-		// backend; garbage collection unlinks first) is unknown, 404, and
-		// forgotten, rather than a 503 as if storage were down.
 		content.rc, content.err = driver.Reader(ctx, path, start)
 		content.at = start
-		if errors.As(content.err, new(storagedriver.PathNotFoundError)) {
-			ix.seen.forget("data@" + dgst.String())
-			ix.gone.mark(dgst.String())
-			ix.ForgetBlob(ctx, dgst.String())
-			// distribution's handler reports any error of a blob's
-			// serving as 500: the answer is given here.
-			return true, errcode.ServeJSON(w, errcode.ErrorCodeBlobUnknown.WithDetail(dgst))
-		}
+		missing = content.err
+	} else if mayHaveBody(r, dgst, size) {
+		_, missing = driver.Stat(ctx, path)
+	}
+	if errors.As(missing, new(storagedriver.PathNotFoundError)) {
+		ix.seen.forget("data@" + dgst.String())
+		ix.gone.mark(dgst.String())
+		ix.ForgetBlob(ctx, dgst.String())
+		// distribution's handler reports any error of a blob's serving
+		// as 500: the answer is given here.
+		return true, errcode.ServeJSON(w, errcode.ErrorCodeBlobUnknown.WithDetail(dgst))
 	}
 	h := w.Header()
 	h.Set("ETag", `"`+dgst.String()+`"`)
@@ -109,6 +116,22 @@ func bodyStart(r *http.Request, size int64) (int64, bool) {
 		return 0, false
 	}
 	return start, true
+}
+
+// mayHaveBody reports whether a GET that bodyStart does not open may
+// still answer with a body: any GET of a non-empty blob but one whose
+// If-None-Match names the blob (a 304).
+func mayHaveBody(r *http.Request, dgst digest.Digest, size int64) bool {
+	if r.Method != http.MethodGet || size <= 0 {
+		return false
+	}
+	for _, tag := range strings.Split(r.Header.Get("If-None-Match"), ",") {
+		tag = strings.TrimPrefix(strings.TrimSpace(tag), "W/")
+		if tag == "*" || tag == `"`+dgst.String()+`"` {
+			return false
+		}
+	}
+	return true
 }
 
 // dataGone reports whether a GET found d's data gone from storage and it

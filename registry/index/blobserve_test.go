@@ -80,15 +80,34 @@ func TestServeBlob(t *testing.T) {
 	// BLOB_UNKNOWN before anything else is written, and the blob reads as
 	// gone until its data is back.
 	gone := digest.FromString("gone")
-	for _, rng := range []string{"", "bytes=2-", "bytes=1-2"} {
+	for _, h := range []map[string]string{
+		nil,
+		{"Range": "bytes=2-"},
+		{"Range": "bytes=1-2"},
+		{"Range": "bytes=0-0,2-3"}, // several ranges
+		{"Range": "bytes=-2"},      // a suffix
+		{"If-None-Match": `"sha256:other"`},
+		{"If-None-Match": `"sha256:other"`, "Range": "bytes=1-"},
+		{"Range": "bytes=1-", "If-Range": `"sha256:other"`}, // the whole blob, then
+	} {
 		w := httptest.NewRecorder()
 		r := httptest.NewRequest(http.MethodGet, "/v2/a/b/blobs/"+gone.String(), nil)
-		if rng != "" {
-			r.Header.Set("Range", rng)
+		for k, v := range h {
+			r.Header.Set(k, v)
 		}
 		ok, err := ix.serveBlob(ctx, w, r, gone, 4, "application/octet-stream")
 		if !ok || err != nil || w.Code != http.StatusNotFound || !strings.Contains(w.Body.String(), "BLOB_UNKNOWN") || w.Header().Get("Docker-Content-Digest") != "" {
-			t.Errorf("data gone, range %q: served %v, %v: %d %s %v", rng, ok, err, w.Code, w.Body, w.Header())
+			t.Errorf("data gone, %v: served %v, %v: %d %s %v", h, ok, err, w.Code, w.Body, w.Header())
+		}
+	}
+	// A client that holds the blob (its ETag matches) is told so, whatever
+	// storage has: no body is sent either way.
+	for _, inm := range []string{`"` + gone.String() + `"`, `W/"sha256:x", "` + gone.String() + `"`, "*"} {
+		w := httptest.NewRecorder()
+		r := httptest.NewRequest(http.MethodGet, "/v2/a/b/blobs/"+gone.String(), nil)
+		r.Header.Set("If-None-Match", inm)
+		if ok, err := ix.serveBlob(ctx, w, r, gone, 4, "application/octet-stream"); !ok || err != nil || w.Code != http.StatusNotModified {
+			t.Errorf("data gone, If-None-Match %s: served %v, %v: %d", inm, ok, err, w.Code)
 		}
 	}
 	if !ix.dataGone(ctx, gone) || ix.dataGone(ctx, d) {
