@@ -103,7 +103,18 @@ func (rn *Runner) Run(ctx context.Context, project string, o Options) (metadata.
 	defer release()
 	// The run's writes let those of requests go first (pushes keep flowing),
 	// and report how long each held the write lock (pace).
-	err = w.project(metadata.TimeHeld(metadata.Background(ctx), &w.held), p.ID)
+	// The blobs of what it removes come off the project's accounting when
+	// the walk ends, in one pass in key order (DeferBlobReleases).
+	wctx := metadata.TimeHeld(metadata.Background(ctx), &w.held)
+	if !o.DryRun {
+		wctx = metadata.DeferBlobReleases(wctx)
+	}
+	err = w.project(wctx, p.ID)
+	if !o.DryRun {
+		if ferr := rn.foldReleases(ctx, w); ferr != nil && err == nil {
+			err = ferr
+		}
+	}
 	release()
 	if err == nil {
 		err = rn.db.AddRetentionItems(metadata.Background(ctx), run.ID, w.items)
@@ -123,6 +134,25 @@ func (rn *Runner) Run(ctx context.Context, project string, o Options) (metadata.
 		"status", run.Status, "tagsSeen", run.TagsSeen, "tagsRemoved", run.TagsRemoved, "manifestsRemoved", run.ManifestsRemoved, "longestWriteMs", run.LongestWriteMs,
 		"duration", run.Finished.Sub(run.Started).String())
 	return run, err
+}
+
+// foldReleases folds the blob releases the run logged (and any left
+// before it), waiting while another fold runs: the run reports the
+// project's storage used as its removals leave it.
+func (rn *Runner) foldReleases(ctx context.Context, w *walk) error {
+	ctx = metadata.Background(ctx)
+	for {
+		f, err := rn.db.FoldBlobReleases(ctx, rn.ix.Owner())
+		w.run.LongestWriteMs = max(w.run.LongestWriteMs, f.LongestWrite.Milliseconds())
+		if !errors.Is(err, metadata.ErrFoldBusy) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
 }
 
 // walk is one run going through a project.

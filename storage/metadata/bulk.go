@@ -219,7 +219,18 @@ func (db *DB) deleteArtifactsTx(ctx context.Context, tx *sql.Tx, repoID int64, i
 // from its storage_used. Those the deletes leave unused are deleted in one
 // statement (not updated to zero refs, then deleted): a retention run
 // releases two or three per manifest, nearly all for good.
+//
+// Changes made with DeferBlobReleases log the releases instead (see
+// FoldBlobReleases).
 func (db *DB) releaseBlobsTx(ctx context.Context, tx *sql.Tx, projectID int64, uses map[string]int64) error {
+	if releasesDeferred(ctx) {
+		return db.logReleasesTx(ctx, tx, projectID, uses)
+	}
+	return db.applyReleasesTx(ctx, tx, projectID, uses)
+}
+
+// applyReleasesTx is releaseBlobsTx at once.
+func (db *DB) applyReleasesTx(ctx context.Context, tx *sql.Tx, projectID int64, uses map[string]int64) error {
 	byCount := map[int64][]string{}
 	for d, n := range uses {
 		byCount[n] = append(byCount[n], d)

@@ -1,0 +1,267 @@
+package metadata
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Deferred blob releases (migration 024). A retention run removes
+// manifests whose blobs are nearly all their own (each build's manifest and
+// config), and taking each of them off project_blobs at once writes a page
+// of its digest-keyed index of its own. With DeferBlobReleases the removals
+// log what they release; FoldBlobReleases applies the log in key order, so
+// a page takes all of its releases in one write. Until the fold, a
+// project's storage used still counts the removed manifests' blobs (a quota
+// errs on the side of refusing), and a push of one of them counts it once,
+// as before the removal: refs are counts, and the fold takes off only what
+// the removals released.
+
+type deferReleasesKey struct{}
+
+// DeferBlobReleases makes the artifact removals made with ctx log the
+// project blobs they release rather than release them (see
+// FoldBlobReleases, which whoever defers calls when done).
+func DeferBlobReleases(ctx context.Context) context.Context {
+	return context.WithValue(ctx, deferReleasesKey{}, true)
+}
+
+func releasesDeferred(ctx context.Context) bool {
+	v, _ := ctx.Value(deferReleasesKey{}).(bool)
+	return v
+}
+
+// logReleasesTx appends uses (blob digest: how many removed artifacts of
+// projectID used it) to the log.
+func (db *DB) logReleasesTx(ctx context.Context, tx *sql.Tx, projectID int64, uses map[string]int64) error {
+	digests := make([]string, 0, len(uses))
+	for d := range uses {
+		digests = append(digests, d)
+	}
+	slices.Sort(digests)
+	for len(digests) > 0 {
+		n := 256 // powers of two: a handful of statement texts (see appendReviews)
+		for n > len(digests) {
+			n /= 2
+		}
+		args := make([]any, 0, 3*n)
+		for _, d := range digests[:n] {
+			args = append(args, projectID, d, uses[d])
+		}
+		values := strings.TrimSuffix(strings.Repeat("(?, ?, ?),", n), ",")
+		if _, err := db.hot(ctx, tx).Exec(`INSERT INTO project_blob_releases (project_id, digest, n) VALUES `+values, args...); err != nil {
+			return fmt.Errorf("metadata: log blob releases: %w", err)
+		}
+		digests = digests[n:]
+	}
+	return nil
+}
+
+// releaseLease keeps folds from running twice at once (two replicas, or a
+// run's fold beside another's): a release folded twice would be taken off
+// twice.
+const releaseLease = "blob-release-fold"
+
+// release is one key of a fold: n removals of project's blob digest.
+type release struct {
+	project int64
+	digest  string
+	n       int64
+}
+
+// defaultFoldTarget is how long one of a fold's write transactions should
+// hold the write lock (as a retention run's own, see registry/retention);
+// the first applies foldFirst keys, the next are sized by it. Tests change
+// foldTarget and foldFirst, and hook afterFoldStep (after each).
+const defaultFoldTarget = 50 * time.Millisecond
+
+var (
+	foldTarget    = defaultFoldTarget
+	foldFirst     = 1000
+	afterFoldStep = func() {}
+)
+
+// ErrFoldBusy is FoldBlobReleases while another holder folds.
+var ErrFoldBusy = errors.New("metadata: another blob release fold is running")
+
+// Fold is what FoldBlobReleases did: keys applied, and the longest time
+// one of its write transactions held the write lock.
+type Fold struct {
+	Keys         int64
+	LongestWrite time.Duration
+}
+
+// FoldBlobReleases applies the logged blob releases to project_blobs and
+// the projects' storage used: every release logged when it starts (or, when
+// a fold was cut short, when that one started), in (project, digest) order,
+// in write transactions of about 50 ms that each record how far the fold
+// got, so a fold cut short goes on where it stopped and nothing is taken
+// off twice. Releases logged meanwhile wait for the next fold.
+// ErrFoldBusy when another holder (owner names this one) is folding.
+func (db *DB) FoldBlobReleases(ctx context.Context, owner string) (Fold, error) {
+	var f Fold
+	var pending bool
+	if err := db.sql.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM project_blob_releases) OR EXISTS (SELECT 1 FROM project_blob_fold)`).Scan(&pending); err != nil || !pending {
+		return f, err
+	}
+	held, err := db.TryLease(ctx, releaseLease, owner, time.Minute)
+	if err != nil {
+		return f, err
+	}
+	if !held {
+		return f, ErrFoldBusy
+	}
+	defer func() { _ = db.ReleaseLease(context.WithoutCancel(ctx), releaseLease, owner) }()
+	var maxID int64
+	var after release
+	err = db.sql.QueryRowContext(ctx, db.q(`SELECT max_id, project_id, digest FROM project_blob_fold WHERE id = 1`)).Scan(&maxID, &after.project, &after.digest)
+	if errors.Is(err, sql.ErrNoRows) {
+		if err := db.sql.QueryRowContext(ctx, `SELECT coalesce(max(id), 0) FROM project_blob_releases`).Scan(&maxID); err != nil || maxID == 0 {
+			return f, err
+		}
+		err = db.tx(ctx, func(tx *sql.Tx) error {
+			_, err := db.hot(ctx, tx).Exec(`INSERT INTO project_blob_fold (id, max_id, project_id, digest) VALUES (1, ?, 0, '')`, maxID)
+			return err
+		})
+	}
+	if err != nil {
+		return f, fmt.Errorf("metadata: blob release fold: %w", err)
+	}
+	if err := db.foldReleases(ctx, owner, maxID, after, &f); err != nil {
+		return f, fmt.Errorf("metadata: blob release fold: %w", err)
+	}
+	return f, db.dropFolded(ctx, maxID)
+}
+
+// foldReleases applies the releases up to maxID whose key is after after,
+// reading them in key order in one statement (on a connection of its own,
+// unbounded: a million removals' log takes seconds to sort) while it
+// writes.
+func (db *DB) foldReleases(ctx context.Context, owner string, maxID int64, after release, f *Fold) error {
+	if after.project == math.MaxInt64 {
+		return nil // all applied; the log was being dropped
+	}
+	rows, err := db.sql.QueryContext(WithTimeout(ctx, 0), db.q(`SELECT project_id, digest, sum(n) FROM project_blob_releases
+		WHERE id <= ? AND (project_id > ? OR (project_id = ? AND digest > ?))
+		GROUP BY project_id, digest ORDER BY project_id, digest`), maxID, after.project, after.project, after.digest)
+	if err != nil {
+		return err
+	}
+	if db.ckpt != nil {
+		db.ckpt.longReads.Add(1)
+		defer db.ckpt.longReads.Add(-1) // after the read ends (defers run last first)
+	}
+	defer rows.Close()
+	size, renewed := foldFirst, time.Now()
+	var batch []release
+	var held Held
+	hctx := TimeHeld(ctx, &held)
+	step := func() error {
+		err := db.tx(hctx, func(tx *sql.Tx) error {
+			for lo := 0; lo < len(batch); {
+				hi := lo
+				uses := map[string]int64{}
+				for ; hi < len(batch) && batch[hi].project == batch[lo].project; hi++ {
+					uses[batch[hi].digest] = batch[hi].n
+				}
+				if err := db.applyReleasesTx(ctx, tx, batch[lo].project, uses); err != nil {
+					return err
+				}
+				lo = hi
+			}
+			last := batch[len(batch)-1]
+			return db.moveFold(ctx, tx, after, last)
+		})
+		if err != nil {
+			return err
+		}
+		after = batch[len(batch)-1]
+		f.Keys += int64(len(batch))
+		f.LongestWrite = max(f.LongestWrite, held.Took)
+		batch = batch[:0]
+		switch took := held.Took; {
+		case took > foldTarget:
+			size = max(min(50, foldFirst), size/2)
+		case took < foldTarget/2:
+			size = min(20_000, size+size/4+1)
+		}
+		afterFoldStep()
+		if time.Since(renewed) > 10*time.Second {
+			renewed = time.Now()
+			if held, err := db.TryLease(ctx, releaseLease, owner, time.Minute); err != nil || !held {
+				return fmt.Errorf("renewing the fold's lease: held %v, %v", held, err)
+			}
+		}
+		return nil
+	}
+	for rows.Next() {
+		var r release
+		if err := rows.Scan(&r.project, &r.digest, &r.n); err != nil {
+			return err
+		}
+		if batch = append(batch, r); len(batch) >= size {
+			if err := step(); err != nil {
+				return err
+			}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if len(batch) > 0 {
+		if err := step(); err != nil {
+			return err
+		}
+	}
+	// Everything up to maxID is applied: say so before the log goes, so a
+	// fold cut short while it drops the log does not apply it again.
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		return db.moveFold(ctx, tx, after, release{project: math.MaxInt64})
+	})
+}
+
+// errFoldMoved is a fold that found its place moved by another: its lease
+// ran out and another holder went on with it.
+var errFoldMoved = errors.New("another holder went on with the fold")
+
+// moveFold records in tx that the fold got from key from to key to, unless
+// another holder moved it meanwhile (then tx must not commit).
+func (db *DB) moveFold(ctx context.Context, tx *sql.Tx, from, to release) error {
+	res, err := db.hot(ctx, tx).Exec(`UPDATE project_blob_fold SET project_id = ?, digest = ? WHERE id = 1 AND project_id = ? AND digest = ?`,
+		to.project, to.digest, from.project, from.digest)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil || n != 1 {
+		return cmp.Or(err, errFoldMoved)
+	}
+	return nil
+}
+
+// dropFolded deletes the folded log (ids up to maxID) in steps of
+// consecutive ids, then the fold's row.
+func (db *DB) dropFolded(ctx context.Context, maxID int64) error {
+	var lo int64
+	if err := db.sql.QueryRowContext(ctx, db.q(`SELECT coalesce(min(id), 0) FROM project_blob_releases`)).Scan(&lo); err != nil {
+		return err
+	}
+	const step = 20_000
+	for ; lo > 0 && lo <= maxID; lo += step {
+		if err := db.tx(ctx, func(tx *sql.Tx) error {
+			_, err := db.hot(ctx, tx).Exec(`DELETE FROM project_blob_releases WHERE id >= ? AND id < ? AND id <= ?`, lo, lo+step, maxID)
+			return err
+		}); err != nil {
+			return err
+		}
+	}
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		_, err := db.hot(ctx, tx).Exec(`DELETE FROM project_blob_fold WHERE id = 1`)
+		return err
+	})
+}

@@ -1,0 +1,164 @@
+package metadata
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+)
+
+// Removals made with DeferBlobReleases leave the project's accounting as
+// it was until FoldBlobReleases, which then leaves it exactly as removals
+// made at once would have: what no artifact uses is gone from
+// project_blobs and storage used, what one still uses (pushed again
+// meanwhile, or shared) stays with the right count. A fold cut short goes
+// on where it stopped and takes nothing off twice.
+func TestBlobReleasesFold(t *testing.T) {
+	eachDB(t, func(t *testing.T, db *DB) {
+		for _, cut := range []bool{false, true} {
+			t.Run(fmt.Sprintf("cut short %v", cut), func(t *testing.T) {
+				testBlobReleasesFold(t, db, cut)
+			})
+		}
+	})
+}
+
+func testBlobReleasesFold(t *testing.T, db *DB, cut bool) {
+	ctx := context.Background()
+	name := fmt.Sprintf("fold%v", cut)
+	p := must[Project](t)(db.CreateProject(ctx, Project{Name: name}))
+	other := must[Project](t)(db.CreateProject(ctx, Project{Name: name + "-other"}))
+	used := func(name string) int64 { return must[Project](t)(db.GetProject(ctx, name)).StorageUsed }
+	refs := func(projectID int64, d string) int64 {
+		var n int64
+		if err := db.sql.QueryRowContext(ctx, db.q(`SELECT refs FROM project_blobs WHERE project_id = ? AND digest = ?`), projectID, d).Scan(&n); err != nil {
+			return 0
+		}
+		return n
+	}
+	// Ten builds, each its own manifest (100 bytes) and config, on a shared
+	// base; the other project holds build 0's config too.
+	repo := name + "/app"
+	for i := range 10 {
+		pushImage(t, db, p.ID, repo, fmt.Sprintf("sha256:%s-m%d", name, i), fmt.Sprintf("v%d", i),
+			blob("sha256:"+name+"-base", 1000), blob(fmt.Sprintf("sha256:%s-c%d", name, i), 10))
+	}
+	pushImage(t, db, other.ID, name+"-other/app", "sha256:"+name+"-om", "v", blob("sha256:"+name+"-c0", 10))
+	before, otherBefore := used(name), used(name+"-other")
+	if before != 1000+10*110 {
+		t.Fatalf("used %d before", before)
+	}
+	r := must[Repository](t)(db.GetRepository(ctx, repo))
+	deferred := DeferBlobReleases(ctx)
+	for i := range 8 {
+		if err := db.DeleteArtifact(deferred, r.ID, fmt.Sprintf("sha256:%s-m%d", name, i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if used(name) != before || refs(p.ID, "sha256:"+name+"-c1") != 1 || refs(p.ID, "sha256:"+name+"-base") != 10 {
+		t.Fatalf("deferred removals changed the accounting: used %d, refs %d, %d", used(name), refs(p.ID, "sha256:"+name+"-c1"), refs(p.ID, "sha256:"+name+"-base"))
+	}
+	// Build 1 is pushed again before the fold: its blobs stay counted.
+	pushImage(t, db, p.ID, repo, "sha256:"+name+"-m1", "v1", blob("sha256:"+name+"-base", 1000), blob("sha256:"+name+"-c1", 10))
+	if cut {
+		steps := 0
+		foldFirst, afterFoldStep = 5, func() { // five keys in the first transaction, then cut
+			if steps++; steps == 1 {
+				panic("cut short")
+			}
+		}
+		func() {
+			defer func() { _ = recover() }()
+			_, _ = db.FoldBlobReleases(ctx, "a")
+		}()
+		foldFirst, afterFoldStep = 1000, func() {}
+		if err := db.ReleaseLease(ctx, releaseLease, "a"); err != nil {
+			t.Fatal(err)
+		}
+		var n int
+		if err := db.sql.QueryRowContext(ctx, `SELECT count(*) FROM project_blob_fold`).Scan(&n); err != nil || n != 1 {
+			t.Fatalf("a fold cut short left %d fold rows, %v", n, err)
+		}
+		if used(name) == before || used(name) == 1000+3*110 {
+			t.Fatalf("used %d after five of seventeen keys folded", used(name))
+		}
+	}
+	f, err := db.FoldBlobReleases(ctx, "b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cut && f.Keys != 1+2*8 { // the base, and each build's manifest and config
+		t.Errorf("folded %d keys, want 17", f.Keys)
+	}
+	// Left: the base, builds 1, 8 and 9.
+	if want := int64(1000 + 3*110); used(name) != want {
+		t.Errorf("used %d after the fold, want %d", used(name), want)
+	}
+	for d, want := range map[string]int64{"base": 3, "m0": 0, "c0": 0, "m1": 1, "c1": 1, "c7": 0, "c8": 1} {
+		if got := refs(p.ID, "sha256:"+name+"-"+d); got != want {
+			t.Errorf("refs of %s: %d, want %d", d, got, want)
+		}
+	}
+	if used(name+"-other") != otherBefore || refs(other.ID, "sha256:"+name+"-c0") != 1 {
+		t.Errorf("the other project's accounting moved: %d, refs %d", used(name+"-other"), refs(other.ID, "sha256:"+name+"-c0"))
+	}
+	var logged, folds int
+	if err := db.sql.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM project_blob_releases), (SELECT count(*) FROM project_blob_fold)`).Scan(&logged, &folds); err != nil || logged != 0 || folds != 0 {
+		t.Errorf("after the fold: %d releases logged, %d folds (%v)", logged, folds, err)
+	}
+	// Nothing left: a fold does nothing, and takes no lease.
+	if f, err := db.FoldBlobReleases(ctx, "c"); err != nil || f.Keys != 0 {
+		t.Errorf("fold of nothing: %+v, %v", f, err)
+	}
+	// Another holder folding: busy.
+	pushImage(t, db, p.ID, repo, "sha256:"+name+"-m20", "v20", blob("sha256:"+name+"-c20", 10))
+	if err := db.DeleteArtifact(deferred, r.ID, "sha256:"+name+"-m20"); err != nil {
+		t.Fatal(err)
+	}
+	if held, err := db.TryLease(ctx, releaseLease, "other", time.Minute); err != nil || !held {
+		t.Fatal(held, err)
+	}
+	if _, err := db.FoldBlobReleases(ctx, "d"); !errors.Is(err, ErrFoldBusy) {
+		t.Errorf("fold beside another: %v, want ErrFoldBusy", err)
+	}
+	if err := db.ReleaseLease(ctx, releaseLease, "other"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.FoldBlobReleases(ctx, "d"); err != nil || used(name) != 1000+3*110 {
+		t.Errorf("last fold: %v, used %d", err, used(name))
+	}
+}
+
+// A fold whose place another holder moved (its lease ran out while it was
+// stopped, and the other went on) stops rather than apply keys twice.
+func TestBlobReleasesFoldMovedByAnother(t *testing.T) {
+	eachDB(t, func(t *testing.T, db *DB) {
+		ctx := context.Background()
+		p := must[Project](t)(db.CreateProject(ctx, Project{Name: "moved"}))
+		for i := range 12 {
+			pushImage(t, db, p.ID, "moved/app", fmt.Sprintf("sha256:moved-m%02d", i), "", blob(fmt.Sprintf("sha256:moved-c%02d", i), 10))
+		}
+		r := must[Repository](t)(db.GetRepository(ctx, "moved/app"))
+		for i := range 12 {
+			if err := db.DeleteArtifact(DeferBlobReleases(ctx), r.ID, fmt.Sprintf("sha256:moved-m%02d", i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		before := must[Project](t)(db.GetProject(ctx, "moved")).StorageUsed
+		foldFirst, afterFoldStep = 5, func() {
+			afterFoldStep = func() {}
+			if _, err := db.sql.ExecContext(ctx, db.q(`UPDATE project_blob_fold SET digest = ? WHERE id = 1`), "sha256:moved-m05"); err != nil {
+				t.Error(err)
+			}
+		}
+		defer func() { foldFirst, afterFoldStep = 1000, func() {} }()
+		f, err := db.FoldBlobReleases(ctx, "a")
+		if !errors.Is(err, errFoldMoved) || f.Keys != 5 {
+			t.Fatalf("fold moved by another: %+v, %v; want 5 keys and errFoldMoved", f, err)
+		}
+		if used := must[Project](t)(db.GetProject(ctx, "moved")).StorageUsed; used != before-5*10 {
+			t.Errorf("used %d, want %d (the first five configs released, nothing after)", used, before-50)
+		}
+	})
+}
