@@ -63,11 +63,6 @@ type checkpointer struct {
 	// ran, and how often the log was seen started over (tests read them);
 	// lastLog: the log's size at the last checkpoint.
 	runs, finished, restarts, lastLog atomic.Int64
-	// longReads counts reads that hold one snapshot for long (a blob
-	// release fold): the log cannot start over under them, so the writer
-	// does not wait for them to finish a checkpoint (it would wait in vain
-	// before every other transaction); the log grows meanwhile.
-	longReads atomic.Int64
 }
 
 func newCheckpointer() *checkpointer {
@@ -145,7 +140,7 @@ const finishWait = 20 * time.Millisecond
 // come and go all the time on a busy registry; without that wait one of
 // them is nearly always on the log, and it is never started over.
 func (db *DB) finishCheckpoint() {
-	if db.ckpt.longReads.Load() > 0 || !db.ckpt.restart.CompareAndSwap(true, false) {
+	if !db.ckpt.restart.CompareAndSwap(true, false) {
 		return
 	}
 	db.ckpt.finished.Add(1)

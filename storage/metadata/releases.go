@@ -1,12 +1,16 @@
 package metadata
 
 import (
+	"bufio"
 	"cmp"
 	"context"
 	"database/sql"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"math"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -139,25 +143,21 @@ func (db *DB) FoldBlobReleases(ctx context.Context, owner string) (Fold, error) 
 	return f, db.dropFolded(ctx, maxID)
 }
 
-// foldReleases applies the releases up to maxID whose key is after after,
-// reading them in key order in one statement (on a connection of its own,
-// unbounded: a million removals' log takes seconds to sort) while it
-// writes.
+// foldReleases applies the releases up to maxID whose key is after after.
+// It reads them in key order in one statement into a spool file and applies
+// them from there: a read left open while the fold writes would hold its
+// snapshot for the whole fold (on SQLite, the log could not be checkpointed
+// past it, and the writer would then copy all of it at once, stalling every
+// write behind it for seconds); memory stays flat.
 func (db *DB) foldReleases(ctx context.Context, owner string, maxID int64, after release, f *Fold) error {
 	if after.project == math.MaxInt64 {
 		return nil // all applied; the log was being dropped
 	}
-	rows, err := db.sql.QueryContext(WithTimeout(ctx, 0), db.q(`SELECT project_id, digest, sum(n) FROM project_blob_releases
-		WHERE id <= ? AND (project_id > ? OR (project_id = ? AND digest > ?))
-		GROUP BY project_id, digest ORDER BY project_id, digest`), maxID, after.project, after.project, after.digest)
+	spool, err := db.spoolReleases(ctx, maxID, after)
 	if err != nil {
 		return err
 	}
-	if db.ckpt != nil {
-		db.ckpt.longReads.Add(1)
-		defer db.ckpt.longReads.Add(-1) // after the read ends (defers run last first)
-	}
-	defer rows.Close()
+	defer spool.close()
 	size, renewed := foldFirst, time.Now()
 	var batch []release
 	var held Held
@@ -200,9 +200,12 @@ func (db *DB) foldReleases(ctx context.Context, owner string, maxID int64, after
 		}
 		return nil
 	}
-	for rows.Next() {
-		var r release
-		if err := rows.Scan(&r.project, &r.digest, &r.n); err != nil {
+	for {
+		r, err := spool.next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
 			return err
 		}
 		if batch = append(batch, r); len(batch) >= size {
@@ -210,9 +213,6 @@ func (db *DB) foldReleases(ctx context.Context, owner string, maxID int64, after
 				return err
 			}
 		}
-	}
-	if err := rows.Err(); err != nil {
-		return err
 	}
 	if len(batch) > 0 {
 		if err := step(); err != nil {
@@ -225,6 +225,86 @@ func (db *DB) foldReleases(ctx context.Context, owner string, maxID int64, after
 		return db.moveFold(ctx, tx, after, release{project: math.MaxInt64})
 	})
 }
+
+// releaseSpool is a fold's keys, in order, in a temporary file.
+type releaseSpool struct {
+	f *os.File
+	r *bufio.Reader
+}
+
+// spoolReleases writes the releases up to maxID whose key is after after,
+// summed by key and in key order, to a temporary file (a million removals'
+// log takes seconds to sort: the read is unbounded).
+func (db *DB) spoolReleases(ctx context.Context, maxID int64, after release) (*releaseSpool, error) {
+	f, err := os.CreateTemp("", "berth-blob-releases-*")
+	if err != nil {
+		return nil, err
+	}
+	_ = os.Remove(f.Name()) // gone with the descriptor, whatever happens
+	s := &releaseSpool{f: f}
+	err = func() error {
+		rows, err := db.sql.QueryContext(WithTimeout(ctx, 0), db.q(`SELECT project_id, digest, sum(n) FROM project_blob_releases
+			WHERE id <= ? AND (project_id > ? OR (project_id = ? AND digest > ?))
+			GROUP BY project_id, digest ORDER BY project_id, digest`), maxID, after.project, after.project, after.digest)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		w := bufio.NewWriterSize(f, 1<<16)
+		var buf []byte
+		for rows.Next() {
+			var r release
+			if err := rows.Scan(&r.project, &r.digest, &r.n); err != nil {
+				return err
+			}
+			buf = binary.AppendVarint(buf[:0], r.project)
+			buf = binary.AppendVarint(buf, r.n)
+			buf = binary.AppendUvarint(buf, uint64(len(r.digest)))
+			buf = append(buf, r.digest...)
+			if _, err := w.Write(buf); err != nil {
+				return err
+			}
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if err := w.Flush(); err != nil {
+			return err
+		}
+		_, err = f.Seek(0, io.SeekStart)
+		return err
+	}()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	s.r = bufio.NewReaderSize(f, 1<<16)
+	return s, nil
+}
+
+// next is the spool's next key (io.EOF after the last).
+func (s *releaseSpool) next() (release, error) {
+	var r release
+	var err error
+	if r.project, err = binary.ReadVarint(s.r); err != nil {
+		return r, err // io.EOF at the end
+	}
+	if r.n, err = binary.ReadVarint(s.r); err != nil {
+		return r, io.ErrUnexpectedEOF
+	}
+	n, err := binary.ReadUvarint(s.r)
+	if err != nil || n > 1024 {
+		return r, fmt.Errorf("blob release spool: bad digest length %d (%v)", n, err)
+	}
+	b := make([]byte, n)
+	if _, err := io.ReadFull(s.r, b); err != nil {
+		return r, io.ErrUnexpectedEOF
+	}
+	r.digest = string(b)
+	return r, nil
+}
+
+func (s *releaseSpool) close() { s.f.Close() }
 
 // errFoldMoved is a fold that found its place moved by another: its lease
 // ran out and another holder went on with it.
