@@ -323,17 +323,17 @@ func (w *blobWriter) Commit(ctx context.Context, desc v1.Descriptor) (v1.Descrip
 	if !IsAlias(alias) || got.Digest == alias {
 		return got, nil
 	}
-	if err := ix.db.PutDigestAlias(ctx, w.blobs.name(), metadata.AliasBlob, alias.String(), got.Digest.String()); err != nil {
+	// As blobCommitted does for the sha256 link, the alias's link is
+	// checked after: a collector may have deleted the link distribution
+	// wrote before this commit (the row, in the alias's transaction, says
+	// so to the repair if this process dies first).
+	key := metadata.SyncKey{Repository: w.blobs.name(), Kind: metadata.SyncLayer, Name: alias.String()}
+	if ids, err := ix.db.PutDigestAliasSync(ctx, w.blobs.name(), metadata.AliasBlob, alias.String(), got.Digest.String(), ix.sync.owner, key); err != nil {
 		// The blob is stored and linked under both digests; only a later
 		// delete by its sha256 digest would leave the alias link behind.
 		ix.log.WarnContext(ctx, "index: recording digest alias", "repository", w.blobs.name(), "alias", alias, "err", err)
 	} else {
-		// As blobCommitted does for the sha256 link: a collector may have
-		// deleted the alias link distribution wrote before this commit.
-		key := metadata.SyncKey{Repository: w.blobs.name(), Kind: metadata.SyncLayer, Name: alias.String()}
-		if ids, err := ix.db.AddSync(ctx, ix.sync.owner, key); err == nil {
-			ix.settle(ctx, metadata.SyncRows([]metadata.SyncKey{key}, ids))
-		}
+		ix.settle(ctx, metadata.SyncRows([]metadata.SyncKey{key}, ids))
 	}
 	got.Digest = alias
 	return got, nil

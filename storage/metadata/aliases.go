@@ -2,6 +2,7 @@ package metadata
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"time"
 )
@@ -22,6 +23,27 @@ func (db *DB) PutDigestAlias(ctx context.Context, repo, kind, alias, digest stri
 		return fmt.Errorf("metadata: put digest alias %s: %w", alias, err)
 	}
 	return nil
+}
+
+// PutDigestAliasSync is PutDigestAlias and AddSync of key (the storage
+// copy of the alias's link) in one transaction, so that a crash between the
+// two cannot leave the alias recorded with no row to check its link by.
+func (db *DB) PutDigestAliasSync(ctx context.Context, repo, kind, alias, digest, owner string, key SyncKey) ([]int64, error) {
+	var ids []int64
+	err := db.txShared(ctx, func(tx *sql.Tx) error {
+		if _, err := db.hot(ctx, tx).Exec(`INSERT INTO digest_aliases (repository, kind, alias, digest, created_at)
+			VALUES (?, ?, ?, ?, ?) ON CONFLICT (repository, kind, alias) DO UPDATE SET digest = excluded.digest`,
+			repo, kind, alias, digest, millis(time.Now())); err != nil {
+			return err
+		}
+		var err error
+		ids, err = db.addSyncTx(ctx, tx, owner, key)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("metadata: put digest alias %s: %w", alias, err)
+	}
+	return ids, nil
 }
 
 // DigestAliases lists the aliases under which repo holds the blob or

@@ -57,3 +57,23 @@ func TestDigestAliases(t *testing.T) {
 		}
 	})
 }
+
+// PutDigestAliasSync records the alias and the storage sync row of its
+// link together.
+func TestPutDigestAliasSync(t *testing.T) {
+	eachDB(t, func(t *testing.T, db *DB) {
+		ctx := context.Background()
+		key := SyncKey{Repository: "p/a", Kind: SyncLayer, Name: "sha512:03"}
+		ids, err := db.PutDigestAliasSync(ctx, "p/a", AliasBlob, "sha512:03", "sha256:bb", "me", key)
+		if err != nil || len(ids) != 1 {
+			t.Fatalf("PutDigestAliasSync: %v, %v", ids, err)
+		}
+		if got, err := db.DigestAliases(ctx, "p/a", AliasBlob, "sha256:bb"); err != nil || !reflect.DeepEqual(got, []string{"sha512:03"}) {
+			t.Fatalf("aliases %v, %v", got, err)
+		}
+		rows, err := db.OwnSync(ctx, "me", 0, 10)
+		if err != nil || len(rows) != 1 || rows[0].ID != ids[0] || rows[0].SyncKey != key {
+			t.Fatalf("sync rows %+v, %v; want one of %+v", rows, err, key)
+		}
+	})
+}
