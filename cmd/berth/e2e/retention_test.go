@@ -163,9 +163,20 @@ func TestRetentionAndImmutability(t *testing.T) {
 		Kept                          map[string]int64
 		Status                        string
 	}
+	used := func() int64 {
+		var p struct{ StorageUsed int64 }
+		_ = json.Unmarshal([]byte(mustAPI(t, b, http.MethodGet, "/api/berth/v1/projects/ret", nil, http.StatusOK)), &p)
+		return p.StorageUsed
+	}
+	usedBefore := used()
 	_ = json.Unmarshal([]byte(mustAPI(t, b, http.MethodPost, "/api/berth/v1/projects/ret/retention/runs", nil, http.StatusOK)), &run)
 	if run.Status != "done" || run.TagsRemoved != dry.TagsRemoved {
 		t.Fatalf("run: %+v, want the dry run's %d tags", run, dry.TagsRemoved)
+	}
+	// The removed manifests' own blobs are off the project's storage used
+	// when the run answers (its releases are folded before it ends).
+	if after := used(); after <= 0 || after >= usedBefore {
+		t.Errorf("storage used %d before the run, %d after it", usedBefore, after)
 	}
 	if got := runItems(t, b, run.ID); strings.Join(got[:len(wantGone)], ",") != strings.Join(wantGone, ",") {
 		t.Errorf("the run removed %v, want %v first", got, wantGone)
