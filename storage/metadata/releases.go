@@ -13,6 +13,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -91,6 +92,9 @@ var (
 	afterFoldStep = func() {}
 )
 
+// foldSeq numbers a process's folds (see FoldBlobReleases).
+var foldSeq atomic.Int64
+
 // ErrFoldBusy is FoldBlobReleases while another holder folds.
 var ErrFoldBusy = errors.New("metadata: another blob release fold is running")
 
@@ -107,13 +111,17 @@ type Fold struct {
 // in write transactions of about 50 ms that each record how far the fold
 // got, so a fold cut short goes on where it stopped and nothing is taken
 // off twice. Releases logged meanwhile wait for the next fold.
-// ErrFoldBusy when another holder (owner names this one) is folding.
+// ErrFoldBusy when another fold is running (owner names this process; it
+// may run one fold at a time too).
 func (db *DB) FoldBlobReleases(ctx context.Context, owner string) (Fold, error) {
 	var f Fold
 	var pending bool
 	if err := db.sql.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM project_blob_releases) OR EXISTS (SELECT 1 FROM project_blob_fold)`).Scan(&pending); err != nil || !pending {
 		return f, err
 	}
+	// The holder is this call, not the process: a process's run and its
+	// schedule check may fold at once, and TryLease lets a holder in again.
+	owner = fmt.Sprintf("%s/fold/%d", owner, foldSeq.Add(1))
 	held, err := db.TryLease(ctx, releaseLease, owner, time.Minute)
 	if err != nil {
 		return f, err

@@ -162,3 +162,38 @@ func TestBlobReleasesFoldMovedByAnother(t *testing.T) {
 		}
 	})
 }
+
+// One fold at a time, also within a process (a run's fold and the
+// schedule check's, under the same owner): the second is told it is busy
+// and changes nothing; the first ends well.
+func TestBlobReleasesFoldOnceAtATime(t *testing.T) {
+	eachDB(t, func(t *testing.T, db *DB) {
+		ctx := context.Background()
+		p := must[Project](t)(db.CreateProject(ctx, Project{Name: "once"}))
+		for i := range 12 {
+			pushImage(t, db, p.ID, "once/app", fmt.Sprintf("sha256:once-m%02d", i), "", blob(fmt.Sprintf("sha256:once-c%02d", i), 10))
+		}
+		r := must[Repository](t)(db.GetRepository(ctx, "once/app"))
+		for i := range 12 {
+			if err := db.DeleteArtifact(DeferBlobReleases(ctx), r.ID, fmt.Sprintf("sha256:once-m%02d", i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var inner error
+		foldFirst, afterFoldStep = 5, func() {
+			afterFoldStep = func() {}
+			_, inner = db.FoldBlobReleases(ctx, "same")
+		}
+		defer func() { foldFirst, afterFoldStep = 1000, func() {} }()
+		f, err := db.FoldBlobReleases(ctx, "same")
+		if err != nil || f.Keys != 24 {
+			t.Fatalf("the first fold: %+v, %v; want 24 keys", f, err)
+		}
+		if !errors.Is(inner, ErrFoldBusy) {
+			t.Errorf("a second fold of the same process beside it: %v, want ErrFoldBusy", inner)
+		}
+		if used := must[Project](t)(db.GetProject(ctx, "once")).StorageUsed; used != 0 {
+			t.Errorf("used %d after everything was removed and folded", used)
+		}
+	})
+}
