@@ -135,16 +135,7 @@ func testBlobReleasesFold(t *testing.T, db *DB, cut bool) {
 func TestBlobReleasesFoldMovedByAnother(t *testing.T) {
 	eachDB(t, func(t *testing.T, db *DB) {
 		ctx := context.Background()
-		p := must[Project](t)(db.CreateProject(ctx, Project{Name: "moved"}))
-		for i := range 12 {
-			pushImage(t, db, p.ID, "moved/app", fmt.Sprintf("sha256:moved-m%02d", i), "", blob(fmt.Sprintf("sha256:moved-c%02d", i), 10))
-		}
-		r := must[Repository](t)(db.GetRepository(ctx, "moved/app"))
-		for i := range 12 {
-			if err := db.DeleteArtifact(DeferBlobReleases(ctx), r.ID, fmt.Sprintf("sha256:moved-m%02d", i)); err != nil {
-				t.Fatal(err)
-			}
-		}
+		removeTwelve(t, db, "moved")
 		before := must[Project](t)(db.GetProject(ctx, "moved")).StorageUsed
 		foldFirst, afterFoldStep = 5, func() {
 			afterFoldStep = func() {}
@@ -169,16 +160,7 @@ func TestBlobReleasesFoldMovedByAnother(t *testing.T) {
 func TestBlobReleasesFoldOnceAtATime(t *testing.T) {
 	eachDB(t, func(t *testing.T, db *DB) {
 		ctx := context.Background()
-		p := must[Project](t)(db.CreateProject(ctx, Project{Name: "once"}))
-		for i := range 12 {
-			pushImage(t, db, p.ID, "once/app", fmt.Sprintf("sha256:once-m%02d", i), "", blob(fmt.Sprintf("sha256:once-c%02d", i), 10))
-		}
-		r := must[Repository](t)(db.GetRepository(ctx, "once/app"))
-		for i := range 12 {
-			if err := db.DeleteArtifact(DeferBlobReleases(ctx), r.ID, fmt.Sprintf("sha256:once-m%02d", i)); err != nil {
-				t.Fatal(err)
-			}
-		}
+		removeTwelve(t, db, "once")
 		var inner error
 		foldFirst, afterFoldStep = 5, func() {
 			afterFoldStep = func() {}
@@ -196,4 +178,22 @@ func TestBlobReleasesFoldOnceAtATime(t *testing.T) {
 			t.Errorf("used %d after everything was removed and folded", used)
 		}
 	})
+}
+
+// removeTwelve pushes twelve images (a manifest and a 10-byte config each)
+// into project name's repository app and removes them all, their releases
+// deferred.
+func removeTwelve(t *testing.T, db *DB, name string) {
+	t.Helper()
+	ctx := context.Background()
+	p := must[Project](t)(db.CreateProject(ctx, Project{Name: name}))
+	for i := range 12 {
+		pushImage(t, db, p.ID, name+"/app", fmt.Sprintf("sha256:%s-m%02d", name, i), "", blob(fmt.Sprintf("sha256:%s-c%02d", name, i), 10))
+	}
+	r := must[Repository](t)(db.GetRepository(ctx, name+"/app"))
+	for i := range 12 {
+		if err := db.DeleteArtifact(DeferBlobReleases(ctx), r.ID, fmt.Sprintf("sha256:%s-m%02d", name, i)); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
