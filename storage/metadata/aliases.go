@@ -14,10 +14,14 @@ const (
 )
 
 // PutDigestAlias records that repo holds the blob or manifest (kind) with
+
+// putAlias records (or moves) an alias.
+const putAlias = `INSERT INTO digest_aliases (repository, kind, alias, digest, created_at)
+	VALUES (?, ?, ?, ?, ?) ON CONFLICT (repository, kind, alias) DO UPDATE SET digest = excluded.digest`
+
 // the canonical digest under alias too. Recording it again is a no-op.
 func (db *DB) PutDigestAlias(ctx context.Context, repo, kind, alias, digest string) error {
-	_, err := db.sql.ExecContext(ctx, db.q(`INSERT INTO digest_aliases (repository, kind, alias, digest, created_at)
-		VALUES (?, ?, ?, ?, ?) ON CONFLICT (repository, kind, alias) DO UPDATE SET digest = excluded.digest`),
+	_, err := db.sql.ExecContext(ctx, db.q(putAlias),
 		repo, kind, alias, digest, millis(time.Now()))
 	if err != nil {
 		return fmt.Errorf("metadata: put digest alias %s: %w", alias, err)
@@ -31,8 +35,7 @@ func (db *DB) PutDigestAlias(ctx context.Context, repo, kind, alias, digest stri
 func (db *DB) PutDigestAliasSync(ctx context.Context, repo, kind, alias, digest, owner string, key SyncKey) ([]int64, error) {
 	var ids []int64
 	err := db.txShared(ctx, func(tx *sql.Tx) error {
-		if _, err := db.hot(ctx, tx).Exec(`INSERT INTO digest_aliases (repository, kind, alias, digest, created_at)
-			VALUES (?, ?, ?, ?, ?) ON CONFLICT (repository, kind, alias) DO UPDATE SET digest = excluded.digest`,
+		if _, err := db.hot(ctx, tx).Exec(putAlias,
 			repo, kind, alias, digest, millis(time.Now())); err != nil {
 			return err
 		}
