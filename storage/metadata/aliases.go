@@ -13,12 +13,11 @@ const (
 	AliasManifest = "manifest"
 )
 
-// PutDigestAlias records that repo holds the blob or manifest (kind) with
-
 // putAlias records (or moves) an alias.
 const putAlias = `INSERT INTO digest_aliases (repository, kind, alias, digest, created_at)
 	VALUES (?, ?, ?, ?, ?) ON CONFLICT (repository, kind, alias) DO UPDATE SET digest = excluded.digest`
 
+// PutDigestAlias records that repo holds the blob or manifest (kind) with
 // the canonical digest under alias too. Recording it again is a no-op.
 func (db *DB) PutDigestAlias(ctx context.Context, repo, kind, alias, digest string) error {
 	_, err := db.sql.ExecContext(ctx, db.q(putAlias),
