@@ -180,11 +180,13 @@ func (db *DB) deleteArtifactsTx(ctx context.Context, tx *sql.Tx, repoID int64, i
 	uses := map[string]int64{}
 	var listed, tags int64
 	var reviews []review
+	var users []blobUser
 	for _, id := range found {
 		a := arts[id]
 		reviews = append(reviews, db.reviewsAfterDelete(repo, a.digest, a.blobs, a.children)...)
 		for _, d := range a.blobs {
 			uses[d]++
+			users = append(users, blobUser{d, id})
 		}
 		if a.listed {
 			listed++
@@ -195,6 +197,9 @@ func (db *DB) deleteArtifactsTx(ctx context.Context, tx *sql.Tx, repoID int64, i
 		return err
 	}
 	if err := db.releaseBlobsTx(ctx, tx, projectID, uses); err != nil {
+		return err
+	}
+	if err := db.releaseBlobUsersTx(ctx, tx, users); err != nil {
 		return err
 	}
 	if err := db.execIn(ctx, tx, `DELETE FROM artifacts WHERE id IN (%s)`, nil, args); err != nil {

@@ -71,6 +71,9 @@ type dialect struct {
 	forUpdate string
 	// skipLocked is forUpdate that skips rows another transaction holds.
 	skipLocked string
+	// noRowid ends a CREATE TABLE whose primary key is its only index
+	// (SQLite: one B-tree, not a table and an index).
+	noRowid string
 }
 
 var (
@@ -80,6 +83,7 @@ var (
 		text:     "TEXT",
 		bytes:    "BLOB",
 		contains: func(col string) string { return "instr(" + col + ", ?) > 0" },
+		noRowid:  " WITHOUT ROWID",
 	}
 	postgresDialect = dialect{
 		name:       "postgres",

@@ -119,12 +119,20 @@ func (db *DB) reviewBlobTx(ctx context.Context, tx *sql.Tx, digest string, cutof
 	return OutcomeDeleted, size, err
 }
 
+// usedByArtifact is whether an artifact uses the blob digest (the one
+// argument): its pairs in blob_users whose artifact is still there.
+const usedByArtifact = `EXISTS (SELECT 1 FROM blob_users u JOIN artifacts a ON a.id = u.artifact_id WHERE u.digest = ?)`
+
+// usedInRepository is whether an artifact of the repository named (the
+// first argument) uses the blob digest (the second).
+const usedInRepository = `EXISTS (SELECT 1 FROM blob_users u JOIN artifacts a ON a.id = u.artifact_id
+	JOIN repositories r ON r.id = a.repository_id WHERE r.name = ? AND u.digest = ?)`
+
 // blobUsed reports whether any repository links a blob or any manifest
 // uses it.
 func (db *DB) blobUsed(ctx context.Context, q querier, digest string) (bool, error) {
 	var used boolish
-	err := q.QueryRowContext(ctx, db.q(`SELECT EXISTS (SELECT 1 FROM repository_blobs WHERE digest = ?)
-		OR EXISTS (SELECT 1 FROM artifact_blobs WHERE digest = ?)`), digest, digest).Scan(&used)
+	err := q.QueryRowContext(ctx, db.q(`SELECT EXISTS (SELECT 1 FROM repository_blobs WHERE digest = ?) OR `+usedByArtifact), digest, digest).Scan(&used)
 	return bool(used), err
 }
 
@@ -144,8 +152,7 @@ func (db *DB) reviewLinkTx(ctx context.Context, tx *sql.Tx, repo, digest string,
 		return o, nil, err
 	}
 	var used boolish
-	if err := tx.QueryRowContext(ctx, db.q(`SELECT EXISTS (SELECT 1 FROM artifact_blobs b JOIN artifacts a ON a.id = b.artifact_id
-		JOIN repositories r ON r.id = a.repository_id WHERE r.name = ? AND b.digest = ?)`), repo, digest).Scan(&used); err != nil || used {
+	if err := tx.QueryRowContext(ctx, db.q(`SELECT `+usedInRepository), repo, digest).Scan(&used); err != nil || used {
 		return OutcomeKept, nil, err
 	}
 	aliases, err := column[string](ctx, tx, db.q(`SELECT alias FROM digest_aliases WHERE repository = ? AND kind = ? AND digest = ?`), repo, AliasBlob, digest)

@@ -83,7 +83,7 @@ func (db *DB) migrate(ctx context.Context) error {
 		if n > 0 {
 			continue
 		}
-		text := strings.NewReplacer("{{id}}", db.d.idColumn, "{{text}}", db.d.text, "{{bytes}}", db.d.bytes).Replace(m.sql)
+		text := strings.NewReplacer("{{id}}", db.d.idColumn, "{{text}}", db.d.text, "{{bytes}}", db.d.bytes, "{{norowid}}", db.d.noRowid).Replace(m.sql)
 		err := db.tx(ctx, func(tx *sql.Tx) error {
 			if _, err := tx.ExecContext(ctx, db.q(`INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`),
 				m.version, m.name, time.Now().UnixMilli()); err != nil {

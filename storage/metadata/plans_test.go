@@ -151,3 +151,35 @@ func TestPadIn(t *testing.T) {
 		}
 	}
 }
+
+// The collector's questions and the blob users' removals find their pairs
+// through blob_users' key, never a scan (it holds a row per blob of every
+// artifact).
+func TestBlobUsersPlans(t *testing.T) {
+	db := openTestDB(t, "sqlite")
+	for _, tc := range []struct {
+		name  string
+		query string
+		args  []any
+	}{
+		{"blob used", `SELECT ` + usedByArtifact, []any{"sha256:x"}},
+		{"blob used in a repository", `SELECT ` + usedInRepository, []any{"p/r", "sha256:x"}},
+		{"blob users dropped", `DELETE FROM blob_users WHERE (digest, artifact_id) IN (VALUES ` + pairValues(4) + `)`, []any{"a", 1, "b", 2, "c", 3, "d", 4}},
+		{"a project's blob users dropped", dropProjectBlobUsers, []any{1}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			plan := explain(t, db, tc.query, tc.args...)
+			found := false
+			for _, step := range plan {
+				if strings.HasPrefix(step, "SCAN") && !strings.Contains(step, "CONSTANT ROW") {
+					t.Errorf("plan step %q scans", step)
+				}
+				found = found || strings.HasPrefix(step, "SEARCH u USING PRIMARY KEY (digest=?") ||
+					strings.HasPrefix(step, "SEARCH blob_users USING PRIMARY KEY (digest=? AND artifact_id=?)")
+			}
+			if !found {
+				t.Errorf("no step reads blob_users by its key:\n%s", strings.Join(plan, "\n"))
+			}
+		})
+	}
+}

@@ -257,6 +257,9 @@ func (db *DB) DeleteProject(ctx context.Context, id int64, force bool) error {
 		}
 		var name string
 		_ = tx.QueryRowContext(ctx, db.q(`SELECT name FROM projects WHERE id = ?`), id).Scan(&name)
+		if err := db.dropProjectBlobUsersTx(ctx, tx, id); err != nil {
+			return err
+		}
 		res, err := tx.ExecContext(ctx, db.q(`DELETE FROM projects WHERE id = ?`), id)
 		if err := affected(res, err, "project", id); err != nil {
 			return err

@@ -1,16 +1,14 @@
 package metadata
 
 import (
-	"bufio"
 	"cmp"
 	"context"
 	"database/sql"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
-	"os"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -45,27 +43,18 @@ func releasesDeferred(ctx context.Context) bool {
 // logReleasesTx appends uses (blob digest: how many removed artifacts of
 // projectID used it) to the log.
 func (db *DB) logReleasesTx(ctx context.Context, tx *sql.Tx, projectID int64, uses map[string]int64) error {
-	digests := make([]string, 0, len(uses))
-	for d := range uses {
-		digests = append(digests, d)
-	}
-	slices.Sort(digests)
-	for len(digests) > 0 {
-		n := 256 // powers of two: a handful of statement texts (see appendReviews)
-		for n > len(digests) {
-			n /= 2
-		}
-		args := make([]any, 0, 3*n)
-		for _, d := range digests[:n] {
+	digests := slices.Sorted(maps.Keys(uses))
+	return pow2Chunks(digests, func(c []string) error {
+		args := make([]any, 0, 3*len(c))
+		for _, d := range c {
 			args = append(args, projectID, d, uses[d])
 		}
-		values := strings.TrimSuffix(strings.Repeat("(?, ?, ?),", n), ",")
+		values := strings.TrimSuffix(strings.Repeat("(?, ?, ?),", len(c)), ",")
 		if _, err := db.hot(ctx, tx).Exec(`INSERT INTO project_blob_releases (project_id, digest, n) VALUES `+values, args...); err != nil {
 			return fmt.Errorf("metadata: log blob releases: %w", err)
 		}
-		digests = digests[n:]
-	}
-	return nil
+		return nil
+	})
 }
 
 // releaseLease keeps folds from running twice at once (two replicas, or a
@@ -73,7 +62,8 @@ func (db *DB) logReleasesTx(ctx context.Context, tx *sql.Tx, projectID int64, us
 // twice.
 const releaseLease = "blob-release-fold"
 
-// release is one key of a fold: n removals of project's blob digest.
+// release is one key of a fold: n removals of project's blob digest (of
+// blob_user_releases: artifact project used digest, n times logged).
 type release struct {
 	project int64
 	digest  string
@@ -106,17 +96,18 @@ type Fold struct {
 }
 
 // FoldBlobReleases applies the logged blob releases to project_blobs and
-// the projects' storage used: every release logged when it starts (or, when
-// a fold was cut short, when that one started), in (project, digest) order,
-// in write transactions of about 50 ms that each record how far the fold
-// got, so a fold cut short goes on where it stopped and nothing is taken
-// off twice. Releases logged meanwhile wait for the next fold.
-// ErrFoldBusy when another fold is running (owner names this process; it
-// may run one fold at a time too).
+// the projects' storage used, and takes the logged blob users out of
+// blob_users: every entry logged when it starts (or, when a fold was cut
+// short, when that one started), in key order, in write transactions of
+// about 50 ms that each record how far the fold got, so a fold cut short
+// goes on where it stopped and nothing is taken off twice. Entries logged
+// meanwhile wait for the next fold. ErrFoldBusy when another fold is
+// running (owner names this process; it may run one fold at a time too).
 func (db *DB) FoldBlobReleases(ctx context.Context, owner string) (Fold, error) {
 	var f Fold
 	var pending bool
-	if err := db.sql.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM project_blob_releases) OR EXISTS (SELECT 1 FROM project_blob_fold)`).Scan(&pending); err != nil || !pending {
+	if err := db.sql.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM project_blob_releases) OR EXISTS (SELECT 1 FROM blob_user_releases)
+		OR EXISTS (SELECT 1 FROM project_blob_fold)`).Scan(&pending); err != nil || !pending {
 		return f, err
 	}
 	// The holder is this call, not the process: a process's run and its
@@ -130,25 +121,89 @@ func (db *DB) FoldBlobReleases(ctx context.Context, owner string) (Fold, error) 
 		return f, ErrFoldBusy
 	}
 	defer func() { _ = db.ReleaseLease(context.WithoutCancel(ctx), releaseLease, owner) }()
+	for _, l := range foldLogs {
+		if err := db.foldOne(ctx, owner, l, &f); err != nil {
+			return f, fmt.Errorf("metadata: blob release fold (%s): %w", l.table, err)
+		}
+	}
+	return f, nil
+}
+
+// foldLog is one log a fold applies: its table, its place (its row of
+// project_blob_fold), how to read it summed by key in key order from
+// after a key, and how to apply a batch of keys.
+type foldLog struct {
+	table string
+	place int64
+	spool string
+	after func(after release) []any
+	apply func(db *DB, ctx context.Context, tx *sql.Tx, batch []release) error
+}
+
+// foldLogs are the project blob releases (key: project, digest; n
+// removals) and the blob users (key: digest, artifact in project).
+var foldLogs = []foldLog{{
+	table: "project_blob_releases",
+	place: 1,
+	spool: `SELECT project_id, digest, sum(n) FROM project_blob_releases
+		WHERE id <= ? AND (project_id > ? OR (project_id = ? AND digest > ?))
+		GROUP BY project_id, digest ORDER BY project_id, digest`,
+	after: func(a release) []any { return []any{a.project, a.project, a.digest} },
+	apply: func(db *DB, ctx context.Context, tx *sql.Tx, batch []release) error {
+		for lo := 0; lo < len(batch); {
+			hi := lo
+			uses := map[string]int64{}
+			for ; hi < len(batch) && batch[hi].project == batch[lo].project; hi++ {
+				uses[batch[hi].digest] = batch[hi].n
+			}
+			if err := db.applyReleasesTx(ctx, tx, batch[lo].project, uses); err != nil {
+				return err
+			}
+			lo = hi
+		}
+		return nil
+	},
+}, {
+	table: "blob_user_releases",
+	place: 2,
+	spool: `SELECT artifact_id, digest, count(*) FROM blob_user_releases
+		WHERE id <= ? AND (digest > ? OR (digest = ? AND artifact_id > ?))
+		GROUP BY digest, artifact_id ORDER BY digest, artifact_id`,
+	after: func(a release) []any { return []any{a.digest, a.digest, a.project} },
+	apply: func(db *DB, ctx context.Context, tx *sql.Tx, batch []release) error {
+		pairs := make([]blobUser, len(batch))
+		for i, r := range batch {
+			pairs[i] = blobUser{r.digest, r.project}
+		}
+		return db.dropBlobUsersTx(ctx, tx, pairs)
+	},
+}}
+
+// foldOne folds l: from its place when a fold of it was cut short, else
+// everything logged now.
+func (db *DB) foldOne(ctx context.Context, owner string, l foldLog, f *Fold) error {
+	if held, err := db.TryLease(ctx, releaseLease, owner, time.Minute); err != nil || !held {
+		return fmt.Errorf("renewing the fold's lease: held %v, %v", held, err)
+	}
 	var maxID int64
 	var after release
-	err = db.sql.QueryRowContext(ctx, db.q(`SELECT max_id, project_id, digest FROM project_blob_fold WHERE id = 1`)).Scan(&maxID, &after.project, &after.digest)
+	err := db.sql.QueryRowContext(ctx, db.q(`SELECT max_id, project_id, digest FROM project_blob_fold WHERE id = ?`), l.place).Scan(&maxID, &after.project, &after.digest)
 	if errors.Is(err, sql.ErrNoRows) {
-		if err := db.sql.QueryRowContext(ctx, `SELECT coalesce(max(id), 0) FROM project_blob_releases`).Scan(&maxID); err != nil || maxID == 0 {
-			return f, err
+		if err := db.sql.QueryRowContext(ctx, `SELECT coalesce(max(id), 0) FROM `+l.table).Scan(&maxID); err != nil || maxID == 0 {
+			return err
 		}
 		err = db.tx(ctx, func(tx *sql.Tx) error {
-			_, err := db.hot(ctx, tx).Exec(`INSERT INTO project_blob_fold (id, max_id, project_id, digest) VALUES (1, ?, 0, '')`, maxID)
+			_, err := db.hot(ctx, tx).Exec(`INSERT INTO project_blob_fold (id, max_id, project_id, digest) VALUES (?, ?, 0, '')`, l.place, maxID)
 			return err
 		})
 	}
 	if err != nil {
-		return f, fmt.Errorf("metadata: blob release fold: %w", err)
+		return err
 	}
-	if err := db.foldReleases(ctx, owner, maxID, after, &f); err != nil {
-		return f, fmt.Errorf("metadata: blob release fold: %w", err)
+	if err := db.foldReleases(ctx, owner, l, maxID, after, f); err != nil {
+		return err
 	}
-	return f, db.dropFolded(ctx, maxID)
+	return db.dropFolded(ctx, l, maxID)
 }
 
 // foldReleases applies the releases up to maxID whose key is after after.
@@ -157,11 +212,11 @@ func (db *DB) FoldBlobReleases(ctx context.Context, owner string) (Fold, error) 
 // snapshot for the whole fold (on SQLite, the log could not be checkpointed
 // past it, and the writer would then copy all of it at once, stalling every
 // write behind it for seconds); memory stays flat.
-func (db *DB) foldReleases(ctx context.Context, owner string, maxID int64, after release, f *Fold) error {
+func (db *DB) foldReleases(ctx context.Context, owner string, l foldLog, maxID int64, after release, f *Fold) error {
 	if after.project == math.MaxInt64 {
 		return nil // all applied; the log was being dropped
 	}
-	spool, err := db.spoolReleases(ctx, maxID, after)
+	spool, err := db.spoolReleases(ctx, l, maxID, after)
 	if err != nil {
 		return err
 	}
@@ -172,19 +227,10 @@ func (db *DB) foldReleases(ctx context.Context, owner string, maxID int64, after
 	hctx := TimeHeld(ctx, &held)
 	step := func() error {
 		err := db.tx(hctx, func(tx *sql.Tx) error {
-			for lo := 0; lo < len(batch); {
-				hi := lo
-				uses := map[string]int64{}
-				for ; hi < len(batch) && batch[hi].project == batch[lo].project; hi++ {
-					uses[batch[hi].digest] = batch[hi].n
-				}
-				if err := db.applyReleasesTx(ctx, tx, batch[lo].project, uses); err != nil {
-					return err
-				}
-				lo = hi
+			if err := l.apply(db, ctx, tx, batch); err != nil {
+				return err
 			}
-			last := batch[len(batch)-1]
-			return db.moveFold(ctx, tx, after, last)
+			return db.moveFold(ctx, tx, l.place, after, batch[len(batch)-1])
 		})
 		if err != nil {
 			return err
@@ -230,89 +276,9 @@ func (db *DB) foldReleases(ctx context.Context, owner string, maxID int64, after
 	// Everything up to maxID is applied: say so before the log goes, so a
 	// fold cut short while it drops the log does not apply it again.
 	return db.tx(ctx, func(tx *sql.Tx) error {
-		return db.moveFold(ctx, tx, after, release{project: math.MaxInt64})
+		return db.moveFold(ctx, tx, l.place, after, release{project: math.MaxInt64})
 	})
 }
-
-// releaseSpool is a fold's keys, in order, in a temporary file.
-type releaseSpool struct {
-	f *os.File
-	r *bufio.Reader
-}
-
-// spoolReleases writes the releases up to maxID whose key is after after,
-// summed by key and in key order, to a temporary file (a million removals'
-// log takes seconds to sort: the read is unbounded).
-func (db *DB) spoolReleases(ctx context.Context, maxID int64, after release) (*releaseSpool, error) {
-	f, err := os.CreateTemp("", "berth-blob-releases-*")
-	if err != nil {
-		return nil, err
-	}
-	_ = os.Remove(f.Name()) // gone with the descriptor, whatever happens
-	s := &releaseSpool{f: f}
-	err = func() error {
-		rows, err := db.sql.QueryContext(WithTimeout(ctx, 0), db.q(`SELECT project_id, digest, sum(n) FROM project_blob_releases
-			WHERE id <= ? AND (project_id > ? OR (project_id = ? AND digest > ?))
-			GROUP BY project_id, digest ORDER BY project_id, digest`), maxID, after.project, after.project, after.digest)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		w := bufio.NewWriterSize(f, 1<<16)
-		var buf []byte
-		for rows.Next() {
-			var r release
-			if err := rows.Scan(&r.project, &r.digest, &r.n); err != nil {
-				return err
-			}
-			buf = binary.AppendVarint(buf[:0], r.project)
-			buf = binary.AppendVarint(buf, r.n)
-			buf = binary.AppendUvarint(buf, uint64(len(r.digest)))
-			buf = append(buf, r.digest...)
-			if _, err := w.Write(buf); err != nil {
-				return err
-			}
-		}
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		if err := w.Flush(); err != nil {
-			return err
-		}
-		_, err = f.Seek(0, io.SeekStart)
-		return err
-	}()
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
-	s.r = bufio.NewReaderSize(f, 1<<16)
-	return s, nil
-}
-
-// next is the spool's next key (io.EOF after the last).
-func (s *releaseSpool) next() (release, error) {
-	var r release
-	var err error
-	if r.project, err = binary.ReadVarint(s.r); err != nil {
-		return r, err // io.EOF at the end
-	}
-	if r.n, err = binary.ReadVarint(s.r); err != nil {
-		return r, io.ErrUnexpectedEOF
-	}
-	n, err := binary.ReadUvarint(s.r)
-	if err != nil || n > 1024 {
-		return r, fmt.Errorf("blob release spool: bad digest length %d (%v)", n, err)
-	}
-	b := make([]byte, n)
-	if _, err := io.ReadFull(s.r, b); err != nil {
-		return r, io.ErrUnexpectedEOF
-	}
-	r.digest = string(b)
-	return r, nil
-}
-
-func (s *releaseSpool) close() { s.f.Close() }
 
 // errFoldMoved is a fold that found its place moved by another: its lease
 // ran out and another holder went on with it.
@@ -320,9 +286,9 @@ var errFoldMoved = errors.New("another holder went on with the fold")
 
 // moveFold records in tx that the fold got from key from to key to, unless
 // another holder moved it meanwhile (then tx must not commit).
-func (db *DB) moveFold(ctx context.Context, tx *sql.Tx, from, to release) error {
-	res, err := db.hot(ctx, tx).Exec(`UPDATE project_blob_fold SET project_id = ?, digest = ? WHERE id = 1 AND project_id = ? AND digest = ?`,
-		to.project, to.digest, from.project, from.digest)
+func (db *DB) moveFold(ctx context.Context, tx *sql.Tx, place int64, from, to release) error {
+	res, err := db.hot(ctx, tx).Exec(`UPDATE project_blob_fold SET project_id = ?, digest = ? WHERE id = ? AND project_id = ? AND digest = ?`,
+		to.project, to.digest, place, from.project, from.digest)
 	if err != nil {
 		return err
 	}
@@ -334,22 +300,22 @@ func (db *DB) moveFold(ctx context.Context, tx *sql.Tx, from, to release) error 
 
 // dropFolded deletes the folded log (ids up to maxID) in steps of
 // consecutive ids, then the fold's row.
-func (db *DB) dropFolded(ctx context.Context, maxID int64) error {
+func (db *DB) dropFolded(ctx context.Context, l foldLog, maxID int64) error {
 	var lo int64
-	if err := db.sql.QueryRowContext(ctx, db.q(`SELECT coalesce(min(id), 0) FROM project_blob_releases`)).Scan(&lo); err != nil {
+	if err := db.sql.QueryRowContext(ctx, db.q(`SELECT coalesce(min(id), 0) FROM `+l.table)).Scan(&lo); err != nil {
 		return err
 	}
 	const step = 20_000
 	for ; lo > 0 && lo <= maxID; lo += step {
 		if err := db.tx(ctx, func(tx *sql.Tx) error {
-			_, err := db.hot(ctx, tx).Exec(`DELETE FROM project_blob_releases WHERE id >= ? AND id < ? AND id <= ?`, lo, lo+step, maxID)
+			_, err := db.hot(ctx, tx).Exec(`DELETE FROM `+l.table+` WHERE id >= ? AND id < ? AND id <= ?`, lo, lo+step, maxID)
 			return err
 		}); err != nil {
 			return err
 		}
 	}
 	return db.tx(ctx, func(tx *sql.Tx) error {
-		_, err := db.hot(ctx, tx).Exec(`DELETE FROM project_blob_fold WHERE id = 1`)
+		_, err := db.hot(ctx, tx).Exec(`DELETE FROM project_blob_fold WHERE id = ?`, l.place)
 		return err
 	})
 }

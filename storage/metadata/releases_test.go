@@ -59,6 +59,16 @@ func testBlobReleasesFold(t *testing.T, db *DB, cut bool) {
 	if used(name) != before || refs(p.ID, "sha256:"+name+"-c1") != 1 || refs(p.ID, "sha256:"+name+"-base") != 10 {
 		t.Fatalf("deferred removals changed the accounting: used %d, refs %d, %d", used(name), refs(p.ID, "sha256:"+name+"-c1"), refs(p.ID, "sha256:"+name+"-base"))
 	}
+	// The removed builds' blob users wait for the fold, and count for
+	// nothing meanwhile: the collector sees build 7's config unused.
+	if n := blobUsers(t, db, "sha256:"+name+"-c7"); n != 1 {
+		t.Fatalf("build 7's config has %d blob users before the fold, want 1 (pending)", n)
+	}
+	for d, want := range map[string]bool{"c7": false, "m7": false, "c8": true, "base": true} {
+		if used, err := usedByArtifactTest(t, db, "sha256:"+name+"-"+d); err != nil || used != want {
+			t.Errorf("%s used %v (%v) before the fold, want %v", d, used, err, want)
+		}
+	}
 	// Build 1 is pushed again before the fold: its blobs stay counted.
 	pushImage(t, db, p.ID, repo, "sha256:"+name+"-m1", "v1", blob("sha256:"+name+"-base", 1000), blob("sha256:"+name+"-c1", 10))
 	if cut {
@@ -88,8 +98,10 @@ func testBlobReleasesFold(t *testing.T, db *DB, cut bool) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !cut && f.Keys != 1+2*8 { // the base, and each build's manifest and config
-		t.Errorf("folded %d keys, want 17", f.Keys)
+	// The base, and each build's manifest and config; then the eight
+	// builds' blob users (three each).
+	if !cut && f.Keys != 1+2*8+3*8 {
+		t.Errorf("folded %d keys, want 41", f.Keys)
 	}
 	// Left: the base, builds 1, 8 and 9.
 	if want := int64(1000 + 3*110); used(name) != want {
@@ -100,11 +112,17 @@ func testBlobReleasesFold(t *testing.T, db *DB, cut bool) {
 			t.Errorf("refs of %s: %d, want %d", d, got, want)
 		}
 	}
+	for d, want := range map[string]int{"base": 3, "m0": 0, "c7": 0, "m1": 1, "c0": 1} { // c0: the other project's
+		if got := blobUsers(t, db, "sha256:"+name+"-"+d); got != want {
+			t.Errorf("blob users of %s after the fold: %d, want %d", d, got, want)
+		}
+	}
 	if used(name+"-other") != otherBefore || refs(other.ID, "sha256:"+name+"-c0") != 1 {
 		t.Errorf("the other project's accounting moved: %d, refs %d", used(name+"-other"), refs(other.ID, "sha256:"+name+"-c0"))
 	}
 	var logged, folds int
-	if err := db.sql.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM project_blob_releases), (SELECT count(*) FROM project_blob_fold)`).Scan(&logged, &folds); err != nil || logged != 0 || folds != 0 {
+	if err := db.sql.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM project_blob_releases) + (SELECT count(*) FROM blob_user_releases),
+		(SELECT count(*) FROM project_blob_fold)`).Scan(&logged, &folds); err != nil || logged != 0 || folds != 0 {
 		t.Errorf("after the fold: %d releases logged, %d folds (%v)", logged, folds, err)
 	}
 	// Nothing left: a fold does nothing, and takes no lease.
@@ -168,8 +186,8 @@ func TestBlobReleasesFoldOnceAtATime(t *testing.T) {
 		}
 		defer func() { foldFirst, afterFoldStep = 1000, func() {} }()
 		f, err := db.FoldBlobReleases(ctx, "same")
-		if err != nil || f.Keys != 24 {
-			t.Fatalf("the first fold: %+v, %v; want 24 keys", f, err)
+		if err != nil || f.Keys != 48 { // 24 releases, 24 blob users
+			t.Fatalf("the first fold: %+v, %v; want 48 keys", f, err)
 		}
 		if !errors.Is(inner, ErrFoldBusy) {
 			t.Errorf("a second fold of the same process beside it: %v, want ErrFoldBusy", inner)

@@ -65,20 +65,15 @@ func (db *DB) appendReviews(ctx context.Context, q querier, reviews []review) er
 			uniq = append(uniq, r)
 		}
 	}
-	for len(uniq) > 0 {
-		// Powers of two, at most 256 rows: a handful of texts, each
-		// prepared once (see padIn).
-		n := 256
-		for n > len(uniq) {
-			n /= 2
-		}
-		values, args := reviewValues(uniq[:n])
+	// Powers of two, at most 256 rows: a handful of texts, each prepared
+	// once (see padIn).
+	return pow2Chunks(uniq, func(c []review) error {
+		values, args := reviewValues(c)
 		if _, err := db.hot(ctx, q).Exec(`INSERT INTO gc_review_log (kind, repository, digest, queued_at) VALUES `+values, args...); err != nil {
 			return fmt.Errorf("metadata: log reviews: %w", err)
 		}
-		uniq = uniq[n:]
-	}
-	return nil
+		return nil
+	})
 }
 
 // upsertReviews queues reviews in gc_reviews, a statement per 500; a

@@ -1,0 +1,109 @@
+package metadata
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// blob_users (migration 025) holds which artifacts use a blob, keyed by
+// the blob's digest: what the collector asks before it deletes a blob or a
+// repository's link of one. A push adds its artifact's pairs with its
+// artifact_blobs rows; a removal takes them out in the same transaction,
+// or, in a retention run (DeferBlobReleases), logs them to
+// blob_user_releases for the fold, which takes them out in key order. A
+// pair whose artifact is gone counts for nothing meanwhile: every query of
+// blob_users joins artifacts.
+
+// blobUser is one pair: artifact uses the blob digest.
+type blobUser struct {
+	digest   string
+	artifact int64
+}
+
+func compareBlobUsers(a, b blobUser) int {
+	return cmp.Or(strings.Compare(a.digest, b.digest), cmp.Compare(a.artifact, b.artifact))
+}
+
+// pow2Chunks calls f on items in chunks of at most 256, each a power of
+// two long: a multi-row statement then has a handful of texts, each
+// prepared once (see padIn).
+func pow2Chunks[T any](items []T, f func([]T) error) error {
+	for len(items) > 0 {
+		n := 256
+		for n > len(items) {
+			n /= 2
+		}
+		if err := f(items[:n]); err != nil {
+			return err
+		}
+		items = items[n:]
+	}
+	return nil
+}
+
+// insertBlobUsersTx records that artifact uses digests.
+func (db *DB) insertBlobUsersTx(ctx context.Context, tx *sql.Tx, artifact int64, digests []string) error {
+	if len(digests) == 0 {
+		return nil
+	}
+	args := make([]any, 0, 2*len(digests))
+	for _, d := range digests {
+		args = append(args, d, artifact)
+	}
+	rows := strings.TrimSuffix(strings.Repeat("(?, ?),", len(digests)), ",")
+	_, err := tx.ExecContext(ctx, db.q(`INSERT INTO blob_users (digest, artifact_id) VALUES `+rows), args...)
+	return err
+}
+
+// releaseBlobUsersTx takes pairs out of blob_users, or, with
+// DeferBlobReleases, logs them for the fold.
+func (db *DB) releaseBlobUsersTx(ctx context.Context, tx *sql.Tx, pairs []blobUser) error {
+	slices.SortFunc(pairs, compareBlobUsers) // one lock order; neighbouring keys together
+	if releasesDeferred(ctx) {
+		return pow2Chunks(pairs, func(c []blobUser) error {
+			_, err := db.hot(ctx, tx).Exec(`INSERT INTO blob_user_releases (digest, artifact_id) VALUES `+pairValues(len(c)), pairArgs(c)...)
+			if err != nil {
+				return fmt.Errorf("metadata: log blob users: %w", err)
+			}
+			return nil
+		})
+	}
+	return db.dropBlobUsersTx(ctx, tx, pairs)
+}
+
+// dropBlobUsersTx deletes pairs from blob_users.
+func (db *DB) dropBlobUsersTx(ctx context.Context, tx *sql.Tx, pairs []blobUser) error {
+	return pow2Chunks(pairs, func(c []blobUser) error {
+		_, err := db.hot(ctx, tx).Exec(`DELETE FROM blob_users WHERE (digest, artifact_id) IN (VALUES `+pairValues(len(c))+`)`, pairArgs(c)...)
+		return err
+	})
+}
+
+// pairValues is n rows of a VALUES list of (digest, artifact id); the cast
+// types the id on PostgreSQL, where a VALUES list's parameters are text.
+func pairValues(n int) string {
+	return strings.TrimSuffix(strings.Repeat("(?, CAST(? AS BIGINT)),", n), ",")
+}
+
+func pairArgs(pairs []blobUser) []any {
+	args := make([]any, 0, 2*len(pairs))
+	for _, p := range pairs {
+		args = append(args, p.digest, p.artifact)
+	}
+	return args
+}
+
+// dropProjectBlobUsersTx deletes the pairs of every artifact of a project
+// (before the project goes, its artifacts with it by foreign key).
+func (db *DB) dropProjectBlobUsersTx(ctx context.Context, tx *sql.Tx, projectID int64) error {
+	_, err := tx.ExecContext(ctx, db.q(dropProjectBlobUsers), projectID)
+	return err
+}
+
+const dropProjectBlobUsers = `DELETE FROM blob_users WHERE (digest, artifact_id) IN (
+	SELECT ab.digest, ab.artifact_id FROM artifact_blobs ab JOIN artifacts a ON a.id = ab.artifact_id
+	JOIN repositories r ON r.id = a.repository_id WHERE r.project_id = ?)`
