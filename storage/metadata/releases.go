@@ -24,13 +24,14 @@ import (
 // project's storage used still counts the removed manifests' blobs (a quota
 // errs on the side of refusing), and a push of one of them counts it once,
 // as before the removal: refs are counts, and the fold takes off only what
-// the removals released.
+// the removals released. The removed artifacts' blob_users pairs are
+// logged and folded the same way (migration 025, blobusers.go).
 
 type deferReleasesKey struct{}
 
 // DeferBlobReleases makes the artifact removals made with ctx log the
-// project blobs they release rather than release them (see
-// FoldBlobReleases, which whoever defers calls when done).
+// project blobs they release, and their blob users, rather than release
+// them (see FoldBlobReleases, which whoever defers calls when done).
 func DeferBlobReleases(ctx context.Context) context.Context {
 	return context.WithValue(ctx, deferReleasesKey{}, true)
 }
@@ -88,7 +89,8 @@ var foldSeq atomic.Int64
 // ErrFoldBusy is FoldBlobReleases while another holder folds.
 var ErrFoldBusy = errors.New("metadata: another blob release fold is running")
 
-// Fold is what FoldBlobReleases did: keys applied, and the longest time
+// Fold is what FoldBlobReleases did: keys applied (releases and blob
+// users), and the longest time
 // one of its write transactions held the write lock.
 type Fold struct {
 	Keys         int64
