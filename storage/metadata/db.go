@@ -11,12 +11,14 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers "pgx"
@@ -53,6 +55,8 @@ type DB struct {
 	untaggedReviews bool
 	// events connects the outbox to requests (events.go).
 	events EventHooks
+	// log, when set (SetLogger), hears of slow write transactions.
+	log atomic.Pointer[slog.Logger]
 	// txs holds, on PostgreSQL, what each open transaction remembers
 	// until it ends (txstate.go).
 	txs sync.Map
@@ -333,7 +337,9 @@ func (db *DB) pgTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 }
 
 func (db *DB) runTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	defer db.noteHeld(ctx, time.Now())
+	start := time.Now()
+	defer db.noteHeld(ctx, start)
+	defer db.noteSlow(ctx, start, fn)
 	tx, err := db.sql.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("metadata: begin: %w", err)

@@ -67,6 +67,7 @@ func (a *App) assemble(ctx context.Context) error {
 	if a.db, err = metadata.Open(ctx, cfg.Database.URL, cfg.Database.Timeout); err != nil {
 		return &storage.FieldError{Key: "database.url", Msg: err.Error()}
 	}
+	a.db.SetLogger(a.log)
 	authCfg := cfg.Auth
 	authCfg.AutoCreateProjects = cfg.AutoCreateProjects
 	if a.auth, err = auth.New(ctx, authCfg, a.db, a.log); err != nil {
