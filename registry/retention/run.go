@@ -141,10 +141,13 @@ func (rn *Runner) Run(ctx context.Context, project string, o Options) (metadata.
 // project's storage used as its removals leave it.
 func (rn *Runner) foldReleases(ctx context.Context, w *walk) error {
 	ctx = metadata.Background(ctx)
+	start := time.Now()
 	for {
 		f, err := rn.db.FoldBlobReleases(ctx, rn.ix.Owner())
 		w.run.LongestWriteMs = max(w.run.LongestWriteMs, f.LongestWrite.Milliseconds())
 		if !errors.Is(err, metadata.ErrFoldBusy) {
+			rn.log.InfoContext(ctx, "retention fold", "run", w.run.ID, "keys", f.Keys, "longestWriteMs", f.LongestWrite.Milliseconds(),
+				"took", time.Since(start).Round(time.Millisecond).String(), "error", err)
 			return err
 		}
 		select {

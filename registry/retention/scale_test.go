@@ -99,6 +99,11 @@ func TestRetentionScale(t *testing.T) {
 		// Printed now: the copies after it take several times the run.
 		t.Logf("%s: run answered %d in %s (%.300s); pushes alone p50 %s p99 %s, during p50 %s p99 %s (%d)", be.name, r.code, r.took, bytes.TrimSpace(r.body),
 			berthtest.Percentile(alone, 50), berthtest.Percentile(alone, 99), berthtest.Percentile(during, 50), berthtest.Percentile(during, 99), len(during))
+		if f := os.Getenv("BERTH_BENCH_RET_LOGS"); f != "" {
+			if err := os.WriteFile(f, []byte(b.Logs()), 0o644); err != nil {
+				t.Error(err)
+			}
+		}
 		for _, l := range strings.Split(b.Logs(), "\n") {
 			if strings.Contains(l, "slow write transaction") {
 				t.Logf("%s: %s", be.name, l)
