@@ -63,7 +63,7 @@ func (db *DB) insertBlobUsersTx(ctx context.Context, tx *sql.Tx, artifact int64,
 // DeferBlobReleases, logs them for the fold.
 func (db *DB) releaseBlobUsersTx(ctx context.Context, tx *sql.Tx, pairs []blobUser) error {
 	slices.SortFunc(pairs, compareBlobUsers) // one lock order; neighbouring keys together
-	if db.releasesDeferred(ctx) {
+	if releasesDeferred(ctx) {
 		return pow2Chunks(pairs, func(c []blobUser) error {
 			_, err := db.hot(ctx, tx).Exec(`INSERT INTO blob_user_releases (digest, artifact_id) VALUES `+pairValues(len(c)), pairArgs(c)...)
 			if err != nil {

@@ -228,7 +228,7 @@ func (db *DB) deleteArtifactsTx(ctx context.Context, tx *sql.Tx, repoID int64, i
 // Changes made with DeferBlobReleases log the releases instead (see
 // FoldBlobReleases).
 func (db *DB) releaseBlobsTx(ctx context.Context, tx *sql.Tx, projectID int64, uses map[string]int64) error {
-	if db.releasesDeferred(ctx) {
+	if releasesDeferred(ctx) {
 		return db.logReleasesTx(ctx, tx, projectID, uses)
 	}
 	return db.applyReleasesTx(ctx, tx, projectID, uses)

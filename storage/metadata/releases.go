@@ -31,23 +31,14 @@ type deferReleasesKey struct{}
 
 // DeferBlobReleases makes the artifact removals made with ctx log the
 // project blobs they release, and their blob users, rather than release
-// them, on SQLite (see FoldBlobReleases, which whoever defers calls when
-// done; on PostgreSQL removals release at once, see deferOnPostgres).
+// them (see FoldBlobReleases, which whoever defers calls when done).
 func DeferBlobReleases(ctx context.Context) context.Context {
 	return context.WithValue(ctx, deferReleasesKey{}, true)
 }
 
-// deferOnPostgres makes PostgreSQL defer releases too (tests of the fold).
-// It does not by default: its deletes leave index entries for vacuum to
-// take, so random index pages are not what they cost there, and the log
-// and the fold were work on top (a million tags: 321 s with them).
-var deferOnPostgres = false
-
-// releasesDeferred says whether the removals made with ctx log their
-// releases (DeferBlobReleases, on SQLite).
-func (db *DB) releasesDeferred(ctx context.Context) bool {
+func releasesDeferred(ctx context.Context) bool {
 	v, _ := ctx.Value(deferReleasesKey{}).(bool)
-	return v && (db.d.name == sqliteDialect.name || deferOnPostgres)
+	return v
 }
 
 // logReleasesTx appends uses (blob digest: how many removed artifacts of

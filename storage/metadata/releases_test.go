@@ -15,7 +15,6 @@ import (
 // meanwhile, or shared) stays with the right count. A fold cut short goes
 // on where it stopped and takes nothing off twice.
 func TestBlobReleasesFold(t *testing.T) {
-	deferPostgresToo(t)
 	eachDB(t, func(t *testing.T, db *DB) {
 		for _, cut := range []bool{false, true} {
 			t.Run(fmt.Sprintf("cut short %v", cut), func(t *testing.T) {
@@ -152,7 +151,6 @@ func testBlobReleasesFold(t *testing.T, db *DB, cut bool) {
 // A fold whose place another holder moved (its lease ran out while it was
 // stopped, and the other went on) stops rather than apply keys twice.
 func TestBlobReleasesFoldMovedByAnother(t *testing.T) {
-	deferPostgresToo(t)
 	eachDB(t, func(t *testing.T, db *DB) {
 		ctx := context.Background()
 		removeTwelve(t, db, "moved")
@@ -178,7 +176,6 @@ func TestBlobReleasesFoldMovedByAnother(t *testing.T) {
 // schedule check's, under the same owner): the second is told it is busy
 // and changes nothing; the first ends well.
 func TestBlobReleasesFoldOnceAtATime(t *testing.T) {
-	deferPostgresToo(t)
 	eachDB(t, func(t *testing.T, db *DB) {
 		ctx := context.Background()
 		removeTwelve(t, db, "once")
@@ -217,11 +214,4 @@ func removeTwelve(t *testing.T, db *DB, name string) {
 			t.Fatal(err)
 		}
 	}
-}
-
-// deferPostgresToo makes removals on PostgreSQL defer their releases for
-// the test (by default only SQLite's do), so the fold is tested on both.
-func deferPostgresToo(t *testing.T) {
-	deferOnPostgres = true
-	t.Cleanup(func() { deferOnPostgres = false })
 }
