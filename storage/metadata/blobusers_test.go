@@ -2,6 +2,8 @@ package metadata
 
 import (
 	"context"
+	"fmt"
+	"strconv"
 	"testing"
 )
 
@@ -64,6 +66,57 @@ func TestBlobUsers(t *testing.T) {
 		var n int
 		if err := db.sql.QueryRowContext(ctx, `SELECT count(*) FROM blob_user_releases`).Scan(&n); err != nil || n != 0 {
 			t.Errorf("%d blob users logged by removals made at once (%v)", n, err)
+		}
+	})
+}
+
+// A fold cut short in the blob users' log goes on from its place there
+// (project_blob_fold row 2): the releases are not applied again, and every
+// pending pair goes.
+func TestBlobUsersFoldCutShort(t *testing.T) {
+	eachDB(t, func(t *testing.T, db *DB) {
+		ctx := context.Background()
+		removeTwelve(t, db, "bucut")
+		used := func() int64 { return must[Project](t)(db.GetProject(ctx, "bucut")).StorageUsed }
+		inUsers := func() bool {
+			var n int
+			if err := db.sql.QueryRowContext(ctx, `SELECT count(*) FROM project_blob_fold WHERE id = 2`).Scan(&n); err != nil {
+				t.Error(err)
+			}
+			return n == 1
+		}
+		foldFirst, afterFoldStep = 5, func() {
+			if inUsers() {
+				panic("cut short")
+			}
+		}
+		defer func() { foldFirst, afterFoldStep = 1000, func() {} }()
+		func() {
+			defer func() { _ = recover() }()
+			_, _ = db.FoldBlobReleases(ctx, "a")
+		}()
+		afterFoldStep = func() {}
+		if err := db.ReleaseLease(ctx, releaseLease, "a/fold/"+strconv.FormatInt(foldSeq.Load(), 10)); err != nil {
+			t.Fatal(err)
+		}
+		pending := 0
+		for i := range 12 {
+			pending += blobUsers(t, db, fmt.Sprintf("sha256:bucut-c%02d", i)) + blobUsers(t, db, fmt.Sprintf("sha256:bucut-m%02d", i))
+		}
+		if !inUsers() || used() != 0 || pending == 0 || pending == 24 {
+			t.Fatalf("cut short: in the blob users' log %v, used %d (want 0), %d of 24 pairs left (want some)", inUsers(), used(), pending)
+		}
+		f, err := db.FoldBlobReleases(ctx, "b")
+		if err != nil || f.Keys != int64(pending) {
+			t.Fatalf("the fold after: %+v, %v; want the %d pairs left", f, err, pending)
+		}
+		for i := range 12 {
+			if n := blobUsers(t, db, fmt.Sprintf("sha256:bucut-c%02d", i)); n != 0 {
+				t.Errorf("c%02d has %d blob users after the fold", i, n)
+			}
+		}
+		if used() != 0 || inUsers() {
+			t.Errorf("after the fold: used %d, place kept %v", used(), inUsers())
 		}
 	})
 }
