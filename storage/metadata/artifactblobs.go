@@ -30,11 +30,7 @@ func (db *DB) insertBlobs(ctx context.Context, tx *sql.Tx, projectID, artifactID
 	if _, err := tx.ExecContext(ctx, db.q(`INSERT INTO artifact_blobs (artifact_id, digest, size, media_type) VALUES `+rows), args...); err != nil {
 		return 0, err
 	}
-	digests := make([]string, len(blobs))
-	for i, b := range blobs {
-		digests[i] = b.Digest
-	}
-	if err := db.insertBlobUsersTx(ctx, tx, artifactID, digests); err != nil {
+	if err := db.insertBlobUsersTx(ctx, tx, artifactID, blobs); err != nil {
 		return 0, err
 	}
 	rows = strings.TrimSuffix(strings.Repeat("(?, ?, ?, 1),", len(blobs)), ",")

@@ -45,16 +45,16 @@ func pow2Chunks[T any](items []T, f func([]T) error) error {
 	return nil
 }
 
-// insertBlobUsersTx records that artifact uses digests.
-func (db *DB) insertBlobUsersTx(ctx context.Context, tx *sql.Tx, artifact int64, digests []string) error {
-	if len(digests) == 0 {
+// insertBlobUsersTx records that artifact uses blobs.
+func (db *DB) insertBlobUsersTx(ctx context.Context, tx *sql.Tx, artifact int64, blobs []Blob) error {
+	if len(blobs) == 0 {
 		return nil
 	}
-	args := make([]any, 0, 2*len(digests))
-	for _, d := range digests {
-		args = append(args, d, artifact)
+	args := make([]any, 0, 2*len(blobs))
+	for _, b := range blobs {
+		args = append(args, b.Digest, artifact)
 	}
-	rows := strings.TrimSuffix(strings.Repeat("(?, ?),", len(digests)), ",")
+	rows := strings.TrimSuffix(strings.Repeat("(?, ?),", len(blobs)), ",")
 	_, err := tx.ExecContext(ctx, db.q(`INSERT INTO blob_users (digest, artifact_id) VALUES `+rows), args...)
 	return err
 }
@@ -78,9 +78,14 @@ func (db *DB) releaseBlobUsersTx(ctx context.Context, tx *sql.Tx, pairs []blobUs
 // dropBlobUsersTx deletes pairs from blob_users.
 func (db *DB) dropBlobUsersTx(ctx context.Context, tx *sql.Tx, pairs []blobUser) error {
 	return pow2Chunks(pairs, func(c []blobUser) error {
-		_, err := db.hot(ctx, tx).Exec(`DELETE FROM blob_users WHERE (digest, artifact_id) IN (VALUES `+pairValues(len(c))+`)`, pairArgs(c)...)
+		_, err := db.hot(ctx, tx).Exec(dropBlobUsers(len(c)), pairArgs(c)...)
 		return err
 	})
+}
+
+// dropBlobUsers is the statement that deletes n pairs.
+func dropBlobUsers(n int) string {
+	return `DELETE FROM blob_users WHERE (digest, artifact_id) IN (VALUES ` + pairValues(n) + `)`
 }
 
 // pairValues is n rows of a VALUES list of (digest, artifact id); the cast

@@ -164,7 +164,7 @@ func TestBlobUsersPlans(t *testing.T) {
 	}{
 		{"blob used", `SELECT ` + usedByArtifact, []any{"sha256:x"}},
 		{"blob used in a repository", `SELECT ` + usedInRepository, []any{"p/r", "sha256:x"}},
-		{"blob users dropped", `DELETE FROM blob_users WHERE (digest, artifact_id) IN (VALUES ` + pairValues(4) + `)`, []any{"a", 1, "b", 2, "c", 3, "d", 4}},
+		{"blob users dropped", dropBlobUsers(4), []any{"a", 1, "b", 2, "c", 3, "d", 4}},
 		{"a project's blob users dropped", dropProjectBlobUsers, []any{1}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
