@@ -79,11 +79,15 @@ func NewFilesystem(driver storagedriver.StorageDriver, o FilesystemOptions) *Sto
 }
 
 // Create starts an upload in repo, as distribution does: a new id and its
-// startedat file (read by the upload purger).
+// startedat file (read by the upload purger). The file is written without
+// fsync (putState; distribution's driver syncs it and its directory: two
+// syncs an upload's POST waits for, each queued behind whatever else the
+// disk is writing): an upload whose startedat a power loss took is unknown
+// to its client, which starts another, as after any failed upload.
 func (s *Store) Create(ctx context.Context, repo string) (*Writer, error) {
 	id := uuid.Must(uuid.NewV7()).String()
 	now := time.Now().UTC()
-	if err := s.driver.PutContent(ctx, startedAtPath(repo, id), []byte(now.Format(time.RFC3339))); err != nil {
+	if err := s.back.putState(ctx, startedAtPath(repo, id), []byte(now.Format(time.RFC3339))); err != nil {
 		return nil, err
 	}
 	return &Writer{s: s, ctx: ctx, repo: repo, id: id, startedAt: now, hint: hintFrom(ctx)}, nil
