@@ -1,0 +1,109 @@
+package retention_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/distribution/distribution/v3/registry/storage/driver/inmemory"
+
+	"github.com/berth-registry/berth/cmd/berth/berthtest"
+	"github.com/berth-registry/berth/registry/index"
+	"github.com/berth-registry/berth/registry/retention"
+	"github.com/berth-registry/berth/storage/metadata"
+)
+
+// TestRunWalksEveryRepository runs a policy over a project of several
+// repositories, on SQLite (one repository at a time) and on PostgreSQL
+// (several at once): the run's counts are the sums over all of them, every
+// repository keeps exactly what the policy keeps, and every removal is an
+// item of the run, numbered once.
+func TestRunWalksEveryRepository(t *testing.T) {
+	ctx := context.Background()
+	p := bigProject{name: "lanes", repos: 7, tagsPer: 60}
+	const keep = 6
+	removed := int64(p.repos * (p.tagsPer - keep))
+	for _, be := range []struct {
+		name string
+		dsn  func(dir string) string
+	}{
+		{"SQLite", func(dir string) string { return filepath.Join(dir, "berth.db") }},
+		{"PostgreSQL", func(string) string { return berthtest.SharedPostgres(t).NewDatabase(t) }},
+	} {
+		t.Run(be.name, func(t *testing.T) {
+			dsn := be.dsn(t.TempDir())
+			seedIndex(t, dsn, p)
+			db, err := metadata.Open(ctx, dsn, time.Minute)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+			ix, err := index.Standalone(ctx, db, quiet, inmemory.New(), true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ix.StopSync(ctx)
+			project, err := db.LookupProject(ctx, p.name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rules, _ := json.Marshal(map[string]any{"rules": []map[string]any{{"keep": "latestPushed", "count": keep}}})
+			if err := db.PutRetentionPolicy(ctx, metadata.RetentionPolicy{ProjectID: project.ID, Rules: rules}); err != nil {
+				t.Fatal(err)
+			}
+			run, err := retention.NewRunner(ix, quiet).Run(ctx, p.name, retention.Options{Cause: "api"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			kept := map[string]int64{"#1 6 most recently pushed": int64(p.repos * keep)}
+			if run.TagsSeen != int64(p.repos*p.tagsPer) || run.TagsRemoved != removed || run.ManifestsRemoved != removed || !equalCounts(run.Kept, kept) {
+				t.Errorf("run: seen %d, removed %d tags and %d manifests, kept %v; want %d, %d, %d, %v",
+					run.TagsSeen, run.TagsRemoved, run.ManifestsRemoved, run.Kept, p.repos*p.tagsPer, removed, removed, kept)
+			}
+			repos, _, err := db.ListRepositories(ctx, metadata.RepoFilter{ProjectID: project.ID}, metadata.ListOptions{Limit: 100})
+			if err != nil || len(repos) != p.repos {
+				t.Fatalf("repositories: %d, %v", len(repos), err)
+			}
+			for _, r := range repos {
+				if r.TagCount != keep || r.ArtifactCount != keep {
+					t.Errorf("%s: %d tags and %d artifacts left, want %d", r.Name, r.TagCount, r.ArtifactCount, keep)
+				}
+			}
+			items, err := db.RetentionItems(ctx, run.ID, 0, 10_000)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tags, manifests := map[string]bool{}, map[string]bool{}
+			for i, it := range items {
+				if it.Seq != int64(i+1) {
+					t.Fatalf("item %d numbered %d", i, it.Seq)
+				}
+				if it.Tag != "" {
+					tags[it.Repository+":"+it.Tag] = true
+				} else {
+					manifests[it.Digest] = true
+				}
+			}
+			if int64(len(tags)) != removed || int64(len(manifests)) != removed {
+				t.Errorf("items: %d tags and %d manifests, want %d of each", len(tags), len(manifests), removed)
+			}
+		})
+	}
+}
+
+func equalCounts(a, b map[string]int64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,338 @@
+package retention
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/berth-registry/berth/storage/metadata"
+)
+
+// walk is one run going through a project.
+type walk struct {
+	rn     *Runner
+	policy Policy
+	dry    bool
+	now    time.Time
+	// lease keeps other real runs of the project out (holder: this run).
+	lease, holder string
+
+	mu    sync.Mutex // guards what follows: the lanes' goroutines add to it
+	run   *metadata.RetentionRun
+	items []metadata.RetentionItem
+	seq   int64
+}
+
+// pgLanes is how many repositories a run walks at once on PostgreSQL.
+// There a run's time goes to round trips, one statement after the other
+// (a core sat idle through a run); its transactions run side by side, and
+// lanes never touch the same repository's rows. On SQLite, whose one
+// writer runs a write at a time, a run walks one repository at a time.
+const pgLanes = 2
+
+// lane is one goroutine of a walk: it walks whole repositories, sizing its
+// own write transactions (tags, manifests) by what the last one held.
+type lane struct {
+	*walk
+	tags, manifests pace
+	held            metadata.Held
+}
+
+func (w *walk) project(ctx context.Context, projectID int64) error {
+	lanes := 1
+	if w.rn.db.Dialect() == "postgres" {
+		lanes = pgLanes
+	}
+	// The first lane to fail stops the others and the listing; its error
+	// is the walk's.
+	ctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	repos := make(chan metadata.Repository)
+	var wg sync.WaitGroup
+	for range lanes {
+		l := &lane{walk: w, tags: pace{n: tagBatch, min: 10, max: 1000}, manifests: pace{n: manifestBatch, min: 5, max: 200}}
+		lctx := metadata.TimeHeld(ctx, &l.held)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for r := range repos {
+				if err := l.repository(lctx, r); err != nil {
+					stop(fmt.Errorf("%s: %w", r.Name, err))
+					return
+				}
+			}
+		}()
+	}
+	err := w.list(ctx, projectID, repos)
+	close(repos)
+	wg.Wait()
+	if cause := context.Cause(ctx); cause != nil {
+		return cause
+	}
+	return err
+}
+
+// list sends the project's repositories to the lanes, in name order.
+func (w *walk) list(ctx context.Context, projectID int64, repos chan<- metadata.Repository) error {
+	after := ""
+	for {
+		page, _, err := w.rn.db.ListRepositories(ctx, metadata.RepoFilter{ProjectID: projectID, After: after}, metadata.ListOptions{Limit: 200})
+		if err != nil || len(page) == 0 {
+			return err
+		}
+		for _, r := range page {
+			select {
+			case repos <- r:
+			case <-ctx.Done():
+				return context.Cause(ctx)
+			}
+		}
+		after = page[len(page)-1].Name
+	}
+}
+
+// count adds to the run's counts from a lane's goroutine.
+func (w *walk) count(f func(run *metadata.RetentionRun)) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	f(w.run)
+}
+
+// repository walks one repository's tags, newest push first.
+func (l *lane) repository(ctx context.Context, r metadata.Repository) error {
+	_, path, _ := strings.Cut(r.Name, "/")
+	var rules []int
+	for i, rule := range l.policy.Rules {
+		if rule.repos.Match(path) {
+			rules = append(rules, i)
+		}
+	}
+	if len(rules) == 0 {
+		return nil // no rule speaks of this repository: it is left alone
+	}
+	immutable, err := l.rn.ix.ImmutableRules(ctx, r.Name)
+	if err != nil {
+		return err
+	}
+	var remove []removal
+	cursor, position := metadata.FirstTags, 0
+	for {
+		page, next, err := l.rn.db.RetentionTags(ctx, r.ID, cursor, tagPage)
+		if err != nil {
+			return err
+		}
+		kept := map[string]int64{}
+		for _, t := range page {
+			if t.Follows {
+				kept["follows its subject"]++
+				continue
+			}
+			position++
+			if rule, ok := immutable.Match(r.Name, t.Name); ok {
+				kept[fmt.Sprintf("immutable (rule #%d)", rule.ID)]++
+				continue
+			}
+			if label := l.keptBy(rules, t, position); label != "" {
+				kept[label]++
+				continue
+			}
+			remove = append(remove, removal{t, l.whyNot(rules, t, position)})
+			if len(remove) >= l.tags.n {
+				if err := l.remove(ctx, r.Name, remove); err != nil {
+					return err
+				}
+				remove = remove[:0]
+			}
+		}
+		l.count(func(run *metadata.RetentionRun) {
+			run.TagsSeen += int64(len(page))
+			for label, n := range kept {
+				run.Kept[label] += n
+			}
+		})
+		if len(page) < tagPage {
+			break
+		}
+		cursor = next
+	}
+	return l.remove(ctx, r.Name, remove)
+}
+
+// keptBy is the label of the first rule that keeps t ("" when none does).
+func (w *walk) keptBy(rules []int, t metadata.RetentionTag, position int) string {
+	for _, i := range rules {
+		if w.policy.Rules[i].keeps(t, position, w.now) {
+			return w.policy.Rules[i].Label(i)
+		}
+	}
+	return ""
+}
+
+// whyNot says why no rule keeps t: the decision a run records.
+func (w *walk) whyNot(rules []int, t metadata.RetentionTag, position int) string {
+	var b strings.Builder
+	b.WriteString(decisionNoRule + ":")
+	for _, i := range rules {
+		r := w.policy.Rules[i]
+		b.WriteString(" " + r.Label(i) + " (")
+		switch r.Keep {
+		case KeepLatestPushed:
+			fmt.Fprintf(&b, "it is number %d", position)
+		case KeepPulledWithin:
+			if t.PullTime.IsZero() {
+				b.WriteString("never pulled")
+			} else {
+				fmt.Fprintf(&b, "last pulled %s", t.PullTime.UTC().Format(time.RFC3339))
+			}
+		case KeepPushedWithin:
+			fmt.Fprintf(&b, "pushed %s", t.PushTime.UTC().Format(time.RFC3339))
+		case KeepTagPattern:
+			b.WriteString("does not match")
+		}
+		b.WriteString(");")
+	}
+	return strings.TrimSuffix(b.String(), ";")
+}
+
+// removal is a tag no rule keeps, with the decision.
+type removal struct {
+	tag metadata.RetentionTag
+	why string
+}
+
+// remove removes a batch of tags (dry: records them), then the manifests
+// they leave without a tag.
+func (l *lane) remove(ctx context.Context, repo string, tags []removal) error {
+	if len(tags) == 0 {
+		return nil
+	}
+	if !l.dry {
+		if held, err := l.rn.db.TryLease(ctx, l.lease, l.holder, leaseTTL); err != nil || !held {
+			return fmt.Errorf("renewing the run's lease: held %v, %v", held, err)
+		}
+		// Rules made since the walk began protect their tags too.
+		immutable, err := l.rn.ix.ImmutableRules(ctx, repo)
+		if err != nil {
+			return err
+		}
+		kept := tags[:0]
+		for _, r := range tags {
+			if rule, ok := immutable.Match(repo, r.tag.Name); ok {
+				l.count(func(run *metadata.RetentionRun) { run.Kept[fmt.Sprintf("immutable (rule #%d)", rule.ID)]++ })
+				continue
+			}
+			kept = append(kept, r)
+		}
+		tags = kept
+	}
+	batch := make([]metadata.RetentionTag, len(tags))
+	digests := make([]string, 0, len(tags))
+	seen := map[string]bool{}
+	for i, r := range tags {
+		batch[i] = r.tag
+		if !seen[r.tag.Digest] {
+			seen[r.tag.Digest] = true
+			digests = append(digests, r.tag.Digest)
+		}
+	}
+	if l.dry {
+		for _, r := range tags {
+			l.record(repo, r.tag.Name, r.tag.Digest, r.why)
+		}
+		l.count(func(run *metadata.RetentionRun) { run.TagsRemoved += int64(len(tags)) })
+		return nil
+	}
+	l.held = metadata.Held{}
+	rows, changed, err := l.rn.db.RemoveTags(ctx, repo, batch, l.rn.ix.Owner())
+	l.wrote(&l.tags)
+	if err != nil {
+		return err
+	}
+	removed := map[string]bool{}
+	for _, row := range rows {
+		removed[row.Name] = true
+	}
+	for _, r := range tags {
+		if removed[r.tag.Name] {
+			l.record(repo, r.tag.Name, r.tag.Digest, r.why)
+		}
+	}
+	l.count(func(run *metadata.RetentionRun) {
+		if changed > 0 {
+			run.Kept["changed during the run"] += int64(changed)
+		}
+		run.TagsRemoved += int64(len(rows))
+	})
+	l.rn.ix.SettleAsync(ctx, rows)
+	for len(digests) > 0 {
+		n := min(len(digests), l.manifests.n)
+		l.held = metadata.Held{}
+		removed, err := l.rn.db.RemoveUntagged(ctx, repo, digests[:n], l.rn.ix.Owner())
+		l.wrote(&l.manifests)
+		if err != nil {
+			return err
+		}
+		for _, d := range removed.Digests {
+			l.record(repo, "", d, "left without a tag")
+		}
+		l.count(func(run *metadata.RetentionRun) { run.ManifestsRemoved += int64(len(removed.Digests)) })
+		l.rn.ix.SettleAsync(ctx, removed.SyncRows())
+		digests = digests[n:]
+	}
+	return nil
+}
+
+// wrote notes the write transaction that just ran (held), and paces p by
+// it.
+func (l *lane) wrote(p *pace) {
+	l.count(func(run *metadata.RetentionRun) {
+		run.LongestWriteMs = max(run.LongestWriteMs, l.held.Took.Milliseconds())
+	})
+	p.took(l.held)
+}
+
+// writeTarget is how long a run's write transaction should hold the write
+// lock: a push's write waits at most about that for one (on SQLite,
+// requests' writes go before the run's, so it waits for the one running at
+// most). blockedTarget is the target while requests' writes do wait for
+// the run's (a push makes three or four writes in a row, each of which may
+// wait for one): the run then goes in smaller steps, and grows back when
+// the pushes stop.
+const (
+	writeTarget   = 50 * time.Millisecond
+	blockedTarget = 10 * time.Millisecond
+)
+
+// pace sizes one kind of write transaction of a run (n items) so that it
+// holds the write lock about its target, whatever the database and the
+// machine: halved after a transaction that held it longer, grown by a
+// quarter after one that held it under half. Its wait to begin is not
+// counted: it says how busy the registry is, not how big a batch is (and
+// shrinking batches for it would only add transactions); requests' writes
+// that waited for it (Held.Blocked) do count, by the smaller target.
+type pace struct{ n, min, max int }
+
+func (p *pace) took(h metadata.Held) {
+	target := writeTarget
+	if h.Blocked {
+		target = blockedTarget
+	}
+	switch {
+	case h.Took > target:
+		p.n = max(p.min, p.n/2)
+	case h.Took < target/2:
+		p.n = min(p.max, p.n+p.n/4+1)
+	}
+}
+
+func (w *walk) record(repo, tag, digest, decision string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.items) >= maxItems {
+		return
+	}
+	w.seq++
+	w.items = append(w.items, metadata.RetentionItem{Seq: w.seq, Repository: repo, Tag: tag, Digest: digest, Decision: decision})
+}
