@@ -78,6 +78,12 @@ type dialect struct {
 	// noRowid ends a CREATE TABLE whose primary key is its only index
 	// (SQLite: one B-tree, not a table and an index).
 	noRowid string
+	// waitWriters (a format taking a table) waits, in a transaction, for
+	// every other transaction writing to the table to end: PostgreSQL
+	// takes an identity when a row is inserted, not when it commits, so a
+	// row of a lower id may still commit after a higher one is seen. ""
+	// where ids come in commit order (SQLite's one writer).
+	waitWriters string
 }
 
 var (
@@ -98,6 +104,9 @@ var (
 		rebind:     true,
 		forUpdate:  " FOR UPDATE",
 		skipLocked: " FOR UPDATE SKIP LOCKED",
+		// SHARE conflicts with the ROW EXCLUSIVE an INSERT holds until
+		// its transaction ends, and lets readers by.
+		waitWriters: "LOCK TABLE %s IN SHARE MODE",
 	}
 )
 

@@ -191,15 +191,25 @@ func (db *DB) foldOne(ctx context.Context, owner string, l foldLog, f *Fold) err
 	var after release
 	err := db.sql.QueryRowContext(ctx, db.q(`SELECT max_id, project_id, digest FROM project_blob_fold WHERE id = ?`), l.place).Scan(&maxID, &after.project, &after.digest)
 	if errors.Is(err, sql.ErrNoRows) {
-		if err := db.sql.QueryRowContext(ctx, `SELECT coalesce(max(id), 0) FROM `+l.table).Scan(&maxID); err != nil || maxID == 0 {
-			return err
-		}
+		// Every entry up to the highest id must be committed when it is
+		// read: the fold reads up to it and then deletes up to it, so an
+		// entry committed after the read would be deleted unapplied (on
+		// PostgreSQL, two transactions logging at once, a run's two lanes
+		// or two projects' runs, may commit out of id order).
 		err = db.tx(ctx, func(tx *sql.Tx) error {
+			if db.d.waitWriters != "" {
+				if _, err := tx.ExecContext(ctx, fmt.Sprintf(db.d.waitWriters, l.table)); err != nil {
+					return err
+				}
+			}
+			if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(id), 0) FROM `+l.table).Scan(&maxID); err != nil || maxID == 0 {
+				return err
+			}
 			_, err := db.hot(ctx, tx).Exec(`INSERT INTO project_blob_fold (id, max_id, project_id, digest) VALUES (?, ?, 0, '')`, l.place, maxID)
 			return err
 		})
 	}
-	if err != nil {
+	if err != nil || maxID == 0 {
 		return err
 	}
 	if err := db.foldReleases(ctx, owner, l, maxID, after, f); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 )
@@ -213,5 +214,65 @@ func removeTwelve(t *testing.T, db *DB, name string) {
 		if err := db.DeleteArtifact(DeferBlobReleases(ctx), r.ID, fmt.Sprintf("sha256:%s-m%02d", name, i)); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// On PostgreSQL two transactions logging releases at once (a run's two
+// lanes, two projects' runs) may commit out of id order. A fold deletes
+// the log up to the highest id it saw, so it must see every entry below
+// that id: here one logged first commits only after another logged later
+// has, and, without the fold waiting for it, would commit in the middle of
+// the fold (its first step) and be deleted unapplied.
+func TestBlobReleasesFoldWaitsForLoggers(t *testing.T) {
+	ctx := context.Background()
+	db := openTestDB(t, "postgres")
+	p := must[Project](t)(db.CreateProject(ctx, Project{Name: "late"}))
+	used := func() int64 { return must[Project](t)(db.GetProject(ctx, "late")).StorageUsed }
+	pushImage(t, db, p.ID, "late/app", "sha256:late-m0", "v0", blob("sha256:late-c0", 10))
+	pushImage(t, db, p.ID, "late/app", "sha256:late-m1", "v1", blob("sha256:late-c1", 10))
+	if used() != 220 {
+		t.Fatalf("used %d before", used())
+	}
+	r := must[Repository](t)(db.GetRepository(ctx, "late/app"))
+	// The late logger: m1's releases, logged first, not committed yet (its
+	// artifact row goes in the same transaction, as a run's would).
+	late, err := db.sql.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer late.Rollback()
+	if _, err := late.ExecContext(ctx, `INSERT INTO project_blob_releases (project_id, digest, n) VALUES ($1, 'sha256:late-m1', 1), ($1, 'sha256:late-c1', 1)`, p.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := late.ExecContext(ctx, `DELETE FROM artifacts WHERE id = $1`, must[Artifact](t)(db.GetArtifact(ctx, r.ID, "sha256:late-m1")).ID); err != nil {
+		t.Fatal(err)
+	}
+	// m0's, logged after and committed.
+	if err := db.DeleteArtifact(DeferBlobReleases(ctx), r.ID, "sha256:late-m0"); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	commit := func() {
+		once.Do(func() {
+			if err := late.Commit(); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	afterFoldStep = commit
+	defer func() { afterFoldStep = func() {} }()
+	timer := time.AfterFunc(300*time.Millisecond, commit)
+	defer timer.Stop()
+	if _, err := db.FoldBlobReleases(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	commit()
+	// Whatever the late entries missed, a second fold applies.
+	if _, err := db.FoldBlobReleases(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	var logged int
+	if err := db.sql.QueryRowContext(ctx, `SELECT count(*) FROM project_blob_releases`).Scan(&logged); err != nil || logged != 0 || used() != 0 {
+		t.Errorf("after the folds: used %d, want 0; %d releases still logged (%v)", used(), logged, err)
 	}
 }
