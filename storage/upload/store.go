@@ -24,6 +24,8 @@ import (
 	storagedriver "github.com/distribution/distribution/v3/registry/storage/driver"
 	"github.com/google/uuid"
 	"github.com/opencontainers/go-digest"
+
+	"github.com/berth-registry/berth/storage"
 )
 
 // Store creates and resumes uploads.
@@ -88,7 +90,7 @@ func (s *Store) Create(ctx context.Context, repo string) (*Writer, error) {
 	id := uuid.Must(uuid.NewV7()).String()
 	now := time.Now().UTC()
 	if err := s.back.putState(ctx, startedAtPath(repo, id), []byte(now.Format(time.RFC3339))); err != nil {
-		return nil, err
+		return nil, storage.Observe(ctx, err) // a full disk is 507, as through the guarded driver
 	}
 	return &Writer{s: s, ctx: ctx, repo: repo, id: id, startedAt: now, hint: hintFrom(ctx)}, nil
 }
