@@ -78,12 +78,12 @@ type dialect struct {
 	// noRowid ends a CREATE TABLE whose primary key is its only index
 	// (SQLite: one B-tree, not a table and an index).
 	noRowid string
-	// waitWriters (a format taking a table) waits, in a transaction, for
+	// waitWriters (statements, {table} the table) waits, in a transaction, for
 	// every other transaction writing to the table to end: PostgreSQL
 	// takes an identity when a row is inserted, not when it commits, so a
-	// row of a lower id may still commit after a higher one is seen. ""
+	// row of a lower id may still commit after a higher one is seen. None
 	// where ids come in commit order (SQLite's one writer).
-	waitWriters string
+	waitWriters []string
 }
 
 var (
@@ -105,10 +105,17 @@ var (
 		forUpdate:  " FOR UPDATE",
 		skipLocked: " FOR UPDATE SKIP LOCKED",
 		// SHARE conflicts with the ROW EXCLUSIVE an INSERT holds until
-		// its transaction ends, and lets readers by.
-		waitWriters: "LOCK TABLE %s IN SHARE MODE",
+		// its transaction ends, and lets readers by. It conflicts with
+		// autovacuum too, which gives way only after deadlock_timeout (a
+		// second), and the writers queued behind the request wait as
+		// long: so it waits lockWait at most (lock_timeout, SQLSTATE
+		// 55P03), and the caller tries again later.
+		waitWriters: []string{"SET LOCAL lock_timeout = '" + lockWait + "'", "LOCK TABLE {table} IN SHARE MODE"},
 	}
 )
+
+// lockWait is the longest waitWriters waits (a PostgreSQL interval).
+const lockWait = "50ms"
 
 // sqliteBusyTimeout is how long a SQLite statement waits for a lock.
 const sqliteBusyTimeout = 10 * time.Second

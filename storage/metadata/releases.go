@@ -86,8 +86,10 @@ var (
 // foldSeq numbers a process's folds (see FoldBlobReleases).
 var foldSeq atomic.Int64
 
-// ErrFoldBusy is FoldBlobReleases while another holder folds.
-var ErrFoldBusy = errors.New("metadata: another blob release fold is running")
+// ErrFoldBusy is FoldBlobReleases while another holder folds, or while
+// transactions still write to a log it would begin to fold (PostgreSQL):
+// a later fold goes on.
+var ErrFoldBusy = errors.New("metadata: blob release fold busy (another fold, or writers on its log)")
 
 // Fold is what FoldBlobReleases did: keys applied (releases and blob
 // users), and the longest time
@@ -197,8 +199,11 @@ func (db *DB) foldOne(ctx context.Context, owner string, l foldLog, f *Fold) err
 		// PostgreSQL, two transactions logging at once, a run's two lanes
 		// or two projects' runs, may commit out of id order).
 		err = db.tx(ctx, func(tx *sql.Tx) error {
-			if db.d.waitWriters != "" {
-				if _, err := tx.ExecContext(ctx, fmt.Sprintf(db.d.waitWriters, l.table)); err != nil {
+			for _, w := range db.d.waitWriters {
+				if _, err := tx.ExecContext(ctx, strings.ReplaceAll(w, "{table}", l.table)); err != nil {
+					if strings.Contains(err.Error(), "SQLSTATE 55P03") {
+						return ErrFoldBusy // writers (or a vacuum) still on it: the next fold goes on
+					}
 					return err
 				}
 			}
