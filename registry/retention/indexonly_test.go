@@ -35,13 +35,7 @@ func TestRetentionIndexOnly(t *testing.T) {
 	repos := envInt("BERTH_BENCH_RET_REPOS", 100)
 	p := bigProject{name: "big", repos: repos, tagsPer: envInt("BERTH_BENCH_RET_TAGS", 1_000_000) / repos}
 	keep := max(1, p.tagsPer/10)
-	for _, be := range []struct {
-		name string
-		dsn  func(dir string) string
-	}{
-		{"SQLite", func(dir string) string { return filepath.Join(dir, "berth.db") }},
-		{"PostgreSQL", func(string) string { return berthtest.SharedPostgres(t).NewDatabase(t) }},
-	} {
+	for _, be := range indexBackends(t) {
 		if only := os.Getenv("BERTH_BENCH_RET_DB"); only != "" && only != be.name {
 			continue
 		}
@@ -88,5 +82,19 @@ func TestRetentionIndexOnly(t *testing.T) {
 			took.Round(100*time.Millisecond), float64(run.TagsRemoved)/took.Seconds(), run.LongestWriteMs)
 		ix.StopSync(ctx)
 		db.Close()
+	}
+}
+
+// indexBackend is a database an in-process test seeds and runs over: its
+// name and a new one's DSN (dir: the test's directory).
+type indexBackend struct {
+	name string
+	dsn  func(dir string) string
+}
+
+func indexBackends(t *testing.T) []indexBackend {
+	return []indexBackend{
+		{"SQLite", func(dir string) string { return filepath.Join(dir, "berth.db") }},
+		{"PostgreSQL", func(string) string { return berthtest.SharedPostgres(t).NewDatabase(t) }},
 	}
 }

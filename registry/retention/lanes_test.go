@@ -5,13 +5,12 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
-	"path/filepath"
+	"maps"
 	"testing"
 	"time"
 
 	"github.com/distribution/distribution/v3/registry/storage/driver/inmemory"
 
-	"github.com/berth-registry/berth/cmd/berth/berthtest"
 	"github.com/berth-registry/berth/registry/index"
 	"github.com/berth-registry/berth/registry/retention"
 	"github.com/berth-registry/berth/storage/metadata"
@@ -27,13 +26,7 @@ func TestRunWalksEveryRepository(t *testing.T) {
 	p := bigProject{name: "lanes", repos: 7, tagsPer: 60}
 	const keep = 6
 	removed := int64(p.repos * (p.tagsPer - keep))
-	for _, be := range []struct {
-		name string
-		dsn  func(dir string) string
-	}{
-		{"SQLite", func(dir string) string { return filepath.Join(dir, "berth.db") }},
-		{"PostgreSQL", func(string) string { return berthtest.SharedPostgres(t).NewDatabase(t) }},
-	} {
+	for _, be := range indexBackends(t) {
 		t.Run(be.name, func(t *testing.T) {
 			dsn := be.dsn(t.TempDir())
 			seedIndex(t, dsn, p)
@@ -61,7 +54,7 @@ func TestRunWalksEveryRepository(t *testing.T) {
 				t.Fatal(err)
 			}
 			kept := map[string]int64{"#1 6 most recently pushed": int64(p.repos * keep)}
-			if run.TagsSeen != int64(p.repos*p.tagsPer) || run.TagsRemoved != removed || run.ManifestsRemoved != removed || !equalCounts(run.Kept, kept) {
+			if run.TagsSeen != int64(p.repos*p.tagsPer) || run.TagsRemoved != removed || run.ManifestsRemoved != removed || !maps.Equal(run.Kept, kept) {
 				t.Errorf("run: seen %d, removed %d tags and %d manifests, kept %v; want %d, %d, %d, %v",
 					run.TagsSeen, run.TagsRemoved, run.ManifestsRemoved, run.Kept, p.repos*p.tagsPer, removed, removed, kept)
 			}
@@ -94,16 +87,4 @@ func TestRunWalksEveryRepository(t *testing.T) {
 			}
 		})
 	}
-}
-
-func equalCounts(a, b map[string]int64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if b[k] != v {
-			return false
-		}
-	}
-	return true
 }
