@@ -100,10 +100,11 @@ func (rn *Runner) Run(ctx context.Context, project string, o Options) (metadata.
 	}
 	defer release()
 	// The run's writes let those of requests go first (pushes keep flowing).
-	// The blobs of what it removes come off the project's accounting when
-	// the walk ends, in one pass in key order (DeferBlobReleases).
+	// Where the index gains from it (SQLite), the blobs of what it removes
+	// come off the project's accounting when the walk ends, in one pass in
+	// key order (DeferBlobReleases).
 	wctx := metadata.Background(ctx)
-	if !o.DryRun {
+	if !o.DryRun && rn.db.FoldsReleases() {
 		wctx = metadata.DeferBlobReleases(wctx)
 	}
 	err = w.project(wctx, p.ID)

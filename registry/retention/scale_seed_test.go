@@ -130,8 +130,10 @@ func seedIndex(t *testing.T, dsn string, p bigProject) {
 			tags = append(tags, []any{repoID, id, fmt.Sprintf("t%07d", i), at, at})
 		}
 		insert(tx, `INSERT INTO artifact_blobs (artifact_id, digest, size, media_type)`, 4, blobs)
-		if _, err := tx.ExecContext(ctx, q(`INSERT INTO blob_users (digest, artifact_id) SELECT digest, artifact_id FROM artifact_blobs WHERE artifact_id >= ?`), first); err != nil {
-			t.Fatal(err)
+		if !pg { // on PostgreSQL blob_users is a view of artifact_blobs (migration 027)
+			if _, err := tx.ExecContext(ctx, q(`INSERT INTO blob_users (digest, artifact_id) SELECT digest, artifact_id FROM artifact_blobs WHERE artifact_id >= ?`), first); err != nil {
+				t.Fatal(err)
+			}
 		}
 		insert(tx, `INSERT INTO project_blobs (project_id, digest, size, refs)`, 4, pblobs)
 		insert(tx, `INSERT INTO tags (repository_id, artifact_id, name, push_time, created_at)`, 5, tags)

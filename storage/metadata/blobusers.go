@@ -17,6 +17,10 @@ import (
 // blob_user_releases for the fold, which takes them out in key order. A
 // pair whose artifact is gone counts for nothing meanwhile: every query of
 // blob_users joins artifacts.
+//
+// That is SQLite's. On PostgreSQL blob_users is a view of artifact_blobs
+// (migration 027; dialect.blobUsersTable): its pairs come and go with
+// their artifacts, and the functions below have nothing to write.
 
 // blobUser is one pair: artifact uses the blob digest.
 type blobUser struct {
@@ -47,6 +51,9 @@ func pow2Chunks[T any](items []T, f func([]T) error) error {
 
 // insertBlobUsersTx records that artifact uses blobs.
 func (db *DB) insertBlobUsersTx(ctx context.Context, tx *sql.Tx, artifact int64, blobs []Blob) error {
+	if !db.d.blobUsersTable {
+		return nil
+	}
 	if len(blobs) == 0 {
 		return nil
 	}
@@ -62,6 +69,9 @@ func (db *DB) insertBlobUsersTx(ctx context.Context, tx *sql.Tx, artifact int64,
 // releaseBlobUsersTx takes pairs out of blob_users, or, with
 // DeferBlobReleases, logs them for the fold.
 func (db *DB) releaseBlobUsersTx(ctx context.Context, tx *sql.Tx, pairs []blobUser) error {
+	if !db.d.blobUsersTable {
+		return nil
+	}
 	slices.SortFunc(pairs, compareBlobUsers) // one lock order; neighbouring keys together
 	if releasesDeferred(ctx) {
 		return pow2Chunks(pairs, func(c []blobUser) error {
@@ -77,6 +87,9 @@ func (db *DB) releaseBlobUsersTx(ctx context.Context, tx *sql.Tx, pairs []blobUs
 
 // dropBlobUsersTx deletes pairs from blob_users.
 func (db *DB) dropBlobUsersTx(ctx context.Context, tx *sql.Tx, pairs []blobUser) error {
+	if !db.d.blobUsersTable {
+		return nil
+	}
 	return pow2Chunks(pairs, func(c []blobUser) error {
 		_, err := db.hot(ctx, tx).Exec(dropBlobUsers(len(c)), pairArgs(c)...)
 		return err
@@ -105,6 +118,9 @@ func pairArgs(pairs []blobUser) []any {
 // dropProjectBlobUsersTx deletes the pairs of every artifact of a project
 // (before the project goes, its artifacts with it by foreign key).
 func (db *DB) dropProjectBlobUsersTx(ctx context.Context, tx *sql.Tx, projectID int64) error {
+	if !db.d.blobUsersTable {
+		return nil
+	}
 	_, err := tx.ExecContext(ctx, db.q(dropProjectBlobUsers), projectID)
 	return err
 }

@@ -75,6 +75,9 @@ func TestBlobUsers(t *testing.T) {
 // pending pair goes.
 func TestBlobUsersFoldCutShort(t *testing.T) {
 	eachDB(t, func(t *testing.T, db *DB) {
+		if !db.d.blobUsersTable {
+			t.Skip("blob_users is a view of artifact_blobs here: removals log no pairs")
+		}
 		ctx := context.Background()
 		removeTwelve(t, db, "bucut")
 		used := func() int64 { return must[Project](t)(db.GetProject(ctx, "bucut")).StorageUsed }

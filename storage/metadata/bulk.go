@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
 )
 
@@ -217,55 +216,6 @@ func (db *DB) deleteArtifactsTx(ctx context.Context, tx *sql.Tx, repoID int64, i
 	_, err = db.hot(ctx, tx).Exec(`DELETE FROM repositories WHERE id = ? AND artifact_count <= 0
 		AND NOT EXISTS (SELECT 1 FROM artifacts a WHERE a.repository_id = repositories.id)`, repoID)
 	return err
-}
-
-// releaseBlobsTx takes uses (blob digest: how many deleted artifacts used
-// it) off the project's accounting, dropping the blobs it no longer uses
-// from its storage_used. Those the deletes leave unused are deleted in one
-// statement (not updated to zero refs, then deleted): a retention run
-// releases two or three per manifest, nearly all for good.
-//
-// Changes made with DeferBlobReleases log the releases instead (see
-// FoldBlobReleases).
-func (db *DB) releaseBlobsTx(ctx context.Context, tx *sql.Tx, projectID int64, uses map[string]int64) error {
-	if releasesDeferred(ctx) {
-		return db.logReleasesTx(ctx, tx, projectID, uses)
-	}
-	return db.applyReleasesTx(ctx, tx, projectID, uses)
-}
-
-// applyReleasesTx is releaseBlobsTx at once.
-func (db *DB) applyReleasesTx(ctx context.Context, tx *sql.Tx, projectID int64, uses map[string]int64) error {
-	byCount := map[int64][]string{}
-	for d, n := range uses {
-		byCount[n] = append(byCount[n], d)
-	}
-	var freed int64
-	for _, n := range slices.Sorted(maps.Keys(byCount)) {
-		digests := byCount[n]
-		slices.Sort(digests) // one lock order
-		gone := map[string]bool{}
-		err := db.queryIn(ctx, tx, `DELETE FROM project_blobs WHERE project_id = ? AND refs <= ? AND digest IN (%s) RETURNING digest, size`,
-			[]any{projectID, n}, anySlice(digests), func(r *sql.Rows) error {
-				var d string
-				var size int64
-				if err := r.Scan(&d, &size); err != nil {
-					return err
-				}
-				gone[d] = true
-				freed += size
-				return nil
-			})
-		if err != nil {
-			return err
-		}
-		rest := slices.DeleteFunc(digests, func(d string) bool { return gone[d] })
-		if err := db.execIn(ctx, tx, `UPDATE project_blobs SET refs = refs - ? WHERE project_id = ? AND digest IN (%s)`,
-			[]any{n, projectID}, anySlice(rest)); err != nil {
-			return err
-		}
-	}
-	return db.addUsage(ctx, tx, projectID, -freed)
 }
 
 // referrersOf selects the referrers of a repository's manifests (the

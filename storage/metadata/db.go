@@ -84,6 +84,15 @@ type dialect struct {
 	// row of a lower id may still commit after a higher one is seen. None
 	// where ids come in commit order (SQLite's one writer).
 	waitWriters []string
+	// blobUsersTable: blob_users is a table of its own, written beside
+	// artifact_blobs (SQLite, migration 025); else a view of artifact_blobs
+	// (PostgreSQL, migration 027), with nothing to write.
+	blobUsersTable bool
+	// foldReleases: a bulk removal (a retention run) gains from deferring
+	// its blob releases to one fold in key order (SQLite, whose one writer
+	// would write a page at random per release); PostgreSQL's writers go
+	// side by side, and it releases at once (see FoldsReleases).
+	foldReleases bool
 }
 
 var (
@@ -94,6 +103,9 @@ var (
 		bytes:    "BLOB",
 		contains: func(col string) string { return "instr(" + col + ", ?) > 0" },
 		noRowid:  " WITHOUT ROWID",
+
+		blobUsersTable: true,
+		foldReleases:   true,
 	}
 	postgresDialect = dialect{
 		name:       "postgres",

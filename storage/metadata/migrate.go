@@ -16,11 +16,14 @@ var migrationFiles embed.FS
 
 // migration is one numbered schema change; {{id}}, {{text}} and {{bytes}}
 // are replaced by the dialect's primary-key, sorted-text and binary column
-// types.
+// types. A file named NNN_name.DIALECT.sql (postgres, sqlite) is that
+// dialect's alone: the others record its version with nothing to run, so
+// both keep the same numbers.
 type migration struct {
 	version int
 	name    string
 	sql     string
+	dialect string // "" for both
 }
 
 func loadMigrations() ([]migration, error) {
@@ -39,7 +42,13 @@ func loadMigrations() ([]migration, error) {
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, migration{version: v, name: e.Name(), sql: string(b)})
+		m := migration{version: v, name: e.Name(), sql: string(b)}
+		for _, d := range []dialect{sqliteDialect, postgresDialect} {
+			if strings.HasSuffix(e.Name(), "."+d.name+".sql") {
+				m.dialect = d.name
+			}
+		}
+		out = append(out, m)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].version < out[j].version })
 	return out, nil
@@ -82,6 +91,9 @@ func (db *DB) migrate(ctx context.Context) error {
 		}
 		if n > 0 {
 			continue
+		}
+		if m.dialect != "" && m.dialect != db.d.name {
+			m.sql = ""
 		}
 		text := strings.NewReplacer("{{id}}", db.d.idColumn, "{{text}}", db.d.text, "{{bytes}}", db.d.bytes, "{{norowid}}", db.d.noRowid).Replace(m.sql)
 		err := db.tx(ctx, func(tx *sql.Tx) error {
