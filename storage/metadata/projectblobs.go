@@ -27,10 +27,13 @@ func (db *DB) releaseBlobsTx(ctx context.Context, tx *sql.Tx, projectID int64, u
 
 // applyReleasesTx is releaseBlobsTx at once.
 func (db *DB) applyReleasesTx(ctx context.Context, tx *sql.Tx, projectID int64, uses map[string]int64) error {
-	if db.d.forUpdate != "" && len(uses) > 1 {
-		// Releases side by side (a run's two lanes, a delete beside them)
-		// may share blobs (a common base layer): they take the rows in one
-		// order, rather than deadlock and wait a second to be told.
+	if db.d.forUpdate != "" {
+		// Releases side by side (a run's two lanes, deletes beside them)
+		// may share blobs (a common base layer). Each first locks its rows,
+		// in one order (no deadlock, and no second's wait to be told of
+		// one), so that what it decides below reads the refs it changes:
+		// else two could each find refs above their own count, and both
+		// take theirs off, leaving a row of no refs counted for good.
 		err := db.execIn(ctx, tx, `SELECT 1 FROM project_blobs WHERE project_id = ? AND digest IN (%s) ORDER BY digest`+db.d.forUpdate,
 			[]any{projectID}, anySlice(slices.Sorted(maps.Keys(uses))))
 		if err != nil {

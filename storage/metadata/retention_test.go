@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 )
@@ -115,6 +117,61 @@ func TestRetentionItemsInSteps(t *testing.T) {
 			if read[i] != items[i] {
 				t.Fatalf("item %d: %+v, want %+v", i, read[i], items[i])
 			}
+		}
+	})
+}
+
+// Removals side by side in two repositories of a project whose manifests
+// share blobs (a base layer, configs used once in one repository's batch
+// and twice in the other's), their releases at once as a PostgreSQL run's
+// lanes make them, or API deletes: the project's accounting ends exact
+// (on PostgreSQL, before the releases locked their rows first, two could
+// each find a shared blob's refs above their own count and both take
+// theirs off, leaving a row of no refs counted for good: this failed two
+// runs in five), and neither removal fails.
+func TestRemoveUntaggedSideBySide(t *testing.T) {
+	eachDB(t, func(t *testing.T, db *DB) {
+		ctx := context.Background()
+		p := must[Project](t)(db.CreateProject(ctx, Project{Name: "side"}))
+		const n = 40
+		var digests [2][]string
+		for r, repo := range []string{"side/a", "side/b"} {
+			for i := range n {
+				c := i // a: config i; b: config i/2, each used twice
+				if r == 1 {
+					c = i / 2
+				}
+				d := fmt.Sprintf("sha256:side-%d-m%02d", r, i)
+				pushImage(t, db, p.ID, repo, d, "", blob("sha256:side-base", 1000), blob(fmt.Sprintf("sha256:side-c%02d", c), 10))
+				digests[r] = append(digests[r], d)
+			}
+		}
+		if used := must[Project](t)(db.GetProject(ctx, "side")).StorageUsed; used != 1000+n*10+2*n*100 {
+			t.Fatalf("used %d before", used)
+		}
+		// Batches of eight, b's in the reverse order of a's.
+		slices.Reverse(digests[1])
+		var wg sync.WaitGroup
+		errs := make([]error, 2)
+		for r, repo := range []string{"side/a", "side/b"} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; i < n && errs[r] == nil; i += 8 {
+					_, errs[r] = db.RemoveUntagged(ctx, repo, digests[r][i:i+8], "test")
+				}
+			}()
+		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			t.Fatal(err)
+		}
+		var left int
+		if err := db.sql.QueryRowContext(ctx, db.q(`SELECT count(*) FROM project_blobs WHERE project_id = ?`), p.ID).Scan(&left); err != nil || left != 0 {
+			t.Errorf("%d project blobs left (%v), want none", left, err)
+		}
+		if used := must[Project](t)(db.GetProject(ctx, "side")).StorageUsed; used != 0 {
+			t.Errorf("used %d after every manifest was removed", used)
 		}
 	})
 }
