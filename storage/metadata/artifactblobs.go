@@ -3,6 +3,7 @@ package metadata
 import (
 	"context"
 	"database/sql"
+	"slices"
 	"strings"
 )
 
@@ -35,7 +36,9 @@ func (db *DB) insertBlobs(ctx context.Context, tx *sql.Tx, projectID, artifactID
 	}
 	rows = strings.TrimSuffix(strings.Repeat("(?, ?, ?, 1),", len(blobs)), ",")
 	args = args[:0]
-	for _, b := range blobs {
+	// The project's rows in digest order (each batch), as releases lock them
+	// (applyReleasesTx): writers sharing blobs never wait in a circle.
+	for _, b := range slices.SortedFunc(slices.Values(blobs), func(a, b Blob) int { return strings.Compare(a.Digest, b.Digest) }) {
 		args = append(args, projectID, b.Digest, b.Size)
 	}
 	res, err := tx.QueryContext(ctx, db.q(`INSERT INTO project_blobs (project_id, digest, size, refs) VALUES `+rows+`
