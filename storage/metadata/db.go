@@ -393,25 +393,30 @@ func (db *DB) runTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	return nil
 }
 
-func isRetryable(err error) bool {
-	msg := err.Error()
-	return strings.Contains(msg, "SQLSTATE 40P01") || strings.Contains(msg, "SQLSTATE 40001")
-}
-
-func isForeignKeyViolation(err error) bool {
+// hasSQLState says whether err is a PostgreSQL error of one of codes (its
+// message carries "SQLSTATE code").
+func hasSQLState(err error, codes ...string) bool {
 	if err == nil {
 		return false
 	}
 	msg := err.Error()
-	return strings.Contains(msg, "FOREIGN KEY constraint failed") || strings.Contains(msg, "SQLSTATE 23503")
+	for _, c := range codes {
+		if strings.Contains(msg, "SQLSTATE "+c) {
+			return true
+		}
+	}
+	return false
+}
+
+// isRetryable: a deadlock or a serialization conflict.
+func isRetryable(err error) bool { return hasSQLState(err, "40P01", "40001") }
+
+func isForeignKeyViolation(err error) bool {
+	return err != nil && (strings.Contains(err.Error(), "FOREIGN KEY constraint failed") || hasSQLState(err, "23503"))
 }
 
 func isUniqueViolation(err error) bool {
-	if err == nil {
-		return false
-	}
-	msg := err.Error()
-	return strings.Contains(msg, "UNIQUE constraint failed") || strings.Contains(msg, "SQLSTATE 23505")
+	return err != nil && (strings.Contains(err.Error(), "UNIQUE constraint failed") || hasSQLState(err, "23505"))
 }
 
 func millis(t time.Time) int64 {

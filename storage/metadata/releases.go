@@ -208,7 +208,7 @@ func (db *DB) foldOne(ctx context.Context, owner string, l foldLog, f *Fold) err
 		err = db.tx(ctx, func(tx *sql.Tx) error {
 			for _, w := range db.d.waitWriters {
 				if _, err := tx.ExecContext(ctx, strings.ReplaceAll(w, "{table}", l.table)); err != nil {
-					if strings.Contains(err.Error(), "SQLSTATE 55P03") {
+					if hasSQLState(err, "55P03") { // lock_timeout
 						return ErrFoldBusy // writers (or a vacuum) still on it: the next fold goes on
 					}
 					return err
