@@ -14,12 +14,16 @@ func (c *Config) distributionConfig(secret string) *configuration.Configuration 
 	if cache == CacheNone {
 		cache = ""
 	}
+	guard := configuration.Parameters{"timeout": c.Storage.Timeout.String()}
+	if c.Storage.Driver == storage.DriverFilesystem {
+		guard["fsroot"] = c.Storage.Filesystem.RootDirectory
+	}
 	dc := &configuration.Configuration{
 		Storage: c.Storage.DistributionStorage(cache),
 		Middleware: map[string][]configuration.Middleware{
 			"storage": {{
 				Name:    storage.GuardMiddleware,
-				Options: configuration.Parameters{"timeout": c.Storage.Timeout.String()},
+				Options: guard,
 			}},
 		},
 		Catalog: configuration.Catalog{MaxEntries: c.CatalogMaxEntries},

@@ -149,8 +149,9 @@ func withUnavailable(log *slog.Logger, next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		ctx := r.Context()
-		uw := &unavailableWriter{ResponseWriter: w, fault: storage.FaultOf(ctx), ctx: ctx}
+		ctx, barrier := storage.WithDeferredSyncs(r.Context())
+		r = r.WithContext(ctx)
+		uw := &unavailableWriter{ResponseWriter: w, fault: storage.FaultOf(ctx), ctx: ctx, barrier: barrier}
 		next.ServeHTTP(uw, r)
 		uw.finish()
 		if uw.internal != nil {
@@ -164,7 +165,8 @@ type unavailableWriter struct {
 	http.ResponseWriter
 	ctx       context.Context
 	fault     func() storage.Fault
-	pending   int // success status not yet sent
+	barrier   func() error // the request's deferred syncs (storage.WithDeferredSyncs)
+	pending   int          // success status not yet sent
 	committed bool
 	swallow   bool
 	internal  *bytes.Buffer // the body of a 500 distribution wrote (logged)
@@ -201,14 +203,43 @@ func (w *unavailableWriter) WriteHeader(code int) {
 }
 
 func (w *unavailableWriter) commit(code int) {
+	if code >= 200 && code < 300 && !w.durable() {
+		return
+	}
 	w.committed = true
 	w.ResponseWriter.WriteHeader(code)
 }
 
+// durable makes what the request wrote durable before a success goes out
+// (storage.WithDeferredSyncs); when it cannot be, the answer is the
+// failure instead, and nothing of the success is sent.
+func (w *unavailableWriter) durable() bool {
+	err := w.barrier()
+	if err == nil {
+		return true
+	}
+	storage.Observe(w.ctx, err)
+	if w.fault() != storage.NoFault {
+		w.fail()
+		return false
+	}
+	w.swallow, w.internal = true, bytes.NewBufferString("storage sync: "+err.Error())
+	h := w.Header()
+	for _, k := range dropOnFailure {
+		h.Del(k)
+	}
+	writeOCIError(w.ResponseWriter, http.StatusInternalServerError, "UNKNOWN", "internal error (request id "+h.Get(observe.Header)+")")
+	return false
+}
+
+// dropOnFailure are the headers of a success that a failure in its place
+// must not carry.
+var dropOnFailure = []string{"Content-Length", "Content-Range", "Etag", "Docker-Content-Digest", "Accept-Ranges", "Cache-Control", "Location", "Range", "Docker-Upload-Uuid"}
+
 func (w *unavailableWriter) fail() {
 	w.swallow = true
 	h := w.Header()
-	for _, k := range []string{"Content-Length", "Content-Range", "Etag", "Docker-Content-Digest", "Accept-Ranges", "Cache-Control", "Location", "Range", "Docker-Upload-Uuid"} {
+	for _, k := range dropOnFailure {
 		h.Del(k)
 	}
 	if w.fault() == storage.Full {
@@ -241,6 +272,9 @@ func (w *unavailableWriter) Write(b []byte) (int, error) {
 			code = http.StatusOK
 		}
 		w.commit(code)
+		if w.swallow {
+			return w.Write(b)
+		}
 	}
 	return w.ResponseWriter.Write(b)
 }
@@ -248,7 +282,13 @@ func (w *unavailableWriter) Write(b []byte) (int, error) {
 // finish sends a held-back status, or a 503 if storage failed before any
 // byte of the body could be sent.
 func (w *unavailableWriter) finish() {
-	if w.committed || w.swallow || w.pending == 0 {
+	if w.committed || w.swallow {
+		return
+	}
+	if w.pending == 0 {
+		// Nothing written at all: net/http sends a 200 once the handler
+		// returns, which must not come before the request's syncs.
+		w.durable() // which answers a failure itself
 		return
 	}
 	if w.fault() != storage.NoFault {

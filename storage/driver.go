@@ -99,7 +99,11 @@ func Open(ctx context.Context, c *Config) (storagedriver.StorageDriver, error) {
 	if err != nil {
 		return nil, fmt.Errorf("storage: %s driver: %w", c.Driver, err)
 	}
-	return Guard(d, c.Timeout), nil
+	g := Guard(d, c.Timeout).(*guard)
+	if c.Driver == DriverFilesystem {
+		g.root = c.Filesystem.RootDirectory
+	}
+	return g, nil
 }
 
 // Ping reads the marker berth keeps in storage, proving the backend answers.

@@ -26,7 +26,11 @@ func init() {
 		if err != nil || t <= 0 {
 			return nil, fmt.Errorf("%s: bad timeout %v", GuardMiddleware, opts["timeout"])
 		}
-		return Guard(d, t), nil
+		g := Guard(d, t).(*guard)
+		if root, ok := opts["fsroot"].(string); ok && root != "" {
+			g.root = root
+		}
+		return g, nil
 	})
 }
 
@@ -43,6 +47,7 @@ func Guard(d storagedriver.StorageDriver, timeout time.Duration) storagedriver.S
 type guard struct {
 	storagedriver.StorageDriver
 	timeout time.Duration
+	root    string // the filesystem driver's root ("": another backend)
 }
 
 func (g *guard) bounded(ctx context.Context) (context.Context, context.CancelFunc) {
@@ -53,12 +58,20 @@ func (g *guard) GetContent(ctx context.Context, path string) ([]byte, error) {
 	ctx, cancel := g.bounded(ctx)
 	defer cancel()
 	b, err := g.StorageDriver.GetContent(ctx, path)
+	if err == nil && g.root != "" && tornLink(path, b) {
+		// Written without a sync and cut short by a power loss (see
+		// deferred.go): absent, as it was before its write began.
+		return nil, storagedriver.PathNotFoundError{Path: path, DriverName: g.Name()}
+	}
 	return b, observe(ctx, err)
 }
 
 func (g *guard) PutContent(ctx context.Context, path string, content []byte) error {
 	ctx, cancel := g.bounded(ctx)
 	defer cancel()
+	if g.root != "" && deferring(ctx) {
+		return observe(ctx, g.putDeferred(ctx, path, content))
+	}
 	return observe(ctx, g.StorageDriver.PutContent(ctx, path, content))
 }
 

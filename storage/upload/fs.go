@@ -11,6 +11,8 @@ import (
 	"unsafe"
 
 	"github.com/opencontainers/go-digest"
+
+	"github.com/berth-registry/berth/storage"
 )
 
 // fsBackend keeps uploads as files under the filesystem driver's root.
@@ -229,12 +231,19 @@ func (s *fsSink) reader(context.Context) (io.ReadCloser, error) { return os.Open
 //
 // The rename happens before the lock is let go: a request waiting for it
 // then finds the blob's file, not the upload's, and is refused.
-func (s *fsSink) commit(_ context.Context, canonical digest.Digest) error {
+//
+// The data was synced (flush); the rename is made durable by a sync of the
+// blob's directory, which a request defers to its barrier (see
+// storage.WithDeferredSyncs) and anything else runs now.
+func (s *fsSink) commit(ctx context.Context, canonical digest.Digest) error {
 	dst := s.b.full(blobDataPath(canonical))
 	if _, err := os.Stat(dst); err != nil {
 		err = os.MkdirAll(filepath.Dir(dst), 0o777)
 		if err == nil {
 			err = os.Rename(s.path, dst)
+		}
+		if err == nil {
+			err = storage.DeferSync(ctx, s.b.root, filepath.Dir(dst))
 		}
 		if err != nil {
 			return errors.Join(err, s.release())
