@@ -10,6 +10,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/berth-registry/berth/storage"
 	"github.com/berth-registry/berth/storage/metadata"
 )
 
@@ -21,7 +22,13 @@ import (
 // wrote it); if a collector removed it after the commit found it present,
 // the client is told to upload it again. how is the audit record of the
 // commit (metadata.EventBlobPush or EventBlobMount).
+//
+// The link storage got is durable before the index records it: the index
+// keeps no storage_sync row for it (see storage.WithDeferredSyncs).
 func (ix *Indexer) blobCommitted(ctx context.Context, repo string, desc v1.Descriptor, how string) error {
+	if err := storage.Barrier(ctx); err != nil {
+		return storage.Observe(ctx, err)
+	}
 	wasDeleted, rows, err := ix.db.LinkBlob(ctx, repo, metadata.Blob{Digest: desc.Digest.String(), Size: desc.Size, MediaType: desc.MediaType}, how, ix.sync.owner)
 	if err != nil {
 		return ix.dbError(ctx, err)

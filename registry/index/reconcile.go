@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/berth-registry/berth/storage"
 	"github.com/berth-registry/berth/storage/metadata"
 )
 
@@ -87,6 +88,14 @@ func (ix *Indexer) flushDone(ctx context.Context) {
 	ix.sync.done = nil
 	ix.sync.mu.Unlock()
 	if len(done) == 0 {
+		return
+	}
+	// A row goes once what its mirror wrote is durable: writes of requests
+	// whose syncs are deferred (storage.WithDeferredSyncs) may not be yet.
+	// When they could not be made so, the rows stay in the table, and the
+	// repair of abandoned rows writes their keys again.
+	if err := storage.SyncDeferred(); err != nil {
+		ix.log.WarnContext(ctx, "index: storage copies not synced, left to the repair", "rows", len(done), "err", err)
 		return
 	}
 	if err := ix.db.DoneSync(ctx, done); err != nil {

@@ -239,9 +239,11 @@ func (ix *Indexer) writeCopy(ctx context.Context, named reference.Named, k metad
 		}
 		return nil
 	}
-	if _, err := driver.Stat(ctx, link); err == nil {
+	// Read, not only found: a link a power loss cut short (written with
+	// its sync deferred, storage.WithDeferredSyncs) is written again.
+	if b, err := driver.GetContent(ctx, link); err == nil && string(b) == want {
 		return nil
-	} else if !IsPathNotFound(err) {
+	} else if err != nil && !IsPathNotFound(err) {
 		return err
 	}
 	return driver.PutContent(ctx, link, []byte(want))
