@@ -14,6 +14,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/berth-registry/berth/storage"
 	"github.com/berth-registry/berth/storage/metadata"
 )
 
@@ -68,6 +69,10 @@ func (ix *Indexer) linkAlias(ctx context.Context, repo, kind string, alias, cano
 	}
 	if err := driver.PutContent(ctx, aliasLinkPath(repo, kind, alias), []byte(canonical)); err != nil {
 		return err
+	}
+	// Durable before the index records it (it records no sync row here).
+	if err := storage.Barrier(ctx); err != nil {
+		return storage.Observe(ctx, err)
 	}
 	return ix.db.PutDigestAlias(ctx, repo, kind, alias.String(), canonical.String())
 }
