@@ -12,6 +12,7 @@ import (
 	"time"
 
 	diststorage "github.com/distribution/distribution/v3/registry/storage"
+	storagedriver "github.com/distribution/distribution/v3/registry/storage/driver"
 	"github.com/distribution/distribution/v3/registry/storage/driver/filesystem"
 	"github.com/opencontainers/go-digest"
 
@@ -139,17 +140,8 @@ func settleFixture(t *testing.T, onPut func(path string)) (*Indexer, *metadata.D
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
-	db := metadatatest.Open(t, filepath.Join(dir, "berth.db"))
 	driver := &hookDriver{StorageDriver: filesystem.New(filesystem.DriverParameters{RootDirectory: filepath.Join(dir, "registry"), MaxThreads: 100}), onPut: onPut}
-	ns, err := diststorage.NewRegistry(ctx, driver, diststorage.EnableDelete)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ix := NewOffline(db, slog.New(slog.NewTextHandler(io.Discard, nil)), ns, driver)
-	p, err := db.CreateProject(ctx, metadata.Project{Name: "p"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ix, db, p := offlineFixture(t, dir, driver)
 	m := digest.FromString("m").String()
 	a, err := db.PutArtifact(ctx, p.ID, "p/a", metadata.Artifact{Digest: m, MediaType: "application/vnd.oci.image.manifest.v1+json",
 		ManifestSize: 10, Blobs: []metadata.Blob{{Digest: m, Size: 10}}})
@@ -157,6 +149,23 @@ func settleFixture(t *testing.T, onPut func(path string)) (*Indexer, *metadata.D
 		t.Fatal(err)
 	}
 	return ix, db, driver, a.RepositoryID, m
+}
+
+// offlineFixture is an offline indexer over driver with its database in
+// dir and a project "p".
+func offlineFixture(t *testing.T, dir string, driver storagedriver.StorageDriver) (*Indexer, *metadata.DB, metadata.Project) {
+	t.Helper()
+	db := metadatatest.Open(t, filepath.Join(dir, "berth.db"))
+	ns, err := diststorage.NewRegistry(context.Background(), driver, diststorage.EnableDelete)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ix := NewOffline(db, slog.New(slog.NewTextHandler(io.Discard, nil)), ns, driver)
+	p, err := db.CreateProject(context.Background(), metadata.Project{Name: "p"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ix, db, p
 }
 
 // A writer that died with a backlog (kill -9 during a retention run)

@@ -2,20 +2,16 @@ package index
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	diststorage "github.com/distribution/distribution/v3/registry/storage"
 	"github.com/opencontainers/go-digest"
 
 	"github.com/berth-registry/berth/storage"
 	"github.com/berth-registry/berth/storage/metadata"
-	"github.com/berth-registry/berth/storage/metadata/metadatatest"
 )
 
 // A power loss can cut short a link written with its sync deferred
@@ -25,21 +21,12 @@ import (
 func TestRepairRewritesTornLinks(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	db := metadatatest.Open(t, filepath.Join(dir, "berth.db"))
 	root := filepath.Join(dir, "registry")
 	driver, err := storage.Open(ctx, &storage.Config{Driver: storage.DriverFilesystem, Filesystem: storage.FilesystemConfig{RootDirectory: root}, Timeout: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ns, err := diststorage.NewRegistry(ctx, driver, diststorage.EnableDelete)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ix := NewOffline(db, slog.New(slog.NewTextHandler(io.Discard, nil)), ns, driver)
-	p, err := db.CreateProject(ctx, metadata.Project{Name: "p"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ix, db, p := offlineFixture(t, dir, driver)
 	m := digest.FromString("m")
 	layer := digest.FromString("layer")
 	a, err := db.PutArtifact(ctx, p.ID, "p/a", metadata.Artifact{Digest: m.String(), MediaType: "application/vnd.oci.image.manifest.v1+json",
