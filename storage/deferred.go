@@ -33,8 +33,8 @@ import (
 //     pass for the blob) are synced before their rename as before; only
 //     their directory's sync is deferred.
 //
-// Without a mark in the context (background work, the management APIs)
-// every write is synced as distribution does.
+// Without a mark in the context (background work, the management APIs
+// outside /v2) every write is synced as distribution does.
 
 type deferKey struct{}
 
