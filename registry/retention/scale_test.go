@@ -109,6 +109,9 @@ func TestRetentionScale(t *testing.T) {
 				t.Logf("%s: %s", be.name, l)
 			}
 		}
+		if be.name == "PostgreSQL" && os.Getenv(berthtest.PGWaitsEnv) != "" {
+			t.Logf("PostgreSQL's lock waits, autovacuums and checkpoints so far:\n%s", berthtest.SharedPostgres(t).Waits(200))
+		}
 		// The run does not wait for storage's copies of what it removed:
 		// how much longer they take, and the pushes meanwhile.
 		copied := make(chan struct{})

@@ -15,10 +15,34 @@ import (
 const PGStatsEnv = "BERTH_TEST_PG_STATS"
 
 func pgStatsFlags() []string {
-	if os.Getenv(PGStatsEnv) == "" {
-		return nil
+	var flags []string
+	if os.Getenv(PGStatsEnv) != "" {
+		flags = append(flags, "-c", "shared_preload_libraries=pg_stat_statements", "-c", "pg_stat_statements.track=all")
 	}
-	return []string{"-c", "shared_preload_libraries=pg_stat_statements", "-c", "pg_stat_statements.track=all"}
+	if os.Getenv(PGWaitsEnv) != "" {
+		flags = append(flags, "-c", "log_lock_waits=on", "-c", "deadlock_timeout=100ms",
+			"-c", "log_autovacuum_min_duration=0", "-c", "log_checkpoints=on")
+	}
+	return flags
+}
+
+// PGWaitsEnv, set to anything, makes test PostgreSQL servers log what a
+// stall may come from: lock waits over 100 ms (deadlock_timeout, so
+// deadlocks are also found sooner), every autovacuum and checkpoint. A
+// benchmark reads them with Waits.
+const PGWaitsEnv = "BERTH_TEST_PG_WAITS"
+
+// Waits is what the server logged of lock waits, autovacuums and
+// checkpoints so far (PGWaitsEnv), at most n lines, the last ones.
+func (p *Postgres) Waits(n int) string {
+	var out []string
+	for _, l := range strings.Split(p.Logs(), "\n") {
+		if strings.Contains(l, "still waiting for") || strings.Contains(l, "acquired") ||
+			strings.Contains(l, "automatic vacuum") || strings.Contains(l, "automatic analyze") || strings.Contains(l, "checkpoint") {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out[max(0, len(out)-n):], "\n")
 }
 
 // ResetStatements starts counting statements afresh in the database of dsn
