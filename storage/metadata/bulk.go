@@ -195,6 +195,9 @@ func (db *DB) deleteArtifactsTx(ctx context.Context, tx *sql.Tx, repoID int64, i
 	if err := db.queueReviews(ctx, tx, reviews); err != nil {
 		return err
 	}
+	if err := db.releaseBlobsTx(ctx, tx, projectID, uses); err != nil {
+		return err
+	}
 	if err := db.releaseBlobUsersTx(ctx, tx, users); err != nil {
 		return err
 	}
@@ -206,13 +209,6 @@ func (db *DB) deleteArtifactsTx(ctx context.Context, tx *sql.Tx, repoID int64, i
 		return err
 	}
 	if err := db.relist(ctx, tx, childIDs...); err != nil { // they may stand alone now
-		return err
-	}
-	// The blobs' accounting last: on PostgreSQL a release locks the
-	// project's rows of the blobs it releases (shared ones: a base layer,
-	// a config) until the transaction ends, and a push counting the same
-	// blobs waits for them; after the deletes above, not through them.
-	if err := db.releaseBlobsTx(ctx, tx, projectID, uses); err != nil {
 		return err
 	}
 	// A repository its last artifact leaves is gone (as in Harbor): from the
