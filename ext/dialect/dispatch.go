@@ -78,9 +78,11 @@ func (a *API[C]) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ctx = observe.WithPending(ctx, ev)
 	}
 	r = r.WithContext(context.WithValue(ctx, eventKey{}, ev))
-	err = op.Serve(w, r)
-	if err != nil {
-		a.Fail(w, r, err)
+	dw := &durableWriter{ResponseWriter: w, r: r, durable: domain.Durable, fail: a.Fail}
+	if err = op.Serve(dw, r); err != nil {
+		a.Fail(dw, r, err)
+	} else {
+		err = dw.done()
 	}
 	if op.Action != "" {
 		ev.Result = observe.ResultOK

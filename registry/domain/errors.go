@@ -104,3 +104,15 @@ func Translate(err error, what string) error {
 	}
 	return err
 }
+
+// Durable makes what ctx's request wrote to storage without a sync durable
+// (the OCI API's deferred syncs, storage.WithDeferredSyncs; a request
+// without them has nothing deferred). A dialect's success waits for it, so
+// a failure is answered in the dialect's own envelope (Classify: a full
+// disk is ErrFull).
+func Durable(ctx context.Context) error {
+	if err := storage.Barrier(ctx); err != nil {
+		return storage.Observe(ctx, fmt.Errorf("storage sync: %w", err))
+	}
+	return nil
+}
