@@ -26,7 +26,11 @@ func (w *durableWriter) WriteHeader(code int) {
 	if w.failed != nil {
 		return
 	}
-	if !w.decided && code >= 200 && code < 300 {
+	if code < 200 { // informational: the answer is still to come
+		w.ResponseWriter.WriteHeader(code)
+		return
+	}
+	if !w.decided && code < 300 {
 		w.decided = true
 		if err := w.durable(w.r.Context()); err != nil {
 			w.failed = err
