@@ -85,6 +85,11 @@ func TestRetentionScale(t *testing.T) {
 			took time.Duration
 		}
 		done, res := make(chan struct{}), make(chan result, 1)
+		pgWaits := be.name == "PostgreSQL" && os.Getenv(berthtest.PGWaitsEnv) != ""
+		var blocks func(n int) string
+		if pgWaits {
+			blocks = berthtest.SharedPostgres(t).SampleBlocks(t, dsn, 20*time.Millisecond)
+		}
 		runStart := time.Now()
 		go func() {
 			defer close(done)
@@ -109,8 +114,9 @@ func TestRetentionScale(t *testing.T) {
 				t.Logf("%s: %s", be.name, l)
 			}
 		}
-		if be.name == "PostgreSQL" && os.Getenv(berthtest.PGWaitsEnv) != "" {
-			t.Logf("PostgreSQL's lock waits, autovacuums and checkpoints so far:\n%s", berthtest.SharedPostgres(t).Waits(200))
+		if pgWaits {
+			t.Logf("PostgreSQL's lock waits, autovacuums and checkpoints so far:\n%s", berthtest.SharedPostgres(t).Waits(300))
+			t.Logf("PostgreSQL's lock waits during the run, sampled:\n%s", blocks(40))
 		}
 		// The run does not wait for storage's copies of what it removed:
 		// how much longer they take, and the pushes meanwhile.

@@ -33,14 +33,24 @@ func pgStatsFlags() []string {
 const PGWaitsEnv = "BERTH_TEST_PG_WAITS"
 
 // Waits is what the server logged of lock waits, autovacuums and
-// checkpoints so far (PGWaitsEnv), at most n lines, the last ones.
+// checkpoints so far (PGWaitsEnv), at most n lines, the last ones; a lock
+// wait with the lines PostgreSQL adds to it (who holds the lock, on which
+// relation, the waiting statement).
 func (p *Postgres) Waits(n int) string {
 	var out []string
+	wait := false // the last line kept is a lock wait's: its detail, context and statement follow
 	for _, l := range strings.Split(p.Logs(), "\n") {
-		if strings.Contains(l, "still waiting for") || strings.Contains(l, "acquired") ||
-			strings.Contains(l, "automatic vacuum") || strings.Contains(l, "automatic analyze") || strings.Contains(l, "checkpoint") {
-			out = append(out, l)
+		switch {
+		case strings.Contains(l, "still waiting for") || strings.Contains(l, "acquired"):
+			wait = true
+		case wait && (strings.Contains(l, "DETAIL:") || strings.Contains(l, "CONTEXT:") || strings.Contains(l, "STATEMENT:")):
+		case strings.Contains(l, "automatic vacuum") || strings.Contains(l, "automatic analyze") || strings.Contains(l, "checkpoint"):
+			wait = false
+		default:
+			wait = false
+			continue
 		}
+		out = append(out, l)
 	}
 	return strings.Join(out[max(0, len(out)-n):], "\n")
 }
