@@ -1,8 +1,11 @@
 package berthtest
 
 import (
+	"context"
+	"database/sql"
 	"strings"
 	"testing"
+	"time"
 )
 
 // psqlQuery runs one statement with psql against url and returns the bare
@@ -72,4 +75,46 @@ func TestPostgresStatements(t *testing.T) {
 		t.Fatalf("statements of %s:\n%s\nwant the count called 3 times", db, got)
 	}
 	t.Logf("statements:\n%s", got)
+}
+
+// SampleBlocks sees a session waiting for a row another transaction holds,
+// and says what the holder is doing.
+func TestSampleBlocks(t *testing.T) {
+	pg := SharedPostgres(t)
+	dsn := pg.NewDatabase(t)
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx := context.Background()
+	if _, err := db.ExecContext(ctx, `CREATE TABLE rows (id int PRIMARY KEY, n int); INSERT INTO rows VALUES (1, 0)`); err != nil {
+		t.Fatal(err)
+	}
+	stop := pg.SampleBlocks(t, dsn, 10*time.Millisecond)
+	holder, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := holder.ExecContext(ctx, `UPDATE rows SET n = n + 1 WHERE id = 1`); err != nil {
+		t.Fatal(err)
+	}
+	waited := make(chan error, 1)
+	go func() {
+		_, err := db.ExecContext(ctx, `UPDATE rows SET n = n + 10 WHERE id = 1`)
+		waited <- err
+	}()
+	time.Sleep(300 * time.Millisecond)
+	if err := holder.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-waited; err != nil {
+		t.Fatal(err)
+	}
+	got := stop(5)
+	if !strings.HasPrefix(got, "1 waits seen") || !strings.Contains(got, "Lock:transactionid") ||
+		!strings.Contains(got, "UPDATE rows SET n = n + 10") || !strings.Contains(got, "idle in transaction") ||
+		!strings.Contains(got, "UPDATE rows SET n = n + 1 ") {
+		t.Errorf("samples:\n%s", got)
+	}
 }
