@@ -99,7 +99,7 @@ func (db *DB) LinkBlob(ctx context.Context, repo string, b Blob, how, owner stri
 // was deleted.
 func (db *DB) touchBlobTx(ctx context.Context, tx *sql.Tx, b Blob, revive bool) (bool, error) {
 	var deleted boolish
-	err := tx.QueryRowContext(ctx, db.q(`SELECT deleted FROM blobs WHERE digest = ?`+db.d.forUpdate), b.Digest).Scan(&deleted)
+	err := db.hot(ctx, tx).QueryRow(`SELECT deleted FROM blobs WHERE digest = ?`+db.d.forUpdate, b.Digest).Scan(&deleted)
 	now := millis(time.Now())
 	switch {
 	case errors.Is(err, sql.ErrNoRows):

@@ -39,8 +39,8 @@ func (db *DB) putManifestTx(ctx context.Context, q querier, artifactID int64, pa
 	if len(payload) == 0 {
 		return nil
 	}
-	_, err := q.ExecContext(ctx, db.q(`INSERT INTO artifact_manifests (artifact_id, payload) VALUES (?, ?)
-		ON CONFLICT (artifact_id) DO UPDATE SET payload = excluded.payload WHERE artifact_manifests.payload <> excluded.payload`), artifactID, payload)
+	_, err := db.hot(ctx, q).Exec(`INSERT INTO artifact_manifests (artifact_id, payload) VALUES (?, ?)
+		ON CONFLICT (artifact_id) DO UPDATE SET payload = excluded.payload WHERE artifact_manifests.payload <> excluded.payload`, artifactID, payload)
 	if err != nil {
 		return fmt.Errorf("metadata: manifest bytes: %w", err)
 	}

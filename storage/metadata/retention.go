@@ -230,8 +230,9 @@ type ImmutableRule struct {
 
 // ImmutableRules lists a project's rules.
 func (db *DB) ImmutableRules(ctx context.Context, projectID int64) ([]ImmutableRule, error) {
-	rows, err := db.sql.QueryContext(ctx, db.q(`SELECT id, repositories, tags, created_by, created_at FROM immutable_rules
-		WHERE project_id = ? ORDER BY id`), projectID)
+	// Read on every push (the tag guard): prepared once.
+	rows, err := db.hot(ctx, db.sql).Query(`SELECT id, repositories, tags, created_by, created_at FROM immutable_rules
+		WHERE project_id = ? ORDER BY id`, projectID)
 	if err != nil {
 		return nil, err
 	}

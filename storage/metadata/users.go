@@ -69,7 +69,7 @@ func (db *DB) GetUser(ctx context.Context, username string) (User, error) {
 func (db *DB) CredentialVersion(ctx context.Context, userID int64) (int64, bool, error) {
 	var v int64
 	var disabled boolish
-	err := db.sql.QueryRowContext(ctx, db.q(`SELECT credential_version, disabled FROM users WHERE id = ?`), userID).Scan(&v, &disabled)
+	err := db.hot(ctx, db.sql).QueryRow(`SELECT credential_version, disabled FROM users WHERE id = ?`, userID).Scan(&v, &disabled)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, false, ErrNotFound
 	}

@@ -236,8 +236,8 @@ const outboxPage = `SELECT ` + eventColumns + ` FROM events WHERE pending ORDER 
 const dispatchLock = 0x6265727468_6576 // "berth" "ev"
 
 func (db *DB) enabledWebhooks(ctx context.Context, q querier) ([]Webhook, error) {
-	rows, err := q.QueryContext(ctx, db.q(`SELECT `+webhookColumns+` FROM webhooks w
-		LEFT JOIN projects p ON p.id = w.project_id WHERE w.enabled = ? ORDER BY w.id`), true)
+	rows, err := db.hot(ctx, q).Query(`SELECT `+webhookColumns+` FROM webhooks w
+		LEFT JOIN projects p ON p.id = w.project_id WHERE w.enabled = ? ORDER BY w.id`, true)
 	if err != nil {
 		return nil, err
 	}
