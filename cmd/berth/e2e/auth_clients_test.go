@@ -229,10 +229,15 @@ func TestAuthClientsLogInAsDeveloper(t *testing.T) {
 			t.Fatalf("skopeo login: %s", out)
 		}
 		ref := b.Addr + "/team/skopeo:v1"
-		berthtest.RunEnv(t, env, skopeo, "--policy", policy, "copy", "--authfile", authfile,
+		// --preserve-digests, as in TestSkopeoOCILayoutRoundTrip: without it skopeo may
+		// rewrite a manifest it copies, substituting layers its blob-info
+		// cache (shared by every test run as root, on loopback addresses that
+		// repeat) records as variants of them; twice seen as a different
+		// digest in the layout than the registry's.
+		berthtest.RunEnv(t, env, skopeo, "--policy", policy, "copy", "--preserve-digests", "--authfile", authfile,
 			"--src-tls-verify=false", "--dest-tls-verify=false", "docker://"+b.Addr+"/team/base:v1", "docker://"+ref)
 		layout := filepath.Join(d, "layout")
-		berthtest.RunEnv(t, env, skopeo, "--policy", policy, "copy", "--authfile", authfile, "--src-tls-verify=false",
+		berthtest.RunEnv(t, env, skopeo, "--policy", policy, "copy", "--preserve-digests", "--authfile", authfile, "--src-tls-verify=false",
 			"docker://"+ref, "oci:"+layout+":v1")
 		want := craneDigest(t, ref) // as the admin
 		if got := layoutDigest(t, layout, "v1"); got != want {
