@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -67,13 +68,7 @@ func (p *Postgres) SampleBlocks(t testing.TB, dsn string, interval time.Duration
 		cancel()
 		wg.Wait()
 		_ = db.Close()
-		all := slices.Collect(func(yield func(blockSample) bool) {
-			for _, s := range seen {
-				if !yield(s) {
-					return
-				}
-			}
-		})
+		all := slices.Collect(maps.Values(seen))
 		slices.SortFunc(all, func(a, b blockSample) int { return cmp.Compare(b.waitMs, a.waitMs) })
 		var out []string
 		for _, s := range all[:min(n, len(all))] {
