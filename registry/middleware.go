@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/berth-registry/berth/registry/domain"
 	"github.com/berth-registry/berth/registry/observe"
 	"github.com/berth-registry/berth/storage"
 )
@@ -225,21 +226,17 @@ func (w *unavailableWriter) durable() bool {
 	}
 	w.swallow, w.internal = true, bytes.NewBufferString("storage sync: "+err.Error())
 	h := w.Header()
-	for _, k := range dropOnFailure {
+	for _, k := range domain.SuccessHeaders {
 		h.Del(k)
 	}
 	writeOCIError(w.ResponseWriter, http.StatusInternalServerError, "UNKNOWN", "internal error (request id "+h.Get(observe.Header)+")")
 	return false
 }
 
-// dropOnFailure are the headers of a success that a failure in its place
-// must not carry.
-var dropOnFailure = []string{"Content-Length", "Content-Range", "Etag", "Docker-Content-Digest", "Accept-Ranges", "Cache-Control", "Location", "Range", "Docker-Upload-Uuid"}
-
 func (w *unavailableWriter) fail() {
 	w.swallow = true
 	h := w.Header()
-	for _, k := range dropOnFailure {
+	for _, k := range domain.SuccessHeaders {
 		h.Del(k)
 	}
 	if w.fault() == storage.Full {

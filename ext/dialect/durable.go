@@ -3,6 +3,8 @@ package dialect
 import (
 	"context"
 	"net/http"
+
+	"github.com/berth-registry/berth/registry/domain"
 )
 
 // durableWriter holds a handler's success until what the request wrote to
@@ -19,9 +21,6 @@ type durableWriter struct {
 	failed  error // the barrier's failure, answered already
 }
 
-// successHeaders are those a success may carry that its failure must not.
-var successHeaders = []string{"Content-Length", "Location", "Etag", "Last-Modified", "Content-Disposition", "Docker-Content-Digest", "Cache-Control"}
-
 func (w *durableWriter) WriteHeader(code int) {
 	if w.failed != nil {
 		return
@@ -35,7 +34,7 @@ func (w *durableWriter) WriteHeader(code int) {
 		if err := w.durable(w.r.Context()); err != nil {
 			w.failed = err
 			h := w.Header()
-			for _, k := range successHeaders {
+			for _, k := range domain.SuccessHeaders {
 				h.Del(k)
 			}
 			w.fail(w.ResponseWriter, w.r, err)

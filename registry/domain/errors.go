@@ -116,3 +116,8 @@ func Durable(ctx context.Context) error {
 	}
 	return nil
 }
+
+// SuccessHeaders are headers a success may carry that a failure answered in
+// its place must not (the OCI API's and every dialect's).
+var SuccessHeaders = []string{"Content-Length", "Content-Range", "Etag", "Last-Modified", "Content-Disposition",
+	"Docker-Content-Digest", "Accept-Ranges", "Cache-Control", "Location", "Range", "Docker-Upload-Uuid"}
