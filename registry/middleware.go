@@ -100,6 +100,21 @@ func withRequestLog(log *slog.Logger, next http.Handler) http.Handler {
 	})
 }
 
+// withActivity counts the requests that change something while they are
+// in flight (observe.Activity): retention runs give way to them.
+func withActivity(a *observe.Activity, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.Method {
+		case http.MethodGet, http.MethodHead, http.MethodOptions:
+			next.ServeHTTP(w, r)
+			return
+		}
+		ctx, end := a.Begin(r.Context())
+		defer end()
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
 // countFaults counts what each backend's failures did to the request.
 func countFaults(ctx context.Context) {
 	st, db := storage.FaultsBy(ctx)
