@@ -51,6 +51,7 @@ type Server struct {
 	purgeDone chan struct{}
 	gc        *gc.Collector
 	retention *retention.Runner
+	activity  observe.Activity // requests that change something, in flight: background work gives way
 	events    *events.Service
 	fast      fastRoutes // see manifestroute.go
 	proxy     *proxy.Service
@@ -138,6 +139,7 @@ func New(ctx context.Context, cfg Config, db *metadata.DB, access AccessControl,
 	s.gc = gc.New(cfg.GC, gc.Deps{DB: db, Driver: driver, Mirror: s.ix.Settle, Forget: s.ix.ForgetBlob, Owner: s.ix.Owner()}, log)
 	s.gc.Start(ctx)
 	s.retention = retention.NewRunner(s.ix, log)
+	s.retention.GiveWayTo(&s.activity)
 	s.retention.StartSchedules(ctx, time.Minute)
 	mirrors, _ := cfg.Proxy.ParseMirrors() // checked by Validate
 	s.proxy = proxy.New(s.ix, log, s.ix.Owner(), secret, mirrors)
@@ -187,7 +189,7 @@ func (s *Server) Driver() storagedriver.StorageDriver { return s.driver }
 
 // Handler is the whole HTTP surface with berth's request middleware.
 func (s *Server) Handler() http.Handler {
-	return withRequestLog(s.log, s.withEvents(withRecovery(s.log, withBodyProgress(s.cfg.BodyTimeout, withUnavailable(s.log, http.HandlerFunc(s.serveHTTP))))))
+	return withRequestLog(s.log, withActivity(&s.activity, s.withEvents(withRecovery(s.log, withBodyProgress(s.cfg.BodyTimeout, withUnavailable(s.log, http.HandlerFunc(s.serveHTTP)))))))
 }
 
 // Close stops distribution's background work (upload purger, notifications)

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/berth-registry/berth/registry/index"
+	"github.com/berth-registry/berth/registry/observe"
 	"github.com/berth-registry/berth/storage/metadata"
 )
 
@@ -16,6 +18,10 @@ type Runner struct {
 	db  *metadata.DB
 	ix  *index.Indexer
 	log *slog.Logger
+	// activity: the requests a run's write transactions give way to
+	// (GiveWayTo); nil outside a server.
+	activity    *observe.Activity
+	giveWayMost time.Duration
 
 	stop context.CancelFunc
 	done chan struct{}
@@ -25,6 +31,38 @@ type Runner struct {
 func NewRunner(ix *index.Indexer, log *slog.Logger) *Runner {
 	return &Runner{db: ix.DB(), ix: ix, log: log}
 }
+
+// background is ctx for a run's background writes: requests' writes go
+// first (SQLite) and each of its long work's transactions gives way to
+// the requests in flight, adding what it waited to waited (nil: not
+// counted).
+func (rn *Runner) background(ctx context.Context, waited *atomic.Int64) context.Context {
+	ctx = metadata.Background(ctx)
+	if rn.activity == nil {
+		return ctx
+	}
+	return metadata.GiveWay(ctx, func(ctx context.Context) error {
+		d, err := rn.activity.GiveWay(ctx, giveWaySettle, rn.giveWayMost)
+		if waited != nil {
+			waited.Add(int64(d))
+		}
+		return err
+	})
+}
+
+// GiveWayTo makes runs wait before each write transaction until the
+// requests a counts are done (see giveWay).
+func (rn *Runner) GiveWayTo(a *observe.Activity) { rn.activity, rn.giveWayMost = a, giveWayMost }
+
+// A run's write transaction waits for a moment with no counted request in
+// flight and none ended within giveWaySettle (the next request of the same
+// push follows within a round trip), at most giveWayMost: pushes beside a
+// run have the machine as alone, and a steady stream of them slows a run
+// to a transaction every giveWayMost, never stops it.
+const (
+	giveWaySettle = 10 * time.Millisecond
+	giveWayMost   = 100 * time.Millisecond
+)
 
 // Work sizes: a page of tags read at a time, the items a run records, and
 // the first sizes of the write transactions (tags removed, manifests
@@ -59,6 +97,9 @@ const leaseTTL = 5 * time.Minute
 // returns the run as recorded. A failed run is recorded too, with what it
 // did before failing.
 func (rn *Runner) Run(ctx context.Context, project string, o Options) (metadata.RetentionRun, error) {
+	// A run asked for over the API is that request's work: the request no
+	// longer counts among those the run gives way to.
+	observe.Background(ctx)
 	p, err := rn.db.LookupProject(ctx, project)
 	if err != nil {
 		return metadata.RetentionRun{}, err
@@ -113,10 +154,10 @@ func (rn *Runner) Run(ctx context.Context, project string, o Options) (metadata.
 			err = ferr
 		}
 	}
-	release()
 	if err == nil {
-		err = rn.db.AddRetentionItems(metadata.Background(ctx), run.ID, w.items)
+		err = rn.db.AddRetentionItems(rn.background(ctx, &w.gaveWayNs), run.ID, w.items)
 	}
+	release()
 	// The run does not wait for the storage copies of what it removed:
 	// the index is the truth, and the copies (unlinks, on a filesystem
 	// slower than the index's removal) are written in the background,
@@ -130,7 +171,7 @@ func (rn *Runner) Run(ctx context.Context, project string, o Options) (metadata.
 	}
 	rn.log.InfoContext(ctx, "retention run", "project", project, "run", run.ID, "dryRun", o.DryRun, "cause", o.Cause, "actor", o.Actor,
 		"status", run.Status, "tagsSeen", run.TagsSeen, "tagsRemoved", run.TagsRemoved, "manifestsRemoved", run.ManifestsRemoved, "longestWriteMs", run.LongestWriteMs,
-		"duration", run.Finished.Sub(run.Started).String())
+		"gaveWay", time.Duration(w.gaveWayNs.Load()).Round(time.Millisecond).String(), "duration", run.Finished.Sub(run.Started).String())
 	return run, err
 }
 
@@ -138,7 +179,7 @@ func (rn *Runner) Run(ctx context.Context, project string, o Options) (metadata.
 // before it), waiting while another fold runs: the run reports the
 // project's storage used as its removals leave it.
 func (rn *Runner) foldReleases(ctx context.Context, w *walk) error {
-	ctx = metadata.Background(ctx)
+	ctx = rn.background(ctx, &w.gaveWayNs)
 	start := time.Now()
 	for {
 		f, err := rn.db.FoldBlobReleases(ctx, rn.ix.Owner())

@@ -53,7 +53,7 @@ func (rn *Runner) StopSchedules() {
 
 func (rn *Runner) runDue(ctx context.Context) {
 	// Blob releases a run cut short logged and did not fold.
-	if _, err := rn.db.FoldBlobReleases(metadata.Background(ctx), rn.ix.Owner()); err != nil && !errors.Is(err, metadata.ErrFoldBusy) {
+	if _, err := rn.db.FoldBlobReleases(rn.background(ctx, nil), rn.ix.Owner()); err != nil && !errors.Is(err, metadata.ErrFoldBusy) {
 		rn.log.WarnContext(ctx, "retention: folding blob releases", "err", err)
 	}
 	due, err := rn.db.DueRetention(ctx, time.Now())

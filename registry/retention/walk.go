@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/berth-registry/berth/storage/metadata"
@@ -18,6 +19,7 @@ type walk struct {
 	now    time.Time
 	// lease keeps other real runs of the project out (holder: this run).
 	lease, holder string
+	gaveWayNs     atomic.Int64 // how long the lanes waited for requests (giveWay)
 
 	mu    sync.Mutex // guards what follows: the lanes' goroutines add to it
 	run   *metadata.RetentionRun
@@ -119,6 +121,9 @@ func (l *lane) repository(ctx context.Context, r metadata.Repository) error {
 	var remove []removal
 	cursor, position := metadata.FirstTags, 0
 	for {
+		if err := l.giveWay(ctx); err != nil {
+			return err
+		}
 		page, next, err := l.rn.db.RetentionTags(ctx, r.ID, cursor, tagPage)
 		if err != nil {
 			return err
@@ -244,6 +249,9 @@ func (l *lane) remove(ctx context.Context, repo string, tags []removal) error {
 		l.count(func(run *metadata.RetentionRun) { run.TagsRemoved += int64(len(tags)) })
 		return nil
 	}
+	if err := l.giveWay(ctx); err != nil {
+		return err
+	}
 	l.held = metadata.Held{}
 	rows, changed, err := l.rn.db.RemoveTags(ctx, repo, batch, l.rn.ix.Owner())
 	l.wrote(&l.tags)
@@ -268,6 +276,9 @@ func (l *lane) remove(ctx context.Context, repo string, tags []removal) error {
 	l.rn.ix.SettleAsync(ctx, rows)
 	for len(digests) > 0 {
 		n := min(len(digests), l.manifests.n)
+		if err := l.giveWay(ctx); err != nil {
+			return err
+		}
 		l.held = metadata.Held{}
 		removed, err := l.rn.db.RemoveUntagged(ctx, repo, digests[:n], l.rn.ix.Owner())
 		l.wrote(&l.manifests)
@@ -284,13 +295,27 @@ func (l *lane) remove(ctx context.Context, repo string, tags []removal) error {
 	return nil
 }
 
+// giveWay waits, before a write transaction, for the requests in flight
+// (Runner.GiveWayTo).
+func (l *lane) giveWay(ctx context.Context) error {
+	waited, err := l.rn.activity.GiveWay(ctx, giveWaySettle, l.rn.giveWayMost)
+	l.gaveWayNs.Add(int64(waited))
+	return err
+}
+
 // wrote notes the write transaction that just ran (held), and paces p by
-// it.
+// it: by the smaller target when a request began while it ran (it may
+// have waited for it, for the database or the cores), as when a request's
+// write waited for it.
 func (l *lane) wrote(p *pace) {
 	l.count(func(run *metadata.RetentionRun) {
 		run.LongestWriteMs = max(run.LongestWriteMs, l.held.Took.Milliseconds())
 	})
-	p.took(l.held)
+	h := l.held
+	if l.rn.activity.InFlight() > 0 {
+		h.Blocked = true
+	}
+	p.took(h)
 }
 
 // writeTarget is how long a run's write transaction should hold the write

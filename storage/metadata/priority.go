@@ -30,6 +30,24 @@ func isBackground(ctx context.Context) bool {
 	return b
 }
 
+type giveWayKey struct{}
+
+// GiveWay returns ctx with which long background work made of many write
+// transactions (a fold of blob releases) calls wait before each of them:
+// the caller's way of letting requests in flight go first (on either
+// database: what a push beside it waits for is also the machine).
+func GiveWay(ctx context.Context, wait func(context.Context) error) context.Context {
+	return context.WithValue(ctx, giveWayKey{}, wait)
+}
+
+// giveWay waits as ctx's GiveWay says (nothing without one).
+func giveWay(ctx context.Context) error {
+	if wait, ok := ctx.Value(giveWayKey{}).(func(context.Context) error); ok {
+		return wait(ctx)
+	}
+	return nil
+}
+
 // take removes from the queue and returns the write to run next (nil when
 // none): the first write of a request, unless the oldest background write
 // has waited backgroundWait or there is no other. sharedOnly (a shared

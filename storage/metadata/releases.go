@@ -250,6 +250,9 @@ func (db *DB) foldReleases(ctx context.Context, owner string, l foldLog, maxID i
 	var held Held
 	hctx := TimeHeld(ctx, &held)
 	step := func() error {
+		if err := giveWay(ctx); err != nil {
+			return err
+		}
 		err := db.tx(hctx, func(tx *sql.Tx) error {
 			if err := l.apply(db, ctx, tx, batch); err != nil {
 				return err
@@ -331,6 +334,9 @@ func (db *DB) dropFolded(ctx context.Context, l foldLog, maxID int64) error {
 	}
 	const step = 20_000
 	for ; lo > 0 && lo <= maxID; lo += step {
+		if err := giveWay(ctx); err != nil {
+			return err
+		}
 		if err := db.tx(ctx, func(tx *sql.Tx) error {
 			_, err := db.hot(ctx, tx).Exec(`DELETE FROM `+l.table+` WHERE id >= ? AND id < ? AND id <= ?`, lo, lo+step, maxID)
 			return err

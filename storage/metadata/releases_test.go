@@ -295,3 +295,41 @@ func TestBlobReleasesFoldWaitsForLoggers(t *testing.T) {
 		t.Errorf("after the folds: used %d, want 0; %d releases still logged (%v)", used(), logged, err)
 	}
 }
+
+// A fold made with GiveWay waits as told before each of its write
+// transactions, and one whose wait fails (the run's context ended) stops
+// before writing: the next fold does all of it.
+func TestBlobReleasesFoldGivesWay(t *testing.T) {
+	eachDB(t, func(t *testing.T, db *DB) {
+		ctx := context.Background()
+		p := must[Project](t)(db.CreateProject(ctx, Project{Name: "giveway"}))
+		used := func() int64 { return must[Project](t)(db.GetProject(ctx, "giveway")).StorageUsed }
+		for i := range 4 {
+			pushImage(t, db, p.ID, "giveway/app", fmt.Sprintf("sha256:gw-m%d", i), fmt.Sprintf("v%d", i), blob(fmt.Sprintf("sha256:gw-c%d", i), 10))
+		}
+		r := must[Repository](t)(db.GetRepository(ctx, "giveway/app"))
+		for i := range 3 {
+			if err := db.DeleteArtifact(DeferBlobReleases(ctx), r.ID, fmt.Sprintf("sha256:gw-m%d", i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		before := used()
+		stop := errors.New("the run's context ended")
+		if _, err := db.FoldBlobReleases(GiveWay(ctx, func(context.Context) error { return stop }), "a"); !errors.Is(err, stop) {
+			t.Fatalf("fold whose wait failed: %v, want %v", err, stop)
+		}
+		if used() != before {
+			t.Fatalf("used %d after a fold that gave up before writing, want %d", used(), before)
+		}
+		waits := 0
+		if _, err := db.FoldBlobReleases(GiveWay(ctx, func(context.Context) error { waits++; return nil }), "b"); err != nil {
+			t.Fatal(err)
+		}
+		if want := int64(110); used() != want {
+			t.Errorf("used %d after the fold, want %d", used(), want)
+		}
+		if waits == 0 {
+			t.Error("the fold never gave way")
+		}
+	})
+}

@@ -172,6 +172,9 @@ type RetentionItem struct {
 func (db *DB) AddRetentionItems(ctx context.Context, runID int64, items []RetentionItem) error {
 	for len(items) > 0 {
 		n := min(len(items), itemsPerTx)
+		if err := giveWay(ctx); err != nil {
+			return err
+		}
 		if err := db.tx(ctx, func(tx *sql.Tx) error {
 			for chunk := items[:n]; len(chunk) > 0; {
 				m := min(len(chunk), 200)

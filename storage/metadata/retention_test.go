@@ -95,11 +95,15 @@ func TestRetentionItemsInSteps(t *testing.T) {
 		if db.writer != nil {
 			before = db.writer.batches.Load()
 		}
-		must0(t, db.AddRetentionItems(ctx, run.ID, items))
+		waits := 0 // the run's way of giving way to requests: before each step
+		must0(t, db.AddRetentionItems(GiveWay(ctx, func(context.Context) error { waits++; return nil }), run.ID, items))
 		if db.writer != nil {
 			if got := db.writer.batches.Load() - before; got != 3 {
 				t.Errorf("%d items written in %d transactions, want 3", len(items), got)
 			}
+		}
+		if waits != 3 {
+			t.Errorf("gave way %d times, want 3 (once before each transaction)", waits)
 		}
 		var read []RetentionItem
 		for after := int64(0); ; {
