@@ -96,3 +96,12 @@ func dbName(t testing.TB, dsn string) string {
 	}
 	return strings.Trim(u.Path, "/")
 }
+
+// Checkpoint makes PostgreSQL write every dirty page now (a benchmark
+// after a bulk load: its writeback must not fall into what it measures).
+func (p *Postgres) Checkpoint(t testing.TB) {
+	t.Helper()
+	if out, err := p.superSQLIn("postgres", `CHECKPOINT`); err != nil {
+		t.Fatalf("checkpoint: %v\n%s", err, out)
+	}
+}
