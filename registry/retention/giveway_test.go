@@ -2,15 +2,9 @@ package retention_test
 
 import (
 	"context"
-	"encoding/json"
-	"io"
-	"log/slog"
 	"testing"
 	"time"
 
-	"github.com/distribution/distribution/v3/registry/storage/driver/inmemory"
-
-	"github.com/berth-registry/berth/registry/index"
 	"github.com/berth-registry/berth/registry/observe"
 	"github.com/berth-registry/berth/registry/retention"
 	"github.com/berth-registry/berth/storage/metadata"
@@ -26,27 +20,7 @@ func TestRunGivesWayToRequests(t *testing.T) {
 	const keep = 2
 	for _, be := range indexBackends(t) {
 		t.Run(be.name, func(t *testing.T) {
-			dsn := be.dsn(t.TempDir())
-			seedIndex(t, dsn, p)
-			db, err := metadata.Open(ctx, dsn, time.Minute)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer db.Close()
-			quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-			ix, err := index.Standalone(ctx, db, quiet, inmemory.New(), true)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer ix.StopSync(ctx)
-			project, err := db.LookupProject(ctx, p.name)
-			if err != nil {
-				t.Fatal(err)
-			}
-			rules, _ := json.Marshal(map[string]any{"rules": []map[string]any{{"keep": "latestPushed", "count": keep}}})
-			if err := db.PutRetentionPolicy(ctx, metadata.RetentionPolicy{ProjectID: project.ID, Rules: rules}); err != nil {
-				t.Fatal(err)
-			}
+			db, ix, project := seededPolicy(t, be, p, keep)
 			var activity observe.Activity
 			rn := retention.NewRunner(ix, quiet)
 			rn.GiveWayTo(&activity)

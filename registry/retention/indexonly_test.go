@@ -3,8 +3,6 @@ package retention_test
 import (
 	"context"
 	"encoding/json"
-	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime/pprof"
@@ -45,7 +43,6 @@ func TestRetentionIndexOnly(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 		ix, err := index.Standalone(ctx, db, quiet, inmemory.New(), true)
 		if err != nil {
 			t.Fatal(err)

@@ -28,27 +28,7 @@ func TestRunWalksEveryRepository(t *testing.T) {
 	removed := int64(p.repos * (p.tagsPer - keep))
 	for _, be := range indexBackends(t) {
 		t.Run(be.name, func(t *testing.T) {
-			dsn := be.dsn(t.TempDir())
-			seedIndex(t, dsn, p)
-			db, err := metadata.Open(ctx, dsn, time.Minute)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer db.Close()
-			quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-			ix, err := index.Standalone(ctx, db, quiet, inmemory.New(), true)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer ix.StopSync(ctx)
-			project, err := db.LookupProject(ctx, p.name)
-			if err != nil {
-				t.Fatal(err)
-			}
-			rules, _ := json.Marshal(map[string]any{"rules": []map[string]any{{"keep": "latestPushed", "count": keep}}})
-			if err := db.PutRetentionPolicy(ctx, metadata.RetentionPolicy{ProjectID: project.ID, Rules: rules}); err != nil {
-				t.Fatal(err)
-			}
+			db, ix, project := seededPolicy(t, be, p, keep)
 			run, err := retention.NewRunner(ix, quiet).Run(ctx, p.name, retention.Options{Cause: "api"})
 			if err != nil {
 				t.Fatal(err)
@@ -94,3 +74,35 @@ func TestRunWalksEveryRepository(t *testing.T) {
 		})
 	}
 }
+
+// seededPolicy seeds p into a new index of be, with storage in memory, and
+// gives the project a policy that keeps each repository's newest keep
+// tags: the database and the index close with the test.
+func seededPolicy(t *testing.T, be indexBackend, p bigProject, keep int) (*metadata.DB, *index.Indexer, metadata.Project) {
+	t.Helper()
+	ctx := context.Background()
+	dsn := be.dsn(t.TempDir())
+	seedIndex(t, dsn, p)
+	db, err := metadata.Open(ctx, dsn, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	ix, err := index.Standalone(ctx, db, quiet, inmemory.New(), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ix.StopSync(ctx) })
+	project, err := db.LookupProject(ctx, p.name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rules, _ := json.Marshal(map[string]any{"rules": []map[string]any{{"keep": "latestPushed", "count": keep}}})
+	if err := db.PutRetentionPolicy(ctx, metadata.RetentionPolicy{ProjectID: project.ID, Rules: rules}); err != nil {
+		t.Fatal(err)
+	}
+	return db, ix, project
+}
+
+// quiet is the logger of in-process runs.
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
