@@ -63,6 +63,16 @@ func (a *Activity) InFlight() int64 {
 // pollEvery is how often GiveWay looks again while requests are in flight.
 const pollEvery = 2 * time.Millisecond
 
+// The terms background work gives way on: it waits for a moment with no
+// counted request in flight and none ended within GiveWaySettle (the next
+// request of the same push follows within a round trip), and at most
+// GiveWayMost each time, so that a steady stream of requests slows it
+// down and never stops it.
+const (
+	GiveWaySettle = 10 * time.Millisecond
+	GiveWayMost   = 100 * time.Millisecond
+)
+
 // GiveWay waits until no counted request is in flight and none ended
 // within settle (a client's next request of the same push follows within
 // a round trip), but at most most, so that a steady stream of requests

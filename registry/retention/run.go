@@ -42,7 +42,7 @@ func (rn *Runner) background(ctx context.Context, waited *atomic.Int64) context.
 		return ctx
 	}
 	return metadata.GiveWay(ctx, func(ctx context.Context) error {
-		d, err := rn.activity.GiveWay(ctx, giveWaySettle, rn.giveWayMost)
+		d, err := rn.activity.GiveWay(ctx, observe.GiveWaySettle, rn.giveWayMost)
 		if waited != nil {
 			waited.Add(int64(d))
 		}
@@ -50,19 +50,11 @@ func (rn *Runner) background(ctx context.Context, waited *atomic.Int64) context.
 	})
 }
 
-// GiveWayTo makes runs wait before each write transaction until the
-// requests a counts are done (see giveWay).
-func (rn *Runner) GiveWayTo(a *observe.Activity) { rn.activity, rn.giveWayMost = a, giveWayMost }
-
-// A run's write transaction waits for a moment with no counted request in
-// flight and none ended within giveWaySettle (the next request of the same
-// push follows within a round trip), at most giveWayMost: pushes beside a
-// run have the machine as alone, and a steady stream of them slows a run
-// to a transaction every giveWayMost, never stops it.
-const (
-	giveWaySettle = 10 * time.Millisecond
-	giveWayMost   = 100 * time.Millisecond
-)
+// GiveWayTo makes runs give way to the requests a counts before each of
+// their reads of tags and write transactions, on observe's terms.
+func (rn *Runner) GiveWayTo(a *observe.Activity) {
+	rn.activity, rn.giveWayMost = a, observe.GiveWayMost
+}
 
 // Work sizes: a page of tags read at a time, the items a run records, and
 // the first sizes of the write transactions (tags removed, manifests

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/berth-registry/berth/registry/observe"
 	"github.com/berth-registry/berth/storage/metadata"
 )
 
@@ -295,10 +296,10 @@ func (l *lane) remove(ctx context.Context, repo string, tags []removal) error {
 	return nil
 }
 
-// giveWay waits, before a write transaction, for the requests in flight
-// (Runner.GiveWayTo).
+// giveWay waits, before a read of tags or a write transaction, for the
+// requests in flight (Runner.GiveWayTo).
 func (l *lane) giveWay(ctx context.Context) error {
-	waited, err := l.rn.activity.GiveWay(ctx, giveWaySettle, l.rn.giveWayMost)
+	waited, err := l.rn.activity.GiveWay(ctx, observe.GiveWaySettle, l.rn.giveWayMost)
 	l.gaveWayNs.Add(int64(waited))
 	return err
 }
