@@ -140,6 +140,10 @@ func New(ctx context.Context, cfg Config, db *metadata.DB, access AccessControl,
 	s.gc.Start(ctx)
 	s.retention = retention.NewRunner(s.ix, log)
 	s.retention.GiveWayTo(&s.activity)
+	db.CheckpointsGiveWay(func(ctx context.Context) error {
+		_, err := s.activity.GiveWay(ctx, observe.GiveWaySettle, observe.GiveWayMost)
+		return err
+	})
 	s.retention.StartSchedules(ctx, time.Minute)
 	mirrors, _ := cfg.Proxy.ParseMirrors() // checked by Validate
 	s.proxy = proxy.New(s.ix, log, s.ix.Owner(), secret, mirrors)

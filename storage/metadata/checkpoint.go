@@ -63,6 +63,19 @@ type checkpointer struct {
 	// ran, and how often the log was seen started over (tests read them);
 	// lastLog: the log's size at the last checkpoint.
 	runs, finished, restarts, lastLog atomic.Int64
+	// giveWay, when set (CheckpointsGiveWay), is waited for before each
+	// checkpoint.
+	giveWay atomic.Pointer[func(context.Context) error]
+}
+
+// CheckpointsGiveWay makes the checkpointer (SQLite) call wait before each
+// checkpoint it runs beside the writer: a checkpoint writes the database
+// file and syncs it, and a request's own sync queues behind that, so the
+// server lets the requests in flight finish first. Nothing on PostgreSQL.
+func (db *DB) CheckpointsGiveWay(wait func(context.Context) error) {
+	if db.ckpt != nil {
+		db.ckpt.giveWay.Store(&wait)
+	}
 }
 
 func newCheckpointer() *checkpointer {
@@ -85,6 +98,15 @@ func (db *DB) runCheckpointer() {
 	defer close(c.exited)
 	idle := time.NewTicker(checkpointIdle)
 	defer idle.Stop()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-c.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	var last time.Time
 	for {
 		select {
@@ -98,6 +120,11 @@ func (db *DB) runCheckpointer() {
 			case <-c.stop:
 				return
 			case <-time.After(wait):
+			}
+		}
+		if wait := c.giveWay.Load(); wait != nil {
+			if (*wait)(ctx) != nil {
+				return
 			}
 		}
 		last = time.Now()

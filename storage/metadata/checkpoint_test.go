@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // The checkpointer (checkpoint.go): SQLite's automatic checkpoints are off,
@@ -113,5 +114,56 @@ func TestCheckpointer(t *testing.T) {
 	}
 	if _, err := os.Stat(dbPath + "-wal"); !os.IsNotExist(err) {
 		t.Fatalf("the log is left after Close: %v", err)
+	}
+}
+
+// With CheckpointsGiveWay the checkpointer runs no checkpoint while the
+// wait it was given holds it (the server's: requests in flight), and goes
+// on once it returns; writes are not held meanwhile.
+func TestCheckpointsGiveWay(t *testing.T) {
+	db := groupTestDB(t)
+	ctx := context.Background()
+	held, waiting := make(chan struct{}), make(chan struct{}, 1)
+	db.CheckpointsGiveWay(func(ctx context.Context) error {
+		select {
+		case waiting <- struct{}{}:
+		default:
+		}
+		select {
+		case <-held:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	})
+	write := func(i int) {
+		if _, err := db.exec(ctx, `INSERT INTO gt (k, v) VALUES (?, ?)`, fmt.Sprintf("k%d", i), i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(0)
+	select { // the checkpointer, told of the commit, waits to give way
+	case <-waiting:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the checkpointer never asked to give way")
+	}
+	before := db.ckpt.runs.Load()
+	for i := 1; i <= 50; i++ {
+		write(i) // commits go on while it waits
+	}
+	time.Sleep(3 * checkpointGap)
+	if n := db.ckpt.runs.Load(); n != before {
+		t.Fatalf("%d checkpoints ran while the checkpointer was to give way", n-before)
+	}
+	close(held)
+	deadline := time.Now().Add(10 * time.Second)
+	for db.ckpt.runs.Load() == before {
+		if time.Now().After(deadline) {
+			t.Fatal("no checkpoint once the wait returned")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := gtCount(t, db, "1=1"); got != 51 {
+		t.Errorf("%d rows, want 51", got)
 	}
 }
