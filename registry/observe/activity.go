@@ -8,12 +8,13 @@ import (
 )
 
 // Activity counts the requests in flight that background work gives way
-// to: a retention run waits for a quiet moment before each of its write
-// transactions, so a push beside it has the machine (the cores, the disk,
+// to: a retention run waits for a quiet moment before each of its reads of
+// tags and write transactions, and SQLite's checkpointer before each
+// checkpoint, so a push beside them has the machine (the cores, the disk,
 // the database) as it would alone. The server counts the requests that
-// change something (not GET, HEAD or OPTIONS); a request that itself runs
-// background work (a retention run asked for over the API) stops counting
-// when that work begins (Background).
+// change something (not GET, HEAD or OPTIONS), each replica its own; a
+// request that itself runs background work (a retention run asked for over
+// the API) stops counting when that work begins (Background).
 type Activity struct {
 	inFlight atomic.Int64
 	lastEnd  atomic.Int64 // unix nanoseconds: when the last one ended
@@ -74,10 +75,8 @@ const (
 )
 
 // GiveWay waits until no counted request is in flight and none ended
-// within settle (a client's next request of the same push follows within
-// a round trip), but at most most, so that a steady stream of requests
-// slows background work down and never stops it. It returns how long it
-// waited, or ctx's error. A nil Activity never waits.
+// within settle, but at most most (see GiveWaySettle and GiveWayMost). It
+// returns how long it waited, or ctx's error. A nil Activity never waits.
 func (a *Activity) GiveWay(ctx context.Context, settle, most time.Duration) (time.Duration, error) {
 	if a == nil {
 		return 0, nil
