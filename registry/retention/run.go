@@ -41,13 +41,17 @@ func (rn *Runner) background(ctx context.Context, waited *atomic.Int64) context.
 	if rn.activity == nil {
 		return ctx
 	}
-	return metadata.GiveWay(ctx, func(ctx context.Context) error {
-		d, err := rn.activity.GiveWay(ctx, observe.GiveWaySettle, rn.giveWayMost)
-		if waited != nil {
-			waited.Add(int64(d))
-		}
-		return err
-	})
+	return metadata.GiveWay(ctx, func(ctx context.Context) error { return rn.giveWay(ctx, waited) })
+}
+
+// giveWay waits for the requests in flight on observe's terms, adding
+// what it waited to waited (nil: not counted).
+func (rn *Runner) giveWay(ctx context.Context, waited *atomic.Int64) error {
+	d, err := rn.activity.GiveWay(ctx, observe.GiveWaySettle, rn.giveWayMost)
+	if waited != nil {
+		waited.Add(int64(d))
+	}
+	return err
 }
 
 // GiveWayTo makes runs give way to the requests a counts before each of

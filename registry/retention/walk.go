@@ -8,7 +8,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/berth-registry/berth/registry/observe"
 	"github.com/berth-registry/berth/storage/metadata"
 )
 
@@ -298,11 +297,7 @@ func (l *lane) remove(ctx context.Context, repo string, tags []removal) error {
 
 // giveWay waits, before a read of tags or a write transaction, for the
 // requests in flight (Runner.GiveWayTo).
-func (l *lane) giveWay(ctx context.Context) error {
-	waited, err := l.rn.activity.GiveWay(ctx, observe.GiveWaySettle, l.rn.giveWayMost)
-	l.gaveWayNs.Add(int64(waited))
-	return err
-}
+func (l *lane) giveWay(ctx context.Context) error { return l.rn.giveWay(ctx, &l.gaveWayNs) }
 
 // wrote notes the write transaction that just ran (held), and paces p by
 // it: by the smaller target when a request began while it ran (it may
