@@ -167,3 +167,28 @@ func TestCheckpointsGiveWay(t *testing.T) {
 		t.Errorf("%d rows, want 51", got)
 	}
 }
+
+// The writer puts off a finishing checkpoint while a request's write waits
+// for it, never past finishDefer after it was asked for.
+func TestMayFinish(t *testing.T) {
+	asked := time.Unix(1000, 0)
+	for _, tc := range []struct {
+		name           string
+		restart        bool
+		requestWaiting bool
+		since          time.Duration
+		want           bool
+	}{
+		{"not asked for", false, false, time.Hour, false},
+		{"asked, no request waits", true, false, 0, true},
+		{"asked, a request waits", true, true, finishDefer / 2, false},
+		{"asked finishDefer ago, a request waits", true, true, finishDefer, true},
+	} {
+		c := newCheckpointer()
+		c.restart.Store(tc.restart)
+		c.asked.Store(asked.UnixNano())
+		if got := c.mayFinish(tc.requestWaiting, asked.Add(tc.since)); got != tc.want {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
