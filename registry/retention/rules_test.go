@@ -134,40 +134,26 @@ func TestPace(t *testing.T) {
 	blocked := func(n time.Duration) metadata.Held { return metadata.Held{Took: n * time.Millisecond, Blocked: true} }
 	for _, tc := range []struct {
 		name  string
-		t     targets
 		start int
 		took  []metadata.Held
 		want  int
 	}{
-		{"slow halves", pgTargets, 200, []metadata.Held{ms(120)}, 100},
-		{"never under min", pgTargets, 12, []metadata.Held{ms(1000), ms(1000)}, 10},
-		{"fast grows by a quarter", pgTargets, 100, []metadata.Held{ms(5)}, 126},
-		{"never over max", pgTargets, 900, []metadata.Held{ms(1), ms(1)}, 1000},
-		{"on target stays", pgTargets, 300, []metadata.Held{ms(40), ms(30)}, 300},
-		{"a request waited: over 10 ms halves", pgTargets, 300, []metadata.Held{blocked(30)}, 150},
-		{"a request waited: on its target stays", pgTargets, 300, []metadata.Held{blocked(8), blocked(6)}, 300},
-		{"a request waited: fast still grows", pgTargets, 100, []metadata.Held{blocked(2)}, 126},
-		{"requests gone: grows back", pgTargets, 150, []metadata.Held{blocked(30), ms(20), ms(20)}, 118},
-		{"SQLite: over 10 ms halves", sqliteTargets, 200, []metadata.Held{ms(20)}, 100},
-		{"SQLite: on target stays", sqliteTargets, 300, []metadata.Held{ms(8), ms(6)}, 300},
-		{"SQLite: under 5 ms grows", sqliteTargets, 100, []metadata.Held{ms(4)}, 126},
-		{"SQLite: a request waited: over 3 ms halves", sqliteTargets, 300, []metadata.Held{blocked(5)}, 150},
-		{"SQLite: a request waited: on its target stays", sqliteTargets, 300, []metadata.Held{blocked(2)}, 300},
+		{"slow halves", 200, []metadata.Held{ms(120)}, 100},
+		{"never under min", 12, []metadata.Held{ms(1000), ms(1000)}, 10},
+		{"fast grows by a quarter", 100, []metadata.Held{ms(5)}, 126},
+		{"never over max", 900, []metadata.Held{ms(1), ms(1)}, 1000},
+		{"on target stays", 300, []metadata.Held{ms(40), ms(30)}, 300},
+		{"a request waited: over 10 ms halves", 300, []metadata.Held{blocked(30)}, 150},
+		{"a request waited: on its target stays", 300, []metadata.Held{blocked(8), blocked(6)}, 300},
+		{"a request waited: fast still grows", 100, []metadata.Held{blocked(2)}, 126},
+		{"requests gone: grows back", 150, []metadata.Held{blocked(30), ms(20), ms(20)}, 118},
 	} {
-		p := pace{n: tc.start, min: 10, max: 1000, t: tc.t}
+		p := pace{n: tc.start, min: 10, max: 1000}
 		for _, h := range tc.took {
 			p.took(h)
 		}
 		if p.n != tc.want {
 			t.Errorf("%s: %d, want %d", tc.name, p.n, tc.want)
-		}
-	}
-}
-
-func TestTargetsFor(t *testing.T) {
-	for dialect, want := range map[string]targets{"postgres": pgTargets, "sqlite": sqliteTargets} {
-		if got := targetsFor(dialect); got != want {
-			t.Errorf("%s: %v, want %v", dialect, got, want)
 		}
 	}
 }

@@ -53,9 +53,8 @@ func (w *walk) project(ctx context.Context, projectID int64) error {
 	defer stop(nil)
 	repos := make(chan metadata.Repository)
 	var wg sync.WaitGroup
-	t := targetsFor(w.rn.db.Dialect())
 	for range lanes {
-		l := &lane{walk: w, tags: pace{n: tagBatch, min: 10, max: 1000, t: t}, manifests: pace{n: manifestBatch, min: 5, max: 200, t: t}}
+		l := &lane{walk: w, tags: pace{n: tagBatch, min: 10, max: 1000}, manifests: pace{n: manifestBatch, min: 5, max: 200}}
 		lctx := metadata.TimeHeld(ctx, &l.held)
 		wg.Add(1)
 		go func() {
@@ -315,53 +314,31 @@ func (l *lane) wrote(p *pace) {
 	p.took(h)
 }
 
-// targets are how long a run's write transaction should hold the write
-// lock: write, what a request's write may wait for one; blocked, the
-// target while requests are in flight (a push makes three or four writes
-// in a row, each of which may wait for one): the run then goes in smaller
-// steps, and grows back when the pushes stop.
-type targets struct{ write, blocked time.Duration }
-
-var (
-	// pgTargets: PostgreSQL runs transactions side by side, and a push's
-	// writes touch none of the rows a run removes: what they share is
-	// the machine, and longer transactions make fewer round trips.
-	pgTargets = targets{write: 50 * time.Millisecond, blocked: 10 * time.Millisecond}
-	// sqliteTargets: SQLite has one writer. A request's write goes before
-	// the run's queued ones, but one arriving while a run's transaction
-	// runs waits for its end, so that transaction's length is what a
-	// push's p99 gains. At 100,000 tags with 10 pushes a second beside
-	// the run, 10 and 3 ms (against 50 and 10) took the run's longest
-	// write from 53–68 to 20–32 ms and the blob PUT's index write from
-	// 27–29 to 6–9 ms at p99, and the run took no longer (its transactions
-	// cost about 0.1 ms an item; a commit, not synced, little more).
-	sqliteTargets = targets{write: 10 * time.Millisecond, blocked: 3 * time.Millisecond}
+// writeTarget is how long a run's write transaction should hold the write
+// lock: a push's write waits at most about that for one (on SQLite,
+// requests' writes go before the run's, so it waits for the one running at
+// most). blockedTarget is the target while requests' writes do wait for
+// the run's (a push makes three or four writes in a row, each of which may
+// wait for one): the run then goes in smaller steps, and grows back when
+// the pushes stop.
+const (
+	writeTarget   = 50 * time.Millisecond
+	blockedTarget = 10 * time.Millisecond
 )
 
-// targetsFor is the targets of a run on the database named dialect.
-func targetsFor(dialect string) targets {
-	if dialect == "postgres" {
-		return pgTargets
-	}
-	return sqliteTargets
-}
-
 // pace sizes one kind of write transaction of a run (n items) so that it
-// holds the write lock about its target (t), whatever the machine: halved
-// after a transaction that held it longer, grown by a quarter after one
-// that held it under half. Its wait to begin is not counted: it says how
-// busy the registry is, not how big a batch is (and shrinking batches for
-// it would only add transactions); requests' writes that waited for it
-// (Held.Blocked) do count, by the smaller target.
-type pace struct {
-	n, min, max int
-	t           targets
-}
+// holds the write lock about its target, whatever the database and the
+// machine: halved after a transaction that held it longer, grown by a
+// quarter after one that held it under half. Its wait to begin is not
+// counted: it says how busy the registry is, not how big a batch is (and
+// shrinking batches for it would only add transactions); requests' writes
+// that waited for it (Held.Blocked) do count, by the smaller target.
+type pace struct{ n, min, max int }
 
 func (p *pace) took(h metadata.Held) {
-	target := p.t.write
+	target := writeTarget
 	if h.Blocked {
-		target = p.t.blocked
+		target = blockedTarget
 	}
 	switch {
 	case h.Took > target:
