@@ -78,28 +78,14 @@ type release struct {
 	n       int64
 }
 
-// foldTarget is how long one of a fold's write transactions should hold
-// the write lock (as a retention run's own, see registry/retention): on
-// PostgreSQL, pgFoldTarget; on SQLite, whose one writer a request's write
-// waits for while a fold step runs, sqliteFoldTarget (at 50 ms, the fold's
-// steps at the end of a 100,000-tag run took 30 ms at the median, and the
-// pushes beside it waited for them; at 10 ms, 6 ms, for 3.1 s of
-// transactions in all against 2.9). The first step applies foldFirst
-// keys, the next are sized by it. Tests change foldFirst, and hook
-// afterFoldStep (after each).
-const (
-	pgFoldTarget     = 50 * time.Millisecond
-	sqliteFoldTarget = 10 * time.Millisecond
-)
-
-func (db *DB) foldTarget() time.Duration {
-	if db.writer != nil {
-		return sqliteFoldTarget
-	}
-	return pgFoldTarget
-}
+// defaultFoldTarget is how long one of a fold's write transactions should
+// hold the write lock (as a retention run's own, see registry/retention);
+// the first applies foldFirst keys, the next are sized by it. Tests change
+// foldTarget and foldFirst, and hook afterFoldStep (after each).
+const defaultFoldTarget = 50 * time.Millisecond
 
 var (
+	foldTarget    = defaultFoldTarget
 	foldFirst     = 1000
 	afterFoldStep = func() {}
 )
@@ -259,7 +245,7 @@ func (db *DB) foldReleases(ctx context.Context, owner string, l foldLog, maxID i
 		return err
 	}
 	defer spool.close()
-	size, renewed, target := foldFirst, time.Now(), db.foldTarget()
+	size, renewed := foldFirst, time.Now()
 	var batch []release
 	var held Held
 	hctx := TimeHeld(ctx, &held)
@@ -281,9 +267,9 @@ func (db *DB) foldReleases(ctx context.Context, owner string, l foldLog, maxID i
 		f.LongestWrite = max(f.LongestWrite, held.Took)
 		batch = batch[:0]
 		switch took := held.Took; {
-		case took > target:
+		case took > foldTarget:
 			size = max(min(50, foldFirst), size/2)
-		case took < target/2:
+		case took < foldTarget/2:
 			size = min(20_000, size+size/4+1)
 		}
 		afterFoldStep()
