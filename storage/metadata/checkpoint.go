@@ -29,7 +29,8 @@ import (
 // between two of its transactions (finishCheckpoint): it copies what was
 // appended since (a fraction of what the first one copied, into a file
 // mostly synced already) and waits a moment for the readers still on the
-// log, and the transaction after it starts the log over.
+// log, and the transaction after it starts the log over. It puts that off
+// while a request's write waits, for a second at most (mayFinish).
 //
 // Nothing changes in what is durable: with synchronous=NORMAL a commit is
 // in the log (not yet synced) either way, and SQLite recovers the log after
@@ -137,8 +138,11 @@ func (db *DB) runCheckpointer() {
 			}
 		}
 		last = time.Now()
-		if db.checkpoint() >= c.restartPages.Load() && c.restart.CompareAndSwap(false, true) {
+		// Only this goroutine sets restart, the writer clears it: asked is
+		// written before the writer can see restart set.
+		if db.checkpoint() >= c.restartPages.Load() && !c.restart.Load() {
 			c.asked.Store(time.Now().UnixNano())
+			c.restart.Store(true)
 		}
 	}
 }
