@@ -157,3 +157,20 @@ func TestPace(t *testing.T) {
 		}
 	}
 }
+
+func TestRenewDue(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		since time.Duration
+		want  bool
+	}{
+		{"just renewed", 0, false},
+		{"within leaseRenew", leaseRenew - time.Millisecond, false},
+		{"leaseRenew ago", leaseRenew, true},
+		{"stalled past leaseTTL", leaseTTL + time.Second, true},
+	} {
+		if got := renewDue(tc.since); got != tc.want {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}

@@ -86,8 +86,20 @@ var ErrNoPolicy = errors.New("the project has no retention policy")
 var ErrBusy = errors.New("a retention run of the project is in progress")
 
 // leaseTTL bounds how long a run that died keeps others out; a live run
-// renews its lease with every batch.
-const leaseTTL = 5 * time.Minute
+// renews its lease before a batch once leaseRenew has passed since it last
+// did (a renewal is a write transaction of its own; renewed with every
+// batch, it added one to each batch of tags a run removed).
+const (
+	leaseTTL   = 5 * time.Minute
+	leaseRenew = 30 * time.Second
+)
+
+// renewDue says whether a run whose lease was renewed since ago renews it
+// before its next batch. Renewing also checks the lease is still the
+// run's: a run stalled for longer than leaseTTL (so that another took the
+// project over) has stalled for longer than leaseRenew too, and finds out
+// before it writes.
+func renewDue(since time.Duration) bool { return since >= leaseRenew }
 
 // Run applies a project's policy (dry: reports what it would remove) and
 // returns the run as recorded. A failed run is recorded too, with what it
@@ -121,6 +133,7 @@ func (rn *Runner) Run(ctx context.Context, project string, o Options) (metadata.
 		if !held {
 			return metadata.RetentionRun{}, fmt.Errorf("project %s: %w", project, ErrBusy)
 		}
+		w.renewed.Store(int64(time.Since(w.now)))
 		defer func() { _ = rn.db.ReleaseLease(context.WithoutCancel(ctx), w.lease, w.holder) }()
 	}
 	run, err := rn.db.StartRetentionRun(ctx, metadata.RetentionRun{ProjectID: p.ID, DryRun: o.DryRun, Cause: o.Cause, Actor: o.Actor})

@@ -19,7 +19,10 @@ type walk struct {
 	now    time.Time
 	// lease keeps other real runs of the project out (holder: this run).
 	lease, holder string
-	gaveWayNs     atomic.Int64 // how long the lanes waited for requests (giveWay)
+	// renewed is when the lease was last renewed, as time since now (the
+	// monotonic clock: a wall clock set back would put renewals off).
+	renewed   atomic.Int64
+	gaveWayNs atomic.Int64 // how long the lanes waited for requests (giveWay)
 
 	mu    sync.Mutex // guards what follows: the lanes' goroutines add to it
 	run   *metadata.RetentionRun
@@ -214,8 +217,11 @@ func (l *lane) remove(ctx context.Context, repo string, tags []removal) error {
 		return nil
 	}
 	if !l.dry {
-		if held, err := l.rn.db.TryLease(ctx, l.lease, l.holder, leaseTTL); err != nil || !held {
-			return fmt.Errorf("renewing the run's lease: held %v, %v", held, err)
+		if renewDue(time.Since(l.now) - time.Duration(l.renewed.Load())) {
+			if held, err := l.rn.db.TryLease(ctx, l.lease, l.holder, leaseTTL); err != nil || !held {
+				return fmt.Errorf("renewing the run's lease: held %v, %v", held, err)
+			}
+			l.renewed.Store(int64(time.Since(l.now)))
 		}
 		// Rules made since the walk began protect their tags too.
 		immutable, err := l.rn.ix.ImmutableRules(ctx, repo)
