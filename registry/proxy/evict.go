@@ -291,7 +291,7 @@ func (s *Service) removeArtifact(ctx context.Context, v metadata.EvictionCandida
 				return false, nil
 			}
 		}
-		rows, _, err := s.db.RemoveTags(ctx, v.Repository, tags, s.owner)
+		rows, _, _, err := s.db.RemoveTags(ctx, v.Repository, tags, s.owner)
 		if err != nil {
 			return false, err
 		}
@@ -311,7 +311,7 @@ func (s *Service) removeArtifact(ctx context.Context, v metadata.EvictionCandida
 }
 
 func (s *Service) removeUntagged(ctx context.Context, repo string, digests []string, run *metadata.ProxyEviction) ([]string, error) {
-	r, err := s.db.RemoveUntagged(ctx, repo, digests, s.owner)
+	r, _, err := s.db.RemoveUntagged(ctx, repo, digests, s.owner)
 	if err != nil {
 		return nil, err
 	}

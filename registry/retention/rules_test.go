@@ -130,27 +130,31 @@ func TestNextRun(t *testing.T) {
 }
 
 func TestPace(t *testing.T) {
-	ms := func(n time.Duration) metadata.Held { return metadata.Held{Took: n * time.Millisecond} }
-	blocked := func(n time.Duration) metadata.Held { return metadata.Held{Took: n * time.Millisecond, Blocked: true} }
+	type step struct {
+		took time.Duration // ms
+		cut  bool          // its Step ended it before its batch's end
+	}
+	ms := func(n time.Duration) step { return step{took: n} }
+	cut := func(n time.Duration) step { return step{took: n, cut: true} }
 	for _, tc := range []struct {
 		name  string
 		start int
-		took  []metadata.Held
+		took  []step
 		want  int
 	}{
-		{"slow halves", 200, []metadata.Held{ms(120)}, 100},
-		{"never under min", 12, []metadata.Held{ms(1000), ms(1000)}, 10},
-		{"fast grows by a quarter", 100, []metadata.Held{ms(5)}, 126},
-		{"never over max", 900, []metadata.Held{ms(1), ms(1)}, 1000},
-		{"on target stays", 300, []metadata.Held{ms(40), ms(30)}, 300},
-		{"a request waited: over 10 ms halves", 300, []metadata.Held{blocked(30)}, 150},
-		{"a request waited: on its target stays", 300, []metadata.Held{blocked(8), blocked(6)}, 300},
-		{"a request waited: fast still grows", 100, []metadata.Held{blocked(2)}, 126},
-		{"requests gone: grows back", 150, []metadata.Held{blocked(30), ms(20), ms(20)}, 118},
+		{"slow halves", 200, []step{ms(120)}, 100},
+		{"never under min", 12, []step{ms(1000), ms(1000)}, 10},
+		{"fast grows by a quarter", 100, []step{ms(5)}, 126},
+		{"never over max", 900, []step{ms(1), ms(1)}, 1000},
+		{"on target stays", 300, []step{ms(40), ms(30)}, 300},
+		{"cut for a request: stays", 300, []step{cut(2), cut(8)}, 300},
+		{"cut in a busy moment's step: stays", 300, []step{cut(11)}, 300},
+		{"cut at the budget, past the target: halves", 300, []step{cut(52)}, 150},
+		{"cut, then fast: grows", 100, []step{cut(3), ms(5)}, 126},
 	} {
 		p := pace{n: tc.start, min: 10, max: 1000}
-		for _, h := range tc.took {
-			p.took(h)
+		for _, s := range tc.took {
+			p.took(s.took*time.Millisecond, s.cut)
 		}
 		if p.n != tc.want {
 			t.Errorf("%s: %d, want %d", tc.name, p.n, tc.want)

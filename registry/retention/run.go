@@ -37,11 +37,24 @@ func NewRunner(ix *index.Indexer, log *slog.Logger) *Runner {
 // the requests in flight, adding what it waited to waited (nil: not
 // counted).
 func (rn *Runner) background(ctx context.Context, waited *atomic.Int64) context.Context {
-	ctx = metadata.Background(ctx)
+	ctx = rn.step(metadata.Background(ctx))
 	if rn.activity == nil {
 		return ctx
 	}
 	return metadata.GiveWay(ctx, func(ctx context.Context) error { return rn.giveWay(ctx, waited) })
+}
+
+// step is ctx whose long write transactions (removals, a fold's steps) a
+// request ends (metadata.Step): one that begins in a quiet moment ends at
+// writeTarget, or within a chunk of a request's beginning; one that begins
+// while requests are in flight (the run's give-way ran out), at
+// busyTarget.
+func (rn *Runner) step(ctx context.Context) context.Context {
+	busy := func() bool { return rn.activity.InFlight() > 0 }
+	if rn.activity == nil {
+		busy = nil
+	}
+	return metadata.Step(ctx, writeTarget, busyTarget, busy)
 }
 
 // giveWay waits for the requests in flight on observe's terms, adding
@@ -153,7 +166,7 @@ func (rn *Runner) Run(ctx context.Context, project string, o Options) (metadata.
 	// Where the index gains from it (SQLite), the blobs of what it removes
 	// come off the project's accounting when the walk ends, in one pass in
 	// key order (DeferBlobReleases).
-	wctx := metadata.Background(ctx)
+	wctx := rn.step(metadata.Background(ctx))
 	if !o.DryRun && rn.db.FoldsReleases() {
 		wctx = metadata.DeferBlobReleases(wctx)
 	}

@@ -255,39 +255,42 @@ func (l *lane) remove(ctx context.Context, repo string, tags []removal) error {
 		l.count(func(run *metadata.RetentionRun) { run.TagsRemoved += int64(len(tags)) })
 		return nil
 	}
-	if err := l.giveWay(ctx); err != nil {
-		return err
-	}
-	l.held = metadata.Held{}
-	rows, changed, err := l.rn.db.RemoveTags(ctx, repo, batch, l.rn.ix.Owner())
-	l.wrote(&l.tags)
-	if err != nil {
-		return err
-	}
 	removed := map[string]bool{}
-	for _, row := range rows {
-		removed[row.Name] = true
+	for rest := batch; len(rest) > 0; {
+		if err := l.giveWay(ctx); err != nil {
+			return err
+		}
+		l.held = metadata.Held{}
+		rows, changed, done, err := l.rn.db.RemoveTags(ctx, repo, rest, l.rn.ix.Owner())
+		l.wrote(&l.tags, done < len(rest))
+		if err != nil {
+			return err
+		}
+		for _, row := range rows {
+			removed[row.Name] = true
+		}
+		l.count(func(run *metadata.RetentionRun) {
+			if changed > 0 {
+				run.Kept["changed during the run"] += int64(changed)
+			}
+			run.TagsRemoved += int64(len(rows))
+		})
+		l.rn.ix.SettleAsync(ctx, rows)
+		rest = rest[done:]
 	}
 	for _, r := range tags {
 		if removed[r.tag.Name] {
 			l.record(repo, r.tag.Name, r.tag.Digest, r.why)
 		}
 	}
-	l.count(func(run *metadata.RetentionRun) {
-		if changed > 0 {
-			run.Kept["changed during the run"] += int64(changed)
-		}
-		run.TagsRemoved += int64(len(rows))
-	})
-	l.rn.ix.SettleAsync(ctx, rows)
 	for len(digests) > 0 {
 		n := min(len(digests), l.manifests.n)
 		if err := l.giveWay(ctx); err != nil {
 			return err
 		}
 		l.held = metadata.Held{}
-		removed, err := l.rn.db.RemoveUntagged(ctx, repo, digests[:n], l.rn.ix.Owner())
-		l.wrote(&l.manifests)
+		removed, done, err := l.rn.db.RemoveUntagged(ctx, repo, digests[:n], l.rn.ix.Owner())
+		l.wrote(&l.manifests, done < n)
 		if err != nil {
 			return err
 		}
@@ -296,7 +299,7 @@ func (l *lane) remove(ctx context.Context, repo string, tags []removal) error {
 		}
 		l.count(func(run *metadata.RetentionRun) { run.ManifestsRemoved += int64(len(removed.Digests)) })
 		l.rn.ix.SettleAsync(ctx, removed.SyncRows())
-		digests = digests[n:]
+		digests = digests[done:]
 	}
 	return nil
 }
@@ -305,51 +308,38 @@ func (l *lane) remove(ctx context.Context, repo string, tags []removal) error {
 // requests in flight (Runner.GiveWayTo).
 func (l *lane) giveWay(ctx context.Context) error { return l.rn.giveWay(ctx, &l.gaveWayNs) }
 
-// wrote notes the write transaction that just ran (held), and paces p by
-// it: by the smaller target when a request began while it ran (it may
-// have waited for it, for the database or the cores), as when a request's
-// write waited for it.
-func (l *lane) wrote(p *pace) {
+// wrote notes the write transaction that just ran (held; cut: its Step
+// ended it before the end of its batch), and paces p by it.
+func (l *lane) wrote(p *pace, cut bool) {
 	l.count(func(run *metadata.RetentionRun) {
 		run.LongestWriteMs = max(run.LongestWriteMs, l.held.Took.Milliseconds())
 	})
-	h := l.held
-	if l.rn.activity.InFlight() > 0 {
-		h.Blocked = true
-	}
-	p.took(h)
+	p.took(l.held.Took, cut)
 }
 
-// writeTarget is how long a run's write transaction should hold the write
-// lock: a push's write waits at most about that for one (on SQLite,
-// requests' writes go before the run's, so it waits for the one running at
-// most). blockedTarget is the target while requests' writes do wait for
-// the run's (a push makes three or four writes in a row, each of which may
-// wait for one): the run then goes in smaller steps, and grows back when
-// the pushes stop.
+// writeTarget is how long a run's write transaction holds the write lock
+// at most; busyTarget, one that began while requests were in flight (a
+// request that comes then waits for it; see Runner.step).
 const (
-	writeTarget   = 50 * time.Millisecond
-	blockedTarget = 10 * time.Millisecond
+	writeTarget = 50 * time.Millisecond
+	busyTarget  = 10 * time.Millisecond
 )
 
-// pace sizes one kind of write transaction of a run (n items) so that it
-// holds the write lock about its target, whatever the database and the
-// machine: halved after a transaction that held it longer, grown by a
-// quarter after one that held it under half. Its wait to begin is not
-// counted: it says how busy the registry is, not how big a batch is (and
-// shrinking batches for it would only add transactions); requests' writes
-// that waited for it (Held.Blocked) do count, by the smaller target.
+// pace sizes one kind of write transaction of a run (n items), so that a
+// transaction goes through its batch in about writeTarget, whatever the
+// database and the machine: halved after a transaction that held the
+// write lock longer, grown by a quarter after one that held it under half.
+// Its wait to begin is not counted (it says how busy the registry is, not
+// how big a batch is), nor a transaction its Step cut short under the
+// target (ended for a request, or in a busy moment's smaller step).
 type pace struct{ n, min, max int }
 
-func (p *pace) took(h metadata.Held) {
-	target := writeTarget
-	if h.Blocked {
-		target = blockedTarget
-	}
+func (p *pace) took(held time.Duration, cut bool) {
 	switch {
-	case h.Took > target:
+	case held > writeTarget:
 		p.n = max(p.min, p.n/2)
-	case h.Took < target/2:
+	case cut:
+	case held < writeTarget/2:
 		p.n = min(p.max, p.n+p.n/4+1)
 	}
 }

@@ -123,6 +123,12 @@ type Removed struct {
 	SyncIDs []int64
 }
 
+// add appends what another delete removed (its keys and ids stay paired).
+func (r *Removed) add(o Removed) {
+	r.Digests, r.Aliases, r.Tags = append(r.Digests, o.Digests...), append(r.Aliases, o.Aliases...), append(r.Tags, o.Tags...)
+	r.Keys, r.SyncIDs = append(r.Keys, o.Keys...), append(r.SyncIDs, o.SyncIDs...)
+}
+
 // SyncRows pairs the keys the delete left to bring in line with the ids
 // of their storage sync rows (for the indexer's Settle).
 func (r Removed) SyncRows() []Sync { return SyncRows(r.Keys, r.SyncIDs) }

@@ -18,10 +18,6 @@ type Held struct {
 	// Took is how long it ran, from begin to commit, without the time it
 	// waited to begin.
 	Took time.Duration
-	// Blocked: when it ended, a request's write was waiting for the
-	// writer (SQLite), that is, waited for it. On PostgreSQL, where
-	// transactions run side by side, it is never set.
-	Blocked bool
 }
 
 // TimeHeld returns ctx whose transactions that run alone (tx, not
@@ -34,7 +30,7 @@ func TimeHeld(ctx context.Context, h *Held) context.Context {
 // noteHeld reports a transaction that began at start to ctx's TimeHeld.
 func (db *DB) noteHeld(ctx context.Context, start time.Time) {
 	if h, ok := ctx.Value(heldKey{}).(*Held); ok {
-		*h = Held{Took: time.Since(start), Blocked: db.writer != nil && db.writer.requestWaiting()}
+		*h = Held{Took: time.Since(start)}
 	}
 }
 

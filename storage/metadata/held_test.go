@@ -9,7 +9,7 @@ import (
 )
 
 // TimeHeld reports how long a transaction ran, not how long it waited for
-// the writer, and whether a request's write waited for it.
+// the writer, nor how long a request's write waited for it.
 func TestTimeHeld(t *testing.T) {
 	const hold = 300 * time.Millisecond
 	for _, tc := range []struct {
@@ -82,9 +82,6 @@ func TestTimeHeld(t *testing.T) {
 				if err := <-requested; err != nil {
 					t.Fatal(err)
 				}
-			}
-			if held.Blocked != tc.request {
-				t.Errorf("blocked %v, want %v (a request's write waited for it)", held.Blocked, tc.request)
 			}
 			if (err != nil) != tc.fail {
 				t.Fatalf("err %v, want failure %v", err, tc.fail)

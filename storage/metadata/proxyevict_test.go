@@ -42,13 +42,13 @@ func TestEvictionCandidates(t *testing.T) {
 		}
 		// Removed as eviction removes it: the tags, then the manifest with
 		// its referrer; usage drops by what only they used.
-		rows, _, err := db.RemoveTags(ctx, "hub/app", tags, "test")
+		rows, _, _, err := db.RemoveTags(ctx, "hub/app", tags, "test")
 		if err != nil || len(rows) != 1 {
 			t.Fatalf("remove tags: %v %v", rows, err)
 		}
-		r := must[Removed](t)(db.RemoveUntagged(ctx, "hub/app", []string{"sha256:a"}, "test"))
-		if len(r.Digests) != 2 {
-			t.Fatalf("removed %v, want the image and its signature", r.Digests)
+		r, _, err := db.RemoveUntagged(ctx, "hub/app", []string{"sha256:a"}, "test")
+		if err != nil || len(r.Digests) != 2 {
+			t.Fatalf("removed %v (%v), want the image and its signature", r.Digests, err)
 		}
 		if used := must[int64](t)(db.ProjectUsage(ctx, p.ID)); used != 2100 {
 			t.Fatalf("usage after removal %d, want 2100", used)

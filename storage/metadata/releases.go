@@ -81,12 +81,14 @@ type release struct {
 // defaultFoldTarget is how long one of a fold's write transactions should
 // hold the write lock (as a retention run's own, see registry/retention);
 // the first applies foldFirst keys, the next are sized by it. Tests change
-// foldTarget and foldFirst, and hook afterFoldStep (after each).
+// foldTarget, foldFirst and foldChunk (see Step), and hook afterFoldStep
+// (after each).
 const defaultFoldTarget = 50 * time.Millisecond
 
 var (
 	foldTarget    = defaultFoldTarget
 	foldFirst     = 1000
+	foldChunk     = defaultFoldChunk
 	afterFoldStep = func() {}
 )
 
@@ -227,7 +229,7 @@ func (db *DB) foldOne(ctx context.Context, owner string, l foldLog, f *Fold) err
 	if err := db.foldReleases(ctx, owner, l, maxID, after, f); err != nil {
 		return err
 	}
-	return db.dropFolded(ctx, l, maxID)
+	return db.dropFolded(ctx, l, maxID, f)
 }
 
 // foldReleases applies the releases up to maxID whose key is after after.
@@ -253,22 +255,29 @@ func (db *DB) foldReleases(ctx context.Context, owner string, l foldLog, maxID i
 		if err := giveWay(ctx); err != nil {
 			return err
 		}
+		// Under a Step (a retention run's), a step may end before the end
+		// of its batch; the rest stays for the next.
+		var done int
 		err := db.tx(hctx, func(tx *sql.Tx) error {
-			if err := l.apply(db, ctx, tx, batch); err != nil {
+			var err error
+			done, err = chunked(ctx, time.Now(), batch, foldChunk, func(c []release) error { return l.apply(db, ctx, tx, c) })
+			if err != nil {
 				return err
 			}
-			return db.moveFold(ctx, tx, l.place, after, batch[len(batch)-1])
+			return db.moveFold(ctx, tx, l.place, after, batch[done-1])
 		})
 		if err != nil {
 			return err
 		}
-		after = batch[len(batch)-1]
-		f.Keys += int64(len(batch))
+		after = batch[done-1]
+		f.Keys += int64(done)
 		f.LongestWrite = max(f.LongestWrite, held.Took)
-		batch = batch[:0]
+		cut := done < len(batch)
+		batch = append(batch[:0], batch[done:]...)
 		switch took := held.Took; {
 		case took > foldTarget:
 			size = max(min(50, foldFirst), size/2)
+		case cut: // ended for a request: says nothing of the batch's size
 		case took < foldTarget/2:
 			size = min(20_000, size+size/4+1)
 		}
@@ -295,7 +304,7 @@ func (db *DB) foldReleases(ctx context.Context, owner string, l foldLog, maxID i
 			}
 		}
 	}
-	if len(batch) > 0 {
+	for len(batch) > 0 {
 		if err := step(); err != nil {
 			return err
 		}
@@ -326,23 +335,37 @@ func (db *DB) moveFold(ctx context.Context, tx *sql.Tx, place int64, from, to re
 }
 
 // dropFolded deletes the folded log (ids up to maxID) in steps of
-// consecutive ids, then the fold's row.
-func (db *DB) dropFolded(ctx context.Context, l foldLog, maxID int64) error {
+// consecutive ids (ranges of dropRange ids, dropStep of them a
+// transaction, fewer when a Step ends it), then the fold's row.
+func (db *DB) dropFolded(ctx context.Context, l foldLog, maxID int64, f *Fold) error {
 	var lo int64
 	if err := db.sql.QueryRowContext(ctx, db.q(`SELECT coalesce(min(id), 0) FROM `+l.table)).Scan(&lo); err != nil {
 		return err
 	}
-	const step = 20_000
-	for ; lo > 0 && lo <= maxID; lo += step {
+	const dropRange, dropStep = 1000, 20
+	var held Held
+	hctx := TimeHeld(ctx, &held)
+	for lo > 0 && lo <= maxID {
 		if err := giveWay(ctx); err != nil {
 			return err
 		}
-		if err := db.tx(ctx, func(tx *sql.Tx) error {
-			_, err := db.hot(ctx, tx).Exec(`DELETE FROM `+l.table+` WHERE id >= ? AND id < ? AND id <= ?`, lo, lo+step, maxID)
+		var ranges []int64
+		for r := lo; r <= maxID && len(ranges) < dropStep; r += dropRange {
+			ranges = append(ranges, r)
+		}
+		var done int
+		if err := db.tx(hctx, func(tx *sql.Tx) error {
+			var err error
+			done, err = chunked(ctx, time.Now(), ranges, 1, func(r []int64) error {
+				_, err := db.hot(ctx, tx).Exec(`DELETE FROM `+l.table+` WHERE id >= ? AND id < ? AND id <= ?`, r[0], r[0]+dropRange, maxID)
+				return err
+			})
 			return err
 		}); err != nil {
 			return err
 		}
+		f.LongestWrite = max(f.LongestWrite, held.Took)
+		lo += int64(done) * dropRange
 	}
 	return db.tx(ctx, func(tx *sql.Tx) error {
 		_, err := db.hot(ctx, tx).Exec(`DELETE FROM project_blob_fold WHERE id = ?`, l.place)

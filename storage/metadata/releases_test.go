@@ -14,20 +14,21 @@ import (
 // made at once would have: what no artifact uses is gone from
 // project_blobs and storage used, what one still uses (pushed again
 // meanwhile, or shared) stays with the right count. A fold cut short goes
-// on where it stopped and takes nothing off twice.
+// on where it stopped and takes nothing off twice; so does one whose
+// steps a Step ends after a chunk (a request began in each).
 func TestBlobReleasesFold(t *testing.T) {
 	eachDB(t, func(t *testing.T, db *DB) {
-		for _, cut := range []bool{false, true} {
-			t.Run(fmt.Sprintf("cut short %v", cut), func(t *testing.T) {
-				testBlobReleasesFold(t, db, cut)
+		for _, tc := range []struct{ cut, stepped bool }{{false, false}, {true, false}, {false, true}} {
+			t.Run(fmt.Sprintf("cut short %v, stepped %v", tc.cut, tc.stepped), func(t *testing.T) {
+				testBlobReleasesFold(t, db, tc.cut, tc.stepped)
 			})
 		}
 	})
 }
 
-func testBlobReleasesFold(t *testing.T, db *DB, cut bool) {
+func testBlobReleasesFold(t *testing.T, db *DB, cut, stepped bool) {
 	ctx := context.Background()
-	name := fmt.Sprintf("fold%v", cut)
+	name := fmt.Sprintf("fold%v%v", cut, stepped)
 	p := must[Project](t)(db.CreateProject(ctx, Project{Name: name}))
 	other := must[Project](t)(db.CreateProject(ctx, Project{Name: name + "-other"}))
 	used := func(name string) int64 { return must[Project](t)(db.GetProject(ctx, name)).StorageUsed }
@@ -101,9 +102,19 @@ func testBlobReleasesFold(t *testing.T, db *DB, cut bool) {
 			t.Fatalf("used %d after five of seventeen keys folded", used(name))
 		}
 	}
-	f, err := db.FoldBlobReleases(ctx, "b")
+	fctx, steps := ctx, 0
+	if stepped {
+		looks := 0
+		fctx = Step(ctx, time.Hour, time.Hour, func() bool { looks++; return looks%2 == 0 })
+		foldChunk, afterFoldStep = 2, func() { steps++ }
+		defer func() { foldChunk, afterFoldStep = defaultFoldChunk, func() {} }()
+	}
+	f, err := db.FoldBlobReleases(fctx, "b")
 	if err != nil {
 		t.Fatal(err)
+	}
+	if stepped && steps < int(f.Keys)/2 {
+		t.Errorf("%d keys folded in %d steps, want two a step", f.Keys, steps)
 	}
 	// The base, and each build's manifest and config; then the eight
 	// builds' blob users (three each), where they are a table.

@@ -44,16 +44,16 @@ func TestRemoveTagsOnlyWhatWasWeighed(t *testing.T) {
 				all = append(all, w)
 			}
 		}
-		rows, changed, err := db.RemoveTags(guard, "p/app", all, "test")
+		rows, changed, done, err := db.RemoveTags(guard, "p/app", all, "test")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(rows) != 1 || rows[0].Name != "kept" || changed != 3 {
-			t.Fatalf("removed %+v, %d changed; want only kept removed and 3 changed", rows, changed)
+		if len(rows) != 1 || rows[0].Name != "kept" || changed != 3 || done != len(all) {
+			t.Fatalf("removed %+v, %d changed, %d of %d done; want only kept removed, 3 changed, all done", rows, changed, done, len(all))
 		}
 		for _, w := range walked {
 			if w.Name == "guarded" {
-				if _, _, err := db.RemoveTags(guard, "p/app", []RetentionTag{w}, "test"); err == nil {
+				if _, _, _, err := db.RemoveTags(guard, "p/app", []RetentionTag{w}, "test"); err == nil {
 					t.Fatal("the guard let retention remove a guarded tag")
 				}
 			}
@@ -162,7 +162,7 @@ func TestRemoveUntaggedSideBySide(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				for i := 0; i < n && errs[r] == nil; i += 8 {
-					_, errs[r] = db.RemoveUntagged(ctx, repo, digests[r][i:i+8], "test")
+					_, _, errs[r] = db.RemoveUntagged(ctx, repo, digests[r][i:i+8], "test")
 				}
 			}()
 		}

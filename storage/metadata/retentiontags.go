@@ -66,17 +66,20 @@ func (db *DB) RetentionTags(ctx context.Context, repoID int64, after TagCursor, 
 const weighedTags = `SELECT t.id, t.repository_id, t.name, t.push_time, a.digest
 	FROM tags t JOIN artifacts a ON a.id = t.artifact_id WHERE t.id IN (%s)`
 
-// RemoveTags deletes tags of repo, as RetentionTags returned them, in one
-// transaction with their storage sync rows. A tag is removed only while it
-// is still the one weighed: a tag since deleted, re-pushed or moved to
-// another manifest is skipped (and counted in changed), so a run never
-// removes a push it did not see.
-func (db *DB) RemoveTags(ctx context.Context, repo string, tags []RetentionTag, owner string) (rows []Sync, changed int, err error) {
+// RemoveTags deletes tags of repo, as RetentionTags returned them, with
+// their storage sync rows, in one transaction: all of them, or, under a
+// Step, those of the chunks it went through before the Step ended it
+// (done says how many of tags; the caller passes the rest again). A tag
+// is removed only while it is still the one weighed: a tag since deleted,
+// re-pushed or moved to another manifest is skipped (and counted in
+// changed), so a run never removes a push it did not see.
+func (db *DB) RemoveTags(ctx context.Context, repo string, tags []RetentionTag, owner string) (rows []Sync, changed, done int, err error) {
 	err = db.tx(ctx, func(tx *sql.Tx) error {
-		rows, changed = nil, 0
+		start := time.Now()
+		rows, changed, done = nil, 0, 0
 		repoID, err := db.repoID(ctx, tx, repo)
 		if errors.Is(err, ErrNotFound) {
-			changed = len(tags)
+			changed, done = len(tags), len(tags)
 			return nil
 		}
 		if err != nil {
@@ -85,41 +88,55 @@ func (db *DB) RemoveTags(ctx context.Context, repo string, tags []RetentionTag, 
 		if err := db.lockRepos(ctx, tx, repoID); err != nil { // the rows read below stay as read
 			return err
 		}
-		weighed := map[int64]RetentionTag{}
-		ids := make([]int64, len(tags))
-		for i, t := range tags {
-			weighed[t.ID], ids[i] = t, t.ID
-		}
-		var names []string
-		if err := db.queryIn(ctx, tx, weighedTags, nil, idArgs(ids), func(r *sql.Rows) error {
-			var id, repo, push int64
-			var name, digest string
-			if err := r.Scan(&id, &repo, &name, &push, &digest); err != nil {
-				return err
-			}
-			if w := weighed[id]; repo == repoID && w.Name == name && millis(w.PushTime) == push && w.Digest == digest {
-				names = append(names, name)
-			}
-			return nil
-		}); err != nil {
+		done, err = chunked(ctx, start, tags, tagChunk, func(chunk []RetentionTag) error {
+			got, err := db.removeWeighed(ctx, tx, repo, repoID, chunk, owner)
+			rows, changed = append(rows, got...), changed+len(chunk)-len(got)
 			return err
-		}
-		deleted, err := db.deleteTagsTx(ctx, tx, repoID, names)
-		if err != nil {
-			return err
-		}
-		changed = len(tags) - len(deleted)
-		keys := make([]SyncKey, len(deleted))
-		for i, name := range deleted {
-			keys[i] = SyncKey{repo, SyncTag, name}
-		}
-		ids, err = db.addSyncTx(ctx, tx, owner, keys...)
-		for i, id := range ids {
-			rows = append(rows, Sync{SyncKey: keys[i], ID: id})
-		}
+		})
 		return err
 	})
-	return rows, changed, err
+	return rows, changed, done, err
+}
+
+// removeWeighed is RemoveTags for one chunk of tags: it returns the sync
+// rows of those it deleted, one each.
+func (db *DB) removeWeighed(ctx context.Context, tx *sql.Tx, repo string, repoID int64, tags []RetentionTag, owner string) ([]Sync, error) {
+	weighed := map[int64]RetentionTag{}
+	ids := make([]int64, len(tags))
+	for i, t := range tags {
+		weighed[t.ID], ids[i] = t, t.ID
+	}
+	var names []string
+	if err := db.queryIn(ctx, tx, weighedTags, nil, idArgs(ids), func(r *sql.Rows) error {
+		var id, repo, push int64
+		var name, digest string
+		if err := r.Scan(&id, &repo, &name, &push, &digest); err != nil {
+			return err
+		}
+		if w := weighed[id]; repo == repoID && w.Name == name && millis(w.PushTime) == push && w.Digest == digest {
+			names = append(names, name)
+		}
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	deleted, err := db.deleteTagsTx(ctx, tx, repoID, names)
+	if err != nil {
+		return nil, err
+	}
+	keys := make([]SyncKey, len(deleted))
+	for i, name := range deleted {
+		keys[i] = SyncKey{repo, SyncTag, name}
+	}
+	ids, err = db.addSyncTx(ctx, tx, owner, keys...)
+	if err != nil {
+		return nil, err
+	}
+	rows := make([]Sync, len(ids))
+	for i, id := range ids {
+		rows[i] = Sync{SyncKey: keys[i], ID: id}
+	}
+	return rows, nil
 }
 
 // looseManifests selects, among digests of a repository (the "(%s)" list),
@@ -139,13 +156,18 @@ const looseManifests = `SELECT a.digest FROM artifacts a
 // RemoveUntagged deletes, in one transaction, the manifests of repo among
 // digests that have no tag, no index of the repository refers to and are
 // no referrer of a subject the repository holds, with their referrers
-// (signatures, SBOMs). It returns what it removed.
-func (db *DB) RemoveUntagged(ctx context.Context, repo string, digests []string, owner string) (Removed, error) {
+// (signatures, SBOMs). It returns what it removed, and how many of digests
+// it went through (all of them, unless a Step ended it early: see
+// RemoveTags).
+func (db *DB) RemoveUntagged(ctx context.Context, repo string, digests []string, owner string) (Removed, int, error) {
 	var all Removed
+	var done int
 	err := db.tx(ctx, func(tx *sql.Tx) error {
-		all = Removed{}
+		start := time.Now()
+		all, done = Removed{}, 0
 		repoID, err := db.repoID(ctx, tx, repo)
 		if errors.Is(err, ErrNotFound) {
+			done = len(digests)
 			return nil
 		}
 		if err != nil {
@@ -154,20 +176,24 @@ func (db *DB) RemoveUntagged(ctx context.Context, repo string, digests []string,
 		if err := db.lockRepos(ctx, tx, repoID); err != nil {
 			return err
 		}
-		var loose []string
-		if err := db.queryIn(ctx, tx, looseManifests, []any{repoID}, anySlice(digests), func(r *sql.Rows) error {
-			var d string
-			err := r.Scan(&d)
-			loose = append(loose, d)
+		done, err = chunked(ctx, start, digests, manifestChunk, func(chunk []string) error {
+			var loose []string
+			if err := db.queryIn(ctx, tx, looseManifests, []any{repoID}, anySlice(chunk), func(r *sql.Rows) error {
+				var d string
+				err := r.Scan(&d)
+				loose = append(loose, d)
+				return err
+			}); err != nil {
+				return err
+			}
+			if len(loose) == 0 {
+				return nil
+			}
+			r, err := db.deleteManifestsTx(ctx, tx, repo, loose, owner)
+			all.add(r)
 			return err
-		}); err != nil {
-			return err
-		}
-		if len(loose) == 0 {
-			return nil
-		}
-		all, err = db.deleteManifestsTx(ctx, tx, repo, loose, owner)
+		})
 		return err
 	})
-	return all, err
+	return all, done, err
 }

@@ -1,0 +1,70 @@
+package metadata
+
+import (
+	"context"
+	"time"
+)
+
+// Steps of long work. A retention run removes a million tags in write
+// transactions of tens of milliseconds, then folds their blobs' releases
+// in more. A push's write that arrives while one runs waits for its end
+// (SQLite has one writer), and a push beside it shares the cores and the
+// disk with it on either database. So these transactions go through their
+// rows a chunk at a time (a millisecond or two each), and between chunks
+// ask their Step whether to end there, committing what they did; each
+// reports how far it got, and its caller goes on from there in its next
+// transaction.
+
+type stepKey struct{}
+
+type step struct {
+	budget, busyBudget time.Duration
+	busy               func() bool
+}
+
+// Step returns ctx whose chunked write transactions (RemoveTags,
+// RemoveUntagged, FoldBlobReleases's) end early. busy says whether
+// requests are in flight (nil: never). A transaction that begins in a
+// quiet moment ends after the chunk during which it reached budget or
+// busy turned true: a request that came meanwhile waits for a chunk of
+// it, not for all of it, and has the cores and the disk as if alone. One
+// that begins while busy (its caller's give-way ran out) ends at
+// busyBudget instead, and not for every request that begins: a steady
+// stream of them would cut it to a chunk at a time. Without a Step, they
+// do all they are given in one transaction.
+func Step(ctx context.Context, budget, busyBudget time.Duration, busy func() bool) context.Context {
+	return context.WithValue(ctx, stepKey{}, step{budget: budget, busyBudget: busyBudget, busy: busy})
+}
+
+// Chunk sizes: rows of each kind a transaction goes through between two
+// looks at its Step. A tag costs about 0.1 ms on SQLite at a million tags,
+// a manifest (with its referrers, blobs and aliases) several times that,
+// a fold's key some 15 µs.
+const (
+	tagChunk         = 32
+	manifestChunk    = 8
+	defaultFoldChunk = 64
+)
+
+// chunked runs each on list a chunk of size items at a time, until list
+// is done or ctx's Step ends the transaction that began at start; it
+// returns how many items it went through (at least a chunk's, or all).
+func chunked[T any](ctx context.Context, start time.Time, list []T, size int, each func([]T) error) (int, error) {
+	s, stepped := ctx.Value(stepKey{}).(step)
+	budget, busy := s.budget, s.busy
+	if stepped && busy != nil && busy() {
+		budget, busy = s.busyBudget, nil
+	}
+	done := 0
+	for done < len(list) {
+		if done > 0 && stepped && ((budget > 0 && time.Since(start) >= budget) || (busy != nil && busy())) {
+			break
+		}
+		n := min(size, len(list)-done)
+		if err := each(list[done : done+n]); err != nil {
+			return done, err
+		}
+		done += n
+	}
+	return done, nil
+}
