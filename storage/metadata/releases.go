@@ -277,7 +277,7 @@ func (db *DB) foldReleases(ctx context.Context, owner string, l foldLog, maxID i
 		switch took := held.Took; {
 		case took > foldTarget:
 			size = max(min(50, foldFirst), size/2)
-		case cut: // ended for a request: says nothing of the batch's size
+		case cut: // its Step ended it early: says nothing of the batch's size
 		case took < foldTarget/2:
 			size = min(20_000, size+size/4+1)
 		}
