@@ -133,9 +133,11 @@ func TestPace(t *testing.T) {
 	type step struct {
 		took time.Duration // ms
 		cut  bool          // its Step ended it before its batch's end
+		busy bool          // requests in flight, on PostgreSQL
 	}
 	ms := func(n time.Duration) step { return step{took: n} }
 	cut := func(n time.Duration) step { return step{took: n, cut: true} }
+	busy := func(n time.Duration) step { return step{took: n, busy: true} }
 	for _, tc := range []struct {
 		name  string
 		start int
@@ -151,10 +153,14 @@ func TestPace(t *testing.T) {
 		{"cut in a busy moment's step: stays", 300, []step{cut(11)}, 300},
 		{"cut at the budget, past the target: halves", 300, []step{cut(52)}, 150},
 		{"cut, then fast: grows", 100, []step{cut(3), ms(5)}, 126},
+		{"busy: over 10 ms halves", 300, []step{busy(30)}, 150},
+		{"busy: on its target stays", 300, []step{busy(8), busy(6)}, 300},
+		{"busy: fast still grows", 100, []step{busy(2)}, 126},
+		{"requests gone: grows back", 150, []step{busy(30), ms(20), ms(20)}, 118},
 	} {
 		p := pace{n: tc.start, min: 10, max: 1000}
 		for _, s := range tc.took {
-			p.took(s.took*time.Millisecond, s.cut)
+			p.took(s.took*time.Millisecond, s.cut, s.busy)
 		}
 		if p.n != tc.want {
 			t.Errorf("%s: %d, want %d", tc.name, p.n, tc.want)

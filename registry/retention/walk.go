@@ -309,17 +309,22 @@ func (l *lane) remove(ctx context.Context, repo string, tags []removal) error {
 func (l *lane) giveWay(ctx context.Context) error { return l.rn.giveWay(ctx, &l.gaveWayNs) }
 
 // wrote notes the write transaction that just ran (held; cut: its Step
-// ended it before the end of its batch), and paces p by it.
+// ended it before the end of its batch), and paces p by it. Where Steps
+// do not end transactions (PostgreSQL), one that ended while requests
+// were in flight paces by busyTarget: those requests shared the cores and
+// the disk with it.
 func (l *lane) wrote(p *pace, cut bool) {
 	l.count(func(run *metadata.RetentionRun) {
 		run.LongestWriteMs = max(run.LongestWriteMs, l.held.Took.Milliseconds())
 	})
-	p.took(l.held.Took, cut)
+	busy := !l.rn.db.Steps() && l.rn.activity.InFlight() > 0
+	p.took(l.held.Took, cut, busy)
 }
 
 // writeTarget is how long a run's write transaction holds the write lock
 // at most; busyTarget, one that began while requests were in flight (a
-// request that comes then waits for it; see Runner.step).
+// request that comes then waits for it; see Runner.step), or on
+// PostgreSQL one while requests are in flight (see wrote).
 const (
 	writeTarget = 50 * time.Millisecond
 	busyTarget  = 10 * time.Millisecond
@@ -331,15 +336,20 @@ const (
 // write lock longer, grown by a quarter after one that held it under half.
 // Its wait to begin is not counted (it says how busy the registry is, not
 // how big a batch is), nor a transaction its Step cut short under the
-// target (ended for a request, or in a busy moment's smaller step).
+// target (ended for a request, or in a busy moment's smaller step). busy:
+// by busyTarget instead.
 type pace struct{ n, min, max int }
 
-func (p *pace) took(held time.Duration, cut bool) {
+func (p *pace) took(held time.Duration, cut, busy bool) {
+	target := writeTarget
+	if busy {
+		target = busyTarget
+	}
 	switch {
-	case held > writeTarget:
+	case held > target:
 		p.n = max(p.min, p.n/2)
 	case cut:
-	case held < writeTarget/2:
+	case held < target/2:
 		p.n = min(p.max, p.n+p.n/4+1)
 	}
 }

@@ -260,7 +260,7 @@ func (db *DB) foldReleases(ctx context.Context, owner string, l foldLog, maxID i
 		var done int
 		err := db.tx(hctx, func(tx *sql.Tx) error {
 			var err error
-			done, err = chunked(ctx, time.Now(), batch, foldChunk, func(c []release) error { return l.apply(db, ctx, tx, c) })
+			done, err = chunked(ctx, time.Now(), batch, db.chunk(foldChunk), func(c []release) error { return l.apply(db, ctx, tx, c) })
 			if err != nil {
 				return err
 			}
@@ -356,7 +356,7 @@ func (db *DB) dropFolded(ctx context.Context, l foldLog, maxID int64, f *Fold) e
 		var done int
 		if err := db.tx(hctx, func(tx *sql.Tx) error {
 			var err error
-			done, err = chunked(ctx, time.Now(), ranges, 1, func(r []int64) error {
+			done, err = chunked(ctx, time.Now(), ranges, db.chunk(1), func(r []int64) error {
 				_, err := db.hot(ctx, tx).Exec(`DELETE FROM `+l.table+` WHERE id >= ? AND id < ? AND id <= ?`, r[0], r[0]+dropRange, maxID)
 				return err
 			})

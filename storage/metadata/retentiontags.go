@@ -88,7 +88,7 @@ func (db *DB) RemoveTags(ctx context.Context, repo string, tags []RetentionTag, 
 		if err := db.lockRepos(ctx, tx, repoID); err != nil { // the rows read below stay as read
 			return err
 		}
-		done, err = chunked(ctx, start, tags, tagChunk, func(chunk []RetentionTag) error {
+		done, err = chunked(ctx, start, tags, db.chunk(tagChunk), func(chunk []RetentionTag) error {
 			got, err := db.removeWeighed(ctx, tx, repo, repoID, chunk, owner)
 			rows, changed = append(rows, got...), changed+len(chunk)-len(got)
 			return err
@@ -176,7 +176,7 @@ func (db *DB) RemoveUntagged(ctx context.Context, repo string, digests []string,
 		if err := db.lockRepos(ctx, tx, repoID); err != nil {
 			return err
 		}
-		done, err = chunked(ctx, start, digests, manifestChunk, func(chunk []string) error {
+		done, err = chunked(ctx, start, digests, db.chunk(manifestChunk), func(chunk []string) error {
 			var loose []string
 			if err := db.queryIn(ctx, tx, looseManifests, []any{repoID}, anySlice(chunk), func(r *sql.Rows) error {
 				var d string

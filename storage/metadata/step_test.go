@@ -9,7 +9,8 @@ import (
 
 // A Step ends a removal's transaction between chunks, committing what it
 // did; the caller passes the rest again, and in the end every tag and
-// manifest is removed exactly once, whatever ended the transactions.
+// manifest is removed exactly once, whatever ended the transactions. On
+// PostgreSQL (no Steps) a removal is one transaction whatever its Step.
 func TestStepEndsRemovals(t *testing.T) {
 	const tags, manifests = 100, 20
 	always := func() bool { return true }
@@ -61,6 +62,10 @@ func TestStepEndsRemovals(t *testing.T) {
 					t.Fatalf("walked %d tags, want %d", len(walked), tags)
 				}
 
+				tagTxs, manifestTxs := tc.tagTxs, tc.manifestTxs
+				if !db.Steps() {
+					tagTxs, manifestTxs = 1, 1
+				}
 				removed, txs := map[string]int{}, 0
 				for rest := walked; len(rest) > 0; txs++ {
 					rows, changed, done, err := db.RemoveTags(tc.step(ctx), "s/app", rest, "test")
@@ -72,8 +77,8 @@ func TestStepEndsRemovals(t *testing.T) {
 					}
 					rest = rest[done:]
 				}
-				if txs != tc.tagTxs || len(removed) != tags {
-					t.Errorf("%d tags removed in %d transactions, want %d in %d", len(removed), txs, tags, tc.tagTxs)
+				if txs != tagTxs || len(removed) != tags {
+					t.Errorf("%d tags removed in %d transactions, want %d in %d", len(removed), txs, tags, tagTxs)
 				}
 				for name, n := range removed {
 					if n != 1 {
@@ -96,8 +101,8 @@ func TestStepEndsRemovals(t *testing.T) {
 					}
 					rest = rest[done:]
 				}
-				if txs != tc.manifestTxs || len(gone) != len(digests) {
-					t.Errorf("%d manifests removed in %d transactions, want %d in %d", len(gone), txs, len(digests), tc.manifestTxs)
+				if txs != manifestTxs || len(gone) != len(digests) {
+					t.Errorf("%d manifests removed in %d transactions, want %d in %d", len(gone), txs, len(digests), manifestTxs)
 				}
 				for d, n := range gone {
 					if n != 1 {
