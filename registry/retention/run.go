@@ -45,10 +45,10 @@ func (rn *Runner) background(ctx context.Context, waited *atomic.Int64) context.
 }
 
 // step is ctx whose long write transactions (removals, a fold's steps) a
-// request ends (metadata.Step): one that begins in a quiet moment ends at
-// writeTarget, or within a chunk of a request's beginning; one that begins
-// while requests are in flight (the run's give-way ran out), at
-// busyTarget.
+// request ends (metadata.Step; on SQLite only, see metadata.DB.Steps):
+// one that begins in a quiet moment ends at writeTarget, or within a
+// chunk of a request's beginning; one that begins while requests are in
+// flight (the run's give-way ran out), at busyTarget.
 func (rn *Runner) step(ctx context.Context) context.Context {
 	busy := func() bool { return rn.activity.InFlight() > 0 }
 	if rn.activity == nil {
