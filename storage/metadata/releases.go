@@ -78,15 +78,13 @@ type release struct {
 	n       int64
 }
 
-// defaultFoldTarget is how long one of a fold's write transactions should
-// hold the write lock (as a retention run's own, see registry/retention);
-// the first applies foldFirst keys, the next are sized by it. Tests change
-// foldTarget, foldFirst and foldChunk (see Step), and hook afterFoldStep
-// (after each).
-const defaultFoldTarget = 50 * time.Millisecond
+// foldTarget is how long one of a fold's write transactions should hold
+// the write lock (as a retention run's own, see registry/retention); the
+// first applies foldFirst keys, the next are sized by it. Tests change
+// foldFirst and foldChunk (see Step), and hook afterFoldStep (after each).
+const foldTarget = 50 * time.Millisecond
 
 var (
-	foldTarget    = defaultFoldTarget
 	foldFirst     = 1000
 	foldChunk     = defaultFoldChunk
 	afterFoldStep = func() {}
@@ -356,9 +354,13 @@ func (db *DB) dropFolded(ctx context.Context, l foldLog, maxID int64, f *Fold) e
 		var done int
 		if err := db.tx(hctx, func(tx *sql.Tx) error {
 			var err error
-			done, err = chunked(ctx, time.Now(), ranges, db.chunk(1), func(r []int64) error {
-				_, err := db.hot(ctx, tx).Exec(`DELETE FROM `+l.table+` WHERE id >= ? AND id < ? AND id <= ?`, r[0], r[0]+dropRange, maxID)
-				return err
+			done, err = chunked(ctx, time.Now(), ranges, db.chunk(1), func(chunk []int64) error {
+				for _, r := range chunk { // one range where Steps end transactions, all of them elsewhere
+					if _, err := db.hot(ctx, tx).Exec(`DELETE FROM `+l.table+` WHERE id >= ? AND id < ? AND id <= ?`, r, r+dropRange, maxID); err != nil {
+						return err
+					}
+				}
+				return nil
 			})
 			return err
 		}); err != nil {

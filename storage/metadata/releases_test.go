@@ -344,3 +344,36 @@ func TestBlobReleasesFoldGivesWay(t *testing.T) {
 		}
 	})
 }
+
+// Dropping a folded log takes every entry up to the fold's highest id, in
+// ranges of ids, a transaction of several ranges at a time (fewer under a
+// Step, on SQLite): none is left to be applied twice by the next fold.
+func TestDropFoldedTakesAllTheLog(t *testing.T) {
+	eachDB(t, func(t *testing.T, db *DB) {
+		ctx := context.Background()
+		l := foldLogs[0]
+		const logged = 2500 // more than one range of ids
+		for i := range logged {
+			if _, err := db.sql.ExecContext(ctx, db.q(`INSERT INTO `+l.table+` (project_id, digest, n) VALUES (?, ?, 1)`), 1, fmt.Sprintf("sha256:%05d", i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var maxID int64
+		if err := db.sql.QueryRowContext(ctx, `SELECT max(id) FROM `+l.table).Scan(&maxID); err != nil {
+			t.Fatal(err)
+		}
+		// One logged after the fold began stays for the next.
+		if _, err := db.sql.ExecContext(ctx, db.q(`INSERT INTO `+l.table+` (project_id, digest, n) VALUES (?, ?, 1)`), 1, "sha256:later"); err != nil {
+			t.Fatal(err)
+		}
+		var f Fold
+		if err := db.dropFolded(Step(ctx, time.Hour, time.Hour, nil), l, maxID, &f); err != nil {
+			t.Fatal(err)
+		}
+		var left int
+		var digest string
+		if err := db.sql.QueryRowContext(ctx, `SELECT count(*), max(digest) FROM `+l.table).Scan(&left, &digest); err != nil || left != 1 || digest != "sha256:later" {
+			t.Errorf("%d entries left (the last %q), %v; want only the one logged after the fold began", left, digest, err)
+		}
+	})
+}
