@@ -197,6 +197,14 @@ func (rn *Runner) Run(ctx context.Context, project string, o Options) (metadata.
 	return run, err
 }
 
+// foldAttrs is what a fold that began at start logs: keys applied, its
+// longest write, and the time it took reading its logs (spool), deleting
+// them (drop) and in all.
+func foldAttrs(f metadata.Fold, start time.Time) []any {
+	ms := func(d time.Duration) string { return d.Round(time.Millisecond).String() }
+	return []any{"keys", f.Keys, "longestWriteMs", f.LongestWrite.Milliseconds(), "spool", ms(f.Spool), "drop", ms(f.Drop), "took", ms(time.Since(start))}
+}
+
 // foldReleases folds the blob releases the run logged (and any left
 // before it), waiting while another fold runs: the run reports the
 // project's storage used as its removals leave it.
@@ -207,8 +215,7 @@ func (rn *Runner) foldReleases(ctx context.Context, w *walk) error {
 		f, err := rn.db.FoldBlobReleases(ctx, rn.ix.Owner())
 		w.run.LongestWriteMs = max(w.run.LongestWriteMs, f.LongestWrite.Milliseconds())
 		if !errors.Is(err, metadata.ErrFoldBusy) {
-			rn.log.InfoContext(ctx, "retention fold", "run", w.run.ID, "keys", f.Keys, "longestWriteMs", f.LongestWrite.Milliseconds(),
-				"took", time.Since(start).Round(time.Millisecond).String(), "error", err)
+			rn.log.InfoContext(ctx, "retention fold", append(foldAttrs(f, start), "run", w.run.ID, "error", err)...)
 			return err
 		}
 		select {

@@ -52,9 +52,14 @@ func (rn *Runner) StopSchedules() {
 }
 
 func (rn *Runner) runDue(ctx context.Context) {
-	// Blob releases a run cut short logged and did not fold.
-	if _, err := rn.db.FoldBlobReleases(rn.background(ctx, nil), rn.ix.Owner()); err != nil && !errors.Is(err, metadata.ErrFoldBusy) {
+	// Blob releases logged and not folded yet: what the walk of a run in
+	// progress logged so far (on any replica), or a run cut short.
+	start := time.Now()
+	f, err := rn.db.FoldBlobReleases(rn.background(ctx, nil), rn.ix.Owner())
+	if err != nil && !errors.Is(err, metadata.ErrFoldBusy) {
 		rn.log.WarnContext(ctx, "retention: folding blob releases", "err", err)
+	} else if f.Keys > 0 {
+		rn.log.InfoContext(ctx, "retention fold", foldAttrs(f, start)...)
 	}
 	due, err := rn.db.DueRetention(ctx, time.Now())
 	if err != nil {

@@ -99,11 +99,13 @@ var foldSeq atomic.Int64
 var ErrFoldBusy = errors.New("metadata: blob release fold busy (another fold, or writers on its log)")
 
 // Fold is what FoldBlobReleases did: keys applied (releases and blob
-// users), and the longest time
-// one of its write transactions held the write lock.
+// users), the longest time one of its write transactions held the write
+// lock, and the time it took to read the logs in key order (Spool) and
+// to delete what it applied (Drop).
 type Fold struct {
 	Keys         int64
 	LongestWrite time.Duration
+	Spool, Drop  time.Duration
 }
 
 // FoldBlobReleases applies the logged blob releases to project_blobs and
@@ -227,6 +229,8 @@ func (db *DB) foldOne(ctx context.Context, owner string, l foldLog, f *Fold) err
 	if err := db.foldReleases(ctx, owner, l, maxID, after, f); err != nil {
 		return err
 	}
+	began := time.Now()
+	defer func() { f.Drop += time.Since(began) }()
 	return db.dropFolded(ctx, l, maxID, f)
 }
 
@@ -240,7 +244,9 @@ func (db *DB) foldReleases(ctx context.Context, owner string, l foldLog, maxID i
 	if after.project == math.MaxInt64 {
 		return nil // all applied; the log was being dropped
 	}
+	began := time.Now()
 	spool, err := db.spoolReleases(ctx, l, maxID, after)
+	f.Spool += time.Since(began)
 	if err != nil {
 		return err
 	}

@@ -113,6 +113,9 @@ func testBlobReleasesFold(t *testing.T, db *DB, cut, stepped bool) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if f.Keys > 0 && (f.Spool <= 0 || f.Drop <= 0) {
+		t.Errorf("fold of %d keys: spool %v, drop %v; want both timed", f.Keys, f.Spool, f.Drop)
+	}
 	if stepped && db.Steps() && steps < int(f.Keys)/2 {
 		t.Errorf("%d keys folded in %d steps, want two a step", f.Keys, steps)
 	}
