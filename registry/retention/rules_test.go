@@ -158,12 +158,12 @@ func TestPace(t *testing.T) {
 		{"busy: fast still grows", 100, []step{busy(2)}, 126},
 		{"requests gone: grows back", 150, []step{busy(30), ms(20), ms(20)}, 118},
 	} {
-		p := pace{n: tc.start, min: 10, max: 1000}
+		p := pace{metadata.Pace{N: tc.start, Min: 10, Max: 1000}}
 		for _, s := range tc.took {
 			p.took(s.took*time.Millisecond, s.cut, s.busy)
 		}
-		if p.n != tc.want {
-			t.Errorf("%s: %d, want %d", tc.name, p.n, tc.want)
+		if p.N != tc.want {
+			t.Errorf("%s: %d, want %d", tc.name, p.N, tc.want)
 		}
 	}
 }

@@ -57,7 +57,7 @@ func (w *walk) project(ctx context.Context, projectID int64) error {
 	repos := make(chan metadata.Repository)
 	var wg sync.WaitGroup
 	for range lanes {
-		l := &lane{walk: w, tags: pace{n: tagBatch, min: 10, max: 1000}, manifests: pace{n: manifestBatch, min: 5, max: 200}}
+		l := &lane{walk: w, tags: pace{metadata.Pace{N: tagBatch, Min: 10, Max: 1000}}, manifests: pace{metadata.Pace{N: manifestBatch, Min: 5, Max: 200}}}
 		lctx := metadata.TimeHeld(ctx, &l.held)
 		wg.Add(1)
 		go func() {
@@ -147,7 +147,7 @@ func (l *lane) repository(ctx context.Context, r metadata.Repository) error {
 				continue
 			}
 			remove = append(remove, removal{t, l.whyNot(rules, t, position)})
-			if len(remove) >= l.tags.n {
+			if len(remove) >= l.tags.N {
 				if err := l.remove(ctx, r.Name, remove); err != nil {
 					return err
 				}
@@ -284,7 +284,7 @@ func (l *lane) remove(ctx context.Context, repo string, tags []removal) error {
 		}
 	}
 	for len(digests) > 0 {
-		n := min(len(digests), l.manifests.n)
+		n := min(len(digests), l.manifests.N)
 		if err := l.giveWay(ctx); err != nil {
 			return err
 		}
@@ -330,28 +330,16 @@ const (
 	busyTarget  = 10 * time.Millisecond
 )
 
-// pace sizes one kind of write transaction of a run (n items), so that a
-// transaction goes through its batch in about writeTarget, whatever the
-// database and the machine: halved after a transaction that held the
-// write lock longer, grown by a quarter after one that held it under half.
-// Its wait to begin is not counted (it says how busy the registry is, not
-// how big a batch is), nor a transaction its Step cut short under the
-// target (ended for a request, or in a busy moment's smaller step). busy:
-// by busyTarget instead.
-type pace struct{ n, min, max int }
+// pace sizes one kind of write transaction of a run (metadata.Pace) to
+// writeTarget, or to busyTarget when busy.
+type pace struct{ metadata.Pace }
 
 func (p *pace) took(held time.Duration, cut, busy bool) {
 	target := writeTarget
 	if busy {
 		target = busyTarget
 	}
-	switch {
-	case held > target:
-		p.n = max(p.min, p.n/2)
-	case cut:
-	case held < target/2:
-		p.n = min(p.max, p.n+p.n/4+1)
-	}
+	p.Took(held, target, cut)
 }
 
 func (w *walk) record(repo, tag, digest, decision string) {

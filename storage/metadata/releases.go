@@ -80,7 +80,7 @@ type release struct {
 
 // foldTarget is how long one of a fold's write transactions should hold
 // the write lock (as a retention run's own, see registry/retention); the
-// first applies foldFirst keys, the next are sized by it. Tests change
+// first applies foldFirst keys, the next are sized by it (Pace). Tests change
 // foldFirst and foldChunk (see Step), and hook afterFoldStep (after each).
 const foldTarget = 50 * time.Millisecond
 
@@ -251,7 +251,7 @@ func (db *DB) foldReleases(ctx context.Context, owner string, l foldLog, maxID i
 		return err
 	}
 	defer spool.close()
-	size, renewed := foldFirst, time.Now()
+	size, renewed := Pace{N: foldFirst, Min: min(50, foldFirst), Max: 20_000}, time.Now()
 	var batch []release
 	var held Held
 	hctx := TimeHeld(ctx, &held)
@@ -276,15 +276,8 @@ func (db *DB) foldReleases(ctx context.Context, owner string, l foldLog, maxID i
 		after = batch[done-1]
 		f.Keys += int64(done)
 		f.LongestWrite = max(f.LongestWrite, held.Took)
-		cut := done < len(batch)
+		size.Took(held.Took, foldTarget, done < len(batch))
 		batch = append(batch[:0], batch[done:]...)
-		switch took := held.Took; {
-		case took > foldTarget:
-			size = max(min(50, foldFirst), size/2)
-		case cut: // its Step ended it early: says nothing of the batch's size
-		case took < foldTarget/2:
-			size = min(20_000, size+size/4+1)
-		}
 		afterFoldStep()
 		if time.Since(renewed) > 10*time.Second {
 			renewed = time.Now()
@@ -302,7 +295,7 @@ func (db *DB) foldReleases(ctx context.Context, owner string, l foldLog, maxID i
 		if err != nil {
 			return err
 		}
-		if batch = append(batch, r); len(batch) >= size {
+		if batch = append(batch, r); len(batch) >= size.N {
 			if err := step(); err != nil {
 				return err
 			}

@@ -55,6 +55,28 @@ func (db *DB) chunk(size int) int {
 	return size
 }
 
+// Pace sizes the batches of long work (N items a write transaction), so
+// that a transaction goes through its batch in about a target time,
+// whatever the database and the machine: halved (not under Min) after a
+// transaction that held the writer longer, grown by a quarter (not over
+// Max) after one that held it under half. Its wait to begin is not
+// counted (it says how busy the registry is, not how big a batch is),
+// nor a transaction its Step cut short under the target (ended for a
+// request, or in a busy moment's smaller step).
+type Pace struct{ N, Min, Max int }
+
+// Took paces p by a transaction that held the writer for held, against
+// target; cut: its Step ended it before the end of its batch.
+func (p *Pace) Took(held, target time.Duration, cut bool) {
+	switch {
+	case held > target:
+		p.N = max(p.Min, p.N/2)
+	case cut:
+	case held < target/2:
+		p.N = min(p.Max, p.N+p.N/4+1)
+	}
+}
+
 // Chunk sizes: rows of each kind a transaction goes through between two
 // looks at its Step. A tag costs about 0.1 ms on SQLite at a million tags,
 // a manifest (with its referrers, blobs and aliases) several times that,
