@@ -26,6 +26,23 @@ func pgStatsFlags() []string {
 	return flags
 }
 
+// PGDurableEnv, set to anything, runs test PostgreSQL servers with a
+// server's settings rather than a throwaway's: fsync, full page writes and
+// synchronous commit on, PostgreSQL's default 128 MB of shared buffers and
+// 16 MiB WAL segments. A benchmark of write latency (the retention
+// benchmark's longest write, a push's p99) is then read as on a real
+// server; tests run faster without it.
+const PGDurableEnv = "BERTH_TEST_PG_DURABLE"
+
+func pgDurable() bool { return os.Getenv(PGDurableEnv) != "" }
+
+func pgDurabilityFlags() []string {
+	if pgDurable() {
+		return []string{"-c", "shared_buffers=128MB"}
+	}
+	return []string{"-c", "fsync=off", "-c", "full_page_writes=off", "-c", "synchronous_commit=off", "-c", "shared_buffers=32MB"}
+}
+
 // PGWaitsEnv, set to anything, makes test PostgreSQL servers log what a
 // stall may come from: lock waits over 100 ms (deadlock_timeout, so
 // deadlocks are also found sooner), every autovacuum and checkpoint. A

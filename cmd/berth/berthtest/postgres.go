@@ -19,7 +19,7 @@ import (
 // Postgres is a real PostgreSQL server started for tests: a fresh cluster in
 // a temporary directory, listening on a free loopback port. It is a
 // throwaway database, so durability is switched off (fsync, full page
-// writes, synchronous commit).
+// writes, synchronous commit) unless PGDurableEnv says otherwise.
 //
 // The server runs the `postgres` binary directly as a foreground child
 // process (not through pg_ctl, which daemonizes), so it dies with the test
@@ -219,16 +219,19 @@ func startPostgres(t testing.TB) (*Postgres, error) {
 }
 
 func (p *Postgres) initdb() error {
-	cmd := p.serverCommand(filepath.Join(p.bin, "initdb"),
+	args := []string{
 		"-D", filepath.Join(p.dir, "data"),
 		"-U", pgSuper,
 		"--auth-local=trust", // the socket directory is private to the server user (and root)
 		"--auth-host=scram-sha-256",
 		"-E", "UTF8", "--no-locale",
 		"--no-sync",         // throwaway cluster
-		"--wal-segsize=1",   // 1 MiB WAL segments instead of 16: a smaller directory
 		"--no-instructions", // PostgreSQL >= 13
-	)
+	}
+	if !pgDurable() {
+		args = append(args, "--wal-segsize=1") // 1 MiB WAL segments instead of 16: a smaller directory
+	}
+	cmd := p.serverCommand(filepath.Join(p.bin, "initdb"), args...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
@@ -248,12 +251,9 @@ func (p *Postgres) launch(port int) error {
 		"-k", p.dir,
 		"-c", "listen_addresses=127.0.0.1",
 		"-c", "unix_socket_permissions=0700",
-		"-c", "fsync=off",
-		"-c", "full_page_writes=off",
-		"-c", "synchronous_commit=off",
 		"-c", "max_connections=200",
-		"-c", "shared_buffers=32MB",
 	)
+	p.cmd.Args = append(p.cmd.Args, pgDurabilityFlags()...)
 	p.cmd.Args = append(p.cmd.Args, pgStatsFlags()...)
 	// SIGQUIT is PostgreSQL's immediate shutdown: unlike SIGKILL it still
 	// makes the postmaster take its backends down and release its shared

@@ -3,6 +3,7 @@ package berthtest
 import (
 	"context"
 	"database/sql"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -116,5 +117,31 @@ func TestSampleBlocks(t *testing.T) {
 		!strings.Contains(got, "UPDATE rows SET n = n + 10") || !strings.Contains(got, "idle in transaction") ||
 		!strings.Contains(got, "UPDATE rows SET n = n + 1 ") {
 		t.Errorf("samples:\n%s", got)
+	}
+}
+
+// A server runs with a throwaway's settings by default and with a real
+// server's under PGDurableEnv.
+func TestPostgresDurability(t *testing.T) {
+	for _, tc := range []struct {
+		durable bool
+		want    map[string]string
+	}{
+		{false, map[string]string{"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off", "shared_buffers": "32MB", "wal_segment_size": "1MB"}},
+		{true, map[string]string{"fsync": "on", "synchronous_commit": "on", "full_page_writes": "on", "shared_buffers": "128MB", "wal_segment_size": "16MB"}},
+	} {
+		t.Run("durable="+strconv.FormatBool(tc.durable), func(t *testing.T) {
+			if tc.durable {
+				t.Setenv(PGDurableEnv, "1")
+			} else {
+				t.Setenv(PGDurableEnv, "")
+			}
+			pg := StartPostgres(t)
+			for name, want := range tc.want {
+				if got := psqlQuery(t, pg.URL, "show "+name); got != want {
+					t.Errorf("%s = %q, want %q", name, got, want)
+				}
+			}
+		})
 	}
 }
