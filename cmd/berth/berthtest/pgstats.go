@@ -36,11 +36,21 @@ const PGDurableEnv = "BERTH_TEST_PG_DURABLE"
 
 func pgDurable() bool { return os.Getenv(PGDurableEnv) != "" }
 
+// PGSettingsEnv holds more settings for test PostgreSQL servers, separated
+// by spaces, each name=value (as postgresql.conf has them, e.g.
+// "max_wal_size=8GB checkpoint_timeout=15min"); they come after the
+// others, so they win.
+const PGSettingsEnv = "BERTH_TEST_PG_SETTINGS"
+
 func pgDurabilityFlags() []string {
+	flags := []string{"-c", "fsync=off", "-c", "full_page_writes=off", "-c", "synchronous_commit=off", "-c", "shared_buffers=32MB"}
 	if pgDurable() {
-		return []string{"-c", "shared_buffers=128MB"}
+		flags = []string{"-c", "shared_buffers=128MB"}
 	}
-	return []string{"-c", "fsync=off", "-c", "full_page_writes=off", "-c", "synchronous_commit=off", "-c", "shared_buffers=32MB"}
+	for _, s := range strings.Fields(os.Getenv(PGSettingsEnv)) {
+		flags = append(flags, "-c", s)
+	}
+	return flags
 }
 
 // PGWaitsEnv, set to anything, makes test PostgreSQL servers log what a

@@ -120,22 +120,25 @@ func TestSampleBlocks(t *testing.T) {
 	}
 }
 
-// A server runs with a throwaway's settings by default and with a real
-// server's under PGDurableEnv.
+// A server runs with a throwaway's settings by default, with a real
+// server's under PGDurableEnv, and PGSettingsEnv's over either.
 func TestPostgresDurability(t *testing.T) {
 	for _, tc := range []struct {
-		durable bool
-		want    map[string]string
+		durable  bool
+		settings string
+		want     map[string]string
 	}{
-		{false, map[string]string{"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off", "shared_buffers": "32MB", "wal_segment_size": "1MB"}},
-		{true, map[string]string{"fsync": "on", "synchronous_commit": "on", "full_page_writes": "on", "shared_buffers": "128MB", "wal_segment_size": "16MB"}},
+		{false, "", map[string]string{"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off", "shared_buffers": "32MB", "wal_segment_size": "1MB"}},
+		{true, "", map[string]string{"fsync": "on", "synchronous_commit": "on", "full_page_writes": "on", "shared_buffers": "128MB", "wal_segment_size": "16MB", "max_wal_size": "1GB"}},
+		{true, "max_wal_size=8GB shared_buffers=256MB", map[string]string{"fsync": "on", "shared_buffers": "256MB", "max_wal_size": "8GB"}},
 	} {
-		t.Run("durable="+strconv.FormatBool(tc.durable), func(t *testing.T) {
+		t.Run("durable="+strconv.FormatBool(tc.durable)+"/"+tc.settings, func(t *testing.T) {
+			durable := ""
 			if tc.durable {
-				t.Setenv(PGDurableEnv, "1")
-			} else {
-				t.Setenv(PGDurableEnv, "")
+				durable = "1"
 			}
+			t.Setenv(PGDurableEnv, durable)
+			t.Setenv(PGSettingsEnv, tc.settings)
 			pg := StartPostgres(t)
 			for name, want := range tc.want {
 				if got := psqlQuery(t, pg.URL, "show "+name); got != want {
