@@ -166,7 +166,12 @@ func (rn *Runner) Run(ctx context.Context, project string, o Options) (metadata.
 	// Where the index gains from it (SQLite), the blobs of what it removes
 	// come off the project's accounting when the walk ends, in one pass in
 	// key order (DeferBlobReleases).
-	wctx := rn.step(metadata.Background(ctx))
+	// Its removals' commits do not wait for the database's log to reach
+	// the disk (AsyncCommit; on PostgreSQL each would otherwise wait for a
+	// flush): a database crash can lose the last of them, which the next
+	// run makes again, and the run's record below is a synchronous commit,
+	// which flushes them all before storage's copies go ahead.
+	wctx := metadata.AsyncCommit(rn.step(metadata.Background(ctx)))
 	if !o.DryRun && rn.db.FoldsReleases() {
 		wctx = metadata.DeferBlobReleases(wctx)
 	}
@@ -179,11 +184,6 @@ func (rn *Runner) Run(ctx context.Context, project string, o Options) (metadata.
 	if err == nil {
 		err = rn.db.AddRetentionItems(rn.background(ctx, &w.gaveWayNs), run.ID, w.items)
 	}
-	release()
-	// The run does not wait for the storage copies of what it removed:
-	// the index is the truth, and the copies (unlinks, on a filesystem
-	// slower than the index's removal) are written in the background,
-	// from rows kept in the index until they are (SettleAsync).
 	run.Finished, run.Status = time.Now(), "done"
 	if err != nil {
 		run.Status, run.Error = "failed", err.Error()
@@ -191,6 +191,13 @@ func (rn *Runner) Run(ctx context.Context, project string, o Options) (metadata.
 	if ferr := rn.db.FinishRetentionRun(context.WithoutCancel(ctx), run); ferr != nil && err == nil {
 		err = ferr
 	}
+	// The run does not wait for the storage copies of what it removed:
+	// the index is the truth, and the copies (unlinks, on a filesystem
+	// slower than the index's removal) are written in the background,
+	// from rows kept in the index until they are (SettleAsync). They go
+	// ahead once the run's record is committed: its flush made the
+	// removals durable.
+	release()
 	rn.log.InfoContext(ctx, "retention run", "project", project, "run", run.ID, "dryRun", o.DryRun, "cause", o.Cause, "actor", o.Actor,
 		"status", run.Status, "tagsSeen", run.TagsSeen, "tagsRemoved", run.TagsRemoved, "manifestsRemoved", run.ManifestsRemoved, "longestWriteMs", run.LongestWriteMs,
 		"gaveWay", time.Duration(w.gaveWayNs.Load()).Round(time.Millisecond).String(), "duration", run.Finished.Sub(run.Started).String())

@@ -311,7 +311,12 @@ func (db *DB) runTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 			panic(v)
 		}
 	}()
-	err = fn(tx)
+	if isAsyncCommit(ctx) && db.writer == nil { // PostgreSQL (see AsyncCommit)
+		_, err = tx.ExecContext(ctx, "SET LOCAL synchronous_commit = off")
+	}
+	if err == nil {
+		err = fn(tx)
+	}
 	if err == nil {
 		err = db.flushUsage(ctx, tx)
 	}

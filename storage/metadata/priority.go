@@ -30,6 +30,28 @@ func isBackground(ctx context.Context) bool {
 	return b
 }
 
+type asyncCommitKey struct{}
+
+// AsyncCommit marks the write transactions made with ctx as ones whose
+// commit need not wait for the database's log to reach the disk: on
+// PostgreSQL they run with synchronous_commit off (a crash of the database
+// server can lose the last few hundred milliseconds of them, whole
+// transactions, never part of one, and never the effects of a later
+// synchronous commit, whose flush takes every earlier commit with it). A
+// long run of bulk changes that can be made again (a retention run's
+// removals) pays a log flush per transaction otherwise; its caller commits
+// synchronously before anything outside the database acts on them. SQLite
+// commits in WAL mode with synchronous=NORMAL already flush at
+// checkpoints, not per commit.
+func AsyncCommit(ctx context.Context) context.Context {
+	return context.WithValue(ctx, asyncCommitKey{}, true)
+}
+
+func isAsyncCommit(ctx context.Context) bool {
+	a, _ := ctx.Value(asyncCommitKey{}).(bool)
+	return a
+}
+
 type giveWayKey struct{}
 
 // GiveWay returns ctx with which long background work made of many write

@@ -3,10 +3,13 @@ package metadata
 import (
 	"context"
 	"database/sql"
+	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/berth-registry/berth/cmd/berth/berthtest"
 )
 
 // The writer takes requests' writes before background work (priority.go),
@@ -91,6 +94,56 @@ func TestWriterBackground(t *testing.T) {
 			}
 			if n := gtCount(t, db, "1 = 1"); n != len(tc.asks) {
 				t.Errorf("%d rows, want %d", n, len(tc.asks))
+			}
+		})
+	}
+}
+
+// A transaction made with AsyncCommit runs with synchronous_commit off on
+// PostgreSQL, and only that transaction (SET LOCAL): the next one on the
+// same connection has the server's setting again. On SQLite it changes
+// nothing.
+func TestAsyncCommit(t *testing.T) {
+	t.Setenv(berthtest.PGDurableEnv, "1") // a server whose commits wait for the log
+	pg := berthtest.StartPostgres(t)
+	ctx := context.Background()
+	for _, name := range []string{"sqlite", "postgres"} {
+		t.Run(name, func(t *testing.T) {
+			dsn := filepath.Join(t.TempDir(), "berth.db")
+			if name == "postgres" {
+				dsn = pg.NewDatabase(t)
+			}
+			db, err := Open(ctx, dsn, time.Minute)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { db.Close() })
+			db.sql.SetMaxOpenConns(1) // one connection: what a transaction leaves on it shows in the next
+			for _, tc := range []struct {
+				name string
+				ctx  context.Context
+				want string // PostgreSQL's synchronous_commit in the transaction
+			}{
+				{"plain", ctx, "on"},
+				{"async", AsyncCommit(ctx), "off"},
+				{"plain after async", ctx, "on"},
+				{"async background", AsyncCommit(Background(ctx)), "off"},
+				{"background", Background(ctx), "on"},
+			} {
+				var got string
+				err := db.tx(tc.ctx, func(tx *sql.Tx) error {
+					if db.writer != nil {
+						_, err := tx.ExecContext(ctx, `UPDATE projects SET public = public WHERE id = 0`)
+						return err
+					}
+					return tx.QueryRowContext(ctx, `SELECT current_setting('synchronous_commit')`).Scan(&got)
+				})
+				if err != nil {
+					t.Fatalf("%s: %v", tc.name, err)
+				}
+				if db.writer == nil && got != tc.want {
+					t.Errorf("%s: synchronous_commit %q, want %q", tc.name, got, tc.want)
+				}
 			}
 		})
 	}

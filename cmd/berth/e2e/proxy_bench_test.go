@@ -5,11 +5,13 @@ import (
 	"crypto/rand"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"strconv"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 
@@ -22,6 +24,13 @@ import (
 // large blob through the proxy against pulling it from the upstream
 // directly (target: at most 1.2×). The blob size is
 // BERTH_PROXY_BENCH_MB MiB (default 256). Numbers are for a quiet machine.
+//
+// On loopback the upstream's bytes cost nothing to carry, so the cold
+// ratio measures berth's CPU (one SHA-256 pass, a write, a second send)
+// against the upstream's alone on the same cores. The two "link"
+// sub-benchmarks pull the same way across an emulated network link of
+// BERTH_PROXY_BENCH_LINK_MBIT Mbit/s (default 1000): what a cache in front
+// of a remote upstream sees.
 func BenchmarkProxyPull(b *testing.B) {
 	size := 256 << 20
 	if v := os.Getenv("BERTH_PROXY_BENCH_MB"); v != "" {
@@ -34,6 +43,16 @@ func BenchmarkProxyPull(b *testing.B) {
 	up := startUpstreamRegistry(b)
 	br := berthtest.Start(b, berthtest.Options{Env: []string{"PPROF_ADDR=" + os.Getenv("PPROF_ADDR")}}) // with BERTH_BIN built -tags pprof
 	bindProxy(b, br, map[string]any{"project": "hub", "url": "http://" + up.Addr, "username": up.User, "password": up.PW})
+	linkMbit := 1000
+	if v := os.Getenv("BERTH_PROXY_BENCH_LINK_MBIT"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			b.Fatalf("BERTH_PROXY_BENCH_LINK_MBIT=%q", v)
+		}
+		linkMbit = n
+	}
+	link := startLink(b, up.Addr, int64(linkMbit)*1_000_000/8)
+	bindProxy(b, br, map[string]any{"project": "hublink", "url": "http://" + link, "username": up.User, "password": up.PW})
 	upstream := func(path string) string { return "http://" + up.Addr + path }
 	get := func(url string, auth bool) {
 		req, _ := http.NewRequest(http.MethodGet, url, nil)
@@ -96,6 +115,89 @@ func BenchmarkProxyPull(b *testing.B) {
 			get(br.URL(fmt.Sprintf("/v2/hub/library/cold%d/blobs/%s", i, d)), false)
 		}
 	})
+	b.Run("cold/upstream-direct/link", func(b *testing.B) {
+		b.SetBytes(int64(size))
+		for i := range b.N {
+			b.StopTimer()
+			d := push("http://"+up.Addr, fmt.Sprintf("library/linkdirect%d", i), true)
+			b.StartTimer()
+			get(fmt.Sprintf("http://%s/v2/library/linkdirect%d/blobs/%s", link, i, d), true)
+		}
+	})
+	b.Run("cold/proxy/link", func(b *testing.B) {
+		b.SetBytes(int64(size))
+		for i := range b.N {
+			b.StopTimer()
+			d := push("http://"+up.Addr, fmt.Sprintf("library/linkcold%d", i), true)
+			b.StartTimer()
+			get(br.URL(fmt.Sprintf("/v2/hublink/library/linkcold%d/blobs/%s", i, d)), false)
+		}
+	})
+}
+
+// startLink forwards loopback connections to addr, carrying what addr
+// sends back at most rate bytes a second (a network link between a
+// registry and its upstream; requests go through unpaced). It returns the
+// address to dial instead of addr.
+func startLink(t testing.TB, addr string, rate int64) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				u, err := net.Dial("tcp", addr)
+				if err != nil {
+					return
+				}
+				defer u.Close()
+				go func() {
+					_, _ = io.Copy(u, c)
+					_ = u.(*net.TCPConn).CloseWrite()
+				}()
+				pace(c, u, rate)
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// pace copies src to dst at most rate bytes a second: each write is due
+// when the bytes before it have had their time, and an idle connection
+// saves up no credit for a burst.
+func pace(dst io.Writer, src io.Reader, rate int64) {
+	buf := make([]byte, 64<<10)
+	var due time.Time
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			if wait := time.Until(due); wait > 0 {
+				time.Sleep(wait)
+			}
+			if _, err := dst.Write(buf[:n]); err != nil {
+				return
+			}
+			due = later(due, time.Now()).Add(time.Duration(int64(n) * int64(time.Second) / rate))
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // uploadBlob pushes data as a blob of repo (monolithic upload) to the
