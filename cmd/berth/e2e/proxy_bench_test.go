@@ -171,9 +171,11 @@ func startLink(t testing.TB, addr string, rate int64) string {
 }
 
 // pace copies src to dst at most rate bytes a second: each write is due
-// when the bytes before it have had their time, and an idle connection
-// saves up no credit for a burst.
+// when the bytes before it have had their time (a sleep's overshoot is
+// made up by the next writes), and an idle connection saves up no more
+// than linkBurst of credit.
 func pace(dst io.Writer, src io.Reader, rate int64) {
+	const linkBurst = 5 * time.Millisecond
 	buf := make([]byte, 64<<10)
 	var due time.Time
 	for {
@@ -185,19 +187,15 @@ func pace(dst io.Writer, src io.Reader, rate int64) {
 			if _, err := dst.Write(buf[:n]); err != nil {
 				return
 			}
-			due = later(due, time.Now()).Add(time.Duration(int64(n) * int64(time.Second) / rate))
+			if now := time.Now(); now.Sub(due) > linkBurst {
+				due = now.Add(-linkBurst)
+			}
+			due = due.Add(time.Duration(int64(n) * int64(time.Second) / rate))
 		}
 		if err != nil {
 			return
 		}
 	}
-}
-
-func later(a, b time.Time) time.Time {
-	if a.After(b) {
-		return a
-	}
-	return b
 }
 
 // uploadBlob pushes data as a blob of repo (monolithic upload) to the
