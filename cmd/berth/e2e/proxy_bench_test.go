@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -97,42 +98,34 @@ func BenchmarkProxyPull(b *testing.B) {
 			get(br.URL("/v2/hub/library/warm/blobs/"+d.String()), false)
 		}
 	})
-	b.Run("cold/upstream-direct", func(b *testing.B) {
-		b.SetBytes(int64(size))
-		for i := range b.N {
-			b.StopTimer()
-			d := push("http://"+up.Addr, fmt.Sprintf("library/direct%d", i), true)
-			b.StartTimer()
-			get(upstream(fmt.Sprintf("/v2/library/direct%d/blobs/%s", i, d)), true)
-		}
-	})
-	b.Run("cold/proxy", func(b *testing.B) {
-		b.SetBytes(int64(size))
-		for i := range b.N {
-			b.StopTimer()
-			d := push("http://"+up.Addr, fmt.Sprintf("library/cold%d", i), true)
-			b.StartTimer()
-			get(br.URL(fmt.Sprintf("/v2/hub/library/cold%d/blobs/%s", i, d)), false)
-		}
-	})
-	b.Run("cold/upstream-direct/link", func(b *testing.B) {
-		b.SetBytes(int64(size))
-		for i := range b.N {
-			b.StopTimer()
-			d := push("http://"+up.Addr, fmt.Sprintf("library/linkdirect%d", i), true)
-			b.StartTimer()
-			get(fmt.Sprintf("http://%s/v2/library/linkdirect%d/blobs/%s", link, i, d), true)
-		}
-	})
-	b.Run("cold/proxy/link", func(b *testing.B) {
-		b.SetBytes(int64(size))
-		for i := range b.N {
-			b.StopTimer()
-			d := push("http://"+up.Addr, fmt.Sprintf("library/linkcold%d", i), true)
-			b.StartTimer()
-			get(br.URL(fmt.Sprintf("/v2/hublink/library/linkcold%d/blobs/%s", i, d)), false)
-		}
-	})
+	// Cold pulls: each iteration pushes a new blob to the upstream (not
+	// timed) and pulls it once from where (given the upstream's repository
+	// and the blob), with the upstream's credentials when auth.
+	for _, c := range []struct {
+		name  string
+		where func(repo string, d digest.Digest) string
+		auth  bool
+	}{
+		{"cold/upstream-direct", func(repo string, d digest.Digest) string { return upstream("/v2/" + repo + "/blobs/" + d.String()) }, true},
+		{"cold/proxy", func(repo string, d digest.Digest) string { return br.URL("/v2/hub/" + repo + "/blobs/" + d.String()) }, false},
+		{"cold/upstream-direct/link", func(repo string, d digest.Digest) string {
+			return "http://" + link + "/v2/" + repo + "/blobs/" + d.String()
+		}, true},
+		{"cold/proxy/link", func(repo string, d digest.Digest) string {
+			return br.URL("/v2/hublink/" + repo + "/blobs/" + d.String())
+		}, false},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			b.SetBytes(int64(size))
+			for i := range b.N {
+				b.StopTimer()
+				repo := fmt.Sprintf("library/%s%d", strings.ReplaceAll(c.name, "/", "-"), i)
+				d := push("http://"+up.Addr, repo, true)
+				b.StartTimer()
+				get(c.where(repo, d), c.auth)
+			}
+		})
+	}
 }
 
 // startLink forwards loopback connections to addr, carrying what addr
