@@ -27,7 +27,10 @@ import (
 // runs with BERTH_BENCH=1 (make bench-retention) and prints a Markdown
 // table for docs/benchmarks.md; it does fail when the run removes anything
 // but what the policy says. With BERTH_TEST_PG_STATS=1 it also logs the
-// statements PostgreSQL spent its time on during the run.
+// statements PostgreSQL spent its time on during the run. make
+// bench-retention runs PostgreSQL as a server (BERTH_TEST_PG_DURABLE,
+// BERTH_TEST_PG_SETTINGS); without them it is the tests' throwaway, whose
+// commits never wait for the disk.
 func TestRetentionScale(t *testing.T) {
 	if os.Getenv("BERTH_BENCH") == "" {
 		t.Skip("a benchmark: run with BERTH_BENCH=1 (make bench-retention)")
