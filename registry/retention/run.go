@@ -163,14 +163,14 @@ func (rn *Runner) Run(ctx context.Context, project string, o Options) (metadata.
 	}
 	defer release()
 	// The run's writes let those of requests go first (pushes keep flowing).
-	// Where the index gains from it (SQLite), the blobs of what it removes
-	// come off the project's accounting when the walk ends, in one pass in
-	// key order (DeferBlobReleases).
 	// Its removals' commits do not wait for the database's log to reach
 	// the disk (AsyncCommit; on PostgreSQL each would otherwise wait for a
 	// flush): a database crash can lose the last of them, which the next
 	// run makes again, and the run's record below is a synchronous commit,
-	// which flushes them all before storage's copies go ahead.
+	// which flushes them all before storage's copies go ahead. Where the
+	// index gains from it (SQLite), the blobs of what it removes come off
+	// the project's accounting when the walk ends, in one pass in key
+	// order (DeferBlobReleases).
 	wctx := metadata.AsyncCommit(rn.step(metadata.Background(ctx)))
 	if !o.DryRun && rn.db.FoldsReleases() {
 		wctx = metadata.DeferBlobReleases(wctx)
