@@ -60,6 +60,8 @@ type DB struct {
 	// txs holds, on PostgreSQL, what each open transaction remembers
 	// until it ends (txstate.go).
 	txs sync.Map
+	// flusher, on PostgreSQL, is the pool flushLog commits through.
+	flusher *sql.DB
 }
 
 // dialect holds what differs between SQLite and PostgreSQL.
@@ -149,7 +151,12 @@ func Open(ctx context.Context, dsn string, timeout time.Duration) (*DB, error) {
 		sdb.SetMaxOpenConns(32)
 		sdb.SetMaxIdleConns(16)
 		sdb.SetConnMaxIdleTime(5 * time.Minute)
-		db = &DB{sql: sdb, d: postgresDialect}
+		flusher, err := openFlusher(dsn, timeout)
+		if err != nil {
+			_ = sdb.Close()
+			return nil, fmt.Errorf("metadata: %w", err)
+		}
+		db = &DB{sql: sdb, d: postgresDialect, flusher: flusher}
 	default:
 		path := strings.TrimPrefix(dsn, "sqlite://")
 		if path == "" {
@@ -235,6 +242,9 @@ func (db *DB) Close() error {
 		_ = s.(*sql.Stmt).Close()
 		return true
 	})
+	if db.flusher != nil {
+		_ = db.flusher.Close()
+	}
 	return db.sql.Close()
 }
 

@@ -112,6 +112,11 @@ func (db *DB) reviewBlobTx(ctx context.Context, tx *sql.Tx, digest string, cutof
 	if err != nil || used {
 		return OutcomeKept, 0, err
 	}
+	// What released the blob may have committed without waiting for the
+	// log (a retention run's removals): durable first (logflush.go).
+	if err := db.flushLog(ctx); err != nil {
+		return "", 0, err
+	}
 	if err := deleteData(ctx, digest); err != nil {
 		return "", 0, fmt.Errorf("deleting the data of %s: %w", digest, err)
 	}
