@@ -182,7 +182,7 @@ func (rn *Runner) Run(ctx context.Context, project string, o Options) (metadata.
 		}
 	}
 	if err == nil {
-		err = rn.db.AddRetentionItems(rn.background(ctx, &w.gaveWayNs), run.ID, w.items)
+		err = rn.db.AddRetentionItems(rn.background(ctx, &w.gaveWayNs), run.ID, w.sortedItems())
 	}
 	run.Finished, run.Status = time.Now(), "done"
 	if err != nil {

@@ -3,6 +3,7 @@ package retention
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -350,4 +351,19 @@ func (w *walk) record(repo, tag, digest, decision string) {
 	}
 	w.seq++
 	w.items = append(w.items, metadata.RetentionItem{Seq: w.seq, Repository: repo, Tag: tag, Digest: digest, Decision: decision})
+}
+
+// sortedItems puts the items the lanes recorded side by side (PostgreSQL
+// walks two repositories at once) in the order one lane records them:
+// repositories in name order, as listed, each one's items in the order
+// they were decided; seq numbers them again. A dry run's list and the run
+// after it then read alike on every database.
+func (w *walk) sortedItems() []metadata.RetentionItem {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	slices.SortStableFunc(w.items, func(a, b metadata.RetentionItem) int { return strings.Compare(a.Repository, b.Repository) })
+	for i := range w.items {
+		w.items[i].Seq = int64(i + 1)
+	}
+	return w.items
 }
