@@ -162,7 +162,7 @@ func TestPace(t *testing.T) {
 		{"PostgreSQL: fast grows", 100, []step{pg(10)}, 126},
 		{"requests gone: grows back", 150, []step{busy(30), pg(10), pg(10)}, 118},
 	} {
-		p := pace{metadata.Pace{N: tc.start, Min: 10, Max: 1000}}
+		p := metadata.Pace{N: tc.start, Min: 10, Max: 1000}
 		for _, s := range tc.took {
 			p.Took(s.took*time.Millisecond, s.target, s.cut)
 		}

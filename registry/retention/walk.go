@@ -42,7 +42,7 @@ const pgLanes = 2
 // own write transactions (tags, manifests) by what the last one held.
 type lane struct {
 	*walk
-	tags, manifests pace
+	tags, manifests metadata.Pace
 	held            metadata.Held
 }
 
@@ -58,7 +58,7 @@ func (w *walk) project(ctx context.Context, projectID int64) error {
 	repos := make(chan metadata.Repository)
 	var wg sync.WaitGroup
 	for range lanes {
-		l := &lane{walk: w, tags: pace{metadata.Pace{N: tagBatch, Min: 10, Max: 1000}}, manifests: pace{metadata.Pace{N: manifestBatch, Min: 5, Max: 200}}}
+		l := &lane{walk: w, tags: metadata.Pace{N: tagBatch, Min: 10, Max: 1000}, manifests: metadata.Pace{N: manifestBatch, Min: 5, Max: 200}}
 		lctx := metadata.TimeHeld(ctx, &l.held)
 		wg.Add(1)
 		go func() {
@@ -314,7 +314,7 @@ func (l *lane) giveWay(ctx context.Context) error { return l.rn.giveWay(ctx, &l.
 // do not end transactions (PostgreSQL), a batch is one transaction sized
 // to batchTarget, and one that ended while requests were in flight paces
 // by busyTarget: those requests shared the cores and the disk with it.
-func (l *lane) wrote(p *pace, cut bool) {
+func (l *lane) wrote(p *metadata.Pace, cut bool) {
 	l.count(func(run *metadata.RetentionRun) {
 		run.LongestWriteMs = max(run.LongestWriteMs, l.held.Took.Milliseconds())
 	})
@@ -350,9 +350,6 @@ const (
 	batchTarget = 25 * time.Millisecond
 	busyTarget  = 10 * time.Millisecond
 )
-
-// pace sizes one kind of write transaction of a run (metadata.Pace).
-type pace struct{ metadata.Pace }
 
 func (w *walk) record(repo, tag, digest, decision string) {
 	w.mu.Lock()
