@@ -135,10 +135,9 @@ func TestPace(t *testing.T) {
 		cut    bool          // its Step ended it before its batch's end
 		target time.Duration
 	}
-	ms := func(n time.Duration) step { return step{took: n, target: txTarget(true, false)} } // SQLite
-	cut := func(n time.Duration) step { return step{took: n, cut: true, target: txTarget(true, false)} }
-	pg := func(n time.Duration) step { return step{took: n, target: txTarget(false, false)} }  // PostgreSQL
-	busy := func(n time.Duration) step { return step{took: n, target: txTarget(false, true)} } // requests in flight
+	ms := func(n time.Duration) step { return step{took: n, target: txTarget(false)} }
+	cut := func(n time.Duration) step { return step{took: n, cut: true, target: txTarget(false)} }
+	busy := func(n time.Duration) step { return step{took: n, target: txTarget(true)} } // requests in flight, on PostgreSQL
 	for _, tc := range []struct {
 		name  string
 		start int
@@ -157,10 +156,7 @@ func TestPace(t *testing.T) {
 		{"busy: over 10 ms halves", 300, []step{busy(30)}, 150},
 		{"busy: on its target stays", 300, []step{busy(8), busy(6)}, 300},
 		{"busy: fast still grows", 100, []step{busy(2)}, 126},
-		{"PostgreSQL: over 25 ms halves", 300, []step{pg(40)}, 150},
-		{"PostgreSQL: on its target stays", 300, []step{pg(20), pg(13)}, 300},
-		{"PostgreSQL: fast grows", 100, []step{pg(10)}, 126},
-		{"requests gone: grows back", 150, []step{busy(30), pg(10), pg(10)}, 118},
+		{"requests gone: grows back", 150, []step{busy(30), ms(20), ms(20)}, 118},
 	} {
 		p := metadata.Pace{N: tc.start, Min: 10, Max: 1000}
 		for _, s := range tc.took {
