@@ -40,7 +40,9 @@ type asyncCommitKey struct{}
 // synchronous commit, whose flush takes every earlier commit with it). A
 // long run of bulk changes that can be made again (a retention run's
 // removals) pays a log flush per transaction otherwise; its caller commits
-// synchronously before anything outside the database acts on them. SQLite
+// synchronously before anything outside the database acts on them, and
+// the garbage collector flushes the log before it deletes a blob's data
+// such a removal may have released (logflush.go). SQLite
 // commits in WAL mode with synchronous=NORMAL already flush at
 // checkpoints, not per commit.
 func AsyncCommit(ctx context.Context) context.Context {
