@@ -41,7 +41,7 @@ func TestSuccessWaitsForTheRequestsSyncs(t *testing.T) {
 		{"sync failed", sock, http.StatusInternalServerError, "UNKNOWN"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			h := withUnavailable(slog.New(slog.NewTextHandler(io.Discard, nil)), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			h := withUnavailable(slog.New(slog.NewTextHandler(io.Discard, nil)), nil, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				if err := storage.DeferSync(r.Context(), dir, tc.deferred); err != nil {
 					t.Errorf("DeferSync: %v", err)
 				}

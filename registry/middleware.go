@@ -16,6 +16,7 @@ import (
 	"github.com/berth-registry/berth/registry/domain"
 	"github.com/berth-registry/berth/registry/observe"
 	"github.com/berth-registry/berth/storage"
+	"github.com/berth-registry/berth/storage/metadata"
 )
 
 // statusWriter records what was sent, for the access log.
@@ -159,15 +160,20 @@ func withRecovery(log *slog.Logger, next http.Handler) http.Handler {
 // Any other 5xx of the OCI API is answered as a plain internal error: what
 // distribution would put in its detail (storage paths, driver messages) is
 // logged with the request id, never sent.
-func withUnavailable(log *slog.Logger, next http.Handler) http.Handler {
+//
+// Every request's commits to the index (db) are tracked, so that its
+// success waits for them to be durable too (metadata.Durable; a dialect's
+// through domain.Durable).
+func withUnavailable(log *slog.Logger, db *metadata.DB, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := metadata.TrackCommits(r.Context(), db)
 		if !strings.HasPrefix(r.URL.Path, "/v2") {
-			next.ServeHTTP(w, r)
+			next.ServeHTTP(w, r.WithContext(ctx))
 			return
 		}
-		ctx, barrier := storage.WithDeferredSyncs(r.Context())
+		ctx, barrier := storage.WithDeferredSyncs(ctx)
 		r = r.WithContext(ctx)
-		uw := &unavailableWriter{ResponseWriter: w, fault: storage.FaultOf(ctx), ctx: ctx, barrier: barrier}
+		uw := &unavailableWriter{ResponseWriter: w, fault: storage.FaultOf(ctx), ctx: ctx, barrier: domain.WithIndex(ctx, barrier)}
 		next.ServeHTTP(uw, r)
 		uw.finish()
 		if uw.internal != nil {

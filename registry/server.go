@@ -193,7 +193,7 @@ func (s *Server) Driver() storagedriver.StorageDriver { return s.driver }
 
 // Handler is the whole HTTP surface with berth's request middleware.
 func (s *Server) Handler() http.Handler {
-	return withRequestLog(s.log, withActivity(&s.activity, s.withEvents(withRecovery(s.log, withBodyProgress(s.cfg.BodyTimeout, withUnavailable(s.log, http.HandlerFunc(s.serveHTTP)))))))
+	return withRequestLog(s.log, withActivity(&s.activity, s.withEvents(withRecovery(s.log, withBodyProgress(s.cfg.BodyTimeout, withUnavailable(s.log, s.db, http.HandlerFunc(s.serveHTTP)))))))
 }
 
 // Close stops distribution's background work (upload purger, notifications)

@@ -105,16 +105,35 @@ func Translate(err error, what string) error {
 	return err
 }
 
-// Durable makes what ctx's request wrote to storage without a sync durable
-// (the OCI API's deferred syncs, storage.WithDeferredSyncs; a request
-// without them has nothing deferred). A dialect's success waits for it, so
+// Durable makes what ctx's request wrote durable: to storage without a
+// sync (the OCI API's deferred syncs, storage.WithDeferredSyncs; a request
+// without them has nothing deferred), and to the index
+// (metadata.Durable), side by side. A dialect's success waits for it, so
 // a failure is answered in the dialect's own envelope (Classify: a full
 // disk is ErrFull).
 func Durable(ctx context.Context) error {
-	if err := storage.Barrier(ctx); err != nil {
+	if err := WithIndex(ctx, func() error { return storage.Barrier(ctx) })(); err != nil {
 		return storage.Observe(ctx, fmt.Errorf("storage sync: %w", err))
 	}
 	return nil
+}
+
+// WithIndex is barrier (a request's storage syncs) followed by nothing
+// more when the request committed nothing to the index; otherwise the
+// index's sync (metadata.Durable) runs beside it, and both must succeed.
+func WithIndex(ctx context.Context, barrier func() error) func() error {
+	return func() error {
+		if !metadata.Wrote(ctx) {
+			return barrier()
+		}
+		index := make(chan error, 1)
+		go func() { index <- metadata.Durable(ctx) }()
+		err := barrier()
+		if ierr := <-index; ierr != nil && err == nil {
+			err = fmt.Errorf("index: %w", ierr)
+		}
+		return err
+	}
 }
 
 // SuccessHeaders are headers a success may carry that a failure answered in

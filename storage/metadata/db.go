@@ -42,9 +42,11 @@ type DB struct {
 	// lock in SQLite's busy handler, which sleeps up to 100 ms between
 	// tries. nil on PostgreSQL.
 	writer *writer
-	// ckpt, on SQLite, runs the checkpoints of the write-ahead log beside
-	// the writer (checkpoint.go). nil on PostgreSQL.
-	ckpt *checkpointer
+	// ckpt and logSync, on SQLite, run the checkpoints of the write-ahead
+	// log beside the writer (checkpoint.go) and its syncs for requests
+	// (durable.go). nil on PostgreSQL.
+	ckpt    *checkpointer
+	logSync *logSyncer
 	// stmts holds the prepared statements of the hot queries (SQLite only:
 	// pgx caches statements itself), by query text.
 	stmts sync.Map
@@ -182,7 +184,7 @@ func Open(ctx context.Context, dsn string, timeout time.Duration) (*DB, error) {
 		// a SQLite connection (pragmas, schema parse) cost more than a query
 		// under concurrent reads.
 		sdb.SetMaxIdleConns(8)
-		db = &DB{sql: sdb, d: sqliteDialect, writer: newWriter(), ckpt: newCheckpointer()}
+		db = &DB{sql: sdb, d: sqliteDialect, writer: newWriter(), ckpt: newCheckpointer(), logSync: newLogSyncer(path)}
 		go db.runWriter()
 		go db.runCheckpointer()
 	}

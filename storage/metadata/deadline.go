@@ -132,7 +132,7 @@ func (c *boundConn) PrepareContext(ctx context.Context, query string) (driver.St
 	if err != nil {
 		return nil, err
 	}
-	return &boundStmt{Stmt: s, bound: c.bound}, nil
+	return &boundStmt{Stmt: s, bound: c.bound, writes: writes(query)}, nil
 }
 
 func (c *boundConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
@@ -157,15 +157,20 @@ func (c *boundConn) ExecContext(ctx context.Context, query string, args []driver
 	if !ok {
 		return nil, driver.ErrSkip
 	}
-	ctx, cancel := c.bound.ctx(ctx)
+	bctx, cancel := c.bound.ctx(ctx)
 	defer cancel()
-	return ec.ExecContext(ctx, query, args)
+	res, err := ec.ExecContext(bctx, query, args)
+	markExec(ctx, res, err)
+	return res, err
 }
 
 func (c *boundConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
 	qc, ok := c.Conn.(driver.QueryerContext)
 	if !ok {
 		return nil, driver.ErrSkip
+	}
+	if writes(query) {
+		markWrote(ctx)
 	}
 	ctx, cancel := c.bound.ctx(ctx)
 	rows, err := qc.QueryContext(ctx, query, args)
@@ -240,9 +245,16 @@ func (r *boundRows) Close() error {
 type boundStmt struct {
 	driver.Stmt
 	bound
+	writes bool // a query that writes (INSERT ... RETURNING)
 }
 
 func (s *boundStmt) ExecContext(ctx context.Context, args []driver.NamedValue) (driver.Result, error) {
+	res, err := s.exec(ctx, args)
+	markExec(ctx, res, err)
+	return res, err
+}
+
+func (s *boundStmt) exec(ctx context.Context, args []driver.NamedValue) (driver.Result, error) {
 	ctx, cancel := s.bound.ctx(ctx)
 	defer cancel()
 	if ec, ok := s.Stmt.(driver.StmtExecContext); ok {
@@ -257,6 +269,9 @@ func (s *boundStmt) ExecContext(ctx context.Context, args []driver.NamedValue) (
 }
 
 func (s *boundStmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driver.Rows, error) {
+	if s.writes {
+		markWrote(ctx)
+	}
 	ctx, cancel := s.bound.ctx(ctx)
 	var rows driver.Rows
 	var err error

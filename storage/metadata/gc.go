@@ -261,9 +261,12 @@ func (db *DB) LinkedBlob(ctx context.Context, repo, digest string) (string, erro
 // TouchLink restarts the review of repo's link of a blob (a client found
 // it there and is about to refer to it). It reports whether the index
 // still has the link: a collector that removed it meanwhile (its storage
-// copy goes next) wins, and the blob is not in the repository.
+// copy goes next) wins, and the blob is not in the repository. The
+// request does not wait for the touch to be durable (untracked): a touch
+// lost to a power loss mattered only to the push the power loss cut short,
+// whose client starts again, and its HEAD touches the link again.
 func (db *DB) TouchLink(ctx context.Context, repo, digest string) (bool, error) {
-	res, err := db.execHot(ctx, `UPDATE repository_blobs SET linked_at = ? WHERE repository = ? AND digest = ?`, millis(time.Now()), repo, digest)
+	res, err := db.execHot(untracked(ctx), `UPDATE repository_blobs SET linked_at = ? WHERE repository = ? AND digest = ?`, millis(time.Now()), repo, digest)
 	if err != nil {
 		return false, err
 	}

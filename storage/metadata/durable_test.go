@@ -1,0 +1,205 @@
+package metadata
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// hookLogSync replaces the log's sync for the test: each call runs f
+// (nil: the real sync) and is counted.
+func hookLogSync(t *testing.T, f func(path string) error) *atomic.Int64 {
+	t.Helper()
+	real := syncLogFile
+	var calls atomic.Int64
+	syncLogFile = func(path string) error {
+		calls.Add(1)
+		if !strings.HasSuffix(path, "berth.db-wal") {
+			t.Errorf("synced %s, not the database's log", path)
+		}
+		if f != nil {
+			return f(path)
+		}
+		return real(path)
+	}
+	t.Cleanup(func() { syncLogFile = real })
+	return &calls
+}
+
+// A request's success waits for the log's sync when, and only when, a
+// statement of it may have written: through the writer, directly, a
+// prepared statement, or a query that writes (INSERT ... RETURNING).
+func TestDurableSyncsTheLogOfWrites(t *testing.T) {
+	db := openTestDB(t, "sqlite")
+	calls := hookLogSync(t, nil)
+	n := 0
+	key := func() string { n++; return fmt.Sprintf("durable-%d", n) }
+	for _, tc := range []struct {
+		name string
+		do   func(ctx context.Context) error
+		sync bool
+	}{
+		{"nothing", func(context.Context) error { return nil }, false},
+		{"a read", func(ctx context.Context) error {
+			var v string
+			err := db.sql.QueryRowContext(ctx, `SELECT value FROM settings WHERE name = ?`, "none").Scan(&v)
+			if errors.Is(err, sql.ErrNoRows) {
+				return nil
+			}
+			return err
+		}, false},
+		{"a write through the writer", func(ctx context.Context) error {
+			_, err := db.exec(ctx, `INSERT INTO settings (name, value) VALUES (?, ?)`, key(), "v")
+			return err
+		}, true},
+		{"a prepared write", func(ctx context.Context) error {
+			_, err := db.execHot(ctx, `INSERT INTO settings (name, value) VALUES (?, ?)`, key(), "v")
+			return err
+		}, true},
+		{"a write of its own transaction", func(ctx context.Context) error {
+			_, err := db.sql.ExecContext(ctx, `UPDATE settings SET value = ? WHERE name = ?`, "w", "durable-1")
+			return err
+		}, true},
+		{"a query that writes", func(ctx context.Context) error {
+			var name string
+			return db.sql.QueryRowContext(ctx, ` insert INTO settings (name, value) VALUES (?, ?) RETURNING name`, key(), "v").Scan(&name)
+		}, true},
+		{"a write that changed nothing", func(ctx context.Context) error {
+			_, err := db.exec(ctx, `DELETE FROM settings WHERE name = ?`, "none")
+			return err
+		}, false},
+		{"a write whose loss costs nothing (untracked)", func(ctx context.Context) error {
+			_, err := db.exec(untracked(ctx), `UPDATE settings SET value = ? WHERE name = ?`, "u", "durable-1")
+			return err
+		}, false},
+		{"a write that failed (synced anyway: cheap, and never wrong)", func(ctx context.Context) error {
+			_, err := db.exec(ctx, `INSERT INTO settings (name, value) VALUES (?, ?)`, "durable-1", "again")
+			if err == nil {
+				return errors.New("a duplicate key was inserted")
+			}
+			return nil
+		}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := TrackCommits(context.Background(), db)
+			if err := tc.do(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if Wrote(ctx) != tc.sync {
+				t.Errorf("Wrote %v, want %v", Wrote(ctx), tc.sync)
+			}
+			before := calls.Load()
+			if err := Durable(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if got := calls.Load() - before; got != map[bool]int64{true: 1}[tc.sync] {
+				t.Errorf("%d syncs, want sync %v", got, tc.sync)
+			}
+			// A second Durable with nothing written since has nothing to do.
+			if err := Durable(ctx); err != nil || calls.Load()-before > 1 {
+				t.Errorf("second Durable: %v, %d syncs in all", err, calls.Load()-before)
+			}
+		})
+	}
+	// A context without TrackCommits marks nothing.
+	if _, err := db.exec(context.Background(), `INSERT INTO settings (name, value) VALUES (?, ?)`, key(), "v"); err != nil {
+		t.Fatal(err)
+	}
+	if Wrote(context.Background()) || Durable(context.Background()) != nil {
+		t.Error("an untracked context asked for a sync")
+	}
+}
+
+// A caller waits for a sync that began after it asked: one under way may
+// have begun before its commit. Callers waiting together share the next.
+func TestDurableWaitsForASyncBegunAfterIt(t *testing.T) {
+	db := openTestDB(t, "sqlite")
+	entered := make(chan int64, 4)
+	release := make(chan struct{}, 4)
+	var gen atomic.Int64
+	calls := hookLogSync(t, func(string) error {
+		entered <- gen.Add(1)
+		<-release
+		return nil
+	})
+	write := func() context.Context {
+		ctx := TrackCommits(context.Background(), db)
+		if _, err := db.exec(ctx, `INSERT INTO settings (name, value) VALUES (?, ?)`, fmt.Sprint(time.Now().UnixNano()), "v"); err != nil {
+			t.Fatal(err)
+		}
+		return ctx
+	}
+	durable := func(ctx context.Context) <-chan error {
+		done := make(chan error, 1)
+		go func() { done <- Durable(ctx) }()
+		return done
+	}
+	first := durable(write())
+	if g := <-entered; g != 1 {
+		t.Fatalf("sync %d began first", g)
+	}
+	// Two more callers while the first sync runs.
+	second, third := durable(write()), durable(write())
+	time.Sleep(50 * time.Millisecond) // let them queue behind it
+	release <- struct{}{}
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	// They must not have been answered by the first sync.
+	select {
+	case err := <-second:
+		t.Fatalf("the second caller returned (%v) without a sync begun after it", err)
+	case err := <-third:
+		t.Fatalf("the third caller returned (%v) without a sync begun after it", err)
+	case g := <-entered:
+		if g != 2 {
+			t.Fatalf("sync %d began second", g)
+		}
+	}
+	release <- struct{}{}
+	for _, c := range []<-chan error{second, third} {
+		if err := <-c; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := calls.Load(); n != 2 {
+		t.Errorf("%d syncs for three callers, two of them waiting together; want 2", n)
+	}
+}
+
+// A failed sync fails every caller it was to cover, and only those.
+func TestDurableReportsAFailedSync(t *testing.T) {
+	db := openTestDB(t, "sqlite")
+	fail := errors.New("EIO")
+	var failing atomic.Bool
+	hookLogSync(t, func(path string) error {
+		if failing.Load() {
+			return fail
+		}
+		return nil
+	})
+	for _, tc := range []struct {
+		name string
+		fail bool
+	}{
+		{"failed", true},
+		{"the next succeeds", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			failing.Store(tc.fail)
+			ctx := TrackCommits(context.Background(), db)
+			if _, err := db.exec(ctx, `INSERT INTO settings (name, value) VALUES (?, ?)`, tc.name, "v"); err != nil {
+				t.Fatal(err)
+			}
+			err := Durable(ctx)
+			if tc.fail != errors.Is(err, fail) {
+				t.Errorf("Durable: %v, want failure %v", err, tc.fail)
+			}
+		})
+	}
+}
