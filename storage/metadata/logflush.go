@@ -45,12 +45,17 @@ func openFlusher(dsn string, timeout time.Duration) (*sql.DB, error) {
 // with synchronous_commit on, whatever the server's default (and takes
 // away the rows of flushes a minute old that no other flush is taking:
 // the table stays small, and flushes never wait for each other), in one
-// statement, one round trip. On SQLite it does nothing: a commit there is
-// in the database's log file before it returns, so no crash of berth
-// loses it (there is no server to crash apart from berth); a crash of the
-// machine can lose the last ones (synchronous=NORMAL syncs at
-// checkpoints), which this does not guard.
+// statement, one round trip. On SQLite a commit is in the database's log
+// file before it returns, so no crash of berth loses it, but a power loss
+// can lose the last ones (synchronous=NORMAL syncs at checkpoints): there
+// it syncs the log, as a request's answer does (durable.go).
 func (db *DB) flushLog(ctx context.Context) error {
+	if db.logSync != nil {
+		if err := db.logSync.sync(); err != nil {
+			return fmt.Errorf("metadata: syncing the log: %w", err)
+		}
+		return nil
+	}
 	if db.flusher == nil {
 		return nil
 	}

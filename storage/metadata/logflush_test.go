@@ -87,3 +87,34 @@ func TestCollectorFlushesLogBeforeDeleting(t *testing.T) {
 		t.Errorf("log_flushes has %d rows (%v) after a flush a minute later, want its own only", rows, err)
 	}
 }
+
+// On SQLite the collector syncs the database's log before it deletes a
+// blob's data: a power loss cannot bring back, without its data, a
+// manifest whose removal released the blob a moment before.
+func TestCollectorSyncsSQLiteLogBeforeDeleting(t *testing.T) {
+	db := openTestDB(t, "sqlite")
+	ctx := context.Background()
+	syncs := hookLogSync(t, nil)
+	d := "sha256:" + strings.Repeat("cd", 32)
+	old := millis(time.Now().Add(-time.Hour))
+	for _, q := range []string{
+		`INSERT INTO blobs (digest, size, media_type, linked_at) VALUES (?, 3, 'application/octet-stream', ?)`,
+		`INSERT INTO gc_reviews (kind, repository, digest, queued_at) VALUES ('` + ReviewBlob + `', '', ?, ?)`,
+	} {
+		if _, err := db.exec(ctx, q, d, old); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	before := syncs.Load()
+	var syncedFirst bool
+	res, found, err := db.ProcessReview(ctx, time.Now(), "collector", func(ctx context.Context, digest string) error {
+		syncedFirst = syncs.Load() > before
+		return nil
+	})
+	if err != nil || !found || res.Outcome != OutcomeDeleted {
+		t.Fatalf("ProcessReview: %s, found %v, %v; want %s", res.Outcome, found, err, OutcomeDeleted)
+	}
+	if !syncedFirst {
+		t.Error("the blob's data was deleted before the database's log was synced")
+	}
+}
