@@ -62,19 +62,24 @@ func markWrote(ctx context.Context) {
 // markExec marks ctx after a statement run as an Exec: unless it changed
 // no row (a DELETE that found nothing: a login clearing its failures).
 func markExec(ctx context.Context, res driver.Result, err error) {
+	m, _ := ctx.Value(commitsKey{}).(*commitMark)
+	if m == nil {
+		return
+	}
 	if err == nil && res != nil {
 		if n, rerr := res.RowsAffected(); rerr == nil && n == 0 {
 			return
 		}
 	}
-	markWrote(ctx)
+	m.wrote.Store(true)
 }
 
 // writes says whether a statement run as a query writes (INSERT ...
 // RETURNING): a query's mark costs a sync only when it may have written.
+// The index's queries that begin with WITH read (recursive walks).
 func writes(query string) bool {
 	q := strings.TrimLeft(query, " \t\r\n(")
-	for _, verb := range []string{"INSERT", "UPDATE", "DELETE", "REPLACE", "WITH"} {
+	for _, verb := range []string{"INSERT", "UPDATE", "DELETE", "REPLACE"} {
 		if len(q) >= len(verb) && strings.EqualFold(q[:len(verb)], verb) {
 			return true
 		}

@@ -45,6 +45,10 @@ func TestDurableSyncsTheLogOfWrites(t *testing.T) {
 		sync bool
 	}{
 		{"nothing", func(context.Context) error { return nil }, false},
+		{"a recursive read", func(ctx context.Context) error {
+			var n int
+			return db.sql.QueryRowContext(ctx, `WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 3) SELECT count(*) FROM c`).Scan(&n)
+		}, false},
 		{"a read", func(ctx context.Context) error {
 			var v string
 			err := db.sql.QueryRowContext(ctx, `SELECT value FROM settings WHERE name = ?`, "none").Scan(&v)
