@@ -37,14 +37,15 @@ var (
 		Help: "Manifest GET/HEAD answered from the in-memory cache"})
 	manifestCacheMisses = prometheus.NewCounter(prometheus.CounterOpts{Namespace: "berth", Subsystem: "manifest_cache", Name: "misses_total",
 		Help: "Manifest GET/HEAD whose manifest the cache had to load"})
-	// The syncs of SQLite's write-ahead log requests waited for before
-	// answering (metadata.Durable), and the requests: one sync serves all
-	// that ask at the same moment.
+	// The syncs of SQLite's write-ahead log that requests waited for
+	// before answering (metadata.Durable) and the collector before
+	// deleting a blob's data, and the waits: one sync serves all that ask
+	// at the same moment.
 	indexLogSyncs = prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "berth", Subsystem: "index", Name: "log_syncs_total",
-		Help: "Syncs of the SQLite index's write-ahead log made before answering requests that changed it"},
+		Help: "Syncs of the SQLite index's write-ahead log made before answering requests that changed it, or before deleting a blob's data"},
 		func() float64 { n, _ := metadata.LogSyncs(); return float64(n) })
 	indexLogSyncRequests = prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "berth", Subsystem: "index", Name: "log_sync_requests_total",
-		Help: "Requests that changed the SQLite index and waited for its write-ahead log to be synced before answering"},
+		Help: "Waits for a sync of the SQLite index's write-ahead log: requests that changed the index, before answering, and the collector's deletions of blob data"},
 		func() float64 { _, n := metadata.LogSyncs(); return float64(n) })
 	backendFaults = httpNS.NewLabeledCounter("backend_faults", "Requests a backend failed, by backend (storage, database) and kind (unavailable, full)", "backend", "kind")
 )

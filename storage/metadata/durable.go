@@ -148,9 +148,10 @@ var syncLogFile = func(path string) error {
 // that waited for one (LogSyncs).
 var logSyncs, logSyncRequests atomic.Int64
 
-// LogSyncs reports how many syncs of SQLite's log requests' answers have
-// waited for in this process, and how many requests waited (the ratio is
-// the grouping achieved).
+// LogSyncs reports how many syncs of SQLite's log were made in this
+// process for requests' answers and the collector's deletions of data
+// (flushLog), and how many of those waited (the ratio is the grouping
+// achieved).
 func LogSyncs() (syncs, requests int64) { return logSyncs.Load(), logSyncRequests.Load() }
 
 func (s *logSyncer) sync() error {
