@@ -123,12 +123,15 @@ func TestDurableSyncsTheLogOfWrites(t *testing.T) {
 // have begun before its commit. Callers waiting together share the next.
 func TestDurableWaitsForASyncBegunAfterIt(t *testing.T) {
 	db := openTestDB(t, "sqlite")
-	entered := make(chan int64, 4)
-	release := make(chan struct{}, 4)
-	var gen atomic.Int64
+	// The first sync is held until the test lets it go; later ones pass.
+	entered, release := make(chan struct{}), make(chan struct{})
+	var begun, ended atomic.Int64
 	calls := hookLogSync(t, func(string) error {
-		entered <- gen.Add(1)
-		<-release
+		if begun.Add(1) == 1 {
+			close(entered)
+			<-release
+		}
+		ended.Add(1)
 		return nil
 	})
 	write := func() context.Context {
@@ -138,41 +141,40 @@ func TestDurableWaitsForASyncBegunAfterIt(t *testing.T) {
 		}
 		return ctx
 	}
-	durable := func(ctx context.Context) <-chan error {
-		done := make(chan error, 1)
-		go func() { done <- Durable(ctx) }()
+	// durable reports Durable's error and how many syncs had ended when it
+	// returned.
+	type result struct {
+		err   error
+		ended int64
+	}
+	durable := func(ctx context.Context) <-chan result {
+		done := make(chan result, 1)
+		go func() {
+			err := Durable(ctx)
+			done <- result{err, ended.Load()}
+		}()
 		return done
 	}
 	first := durable(write())
-	if g := <-entered; g != 1 {
-		t.Fatalf("sync %d began first", g)
-	}
-	// Two more callers while the first sync runs.
+	<-entered
+	// Two more callers while the first sync runs: it may have begun before
+	// their commits, so it cannot answer them.
 	second, third := durable(write()), durable(write())
-	time.Sleep(50 * time.Millisecond) // let them queue behind it
-	release <- struct{}{}
-	if err := <-first; err != nil {
-		t.Fatal(err)
-	}
-	// They must not have been answered by the first sync.
-	select {
-	case err := <-second:
-		t.Fatalf("the second caller returned (%v) without a sync begun after it", err)
-	case err := <-third:
-		t.Fatalf("the third caller returned (%v) without a sync begun after it", err)
-	case g := <-entered:
-		if g != 2 {
-			t.Fatalf("sync %d began second", g)
+	time.Sleep(50 * time.Millisecond) // most often they wait on it by now
+	close(release)
+	for i, c := range []<-chan result{first, second, third} {
+		r := <-c
+		if r.err != nil {
+			t.Fatal(r.err)
+		}
+		if want := min(int64(i), 1) + 1; r.ended < want {
+			t.Errorf("caller %d returned when %d syncs had ended, want at least %d", i+1, r.ended, want)
 		}
 	}
-	release <- struct{}{}
-	for _, c := range []<-chan error{second, third} {
-		if err := <-c; err != nil {
-			t.Fatal(err)
-		}
-	}
-	if n := calls.Load(); n != 2 {
-		t.Errorf("%d syncs for three callers, two of them waiting together; want 2", n)
+	// The two waiting together share the second sync (three when one of
+	// them came after it began).
+	if n := calls.Load(); n < 2 || n > 3 {
+		t.Errorf("%d syncs for three callers, two of them waiting together; want 2 (or 3)", n)
 	}
 }
 
