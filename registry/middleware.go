@@ -168,7 +168,10 @@ func withUnavailable(log *slog.Logger, db *metadata.DB, next http.Handler) http.
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := metadata.TrackCommits(r.Context(), db)
 		if !strings.HasPrefix(r.URL.Path, "/v2") {
-			next.ServeHTTP(w, r.WithContext(ctx))
+			if ctx != r.Context() { // PostgreSQL tracks nothing: no copy of the request
+				r = r.WithContext(ctx)
+			}
+			next.ServeHTTP(w, r)
 			return
 		}
 		ctx, barrier := storage.WithDeferredSyncs(ctx)
