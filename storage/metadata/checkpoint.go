@@ -30,7 +30,12 @@ import (
 // appended since (a fraction of what the first one copied, into a file
 // mostly synced already) and waits a moment for the readers still on the
 // log, and the transaction after it starts the log over. It puts that off
-// while a request's write waits, for a second at most (mayFinish).
+// while a request's write waits, for a second at most (mayFinish). A reader
+// that holds an old snapshot for long (a fold's sorted read of its log,
+// seconds) keeps every such finish from starting the log over, and each
+// would hold the writer for its whole wait: once one finds the log held
+// that way, none is asked for again until a passive checkpoint copies past
+// where it stopped, that is, until that reader has gone (stuckAt).
 //
 // Nothing changes in what is durable: with synchronous=NORMAL a commit is
 // in the log (not yet synced) either way, and SQLite recovers the log after
@@ -69,6 +74,10 @@ type checkpointer struct {
 	restartPages atomic.Int64
 	// asked is when restart was last set (UnixNano).
 	asked atomic.Int64
+	// stuckAt is how far (frames) the writer's last finishing checkpoint
+	// copied when readers kept it from starting the log over; -1 when it
+	// did not fail, or a checkpoint has copied past it since.
+	stuckAt atomic.Int64
 	// runs, finished, restarts: checkpoints run, those of them the writer
 	// ran, and how often the log was seen started over (tests read them);
 	// lastLog: the log's size at the last checkpoint.
@@ -91,6 +100,7 @@ func (db *DB) CheckpointsGiveWay(wait func(context.Context) error) {
 func newCheckpointer() *checkpointer {
 	c := &checkpointer{poke: make(chan struct{}, 1), stop: make(chan struct{}), exited: make(chan struct{})}
 	c.restartPages.Store(checkpointRestart)
+	c.stuckAt.Store(-1)
 	return c
 }
 
@@ -140,26 +150,42 @@ func (db *DB) runCheckpointer() {
 		last = time.Now()
 		// Only this goroutine sets restart, the writer clears it: asked is
 		// written before the writer can see restart set.
-		if db.checkpoint() >= c.restartPages.Load() && !c.restart.Load() {
+		logPages, copied := db.checkpoint()
+		if c.mayAsk(logPages, copied) && !c.restart.Load() {
 			c.asked.Store(time.Now().UnixNano())
 			c.restart.Store(true)
 		}
 	}
 }
 
+// mayAsk says whether a passive checkpoint that left a log of logPages,
+// copied of them into the database file, asks the writer to finish it: the
+// log is long enough, and no reader held it the last time the writer tried
+// (or that reader has gone: the checkpoint copied past where it stopped,
+// or the log was started over meanwhile).
+func (c *checkpointer) mayAsk(logPages, copied int64) bool {
+	if stuck := c.stuckAt.Load(); stuck >= 0 {
+		if copied <= stuck && logPages >= stuck {
+			return false
+		}
+		c.stuckAt.Store(-1)
+	}
+	return logPages >= c.restartPages.Load()
+}
+
 // checkpoint copies what it can of the log into the database file: every
-// frame no reader still needs. It returns the log's size in pages. An error
-// (a full disk, say) is left for the next try; the log keeps the commits
-// meanwhile.
-func (db *DB) checkpoint() (logPages int64) {
+// frame no reader still needs. It returns the log's size in pages and how
+// many of them are in the database file. An error (a full disk, say) is
+// left for the next try; the log keeps the commits meanwhile.
+func (db *DB) checkpoint() (logPages, copied int64) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	var busy, copied int64
+	var busy int64
 	if err := db.sql.QueryRowContext(WithTimeout(ctx, 0), `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &logPages, &copied); err != nil {
-		return 0
+		return 0, 0
 	}
 	db.ckpt.ran(logPages)
-	return logPages
+	return logPages, copied
 }
 
 func (c *checkpointer) ran(logPages int64) {
@@ -216,6 +242,11 @@ func (db *DB) finishCheckpoint() {
 	var busy, logPages, copied int64
 	if err := conn.QueryRowContext(ctx, `PRAGMA wal_checkpoint(RESTART)`).Scan(&busy, &logPages, &copied); err == nil {
 		db.ckpt.ran(logPages)
+		if busy != 0 {
+			c.stuckAt.Store(copied) // readers on the log still: not again until they have gone
+		} else {
+			c.stuckAt.Store(-1)
+		}
 	}
 	if _, err := conn.ExecContext(ctx, fmt.Sprintf(`PRAGMA busy_timeout = %d`, sqliteBusyTimeout.Milliseconds())); err != nil {
 		_ = conn.Raw(func(any) error { return driver.ErrBadConn }) // not back to the pool with a short timeout

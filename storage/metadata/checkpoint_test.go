@@ -192,3 +192,89 @@ func TestMayFinish(t *testing.T) {
 		}
 	}
 }
+
+// A passive checkpoint asks the writer to finish it once the log is long
+// enough, unless readers kept the writer's last finish from starting the
+// log over and nothing has been copied past where that one stopped since.
+func TestMayAsk(t *testing.T) {
+	for _, tc := range []struct {
+		name             string
+		stuckAt          int64
+		logPages, copied int64
+		want, unstuck    bool
+	}{
+		{"short log", -1, 63, 63, false, true},
+		{"long log", -1, 64, 10, true, true},
+		{"long log, the last finish held where it stopped", 40, 200, 40, false, false},
+		{"long log, copied past where it stopped", 40, 200, 41, true, true},
+		{"the log started over since", 400, 100, 100, true, true},
+		{"short log, copied past where it stopped", 40, 50, 50, false, true},
+	} {
+		c := newCheckpointer()
+		c.restartPages.Store(64)
+		c.stuckAt.Store(tc.stuckAt)
+		if got := c.mayAsk(tc.logPages, tc.copied); got != tc.want {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		}
+		if unstuck := c.stuckAt.Load() == -1; unstuck != tc.unstuck {
+			t.Errorf("%s: stuckAt %d afterwards", tc.name, c.stuckAt.Load())
+		}
+	}
+}
+
+// A reader holding an old snapshot (a fold's sorted read of its log) keeps
+// the log from being started over. The writer tries once, finds it so, and
+// does not try again (each try holds it, and every write queued behind it,
+// for finishWait) until the reader has gone; then the log starts over.
+func TestCheckpointerLeavesTheWriterAloneWhileAReaderHoldsTheLog(t *testing.T) {
+	db := groupTestDB(t)
+	db.ckpt.restartPages.Store(64)
+	ctx := context.Background()
+	value := strings.Repeat("x", 2000)
+	write := func(i int) {
+		if _, err := db.exec(ctx, `INSERT INTO gt (k, v) VALUES (?, ?)`, fmt.Sprintf("%d-%s", i, value), i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(0)
+	conn, err := db.sql.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	rows, err := conn.QueryContext(WithTimeout(ctx, 0), `SELECT k FROM gt`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rows.Next() { // the snapshot is held from here until rows close
+		t.Fatal(rows.Err())
+	}
+	finished, runs := db.ckpt.finished.Load(), db.ckpt.runs.Load()
+	i := 1
+	// Writes past the restart threshold many times over, for long enough
+	// that the checkpointer would ask again and again (every checkpointGap).
+	for ; i <= 400 || db.ckpt.runs.Load() < runs+10; i++ {
+		write(i)
+		time.Sleep(2 * time.Millisecond)
+	}
+	if n := db.ckpt.finished.Load() - finished; n > 2 {
+		// One finds the reader; a second may have been asked for before
+		// the first said so.
+		t.Errorf("the writer tried %d times to start the log over while a reader held it (over %d checkpoints), want at most 2", n, db.ckpt.runs.Load()-runs)
+	}
+	if err := rows.Close(); err != nil {
+		t.Fatal(err)
+	}
+	restarts := db.ckpt.restarts.Load()
+	deadline := time.Now().Add(10 * time.Second)
+	for ; db.ckpt.restarts.Load() == restarts; i++ {
+		if time.Now().After(deadline) {
+			t.Fatalf("the log was not started over once the reader had gone (%d pages)", db.ckpt.lastLog.Load())
+		}
+		write(i)
+		time.Sleep(2 * time.Millisecond)
+	}
+	if got := gtCount(t, db, "1=1"); got != i {
+		t.Errorf("%d rows, want %d", got, i)
+	}
+}
