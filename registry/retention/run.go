@@ -206,10 +206,14 @@ func (rn *Runner) Run(ctx context.Context, project string, o Options) (metadata.
 
 // foldAttrs is what a fold that began at start logs: keys applied, its
 // longest write, and the time it took reading its logs (spool), deleting
-// them (drop) and in all.
+// them (drop) and in all; then the same for each log it folded, in order.
 func foldAttrs(f metadata.Fold, start time.Time) []any {
 	ms := func(d time.Duration) string { return d.Round(time.Millisecond).String() }
-	return []any{"keys", f.Keys, "longestWriteMs", f.LongestWrite.Milliseconds(), "spool", ms(f.Spool), "drop", ms(f.Drop), "took", ms(time.Since(start))}
+	attrs := []any{"keys", f.Keys, "longestWriteMs", f.LongestWrite.Milliseconds(), "spool", ms(f.Spool), "drop", ms(f.Drop), "took", ms(time.Since(start))}
+	for _, l := range f.Logs {
+		attrs = append(attrs, slog.Group(l.Table, "keys", l.Keys, "spool", ms(l.Spool), "steps", ms(l.Steps), "drop", ms(l.Drop)))
+	}
+	return attrs
 }
 
 // foldReleases folds the blob releases the run logged (and any left

@@ -106,6 +106,18 @@ type Fold struct {
 	Keys         int64
 	LongestWrite time.Duration
 	Spool, Drop  time.Duration
+	// Logs is the same for each log folded, in the order folded (with
+	// the fold's end, it places each phase in time).
+	Logs []FoldLog
+}
+
+// FoldLog is what a fold did with one of its logs (Table): keys applied,
+// and the time it took to read the log in key order, to apply it (its
+// steps) and to delete it.
+type FoldLog struct {
+	Table              string
+	Keys               int64
+	Spool, Steps, Drop time.Duration
 }
 
 // FoldBlobReleases applies the logged blob releases to project_blobs and
@@ -226,12 +238,20 @@ func (db *DB) foldOne(ctx context.Context, owner string, l foldLog, f *Fold) err
 	if err != nil || maxID == 0 {
 		return err
 	}
-	if err := db.foldReleases(ctx, owner, l, maxID, after, f); err != nil {
+	ph := FoldLog{Table: l.table}
+	keys, spool, began := f.Keys, f.Spool, time.Now()
+	defer func() { f.Logs = append(f.Logs, ph) }()
+	err = db.foldReleases(ctx, owner, l, maxID, after, f)
+	ph.Keys, ph.Spool = f.Keys-keys, f.Spool-spool
+	ph.Steps = time.Since(began) - ph.Spool
+	if err != nil {
 		return err
 	}
-	began := time.Now()
-	defer func() { f.Drop += time.Since(began) }()
-	return db.dropFolded(ctx, l, maxID, f)
+	began = time.Now()
+	err = db.dropFolded(ctx, l, maxID, f)
+	ph.Drop = time.Since(began)
+	f.Drop += ph.Drop
+	return err
 }
 
 // foldReleases applies the releases up to maxID whose key is after after.

@@ -116,6 +116,16 @@ func testBlobReleasesFold(t *testing.T, db *DB, cut, stepped bool) {
 	if f.Keys > 0 && (f.Spool <= 0 || f.Drop <= 0) {
 		t.Errorf("fold of %d keys: spool %v, drop %v; want both timed", f.Keys, f.Spool, f.Drop)
 	}
+	var logKeys int64
+	for _, l := range f.Logs { // each log's phases, adding up to the fold's
+		logKeys += l.Keys
+		if l.Keys > 0 && (l.Spool <= 0 || l.Steps <= 0 || l.Drop <= 0) {
+			t.Errorf("%s: %d keys, spool %v, steps %v, drop %v; want each timed", l.Table, l.Keys, l.Spool, l.Steps, l.Drop)
+		}
+	}
+	if logKeys != f.Keys || (f.Keys > 0 && f.Logs[0].Table != "project_blob_releases") {
+		t.Errorf("the fold's logs %+v: %d keys, want %d, the blob releases first", f.Logs, logKeys, f.Keys)
+	}
 	if stepped && db.Steps() && steps < int(f.Keys)/2 {
 		t.Errorf("%d keys folded in %d steps, want two a step", f.Keys, steps)
 	}
