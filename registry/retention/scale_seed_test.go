@@ -130,12 +130,42 @@ func seedIndex(t *testing.T, dsn string, p bigProject) {
 			tags = append(tags, []any{repoID, id, fmt.Sprintf("t%07d", i), at, at})
 		}
 		insert(tx, `INSERT INTO artifact_blobs (artifact_id, digest, size, media_type)`, 4, blobs)
-		if !pg { // on PostgreSQL blob_users is a view of artifact_blobs (migration 027)
-			if _, err := tx.ExecContext(ctx, q(`INSERT INTO blob_users (digest, artifact_id) SELECT digest, artifact_id FROM artifact_blobs WHERE artifact_id >= ?`), first); err != nil {
+		// Blob ids in the order pushed (the layer with the first tag).
+		var lastID int64
+		if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(id), 0) FROM blob_ids`).Scan(&lastID); err != nil {
+			t.Fatal(err)
+		}
+		digests := make([][]any, len(pblobs))
+		for i, b := range pblobs {
+			digests[i] = b[1:2]
+		}
+		insert(tx, `INSERT INTO blob_ids (digest)`, 1, digests)
+		ids := map[string]int64{}
+		rows, err := tx.QueryContext(ctx, q(`SELECT digest, id FROM blob_ids WHERE id > ?`), lastID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var d string
+			var id int64
+			if err := rows.Scan(&d, &id); err != nil {
+				t.Fatal(err)
+			}
+			ids[d] = id
+		}
+		if err := rows.Close(); err != nil {
+			t.Fatal(err)
+		}
+		for _, b := range pblobs {
+			b[1] = ids[b[1].(string)]
+		}
+		if !pg { // on PostgreSQL blob_users is a view of artifact_blobs (migrations 027, 031)
+			if _, err := tx.ExecContext(ctx, q(`INSERT INTO blob_users (blob_id, artifact_id)
+				SELECT b.id, ab.artifact_id FROM artifact_blobs ab JOIN blob_ids b ON b.digest = ab.digest WHERE ab.artifact_id >= ?`), first); err != nil {
 				t.Fatal(err)
 			}
 		}
-		insert(tx, `INSERT INTO project_blobs (project_id, digest, size, refs)`, 4, pblobs)
+		insert(tx, `INSERT INTO project_blobs (project_id, blob_id, size, refs)`, 4, pblobs)
 		insert(tx, `INSERT INTO tags (repository_id, artifact_id, name, push_time, created_at)`, 5, tags)
 		if err := tx.Commit(); err != nil {
 			t.Fatal(err)

@@ -1,6 +1,7 @@
 package metadata
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"slices"
@@ -31,18 +32,26 @@ func (db *DB) insertBlobs(ctx context.Context, tx *sql.Tx, projectID, artifactID
 	if _, err := tx.ExecContext(ctx, db.q(`INSERT INTO artifact_blobs (artifact_id, digest, size, media_type) VALUES `+rows), args...); err != nil {
 		return 0, err
 	}
-	if err := db.insertBlobUsersTx(ctx, tx, artifactID, blobs); err != nil {
+	digests := make([]string, len(blobs))
+	for i, b := range blobs {
+		digests[i] = b.Digest
+	}
+	ids, err := db.giveBlobIDsTx(ctx, tx, digests)
+	if err != nil {
+		return 0, err
+	}
+	if err := db.insertBlobUsersTx(ctx, tx, artifactID, blobs, ids); err != nil {
 		return 0, err
 	}
 	rows = strings.TrimSuffix(strings.Repeat("(?, ?, ?, 1),", len(blobs)), ",")
 	args = args[:0]
-	// The project's rows in digest order (each batch), as releases lock them
+	// The project's rows in key order (each batch), as releases lock them
 	// (applyReleasesTx): writers sharing blobs never wait in a circle.
-	for _, b := range slices.SortedFunc(slices.Values(blobs), func(a, b Blob) int { return strings.Compare(a.Digest, b.Digest) }) {
-		args = append(args, projectID, b.Digest, b.Size)
+	for _, b := range slices.SortedFunc(slices.Values(blobs), func(a, b Blob) int { return cmp.Compare(ids[a.Digest], ids[b.Digest]) }) {
+		args = append(args, projectID, ids[b.Digest], b.Size)
 	}
-	res, err := tx.QueryContext(ctx, db.q(`INSERT INTO project_blobs (project_id, digest, size, refs) VALUES `+rows+`
-		ON CONFLICT (project_id, digest) DO UPDATE SET refs = project_blobs.refs + 1 RETURNING refs, size`), args...)
+	res, err := tx.QueryContext(ctx, db.q(`INSERT INTO project_blobs (project_id, blob_id, size, refs) VALUES `+rows+`
+		ON CONFLICT (project_id, blob_id) DO UPDATE SET refs = project_blobs.refs + 1 RETURNING refs, size`), args...)
 	if err != nil {
 		return 0, err
 	}

@@ -200,7 +200,7 @@ func (db *DB) NewBlobBytes(ctx context.Context, projectID int64, blobs []Blob) (
 	var n int64
 	for _, b := range uniqueBlobs(blobs) {
 		var one int
-		err := db.hot(ctx, db.sql).QueryRow(`SELECT 1 FROM project_blobs WHERE project_id = ? AND digest = ?`, projectID, b.Digest).Scan(&one)
+		err := db.hot(ctx, db.sql).QueryRow(`SELECT 1 FROM project_blobs WHERE project_id = ? AND blob_id IN (SELECT id FROM blob_ids WHERE digest = ?)`, projectID, b.Digest).Scan(&one)
 		if errors.Is(err, sql.ErrNoRows) {
 			n += b.Size
 		} else if err != nil {

@@ -84,6 +84,11 @@ func idArgs(ids []int64) []any {
 	return out
 }
 
+// blobsOfArtifacts reads the blobs of artifacts by id, with their blob
+// ids.
+const blobsOfArtifacts = `SELECT ab.artifact_id, ab.digest, b.id FROM artifact_blobs ab LEFT JOIN blob_ids b ON b.digest = ab.digest
+	WHERE ab.artifact_id IN (%s)`
+
 // artifactsByID reads artifacts by id (the "(%s)" list) with their tag
 // counts. Their repository is checked by the caller: with
 // "a.repository_id = ?" in the query, SQLite's planner read every artifact
@@ -142,11 +147,16 @@ func (db *DB) deleteArtifactsTx(ctx context.Context, tx *sql.Tx, repoID int64, i
 	}
 	slices.Sort(found)
 	args := idArgs(found)
-	if err := db.queryIn(ctx, tx, `SELECT artifact_id, digest FROM artifact_blobs WHERE artifact_id IN (%s)`, nil, args, func(r *sql.Rows) error {
+	blobIDs := map[string]int64{} // the blobs' ids
+	if err := db.queryIn(ctx, tx, blobsOfArtifacts, nil, args, func(r *sql.Rows) error {
 		var id int64
 		var d string
-		err := r.Scan(&id, &d)
+		var blob sql.NullInt64
+		err := r.Scan(&id, &d, &blob)
 		arts[id].blobs = append(arts[id].blobs, d)
+		if blob.Valid {
+			blobIDs[d] = blob.Int64
+		}
 		return err
 	}); err != nil {
 		return err
@@ -185,7 +195,7 @@ func (db *DB) deleteArtifactsTx(ctx context.Context, tx *sql.Tx, repoID int64, i
 		reviews = append(reviews, db.reviewsAfterDelete(repo, a.digest, a.blobs, a.children)...)
 		for _, d := range a.blobs {
 			uses[d]++
-			users = append(users, blobUser{d, id})
+			users = append(users, blobUser{d, id, blobIDs[d]})
 		}
 		if a.listed {
 			listed++
@@ -195,7 +205,7 @@ func (db *DB) deleteArtifactsTx(ctx context.Context, tx *sql.Tx, repoID int64, i
 	if err := db.queueReviews(ctx, tx, reviews); err != nil {
 		return err
 	}
-	if err := db.releaseBlobsTx(ctx, tx, projectID, uses); err != nil {
+	if err := db.releaseBlobsTx(ctx, tx, projectID, uses, blobIDs); err != nil {
 		return err
 	}
 	if err := db.releaseBlobUsersTx(ctx, tx, users); err != nil {

@@ -126,12 +126,12 @@ func (db *DB) reviewBlobTx(ctx context.Context, tx *sql.Tx, digest string, cutof
 
 // usedByArtifact is whether an artifact uses the blob digest (the one
 // argument): its pairs in blob_users whose artifact is still there.
-const usedByArtifact = `EXISTS (SELECT 1 FROM blob_users u JOIN artifacts a ON a.id = u.artifact_id WHERE u.digest = ?)`
+const usedByArtifact = `EXISTS (SELECT 1 FROM blob_users u JOIN artifacts a ON a.id = u.artifact_id WHERE u.blob_id IN (SELECT id FROM blob_ids WHERE digest = ?))`
 
 // usedInRepository is whether an artifact of the repository named (the
 // first argument) uses the blob digest (the second).
 const usedInRepository = `EXISTS (SELECT 1 FROM blob_users u JOIN artifacts a ON a.id = u.artifact_id
-	JOIN repositories r ON r.id = a.repository_id WHERE r.name = ? AND u.digest = ?)`
+	JOIN repositories r ON r.id = a.repository_id WHERE r.name = ? AND u.blob_id IN (SELECT id FROM blob_ids WHERE digest = ?))`
 
 // blobUsed reports whether any repository links a blob or any manifest
 // uses it.

@@ -139,9 +139,9 @@ func (db *DB) EvaluateReview(ctx context.Context, r Review, cutoff time.Time) (R
 		var usedHere, usedElsewhere boolish
 		err := db.sql.QueryRowContext(ctx, db.q(`SELECT rb.linked_at, COALESCE(b.size, 0), COALESCE(b.linked_at, 0), COALESCE(b.deleted, FALSE),
 			EXISTS (SELECT 1 FROM blob_users u JOIN artifacts a ON a.id = u.artifact_id JOIN repositories r ON r.id = a.repository_id
-				WHERE r.name = rb.repository AND u.digest = rb.digest),
+				WHERE r.name = rb.repository AND u.blob_id IN (SELECT id FROM blob_ids WHERE digest = rb.digest)),
 			EXISTS (SELECT 1 FROM repository_blobs o WHERE o.digest = rb.digest AND o.repository <> rb.repository)
-				OR EXISTS (SELECT 1 FROM blob_users u2 JOIN artifacts a2 ON a2.id = u2.artifact_id WHERE u2.digest = rb.digest)
+				OR EXISTS (SELECT 1 FROM blob_users u2 JOIN artifacts a2 ON a2.id = u2.artifact_id WHERE u2.blob_id IN (SELECT id FROM blob_ids WHERE digest = rb.digest))
 			FROM repository_blobs rb LEFT JOIN blobs b ON b.digest = rb.digest WHERE rb.repository = ? AND rb.digest = ?`),
 			r.Repository, r.Digest).Scan(&linked, &size, &blobLinked, &deleted, &usedHere, &usedElsewhere)
 		if errors.Is(err, sql.ErrNoRows) {

@@ -42,6 +42,9 @@ func TestPlansLookListsUp(t *testing.T) {
 			{"manifests to mirror", manifestsByDigest, []any{1}, digest, "(repository_id=? AND digest=?)"},
 			{"manifest aliases to mirror", manifestsByAlias, []any{1, "p/r"}, digest, "(repository=? AND kind=? AND alias=?)"},
 			{"referrers of manifests deleted", referrersOf, []any{1}, digest, "artifacts_subject_digest (repository_id=? AND subject_digest=?)"},
+			{"blob ids", blobIDsByDigest, nil, digest, "(digest=?)"},
+			{"blobs of artifacts deleted", blobsOfArtifacts, nil, id, "(artifact_id=?)"},
+			{"project blobs released", releasedBlobs, []any{1, 1}, id, "(project_id=? AND blob_id=?)"},
 		} {
 			s.name = fmt.Sprintf("%s, %d", s.name, n)
 			s.query, s.args = list(n, s.query, s.args, s.item)
@@ -164,18 +167,18 @@ func TestBlobUsersPlans(t *testing.T) {
 	}{
 		{"blob used", `SELECT ` + usedByArtifact, []any{"sha256:x"}},
 		{"blob used in a repository", `SELECT ` + usedInRepository, []any{"p/r", "sha256:x"}},
-		{"blob users dropped", dropBlobUsers(4), []any{"a", 1, "b", 2, "c", 3, "d", 4}},
+		{"blob users dropped", dropBlobUsers(4), []any{1, 1, 2, 2, 3, 3, 4, 4}},
 		{"a project's blob users dropped", dropProjectBlobUsers, []any{1}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			plan := explain(t, db, tc.query, tc.args...)
 			found := false
 			for _, step := range plan {
-				if strings.HasPrefix(step, "SCAN") && !strings.Contains(step, "CONSTANT ROW") {
+				if strings.HasPrefix(step, "SCAN") && !strings.Contains(step, "CONSTANT ROW") && !strings.HasSuffix(step, "-ROW VALUES CLAUSE") {
 					t.Errorf("plan step %q scans", step)
 				}
-				found = found || strings.HasPrefix(step, "SEARCH u USING PRIMARY KEY (digest=?") ||
-					strings.HasPrefix(step, "SEARCH blob_users USING PRIMARY KEY (digest=? AND artifact_id=?)")
+				found = found || strings.HasPrefix(step, "SEARCH u USING PRIMARY KEY (blob_id=?") ||
+					strings.HasPrefix(step, "SEARCH blob_users USING PRIMARY KEY (blob_id=? AND artifact_id=?)")
 			}
 			if !found {
 				t.Errorf("no step reads blob_users by its key:\n%s", strings.Join(plan, "\n"))

@@ -34,7 +34,7 @@ func testBlobReleasesFold(t *testing.T, db *DB, cut, stepped bool) {
 	used := func(name string) int64 { return must[Project](t)(db.GetProject(ctx, name)).StorageUsed }
 	refs := func(projectID int64, d string) int64 {
 		var n int64
-		if err := db.sql.QueryRowContext(ctx, db.q(`SELECT refs FROM project_blobs WHERE project_id = ? AND digest = ?`), projectID, d).Scan(&n); err != nil {
+		if err := db.sql.QueryRowContext(ctx, db.q(`SELECT refs FROM project_blobs WHERE project_id = ? AND blob_id IN (SELECT id FROM blob_ids WHERE digest = ?)`), projectID, d).Scan(&n); err != nil {
 			return 0
 		}
 		return n
