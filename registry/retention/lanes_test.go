@@ -47,11 +47,15 @@ func TestRunWalksEveryRepository(t *testing.T) {
 					t.Errorf("%s: %d tags and %d artifacts left, want %d", r.Name, r.TagCount, r.ArtifactCount, keep)
 				}
 			}
-			// The project's accounting (folded after the walk on SQLite,
-			// released at once on PostgreSQL): each repository's layer and
-			// the kept manifests and configs (seedIndex's sizes).
+			// The project's accounting, released by the run's own
+			// transactions on both (nothing left logged for a fold): each
+			// repository's layer and the kept manifests and configs
+			// (seedIndex's sizes).
 			if got, err := db.LookupProject(ctx, p.name); err != nil || got.StorageUsed != int64(p.repos)*(30<<20+keep*1500) {
 				t.Errorf("storage used %d after the run (%v), want %d", got.StorageUsed, err, int64(p.repos)*(30<<20+keep*1500))
+			}
+			if f, err := db.FoldBlobReleases(ctx, "after the run"); err != nil || f.Keys != 0 {
+				t.Errorf("a fold after the run applied %d keys (%v): the run logged its releases", f.Keys, err)
 			}
 			items, err := db.RetentionItems(ctx, run.ID, 0, 10_000)
 			if err != nil {

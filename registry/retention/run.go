@@ -167,20 +167,12 @@ func (rn *Runner) Run(ctx context.Context, project string, o Options) (metadata.
 	// the disk (AsyncCommit; on PostgreSQL each would otherwise wait for a
 	// flush): a database crash can lose the last of them, which the next
 	// run makes again, and the run's record below is a synchronous commit,
-	// which flushes them all before storage's copies go ahead. Where the
-	// index gains from it (SQLite), the blobs of what it removes come off
-	// the project's accounting when the walk ends, in one pass in key
-	// order (DeferBlobReleases).
+	// which flushes them all before storage's copies go ahead. Each of its
+	// transactions takes the blobs of what it removed off the project's
+	// accounting (keyed by blob id, those of builds pushed together sit
+	// together).
 	wctx := metadata.AsyncCommit(rn.step(metadata.Background(ctx)))
-	if !o.DryRun && rn.db.FoldsReleases() {
-		wctx = metadata.DeferBlobReleases(wctx)
-	}
 	err = w.project(wctx, p.ID)
-	if !o.DryRun {
-		if ferr := rn.foldReleases(ctx, w); ferr != nil && err == nil {
-			err = ferr
-		}
-	}
 	if err == nil {
 		err = rn.db.AddRetentionItems(rn.background(ctx, &w.gaveWayNs), run.ID, w.sortedItems())
 	}
@@ -214,25 +206,4 @@ func foldAttrs(f metadata.Fold, start time.Time) []any {
 		attrs = append(attrs, slog.Group(l.Table, "keys", l.Keys, "spool", ms(l.Spool), "steps", ms(l.Steps), "drop", ms(l.Drop)))
 	}
 	return attrs
-}
-
-// foldReleases folds the blob releases the run logged (and any left
-// before it), waiting while another fold runs: the run reports the
-// project's storage used as its removals leave it.
-func (rn *Runner) foldReleases(ctx context.Context, w *walk) error {
-	ctx = rn.background(ctx, &w.gaveWayNs)
-	start := time.Now()
-	for {
-		f, err := rn.db.FoldBlobReleases(ctx, rn.ix.Owner())
-		w.run.LongestWriteMs = max(w.run.LongestWriteMs, f.LongestWrite.Milliseconds())
-		if !errors.Is(err, metadata.ErrFoldBusy) {
-			rn.log.InfoContext(ctx, "retention fold", append(foldAttrs(f, start), "run", w.run.ID, "error", err)...)
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(time.Second):
-		}
-	}
 }

@@ -52,8 +52,9 @@ func (rn *Runner) StopSchedules() {
 }
 
 func (rn *Runner) runDue(ctx context.Context) {
-	// Blob releases logged and not folded yet: what the walk of a run in
-	// progress logged so far (on any replica), or a run cut short.
+	// Blob releases logged and not folded yet: what a run of an older
+	// berth logged and left (cut short by the upgrade; runs release at
+	// once since blob ids, see metadata's releases.go).
 	start := time.Now()
 	f, err := rn.db.FoldBlobReleases(rn.background(ctx, nil), rn.ix.Owner())
 	if err != nil && !errors.Is(err, metadata.ErrFoldBusy) {

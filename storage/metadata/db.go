@@ -92,11 +92,6 @@ type dialect struct {
 	// artifact_blobs (SQLite, migration 025); else a view of artifact_blobs
 	// (PostgreSQL, migration 027), with nothing to write.
 	blobUsersTable bool
-	// foldReleases: a bulk removal (a retention run) gains from deferring
-	// its blob releases to one fold in key order (SQLite, whose one writer
-	// would write a page at random per release); PostgreSQL's writers go
-	// side by side, and it releases at once (see FoldsReleases).
-	foldReleases bool
 }
 
 var (
@@ -109,7 +104,6 @@ var (
 		noRowid:  " WITHOUT ROWID",
 
 		blobUsersTable: true,
-		foldReleases:   true,
 	}
 	postgresDialect = dialect{
 		name:       "postgres",

@@ -17,15 +17,21 @@ import (
 
 // Deferred blob releases (migration 024). A retention run removes
 // manifests whose blobs are nearly all their own (each build's manifest and
-// config), and taking each of them off project_blobs at once writes a page
-// of its digest-keyed index of its own. With DeferBlobReleases the removals
-// log what they release; FoldBlobReleases applies the log in key order, so
-// a page takes all of its releases in one write. Until the fold, a
-// project's storage used still counts the removed manifests' blobs (a quota
-// errs on the side of refusing), and a push of one of them counts it once,
-// as before the removal: refs are counts, and the fold takes off only what
+// config), and while project_blobs and blob_users were keyed by digest,
+// taking each of them off at once wrote a page at random. With
+// DeferBlobReleases the removals log what they release; FoldBlobReleases
+// applies the log in key order, so a page takes all of its releases in
+// one write. Until the fold, a project's storage used still counts the
+// removed manifests' blobs, and a push of one of them counts it once, as
+// before the removal: refs are counts, and the fold takes off only what
 // the removals released. The removed artifacts' blob_users pairs are
 // logged and folded the same way (migration 025, blobusers.go).
+//
+// Keyed by blob id (migration 029), releases at once write the pages a
+// run's walk empties anyway, and retention no longer defers them: the
+// fold's rewrite of nearly every page of both tables, all at once, was
+// what slowed pushes beside a run. The schedule check still folds any log
+// an older berth left (a run it cut short).
 
 type deferReleasesKey struct{}
 
@@ -35,13 +41,6 @@ type deferReleasesKey struct{}
 func DeferBlobReleases(ctx context.Context) context.Context {
 	return context.WithValue(ctx, deferReleasesKey{}, true)
 }
-
-// FoldsReleases says whether a bulk removal (a retention run) should defer
-// its blob releases (DeferBlobReleases): on SQLite, yes; PostgreSQL's
-// writers go side by side, and a run there took about a third longer
-// deferring than releasing at once (docs/benchmarks.md). Removals made
-// with DeferBlobReleases defer on both.
-func (db *DB) FoldsReleases() bool { return db.d.foldReleases }
 
 func releasesDeferred(ctx context.Context) bool {
 	v, _ := ctx.Value(deferReleasesKey{}).(bool)
@@ -181,7 +180,7 @@ var foldLogs = []foldLog{{
 			for ; hi < len(batch) && batch[hi].project == batch[lo].project; hi++ {
 				uses[batch[hi].digest] = batch[hi].n
 			}
-			if err := db.applyReleasesTx(ctx, tx, batch[lo].project, uses); err != nil {
+			if err := db.applyReleasesTx(ctx, tx, batch[lo].project, uses, nil); err != nil {
 				return err
 			}
 			lo = hi
@@ -198,7 +197,7 @@ var foldLogs = []foldLog{{
 	apply: func(db *DB, ctx context.Context, tx *sql.Tx, batch []release) error {
 		pairs := make([]blobUser, len(batch))
 		for i, r := range batch {
-			pairs[i] = blobUser{r.digest, r.project}
+			pairs[i] = blobUser{digest: r.digest, artifact: r.project}
 		}
 		return db.dropBlobUsersTx(ctx, tx, pairs)
 	},
