@@ -123,13 +123,12 @@ func seedIndex(t *testing.T, dsn string, p bigProject) {
 		for i := range p.tagsPer {
 			id, at := first+int64(i), arts[i][6]
 			m, c := digestOf(repo, i, "manifest"), digestOf(repo, i, "config")
-			blobs = append(blobs, []any{id, m, int64(500), "application/vnd.oci.image.manifest.v1+json"},
-				[]any{id, c, int64(1000), "application/vnd.oci.image.config.v1+json"},
-				[]any{id, layer, int64(30 << 20), "application/vnd.oci.image.layer.v1.tar+gzip"})
+			blobs = append(blobs, []any{id, m, int64(500), "application/vnd.oci.image.manifest.v1+json", nil},
+				[]any{id, c, int64(1000), "application/vnd.oci.image.config.v1+json", nil},
+				[]any{id, layer, int64(30 << 20), "application/vnd.oci.image.layer.v1.tar+gzip", nil}) // blob ids below
 			pblobs = append(pblobs, []any{projectID, m, int64(500), int64(1)}, []any{projectID, c, int64(1000), int64(1)})
 			tags = append(tags, []any{repoID, id, fmt.Sprintf("t%07d", i), at, at})
 		}
-		insert(tx, `INSERT INTO artifact_blobs (artifact_id, digest, size, media_type)`, 4, blobs)
 		// Blob ids in the order pushed (the layer with the first tag).
 		var lastID int64
 		if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(id), 0) FROM blob_ids`).Scan(&lastID); err != nil {
@@ -159,9 +158,13 @@ func seedIndex(t *testing.T, dsn string, p bigProject) {
 		for _, b := range pblobs {
 			b[1] = ids[b[1].(string)]
 		}
+		for _, b := range blobs {
+			b[4] = ids[b[1].(string)]
+		}
+		insert(tx, `INSERT INTO artifact_blobs (artifact_id, digest, size, media_type, blob_id)`, 5, blobs)
 		if !pg { // on PostgreSQL blob_users is a view of artifact_blobs (migrations 027, 031)
 			if _, err := tx.ExecContext(ctx, q(`INSERT INTO blob_users (blob_id, artifact_id)
-				SELECT b.id, ab.artifact_id FROM artifact_blobs ab JOIN blob_ids b ON b.digest = ab.digest WHERE ab.artifact_id >= ?`), first); err != nil {
+				SELECT blob_id, artifact_id FROM artifact_blobs WHERE artifact_id >= ?`), first); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -24,20 +24,20 @@ func (db *DB) insertBlobs(ctx context.Context, tx *sql.Tx, projectID, artifactID
 	if len(blobs) == 0 {
 		return added, nil
 	}
-	rows := strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?),", len(blobs)), ",")
-	args := make([]any, 0, 4*len(blobs))
-	for _, b := range blobs {
-		args = append(args, artifactID, b.Digest, b.Size, b.MediaType)
-	}
-	if _, err := tx.ExecContext(ctx, db.q(`INSERT INTO artifact_blobs (artifact_id, digest, size, media_type) VALUES `+rows), args...); err != nil {
-		return 0, err
-	}
 	digests := make([]string, len(blobs))
 	for i, b := range blobs {
 		digests[i] = b.Digest
 	}
 	ids, err := db.giveBlobIDsTx(ctx, tx, digests)
 	if err != nil {
+		return 0, err
+	}
+	rows := strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?),", len(blobs)), ",")
+	args := make([]any, 0, 5*len(blobs))
+	for _, b := range blobs {
+		args = append(args, artifactID, b.Digest, b.Size, b.MediaType, ids[b.Digest])
+	}
+	if _, err := tx.ExecContext(ctx, db.q(`INSERT INTO artifact_blobs (artifact_id, digest, size, media_type, blob_id) VALUES `+rows), args...); err != nil {
 		return 0, err
 	}
 	if err := db.insertBlobUsersTx(ctx, tx, artifactID, blobs, ids); err != nil {

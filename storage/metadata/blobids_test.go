@@ -71,6 +71,18 @@ func readIndexState(t *testing.T, db *DB) indexState {
 	return s
 }
 
+// artifactBlobIDsAgree fails t unless every artifact_blobs row carries its
+// digest's id.
+func artifactBlobIDsAgree(t *testing.T, db *DB) {
+	t.Helper()
+	var n int
+	err := db.sql.QueryRowContext(context.Background(), `SELECT count(*) FROM artifact_blobs ab LEFT JOIN blob_ids b ON b.digest = ab.digest
+		WHERE b.id IS NULL OR b.id <> ab.blob_id`).Scan(&n)
+	if err != nil || n != 0 {
+		t.Errorf("%d artifact_blobs rows without their digest's id (%v)", n, err)
+	}
+}
+
 // A blob gets its id at its first push, in the order pushed, and keeps it:
 // pushed again in another project, or after every artifact using it went.
 func TestBlobIDsInPushOrder(t *testing.T) {
@@ -99,6 +111,7 @@ func TestBlobIDsInPushOrder(t *testing.T) {
 		if len(again) != len(first)+1 {
 			t.Errorf("ids %v after %v", again, first)
 		}
+		artifactBlobIDsAgree(t, db)
 		if used := must[Project](t)(db.GetProject(ctx, "ida")).StorageUsed; used != 100+10+1+100+1 {
 			t.Errorf("storage used %d", used)
 		}
@@ -150,7 +163,7 @@ func TestBlobIDsGivenOnceUnderConcurrentPushes(t *testing.T) {
 	})
 }
 
-// Migrations 029–031 carry an index keyed by digest over: every project's
+// Migrations 029–032 carry an index keyed by digest over: every project's
 // refs and sizes and every blob user, with ids in the order of the first
 // artifact that used each blob.
 func TestBlobIDsMigration(t *testing.T) {
@@ -181,7 +194,7 @@ func TestBlobIDsMigration(t *testing.T) {
 		} else {
 			old = append(old, `DROP VIEW blob_users`, `CREATE VIEW blob_users AS SELECT digest, artifact_id FROM artifact_blobs`)
 		}
-		old = append(old, `DROP TABLE blob_ids`, `DELETE FROM schema_migrations WHERE version >= 29`)
+		old = append(old, `ALTER TABLE artifact_blobs DROP COLUMN blob_id`, `DROP TABLE blob_ids`, `DELETE FROM schema_migrations WHERE version >= 29`)
 		err := db.tx(ctx, func(tx *sql.Tx) error {
 			for _, stmt := range old {
 				if _, err := tx.ExecContext(ctx, stmt); err != nil {
@@ -196,6 +209,7 @@ func TestBlobIDsMigration(t *testing.T) {
 		if err := db.migrate(ctx); err != nil {
 			t.Fatal(err)
 		}
+		artifactBlobIDsAgree(t, db)
 		got := readIndexState(t, db)
 		if !maps.Equal(got.refs, want.refs) || !maps.Equal(got.users, want.users) {
 			t.Errorf("migrated %+v, was %+v", got, want)

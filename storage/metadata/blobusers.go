@@ -163,5 +163,5 @@ func (db *DB) dropProjectBlobUsersTx(ctx context.Context, tx *sql.Tx, projectID 
 }
 
 const dropProjectBlobUsers = `DELETE FROM blob_users WHERE (blob_id, artifact_id) IN (
-	SELECT b.id, ab.artifact_id FROM artifact_blobs ab JOIN blob_ids b ON b.digest = ab.digest JOIN artifacts a ON a.id = ab.artifact_id
+	SELECT ab.blob_id, ab.artifact_id FROM artifact_blobs ab JOIN artifacts a ON a.id = ab.artifact_id
 	JOIN repositories r ON r.id = a.repository_id WHERE r.project_id = ?)`

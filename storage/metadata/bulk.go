@@ -85,9 +85,8 @@ func idArgs(ids []int64) []any {
 }
 
 // blobsOfArtifacts reads the blobs of artifacts by id, with their blob
-// ids.
-const blobsOfArtifacts = `SELECT ab.artifact_id, ab.digest, b.id FROM artifact_blobs ab LEFT JOIN blob_ids b ON b.digest = ab.digest
-	WHERE ab.artifact_id IN (%s)`
+// ids (migration 032).
+const blobsOfArtifacts = `SELECT artifact_id, digest, blob_id FROM artifact_blobs WHERE artifact_id IN (%s)`
 
 // artifactsByID reads artifacts by id (the "(%s)" list) with their tag
 // counts. Their repository is checked by the caller: with
@@ -151,11 +150,11 @@ func (db *DB) deleteArtifactsTx(ctx context.Context, tx *sql.Tx, repoID int64, i
 	if err := db.queryIn(ctx, tx, blobsOfArtifacts, nil, args, func(r *sql.Rows) error {
 		var id int64
 		var d string
-		var blob sql.NullInt64
+		var blob int64
 		err := r.Scan(&id, &d, &blob)
 		arts[id].blobs = append(arts[id].blobs, d)
-		if blob.Valid {
-			blobIDs[d] = blob.Int64
+		if blob != 0 {
+			blobIDs[d] = blob
 		}
 		return err
 	}); err != nil {
