@@ -162,7 +162,7 @@ func seedIndex(t *testing.T, dsn string, p bigProject) {
 			b[4] = ids[b[1].(string)]
 		}
 		insert(tx, `INSERT INTO artifact_blobs (artifact_id, digest, size, media_type, blob_id)`, 5, blobs)
-		if !pg { // on PostgreSQL blob_users is a view of artifact_blobs (migrations 027, 031)
+		if !pg { // on PostgreSQL blob_users is a view of artifact_blobs (migrations 027, 033)
 			if _, err := tx.ExecContext(ctx, q(`INSERT INTO blob_users (blob_id, artifact_id)
 				SELECT blob_id, artifact_id FROM artifact_blobs WHERE artifact_id >= ?`), first); err != nil {
 				t.Fatal(err)

@@ -192,7 +192,8 @@ func TestBlobIDsMigration(t *testing.T) {
 				`DROP TABLE blob_users`,
 				`ALTER TABLE blob_users_old RENAME TO blob_users`)
 		} else {
-			old = append(old, `DROP VIEW blob_users`, `CREATE VIEW blob_users AS SELECT digest, artifact_id FROM artifact_blobs`)
+			old = append(old, `DROP VIEW blob_users`, `DROP INDEX artifact_blobs_blob`, `CREATE INDEX artifact_blobs_digest ON artifact_blobs (digest)`,
+				`CREATE VIEW blob_users AS SELECT digest, artifact_id FROM artifact_blobs`)
 		}
 		old = append(old, `ALTER TABLE artifact_blobs DROP COLUMN blob_id`, `DROP TABLE blob_ids`, `DELETE FROM schema_migrations WHERE version >= 29`)
 		err := db.tx(ctx, func(tx *sql.Tx) error {
@@ -234,4 +235,52 @@ func TestBlobIDsMigration(t *testing.T) {
 			t.Errorf("ids %v after a push of one new blob and one known, were %v", again, ids)
 		}
 	})
+}
+
+// On PostgreSQL the collector's questions read blob_users (a view of
+// artifact_blobs) through an index: with sequential scans priced out, no
+// plan step scans artifact_blobs (a row per blob of every manifest), and
+// whether any manifest uses a blob is read through its blob id.
+func TestBlobUsersPlansPostgres(t *testing.T) {
+	db := openTestDB(t, "postgres")
+	for _, tc := range []struct {
+		name  string
+		query string
+		args  []any
+		want  string // an index the plan reads artifact_blobs through
+	}{
+		{"blob used", `SELECT ` + usedByArtifact, []any{"sha256:x"}, "artifact_blobs_blob"},
+		// by the repository's artifacts, or by the blob
+		{"blob used in a repository", `SELECT ` + usedInRepository, []any{"p/r", "sha256:x"}, "on artifact_blobs"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			conn, err := db.sql.Conn(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			if _, err := conn.ExecContext(ctx, `SET enable_seqscan = off`); err != nil {
+				t.Fatal(err)
+			}
+			defer conn.ExecContext(ctx, `RESET enable_seqscan`)
+			rows, err := conn.QueryContext(ctx, `EXPLAIN `+db.q(tc.query), tc.args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var plan []string
+			for rows.Next() {
+				var line string
+				if err := rows.Scan(&line); err != nil {
+					t.Fatal(err)
+				}
+				plan = append(plan, line)
+			}
+			rows.Close()
+			text := strings.Join(plan, "\n")
+			if strings.Contains(text, "Seq Scan on artifact_blobs") || !strings.Contains(text, tc.want) {
+				t.Errorf("artifact_blobs scanned, or not read through %q:\n%s", tc.want, text)
+			}
+		})
+	}
 }

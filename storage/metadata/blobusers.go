@@ -19,7 +19,7 @@ import (
 // blob_users joins artifacts.
 //
 // That is SQLite's. On PostgreSQL blob_users is a view of artifact_blobs
-// (migration 027; dialect.blobUsersTable): its pairs come and go with
+// (migrations 027, 033; dialect.blobUsersTable): its pairs come and go with
 // their artifacts, and the functions below have nothing to write.
 
 // blobUser is one pair: artifact uses the blob digest (whose id is blob,
