@@ -42,12 +42,7 @@ func (db *DB) giveBlobIDsTx(ctx context.Context, tx *sql.Tx, digests []string) (
 	if err != nil {
 		return nil, err
 	}
-	var missing []string
-	for _, d := range digests {
-		if _, ok := ids[d]; !ok {
-			missing = append(missing, d)
-		}
-	}
+	missing := withoutID(digests, ids)
 	if len(missing) == 0 {
 		return ids, nil
 	}
@@ -78,12 +73,7 @@ func (db *DB) giveBlobIDsTx(ctx context.Context, tx *sql.Tx, digests []string) (
 // blobIDsOf returns the ids of digests, ids holding those known already
 // (may be nil); a digest without one is left out.
 func (db *DB) blobIDsOf(ctx context.Context, q querier, digests []string, ids map[string]int64) (map[string]int64, error) {
-	var missing []string
-	for _, d := range digests {
-		if _, ok := ids[d]; !ok {
-			missing = append(missing, d)
-		}
-	}
+	missing := withoutID(digests, ids)
 	if len(missing) == 0 {
 		return ids, nil
 	}
@@ -99,4 +89,15 @@ func (db *DB) blobIDsOf(ctx context.Context, q querier, digests []string, ids ma
 		out[d] = id
 	}
 	return out, nil
+}
+
+// withoutID returns the digests ids has no id of.
+func withoutID(digests []string, ids map[string]int64) []string {
+	var out []string
+	for _, d := range digests {
+		if _, ok := ids[d]; !ok {
+			out = append(out, d)
+		}
+	}
+	return out
 }
