@@ -125,17 +125,19 @@ func (db *DB) SchemaVersion(ctx context.Context) (int, error) {
 	return int(v.Int64), err
 }
 
+// splitStatements splits a migration into its statements: comment lines
+// (a "--" first) go first, so that a ";" in a comment ends nothing.
 func splitStatements(s string) []string {
-	var out []string
-	for _, part := range strings.Split(s, ";") {
-		var lines []string
-		for _, l := range strings.Split(part, "\n") {
-			if t := strings.TrimSpace(l); t != "" && !strings.HasPrefix(t, "--") {
-				lines = append(lines, l)
-			}
+	var code []string
+	for _, l := range strings.Split(s, "\n") {
+		if t := strings.TrimSpace(l); t != "" && !strings.HasPrefix(t, "--") {
+			code = append(code, l)
 		}
-		if len(lines) > 0 {
-			out = append(out, strings.Join(lines, "\n"))
+	}
+	var out []string
+	for _, part := range strings.Split(strings.Join(code, "\n"), ";") {
+		if part = strings.Trim(part, "\n"); strings.TrimSpace(part) != "" {
+			out = append(out, part)
 		}
 	}
 	return out

@@ -3,6 +3,7 @@ package metadata
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"testing"
 
@@ -42,5 +43,24 @@ func TestConcurrentOpenOnEmptyPostgres(t *testing.T) {
 		if err != nil || v != migs[len(migs)-1].version {
 			t.Fatalf("round %d: schema version %d %v, want %d", round, v, err, migs[len(migs)-1].version)
 		}
+	}
+}
+
+// A migration's statements end at a ";" outside comments only.
+func TestSplitStatements(t *testing.T) {
+	for _, tc := range []struct {
+		name, sql string
+		want      []string
+	}{
+		{"two statements", "CREATE TABLE a (x INT);\nDROP TABLE b;\n", []string{"CREATE TABLE a (x INT)", "DROP TABLE b"}},
+		{"a comment with a ;", "-- first; then\nCREATE TABLE a (x INT);\n-- done;\n", []string{"CREATE TABLE a (x INT)"}},
+		{"a comment between lines", "INSERT INTO a\n  -- the rows; all of them\n  SELECT 1;", []string{"INSERT INTO a\n  SELECT 1"}},
+		{"only comments", "-- nothing; here\n\n", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := splitStatements(tc.sql); !slices.Equal(got, tc.want) {
+				t.Errorf("got %q, want %q", got, tc.want)
+			}
+		})
 	}
 }
