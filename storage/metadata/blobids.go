@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 )
@@ -37,37 +38,71 @@ func (db *DB) blobIDsTx(ctx context.Context, q querier, digests []string) (map[s
 
 // giveBlobIDsTx gives the digests that have no id one, in digest order
 // (one lock order for pushes side by side), and returns all their ids.
+// A push pays one statement for it on PostgreSQL (a round trip each) and
+// at most two on SQLite.
 func (db *DB) giveBlobIDsTx(ctx context.Context, tx *sql.Tx, digests []string) (map[string]int64, error) {
-	ids, err := db.blobIDsTx(ctx, tx, digests)
-	if err != nil {
-		return nil, err
+	sorted := slices.Compact(slices.Sorted(slices.Values(digests)))
+	ids := make(map[string]int64, len(sorted))
+	scan := func(r *sql.Rows) error {
+		var d string
+		var id int64
+		if err := r.Scan(&d, &id); err != nil {
+			return err
+		}
+		ids[d] = id
+		return nil
 	}
-	missing := withoutID(digests, ids)
-	if len(missing) == 0 {
-		return ids, nil
+	var err error
+	if db.d.name == postgresDialect.name {
+		// The statement's SELECT does not see what its INSERT adds (one
+		// snapshot), so each digest comes once, from one or the other.
+		err = pow2Chunks(sorted, func(c []string) error {
+			return db.queryRows(ctx, tx, `WITH given AS (INSERT INTO blob_ids (digest) VALUES `+strings.TrimSuffix(strings.Repeat("(?),", len(c)), ",")+`
+				ON CONFLICT (digest) DO NOTHING RETURNING digest, id)
+				SELECT digest, id FROM given UNION ALL SELECT digest, id FROM blob_ids WHERE digest IN (`+placeholders(len(c))+`)`,
+				append(anySlice(c), anySlice(c)...), scan)
+		})
+	} else {
+		ids, err = db.blobIDsTx(ctx, tx, sorted)
+		if missing := withoutID(sorted, ids); err == nil && len(missing) > 0 {
+			err = pow2Chunks(missing, func(c []string) error {
+				return db.queryRows(ctx, tx, `INSERT INTO blob_ids (digest) VALUES `+strings.TrimSuffix(strings.Repeat("(?),", len(c)), ",")+`
+					ON CONFLICT (digest) DO NOTHING RETURNING digest, id`, anySlice(c), scan)
+			})
+		}
 	}
-	slices.Sort(missing)
-	missing = slices.Compact(missing)
-	// Another push may give one of them an id meanwhile (PostgreSQL):
-	// its row is kept, and read back below.
-	err = pow2Chunks(missing, func(c []string) error {
-		_, err := db.hot(ctx, tx).Exec(`INSERT INTO blob_ids (digest) VALUES `+strings.TrimSuffix(strings.Repeat("(?),", len(c)), ",")+` ON CONFLICT (digest) DO NOTHING`, anySlice(c)...)
-		return err
-	})
 	if err != nil {
 		return nil, fmt.Errorf("metadata: give blob ids: %w", err)
 	}
-	more, err := db.blobIDsTx(ctx, tx, missing)
-	if err != nil {
-		return nil, err
-	}
-	for d, id := range more {
-		ids[d] = id
-	}
-	if len(more) != len(missing) {
-		return nil, fmt.Errorf("metadata: give blob ids: %d of %d have none", len(missing)-len(more), len(missing))
+	// A push side by side may have given one an id after this statement
+	// began (PostgreSQL): its row is kept, and read now.
+	if missing := withoutID(sorted, ids); len(missing) > 0 {
+		more, err := db.blobIDsTx(ctx, tx, missing)
+		if err != nil {
+			return nil, err
+		}
+		maps.Copy(ids, more)
+		if len(more) != len(missing) {
+			return nil, fmt.Errorf("metadata: give blob ids: %d of %d have none", len(missing)-len(more), len(missing))
+		}
 	}
 	return ids, nil
+}
+
+// queryRows runs a query through tx's prepared statements and scans each
+// row.
+func (db *DB) queryRows(ctx context.Context, tx *sql.Tx, query string, args []any, scan func(*sql.Rows) error) error {
+	rows, err := db.hot(ctx, tx).Query(query, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := scan(rows); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
 }
 
 // blobIDsOf returns the ids of digests, ids holding those known already
