@@ -21,7 +21,15 @@ const blobIDsByDigest = `SELECT digest, id FROM blob_ids WHERE digest IN (%s)`
 // them.
 func (db *DB) blobIDsTx(ctx context.Context, q querier, digests []string) (map[string]int64, error) {
 	ids := make(map[string]int64, len(digests))
-	err := db.queryIn(ctx, q, blobIDsByDigest, nil, anySlice(digests), func(r *sql.Rows) error {
+	if err := db.queryIn(ctx, q, blobIDsByDigest, nil, anySlice(digests), scanBlobIDs(ids)); err != nil {
+		return nil, fmt.Errorf("metadata: blob ids: %w", err)
+	}
+	return ids, nil
+}
+
+// scanBlobIDs scans rows of (digest, id) into ids.
+func scanBlobIDs(ids map[string]int64) func(*sql.Rows) error {
+	return func(r *sql.Rows) error {
 		var d string
 		var id int64
 		if err := r.Scan(&d, &id); err != nil {
@@ -29,11 +37,7 @@ func (db *DB) blobIDsTx(ctx context.Context, q querier, digests []string) (map[s
 		}
 		ids[d] = id
 		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("metadata: blob ids: %w", err)
 	}
-	return ids, nil
 }
 
 // giveBlobIDsTx gives the digests that have no id one, in digest order
@@ -43,15 +47,7 @@ func (db *DB) blobIDsTx(ctx context.Context, q querier, digests []string) (map[s
 func (db *DB) giveBlobIDsTx(ctx context.Context, tx *sql.Tx, digests []string) (map[string]int64, error) {
 	sorted := slices.Compact(slices.Sorted(slices.Values(digests)))
 	ids := make(map[string]int64, len(sorted))
-	scan := func(r *sql.Rows) error {
-		var d string
-		var id int64
-		if err := r.Scan(&d, &id); err != nil {
-			return err
-		}
-		ids[d] = id
-		return nil
-	}
+	scan := scanBlobIDs(ids)
 	var err error
 	if db.d.name == postgresDialect.name {
 		// The statement's SELECT does not see what its INSERT adds (one
@@ -63,7 +59,9 @@ func (db *DB) giveBlobIDsTx(ctx context.Context, tx *sql.Tx, digests []string) (
 				append(anySlice(c), anySlice(c)...), scan)
 		})
 	} else {
-		ids, err = db.blobIDsTx(ctx, tx, sorted)
+		var known map[string]int64
+		known, err = db.blobIDsTx(ctx, tx, sorted)
+		maps.Copy(ids, known)
 		if missing := withoutID(sorted, ids); err == nil && len(missing) > 0 {
 			err = pow2Chunks(missing, func(c []string) error {
 				return db.queryRows(ctx, tx, `INSERT INTO blob_ids (digest) VALUES `+strings.TrimSuffix(strings.Repeat("(?),", len(c)), ",")+`
