@@ -3,6 +3,7 @@ package retention_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"maps"
@@ -18,18 +19,33 @@ import (
 
 // TestRunWalksEveryRepository runs a policy over a project of several
 // repositories, on SQLite (one repository at a time) and on PostgreSQL
-// (several at once): the run's counts are the sums over all of them, every
-// repository keeps exactly what the policy keeps, and every removal is an
-// item of the run, numbered once.
+// (one, or several at once, whatever this machine's cores would give):
+// the run's counts are the sums over all of them, every repository keeps
+// exactly what the policy keeps, and every removal is an item of the run,
+// numbered once.
 func TestRunWalksEveryRepository(t *testing.T) {
 	ctx := context.Background()
 	p := bigProject{name: "lanes", repos: 7, tagsPer: 60}
 	const keep = 6
 	removed := int64(p.repos * (p.tagsPer - keep))
+	type walk struct {
+		be    indexBackend
+		lanes int // on PostgreSQL; SQLite walks with one
+	}
+	var walks []walk
 	for _, be := range indexBackends(t) {
-		t.Run(be.name, func(t *testing.T) {
+		walks = append(walks, walk{be, 1})
+		if be.name == "PostgreSQL" {
+			walks = append(walks, walk{be, 3})
+		}
+	}
+	for _, w := range walks {
+		be := w.be
+		t.Run(fmt.Sprintf("%s/lanes=%d", be.name, w.lanes), func(t *testing.T) {
 			db, ix, project := seededPolicy(t, be, p, keep)
-			run, err := retention.NewRunner(ix, quiet).Run(ctx, p.name, retention.Options{Cause: "api"})
+			rn := retention.NewRunner(ix, quiet)
+			retention.SetLanes(rn, w.lanes)
+			run, err := rn.Run(ctx, p.name, retention.Options{Cause: "api"})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -110,3 +126,13 @@ func seededPolicy(t *testing.T, be indexBackend, p bigProject, keep int) (*metad
 
 // quiet is the logger of in-process runs.
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// TestPGLanes: a run on PostgreSQL walks one repository at a time per two
+// cores, one at least and two at most.
+func TestPGLanes(t *testing.T) {
+	for _, c := range []struct{ procs, lanes int }{{1, 1}, {2, 1}, {3, 1}, {4, 2}, {64, 2}} {
+		if got := retention.PGLanes(c.procs); got != c.lanes {
+			t.Errorf("%d cores: %d lanes, want %d", c.procs, got, c.lanes)
+		}
+	}
+}

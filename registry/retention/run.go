@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sync/atomic"
 	"time"
 
@@ -22,6 +23,9 @@ type Runner struct {
 	// (GiveWayTo); nil outside a server.
 	activity    *observe.Activity
 	giveWayMost time.Duration
+	// lanes is how many repositories a run walks at once on PostgreSQL
+	// (pgLanes).
+	lanes int
 
 	stop context.CancelFunc
 	done chan struct{}
@@ -29,7 +33,7 @@ type Runner struct {
 
 // NewRunner returns a runner over the index.
 func NewRunner(ix *index.Indexer, log *slog.Logger) *Runner {
-	return &Runner{db: ix.DB(), ix: ix, log: log}
+	return &Runner{db: ix.DB(), ix: ix, log: log, lanes: pgLanes(runtime.GOMAXPROCS(0))}
 }
 
 // background is ctx for a run's background writes: requests' writes go

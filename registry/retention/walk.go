@@ -31,12 +31,18 @@ type walk struct {
 	seq   int64
 }
 
-// pgLanes is how many repositories a run walks at once on PostgreSQL.
-// There a run's time goes to round trips, one statement after the other
-// (a core sat idle through a run); its transactions run side by side, and
-// lanes never touch the same repository's rows. On SQLite, whose one
-// writer runs a write at a time, a run walks one repository at a time.
-const pgLanes = 2
+// pgLanes is how many repositories a run walks at once on PostgreSQL on a
+// machine of procs cores (GOMAXPROCS): one per two cores, one at least and
+// two at most. There a run's time goes to round trips, one statement after
+// the other (a core sat idle through a run with one lane), so lanes run
+// side by side, never touching the same repository's rows. But a lane
+// keeps most of a core busy between berth and its database server (one:
+// 0.85 of a core, two: 1.25, on the two-core test machine), and there,
+// beside 10 pushes a second, two lanes slowed every push (p50 28.7–30.3 ms
+// against 23.5–25.5 with one, 19–21 alone; docs/benchmarks.md): the lanes
+// leave half the cores to requests. On SQLite, whose one writer runs a
+// write at a time, a run walks one repository at a time.
+func pgLanes(procs int) int { return min(2, max(1, procs/2)) }
 
 // lane is one goroutine of a walk: it walks whole repositories, sizing its
 // own write transactions (tags, manifests) by what the last one held.
@@ -49,7 +55,7 @@ type lane struct {
 func (w *walk) project(ctx context.Context, projectID int64) error {
 	lanes := 1
 	if w.rn.db.Dialect() == "postgres" {
-		lanes = pgLanes
+		lanes = w.rn.lanes
 	}
 	// The first lane to fail stops the others and the listing; its error
 	// is the walk's.
