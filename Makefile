@@ -78,7 +78,8 @@ bench-gc: tools
 	BERTH_BENCH=1 $(GO) test ./registry/gc -run TestGCScale -count=1 -v -timeout 60m
 
 ## bench-retention: a retention run over a million tags (SQLite and PostgreSQL; BERTH_BENCH_RET_TAGS, _REPOS, _DB, _PUSH_RATE; see docs/benchmarks.md)
-## PostgreSQL runs as a server would: durability on, with BENCH_PG_SETTINGS (a server sized for bulk writes)
-BENCH_PG_SETTINGS ?= shared_buffers=1GB max_wal_size=8GB checkpoint_timeout=15min
+## PostgreSQL runs as a server would: durability on, with BENCH_PG_SETTINGS (a server sized for bulk writes,
+## whose backends hand the pages they write out to the disk as they go rather than leave them to the kernel's bursts)
+BENCH_PG_SETTINGS ?= shared_buffers=1GB max_wal_size=8GB checkpoint_timeout=15min backend_flush_after=256kB
 bench-retention: tools
 	BERTH_BENCH=1 BERTH_TEST_PG_DURABLE=1 BERTH_TEST_PG_SETTINGS="$(BENCH_PG_SETTINGS)" $(GO) test ./registry/retention -run TestRetentionScale -count=1 -v -timeout 180m
