@@ -36,12 +36,13 @@ type walk struct {
 // two at most. There a run's time goes to round trips, one statement after
 // the other (a core sat idle through a run with one lane), so lanes run
 // side by side, never touching the same repository's rows. But a lane
-// keeps most of a core busy between berth and its database server (one:
-// 0.85 of a core, two: 1.25, on the two-core test machine), and there,
-// beside 10 pushes a second, two lanes slowed every push (p50 28.7–30.3 ms
-// against 23.5–25.5 with one, 19–21 alone; docs/benchmarks.md): the lanes
-// leave half the cores to requests. On SQLite, whose one writer runs a
-// write at a time, a run walks one repository at a time.
+// keeps most of a core busy between berth and its database server (one
+// lane 0.86–0.94 of a core, two 1.27, on the two-core test machine, where
+// the pushes took 0.31), and there, beside 10 pushes a second, two lanes
+// slowed every push (p50 28.7–30.3 ms against 23.5–25.5 with one, 19–21
+// alone; docs/benchmarks.md): the lanes leave half the cores to requests.
+// On SQLite, whose one writer runs a write at a time, a run walks one
+// repository at a time.
 func pgLanes(procs int) int { return min(2, max(1, procs/2)) }
 
 // lane is one goroutine of a walk: it walks whole repositories, sizing its
