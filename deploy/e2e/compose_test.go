@@ -91,6 +91,9 @@ func TestCompose(t *testing.T) {
 	})
 	c.must("up", "--detach")
 	waitComposeReady(t, c, addr)
+	if top := c.must("top", "postgres"); !strings.Contains(top, "backend_flush_after=256kB") {
+		t.Errorf("postgres runs without the compose file's settings:\n%s", top)
+	}
 	berthtest.RememberCredentials(t, addr, "admin", berthtest.AdminPassword)
 	digest := cranePushPull(t, addr+"/library/composed:v1")
 

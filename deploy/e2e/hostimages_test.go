@@ -141,7 +141,9 @@ func minioImage(t *testing.T, d *docker) string {
 }
 
 // postgresEntrypoint does what compose.yaml needs of the postgres image's
-// (BIN is replaced by the server's directory).
+// (BIN is replaced by the server's directory), its command included: a
+// first argument "postgres" is dropped and the rest (-c name=value) go to
+// the server, as the official image's entrypoint does.
 const postgresEntrypoint = `#!/bin/sh
 set -e
 export PGDATA=/var/lib/postgresql/data TZ=UTC
@@ -156,7 +158,8 @@ END
       BIN/postgres --single -D "$PGDATA" postgres >/dev/null
   fi
 fi
-exec BIN/postgres -D "$PGDATA" -c listen_addresses='*'
+if [ "$1" = postgres ]; then shift; fi
+exec BIN/postgres -D "$PGDATA" -c listen_addresses='*' "$@"
 `
 
 // postgresImage is Debian's PostgreSQL server (the newest installed) with
