@@ -39,7 +39,7 @@ type walk struct {
 // keeps most of a core busy between berth and its database server (one
 // lane 0.86–0.94 of a core, two 1.27, on the two-core test machine, where
 // the pushes took 0.31), and there, beside 10 pushes a second, two lanes
-// slowed every push (p50 28.7–30.3 ms against 23.5–25.5 with one, 19–21
+// slowed every push (p50 28.7–30.3 ms against 23.5–27.0 with one, 19–24
 // alone; docs/benchmarks.md): the lanes leave half the cores to requests.
 // On SQLite, whose one writer runs a write at a time, a run walks one
 // repository at a time.
