@@ -91,16 +91,7 @@ func (db *DB) giveBlobIDsTx(ctx context.Context, tx *sql.Tx, digests []string) (
 // row.
 func (db *DB) queryRows(ctx context.Context, tx *sql.Tx, query string, args []any, scan func(*sql.Rows) error) error {
 	rows, err := db.hot(ctx, tx).Query(query, args...)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		if err := scan(rows); err != nil {
-			return err
-		}
-	}
-	return rows.Err()
+	return eachRow(rows, err, scan)
 }
 
 // blobIDsOf returns the ids of digests, ids holding those known already

@@ -46,23 +46,29 @@ func (db *DB) queryIn(ctx context.Context, q querier, query string, pre, list []
 	for start := 0; start < len(list); start += inChunk {
 		part := padIn(list[start:min(start+inChunk, len(list))])
 		rows, err := db.hot(ctx, q).Query(fmt.Sprintf(query, placeholders(len(part))), append(slices.Clone(pre), part...)...)
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
-			if err := scan(rows); err != nil {
-				rows.Close()
-				return err
-			}
-		}
-		if err := rows.Close(); err != nil {
-			return err
-		}
-		if err := rows.Err(); err != nil {
+		if err := eachRow(rows, err, scan); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// eachRow calls each on every row of a query's rows (err: the query's
+// error) and closes them.
+func eachRow(rows *sql.Rows, err error, each func(*sql.Rows) error) error {
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := each(rows); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	return rows.Close()
 }
 
 // execIn runs a statement whose "(%s)" is an IN list over list in chunks.

@@ -229,16 +229,7 @@ const (
 // scan runs a query on the read pool and calls each for every row.
 func (db *DB) scan(ctx context.Context, query string, args []any, each func(*sql.Rows) error) error {
 	rows, err := db.sql.QueryContext(ctx, db.q(query), args...)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		if err := each(rows); err != nil {
-			return err
-		}
-	}
-	return rows.Err()
+	return eachRow(rows, err, each)
 }
 
 // scanSync adds the storage sync rows a query ending in where selects to
